@@ -1,0 +1,777 @@
+/*
+ * klo-probe: the reference KLO workload of klo-spec.
+ *
+ * It plays one CNN inference as a sequence of kernels, the way a mobile
+ * inference engine (ACL, TFLite's GPU delegate) drives an OpenCL queue:
+ * for each kernel the host does real work (argument and layer-parameter
+ * computation: T_prod), enqueues a kernel that does real device work (T_ker),
+ * and flushes the queue every K kernels. It measures T_prod on the host clock
+ * and T_ker and T_idle from device timestamps (OpenCL event profiling, or the
+ * worker thread's clock), and prints the KLO v1 log contract.
+ *
+ * Devices:
+ *   opencl  libOpenCL is loaded at run time (dlopen), so the binary has no
+ *           build dependency on OpenCL headers or libraries;
+ *   thread  a CPU worker thread plays the GPU (used when no OpenCL platform
+ *           exists; the log says so);
+ *   auto    opencl if it initialises, else thread.
+ * Submission modes:
+ *   native    the driver's behaviour: kernels go to the device as the driver
+ *             decides (desktop runtimes submit on enqueue; the thread device
+ *             submits every kernel at once);
+ *   deferred  kernels are held until the flush, as mobile drivers do. On
+ *             OpenCL the first kernel of a batch waits on a user event that
+ *             the flush completes; on the thread device the batch is handed
+ *             to the worker at the flush. Needed to see the phenomenon on a
+ *             desktop runtime.
+ *
+ * Usage: klo-probe -f KERNELS -n NET -i ITERS -k K [-s native|deferred]
+ *                  [-d auto|opencl|thread] [-P PLATFORM] [-g GLOBAL]
+ *                  [-F FLUSH_UNITS] [-U SUBMIT_UNITS]
+ * KERNELS is a text file, one kernel per line: "name ker_units prod_units"
+ * ('#' starts a comment). Exit codes: 0 ok, 2 usage, 3 device unavailable,
+ * 4 runtime failure.
+ *
+ * Portable C99 + POSIX threads + dlopen.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PROBE_VERSION "1"
+#define MAX_KERNELS 4096
+#define NAME_LEN 48
+
+/* ------------------------------------------------------------------ util */
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("klo-probe: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(code);
+}
+
+/* Host-side work standing in for argument and layer-parameter computation:
+ * integer math whose time scales with the CPU's speed and its share of it. */
+static volatile uint64_t host_sink;
+static void host_work(unsigned long units)
+{
+    uint64_t x = host_sink | 1u;
+    for (unsigned long i = 0; i < units; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        x ^= x >> 29;
+    }
+    host_sink = x;
+}
+
+/* Device work of the thread device: a dependent floating-point chain, the
+ * same arithmetic as the OpenCL kernel below. */
+static volatile float device_sink;
+static void device_work(unsigned long units)
+{
+    float a = device_sink + 1.0f, b = 1.0001f;
+    for (unsigned long i = 0; i < units; i++) {
+        a = a * b + 0.0001f;
+        b = b * 0.99999f + 0.00001f;
+    }
+    device_sink = a;
+}
+
+/* --------------------------------------------------------------- kernels */
+
+struct kernel_spec {
+    char name[NAME_LEN];
+    unsigned long ker_units;
+    unsigned long prod_units;
+};
+
+static int load_kernels(const char *path, struct kernel_spec *ks)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        die(2, "cannot open kernel list %s: %s", path, strerror(errno));
+    char line[256];
+    int n = 0, lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char name[NAME_LEN];
+        unsigned long ku, pu;
+        char extra[2];
+        int got = sscanf(line, "%47s %lu %lu %1s", name, &ku, &pu, extra);
+        if (got <= 0)
+            continue;
+        if (got != 3)
+            die(2, "%s:%d: expected 'name ker_units prod_units'", path, lineno);
+        if (n == MAX_KERNELS)
+            die(2, "%s: more than %d kernels", path, MAX_KERNELS);
+        memcpy(ks[n].name, name, NAME_LEN);
+        ks[n].ker_units = ku;
+        ks[n].prod_units = pu;
+        n++;
+    }
+    fclose(f);
+    if (n == 0)
+        die(2, "%s: no kernels", path);
+    return n;
+}
+
+/* ------------------------------------------------------- device interface */
+
+/* Per-inference record of one kernel, filled by the device. */
+struct kernel_times {
+    double start_ns, end_ns;
+};
+
+struct device {
+    const char *kind;
+    /* Called before the first kernel of an inference, for n kernels. */
+    int (*begin)(struct device *, int n);
+    /* Host side: make kernel i (of `units` work) known to the device. */
+    int (*enqueue)(struct device *, int i, unsigned long units);
+    /* Host side: submit everything enqueued so far. */
+    int (*flush)(struct device *);
+    /* Wait until the inference has finished, then fill times[0..n). */
+    int (*finish)(struct device *, struct kernel_times *times);
+    void (*input_upload)(struct device *);
+};
+
+static int submit_deferred = 0;      /* -s deferred */
+static unsigned long flush_units = 0; /* host work per flush (driver cost) */
+static unsigned long submit_units = 0; /* device work per submitted batch */
+
+/* ---------------------------------------------------------- thread device */
+
+struct thread_dev {
+    struct device base;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    int n;                 /* kernels in this inference */
+    int enqueued;          /* kernels enqueued by the host */
+    int submitted;         /* kernels the worker may run */
+    int executed;          /* kernels the worker has finished */
+    int generation;        /* inference counter, so the worker knows a reset */
+    int quit;
+    unsigned char batch_start[MAX_KERNELS];
+    unsigned long units[MAX_KERNELS];
+    struct kernel_times times[MAX_KERNELS];
+    float input[224 * 224 * 3];
+    float staging[224 * 224 * 3];
+};
+
+static void *thread_worker(void *arg)
+{
+    struct thread_dev *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (!d->quit && d->executed >= d->submitted)
+            pthread_cond_wait(&d->work_cv, &d->mu);
+        if (d->quit)
+            break;
+        int i = d->executed;
+        int gen = d->generation;
+        int batch = d->batch_start[i];
+        unsigned long units = d->units[i];
+        pthread_mutex_unlock(&d->mu);
+        /* A batch costs the device a submission (job set-up) before its
+         * first kernel starts: that time is idle, not kernel time. */
+        if (batch)
+            device_work(submit_units);
+        double s = now_ns();
+        device_work(units);
+        double e = now_ns();
+        pthread_mutex_lock(&d->mu);
+        if (gen != d->generation)
+            continue;
+        d->times[i].start_ns = s;
+        d->times[i].end_ns = e;
+        d->executed = i + 1;
+        if (d->executed == d->n)
+            pthread_cond_broadcast(&d->done_cv);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+static int thread_begin(struct device *dev, int n)
+{
+    struct thread_dev *d = (struct thread_dev *)dev;
+    pthread_mutex_lock(&d->mu);
+    d->generation++;
+    d->n = n;
+    d->enqueued = d->submitted = d->executed = 0;
+    memset(d->batch_start, 0, sizeof d->batch_start);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+static void thread_submit_locked(struct thread_dev *d)
+{
+    if (d->submitted < d->enqueued) {
+        d->batch_start[d->submitted] = 1;
+        d->submitted = d->enqueued;
+        pthread_cond_signal(&d->work_cv);
+    }
+}
+
+static int thread_enqueue(struct device *dev, int i, unsigned long units)
+{
+    struct thread_dev *d = (struct thread_dev *)dev;
+    pthread_mutex_lock(&d->mu);
+    d->units[i] = units;
+    d->enqueued = i + 1;
+    if (!submit_deferred)
+        thread_submit_locked(d);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+static int thread_flush(struct device *dev)
+{
+    struct thread_dev *d = (struct thread_dev *)dev;
+    pthread_mutex_lock(&d->mu);
+    thread_submit_locked(d);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+static int thread_finish(struct device *dev, struct kernel_times *times)
+{
+    struct thread_dev *d = (struct thread_dev *)dev;
+    pthread_mutex_lock(&d->mu);
+    thread_submit_locked(d);
+    while (d->executed < d->n)
+        pthread_cond_wait(&d->done_cv, &d->mu);
+    memcpy(times, d->times, sizeof(struct kernel_times) * (size_t)d->n);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+static void thread_input_upload(struct device *dev)
+{
+    struct thread_dev *d = (struct thread_dev *)dev;
+    d->input[0] += 1.0f;
+    memcpy(d->staging, d->input, sizeof d->input);
+}
+
+static struct device *thread_dev_create(void)
+{
+    struct thread_dev *d = calloc(1, sizeof *d);
+    if (!d)
+        die(4, "out of memory");
+    d->base.kind = "thread";
+    d->base.begin = thread_begin;
+    d->base.enqueue = thread_enqueue;
+    d->base.flush = thread_flush;
+    d->base.finish = thread_finish;
+    d->base.input_upload = thread_input_upload;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->work_cv, NULL);
+    pthread_cond_init(&d->done_cv, NULL);
+    if (pthread_create(&d->th, NULL, thread_worker, d) != 0)
+        die(4, "cannot start the worker thread");
+    return &d->base;
+}
+
+/* ---------------------------------------------------------- OpenCL device */
+
+/* The few OpenCL types and constants used here, as the Khronos API defines
+ * them; declared locally so the probe builds with no OpenCL headers. */
+typedef int32_t cl_int;
+typedef uint32_t cl_uint;
+typedef uint64_t cl_ulong;
+typedef uint64_t cl_bitfield;
+typedef cl_bitfield cl_device_type;
+typedef cl_bitfield cl_command_queue_properties;
+typedef cl_bitfield cl_mem_flags;
+typedef cl_uint cl_platform_info;
+typedef cl_uint cl_device_info;
+typedef cl_uint cl_program_build_info;
+typedef cl_uint cl_profiling_info;
+typedef intptr_t cl_context_properties;
+typedef struct _cl_platform_id *cl_platform_id;
+typedef struct _cl_device_id *cl_device_id;
+typedef struct _cl_context *cl_context;
+typedef struct _cl_command_queue *cl_command_queue;
+typedef struct _cl_mem *cl_mem;
+typedef struct _cl_program *cl_program;
+typedef struct _cl_kernel *cl_kernel;
+typedef struct _cl_event *cl_event;
+
+#define CL_SUCCESS 0
+#define CL_TRUE 1
+#define CL_COMPLETE 0x0
+#define CL_DEVICE_TYPE_GPU (1 << 2)
+#define CL_DEVICE_TYPE_ALL 0xFFFFFFFF
+#define CL_QUEUE_PROFILING_ENABLE (1 << 1)
+#define CL_MEM_READ_WRITE (1 << 0)
+#define CL_PLATFORM_NAME 0x0902
+#define CL_DEVICE_NAME 0x102B
+#define CL_DRIVER_VERSION 0x102D
+#define CL_PROGRAM_BUILD_LOG 0x1183
+#define CL_PROFILING_COMMAND_START 0x1282
+#define CL_PROFILING_COMMAND_END 0x1283
+
+struct cl_api {
+    cl_int (*GetPlatformIDs)(cl_uint, cl_platform_id *, cl_uint *);
+    cl_int (*GetPlatformInfo)(cl_platform_id, cl_platform_info, size_t, void *, size_t *);
+    cl_int (*GetDeviceIDs)(cl_platform_id, cl_device_type, cl_uint, cl_device_id *, cl_uint *);
+    cl_int (*GetDeviceInfo)(cl_device_id, cl_device_info, size_t, void *, size_t *);
+    cl_context (*CreateContext)(const cl_context_properties *, cl_uint, const cl_device_id *,
+                                void (*)(const char *, const void *, size_t, void *), void *,
+                                cl_int *);
+    cl_command_queue (*CreateCommandQueue)(cl_context, cl_device_id, cl_command_queue_properties,
+                                           cl_int *);
+    cl_program (*CreateProgramWithSource)(cl_context, cl_uint, const char **, const size_t *,
+                                          cl_int *);
+    cl_int (*BuildProgram)(cl_program, cl_uint, const cl_device_id *, const char *,
+                           void (*)(cl_program, void *), void *);
+    cl_int (*GetProgramBuildInfo)(cl_program, cl_device_id, cl_program_build_info, size_t,
+                                  void *, size_t *);
+    cl_kernel (*CreateKernel)(cl_program, const char *, cl_int *);
+    cl_mem (*CreateBuffer)(cl_context, cl_mem_flags, size_t, void *, cl_int *);
+    cl_int (*SetKernelArg)(cl_kernel, cl_uint, size_t, const void *);
+    cl_int (*EnqueueNDRangeKernel)(cl_command_queue, cl_kernel, cl_uint, const size_t *,
+                                   const size_t *, const size_t *, cl_uint, const cl_event *,
+                                   cl_event *);
+    cl_int (*EnqueueWriteBuffer)(cl_command_queue, cl_mem, cl_uint, size_t, size_t, const void *,
+                                 cl_uint, const cl_event *, cl_event *);
+    cl_int (*Flush)(cl_command_queue);
+    cl_int (*Finish)(cl_command_queue);
+    cl_int (*GetEventProfilingInfo)(cl_event, cl_profiling_info, size_t, void *, size_t *);
+    cl_int (*ReleaseEvent)(cl_event);
+    cl_event (*CreateUserEvent)(cl_context, cl_int *);
+    cl_int (*SetUserEventStatus)(cl_event, cl_int);
+};
+
+static const char *cl_kernel_source =
+    "__kernel void klo_work(__global float *buf, uint iters) {\n"
+    "  size_t g = get_global_id(0);\n"
+    "  float a = buf[g] + 1.0f, b = 1.0001f;\n"
+    "  for (uint i = 0; i < iters; i++) { a = a * b + 0.0001f; b = b * 0.99999f + 0.00001f; }\n"
+    "  buf[g] = a;\n"
+    "}\n";
+
+struct cl_dev {
+    struct device base;
+    struct cl_api api;
+    cl_context ctx;
+    cl_command_queue q;
+    cl_kernel kernel;
+    cl_mem buf, input_buf;
+    size_t global;
+    cl_event events[MAX_KERNELS];
+    cl_event gate;         /* user event holding the current deferred batch */
+    int n, enqueued;
+    char platform[128], device_name[128], driver[64];
+    float input[224 * 224 * 3];
+};
+
+static char cl_error[256];
+
+static int cl_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cl_error, sizeof cl_error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void *load_opencl(void)
+{
+    const char *env = getenv("KLO_OPENCL_LIB");
+    const char *candidates[] = {
+        env,
+        "libOpenCL.so.1",
+        "libOpenCL.so",
+        "/vendor/lib64/libOpenCL.so",
+        "/system/vendor/lib64/libOpenCL.so",
+        "/vendor/lib64/egl/libGLES_mali.so",
+        "/vendor/lib/libOpenCL.so",
+        NULL,
+    };
+    char first_error[160] = "";
+    size_t count = sizeof candidates / sizeof candidates[0];
+    for (size_t i = env ? 0 : 1; i < count && candidates[i]; i++) {
+        void *h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
+        if (h)
+            return h;
+        if (!first_error[0]) {
+            const char *e = dlerror();
+            snprintf(first_error, sizeof first_error, "%s", e ? e : candidates[i]);
+        }
+    }
+    cl_fail("no OpenCL library: %s", first_error);
+    return NULL;
+}
+
+#define LOAD_SYM(field, sym)                                                   \
+    do {                                                                       \
+        *(void **)(&d->api.field) = dlsym(lib, sym);                           \
+        if (!d->api.field)                                                     \
+            return cl_fail("OpenCL library lacks %s", sym);                    \
+    } while (0)
+
+static int cl_init(struct cl_dev *d, int platform_index, size_t global)
+{
+    void *lib = load_opencl();
+    if (!lib)
+        return -1;
+    LOAD_SYM(GetPlatformIDs, "clGetPlatformIDs");
+    LOAD_SYM(GetPlatformInfo, "clGetPlatformInfo");
+    LOAD_SYM(GetDeviceIDs, "clGetDeviceIDs");
+    LOAD_SYM(GetDeviceInfo, "clGetDeviceInfo");
+    LOAD_SYM(CreateContext, "clCreateContext");
+    LOAD_SYM(CreateCommandQueue, "clCreateCommandQueue");
+    LOAD_SYM(CreateProgramWithSource, "clCreateProgramWithSource");
+    LOAD_SYM(BuildProgram, "clBuildProgram");
+    LOAD_SYM(GetProgramBuildInfo, "clGetProgramBuildInfo");
+    LOAD_SYM(CreateKernel, "clCreateKernel");
+    LOAD_SYM(CreateBuffer, "clCreateBuffer");
+    LOAD_SYM(SetKernelArg, "clSetKernelArg");
+    LOAD_SYM(EnqueueNDRangeKernel, "clEnqueueNDRangeKernel");
+    LOAD_SYM(EnqueueWriteBuffer, "clEnqueueWriteBuffer");
+    LOAD_SYM(Flush, "clFlush");
+    LOAD_SYM(Finish, "clFinish");
+    LOAD_SYM(GetEventProfilingInfo, "clGetEventProfilingInfo");
+    LOAD_SYM(ReleaseEvent, "clReleaseEvent");
+    LOAD_SYM(CreateUserEvent, "clCreateUserEvent");
+    LOAD_SYM(SetUserEventStatus, "clSetUserEventStatus");
+
+    cl_platform_id platforms[16];
+    cl_uint np = 0;
+    cl_int err = d->api.GetPlatformIDs(16, platforms, &np);
+    if (err != CL_SUCCESS || np == 0)
+        return cl_fail("no OpenCL platform (clGetPlatformIDs: %d, %u platforms)", err, np);
+    if (platform_index >= (int)np)
+        return cl_fail("OpenCL platform %d requested, %u present", platform_index, np);
+
+    /* Pick the requested platform, or the first one with a GPU, else the
+     * first device of any type. */
+    cl_device_id dev = NULL;
+    cl_platform_id plat = NULL;
+    for (int pass = 0; pass < 2 && !dev; pass++) {
+        for (cl_uint p = 0; p < np && !dev; p++) {
+            if (platform_index >= 0 && (int)p != platform_index)
+                continue;
+            cl_uint nd = 0;
+            cl_device_type type = pass == 0 ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_ALL;
+            if (d->api.GetDeviceIDs(platforms[p], type, 1, &dev, &nd) != CL_SUCCESS || nd == 0)
+                dev = NULL;
+            else
+                plat = platforms[p];
+        }
+    }
+    if (!dev)
+        return cl_fail("no OpenCL device on %u platform(s)", np);
+    d->api.GetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof d->platform, d->platform, NULL);
+    d->api.GetDeviceInfo(dev, CL_DEVICE_NAME, sizeof d->device_name, d->device_name, NULL);
+    d->api.GetDeviceInfo(dev, CL_DRIVER_VERSION, sizeof d->driver, d->driver, NULL);
+
+    d->ctx = d->api.CreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    if (!d->ctx)
+        return cl_fail("clCreateContext: %d", err);
+    d->q = d->api.CreateCommandQueue(d->ctx, dev, CL_QUEUE_PROFILING_ENABLE, &err);
+    if (!d->q)
+        return cl_fail("clCreateCommandQueue: %d", err);
+    cl_program prog = d->api.CreateProgramWithSource(d->ctx, 1, &cl_kernel_source, NULL, &err);
+    if (!prog)
+        return cl_fail("clCreateProgramWithSource: %d", err);
+    err = d->api.BuildProgram(prog, 1, &dev, "", NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char log[160] = "";
+        d->api.GetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+        return cl_fail("clBuildProgram: %d: %s", err, log);
+    }
+    d->kernel = d->api.CreateKernel(prog, "klo_work", &err);
+    if (!d->kernel)
+        return cl_fail("clCreateKernel: %d", err);
+    d->global = global;
+    float *init = calloc(global, sizeof(float));
+    if (!init)
+        return cl_fail("out of memory");
+    d->buf = d->api.CreateBuffer(d->ctx, CL_MEM_READ_WRITE, global * sizeof(float), NULL, &err);
+    if (!d->buf)
+        return cl_fail("clCreateBuffer: %d", err);
+    d->api.EnqueueWriteBuffer(d->q, d->buf, CL_TRUE, 0, global * sizeof(float), init, 0, NULL,
+                              NULL);
+    free(init);
+    d->input_buf =
+        d->api.CreateBuffer(d->ctx, CL_MEM_READ_WRITE, sizeof d->input, NULL, &err);
+    if (!d->input_buf)
+        return cl_fail("clCreateBuffer: %d", err);
+    err = d->api.SetKernelArg(d->kernel, 0, sizeof(cl_mem), &d->buf);
+    if (err != CL_SUCCESS)
+        return cl_fail("clSetKernelArg: %d", err);
+    return 0;
+}
+
+static int opencl_begin(struct device *dev, int n)
+{
+    struct cl_dev *d = (struct cl_dev *)dev;
+    d->n = n;
+    d->enqueued = 0;
+    d->gate = NULL;
+    return 0;
+}
+
+static int opencl_enqueue(struct device *dev, int i, unsigned long units)
+{
+    struct cl_dev *d = (struct cl_dev *)dev;
+    cl_uint iters = (cl_uint)(units / d->global + 1);
+    cl_int err = d->api.SetKernelArg(d->kernel, 1, sizeof iters, &iters);
+    if (err != CL_SUCCESS)
+        die(4, "clSetKernelArg: %d", err);
+    cl_uint nwait = 0;
+    const cl_event *wait = NULL;
+    if (submit_deferred && !d->gate) {
+        /* First kernel of a deferred batch: hold it behind a user event that
+         * the flush completes; the in-order queue holds the rest. */
+        d->gate = d->api.CreateUserEvent(d->ctx, &err);
+        if (!d->gate)
+            die(4, "clCreateUserEvent: %d", err);
+        nwait = 1;
+        wait = &d->gate;
+    }
+    err = d->api.EnqueueNDRangeKernel(d->q, d->kernel, 1, NULL, &d->global, NULL, nwait, wait,
+                                      &d->events[i]);
+    if (err != CL_SUCCESS)
+        die(4, "clEnqueueNDRangeKernel: %d", err);
+    d->enqueued = i + 1;
+    return 0;
+}
+
+static int opencl_flush(struct device *dev)
+{
+    struct cl_dev *d = (struct cl_dev *)dev;
+    if (d->gate) {
+        d->api.SetUserEventStatus(d->gate, CL_COMPLETE);
+        d->api.ReleaseEvent(d->gate);
+        d->gate = NULL;
+    }
+    cl_int err = d->api.Flush(d->q);
+    if (err != CL_SUCCESS)
+        die(4, "clFlush: %d", err);
+    return 0;
+}
+
+static int opencl_finish(struct device *dev, struct kernel_times *times)
+{
+    struct cl_dev *d = (struct cl_dev *)dev;
+    if (d->gate)
+        opencl_flush(dev);
+    cl_int err = d->api.Finish(d->q);
+    if (err != CL_SUCCESS)
+        die(4, "clFinish: %d", err);
+    for (int i = 0; i < d->n; i++) {
+        cl_ulong s = 0, e = 0;
+        d->api.GetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_START, sizeof s, &s, NULL);
+        d->api.GetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_END, sizeof e, &e, NULL);
+        times[i].start_ns = (double)s;
+        times[i].end_ns = (double)e;
+        d->api.ReleaseEvent(d->events[i]);
+    }
+    return 0;
+}
+
+static void opencl_input_upload(struct device *dev)
+{
+    struct cl_dev *d = (struct cl_dev *)dev;
+    d->input[0] += 1.0f;
+    cl_int err = d->api.EnqueueWriteBuffer(d->q, d->input_buf, CL_TRUE, 0, sizeof d->input,
+                                           d->input, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        die(4, "clEnqueueWriteBuffer: %d", err);
+}
+
+static struct device *opencl_dev_create(int platform_index, size_t global)
+{
+    struct cl_dev *d = calloc(1, sizeof *d);
+    if (!d)
+        die(4, "out of memory");
+    if (cl_init(d, platform_index, global) != 0) {
+        free(d);
+        return NULL;
+    }
+    d->base.kind = "opencl";
+    d->base.begin = opencl_begin;
+    d->base.enqueue = opencl_enqueue;
+    d->base.flush = opencl_flush;
+    d->base.finish = opencl_finish;
+    d->base.input_upload = opencl_input_upload;
+    return &d->base;
+}
+
+/* Prints a value for the log contract's key="..." form: no quotes or
+ * newlines inside. */
+static void print_quoted(const char *key, const char *value)
+{
+    printf(" %s=\"", key);
+    for (const char *p = value; *p; p++)
+        putchar(*p == '"' || *p == '\n' || *p == '\\' ? '_' : *p);
+    putchar('"');
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: klo-probe -f KERNELS -n NET -i ITERS -k K [-s native|deferred]\n"
+            "                 [-d auto|opencl|thread] [-P PLATFORM] [-g GLOBAL]\n"
+            "                 [-F FLUSH_UNITS] [-U SUBMIT_UNITS]\n");
+    exit(2);
+}
+
+static unsigned long parse_ul(const char *s, const char *what, unsigned long min,
+                              unsigned long max)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (s[0] == '-' || errno || end == s || *end || v < min || v > max)
+        die(2, "%s must be an integer in %lu..%lu, got '%s'", what, min, max, s);
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    const char *kernels_path = NULL, *net = NULL, *device_arg = "auto";
+    unsigned long iters = 0, k = 0, global = 64;
+    int platform_index = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0' || a[2] != '\0' || i + 1 >= argc)
+            usage();
+        const char *v = argv[++i];
+        switch (a[1]) {
+        case 'f': kernels_path = v; break;
+        case 'n': net = v; break;
+        case 'i': iters = parse_ul(v, "-i ITERS", 1, 1000000); break;
+        case 'k': k = parse_ul(v, "-k K", 1, MAX_KERNELS); break;
+        case 's':
+            if (strcmp(v, "native") == 0)
+                submit_deferred = 0;
+            else if (strcmp(v, "deferred") == 0)
+                submit_deferred = 1;
+            else
+                die(2, "-s must be native or deferred, got '%s'", v);
+            break;
+        case 'd':
+            if (strcmp(v, "auto") && strcmp(v, "opencl") && strcmp(v, "thread"))
+                die(2, "-d must be auto, opencl or thread, got '%s'", v);
+            device_arg = v;
+            break;
+        case 'P': platform_index = (int)parse_ul(v, "-P PLATFORM", 0, 63); break;
+        case 'g': global = parse_ul(v, "-g GLOBAL", 1, 1UL << 24); break;
+        case 'F': flush_units = parse_ul(v, "-F FLUSH_UNITS", 0, 1UL << 30); break;
+        case 'U': submit_units = parse_ul(v, "-U SUBMIT_UNITS", 0, 1UL << 30); break;
+        default: usage();
+        }
+    }
+    if (!kernels_path || !net || iters == 0 || k == 0)
+        usage();
+
+    static struct kernel_spec ks[MAX_KERNELS];
+    int n = load_kernels(kernels_path, ks);
+
+    struct device *dev = NULL;
+    const char *fallback = NULL;
+    if (strcmp(device_arg, "thread") != 0) {
+        dev = opencl_dev_create(platform_index, (size_t)global);
+        if (!dev) {
+            if (strcmp(device_arg, "opencl") == 0)
+                die(3, "OpenCL device unavailable: %s", cl_error);
+            fallback = cl_error;
+        }
+    }
+    if (!dev)
+        dev = thread_dev_create();
+
+    printf("KLO v1 info probe=%s device=%s submit=%s net=%s kernels=%d iters=%lu k=%lu "
+           "flush_units=%lu submit_units=%lu global=%lu",
+           PROBE_VERSION, dev->kind, submit_deferred ? "deferred" : "native", net, n, iters, k,
+           flush_units, submit_units, global);
+    if (fallback)
+        print_quoted("fallback", fallback);
+    if (strcmp(dev->kind, "opencl") == 0) {
+        struct cl_dev *c = (struct cl_dev *)dev;
+        print_quoted("opencl_platform", c->platform);
+        print_quoted("opencl_device", c->device_name);
+        print_quoted("opencl_driver", c->driver);
+    }
+    putchar('\n');
+    fflush(stdout);
+
+    static double prod_ns[MAX_KERNELS];
+    static unsigned char flushed[MAX_KERNELS];
+    static struct kernel_times times[MAX_KERNELS];
+    for (unsigned long it = 0; it < iters; it++) {
+        int flushes = 0;
+        memset(flushed, 0, sizeof flushed);
+        dev->begin(dev, n);
+        double t0 = now_ns();
+        /* The input upload belongs to the first kernel's production time,
+         * as in a real engine: that is why its T_prod is an outlier. */
+        dev->input_upload(dev);
+        double mark = t0;
+        int in_batch = 0;
+        for (int i = 0; i < n; i++) {
+            host_work(ks[i].prod_units);
+            dev->enqueue(dev, i, ks[i].ker_units);
+            double after = now_ns();
+            prod_ns[i] = after - mark;
+            in_batch++;
+            if (in_batch == (int)k || i == n - 1) {
+                host_work(flush_units);
+                dev->flush(dev);
+                flushed[i] = 1;
+                flushes++;
+                in_batch = 0;
+                mark = now_ns();
+            } else {
+                mark = after;
+            }
+        }
+        dev->finish(dev, times);
+        double t1 = now_ns();
+        for (int i = 0; i < n; i++) {
+            printf("KLO v1 net=%s iter=%lu kernel=%d name=%s t_prod_us=%.1f t_ker_us=%.1f ", net,
+                   it, i, ks[i].name, prod_ns[i] / 1e3,
+                   (times[i].end_ns - times[i].start_ns) / 1e3);
+            if (i == 0)
+                printf("t_idle_us=nan");
+            else
+                printf("t_idle_us=%.1f", (times[i].start_ns - times[i - 1].end_ns) / 1e3);
+            printf(" flush=%d k=%lu\n", flushed[i], k);
+        }
+        printf("KLO v1 net=%s iter=%lu latency_us=%.1f flushes=%d k_mean=%.2f\n", net, it,
+               (t1 - t0) / 1e3, flushes, (double)n / flushes);
+        fflush(stdout);
+    }
+    printf("KLO v1 end iters=%lu\n", iters);
+    fflush(stdout);
+    return 0;
+}

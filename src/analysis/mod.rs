@@ -1,0 +1,477 @@
+//! From cell logs to result tables: per-cell statistics (polars), speedups,
+//! K sweeps and the checklist.
+//!
+//! Measurement rules (KLO.md): the first inference of a cell is a warm-up
+//! and is excluded everywhere; the first kernel's T_prod of each inference
+//! is excluded from means (divide by n - 1); the first T_idle is undefined,
+//! not zero. Only `ok` cells count in speedups and checks.
+
+pub mod stats;
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+
+use crate::ingest::{CellLog, frames};
+use crate::matrix::Cell;
+use crate::matrix::coord::strategy_label;
+use crate::matrix::groups::{check_pairs, condition_key};
+use crate::output::{Table, fmt_f, fmt_p};
+use crate::record::{CellRecord, Status};
+use crate::scenario::{CheckKind, Metric, Scenario, Strategy};
+
+/// Per-cell statistics over measured inferences.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CellStats {
+    pub n: u32,
+    pub latency_mean: Option<f64>,
+    pub latency_median: Option<f64>,
+    pub latency_p95: Option<f64>,
+    pub latency_std: Option<f64>,
+    pub flushes_mean: Option<f64>,
+    pub k_mean: Option<f64>,
+    pub t_prod_mean: Option<f64>,
+    pub t_ker_mean: Option<f64>,
+    pub t_idle_mean: Option<f64>,
+}
+
+/// Per-inference values of one cell (measured inferences only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Samples {
+    pub latency: Vec<f64>,
+    pub t_prod: Vec<f64>,
+    pub t_ker: Vec<f64>,
+    pub t_idle: Vec<f64>,
+    pub k: Vec<f64>,
+}
+
+/// The tables of a result set.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub summary: Table,
+    pub checklist: Table,
+    /// Per check: (id, title, PASS, FAIL, INCONCLUSIVE).
+    pub check_totals: Vec<(String, String, usize, usize, usize)>,
+    pub sweeps: Table,
+}
+
+fn f64s(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().collect())
+}
+
+fn u32s(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>> {
+    let c = df.column(name)?.cast(&DataType::UInt32)?;
+    Ok(c.u32()?.iter().collect())
+}
+
+/// Per-cell statistics and per-inference samples, computed with polars.
+pub fn cell_statistics(logs: &[(u32, &CellLog)]) -> Result<(HashMap<u32, CellStats>, HashMap<u32, Samples>)> {
+    let (kernels, inferences) = frames::build(logs).map_err(anyhow::Error::from).context("building the frames")?;
+    let measured_inf = inferences.lazy().filter(col("iter").gt(lit(0)));
+    let measured_ker = kernels.lazy().filter(col("iter").gt(lit(0)));
+    let not_first = col("kernel").gt(lit(0));
+
+    let per_cell = measured_inf
+        .clone()
+        .group_by([col("cell")])
+        .agg([
+            col("latency_us").count().alias("n"),
+            col("latency_us").mean().alias("latency_mean"),
+            col("latency_us").median().alias("latency_median"),
+            col("latency_us").quantile(lit(0.95), QuantileMethod::Linear).alias("latency_p95"),
+            col("latency_us").std(1).alias("latency_std"),
+            col("flushes").cast(DataType::Float64).mean().alias("flushes_mean"),
+            col("k_mean").mean().alias("k_mean"),
+        ])
+        .left_join(
+            measured_ker.clone().group_by([col("cell")]).agg([
+                col("t_prod_us").filter(not_first.clone()).mean().alias("t_prod_mean"),
+                col("t_ker_us").mean().alias("t_ker_mean"),
+                col("t_idle_us").filter(not_first.clone()).mean().alias("t_idle_mean"),
+            ]),
+            col("cell"),
+            col("cell"),
+        )
+        .collect()?;
+
+    let cells = u32s(&per_cell, "cell")?;
+    let cols: Vec<Vec<Option<f64>>> = [
+        "n",
+        "latency_mean",
+        "latency_median",
+        "latency_p95",
+        "latency_std",
+        "flushes_mean",
+        "k_mean",
+        "t_prod_mean",
+        "t_ker_mean",
+        "t_idle_mean",
+    ]
+    .iter()
+    .map(|c| f64s(&per_cell, c))
+    .collect::<Result<_>>()?;
+    let mut stats = HashMap::new();
+    for (row, cell) in cells.iter().enumerate() {
+        let Some(cell) = cell else { continue };
+        let v = |i: usize| cols[i][row];
+        stats.insert(
+            *cell,
+            CellStats {
+                n: v(0).unwrap_or(0.0) as u32,
+                latency_mean: v(1),
+                latency_median: v(2),
+                latency_p95: v(3),
+                latency_std: v(4),
+                flushes_mean: v(5),
+                k_mean: v(6),
+                t_prod_mean: v(7),
+                t_ker_mean: v(8),
+                t_idle_mean: v(9),
+            },
+        );
+    }
+
+    let per_inference = measured_inf
+        .left_join(
+            measured_ker.group_by([col("cell"), col("iter")]).agg([
+                col("t_prod_us").filter(not_first.clone()).mean().alias("t_prod"),
+                col("t_ker_us").mean().alias("t_ker"),
+                col("t_idle_us").filter(not_first).mean().alias("t_idle"),
+            ]),
+            concat_str_key(),
+            concat_str_key(),
+        )
+        .sort(["cell", "iter"], SortMultipleOptions::default())
+        .collect()?;
+    let cells = u32s(&per_inference, "cell")?;
+    let latency = f64s(&per_inference, "latency_us")?;
+    let t_prod = f64s(&per_inference, "t_prod")?;
+    let t_ker = f64s(&per_inference, "t_ker")?;
+    let t_idle = f64s(&per_inference, "t_idle")?;
+    let k_mean = f64s(&per_inference, "k_mean")?;
+    let mut samples: HashMap<u32, Samples> = HashMap::new();
+    for row in 0..cells.len() {
+        let Some(cell) = cells[row] else { continue };
+        let s = samples.entry(cell).or_default();
+        let push = |v: &mut Vec<f64>, x: Option<f64>| {
+            if let Some(x) = x.filter(|x| x.is_finite()) {
+                v.push(x);
+            }
+        };
+        push(&mut s.latency, latency[row]);
+        push(&mut s.t_prod, t_prod[row]);
+        push(&mut s.t_ker, t_ker[row]);
+        push(&mut s.t_idle, t_idle[row]);
+        push(&mut s.k, k_mean[row]);
+    }
+    Ok((stats, samples))
+}
+
+/// The (cell, iter) join key of the per-inference join.
+fn concat_str_key() -> Expr {
+    as_struct(vec![col("cell"), col("iter")])
+}
+
+/// Everything known about the cells of a plan, for the tables.
+pub struct Inputs<'a> {
+    pub scenario: &'a Scenario,
+    pub cells: &'a [Cell],
+    /// Per cell: its record, when it ran with the current definition.
+    pub records: &'a [Option<CellRecord>],
+    /// Per cell: its parsed log, when it has measurements.
+    pub logs: &'a [Option<CellLog>],
+}
+
+impl Inputs<'_> {
+    fn status(&self, i: usize) -> Status {
+        self.records[i].as_ref().map(|r| r.status).unwrap_or(Status::NotRun)
+    }
+}
+
+pub const SUMMARY_COLUMNS: [&str; 24] = [
+    "id",
+    "board",
+    "load",
+    "cpu_freq",
+    "gpu_freq",
+    "network",
+    "strategy",
+    "k",
+    "status",
+    "n",
+    "latency_mean_us",
+    "latency_median_us",
+    "latency_p95_us",
+    "latency_std_us",
+    "t_prod_mean_us",
+    "t_ker_mean_us",
+    "t_idle_mean_us",
+    "flushes_mean",
+    "k_mean",
+    "speedup",
+    "cpu_util_pct",
+    "loads_alive",
+    "device",
+    "hash",
+];
+
+pub const CHECKLIST_COLUMNS: [&str; 17] = [
+    "check", "title", "group", "metric", "kind", "a", "b", "n_a", "n_b", "mean_a", "mean_b", "ratio", "test",
+    "p_value", "effect", "verdict", "note",
+];
+
+pub fn analyze(inp: &Inputs) -> Result<Analysis> {
+    let logs: Vec<(u32, &CellLog)> = inp
+        .logs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| inp.status(*i).has_measurements())
+        .filter_map(|(i, l)| l.as_ref().map(|l| (i as u32, l)))
+        .collect();
+    let (stats, samples) = cell_statistics(&logs)?;
+
+    // Speedup baselines: the `ok` default cell of each condition.
+    let mut baseline: HashMap<String, f64> = HashMap::new();
+    for (i, cell) in inp.cells.iter().enumerate() {
+        if cell.coord.strategy == Strategy::Default && inp.status(i) == Status::Ok {
+            if let Some(m) = stats.get(&(i as u32)).and_then(|s| s.latency_mean) {
+                baseline.insert(condition_key(cell), m);
+            }
+        }
+    }
+    let speedup = |i: usize| -> Option<f64> {
+        let lat = stats.get(&(i as u32))?.latency_mean?;
+        Some(baseline.get(&condition_key(&inp.cells[i]))? / lat)
+    };
+
+    let mut summary = Table::new(&SUMMARY_COLUMNS);
+    let mut order: Vec<usize> = (0..inp.cells.len()).collect();
+    order.sort_by(|&a, &b| inp.cells[a].id.cmp(&inp.cells[b].id));
+    for &i in &order {
+        let cell = &inp.cells[i];
+        let c = &cell.coord;
+        let status = inp.status(i);
+        let rec = inp.records[i].as_ref();
+        let st = if status.has_measurements() { stats.get(&(i as u32)).cloned().unwrap_or_default() } else { CellStats::default() };
+        let loads = match rec {
+            Some(r) if r.loads.started > 0 => {
+                format!("{}/{}", r.loads.alive_after.map(|a| a.to_string()).unwrap_or_else(|| "?".into()), r.loads.started)
+            }
+            _ => String::new(),
+        };
+        summary.rows.push(vec![
+            cell.id.clone(),
+            c.board.clone(),
+            c.load.clone(),
+            c.cpu_freq.slug().trim_start_matches("cpu-").to_string(),
+            c.gpu_freq.slug().trim_start_matches("gpu-").to_string(),
+            c.network.clone(),
+            cell.strategy_slug.clone(),
+            cell.k.to_string(),
+            status.to_string(),
+            if status.has_measurements() { st.n.to_string() } else { String::new() },
+            fmt_f(st.latency_mean, 1),
+            fmt_f(st.latency_median, 1),
+            fmt_f(st.latency_p95, 1),
+            fmt_f(st.latency_std, 1),
+            fmt_f(st.t_prod_mean, 2),
+            fmt_f(st.t_ker_mean, 2),
+            fmt_f(st.t_idle_mean, 2),
+            fmt_f(st.flushes_mean, 2),
+            fmt_f(st.k_mean, 2),
+            fmt_f(if status.has_measurements() { speedup(i) } else { None }, 3),
+            fmt_f(rec.and_then(|r| r.cpu_util_pct), 1),
+            loads,
+            rec.and_then(|r| r.device.clone()).unwrap_or_default(),
+            cell.hash.clone(),
+        ]);
+    }
+
+    let (checklist, check_totals) = checklist(inp, &stats, &samples, &baseline)?;
+    let sweeps = sweeps(inp, &stats, &baseline);
+    Ok(Analysis { summary, checklist, check_totals, sweeps })
+}
+
+fn metric_samples(metric: Metric, s: &Samples, baseline: Option<f64>) -> Vec<f64> {
+    match metric {
+        Metric::Latency => s.latency.clone(),
+        Metric::TProd => s.t_prod.clone(),
+        Metric::TKer => s.t_ker.clone(),
+        Metric::TIdle => s.t_idle.clone(),
+        Metric::K => s.k.clone(),
+        Metric::Speedup => match baseline {
+            Some(b) => s.latency.iter().filter(|l| **l > 0.0).map(|l| b / l).collect(),
+            None => Vec::new(),
+        },
+    }
+}
+
+/// The verdict of one comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub verdict: &'static str,
+    pub test: String,
+    pub p_value: Option<f64>,
+    pub effect: Option<f64>,
+    pub note: String,
+}
+
+/// Decides a check on two samples (see the README's "Checks" section).
+pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f64) -> Outcome {
+    let inconclusive = |note: String| Outcome { verdict: "INCONCLUSIVE", test: String::new(), p_value: None, effect: None, note };
+    if a.len() < stats::MIN_SAMPLES || b.len() < stats::MIN_SAMPLES {
+        return inconclusive(format!("too few samples ({} and {}); need {} each", a.len(), b.len(), stats::MIN_SAMPLES));
+    }
+    let Some(mwu) = stats::mann_whitney(a, b) else { return inconclusive("no samples".into()) };
+    let tost = stats::tost(a, b, tolerance).unwrap_or(1.0);
+    let mwu_name = if mwu.exact { "mann-whitney-u exact" } else { "mann-whitney-u normal" };
+    let ratio = stats::mean(a) / stats::mean(b);
+    let tol_pct = tolerance * 100.0;
+    let out = |verdict, test: &str, p, note: String| Outcome { verdict, test: test.to_string(), p_value: Some(p), effect: Some(mwu.delta), note };
+    match kind {
+        CheckKind::Differ => {
+            if mwu.p_two < alpha {
+                out("PASS", mwu_name, mwu.p_two, String::new())
+            } else if tost < alpha {
+                out("FAIL", "tost-welch", tost, format!("equivalent within {tol_pct:.0}%"))
+            } else {
+                out("INCONCLUSIVE", mwu_name, mwu.p_two, format!("neither different nor equivalent within {tol_pct:.0}%"))
+            }
+        }
+        CheckKind::Lower | CheckKind::Higher => {
+            let (p_want, p_other, other) = if kind == CheckKind::Lower {
+                (mwu.p_less, mwu.p_greater, "higher")
+            } else {
+                (mwu.p_greater, mwu.p_less, "lower")
+            };
+            if p_want < alpha {
+                out("PASS", mwu_name, p_want, String::new())
+            } else if p_other < alpha {
+                out("FAIL", mwu_name, p_other, format!("a is significantly {other} than b"))
+            } else if tost < alpha {
+                out("FAIL", "tost-welch", tost, format!("equivalent within {tol_pct:.0}%"))
+            } else {
+                out("INCONCLUSIVE", mwu_name, p_want, "no significant difference".into())
+            }
+        }
+        CheckKind::Similar => {
+            if tost < alpha {
+                out("PASS", "tost-welch", tost, format!("equivalent within {tol_pct:.0}%"))
+            } else if mwu.p_two < alpha && (ratio - 1.0).abs() > tolerance {
+                out("FAIL", mwu_name, mwu.p_two, format!("differ by {:.1}%, more than {tol_pct:.0}%", (ratio - 1.0) * 100.0))
+            } else {
+                out("INCONCLUSIVE", "tost-welch", tost, format!("not shown equivalent within {tol_pct:.0}%"))
+            }
+        }
+    }
+}
+
+type Totals = Vec<(String, String, usize, usize, usize)>;
+
+fn checklist(
+    inp: &Inputs,
+    stats: &HashMap<u32, CellStats>,
+    samples: &HashMap<u32, Samples>,
+    baseline: &HashMap<String, f64>,
+) -> Result<(Table, Totals)> {
+    let _ = stats;
+    let mut table = Table::new(&CHECKLIST_COLUMNS);
+    let mut totals = Vec::new();
+    let empty = Samples::default();
+    for check in &inp.scenario.checks {
+        let pairs = check_pairs(check, inp.cells).map_err(|e| anyhow::anyhow!("check {}: {e}", check.id))?;
+        let (mut pass, mut fail, mut inc) = (0, 0, 0);
+        for pair in pairs {
+            let side = |i: usize| -> (Status, Vec<f64>) {
+                let s = samples.get(&(i as u32)).unwrap_or(&empty);
+                let base = baseline.get(&condition_key(&inp.cells[i])).copied();
+                (inp.status(i), metric_samples(check.metric, s, base))
+            };
+            let ((sa, a), (sb, b)) = (side(pair.a), side(pair.b));
+            let outcome = if sa != Status::Ok || sb != Status::Ok {
+                Outcome {
+                    verdict: "INCONCLUSIVE",
+                    test: String::new(),
+                    p_value: None,
+                    effect: None,
+                    note: format!("cells not ok: a is {sa}, b is {sb}"),
+                }
+            } else if check.metric == Metric::Speedup && (a.is_empty() || b.is_empty()) {
+                Outcome {
+                    verdict: "INCONCLUSIVE",
+                    test: String::new(),
+                    p_value: None,
+                    effect: None,
+                    note: "no ok `default` cell to compute the speedup against".into(),
+                }
+            } else {
+                evaluate(check.kind, &a, &b, check.tolerance, check.alpha)
+            };
+            match outcome.verdict {
+                "PASS" => pass += 1,
+                "FAIL" => fail += 1,
+                _ => inc += 1,
+            }
+            let mean = |v: &[f64]| (!v.is_empty()).then(|| stats::mean(v));
+            let (ma, mb) = (mean(&a), mean(&b));
+            table.rows.push(vec![
+                check.id.clone(),
+                check.title.clone(),
+                pair.group.clone(),
+                check.metric.name().into(),
+                check.kind.name().into(),
+                inp.cells[pair.a].id.clone(),
+                inp.cells[pair.b].id.clone(),
+                a.len().to_string(),
+                b.len().to_string(),
+                fmt_f(ma, 3),
+                fmt_f(mb, 3),
+                fmt_f(ma.zip(mb).map(|(x, y)| x / y), 3),
+                outcome.test,
+                fmt_p(outcome.p_value),
+                fmt_f(outcome.effect, 3),
+                outcome.verdict.into(),
+                outcome.note,
+            ]);
+        }
+        totals.push((check.id.clone(), check.title.clone(), pass, fail, inc));
+    }
+    Ok((table, totals))
+}
+
+pub const SWEEP_COLUMNS: [&str; 7] =
+    ["sweep", "k_values", "k_answer", "latency_mean_us", "default_latency_mean_us", "speedup", "cells_ok"];
+
+/// One row per sweep and condition: the K with the lowest mean latency.
+fn sweeps(inp: &Inputs, stats: &HashMap<u32, CellStats>, baseline: &HashMap<String, f64>) -> Table {
+    let mut groups: std::collections::BTreeMap<String, (String, Vec<(u32, Option<f64>)>)> = Default::default();
+    for (i, cell) in inp.cells.iter().enumerate() {
+        let Strategy::Sweep(sw) = &cell.coord.strategy else { continue };
+        let key = format!("{}/{}", condition_key(cell), strategy_label(&cell.coord.strategy));
+        let lat = (inp.status(i) == Status::Ok).then(|| stats.get(&(i as u32)).and_then(|s| s.latency_mean)).flatten();
+        let entry = groups.entry(key).or_insert_with(|| (condition_key(cell), Vec::new()));
+        entry.1.push((cell.k, lat));
+        let _ = sw;
+    }
+    let mut t = Table::new(&SWEEP_COLUMNS);
+    for (key, (condition, ks)) in groups {
+        let best = ks.iter().filter_map(|(k, l)| l.map(|l| (*k, l))).min_by(|a, b| a.1.total_cmp(&b.1));
+        let base = baseline.get(&condition).copied();
+        let ok = ks.iter().filter(|(_, l)| l.is_some()).count();
+        t.rows.push(vec![
+            key,
+            ks.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>().join(" "),
+            best.map(|(k, _)| k.to_string()).unwrap_or_default(),
+            fmt_f(best.map(|b| b.1), 1),
+            fmt_f(base, 1),
+            fmt_f(best.zip(base).map(|(b, d)| d / b.1), 3),
+            format!("{ok}/{}", ks.len()),
+        ]);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests;

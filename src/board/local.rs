@@ -1,0 +1,240 @@
+//! The built-in `local` board: this machine. The cell script runs under
+//! `sh` in its own process group, with the parent-death signal set, so that
+//! a Ctrl-C reaches it through klo-spec (which asks it to clean up) and a
+//! killed klo-spec still makes it clean up. After the script is gone the
+//! runner sweeps for anything it left (there should be nothing) and says so.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::{Cancel, CellJob, CellRun, HelperPaths, Transport, helpers};
+
+/// Seconds a script gets to clean up after SIGTERM before SIGKILL.
+const CLEANUP_GRACE: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(20);
+
+pub struct LocalBoard {
+    workdir: PathBuf,
+    cache: PathBuf,
+    helpers: OnceLock<HelperPaths>,
+}
+
+impl LocalBoard {
+    pub fn new() -> Result<LocalBoard> {
+        let workdir = match std::env::var_os("KLO_SPEC_LOCAL_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => PathBuf::from(d),
+            None => std::env::temp_dir().join(format!("klo-spec-{}", unsafe { libc::getuid() })).join("local"),
+        };
+        Ok(LocalBoard { workdir, cache: helpers::cache_dir(), helpers: OnceLock::new() })
+    }
+}
+
+/// CPUs this process may run on (sched_getaffinity): online and allowed by
+/// its cpuset, which is what `taskset` can use.
+pub fn allowed_cpus() -> Result<Vec<u32>> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(std::io::Error::last_os_error()).context("sched_getaffinity");
+        }
+        Ok((0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).map(|c| c as u32).collect())
+    }
+}
+
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    info.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            matches!(k.trim(), "model name" | "Hardware" | "Processor").then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown cpu".into())
+}
+
+/// True when `pid` is a live (not zombie) process, optionally with a given
+/// command name.
+pub fn process_running(pid: i32, comm: Option<&str>) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // Fields after the parenthesised command name: state is the first.
+    let Some(close) = stat.rfind(')') else { return false };
+    let state = stat[close + 1..].split_whitespace().next().unwrap_or("Z");
+    if state == "Z" || state == "X" {
+        return false;
+    }
+    match comm {
+        Some(want) => stat.find('(').is_some_and(|open| &stat[open + 1..close] == want),
+        None => true,
+    }
+}
+
+fn read_pids(path: &Path) -> Vec<i32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .filter(|p| *p > 1)
+        .collect()
+}
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) with a pid we started (or its group); errors ignored.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+/// Kills whatever the cell left behind: load processes from loads.pid and
+/// the benchmark's process group. Returns how many processes were alive.
+pub fn sweep_leftovers(cell_dir: &Path, script_pgid: i32) -> u32 {
+    let mut killed = 0;
+    for pid in read_pids(&cell_dir.join("loads.pid")) {
+        if process_running(pid, Some("klo-load")) {
+            signal(pid, libc::SIGKILL);
+            killed += 1;
+        }
+    }
+    for pid in read_pids(&cell_dir.join("bench.pid")) {
+        if process_running(pid, None) {
+            signal(-pid, libc::SIGKILL);
+            signal(pid, libc::SIGKILL);
+            killed += 1;
+        }
+    }
+    // Anything else in the script's group (a watchdog's sleep).
+    signal(-script_pgid, libc::SIGKILL);
+    killed
+}
+
+impl Transport for LocalBoard {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn identity(&self) -> Result<String> {
+        let cores = allowed_cpus()?.len();
+        Ok(format!("local|{}|{}|{} cpus", std::env::consts::ARCH, cpu_model(), cores))
+    }
+
+    fn cores(&self) -> Result<Vec<u32>> {
+        allowed_cpus()
+    }
+
+    fn ensure_helpers(&self) -> Result<HelperPaths> {
+        if let Some(h) = self.helpers.get() {
+            return Ok(h.clone());
+        }
+        let (paths, _) = helpers::build(&helpers::local_compiler(), &self.cache.join("helpers"))?;
+        Ok(self.helpers.get_or_init(|| paths).clone())
+    }
+
+    fn cell_dir(&self, token: &str) -> String {
+        self.workdir.join("cells").join(token).to_string_lossy().into_owned()
+    }
+
+    fn run_cell(&self, job: &CellJob, cancel: &Cancel) -> Result<CellRun> {
+        let dir = PathBuf::from(self.cell_dir(&job.token));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the cell folder {}", dir.display()))?;
+        for (name, content, exec) in &job.files {
+            let path = dir.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, content).with_context(|| format!("cannot write {}", path.display()))?;
+            if *exec {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+            }
+        }
+        let out = std::fs::File::create(dir.join("script.out"))?;
+        let err = std::fs::File::create(dir.join("script.err"))?;
+        let parent = std::process::id() as i32;
+        let mut cmd = Command::new("sh");
+        cmd.arg(&job.script)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
+                if libc::getppid() != parent {
+                    libc::_exit(143);
+                }
+                Ok(())
+            });
+        }
+        let started = Instant::now();
+        let mut child = cmd.spawn().context("cannot start `sh` for the cell script")?;
+        let pid = child.id() as i32;
+        let mut run = CellRun { round_trips: 1, ..CellRun::default() };
+        let mut term_sent: Option<Instant> = None;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            let level = cancel.level();
+            let overdue = started.elapsed() > job.deadline;
+            if (level >= 1 || overdue) && term_sent.is_none() {
+                run.interrupted = level >= 1;
+                run.deadline_hit = overdue;
+                signal(pid, libc::SIGTERM);
+                term_sent = Some(Instant::now());
+            }
+            if let Some(t) = term_sent {
+                if level >= 2 || t.elapsed() > CLEANUP_GRACE {
+                    signal(-pid, libc::SIGKILL);
+                    sweep_leftovers(&dir, pid);
+                }
+            }
+            std::thread::sleep(POLL);
+        };
+        run.wall = started.elapsed();
+        run.exit_code = status.code();
+        run.leftovers_killed = sweep_leftovers(&dir, pid);
+        run.stdout = std::fs::read_to_string(dir.join("script.out")).unwrap_or_default();
+        run.stderr = std::fs::read_to_string(dir.join("script.err")).unwrap_or_default();
+
+        // Pull: copy the folder back, then remove it from the board.
+        copy_dir(&dir, &job.pull_to).with_context(|| format!("cannot pull {} into {}", dir.display(), job.pull_to.display()))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(run)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if ft.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_running_and_has_cpus() {
+        assert!(process_running(std::process::id() as i32, None));
+        assert!(!process_running(i32::MAX - 1, None));
+        assert!(!allowed_cpus().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,155 @@
+//! Boards and how klo-spec reaches them. A [`Transport`] makes one round
+//! trip per cell: push the cell's files, run its script, pull its folder.
+//! `local` (this machine) is built in; remote transports plug in behind the
+//! same trait.
+
+pub mod helpers;
+pub mod local;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use anyhow::Result;
+
+pub use helpers::HelperPaths;
+
+/// Cancellation shared by the signal handler and the workers: 0 run on,
+/// 1 stop after cleaning up (first Ctrl-C), 2 stop now (second Ctrl-C).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicU8>);
+
+impl Cancel {
+    pub fn level(&self) -> u8 {
+        self.0.load(Ordering::SeqCst)
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.level() > 0
+    }
+    /// Raises the level by one (each signal escalates).
+    pub fn escalate(&self) -> u8 {
+        self.0.fetch_add(1, Ordering::SeqCst).saturating_add(1)
+    }
+}
+
+/// What a cell sends to the board.
+#[derive(Debug, Clone)]
+pub struct CellJob {
+    /// Unique name of this attempt on the board.
+    pub token: String,
+    /// Files to create in the cell folder: (name, content, executable).
+    pub files: Vec<(String, Vec<u8>, bool)>,
+    /// The file among `files` that the board runs with `sh`.
+    pub script: String,
+    /// Local folder the cell folder is pulled into.
+    pub pull_to: PathBuf,
+    /// Longest the whole round trip may take before it is killed.
+    pub deadline: Duration,
+}
+
+/// What came back from a cell's round trip.
+#[derive(Debug, Clone, Default)]
+pub struct CellRun {
+    /// Exit code of the cell script (None when killed by a signal).
+    pub exit_code: Option<i32>,
+    /// The script's own stdout and stderr (the benchmark's go to files).
+    pub stdout: String,
+    pub stderr: String,
+    pub wall: Duration,
+    /// Remote commands this round trip needed.
+    pub round_trips: u32,
+    /// True when a cancellation stopped the cell.
+    pub interrupted: bool,
+    /// True when the deadline passed and the runner killed the script.
+    pub deadline_hit: bool,
+    /// Processes the runner had to kill after the script was gone (a load
+    /// or benchmark that survived its cleanup): should always be 0.
+    pub leftovers_killed: u32,
+}
+
+/// A board klo-spec can run cells on.
+pub trait Transport: Send + Sync {
+    /// The board's name in scenarios.
+    fn name(&self) -> &str;
+    /// What identifies the hardware, for cell hashes (stable across runs).
+    fn identity(&self) -> Result<String>;
+    /// Cores that loads may be pinned to (online and allowed).
+    fn cores(&self) -> Result<Vec<u32>>;
+    /// Builds or pushes the helpers if needed; returns their board paths.
+    fn ensure_helpers(&self) -> Result<HelperPaths>;
+    /// Where the cell folder of `token` lives on the board.
+    fn cell_dir(&self, token: &str) -> String;
+    /// Pushes the job's files, runs its script, pulls the cell folder.
+    fn run_cell(&self, job: &CellJob, cancel: &Cancel) -> Result<CellRun>;
+}
+
+/// The transport for a board name. Only `local` exists in this version.
+pub fn connect(name: &str) -> Result<Box<dyn Transport>> {
+    match name {
+        "local" => Ok(Box::new(local::LocalBoard::new()?)),
+        other => Err(crate::error::UsageError::new(
+            format!("unknown board `{other}`"),
+            Some("only the built-in `local` board is available in this version".into()),
+        )
+        .into()),
+    }
+}
+
+/// Formats a core list compactly: `0-3,6`.
+pub fn format_cores(cores: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cores.len() {
+        let start = cores[i];
+        let mut end = start;
+        while i + 1 < cores.len() && cores[i + 1] == end + 1 {
+            i += 1;
+            end = cores[i];
+        }
+        out.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+        i += 1;
+    }
+    out.join(",")
+}
+
+/// Parses a kernel CPU list (`0-3,6`) as in `/sys/devices/system/cpu/online`.
+pub fn parse_cpu_list(s: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().ok()?),
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_round_trip() {
+        assert_eq!(parse_cpu_list("0-3,6\n"), Some(vec![0, 1, 2, 3, 6]));
+        assert_eq!(parse_cpu_list("0"), Some(vec![0]));
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(format_cores(&[0, 1, 2, 3, 6]), "0-3,6");
+        assert_eq!(format_cores(&[1]), "1");
+    }
+
+    #[test]
+    fn cancel_escalates() {
+        let c = Cancel::default();
+        assert!(!c.is_cancelled());
+        assert_eq!(c.escalate(), 1);
+        assert_eq!(c.escalate(), 2);
+        assert!(c.is_cancelled());
+    }
+}

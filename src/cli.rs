@@ -1,0 +1,94 @@
+//! The command line (clap derive): what each subcommand takes. Doc comments
+//! are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Declarative experiment-spec runner for GPU kernel-launch-overhead (KLO)
+/// experiments: one YAML scenario in, a matrix of cells run on boards,
+/// result tables and a checklist out.
+#[derive(Debug, Parser)]
+#[command(name = "klo-spec", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: expand it, run every cell not already done (same
+    /// hash), write the tables under OUTPUT_DIR/<name>/ and print the
+    /// checklist.
+    Run(RunArgs),
+    /// Show the cells a scenario expands to, without running anything.
+    Plan(PlanArgs),
+    /// Rebuild a scenario's tables from the cells on disk, without running.
+    Analyze(AnalyzeArgs),
+    /// Print the JSON Schema of scenario files (schema.json).
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// Folder with templates overriding the built-in ones (cell.sh.j2).
+    /// Default: ./templates when it holds cell.sh.j2.
+    #[arg(long, env = "KLO_SPEC_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Override the scenario's `max_cells`.
+    #[arg(long, value_name = "N")]
+    pub max_cells: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Where result sets go: OUTPUT_DIR/<scenario name>/.
+    #[arg(long, env = "KLO_SPEC_OUTPUTS", default_value = "outputs", value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Rerun every cell, even those already done with the same hash.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress output on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Where result sets are: OUTPUT_DIR/<scenario name>/.
+    #[arg(long, env = "KLO_SPEC_OUTPUTS", default_value = "outputs", value_name = "DIR")]
+    pub output_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Write to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

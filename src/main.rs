@@ -1,0 +1,28 @@
+//! The `klo-spec` binary: parse the command line, dispatch, print the
+//! error, exit with its code (see `error.rs`).
+
+use clap::Parser;
+
+fn main() {
+    let cli = klo_spec::cli::Cli::parse();
+    let code = match klo_spec::commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            match err.downcast_ref::<klo_spec::error::InputError>() {
+                Some(input) => {
+                    for d in &input.diagnostics {
+                        eprintln!("error: {d}");
+                    }
+                    if input.diagnostics.len() > 1 {
+                        eprintln!("{} problems found; nothing was run or written", input.diagnostics.len());
+                    } else {
+                        eprintln!("nothing was run or written");
+                    }
+                }
+                None => eprintln!("error: {err:#}"),
+            }
+            klo_spec::error::exit_code(&err)
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,268 @@
+//! Matrix expansion: from a validated scenario to the list of cells.
+//!
+//! 1. The axes multiply in order (`boards` first, then the `matrix` keys as
+//!    written, then defaulted axes); the first axis varies slowest.
+//! 2. `exclude` drops every combination that matches all the keys of an
+//!    entry; an entry that matches nothing is an error.
+//! 3. `include`, GitHub Actions semantics: an entry whose values on the
+//!    declared axes match original combinations is added to all of them (its
+//!    other keys are set on them, later entries may overwrite those); an
+//!    entry that matches none becomes a new combination, appended.
+//! 4. A `sweep` strategy becomes one cell per K, in its order.
+//! 5. Ids are `board/load/cpu/gpu/network/strategy`; duplicates (ignoring
+//!    case) and a count over `max_cells` are errors.
+
+pub mod coord;
+pub mod groups;
+pub mod hash;
+
+use std::collections::HashMap;
+
+use coord::{Axis, AxisValue, Coord};
+
+use crate::error::{Diagnostic, InputError};
+use crate::scenario::{CpuFreq, GpuFreq, Pick, Scenario, Strategy};
+
+/// Combinations before exclude above which expansion refuses to even start
+/// (unless `max_cells` is larger): a guard against exhausting memory.
+pub const MAX_RAW_COMBINATIONS: u128 = 2_000_000;
+
+/// One cell of the experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// `board/load/cpu/gpu/network/strategy`, readable and stable.
+    pub id: String,
+    pub coord: Coord,
+    /// The flush period this cell runs with.
+    pub k: u32,
+    /// The strategy segment of the id: `default`, `fixed-8`, `sweep-k4`.
+    pub strategy_slug: String,
+    pub iterations: u32,
+    pub timeout_s: u32,
+    /// Content hash (see `hash.rs`), filled in by [`hash::assign`].
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Matrix,
+    Include(usize),
+}
+
+#[derive(Debug, Clone)]
+struct Combo {
+    coord: Coord,
+    iterations: Option<u32>,
+    timeout_s: Option<u32>,
+    origin: Origin,
+}
+
+impl Pick {
+    /// True when every axis value of the pick equals the coordinate's.
+    pub fn matches_coord(&self, coord: &Coord) -> bool {
+        self.pairs.iter().all(|(a, v)| coord.has(*a, v))
+    }
+
+    /// True when the pick matches the cell (axis values and K).
+    pub fn matches(&self, cell: &Cell) -> bool {
+        self.matches_coord(&cell.coord) && self.k.is_none_or(|k| k == cell.k)
+    }
+}
+
+/// The cells of a scenario, in run order.
+pub fn expand(s: &Scenario) -> Result<Vec<Cell>, InputError> {
+    let raw_count: u128 = s.axes.iter().map(|a| a.values.len() as u128).product();
+    let limit = MAX_RAW_COMBINATIONS.max(s.max_cells as u128);
+    if raw_count > limit {
+        return Err(InputError::one(
+            s.diag("matrix", format!("the matrix has {raw_count} combinations before `exclude`, too many to expand"))
+                .with_hint(format!("klo-spec expands at most {limit} (or `max_cells`, if larger); split the scenario or shorten an axis")),
+        ));
+    }
+    let combos = product(s);
+    let combos = apply_exclude(s, combos)?;
+    let combos = apply_include(s, combos)?;
+    let cells = to_cells(s, combos)?;
+    let cap_path = if s.source.keys("").contains(&"max_cells") { "max_cells" } else { "matrix" };
+    if cells.len() > s.max_cells {
+        return Err(InputError::one(
+            s.diag(cap_path, format!("the matrix expands to {} cells, over the cap of {}", cells.len(), s.max_cells))
+                .with_hint("raise `max_cells:` if you mean it, or drop axis values (`klo-spec plan` shows the cells)"),
+        ));
+    }
+    Ok(cells)
+}
+
+fn product(s: &Scenario) -> Vec<Combo> {
+    let template = Coord {
+        board: String::new(),
+        load: "none".into(),
+        cpu_freq: CpuFreq::Current,
+        gpu_freq: GpuFreq::Current,
+        network: String::new(),
+        strategy: Strategy::Default,
+    };
+    let mut combos = vec![template];
+    for spec in &s.axes {
+        let mut next = Vec::with_capacity(combos.len() * spec.values.len());
+        for c in &combos {
+            for v in &spec.values {
+                let mut c = c.clone();
+                c.set(spec.axis, v.clone());
+                next.push(c);
+            }
+        }
+        combos = next;
+    }
+    combos
+        .into_iter()
+        .map(|coord| Combo { coord, iterations: None, timeout_s: None, origin: Origin::Matrix })
+        .collect()
+}
+
+fn apply_exclude(s: &Scenario, combos: Vec<Combo>) -> Result<Vec<Combo>, InputError> {
+    let mut problems = Vec::new();
+    for pick in &s.exclude {
+        if !combos.iter().any(|c| pick.matches_coord(&c.coord)) {
+            problems.push(
+                s.diag(&pick.path, "this `exclude` entry matches no combination of the matrix")
+                    .with_hint("check its values against the axes (`klo-spec plan` lists the cells); an entry that matches nothing is usually a typo"),
+            );
+        }
+    }
+    if !problems.is_empty() {
+        return Err(InputError { diagnostics: problems });
+    }
+    Ok(combos.into_iter().filter(|c| !s.exclude.iter().any(|p| p.matches_coord(&c.coord))).collect())
+}
+
+fn apply_include(s: &Scenario, mut combos: Vec<Combo>) -> Result<Vec<Combo>, InputError> {
+    let declared: Vec<Axis> = s.axes.iter().filter(|a| a.declared).map(|a| a.axis).collect();
+    let originals = combos.len();
+    let mut added = Vec::new();
+    let mut problems = Vec::new();
+    for (i, entry) in s.include.iter().enumerate() {
+        let (original, extra): (Vec<_>, Vec<_>) =
+            entry.pick.pairs.iter().cloned().partition(|(axis, _)| declared.contains(axis));
+        let mut matched = false;
+        for combo in combos.iter_mut().take(originals) {
+            if original.iter().all(|(a, v)| combo.coord.has(*a, v)) {
+                matched = true;
+                for (a, v) in &extra {
+                    combo.coord.set(*a, v.clone());
+                }
+                if entry.iterations.is_some() {
+                    combo.iterations = entry.iterations;
+                }
+                if entry.timeout_s.is_some() {
+                    combo.timeout_s = entry.timeout_s;
+                }
+            }
+        }
+        if matched {
+            continue;
+        }
+        match new_combination(s, &entry.pick) {
+            Ok(coord) => added.push(Combo {
+                coord,
+                iterations: entry.iterations,
+                timeout_s: entry.timeout_s,
+                origin: Origin::Include(i),
+            }),
+            Err(d) => problems.push(d),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(InputError { diagnostics: problems });
+    }
+    combos.extend(added);
+    Ok(combos)
+}
+
+/// A combination made by an `include` entry that matched none: axes it
+/// does not give take their single value, or the built-in default (`none`,
+/// `current`, `default`).
+fn new_combination(s: &Scenario, pick: &Pick) -> Result<Coord, Diagnostic> {
+    let single = |axis: Axis| -> Result<String, Diagnostic> {
+        let values = &s.axes.iter().find(|a| a.axis == axis).expect("every axis is present").values;
+        match values.as_slice() {
+            [AxisValue::Name(n)] => Ok(n.clone()),
+            _ => Err(s
+                .diag(&pick.path, format!("this `include` entry adds a new combination but does not say its `{axis}`"))
+                .with_hint(format!(
+                    "the axis has several values ({}): name one, or make the entry match existing combinations",
+                    values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                ))),
+        }
+    };
+    let given = |axis: Axis| pick.pairs.iter().any(|(a, _)| *a == axis);
+    let mut coord = Coord {
+        board: if given(Axis::Board) { String::new() } else { single(Axis::Board)? },
+        load: "none".into(),
+        cpu_freq: CpuFreq::Current,
+        gpu_freq: GpuFreq::Current,
+        network: if given(Axis::Network) { String::new() } else { single(Axis::Network)? },
+        strategy: Strategy::Default,
+    };
+    for (a, v) in &pick.pairs {
+        coord.set(*a, v.clone());
+    }
+    Ok(coord)
+}
+
+/// The (id segment, K) pairs a strategy runs.
+pub fn strategy_cells(s: &Strategy) -> Vec<(String, u32)> {
+    match s {
+        Strategy::Default => vec![("default".into(), 1)],
+        Strategy::Fixed(k) => vec![(format!("fixed-{k}"), *k)],
+        Strategy::Sweep(sw) => sw.k.iter().map(|k| (format!("sweep-k{k}"), *k)).collect(),
+    }
+}
+
+fn to_cells(s: &Scenario, combos: Vec<Combo>) -> Result<Vec<Cell>, InputError> {
+    let mut cells = Vec::new();
+    let mut seen: HashMap<String, (usize, Origin)> = HashMap::new();
+    let mut problems = Vec::new();
+    for combo in combos {
+        for (slug, k) in strategy_cells(&combo.coord.strategy) {
+            let c = &combo.coord;
+            let id = [
+                c.board.as_str(),
+                c.load.as_str(),
+                &c.cpu_freq.slug(),
+                &c.gpu_freq.slug(),
+                c.network.as_str(),
+                slug.as_str(),
+            ]
+            .join("/");
+            if let Some((_, first)) = seen.get(&id.to_lowercase()) {
+                let path = match (combo.origin, *first) {
+                    (Origin::Include(i), _) | (_, Origin::Include(i)) => format!("include[{i}]"),
+                    _ => "matrix.strategy".to_string(),
+                };
+                problems.push(
+                    s.diag(&path, format!("cell `{id}` would appear twice"))
+                        .with_hint("two combinations (or two sweeps sharing a K, or ids differing only in case) give the same cell: remove one"),
+                );
+                continue;
+            }
+            seen.insert(id.to_lowercase(), (cells.len(), combo.origin));
+            cells.push(Cell {
+                id,
+                coord: combo.coord.clone(),
+                k,
+                strategy_slug: slug,
+                iterations: combo.iterations.unwrap_or(s.iterations),
+                timeout_s: combo.timeout_s.unwrap_or(s.timeout_s),
+                hash: String::new(),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(InputError { diagnostics: problems });
+    }
+    Ok(cells)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+//! Built-in network profiles for the reference workload: the kernel
+//! sequence of a CNN inference, one kernel per layer as an inference engine
+//! with fused activations runs it, with the layer's real multiply-accumulate
+//! count (224x224 input). klo-probe turns MACs into device work and the
+//! layer kind into host-side work.
+
+use std::fmt::Write as _;
+
+use crate::scenario::ProbeSpec;
+
+/// Multiply-accumulates per device work unit: calibrated so that
+/// MobileNetV1 takes roughly 10-20 ms per inference on one desktop CPU core
+/// (the thread device) at `ker_scale: 1`.
+pub const MACS_PER_UNIT: u64 = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Conv,
+    DwConv,
+    Pool,
+    Fc,
+    Eltwise,
+    Softmax,
+}
+
+impl Kind {
+    /// Host-side work units to produce one kernel of this kind (argument and
+    /// layer-parameter computation): convolutions carry the most arguments.
+    pub fn prod_units(self) -> u64 {
+        match self {
+            Kind::Conv => 20_000,
+            Kind::DwConv => 16_000,
+            Kind::Fc => 12_000,
+            Kind::Pool | Kind::Eltwise => 8_000,
+            Kind::Softmax => 6_000,
+        }
+    }
+}
+
+/// One kernel of a network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    pub name: String,
+    pub kind: Kind,
+    pub macs: u64,
+}
+
+/// A built-in network.
+pub struct Profile {
+    pub name: &'static str,
+    pub description: &'static str,
+    build: fn() -> Vec<Layer>,
+}
+
+impl Profile {
+    pub fn layers(&self) -> Vec<Layer> {
+        (self.build)()
+    }
+}
+
+pub const BUILTIN: [Profile; 4] = [
+    Profile { name: "mobilenet_v1", description: "MobileNetV1 1.0/224: 30 kernels, 0.57 GMAC", build: mobilenet_v1 },
+    Profile { name: "squeezenet", description: "SqueezeNet 1.1: 39 kernels, 0.35 GMAC", build: squeezenet },
+    Profile { name: "resnet18", description: "ResNet-18: 32 kernels, 1.8 GMAC", build: resnet18 },
+    Profile { name: "tiny", description: "8 small kernels, for tests and smoke runs", build: tiny },
+];
+
+pub fn find(name: &str) -> Option<&'static Profile> {
+    BUILTIN.iter().find(|p| p.name == name)
+}
+
+/// The kernel list klo-probe reads: `name ker_units prod_units` per line.
+pub fn kernel_list(profile: &Profile, spec: &ProbeSpec) -> String {
+    let mut out = format!("# {} ({})\n", profile.name, profile.description);
+    for layer in profile.layers() {
+        let ker = ((layer.macs as f64 * spec.ker_scale) / MACS_PER_UNIT as f64).ceil().max(1.0) as u64;
+        let prod = (layer.kind.prod_units() as f64 * spec.prod_scale).round() as u64;
+        let _ = writeln!(out, "{} {} {}", layer.name, ker, prod);
+    }
+    out
+}
+
+struct Net(Vec<Layer>);
+
+impl Net {
+    /// A convolution with `k`x`k` filters producing `out_hw`x`out_hw`x`cout`.
+    fn conv(&mut self, k: u64, cin: u64, cout: u64, out_hw: u64) -> &mut Self {
+        self.0.push(Layer { name: format!("conv2d_{k}x{k}"), kind: Kind::Conv, macs: out_hw * out_hw * cout * cin * k * k });
+        self
+    }
+    fn dw(&mut self, c: u64, out_hw: u64) -> &mut Self {
+        self.0.push(Layer { name: "dwconv_3x3".into(), kind: Kind::DwConv, macs: out_hw * out_hw * c * 9 });
+        self
+    }
+    fn pool(&mut self, name: &str, k: u64, c: u64, out_hw: u64) -> &mut Self {
+        self.0.push(Layer { name: name.into(), kind: Kind::Pool, macs: out_hw * out_hw * c * k * k });
+        self
+    }
+    fn fc(&mut self, cin: u64, cout: u64) -> &mut Self {
+        self.0.push(Layer { name: "fully_connected".into(), kind: Kind::Fc, macs: cin * cout });
+        self
+    }
+    fn eltwise(&mut self, name: &str, elements: u64) -> &mut Self {
+        self.0.push(Layer { name: name.into(), kind: Kind::Eltwise, macs: elements });
+        self
+    }
+    fn softmax(&mut self, n: u64) -> &mut Self {
+        self.0.push(Layer { name: "softmax".into(), kind: Kind::Softmax, macs: n * 4 });
+        self
+    }
+}
+
+fn mobilenet_v1() -> Vec<Layer> {
+    let mut n = Net(Vec::new());
+    n.conv(3, 3, 32, 112);
+    // (channels in, channels out, output size) of the 13 separable blocks.
+    let blocks: [(u64, u64, u64); 13] = [
+        (32, 64, 112),
+        (64, 128, 56),
+        (128, 128, 56),
+        (128, 256, 28),
+        (256, 256, 28),
+        (256, 512, 14),
+        (512, 512, 14),
+        (512, 512, 14),
+        (512, 512, 14),
+        (512, 512, 14),
+        (512, 512, 14),
+        (512, 1024, 7),
+        (1024, 1024, 7),
+    ];
+    for (cin, cout, hw) in blocks {
+        n.dw(cin, hw).conv(1, cin, cout, hw);
+    }
+    n.pool("avgpool", 7, 1024, 1).fc(1024, 1000).softmax(1000);
+    n.0
+}
+
+fn squeezenet() -> Vec<Layer> {
+    let mut n = Net(Vec::new());
+    n.conv(3, 3, 64, 111).pool("maxpool", 3, 64, 55);
+    // Fire modules: (input channels, squeeze, expand per branch, size).
+    let fire = |n: &mut Net, cin: u64, s: u64, e: u64, hw: u64| {
+        n.conv(1, cin, s, hw).conv(1, s, e, hw).conv(3, s, e, hw).eltwise("concat", hw * hw * 2 * e);
+    };
+    fire(&mut n, 64, 16, 64, 55);
+    fire(&mut n, 128, 16, 64, 55);
+    n.pool("maxpool", 3, 128, 27);
+    fire(&mut n, 128, 32, 128, 27);
+    fire(&mut n, 256, 32, 128, 27);
+    n.pool("maxpool", 3, 256, 13);
+    fire(&mut n, 256, 48, 192, 13);
+    fire(&mut n, 384, 48, 192, 13);
+    fire(&mut n, 384, 64, 256, 13);
+    fire(&mut n, 512, 64, 256, 13);
+    n.conv(1, 512, 1000, 13).pool("avgpool", 13, 1000, 1).softmax(1000);
+    n.0
+}
+
+fn resnet18() -> Vec<Layer> {
+    let mut n = Net(Vec::new());
+    n.conv(7, 3, 64, 112).pool("maxpool", 3, 64, 56);
+    // (channels in, channels out, output size) per stage; two basic blocks each.
+    for (cin, cout, hw) in [(64u64, 64u64, 56u64), (64, 128, 28), (128, 256, 14), (256, 512, 7)] {
+        n.conv(3, cin, cout, hw).conv(3, cout, cout, hw);
+        if cin != cout {
+            n.conv(1, cin, cout, hw);
+        }
+        n.eltwise("add", hw * hw * cout);
+        n.conv(3, cout, cout, hw).conv(3, cout, cout, hw).eltwise("add", hw * hw * cout);
+    }
+    n.pool("avgpool", 7, 512, 1).fc(512, 1000).softmax(1000);
+    n.0
+}
+
+fn tiny() -> Vec<Layer> {
+    let mut n = Net(Vec::new());
+    n.conv(3, 3, 8, 28).dw(8, 28).conv(1, 8, 16, 28).dw(16, 14).conv(1, 16, 32, 14);
+    n.pool("avgpool", 14, 32, 1).fc(32, 10).softmax(10);
+    n.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn total_macs(p: &Profile) -> u64 {
+        p.layers().iter().map(|l| l.macs).sum()
+    }
+
+    #[test]
+    fn profiles_follow_the_published_layer_costs() {
+        // Published totals: MobileNetV1 569M, SqueezeNet 1.1 ~350M, ResNet-18 1.8G MACs.
+        let m = total_macs(find("mobilenet_v1").unwrap());
+        assert!((560_000_000..580_000_000).contains(&m), "mobilenet {m}");
+        let s = total_macs(find("squeezenet").unwrap());
+        assert!((300_000_000..400_000_000).contains(&s), "squeezenet {s}");
+        let r = total_macs(find("resnet18").unwrap());
+        assert!((1_750_000_000..1_900_000_000).contains(&r), "resnet18 {r}");
+    }
+
+    #[test]
+    fn kernel_counts_match_the_descriptions() {
+        assert_eq!(find("mobilenet_v1").unwrap().layers().len(), 30);
+        assert_eq!(find("squeezenet").unwrap().layers().len(), 39);
+        assert_eq!(find("resnet18").unwrap().layers().len(), 32);
+        assert_eq!(find("tiny").unwrap().layers().len(), 8);
+    }
+
+    #[test]
+    fn kernel_list_scales_device_and_host_work() {
+        let p = find("tiny").unwrap();
+        let base = kernel_list(p, &ProbeSpec::default());
+        let spec = ProbeSpec { ker_scale: 2.0, prod_scale: 0.5, ..ProbeSpec::default() };
+        let scaled = kernel_list(p, &spec);
+        let first = |s: &str| s.lines().nth(1).unwrap().split(' ').map(String::from).collect::<Vec<_>>();
+        let (b, s) = (first(&base), first(&scaled));
+        assert_eq!(b[0], "conv2d_3x3");
+        let units = |v: &[String], i: usize| v[i].parse::<u64>().unwrap();
+        assert!(units(&s, 1) >= 2 * units(&b, 1) - 1);
+        assert_eq!(units(&s, 2) * 2, units(&b, 2));
+    }
+}

@@ -1,0 +1,158 @@
+//! `cell.json`: what the runner knows about one cell after it ran. Written
+//! into `cells/<id>/` with the cell's files; read back by resume and by the
+//! analysis. Volatile values (times, host) live here, never in the tables.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// How a cell ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Complete log, loads alive to the end: counted in every table.
+    Ok,
+    /// Complete log but a load process died before the benchmark ended:
+    /// the load condition was not met. Shown, never counted in checks.
+    LoadDied,
+    /// A load process was not running when the benchmark was due to start.
+    LoadFailed,
+    /// The benchmark exited with an error.
+    Failed,
+    /// The benchmark outlived its timeout and was killed.
+    Timeout,
+    /// The log is truncated or malformed.
+    Incomplete,
+    /// Stopped by Ctrl-C, SIGTERM or SIGHUP.
+    Interrupted,
+    /// The runner could not run the cell (transport, file system).
+    Error,
+    /// Not run (yet), or run with a different definition (hash).
+    NotRun,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::LoadDied => "load_died",
+            Status::LoadFailed => "load_failed",
+            Status::Failed => "failed",
+            Status::Timeout => "timeout",
+            Status::Incomplete => "incomplete",
+            Status::Interrupted => "interrupted",
+            Status::Error => "error",
+            Status::NotRun => "not_run",
+        }
+    }
+
+    /// Whether the cell's log holds measurements worth showing.
+    pub fn has_measurements(self) -> bool {
+        matches!(self, Status::Ok | Status::LoadDied)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Load processes of a cell, as the cell script counted them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadCounts {
+    pub started: u32,
+    pub alive_before: Option<u32>,
+    pub alive_after: Option<u32>,
+    /// Still running after the script's cleanup (should be 0).
+    pub left_after_cleanup: Option<u32>,
+    /// Cores the loads were pinned to.
+    pub cores: Vec<u32>,
+}
+
+/// The metadata of one finished (or failed) cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellRecord {
+    pub id: String,
+    pub hash: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub board: String,
+    pub k: u32,
+    pub iterations: u32,
+    pub started_at: String,
+    pub wall_s: f64,
+    pub bench_exit: Option<i32>,
+    pub script_exit: Option<i32>,
+    pub signal: Option<String>,
+    pub loads: LoadCounts,
+    /// Processes the runner killed after the script was gone.
+    pub leftovers_killed_by_runner: u32,
+    /// Utilization of all CPUs during the benchmark (from /proc/stat).
+    pub cpu_util_pct: Option<f64>,
+    /// Per CPU, in /proc/stat order.
+    pub cpu_util_per_cpu: BTreeMap<String, f64>,
+    /// `opencl` or `thread` (klo-probe), or what the log's info line says.
+    pub device: Option<String>,
+    pub device_info: BTreeMap<String, String>,
+    pub round_trips: u32,
+    pub klo_spec_version: String,
+}
+
+impl CellRecord {
+    pub fn read(path: &Path) -> Option<CellRecord> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// CPU utilization between two `/proc/stat` snapshots: for the aggregate
+/// `cpu` line and each `cpuN`, `1 - d(idle + iowait) / d(total)`, in percent.
+pub fn cpu_utilization(before: &str, after: &str) -> BTreeMap<String, f64> {
+    fn parse(text: &str) -> BTreeMap<String, (u64, u64)> {
+        text.lines()
+            .filter(|l| l.starts_with("cpu"))
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                let name = it.next()?.to_string();
+                let v: Vec<u64> = it.filter_map(|x| x.parse().ok()).collect();
+                if v.len() < 4 {
+                    return None;
+                }
+                // user nice system idle iowait irq softirq steal (guest is in user).
+                let total: u64 = v.iter().take(8).sum();
+                let idle = v[3] + v.get(4).copied().unwrap_or(0);
+                Some((name, (idle, total)))
+            })
+            .collect()
+    }
+    let (b, a) = (parse(before), parse(after));
+    let mut out = BTreeMap::new();
+    for (name, (idle1, total1)) in a {
+        if let Some((idle0, total0)) = b.get(&name) {
+            let dt = total1.saturating_sub(*total0);
+            if dt > 0 {
+                let di = idle1.saturating_sub(*idle0);
+                out.insert(name, 100.0 * (1.0 - di as f64 / dt as f64));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utilization_from_two_snapshots() {
+        let before = "cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 50 0 50 400 0 0 0 0 0 0\ncpu1 50 0 50 400 0 0 0 0 0 0\nintr 1\n";
+        let after = "cpu  250 0 150 900 0 0 0 0 0 0\ncpu0 200 0 50 400 0 0 0 0 0 0\ncpu1 50 0 100 500 0 0 0 0 0 0\n";
+        let u = cpu_utilization(before, after);
+        assert_eq!(u["cpu"], 100.0 * (1.0 - 100.0 / 300.0));
+        assert_eq!(u["cpu0"], 100.0);
+        assert_eq!(u["cpu1"], 100.0 * (1.0 - 100.0 / 150.0));
+    }
+}

@@ -1,0 +1,159 @@
+//! Templates: the minijinja environment that renders board-side scripts and
+//! command benchmarks.
+//!
+//! Every value a template prints is shell-quoted: the environment
+//! auto-escapes for the shell, so a template cannot forget. The `q` filter
+//! quotes explicitly (and marks the result safe, so it is not quoted twice);
+//! `safe` inserts text verbatim and is only for fragments klo-spec has built
+//! and quoted itself. Undefined variables are errors, not empty strings.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use minijinja::value::Value;
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+
+/// The cell script template shipped with klo-spec.
+pub const CELL_TEMPLATE: &str = include_str!("../templates/cell.sh.j2");
+pub const CELL_TEMPLATE_NAME: &str = "cell.sh.j2";
+
+/// Quotes `s` for a POSIX shell: plain words stay as they are, anything else
+/// is single-quoted (a `'` inside becomes `'\''`).
+pub fn shell_quote(s: &str) -> Cow<'_, str> {
+    // No `=` (a word like `A=1` in command position is an assignment) and
+    // no `~` (tilde expansion).
+    let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./:,+@%".contains(&b));
+    if plain {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(format!("'{}'", s.replace('\'', r"'\''")))
+    }
+}
+
+fn value_text(value: &Value) -> Result<String, Error> {
+    if value.is_undefined() {
+        return Err(Error::new(ErrorKind::UndefinedError, "undefined value"));
+    }
+    if value.is_none() {
+        return Err(Error::new(ErrorKind::InvalidOperation, "none cannot be printed into a shell script"));
+    }
+    Ok(match value.as_str() {
+        Some(s) => s.to_string(),
+        None => value.to_string(),
+    })
+}
+
+/// The environment every klo-spec template renders in.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_syntax(
+        SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
+    env.set_auto_escape_callback(|_| AutoEscape::Custom("shell".into()));
+    env.set_formatter(|out, _state, value| {
+        if value.is_safe() {
+            return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
+        }
+        let text = value_text(value)?;
+        out.write_str(&shell_quote(&text)).map_err(Error::from)
+    });
+    env.add_filter("q", |value: Value| -> Result<Value, Error> {
+        let text = value_text(&value)?;
+        Ok(Value::from_safe_string(shell_quote(&text).into_owned()))
+    });
+    env
+}
+
+/// Checks that `source` is a valid template (for validation before a run).
+pub fn check_template(source: &str) -> Result<(), String> {
+    let env = environment();
+    env.template_from_str(source).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Renders a one-off template (a command benchmark's `run`).
+pub fn render_str(source: &str, ctx: Value) -> Result<String> {
+    let env = environment();
+    env.render_str(source, ctx).map_err(|e| anyhow::anyhow!("{e:#}"))
+}
+
+/// Where the cell script template comes from: a user's folder overriding
+/// the built-in one, or the built-in text.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    pub cell: String,
+    /// The file it was read from, or `None` for the built-in template.
+    pub cell_origin: Option<PathBuf>,
+}
+
+impl Templates {
+    /// Reads `dir/cell.sh.j2` when `dir` is given and has one; the built-in
+    /// template otherwise.
+    pub fn load(dir: Option<&Path>) -> Result<Templates> {
+        if let Some(dir) = dir {
+            let path = dir.join(CELL_TEMPLATE_NAME);
+            if path.is_file() {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read the template {}", path.display()))?;
+                check_template(&text).map_err(|e| {
+                    crate::error::UsageError::new(format!("{}: {e}", path.display()), Some("fix the template or remove it to use the built-in one".into()))
+                })?;
+                return Ok(Templates { cell: text, cell_origin: Some(path) });
+            }
+        }
+        Ok(Templates { cell: CELL_TEMPLATE.to_string(), cell_origin: None })
+    }
+
+    pub fn render_cell(&self, ctx: Value) -> Result<String> {
+        let mut env = environment();
+        env.add_template(CELL_TEMPLATE_NAME, &self.cell)?;
+        let tmpl = env.get_template(CELL_TEMPLATE_NAME)?;
+        tmpl.render(ctx).map_err(|e| anyhow::anyhow!("rendering {CELL_TEMPLATE_NAME}: {e:#}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn plain_words_stay_and_the_rest_is_single_quoted() {
+        assert_eq!(shell_quote("mobilenet_v1"), "mobilenet_v1");
+        assert_eq!(shell_quote("/tmp/a-b/c.txt"), "/tmp/a-b/c.txt");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("$(touch /tmp/x)"), "'$(touch /tmp/x)'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("~root"), "'~root'");
+        assert_eq!(shell_quote("a;b"), "'a;b'");
+    }
+
+    #[test]
+    fn every_printed_value_is_quoted_and_q_is_not_doubled() {
+        let out = render_str("run {{ net }} {{ net | q }} {{ n }}", context! { net => "x; rm -rf /", n => 3 }).unwrap();
+        assert_eq!(out, "run 'x; rm -rf /' 'x; rm -rf /' 3");
+    }
+
+    #[test]
+    fn undefined_variables_are_errors() {
+        let err = render_str("run {{ netwrok }}", context! { network => "x" }).unwrap_err();
+        assert!(err.to_string().contains("undefined"), "{err}");
+    }
+
+    #[test]
+    fn quoted_values_round_trip_through_a_real_shell() {
+        for nasty in ["a b", "$(echo pwned)", "`id`", "it's", "\"q\"", "a\nb", "-n", "*", "x;echo y", "&&"] {
+            let script = render_str("printf '%s' {{ v }}", context! { v => nasty }).unwrap();
+            let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), nasty, "script: {script}");
+        }
+    }
+}

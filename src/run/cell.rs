@@ -1,0 +1,336 @@
+//! One cell's lifecycle on a board: build its files (benchmark command,
+//! kernel list, the rendered cell script), make the round trip, read what
+//! came back, decide its status, and move its folder into place atomically.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use minijinja::context;
+use serde::Serialize;
+
+use crate::board::{Cancel, CellJob, CellRun, HelperPaths, Transport};
+use crate::ingest::{self, CellLog};
+use crate::matrix::Cell;
+use crate::networks;
+use crate::record::{CellRecord, LoadCounts, Status, cpu_utilization};
+use crate::render::{Templates, render_str, shell_quote};
+use crate::scenario::raw::Submit;
+use crate::scenario::{Benchmark, Cores, Scenario};
+
+/// Extra time a cell's round trip gets beyond settle time and timeout.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(60);
+
+static ATTEMPT: AtomicU64 = AtomicU64::new(0);
+
+/// Everything a board worker needs to run cells.
+pub struct BoardRun<'a> {
+    pub transport: &'a dyn Transport,
+    pub helpers: HelperPaths,
+    pub cores: Vec<u32>,
+    pub scenario: &'a Scenario,
+    pub templates: &'a Templates,
+    pub out_dir: &'a Path,
+    pub cancel: Cancel,
+}
+
+/// One load entry of the cell template: `procs` processes on `core`.
+#[derive(Debug, Clone, Serialize)]
+struct LoadEntry {
+    core: u32,
+    mask: String,
+    procs: u32,
+    t_sleep_us: u64,
+    inner_iter: u64,
+    log_iter: u32,
+}
+
+/// The hex affinity mask of one core, as taskset (util-linux and toybox)
+/// takes it: `1` for core 0, `8` for core 3, `10` for core 4.
+pub fn core_mask(core: u32) -> String {
+    format!("{:x}{}", 1u32 << (core % 4), "0".repeat((core / 4) as usize))
+}
+
+/// `started_at` timestamps: UTC, seconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Vec<(String, Vec<u8>, bool)>)> {
+    let s = r.scenario;
+    let mut files = Vec::new();
+    let script = match &s.benchmark {
+        Benchmark::Probe(p) => {
+            let profile = networks::find(&cell.coord.network).context("unknown network profile")?;
+            files.push(("kernels.txt".to_string(), networks::kernel_list(profile, p).into_bytes(), false));
+            let submit = match p.submit {
+                Submit::Native => "native",
+                Submit::Deferred => "deferred",
+            };
+            let device = match p.device {
+                crate::scenario::raw::Device::Auto => "auto",
+                crate::scenario::raw::Device::Opencl => "opencl",
+                crate::scenario::raw::Device::Thread => "thread",
+            };
+            let mut argv: Vec<String> = vec![
+                r.helpers.probe.clone(),
+                "-f".into(),
+                "kernels.txt".into(),
+                "-n".into(),
+                cell.coord.network.clone(),
+                "-i".into(),
+                cell.iterations.to_string(),
+                "-k".into(),
+                cell.k.to_string(),
+                "-s".into(),
+                submit.into(),
+                "-d".into(),
+                device.into(),
+                "-g".into(),
+                p.global_size.to_string(),
+                "-F".into(),
+                p.flush_units.to_string(),
+                "-U".into(),
+                p.submit_units.to_string(),
+            ];
+            if let Some(pl) = p.platform {
+                argv.extend(["-P".to_string(), pl.to_string()]);
+            }
+            let quoted: Vec<String> = argv.iter().map(|a| shell_quote(a).into_owned()).collect();
+            format!("#!/bin/sh\n# klo-probe for {}\nexec {}\n", cell.id, quoted.join(" "))
+        }
+        Benchmark::Command(c) => {
+            let push_dir = format!("{cell_dir}/push");
+            for f in &s.push {
+                let bytes = std::fs::read(&f.source).with_context(|| format!("cannot read {}", f.source.display()))?;
+                files.push((format!("push/{}", f.name), bytes, true));
+            }
+            let ctx = context! {
+                network => cell.coord.network.clone(),
+                k => cell.k,
+                iterations => cell.iterations,
+                strategy => cell.strategy_slug.clone(),
+                load => cell.coord.load.clone(),
+                cell_id => cell.id.clone(),
+                board => cell.coord.board.clone(),
+                push_dir => push_dir.clone(),
+            };
+            let command = render_str(&c.run, ctx).with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
+            format!("#!/bin/sh\n# benchmark command for {}\ncd {} || exit 97\n{}\n", cell.id, shell_quote(&push_dir), command)
+        }
+    };
+    Ok((script, files))
+}
+
+/// Key-value lines of `cell.status`.
+fn read_status(path: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// Parses a pulled cell folder's log with the scenario's parser.
+pub fn parse_log(s: &Scenario, dir: &Path) -> Option<CellLog> {
+    let text = std::fs::read_to_string(dir.join("bench.log")).ok()?;
+    Some(match &s.parser {
+        Some(re) => ingest::parse_regex(&text, re),
+        None => ingest::parse_klo(&text),
+    })
+}
+
+fn last_line(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.chars().take(300).collect())
+}
+
+/// Runs one cell and leaves its folder at `out_dir/cells/<id>`.
+pub fn execute(r: &BoardRun, cell: &Cell) -> (CellRecord, Option<CellLog>) {
+    let started_at = now_rfc3339();
+    let n = ATTEMPT.fetch_add(1, Ordering::SeqCst);
+    let token = format!("{}-{}-{n}", cell.hash, std::process::id());
+    let staging = r.out_dir.join(".staging").join(&token);
+    let mut record = CellRecord {
+        id: cell.id.clone(),
+        hash: cell.hash.clone(),
+        status: Status::Error,
+        reason: None,
+        board: cell.coord.board.clone(),
+        k: cell.k,
+        iterations: cell.iterations,
+        started_at,
+        wall_s: 0.0,
+        bench_exit: None,
+        script_exit: None,
+        signal: None,
+        loads: LoadCounts::default(),
+        leftovers_killed_by_runner: 0,
+        cpu_util_pct: None,
+        cpu_util_per_cpu: BTreeMap::new(),
+        device: None,
+        device_info: BTreeMap::new(),
+        round_trips: 0,
+        klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let outcome = run_round_trip(r, cell, &token, &staging, &mut record);
+    let log = match outcome {
+        Ok(run) => judge(r, cell, &staging, run, &mut record),
+        Err(e) => {
+            record.status = Status::Error;
+            record.reason = Some(format!("{e:#}"));
+            None
+        }
+    };
+    if let Err(e) = finalize(r.out_dir, cell, &staging, &record) {
+        record.status = Status::Error;
+        record.reason = Some(format!("{e:#}"));
+    }
+    (record, log)
+}
+
+fn run_round_trip(r: &BoardRun, cell: &Cell, token: &str, staging: &Path, record: &mut CellRecord) -> Result<CellRun> {
+    let s = r.scenario;
+    let dir = r.transport.cell_dir(token);
+    let (bench, mut files) = bench_script(r, cell, &dir)?;
+    files.push(("bench.sh".into(), bench.into_bytes(), true));
+
+    let mut loads = Vec::new();
+    if let Some(l) = s.load(&cell.coord.load) {
+        let cores = match &l.cores {
+            Cores::All => r.cores.clone(),
+            Cores::List(list) => list.clone(),
+        };
+        record.loads.cores = cores.clone();
+        for core in cores {
+            loads.push(LoadEntry {
+                core,
+                mask: core_mask(core),
+                procs: l.procs_per_core,
+                t_sleep_us: l.t_sleep_us,
+                inner_iter: l.inner_iter,
+                log_iter: l.log_iter,
+            });
+        }
+    }
+    let loads_total: u32 = loads.iter().map(|l| l.procs).sum();
+    record.loads.started = loads_total;
+    let settle_s = format!("{:.3}", s.load_settle_ms as f64 / 1000.0);
+    let script = r.templates.render_cell(context! {
+        cell => context! { id => cell.id.clone(), dir => dir.clone(), timeout_s => cell.timeout_s, settle_s => settle_s },
+        load_bin => r.helpers.load.clone(),
+        loads => minijinja::Value::from(minijinja::value::Serde(&loads)),
+        loads_total => loads_total,
+    })?;
+    files.push(("cell.sh".into(), script.into_bytes(), true));
+
+    let deadline = Duration::from_millis(s.load_settle_ms as u64) + Duration::from_secs(cell.timeout_s as u64) + DEADLINE_MARGIN;
+    let job = CellJob { token: token.to_string(), files, script: "cell.sh".into(), pull_to: staging.to_path_buf(), deadline };
+    r.transport.run_cell(&job, &r.cancel)
+}
+
+fn judge(r: &BoardRun, cell: &Cell, staging: &Path, run: CellRun, record: &mut CellRecord) -> Option<CellLog> {
+    let st = read_status(&staging.join("cell.status"));
+    let num = |k: &str| st.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    record.wall_s = (run.wall.as_secs_f64() * 1000.0).round() / 1000.0;
+    record.round_trips = run.round_trips;
+    record.script_exit = run.exit_code;
+    record.bench_exit = num("bench_exit").map(|v| v as i32);
+    record.signal = st.get("signal").cloned();
+    record.loads.alive_before = num("loads_alive_before").map(|v| v as u32);
+    record.loads.alive_after = num("loads_alive_after").map(|v| v as u32);
+    record.loads.left_after_cleanup = num("loads_left").map(|v| v as u32);
+    record.leftovers_killed_by_runner = run.leftovers_killed;
+    if let (Ok(b), Ok(a)) = (
+        std::fs::read_to_string(staging.join("stat.before")),
+        std::fs::read_to_string(staging.join("stat.after")),
+    ) {
+        let util = cpu_utilization(&b, &a);
+        record.cpu_util_pct = util.get("cpu").map(|u| (u * 10.0).round() / 10.0);
+        record.cpu_util_per_cpu = util.into_iter().filter(|(k, _)| k != "cpu").map(|(k, v)| (k, (v * 10.0).round() / 10.0)).collect();
+    }
+    let log = parse_log(r.scenario, staging);
+    if let Some(l) = &log {
+        record.device = l.info.get("device").cloned();
+        record.device_info = l.info.clone();
+    }
+
+    let (status, reason) = if run.interrupted || record.signal.is_some() {
+        (Status::Interrupted, Some(format!("stopped by {}", record.signal.clone().unwrap_or_else(|| "the runner".into()))))
+    } else if run.deadline_hit {
+        (Status::Timeout, Some("the cell script outlived its deadline and was killed by the runner".into()))
+    } else if let Some(e) = st.get("error") {
+        (Status::LoadFailed, Some(e.clone()))
+    } else if st.contains_key("timed_out") {
+        (Status::Timeout, Some(format!("the benchmark ran longer than {} s and was killed", cell.timeout_s)))
+    } else if record.bench_exit != Some(0) {
+        let why = last_line(&staging.join("bench.err")).unwrap_or_else(|| "no message on stderr".into());
+        let code = record.bench_exit.map(|c| c.to_string()).unwrap_or_else(|| "no status".into());
+        (Status::Failed, Some(format!("the benchmark exited with {code}: {why}")))
+    } else if let Some(why) = log.as_ref().map_or(Some("no log".to_string()), |l| l.incomplete_reason(cell.iterations)) {
+        (Status::Incomplete, Some(why))
+    } else if record.loads.alive_after.unwrap_or(0) < record.loads.started {
+        (
+            Status::LoadDied,
+            Some(format!(
+                "only {} of {} load processes were still running when the benchmark ended: make the load last longer (log_iter)",
+                record.loads.alive_after.unwrap_or(0),
+                record.loads.started
+            )),
+        )
+    } else {
+        (Status::Ok, None)
+    };
+    record.status = status;
+    record.reason = reason;
+    if run.leftovers_killed > 0 {
+        let note = format!("the runner killed {} process(es) the cell script left behind", run.leftovers_killed);
+        record.reason = Some(match record.reason.take() {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
+    log
+}
+
+/// Writes cell.json into the staging folder and moves it to `cells/<id>`,
+/// replacing an earlier result only once the new one is complete on disk.
+fn finalize(out_dir: &Path, cell: &Cell, staging: &Path, record: &CellRecord) -> Result<()> {
+    std::fs::create_dir_all(staging)?;
+    let json = serde_json::to_string_pretty(record)? + "\n";
+    crate::output::atomic_write(&staging.join("cell.json"), json.as_bytes())?;
+    let target = cell_path(out_dir, &cell.id);
+    let parent = target.parent().context("cell path has a parent")?;
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let trash = out_dir.join(".trash").join(staging.file_name().unwrap_or_default());
+    if target.exists() {
+        std::fs::create_dir_all(trash.parent().context("trash has a parent")?)?;
+        std::fs::rename(&target, &trash).with_context(|| format!("cannot move the old {} aside", target.display()))?;
+    }
+    std::fs::rename(staging, &target).with_context(|| format!("cannot move the cell into {}", target.display()))?;
+    if trash.exists() {
+        let _ = std::fs::remove_dir_all(&trash);
+    }
+    Ok(())
+}
+
+/// The folder of a cell in a result set.
+pub fn cell_path(out_dir: &Path, id: &str) -> PathBuf {
+    id.split('/').fold(out_dir.join("cells"), |p, seg| p.join(seg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_are_hex_for_taskset() {
+        assert_eq!(core_mask(0), "1");
+        assert_eq!(core_mask(3), "8");
+        assert_eq!(core_mask(4), "10");
+        assert_eq!(core_mask(7), "80");
+        assert_eq!(core_mask(65), "2".to_string() + &"0".repeat(16));
+    }
+}

@@ -1,0 +1,423 @@
+//! Running a scenario: preflight (boards, cores, frequencies), helper
+//! builds, resume, one worker per board (cells of a board run one at a
+//! time), then the tables. Nothing is written under `outputs/` before the
+//! scenario and the preflight have passed.
+
+pub mod cell;
+pub mod progress;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::analysis::{self, Analysis, Inputs};
+use crate::board::{self, Cancel, Transport, format_cores, helpers};
+use crate::error::{CellsFailed, Diagnostic, InputError, Interrupted, UsageError};
+use crate::ingest::CellLog;
+use crate::matrix::coord::{Axis, AxisValue};
+use crate::matrix::hash::{self, HashContext};
+use crate::matrix::{self, Cell};
+use crate::output::atomic_write;
+use crate::record::{CellRecord, Status};
+use crate::render::Templates;
+use crate::scenario::check::hex_sha256;
+use crate::scenario::{Cores, Scenario};
+use cell::{BoardRun, cell_path};
+use progress::Progress;
+
+/// A scenario expanded, checked against its boards, and hashed.
+pub struct Prepared {
+    pub scenario: Scenario,
+    pub cells: Vec<Cell>,
+    pub boards: BTreeMap<String, Box<dyn Transport>>,
+    /// Cores each board lets loads use.
+    pub cores: BTreeMap<String, Vec<u32>>,
+    pub identities: BTreeMap<String, String>,
+    pub templates: Templates,
+}
+
+/// The YAML path where an axis value is written (for errors found against
+/// a board).
+fn value_path(s: &Scenario, axis: Axis, value: &AxisValue) -> String {
+    if let Some(spec) = s.axes.iter().find(|a| a.axis == axis && a.declared) {
+        if let Some(i) = spec.values.iter().position(|v| v == value) {
+            return format!("matrix.{}[{i}]", axis.key());
+        }
+    }
+    for (i, inc) in s.include.iter().enumerate() {
+        if inc.pick.pairs.iter().any(|(a, v)| *a == axis && v == value) {
+            return format!("include[{i}].{}", axis.key());
+        }
+    }
+    "matrix".into()
+}
+
+/// Expands, checks against the boards, and hashes. Errors here are bad
+/// input (exit 2), found before anything is written.
+pub fn prepare(scenario: Scenario, templates_dir: Option<&Path>) -> Result<Prepared> {
+    let cells = matrix::expand(&scenario)?;
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    for check in &scenario.checks {
+        if let Err(e) = matrix::groups::check_pairs(check, &cells) {
+            problems.push(scenario.diag(&check.path, format!("check `{}`: {e}", check.id)));
+        }
+    }
+    let templates = Templates::load(templates_dir)?;
+    let mut boards: BTreeMap<String, Box<dyn Transport>> = BTreeMap::new();
+    let mut cores = BTreeMap::new();
+    let mut identities = BTreeMap::new();
+    for name in &scenario.boards {
+        let b = board::connect(name)?;
+        cores.insert(name.clone(), b.cores()?);
+        identities.insert(name.clone(), b.identity()?);
+        boards.insert(name.clone(), b);
+    }
+
+    // What the boards cannot do is bad input too: say so before running.
+    let mut reported = std::collections::HashSet::new();
+    for cell in &cells {
+        let c = &cell.coord;
+        if !c.cpu_freq.is_current() {
+            let v = AxisValue::Cpu(c.cpu_freq.clone());
+            let path = value_path(&scenario, Axis::CpuFreq, &v);
+            if reported.insert(path.clone()) {
+                problems.push(
+                    scenario
+                        .diag(&path, format!("board `{}` cannot set CPU frequencies in this version of klo-spec (cell {} asks for {})", c.board, cell.id, c.cpu_freq))
+                        .with_hint("use `cpu_freq: [current]` (the default): klo-spec never runs a cell at a frequency other than the one it asks for"),
+                );
+            }
+        }
+        if !c.gpu_freq.is_current() {
+            let v = AxisValue::Gpu(c.gpu_freq);
+            let path = value_path(&scenario, Axis::GpuFreq, &v);
+            if reported.insert(path.clone()) {
+                problems.push(
+                    scenario
+                        .diag(&path, format!("board `{}` cannot set GPU frequencies in this version of klo-spec (cell {} asks for {})", c.board, cell.id, c.gpu_freq))
+                        .with_hint("use `gpu_freq: [current]` (the default)"),
+                );
+            }
+        }
+        if let Some(load) = scenario.load(&c.load) {
+            if let Cores::List(list) = &load.cores {
+                let available = &cores[&c.board];
+                for (i, core) in list.iter().enumerate() {
+                    let path = format!("loads.{}.cores[{i}]", c.load);
+                    if !available.contains(core) && reported.insert(format!("{path}@{}", c.board)) {
+                        problems.push(
+                            scenario
+                                .diag(&path, format!("core {core} is not available on board `{}` (available: {})", c.board, format_cores(available)))
+                                .with_hint("use `cores: all`, or list cores the board has online"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(InputError { diagnostics: problems }.into());
+    }
+
+    let ctx = HashContext {
+        boards: identities.clone(),
+        helpers: helpers::source_hash(),
+        template: hex_sha256(templates.cell.as_bytes()),
+    };
+    let mut cells = cells;
+    hash::assign(&scenario, &mut cells, &ctx);
+    Ok(Prepared { scenario, cells, boards, cores, identities, templates })
+}
+
+/// Options of `klo-spec run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub output_root: PathBuf,
+    pub force: bool,
+    pub progress: bool,
+}
+
+/// The folder of a scenario's results.
+pub fn output_dir(root: &Path, s: &Scenario) -> PathBuf {
+    root.join(&s.name)
+}
+
+/// Holds `outputs/<name>/.lock` for the run: a second run on the same
+/// results is refused with the holder's PID and host.
+pub struct OutputLock {
+    _file: File,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+}
+
+impl OutputLock {
+    pub fn acquire(dir: &Path) -> Result<OutputLock> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+        let path = dir.join(".lock");
+        let mut file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        if file.try_lock().is_err() {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(UsageError::new(
+                format!("another klo-spec run holds {} ({})", dir.display(), holder.trim()),
+                Some("wait for it to finish; two runs must not write one result set".into()),
+            )
+            .into());
+        }
+        file.set_len(0)?;
+        writeln!(file, "pid {} on {}", std::process::id(), hostname())?;
+        Ok(OutputLock { _file: file })
+    }
+}
+
+/// Reads the record of a cell from a result set when it matches the cell's
+/// current definition (same hash).
+pub fn current_record(out_dir: &Path, cell: &Cell) -> Option<CellRecord> {
+    CellRecord::read(&cell_path(out_dir, &cell.id).join("cell.json")).filter(|r| r.hash == cell.hash)
+}
+
+/// What a run did.
+pub struct RunReport {
+    pub analysis: Analysis,
+    pub out_dir: PathBuf,
+    pub cells_run: usize,
+    /// Cells of the plan without an `ok` result after the run.
+    pub not_ok: usize,
+}
+
+impl RunReport {
+    /// The error to exit with: interrupted (130), cells failed (1), or none.
+    pub fn outcome(&self, total: usize, cancel: &Cancel) -> Result<()> {
+        if cancel.is_cancelled() {
+            return Err(Interrupted(format!(
+                "the tables of the {} finished cells are in {}; run the same command again to continue",
+                total - self.not_ok,
+                self.out_dir.display()
+            ))
+            .into());
+        }
+        if self.not_ok > 0 {
+            return Err(CellsFailed { failed: self.not_ok, total }.into());
+        }
+        Ok(())
+    }
+}
+
+/// Runs the cells of a prepared scenario and writes the tables.
+pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport> {
+    let s = &p.scenario;
+    // Helpers first: a compiler failure writes nothing under outputs/.
+    let mut helper_paths = BTreeMap::new();
+    for (name, b) in &p.boards {
+        helper_paths.insert(name.clone(), b.ensure_helpers().with_context(|| format!("preparing board `{name}`"))?);
+    }
+    let out_dir = output_dir(&opts.output_root, s);
+    let _lock = OutputLock::acquire(&out_dir)?;
+    let started_at = cell::now_rfc3339();
+    let t0 = Instant::now();
+
+    let mut to_run: Vec<usize> = Vec::new();
+    let mut skipped = 0;
+    for (i, cell) in p.cells.iter().enumerate() {
+        let done = !opts.force && current_record(&out_dir, cell).is_some_and(|r| r.status == Status::Ok);
+        if done {
+            skipped += 1;
+        } else {
+            to_run.push(i);
+        }
+    }
+    let progress = Progress::new(to_run.len(), opts.progress);
+    if opts.progress {
+        progress.note(&format!(
+            "{}: {} cells, {} to run, {} already done (same hash; --force reruns them)",
+            s.name,
+            p.cells.len(),
+            to_run.len(),
+            skipped
+        ));
+    }
+
+    // One worker per board; its cells run one at a time, in plan order.
+    let mut per_board: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for &i in &to_run {
+        per_board.entry(p.cells[i].coord.board.as_str()).or_default().push(i);
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<(usize, CellRecord)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = per_board
+            .into_iter()
+            .map(|(board, indexes)| {
+                let r = BoardRun {
+                    transport: p.boards[board].as_ref(),
+                    helpers: helper_paths[board].clone(),
+                    cores: p.cores[board].clone(),
+                    scenario: s,
+                    templates: &p.templates,
+                    out_dir: &out_dir,
+                    cancel: cancel.clone(),
+                };
+                let (progress, done) = (&progress, &done);
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for i in indexes {
+                        if r.cancel.is_cancelled() {
+                            break;
+                        }
+                        let c = &p.cells[i];
+                        progress.started(&c.id);
+                        let (record, log) = cell::execute(&r, c);
+                        let latency = log.as_ref().filter(|_| record.status.has_measurements()).and_then(mean_latency);
+                        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        progress.finished(n, &record, latency);
+                        out.push((i, record));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    progress.finish();
+    let _ = std::fs::remove_dir_all(out_dir.join(".staging"));
+    let _ = std::fs::remove_dir_all(out_dir.join(".trash"));
+
+    let analysis = write_tables(p, &out_dir)?;
+    let by_status = status_counts(p, &out_dir);
+    let meta = json!({
+        "scenario": {"name": s.name, "file": s.file.display().to_string(), "sha256": hex_sha256(s.text.as_bytes())},
+        "klo_spec": {"version": env!("CARGO_PKG_VERSION")},
+        "host": {
+            "hostname": hostname(),
+            "os": std::env::consts::OS,
+            "arch": std::env::consts::ARCH,
+            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|k| k.trim().to_string()).unwrap_or_default(),
+        },
+        "boards": p.boards.keys().map(|b| (b.clone(), json!({
+            "identity": p.identities[b],
+            "cores": format_cores(&p.cores[b]),
+            "helpers": helper_paths[b],
+        }))).collect::<serde_json::Map<_, _>>(),
+        "helpers_source_sha256": helpers::source_hash(),
+        "templates": p.templates.cell_origin.as_ref().map(|o| o.display().to_string()).unwrap_or_else(|| "built-in".into()),
+        "run": {
+            "started_at": started_at,
+            "finished_at": cell::now_rfc3339(),
+            "wall_s": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            "cells_total": p.cells.len(),
+            "cells_run": results.len(),
+            "cells_skipped": skipped,
+            "interrupted": cancel.is_cancelled(),
+            "by_status": by_status,
+        },
+    });
+    atomic_write(&out_dir.join("meta.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
+
+    let not_ok = p.cells.iter().filter(|c| current_record(&out_dir, c).is_none_or(|r| r.status != Status::Ok)).count();
+    Ok(RunReport { analysis, out_dir, cells_run: results.len(), not_ok })
+}
+
+fn mean_latency(log: &CellLog) -> Option<f64> {
+    let v: Vec<f64> = log.inferences.iter.iter().zip(&log.inferences.latency_us).filter(|(it, _)| **it > 0).map(|(_, l)| *l).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn status_counts(p: &Prepared, out_dir: &Path) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for c in &p.cells {
+        let s = current_record(out_dir, c).map(|r| r.status).unwrap_or(Status::NotRun);
+        *m.entry(s.to_string()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Reads every cell of the plan from `out_dir` and writes the tables.
+pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
+    let records: Vec<Option<CellRecord>> = p.cells.iter().map(|c| current_record(out_dir, c)).collect();
+    let logs: Vec<Option<CellLog>> = {
+        use rayon::prelude::*;
+        p.cells
+            .par_iter()
+            .zip(records.par_iter())
+            .map(|(c, r)| {
+                r.as_ref()
+                    .filter(|r| r.status.has_measurements())
+                    .and_then(|_| cell::parse_log(&p.scenario, &cell_path(out_dir, &c.id)))
+            })
+            .collect()
+    };
+    let analysis = analysis::analyze(&Inputs { scenario: &p.scenario, cells: &p.cells, records: &records, logs: &logs })?;
+    atomic_write(&out_dir.join("summary.csv"), analysis.summary.to_csv().as_bytes())?;
+    atomic_write(&out_dir.join("checklist.csv"), analysis.checklist.to_csv().as_bytes())?;
+    atomic_write(&out_dir.join("checklist.md"), checklist_markdown(&p.scenario, &analysis).as_bytes())?;
+    atomic_write(&out_dir.join("sweeps.csv"), analysis.sweeps.to_csv().as_bytes())?;
+    atomic_write(&out_dir.join("scenario.yaml"), p.scenario.text.as_bytes())?;
+    Ok(analysis)
+}
+
+/// `checklist.md`: per check, its verdict counts, then every comparison.
+pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
+    let mut out = format!("# Checklist: {}\n\n", s.name);
+    if let Some(d) = &s.description {
+        out.push_str(&format!("{}\n\n", d.trim()));
+    }
+    if a.check_totals.is_empty() {
+        out.push_str("The scenario defines no checks.\n");
+        return out;
+    }
+    out.push_str("| check | question | PASS | FAIL | INCONCLUSIVE |\n|---|---|---|---|---|\n");
+    for (id, title, p, f, i) in &a.check_totals {
+        out.push_str(&format!("| {id} | {title} | {p} | {f} | {i} |\n"));
+    }
+    out.push_str("\nEach row compares the per-inference samples of cell `a` and cell `b` of one group (cells that agree on every axis the check does not name). Tests: Mann-Whitney U (exact without ties up to 50 samples a side, else normal with tie correction) for differ/lower/higher, two one-sided Welch t-tests (TOST) for equivalence within the tolerance. Effect: Cliff's delta, P(a > b) - P(a < b).\n\n");
+    out.push_str(&a.checklist.to_markdown());
+    out
+}
+
+/// Prints the checklist (and where the tables are) on stdout.
+pub fn print_tables(a: &Analysis) {
+    println!("{}", a.summary.to_terminal(&["id", "status", "latency_mean_us", "t_prod_mean_us", "t_ker_mean_us", "t_idle_mean_us", "speedup", "cpu_util_pct", "loads_alive"]));
+    if !a.sweeps.rows.is_empty() {
+        println!();
+        println!("{}", a.sweeps.to_terminal(&["sweep", "k_answer", "latency_mean_us", "speedup", "cells_ok"]));
+    }
+    println!();
+    if a.check_totals.is_empty() {
+        println!("no checks defined");
+        return;
+    }
+    println!("{}", a.checklist.to_terminal(&["check", "group", "metric", "kind", "ratio", "p_value", "effect", "verdict"]));
+    println!();
+    for (id, title, p, f, i) in &a.check_totals {
+        println!("{id}: {title}: {p} PASS, {f} FAIL, {i} INCONCLUSIVE");
+    }
+}
+
+/// Rebuilds the tables from what is on disk (`klo-spec analyze`).
+pub fn analyze_only(p: &Prepared, output_root: &Path) -> Result<Analysis> {
+    let out_dir = output_dir(output_root, &p.scenario);
+    if !out_dir.is_dir() {
+        return Err(UsageError::new(
+            format!("{} does not exist: nothing to analyze", out_dir.display()),
+            Some(format!("run the scenario first: klo-spec run {}", p.scenario.file.display())),
+        )
+        .into());
+    }
+    let _lock = OutputLock::acquire(&out_dir)?;
+    write_tables(p, &out_dir)
+}
+
+/// Counts of cells per board, for `plan`.
+pub fn cells_per_board(cells: &[Cell]) -> HashMap<&str, usize> {
+    let mut m = HashMap::new();
+    for c in cells {
+        *m.entry(c.coord.board.as_str()).or_insert(0) += 1;
+    }
+    m
+}

@@ -1,0 +1,256 @@
+//! Scenario files: read in passes. `raw` is what serde reads (unknown keys
+//! rejected); `check` turns it into a [`Scenario`] whose every name,
+//! range and cross-reference has been validated; errors carry file, line,
+//! column and YAML path.
+
+pub mod check;
+pub mod raw;
+pub mod source;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use crate::error::{Diagnostic, InputError, suggest};
+use crate::matrix::coord::{Axis, AxisValue};
+pub use raw::{
+    Benchmark, CheckKind, CommandSpec, Cores, CpuFreq, FreqValue, GpuFreq, Load, Metric, ProbeSpec,
+    Strategy,
+};
+use source::{Pos, SourceMap};
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub file: PathBuf,
+    /// The file's text as read: copied into the outputs for provenance.
+    pub text: String,
+    pub source: SourceMap,
+    pub name: String,
+    pub description: Option<String>,
+    pub boards: Vec<String>,
+    pub benchmark: Benchmark,
+    /// For a command benchmark: its `push` files, resolved and hashed.
+    pub push: Vec<PushFile>,
+    /// For a regex parser: the compiled expressions.
+    pub parser: Option<LogRegexes>,
+    pub networks: Vec<String>,
+    pub iterations: u32,
+    pub timeout_s: u32,
+    pub load_settle_ms: u32,
+    pub max_cells: usize,
+    /// Every load by name, `none` (no load) included.
+    pub loads: BTreeMap<String, Option<Load>>,
+    /// The axes in multiplication order: `board`, the declared ones in file
+    /// order, then the defaulted ones.
+    pub axes: Vec<AxisSpec>,
+    pub exclude: Vec<Pick>,
+    pub include: Vec<IncludeEntry>,
+    pub checks: Vec<CheckSpec>,
+}
+
+/// One axis and its values.
+#[derive(Debug, Clone)]
+pub struct AxisSpec {
+    pub axis: Axis,
+    pub values: Vec<AxisValue>,
+    /// Written in the file's `matrix` (or `boards`, always "declared"): only
+    /// declared axes count as the original matrix for `include`.
+    pub declared: bool,
+}
+
+/// A selector after validation: axis values that must match, and (checks
+/// only) a K.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    pub pairs: Vec<(Axis, AxisValue)>,
+    pub k: Option<u32>,
+    /// YAML path of the selector, to locate errors found later.
+    pub path: String,
+}
+
+/// An `include` entry after validation.
+#[derive(Debug, Clone)]
+pub struct IncludeEntry {
+    pub pick: Pick,
+    pub iterations: Option<u32>,
+    pub timeout_s: Option<u32>,
+}
+
+/// A check after validation.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub id: String,
+    pub title: String,
+    pub metric: Metric,
+    pub kind: CheckKind,
+    pub a: Pick,
+    pub b: Pick,
+    pub tolerance: f64,
+    pub alpha: f64,
+    pub path: String,
+}
+
+/// A file pushed with a command benchmark.
+#[derive(Debug, Clone)]
+pub struct PushFile {
+    pub source: PathBuf,
+    /// File name on the board (inside the cell's push folder).
+    pub name: String,
+    pub sha256: String,
+}
+
+/// The compiled expressions of a regex log parser.
+#[derive(Debug, Clone)]
+pub struct LogRegexes {
+    pub kernel: Option<Regex>,
+    pub inference: Regex,
+    pub end: Regex,
+}
+
+impl Scenario {
+    /// A diagnostic located at `path` in this scenario's file.
+    pub fn diag(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(&self.file, self.source.locate(path), path, message)
+    }
+
+    /// The resolved load of a load name.
+    pub fn load(&self, name: &str) -> Option<&Load> {
+        self.loads.get(name).and_then(|l| l.as_ref())
+    }
+}
+
+/// Reads and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError::one(
+            Diagnostic::new(path, Pos::START, "", format!("cannot read the scenario: {e}"))
+                .with_hint("check the path; scenarios live in scenarios/, e.g. scenarios/quickstart.yaml"),
+        )
+    })?;
+    parse(path, &text)
+}
+
+/// Validates a scenario given as text (`path` names it in messages and
+/// anchors relative `push` paths).
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
+    let source = SourceMap::build(text).unwrap_or_default();
+    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Err(InputError::one(
+            Diagnostic::new(path, Pos::START, "", "the scenario file is empty")
+                .with_hint("start from scenarios/quickstart.yaml; a scenario needs at least `name` and `networks`"),
+        ));
+    }
+    if let Some((dup, second, first)) = source.duplicates.first() {
+        return Err(InputError::one(
+            Diagnostic::new(path, *second, dup, format!("key `{}` is given twice", dup.rsplit('.').next().unwrap_or(dup)))
+                .with_hint(format!("the first one is at line {}; keep one", first.line)),
+        ));
+    }
+    let raw = deserialize(path, text, &source)?;
+    check::check(path, text, source, raw)
+}
+
+fn deserialize(path: &Path, text: &str, source: &SourceMap) -> Result<raw::RawScenario, InputError> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    let mut track = serde_path_to_error::Track::new();
+    let result: Result<raw::RawScenario, serde_yaml::Error> =
+        serde_yaml::with::singleton_map_recursive::deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
+    result.map_err(|err| {
+        let yaml_path = track.path().to_string();
+        let yaml_path = if yaml_path == "." { String::new() } else { yaml_path };
+        InputError::one(serde_diagnostic(path, source, &yaml_path, &err))
+    })
+}
+
+/// Turns a serde_yaml error into a located diagnostic with a hint.
+fn serde_diagnostic(file: &Path, source: &SourceMap, yaml_path: &str, err: &serde_yaml::Error) -> Diagnostic {
+    let full = err.to_string();
+    let message = strip_serde_decorations(&full);
+    let pos = if message.starts_with("missing field") {
+        source.locate(yaml_path)
+    } else {
+        match err.location() {
+            Some(l) => Pos { line: l.line(), column: l.column() },
+            None => source.locate(yaml_path),
+        }
+    };
+    let mut d = Diagnostic::new(file, pos, yaml_path, message.clone());
+    if let Some(h) = serde_hint(&message, yaml_path) {
+        d = d.with_hint(h);
+    }
+    d
+}
+
+/// serde_yaml prefixes its path and suffixes " at line L column C": both are
+/// shown separately.
+fn strip_serde_decorations(msg: &str) -> String {
+    static SUFFIX: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r" at line \d+ column \d+$").expect("valid regex"));
+    static PREFIX: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_.\[\]-]+: ").expect("valid regex"));
+    let m = SUFFIX.replace(msg, "");
+    PREFIX.replace(&m, "").into_owned()
+}
+
+fn backticked(s: &str) -> Vec<&str> {
+    s.split('`').skip(1).step_by(2).collect()
+}
+
+fn serde_hint(message: &str, yaml_path: &str) -> Option<String> {
+    if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+        let names = backticked(message);
+        let (got, expected) = names.split_first()?;
+        if let Some(s) = suggest(got, expected.iter().copied()) {
+            return Some(format!("did you mean `{s}`?"));
+        }
+        if expected.is_empty() {
+            return Some("remove it: this mapping takes no keys".into());
+        }
+        return Some(format!("valid here: {}", expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")));
+    }
+    if message.starts_with("missing field") {
+        let field = backticked(message).first().copied().unwrap_or("the field");
+        return Some(format!("add `{field}:`; see schema.json or scenarios/quickstart.yaml"));
+    }
+    if message.contains("expected newtype variant") || message.contains("expected struct variant") {
+        let example = if yaml_path.contains("strategy") {
+            "`{fixed: 8}` or `{sweep: {k: [1, 2, 4, 8]}}`"
+        } else {
+            "`{probe: {}}` or `{command: {run: \"...\"}}`"
+        };
+        return Some(format!("this option takes a value: write it as a one-key map, e.g. {example}"));
+    }
+    if message.contains("integer `-") {
+        return Some("negative numbers are not allowed here".into());
+    }
+    if message.contains("more than one document") {
+        return Some("a scenario file holds one YAML document: remove the extra `---`".into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_path_prefix_and_location_suffix() {
+        assert_eq!(
+            strip_serde_decorations("matrix.strategy[1]: unknown variant `fixd`, expected one of `default`, `fixed` at line 3 column 24"),
+            "unknown variant `fixd`, expected one of `default`, `fixed`"
+        );
+        assert_eq!(strip_serde_decorations("missing field `name`"), "missing field `name`");
+        assert_eq!(
+            strip_serde_decorations("invalid type: string \"x\", expected u32 at line 1 column 2"),
+            "invalid type: string \"x\", expected u32"
+        );
+    }
+
+    #[test]
+    fn hints_suggest_the_closest_key() {
+        let h = serde_hint("unknown field `iteration`, expected one of `name`, `iterations`, `loads`", "");
+        assert_eq!(h.as_deref(), Some("did you mean `iterations`?"));
+    }
+}

@@ -1,0 +1,739 @@
+//! The scenario file as serde reads it: one type per YAML construct, unknown
+//! keys rejected. These types also generate `schema.json` (schemars), so
+//! their doc comments are what editors show. Ranges and cross-references are
+//! checked afterwards, in `check.rs`, with the file's positions at hand.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// A klo-spec scenario: what to run, on which boards, and what to check.
+///
+/// The cells of the experiment are the cartesian product of `boards` and the
+/// `matrix` axes, minus `exclude`, plus `include`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "klo-spec scenario")]
+pub struct RawScenario {
+    /// Names the output folder `outputs/<name>/`. Letters, digits, `_`, `.`
+    /// and `-`; starts with a letter or digit.
+    pub name: String,
+    /// Free text, shown in reports.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Boards to run on. `local` is built in (this machine).
+    #[serde(default = "default_boards")]
+    pub boards: Vec<String>,
+    /// What runs in each cell. Defaults to `{probe: {}}`, the reference
+    /// workload.
+    #[serde(default)]
+    pub benchmark: Option<Benchmark>,
+    /// Networks the benchmark runs. For `probe`: built-in profiles
+    /// (`mobilenet_v1`, `squeezenet`, `resnet18`, `tiny`). For a command
+    /// benchmark: any names, passed to its template as `network`.
+    pub networks: Vec<String>,
+    /// Inferences per cell. The first one is a warm-up and is excluded from
+    /// every statistic, so at least 2.
+    #[serde(default = "default_iterations")]
+    #[schemars(range(min = 2, max = 100000))]
+    pub iterations: u32,
+    /// Seconds a cell's benchmark may run before it is killed (with its loads).
+    #[serde(default = "default_timeout")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub timeout_s: u32,
+    /// Milliseconds between starting the loads and starting the benchmark.
+    #[serde(default = "default_settle")]
+    #[schemars(range(max = 600000))]
+    pub load_settle_ms: u32,
+    /// Named CPU loads. `null` is no load; `none` is built in and means no load.
+    #[serde(default)]
+    pub loads: BTreeMap<String, Option<Load>>,
+    /// The axes. They multiply in the order they are written here (after
+    /// `boards`); axes left out take their default (`load: [none]`,
+    /// `cpu_freq: [current]`, `gpu_freq: [current]`, `network`: all of
+    /// `networks`, `strategy: [default]`).
+    #[serde(default)]
+    pub matrix: Matrix,
+    /// Combinations to drop: an entry drops every combination whose values
+    /// match all the keys it gives. Applied before `include`.
+    #[serde(default)]
+    pub exclude: Vec<Selector>,
+    /// Combinations to extend or add, with GitHub Actions semantics: an entry
+    /// whose matrix-axis values match existing combinations extends them
+    /// (other keys are set on them); one that matches none is added as a new
+    /// combination.
+    #[serde(default)]
+    pub include: Vec<Include>,
+    /// Questions the results answer, evaluated with a statistical test per
+    /// group of cells.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    /// Refuse to expand into more cells than this (a guard against typos
+    /// that multiply an axis).
+    #[serde(default = "default_max_cells")]
+    #[schemars(range(min = 1))]
+    pub max_cells: usize,
+}
+
+pub const DEFAULT_ITERATIONS: u32 = 11;
+pub const DEFAULT_TIMEOUT_S: u32 = 600;
+pub const DEFAULT_SETTLE_MS: u32 = 500;
+pub const DEFAULT_MAX_CELLS: usize = 10_000;
+
+fn default_boards() -> Vec<String> {
+    vec!["local".to_string()]
+}
+fn default_iterations() -> u32 {
+    DEFAULT_ITERATIONS
+}
+fn default_timeout() -> u32 {
+    DEFAULT_TIMEOUT_S
+}
+fn default_settle() -> u32 {
+    DEFAULT_SETTLE_MS
+}
+fn default_max_cells() -> usize {
+    DEFAULT_MAX_CELLS
+}
+
+/// The benchmark of every cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Benchmark {
+    /// The reference KLO workload, `klo-probe`, built by klo-spec.
+    Probe(ProbeSpec),
+    /// Your own benchmark: a command template, files to push, a log parser.
+    Command(CommandSpec),
+}
+
+/// Settings of the reference workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// `native`: the driver submits as it likes (desktop runtimes submit on
+    /// enqueue, so K barely matters). `deferred`: kernels are held until the
+    /// flush, as mobile drivers do.
+    #[serde(default)]
+    pub submit: Submit,
+    /// `auto` uses OpenCL when a platform exists and falls back to a CPU
+    /// thread playing the GPU; `opencl` and `thread` force one.
+    #[serde(default)]
+    pub device: Device,
+    /// Multiplies every kernel's device work.
+    #[serde(default = "one")]
+    #[schemars(range(min = 0.0001, max = 10000.0))]
+    pub ker_scale: f64,
+    /// Multiplies every kernel's host-side work (T_prod).
+    #[serde(default = "one")]
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub prod_scale: f64,
+    /// Host work per flush (the driver's flush cost), in work units.
+    #[serde(default = "default_flush_units")]
+    pub flush_units: u64,
+    /// Device work per submitted batch (submission latency), in work units.
+    #[serde(default = "default_submit_units")]
+    pub submit_units: u64,
+    /// OpenCL global work size of each kernel.
+    #[serde(default = "default_global")]
+    #[schemars(range(min = 1, max = 16777216))]
+    pub global_size: u32,
+    /// OpenCL platform index; by default the first platform with a GPU.
+    #[serde(default)]
+    pub platform: Option<u32>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn default_flush_units() -> u64 {
+    12_000
+}
+fn default_submit_units() -> u64 {
+    60_000
+}
+fn default_global() -> u32 {
+    64
+}
+
+impl Default for ProbeSpec {
+    fn default() -> Self {
+        ProbeSpec {
+            submit: Submit::default(),
+            device: Device::default(),
+            ker_scale: 1.0,
+            prod_scale: 1.0,
+            flush_units: default_flush_units(),
+            submit_units: default_submit_units(),
+            global_size: default_global(),
+            platform: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Submit {
+    #[default]
+    Native,
+    Deferred,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    #[default]
+    Auto,
+    Opencl,
+    Thread,
+}
+
+/// A benchmark of your own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    /// Command line, a minijinja template. Every `{{ value }}` is
+    /// shell-quoted. Variables: `network`, `k`, `iterations`, `strategy`,
+    /// `load`, `cell_id`, `board`, `push_dir` (where `push` files are).
+    pub run: String,
+    /// Files to copy next to the benchmark, relative to the scenario file.
+    #[serde(default)]
+    pub push: Vec<String>,
+    /// How to read the benchmark's output. Default: the KLO v1 log contract.
+    #[serde(default)]
+    pub parser: Parser,
+}
+
+/// A log parser.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Parser {
+    /// The KLO v1 log contract (see ARCHITECTURE.md).
+    #[default]
+    Klo,
+    /// Regular expressions with named groups mapping to the contract's fields.
+    Regex(RegexParser),
+}
+
+/// Regular expressions (Rust `regex` syntax) applied to each output line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegexParser {
+    /// A kernel record. Groups: `iter`, `kernel`, `t_prod_us`, `t_ker_us`
+    /// (required); `t_idle_us`, `name`, `flush`, `k` (optional).
+    #[serde(default)]
+    pub kernel: Option<String>,
+    /// An inference record. Groups: `iter`, `latency_us` (required);
+    /// `flushes`, `k_mean` (optional).
+    pub inference: String,
+    /// A line that marks a complete log; a log without one is incomplete.
+    pub end: String,
+}
+
+/// A CPU load: `procs_per_core` copies of `klo-load T_sleep_us inner_iter
+/// log_iter` pinned to each selected core.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Load processes per selected core.
+    #[schemars(range(min = 1, max = 64))]
+    pub procs_per_core: u32,
+    /// Sleep after each burst of work, in microseconds.
+    #[schemars(range(max = 10000000))]
+    pub t_sleep_us: u64,
+    /// rand() additions per burst.
+    #[schemars(range(min = 1, max = 1000000000))]
+    pub inner_iter: u64,
+    /// The load runs 2^log_iter bursts, then exits: make it outlast the cell.
+    #[schemars(range(max = 40))]
+    pub log_iter: u32,
+    /// `all` online cores, or a list of core numbers.
+    #[serde(default)]
+    pub cores: Cores,
+}
+
+/// Which cores a load runs on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum Cores {
+    #[default]
+    All,
+    List(Vec<u32>),
+}
+
+impl<'de> Deserialize<'de> for Cores {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Cores;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`all` or a list of core numbers such as [0, 1, 4]")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Cores, E> {
+                if v == "all" {
+                    Ok(Cores::All)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cores, A::Error> {
+                let mut cores = Vec::new();
+                while let Some(c) = seq.next_element::<u32>()? {
+                    cores.push(c);
+                }
+                Ok(Cores::List(cores))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Cores {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Cores".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`all` online cores, or a list of core numbers.",
+            "oneOf": [
+                {"const": "all"},
+                {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
+            ]
+        })
+    }
+}
+
+/// The matrix axes. Each is a list of values.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Matrix {
+    /// Load names from `loads` (or `none`).
+    pub load: Option<Vec<String>>,
+    /// CPU frequency settings.
+    pub cpu_freq: Option<Vec<CpuFreq>>,
+    /// GPU frequency settings.
+    pub gpu_freq: Option<Vec<GpuFreq>>,
+    /// Network names from `networks`.
+    pub network: Option<Vec<String>>,
+    /// K strategies.
+    pub strategy: Option<Vec<Strategy>>,
+}
+
+/// How the flush period K is chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Strategy {
+    /// K = 1: flush after every kernel (the frameworks' default; the
+    /// speedup baseline).
+    Default,
+    /// A given K.
+    Fixed(u32),
+    /// Every K of a list, one cell each; the best is K_answer.
+    Sweep(Sweep),
+}
+
+/// A K sweep.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    /// The K values to run, each at least 1.
+    pub k: Vec<u32>,
+}
+
+/// A frequency value: `min`, `max`, a frequency in kHz, a percentage of the
+/// range (`50%`, rounded to the nearest available frequency), or `keep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FreqValue {
+    Min,
+    Max,
+    Khz(u64),
+    Percent(u32),
+    Keep,
+}
+
+impl FreqValue {
+    /// The cell-id spelling: `min`, `max`, `1804800`, `50pct`, `keep`.
+    pub fn slug(&self) -> String {
+        match self {
+            FreqValue::Min => "min".into(),
+            FreqValue::Max => "max".into(),
+            FreqValue::Khz(k) => k.to_string(),
+            FreqValue::Percent(p) => format!("{p}pct"),
+            FreqValue::Keep => "keep".into(),
+        }
+    }
+
+    fn parse_str(v: &str) -> Option<FreqValue> {
+        match v {
+            "min" => Some(FreqValue::Min),
+            "max" => Some(FreqValue::Max),
+            "keep" => Some(FreqValue::Keep),
+            _ => {
+                if let Some(p) = v.strip_suffix('%') {
+                    p.trim().parse::<u32>().ok().map(FreqValue::Percent)
+                } else {
+                    v.parse::<u64>().ok().map(FreqValue::Khz)
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for FreqValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FreqValue::Percent(p) => write!(f, "{p}%"),
+            other => f.write_str(&other.slug()),
+        }
+    }
+}
+
+impl Serialize for FreqValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FreqValue::Khz(k) => s.serialize_u64(*k),
+            other => s.serialize_str(&other.to_string()),
+        }
+    }
+}
+
+struct FreqValueVisitor;
+impl<'de> Visitor<'de> for FreqValueVisitor {
+    type Value = FreqValue;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("`min`, `max`, `keep`, a frequency in kHz such as 1804800, or a percentage such as `50%`")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<FreqValue, E> {
+        Ok(FreqValue::Khz(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<FreqValue, E> {
+        Err(E::invalid_value(de::Unexpected::Signed(v), &self))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<FreqValue, E> {
+        Err(E::invalid_value(de::Unexpected::Float(v), &self))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<FreqValue, E> {
+        FreqValue::parse_str(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+}
+
+impl<'de> Deserialize<'de> for FreqValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FreqValueVisitor)
+    }
+}
+
+fn freq_value_schema() -> serde_json::Value {
+    serde_json::json!({
+        "oneOf": [
+            {"enum": ["min", "max", "keep"]},
+            {"type": "integer", "minimum": 1, "description": "kHz"},
+            {"type": "string", "pattern": "^[0-9]{1,3}%$", "description": "percent of the range"}
+        ]
+    })
+}
+
+/// A CPU frequency setting: `current` (leave the board as it is), or a map
+/// from cluster (`all`, `little`, `mid`, `big`, `prime`, `policyN`,
+/// `others`) to a frequency value: `{all: min}`, `{big: max, little: min,
+/// others: keep}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CpuFreq {
+    Current,
+    Clusters(BTreeMap<String, FreqValue>),
+}
+
+impl CpuFreq {
+    /// The cell-id segment: `cpu-current`, `cpu-min`, `cpu-big-max.little-min`.
+    pub fn slug(&self) -> String {
+        match self {
+            CpuFreq::Current => "cpu-current".into(),
+            CpuFreq::Clusters(m) => {
+                if let (1, Some(v)) = (m.len(), m.get("all")) {
+                    return format!("cpu-{}", v.slug());
+                }
+                let parts: Vec<String> = m.iter().map(|(c, v)| format!("{c}-{}", v.slug())).collect();
+                format!("cpu-{}", parts.join("."))
+            }
+        }
+    }
+
+    pub fn is_current(&self) -> bool {
+        match self {
+            CpuFreq::Current => true,
+            CpuFreq::Clusters(m) => m.values().all(|v| *v == FreqValue::Keep),
+        }
+    }
+}
+
+impl fmt::Display for CpuFreq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CpuFreq::Current => f.write_str("current"),
+            CpuFreq::Clusters(m) => {
+                let parts: Vec<String> = m.iter().map(|(c, v)| format!("{c}: {v}")).collect();
+                write!(f, "{{{}}}", parts.join(", "))
+            }
+        }
+    }
+}
+
+impl Serialize for CpuFreq {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CpuFreq::Current => s.serialize_str("current"),
+            CpuFreq::Clusters(m) => m.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuFreq {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CpuFreq;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`current` or a map from cluster to frequency such as {all: min} or {big: max, little: min}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CpuFreq, E> {
+                if v == "current" {
+                    Ok(CpuFreq::Current)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CpuFreq, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(cluster) = map.next_key::<String>()? {
+                    let value = map.next_value::<FreqValue>()?;
+                    if out.insert(cluster.clone(), value).is_some() {
+                        return Err(de::Error::custom(format!("cluster `{cluster}` given twice")));
+                    }
+                }
+                Ok(CpuFreq::Clusters(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for CpuFreq {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CpuFreq".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`current`, or a map from cluster (`all`, `little`, `mid`, `big`, `prime`, `policyN`, `others`) to `min`, `max`, `keep`, a frequency in kHz, or a percentage (`50%`).",
+            "oneOf": [
+                {"const": "current"},
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "propertyNames": {"pattern": "^(all|little|mid|big|prime|others|policy[0-9]+)$"},
+                    "additionalProperties": freq_value_schema()
+                }
+            ]
+        })
+    }
+}
+
+/// A GPU frequency setting: `current`, `min`, `max`, a frequency in kHz, or a
+/// percentage (`50%`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GpuFreq {
+    Current,
+    Set(FreqValue),
+}
+
+impl GpuFreq {
+    pub fn slug(&self) -> String {
+        match self {
+            GpuFreq::Current => "gpu-current".into(),
+            GpuFreq::Set(v) => format!("gpu-{}", v.slug()),
+        }
+    }
+
+    pub fn is_current(&self) -> bool {
+        matches!(self, GpuFreq::Current | GpuFreq::Set(FreqValue::Keep))
+    }
+}
+
+impl fmt::Display for GpuFreq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GpuFreq::Current => f.write_str("current"),
+            GpuFreq::Set(v) => v.fmt(f),
+        }
+    }
+}
+
+impl Serialize for GpuFreq {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GpuFreq::Current => s.serialize_str("current"),
+            GpuFreq::Set(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GpuFreq {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = GpuFreq;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`current`, `min`, `max`, a frequency in kHz such as 585000, or a percentage such as `50%`")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<GpuFreq, E> {
+                Ok(GpuFreq::Set(FreqValue::Khz(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<GpuFreq, E> {
+                Err(E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<GpuFreq, E> {
+                Err(E::invalid_value(de::Unexpected::Float(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<GpuFreq, E> {
+                if v == "current" {
+                    return Ok(GpuFreq::Current);
+                }
+                FreqValue::parse_str(v)
+                    .map(GpuFreq::Set)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for GpuFreq {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GpuFreq".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut s = freq_value_schema();
+        s["oneOf"][0]["enum"] = serde_json::json!(["current", "min", "max", "keep"]);
+        s["description"] = "`current`, `min`, `max`, a frequency in kHz, or a percentage (`50%`).".into();
+        schemars::Schema::try_from(s).expect("a JSON object is a schema")
+    }
+}
+
+/// Picks combinations: each key given must equal the combination's value.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    pub board: Option<String>,
+    pub load: Option<String>,
+    pub cpu_freq: Option<CpuFreq>,
+    pub gpu_freq: Option<GpuFreq>,
+    pub network: Option<String>,
+    pub strategy: Option<Strategy>,
+    /// Only in checks: the K of a cell (picks one K of a sweep).
+    pub k: Option<u32>,
+}
+
+/// An `include` entry: axis values, plus settings for the cells it matches
+/// or creates.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Include {
+    pub board: Option<String>,
+    pub load: Option<String>,
+    pub cpu_freq: Option<CpuFreq>,
+    pub gpu_freq: Option<GpuFreq>,
+    pub network: Option<String>,
+    pub strategy: Option<Strategy>,
+    /// Inferences for these cells (overrides the scenario's).
+    #[schemars(range(min = 2, max = 100000))]
+    pub iterations: Option<u32>,
+    /// Benchmark timeout for these cells, in seconds.
+    #[schemars(range(min = 1, max = 86400))]
+    pub timeout_s: Option<u32>,
+}
+
+/// A question the results answer: compares the cells picked by `a` and `b`
+/// in every group of cells that agree on the axes neither names.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// Short id, such as `C1`.
+    pub id: String,
+    /// The question, in words.
+    pub title: String,
+    /// What is compared, per inference.
+    pub metric: Metric,
+    /// `differ`: a and b differ; `lower`: a is lower than b; `higher`: a is
+    /// higher than b; `similar`: a and b agree within `tolerance`.
+    pub kind: CheckKind,
+    pub a: Selector,
+    pub b: Selector,
+    /// Relative difference (0.05 = 5%) within which two results count as the
+    /// same (for `similar`, and to call `differ` FAIL).
+    #[serde(default = "default_tolerance")]
+    #[schemars(range(min = 0.0, max = 10.0))]
+    pub tolerance: f64,
+    /// Significance level of the tests.
+    #[serde(default = "default_alpha")]
+    #[schemars(range(min = 0.000001, max = 0.5))]
+    pub alpha: f64,
+}
+
+fn default_tolerance() -> f64 {
+    0.05
+}
+fn default_alpha() -> f64 {
+    0.05
+}
+
+/// What a check compares. Every metric is taken per measured inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Inference latency.
+    Latency,
+    /// Mean T_prod over the inference's kernels, the first excluded.
+    TProd,
+    /// Mean T_ker over the inference's kernels.
+    TKer,
+    /// Mean T_idle over the inference's kernels, the first (undefined) excluded.
+    TIdle,
+    /// Mean latency of the group's `default` cell over this inference's latency.
+    Speedup,
+    /// Mean kernels per flush in the inference.
+    K,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Latency => "latency",
+            Metric::TProd => "t_prod",
+            Metric::TKer => "t_ker",
+            Metric::TIdle => "t_idle",
+            Metric::Speedup => "speedup",
+            Metric::K => "k",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Differ,
+    Lower,
+    Higher,
+    Similar,
+}
+
+impl CheckKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::Differ => "differ",
+            CheckKind::Lower => "lower",
+            CheckKind::Higher => "higher",
+            CheckKind::Similar => "similar",
+        }
+    }
+}
