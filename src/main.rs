@@ -4,6 +4,11 @@
 use clap::Parser;
 
 fn main() {
+    // Behave like a Unix filter: `klo-spec plan x | head` ends quietly.
+    // SAFETY: setting a signal disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = klo_spec::cli::Cli::parse();
     let code = match klo_spec::commands::dispatch(cli) {
         Ok(code) => code,
