@@ -47,7 +47,12 @@ pub struct RunArgs {
     #[command(flatten)]
     pub common: Common,
     /// Where result sets go: OUTPUT_DIR/<scenario name>/.
-    #[arg(long, env = "KLO_SPEC_OUTPUTS", default_value = "outputs", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "KLO_SPEC_OUTPUTS",
+        default_value = "outputs",
+        value_name = "DIR"
+    )]
     pub output_dir: PathBuf,
     /// Rerun every cell, even those already done with the same hash.
     #[arg(long)]
@@ -71,7 +76,12 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub common: Common,
     /// Where result sets are: OUTPUT_DIR/<scenario name>/.
-    #[arg(long, env = "KLO_SPEC_OUTPUTS", default_value = "outputs", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "KLO_SPEC_OUTPUTS",
+        default_value = "outputs",
+        value_name = "DIR"
+    )]
     pub output_dir: PathBuf,
 }
 

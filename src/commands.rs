@@ -20,7 +20,15 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let p = prepare(&a.common)?;
             let cancel = Cancel::default();
             install_signal_handler(&cancel);
-            let report = run::run(&p, &RunOptions { output_root: a.output_dir, force: a.force, progress: !a.quiet }, &cancel)?;
+            let report = run::run(
+                &p,
+                &RunOptions {
+                    output_root: a.output_dir,
+                    force: a.force,
+                    progress: !a.quiet,
+                },
+                &cancel,
+            )?;
             run::print_tables(&report.analysis);
             println!("\nresults: {}", report.out_dir.display());
             report.outcome(p.cells.len(), &cancel)?;
@@ -51,7 +59,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 fn default_templates(explicit: &Option<PathBuf>) -> Option<PathBuf> {
     explicit.clone().or_else(|| {
         let d = Path::new("templates");
-        d.join(crate::render::CELL_TEMPLATE_NAME).is_file().then(|| d.to_path_buf())
+        d.join(crate::render::CELL_TEMPLATE_NAME)
+            .is_file()
+            .then(|| d.to_path_buf())
     })
 }
 
@@ -107,7 +117,14 @@ fn print_plan(p: &Prepared, as_json: bool) -> Result<()> {
     }
     let mut t = Table::new(&["#", "id", "k", "iterations", "timeout_s", "hash"]);
     for (i, c) in p.cells.iter().enumerate() {
-        t.rows.push(vec![i.to_string(), c.id.clone(), c.k.to_string(), c.iterations.to_string(), c.timeout_s.to_string(), c.hash.clone()]);
+        t.rows.push(vec![
+            i.to_string(),
+            c.id.clone(),
+            c.k.to_string(),
+            c.iterations.to_string(),
+            c.timeout_s.to_string(),
+            c.hash.clone(),
+        ]);
     }
     println!("{}", t.to_terminal(&[]));
     let mut boards: Vec<_> = run::cells_per_board(&p.cells).into_iter().collect();

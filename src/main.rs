@@ -19,7 +19,10 @@ fn main() {
                         eprintln!("error: {d}");
                     }
                     if input.diagnostics.len() > 1 {
-                        eprintln!("{} problems found; nothing was run or written", input.diagnostics.len());
+                        eprintln!(
+                            "{} problems found; nothing was run or written",
+                            input.diagnostics.len()
+                        );
                     } else {
                         eprintln!("nothing was run or written");
                     }

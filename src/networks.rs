@@ -59,10 +59,26 @@ impl Profile {
 }
 
 pub const BUILTIN: [Profile; 4] = [
-    Profile { name: "mobilenet_v1", description: "MobileNetV1 1.0/224: 30 kernels, 0.57 GMAC", build: mobilenet_v1 },
-    Profile { name: "squeezenet", description: "SqueezeNet 1.1: 39 kernels, 0.35 GMAC", build: squeezenet },
-    Profile { name: "resnet18", description: "ResNet-18: 32 kernels, 1.8 GMAC", build: resnet18 },
-    Profile { name: "tiny", description: "8 small kernels, for tests and smoke runs", build: tiny },
+    Profile {
+        name: "mobilenet_v1",
+        description: "MobileNetV1 1.0/224: 30 kernels, 0.57 GMAC",
+        build: mobilenet_v1,
+    },
+    Profile {
+        name: "squeezenet",
+        description: "SqueezeNet 1.1: 39 kernels, 0.35 GMAC",
+        build: squeezenet,
+    },
+    Profile {
+        name: "resnet18",
+        description: "ResNet-18: 32 kernels, 1.8 GMAC",
+        build: resnet18,
+    },
+    Profile {
+        name: "tiny",
+        description: "8 small kernels, for tests and smoke runs",
+        build: tiny,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Profile> {
@@ -73,7 +89,9 @@ pub fn find(name: &str) -> Option<&'static Profile> {
 pub fn kernel_list(profile: &Profile, spec: &ProbeSpec) -> String {
     let mut out = format!("# {} ({})\n", profile.name, profile.description);
     for layer in profile.layers() {
-        let ker = ((layer.macs as f64 * spec.ker_scale) / MACS_PER_UNIT as f64).ceil().max(1.0) as u64;
+        let ker = ((layer.macs as f64 * spec.ker_scale) / MACS_PER_UNIT as f64)
+            .ceil()
+            .max(1.0) as u64;
         let prod = (layer.kind.prod_units() as f64 * spec.prod_scale).round() as u64;
         let _ = writeln!(out, "{} {} {}", layer.name, ker, prod);
     }
@@ -85,27 +103,51 @@ struct Net(Vec<Layer>);
 impl Net {
     /// A convolution with `k`x`k` filters producing `out_hw`x`out_hw`x`cout`.
     fn conv(&mut self, k: u64, cin: u64, cout: u64, out_hw: u64) -> &mut Self {
-        self.0.push(Layer { name: format!("conv2d_{k}x{k}"), kind: Kind::Conv, macs: out_hw * out_hw * cout * cin * k * k });
+        self.0.push(Layer {
+            name: format!("conv2d_{k}x{k}"),
+            kind: Kind::Conv,
+            macs: out_hw * out_hw * cout * cin * k * k,
+        });
         self
     }
     fn dw(&mut self, c: u64, out_hw: u64) -> &mut Self {
-        self.0.push(Layer { name: "dwconv_3x3".into(), kind: Kind::DwConv, macs: out_hw * out_hw * c * 9 });
+        self.0.push(Layer {
+            name: "dwconv_3x3".into(),
+            kind: Kind::DwConv,
+            macs: out_hw * out_hw * c * 9,
+        });
         self
     }
     fn pool(&mut self, name: &str, k: u64, c: u64, out_hw: u64) -> &mut Self {
-        self.0.push(Layer { name: name.into(), kind: Kind::Pool, macs: out_hw * out_hw * c * k * k });
+        self.0.push(Layer {
+            name: name.into(),
+            kind: Kind::Pool,
+            macs: out_hw * out_hw * c * k * k,
+        });
         self
     }
     fn fc(&mut self, cin: u64, cout: u64) -> &mut Self {
-        self.0.push(Layer { name: "fully_connected".into(), kind: Kind::Fc, macs: cin * cout });
+        self.0.push(Layer {
+            name: "fully_connected".into(),
+            kind: Kind::Fc,
+            macs: cin * cout,
+        });
         self
     }
     fn eltwise(&mut self, name: &str, elements: u64) -> &mut Self {
-        self.0.push(Layer { name: name.into(), kind: Kind::Eltwise, macs: elements });
+        self.0.push(Layer {
+            name: name.into(),
+            kind: Kind::Eltwise,
+            macs: elements,
+        });
         self
     }
     fn softmax(&mut self, n: u64) -> &mut Self {
-        self.0.push(Layer { name: "softmax".into(), kind: Kind::Softmax, macs: n * 4 });
+        self.0.push(Layer {
+            name: "softmax".into(),
+            kind: Kind::Softmax,
+            macs: n * 4,
+        });
         self
     }
 }
@@ -141,7 +183,10 @@ fn squeezenet() -> Vec<Layer> {
     n.conv(3, 3, 64, 111).pool("maxpool", 3, 64, 55);
     // Fire modules: (input channels, squeeze, expand per branch, size).
     let fire = |n: &mut Net, cin: u64, s: u64, e: u64, hw: u64| {
-        n.conv(1, cin, s, hw).conv(1, s, e, hw).conv(3, s, e, hw).eltwise("concat", hw * hw * 2 * e);
+        n.conv(1, cin, s, hw)
+            .conv(1, s, e, hw)
+            .conv(3, s, e, hw)
+            .eltwise("concat", hw * hw * 2 * e);
     };
     fire(&mut n, 64, 16, 64, 55);
     fire(&mut n, 128, 16, 64, 55);
@@ -153,7 +198,9 @@ fn squeezenet() -> Vec<Layer> {
     fire(&mut n, 384, 48, 192, 13);
     fire(&mut n, 384, 64, 256, 13);
     fire(&mut n, 512, 64, 256, 13);
-    n.conv(1, 512, 1000, 13).pool("avgpool", 13, 1000, 1).softmax(1000);
+    n.conv(1, 512, 1000, 13)
+        .pool("avgpool", 13, 1000, 1)
+        .softmax(1000);
     n.0
 }
 
@@ -161,13 +208,20 @@ fn resnet18() -> Vec<Layer> {
     let mut n = Net(Vec::new());
     n.conv(7, 3, 64, 112).pool("maxpool", 3, 64, 56);
     // (channels in, channels out, output size) per stage; two basic blocks each.
-    for (cin, cout, hw) in [(64u64, 64u64, 56u64), (64, 128, 28), (128, 256, 14), (256, 512, 7)] {
+    for (cin, cout, hw) in [
+        (64u64, 64u64, 56u64),
+        (64, 128, 28),
+        (128, 256, 14),
+        (256, 512, 7),
+    ] {
         n.conv(3, cin, cout, hw).conv(3, cout, cout, hw);
         if cin != cout {
             n.conv(1, cin, cout, hw);
         }
         n.eltwise("add", hw * hw * cout);
-        n.conv(3, cout, cout, hw).conv(3, cout, cout, hw).eltwise("add", hw * hw * cout);
+        n.conv(3, cout, cout, hw)
+            .conv(3, cout, cout, hw)
+            .eltwise("add", hw * hw * cout);
     }
     n.pool("avgpool", 7, 512, 1).fc(512, 1000).softmax(1000);
     n.0
@@ -175,7 +229,11 @@ fn resnet18() -> Vec<Layer> {
 
 fn tiny() -> Vec<Layer> {
     let mut n = Net(Vec::new());
-    n.conv(3, 3, 8, 28).dw(8, 28).conv(1, 8, 16, 28).dw(16, 14).conv(1, 16, 32, 14);
+    n.conv(3, 3, 8, 28)
+        .dw(8, 28)
+        .conv(1, 8, 16, 28)
+        .dw(16, 14)
+        .conv(1, 16, 32, 14);
     n.pool("avgpool", 14, 32, 1).fc(32, 10).softmax(10);
     n.0
 }
@@ -211,9 +269,20 @@ mod tests {
     fn kernel_list_scales_device_and_host_work() {
         let p = find("tiny").unwrap();
         let base = kernel_list(p, &ProbeSpec::default());
-        let spec = ProbeSpec { ker_scale: 2.0, prod_scale: 0.5, ..ProbeSpec::default() };
+        let spec = ProbeSpec {
+            ker_scale: 2.0,
+            prod_scale: 0.5,
+            ..ProbeSpec::default()
+        };
         let scaled = kernel_list(p, &spec);
-        let first = |s: &str| s.lines().nth(1).unwrap().split(' ').map(String::from).collect::<Vec<_>>();
+        let first = |s: &str| {
+            s.lines()
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
         let (b, s) = (first(&base), first(&scaled));
         assert_eq!(b[0], "conv2d_3x3");
         let units = |v: &[String], i: usize| v[i].parse::<u64>().unwrap();

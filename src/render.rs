@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use minijinja::value::Value;
 use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
 /// The cell script template shipped with klo-spec.
@@ -24,7 +24,9 @@ pub const CELL_TEMPLATE_NAME: &str = "cell.sh.j2";
 pub fn shell_quote(s: &str) -> Cow<'_, str> {
     // No `=` (a word like `A=1` in command position is an assignment) and
     // no `~` (tilde expansion).
-    let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./:,+@%".contains(&b));
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:,+@%".contains(&b));
     if plain {
         Cow::Borrowed(s)
     } else {
@@ -37,7 +39,10 @@ fn value_text(value: &Value) -> Result<String, Error> {
         return Err(Error::new(ErrorKind::UndefinedError, "undefined value"));
     }
     if value.is_none() {
-        return Err(Error::new(ErrorKind::InvalidOperation, "none cannot be printed into a shell script"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "none cannot be printed into a shell script",
+        ));
     }
     Ok(match value.as_str() {
         Some(s) => s.to_string(),
@@ -60,7 +65,9 @@ pub fn environment() -> Environment<'static> {
     env.set_auto_escape_callback(|_| AutoEscape::Custom("shell".into()));
     env.set_formatter(|out, _state, value| {
         if value.is_safe() {
-            return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
+            return out
+                .write_str(value.as_str().unwrap_or_default())
+                .map_err(Error::from);
         }
         let text = value_text(value)?;
         out.write_str(&shell_quote(&text)).map_err(Error::from)
@@ -75,13 +82,16 @@ pub fn environment() -> Environment<'static> {
 /// Checks that `source` is a valid template (for validation before a run).
 pub fn check_template(source: &str) -> Result<(), String> {
     let env = environment();
-    env.template_from_str(source).map(|_| ()).map_err(|e| e.to_string())
+    env.template_from_str(source)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Renders a one-off template (a command benchmark's `run`).
 pub fn render_str(source: &str, ctx: Value) -> Result<String> {
     let env = environment();
-    env.render_str(source, ctx).map_err(|e| anyhow::anyhow!("{e:#}"))
+    env.render_str(source, ctx)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
 }
 
 /// Where the cell script template comes from: a user's folder overriding
@@ -103,19 +113,29 @@ impl Templates {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read the template {}", path.display()))?;
                 check_template(&text).map_err(|e| {
-                    crate::error::UsageError::new(format!("{}: {e}", path.display()), Some("fix the template or remove it to use the built-in one".into()))
+                    crate::error::UsageError::new(
+                        format!("{}: {e}", path.display()),
+                        Some("fix the template or remove it to use the built-in one".into()),
+                    )
                 })?;
-                return Ok(Templates { cell: text, cell_origin: Some(path) });
+                return Ok(Templates {
+                    cell: text,
+                    cell_origin: Some(path),
+                });
             }
         }
-        Ok(Templates { cell: CELL_TEMPLATE.to_string(), cell_origin: None })
+        Ok(Templates {
+            cell: CELL_TEMPLATE.to_string(),
+            cell_origin: None,
+        })
     }
 
     pub fn render_cell(&self, ctx: Value) -> Result<String> {
         let mut env = environment();
         env.add_template(CELL_TEMPLATE_NAME, &self.cell)?;
         let tmpl = env.get_template(CELL_TEMPLATE_NAME)?;
-        tmpl.render(ctx).map_err(|e| anyhow::anyhow!("rendering {CELL_TEMPLATE_NAME}: {e:#}"))
+        tmpl.render(ctx)
+            .map_err(|e| anyhow::anyhow!("rendering {CELL_TEMPLATE_NAME}: {e:#}"))
     }
 }
 
@@ -138,7 +158,11 @@ mod tests {
 
     #[test]
     fn every_printed_value_is_quoted_and_q_is_not_doubled() {
-        let out = render_str("run {{ net }} {{ net | q }} {{ n }}", context! { net => "x; rm -rf /", n => 3 }).unwrap();
+        let out = render_str(
+            "run {{ net }} {{ net | q }} {{ n }}",
+            context! { net => "x; rm -rf /", n => 3 },
+        )
+        .unwrap();
         assert_eq!(out, "run 'x; rm -rf /' 'x; rm -rf /' 3");
     }
 
@@ -150,10 +174,29 @@ mod tests {
 
     #[test]
     fn quoted_values_round_trip_through_a_real_shell() {
-        for nasty in ["a b", "$(echo pwned)", "`id`", "it's", "\"q\"", "a\nb", "-n", "*", "x;echo y", "&&"] {
+        for nasty in [
+            "a b",
+            "$(echo pwned)",
+            "`id`",
+            "it's",
+            "\"q\"",
+            "a\nb",
+            "-n",
+            "*",
+            "x;echo y",
+            "&&",
+        ] {
             let script = render_str("printf '%s' {{ v }}", context! { v => nasty }).unwrap();
-            let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
-            assert_eq!(String::from_utf8_lossy(&out.stdout), nasty, "script: {script}");
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                nasty,
+                "script: {script}"
+            );
         }
     }
 }

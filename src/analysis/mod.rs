@@ -67,8 +67,12 @@ fn u32s(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>> {
 }
 
 /// Per-cell statistics and per-inference samples, computed with polars.
-pub fn cell_statistics(logs: &[(u32, &CellLog)]) -> Result<(HashMap<u32, CellStats>, HashMap<u32, Samples>)> {
-    let (kernels, inferences) = frames::build(logs).map_err(anyhow::Error::from).context("building the frames")?;
+pub fn cell_statistics(
+    logs: &[(u32, &CellLog)],
+) -> Result<(HashMap<u32, CellStats>, HashMap<u32, Samples>)> {
+    let (kernels, inferences) = frames::build(logs)
+        .map_err(anyhow::Error::from)
+        .context("building the frames")?;
     let measured_inf = inferences.lazy().filter(col("iter").gt(lit(0)));
     let measured_ker = kernels.lazy().filter(col("iter").gt(lit(0)));
     let not_first = col("kernel").gt(lit(0));
@@ -80,16 +84,27 @@ pub fn cell_statistics(logs: &[(u32, &CellLog)]) -> Result<(HashMap<u32, CellSta
             col("latency_us").count().alias("n"),
             col("latency_us").mean().alias("latency_mean"),
             col("latency_us").median().alias("latency_median"),
-            col("latency_us").quantile(lit(0.95), QuantileMethod::Linear).alias("latency_p95"),
+            col("latency_us")
+                .quantile(lit(0.95), QuantileMethod::Linear)
+                .alias("latency_p95"),
             col("latency_us").std(1).alias("latency_std"),
-            col("flushes").cast(DataType::Float64).mean().alias("flushes_mean"),
+            col("flushes")
+                .cast(DataType::Float64)
+                .mean()
+                .alias("flushes_mean"),
             col("k_mean").mean().alias("k_mean"),
         ])
         .left_join(
             measured_ker.clone().group_by([col("cell")]).agg([
-                col("t_prod_us").filter(not_first.clone()).mean().alias("t_prod_mean"),
+                col("t_prod_us")
+                    .filter(not_first.clone())
+                    .mean()
+                    .alias("t_prod_mean"),
                 col("t_ker_us").mean().alias("t_ker_mean"),
-                col("t_idle_us").filter(not_first.clone()).mean().alias("t_idle_mean"),
+                col("t_idle_us")
+                    .filter(not_first.clone())
+                    .mean()
+                    .alias("t_idle_mean"),
             ]),
             col("cell"),
             col("cell"),
@@ -136,7 +151,10 @@ pub fn cell_statistics(logs: &[(u32, &CellLog)]) -> Result<(HashMap<u32, CellSta
     let per_inference = measured_inf
         .left_join(
             measured_ker.group_by([col("cell"), col("iter")]).agg([
-                col("t_prod_us").filter(not_first.clone()).mean().alias("t_prod"),
+                col("t_prod_us")
+                    .filter(not_first.clone())
+                    .mean()
+                    .alias("t_prod"),
                 col("t_ker_us").mean().alias("t_ker"),
                 col("t_idle_us").filter(not_first).mean().alias("t_idle"),
             ]),
@@ -186,7 +204,10 @@ pub struct Inputs<'a> {
 
 impl Inputs<'_> {
     fn status(&self, i: usize) -> Status {
-        self.records[i].as_ref().map(|r| r.status).unwrap_or(Status::NotRun)
+        self.records[i]
+            .as_ref()
+            .map(|r| r.status)
+            .unwrap_or(Status::NotRun)
     }
 }
 
@@ -218,8 +239,8 @@ pub const SUMMARY_COLUMNS: [&str; 24] = [
 ];
 
 pub const CHECKLIST_COLUMNS: [&str; 17] = [
-    "check", "title", "group", "metric", "kind", "a", "b", "n_a", "n_b", "mean_a", "mean_b", "ratio", "test",
-    "p_value", "effect", "verdict", "note",
+    "check", "title", "group", "metric", "kind", "a", "b", "n_a", "n_b", "mean_a", "mean_b",
+    "ratio", "test", "p_value", "effect", "verdict", "note",
 ];
 
 pub fn analyze(inp: &Inputs) -> Result<Analysis> {
@@ -254,10 +275,21 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
         let c = &cell.coord;
         let status = inp.status(i);
         let rec = inp.records[i].as_ref();
-        let st = if status.has_measurements() { stats.get(&(i as u32)).cloned().unwrap_or_default() } else { CellStats::default() };
+        let st = if status.has_measurements() {
+            stats.get(&(i as u32)).cloned().unwrap_or_default()
+        } else {
+            CellStats::default()
+        };
         let loads = match rec {
             Some(r) if r.loads.started > 0 => {
-                format!("{}/{}", r.loads.alive_after.map(|a| a.to_string()).unwrap_or_else(|| "?".into()), r.loads.started)
+                format!(
+                    "{}/{}",
+                    r.loads
+                        .alive_after
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "?".into()),
+                    r.loads.started
+                )
             }
             _ => String::new(),
         };
@@ -271,7 +303,11 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             cell.strategy_slug.clone(),
             cell.k.to_string(),
             status.to_string(),
-            if status.has_measurements() { st.n.to_string() } else { String::new() },
+            if status.has_measurements() {
+                st.n.to_string()
+            } else {
+                String::new()
+            },
             fmt_f(st.latency_mean, 1),
             fmt_f(st.latency_median, 1),
             fmt_f(st.latency_p95, 1),
@@ -281,7 +317,14 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             fmt_f(st.t_idle_mean, 2),
             fmt_f(st.flushes_mean, 2),
             fmt_f(st.k_mean, 2),
-            fmt_f(if status.has_measurements() { speedup(i) } else { None }, 3),
+            fmt_f(
+                if status.has_measurements() {
+                    speedup(i)
+                } else {
+                    None
+                },
+                3,
+            ),
             fmt_f(rec.and_then(|r| r.cpu_util_pct), 1),
             loads,
             rec.and_then(|r| r.device.clone()).unwrap_or_default(),
@@ -291,7 +334,12 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
 
     let (checklist, check_totals) = checklist(inp, &stats, &samples, &baseline)?;
     let sweeps = sweeps(inp, &stats, &baseline);
-    Ok(Analysis { summary, checklist, check_totals, sweeps })
+    Ok(Analysis {
+        summary,
+        checklist,
+        check_totals,
+        sweeps,
+    })
 }
 
 fn metric_samples(metric: Metric, s: &Samples, baseline: Option<f64>) -> Vec<f64> {
@@ -302,7 +350,12 @@ fn metric_samples(metric: Metric, s: &Samples, baseline: Option<f64>) -> Vec<f64
         Metric::TIdle => s.t_idle.clone(),
         Metric::K => s.k.clone(),
         Metric::Speedup => match baseline {
-            Some(b) => s.latency.iter().filter(|l| **l > 0.0).map(|l| b / l).collect(),
+            Some(b) => s
+                .latency
+                .iter()
+                .filter(|l| **l > 0.0)
+                .map(|l| b / l)
+                .collect(),
             None => Vec::new(),
         },
     }
@@ -320,24 +373,57 @@ pub struct Outcome {
 
 /// Decides a check on two samples (see the README's "Checks" section).
 pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f64) -> Outcome {
-    let inconclusive = |note: String| Outcome { verdict: "INCONCLUSIVE", test: String::new(), p_value: None, effect: None, note };
+    let inconclusive = |note: String| Outcome {
+        verdict: "INCONCLUSIVE",
+        test: String::new(),
+        p_value: None,
+        effect: None,
+        note,
+    };
     if a.len() < stats::MIN_SAMPLES || b.len() < stats::MIN_SAMPLES {
-        return inconclusive(format!("too few samples ({} and {}); need {} each", a.len(), b.len(), stats::MIN_SAMPLES));
+        return inconclusive(format!(
+            "too few samples ({} and {}); need {} each",
+            a.len(),
+            b.len(),
+            stats::MIN_SAMPLES
+        ));
     }
-    let Some(mwu) = stats::mann_whitney(a, b) else { return inconclusive("no samples".into()) };
+    let Some(mwu) = stats::mann_whitney(a, b) else {
+        return inconclusive("no samples".into());
+    };
     let tost = stats::tost(a, b, tolerance).unwrap_or(1.0);
-    let mwu_name = if mwu.exact { "mann-whitney-u exact" } else { "mann-whitney-u normal" };
+    let mwu_name = if mwu.exact {
+        "mann-whitney-u exact"
+    } else {
+        "mann-whitney-u normal"
+    };
     let ratio = stats::mean(a) / stats::mean(b);
     let tol_pct = tolerance * 100.0;
-    let out = |verdict, test: &str, p, note: String| Outcome { verdict, test: test.to_string(), p_value: Some(p), effect: Some(mwu.delta), note };
+    let out = |verdict, test: &str, p, note: String| Outcome {
+        verdict,
+        test: test.to_string(),
+        p_value: Some(p),
+        effect: Some(mwu.delta),
+        note,
+    };
     match kind {
         CheckKind::Differ => {
             if mwu.p_two < alpha {
                 out("PASS", mwu_name, mwu.p_two, String::new())
             } else if tost < alpha {
-                out("FAIL", "tost-welch", tost, format!("equivalent within {tol_pct:.0}%"))
+                out(
+                    "FAIL",
+                    "tost-welch",
+                    tost,
+                    format!("equivalent within {tol_pct:.0}%"),
+                )
             } else {
-                out("INCONCLUSIVE", mwu_name, mwu.p_two, format!("neither different nor equivalent within {tol_pct:.0}%"))
+                out(
+                    "INCONCLUSIVE",
+                    mwu_name,
+                    mwu.p_two,
+                    format!("neither different nor equivalent within {tol_pct:.0}%"),
+                )
             }
         }
         CheckKind::Lower | CheckKind::Higher => {
@@ -349,20 +435,53 @@ pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f6
             if p_want < alpha {
                 out("PASS", mwu_name, p_want, String::new())
             } else if p_other < alpha {
-                out("FAIL", mwu_name, p_other, format!("a is significantly {other} than b"))
+                out(
+                    "FAIL",
+                    mwu_name,
+                    p_other,
+                    format!("a is significantly {other} than b"),
+                )
             } else if tost < alpha {
-                out("FAIL", "tost-welch", tost, format!("equivalent within {tol_pct:.0}%"))
+                out(
+                    "FAIL",
+                    "tost-welch",
+                    tost,
+                    format!("equivalent within {tol_pct:.0}%"),
+                )
             } else {
-                out("INCONCLUSIVE", mwu_name, p_want, "no significant difference".into())
+                out(
+                    "INCONCLUSIVE",
+                    mwu_name,
+                    p_want,
+                    "no significant difference".into(),
+                )
             }
         }
         CheckKind::Similar => {
             if tost < alpha {
-                out("PASS", "tost-welch", tost, format!("equivalent within {tol_pct:.0}%"))
+                out(
+                    "PASS",
+                    "tost-welch",
+                    tost,
+                    format!("equivalent within {tol_pct:.0}%"),
+                )
             } else if mwu.p_two < alpha && (ratio - 1.0).abs() > tolerance {
-                out("FAIL", mwu_name, mwu.p_two, format!("differ by {:.1}%, more than {tol_pct:.0}%", (ratio - 1.0) * 100.0))
+                out(
+                    "FAIL",
+                    mwu_name,
+                    mwu.p_two,
+                    format!(
+                        "differ by {:.1}%, more than {tol_pct:.0}%",
+                        (ratio - 1.0) * 100.0
+                    ),
+                )
             } else {
-                out("INCONCLUSIVE", "tost-welch", tost, format!("not shown equivalent within {tol_pct:.0}%"))
+                out(
+                    "INCONCLUSIVE",
+                    "tost-welch",
+                    tost,
+                    format!("not shown equivalent within {tol_pct:.0}%"),
+                )
             }
         }
     }
@@ -381,7 +500,8 @@ fn checklist(
     let mut totals = Vec::new();
     let empty = Samples::default();
     for check in &inp.scenario.checks {
-        let pairs = check_pairs(check, inp.cells).map_err(|e| anyhow::anyhow!("check {}: {e}", check.id))?;
+        let pairs = check_pairs(check, inp.cells)
+            .map_err(|e| anyhow::anyhow!("check {}: {}", check.id, e.message))?;
         let (mut pass, mut fail, mut inc) = (0, 0, 0);
         for pair in pairs {
             let side = |i: usize| -> (Status, Vec<f64>) {
@@ -441,28 +561,52 @@ fn checklist(
     Ok((table, totals))
 }
 
-pub const SWEEP_COLUMNS: [&str; 7] =
-    ["sweep", "k_values", "k_answer", "latency_mean_us", "default_latency_mean_us", "speedup", "cells_ok"];
+pub const SWEEP_COLUMNS: [&str; 7] = [
+    "sweep",
+    "k_values",
+    "k_answer",
+    "latency_mean_us",
+    "default_latency_mean_us",
+    "speedup",
+    "cells_ok",
+];
 
 /// One row per sweep and condition: the K with the lowest mean latency.
 fn sweeps(inp: &Inputs, stats: &HashMap<u32, CellStats>, baseline: &HashMap<String, f64>) -> Table {
-    let mut groups: std::collections::BTreeMap<String, (String, Vec<(u32, Option<f64>)>)> = Default::default();
+    let mut groups: std::collections::BTreeMap<String, (String, Vec<(u32, Option<f64>)>)> =
+        Default::default();
     for (i, cell) in inp.cells.iter().enumerate() {
-        let Strategy::Sweep(sw) = &cell.coord.strategy else { continue };
-        let key = format!("{}/{}", condition_key(cell), strategy_label(&cell.coord.strategy));
-        let lat = (inp.status(i) == Status::Ok).then(|| stats.get(&(i as u32)).and_then(|s| s.latency_mean)).flatten();
-        let entry = groups.entry(key).or_insert_with(|| (condition_key(cell), Vec::new()));
+        let Strategy::Sweep(sw) = &cell.coord.strategy else {
+            continue;
+        };
+        let key = format!(
+            "{}/{}",
+            condition_key(cell),
+            strategy_label(&cell.coord.strategy)
+        );
+        let lat = (inp.status(i) == Status::Ok)
+            .then(|| stats.get(&(i as u32)).and_then(|s| s.latency_mean))
+            .flatten();
+        let entry = groups
+            .entry(key)
+            .or_insert_with(|| (condition_key(cell), Vec::new()));
         entry.1.push((cell.k, lat));
         let _ = sw;
     }
     let mut t = Table::new(&SWEEP_COLUMNS);
     for (key, (condition, ks)) in groups {
-        let best = ks.iter().filter_map(|(k, l)| l.map(|l| (*k, l))).min_by(|a, b| a.1.total_cmp(&b.1));
+        let best = ks
+            .iter()
+            .filter_map(|(k, l)| l.map(|l| (*k, l)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
         let base = baseline.get(&condition).copied();
         let ok = ks.iter().filter(|(_, l)| l.is_some()).count();
         t.rows.push(vec![
             key,
-            ks.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>().join(" "),
+            ks.iter()
+                .map(|(k, _)| k.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
             best.map(|(k, _)| k.to_string()).unwrap_or_default(),
             fmt_f(best.map(|b| b.1), 1),
             fmt_f(base, 1),

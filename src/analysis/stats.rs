@@ -74,11 +74,13 @@ fn ranks(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
 fn u_distribution(n: usize, m: usize) -> Vec<f64> {
     let max_u = n * m;
     // prev[mm][u] = count for (na - 1, mm); cur[mm][u] = count for (na, mm).
-    let mut prev: Vec<Vec<f64>> = (0..=m).map(|_| {
-        let mut v = vec![0.0; max_u + 1];
-        v[0] = 1.0;
-        v
-    }).collect();
+    let mut prev: Vec<Vec<f64>> = (0..=m)
+        .map(|_| {
+            let mut v = vec![0.0; max_u + 1];
+            v[0] = 1.0;
+            v
+        })
+        .collect();
     for _na in 1..=n {
         let mut cur: Vec<Vec<f64>> = vec![vec![0.0; max_u + 1]; m + 1];
         cur[0][0] = 1.0;
@@ -112,14 +114,29 @@ pub fn mann_whitney(a: &[f64], b: &[f64]) -> Option<Mwu> {
         let p_greater = dist[u_obs..].iter().sum::<f64>() / total;
         let p_less = dist[..=u_obs].iter().sum::<f64>() / total;
         let p_two = (2.0 * p_less.min(p_greater)).min(1.0);
-        return Some(Mwu { u, p_two, p_less, p_greater, exact: true, delta });
+        return Some(Mwu {
+            u,
+            p_two,
+            p_less,
+            p_greater,
+            exact: true,
+            delta,
+        });
     }
 
     let total_n = (n + m) as f64;
-    let tie_term: f64 = ties.iter().map(|&t| (t * t * t - t) as f64).sum::<f64>() / (total_n * (total_n - 1.0));
+    let tie_term: f64 =
+        ties.iter().map(|&t| (t * t * t - t) as f64).sum::<f64>() / (total_n * (total_n - 1.0));
     let var = nm / 12.0 * ((total_n + 1.0) - tie_term);
     if var <= 0.0 {
-        return Some(Mwu { u, p_two: 1.0, p_less: 1.0, p_greater: 1.0, exact: false, delta });
+        return Some(Mwu {
+            u,
+            p_two: 1.0,
+            p_less: 1.0,
+            p_greater: 1.0,
+            exact: false,
+            delta,
+        });
     }
     let sd = var.sqrt();
     let mu = nm / 2.0;
@@ -127,7 +144,14 @@ pub fn mann_whitney(a: &[f64], b: &[f64]) -> Option<Mwu> {
     let p_greater = 1.0 - normal.cdf((u - mu - 0.5) / sd);
     let p_less = normal.cdf((u - mu + 0.5) / sd);
     let p_two = (2.0 * p_less.min(p_greater)).min(1.0);
-    Some(Mwu { u, p_two, p_less, p_greater, exact: false, delta })
+    Some(Mwu {
+        u,
+        p_two,
+        p_less,
+        p_greater,
+        exact: false,
+        delta,
+    })
 }
 
 /// P-value of "mean(a) and mean(b) differ by less than `tol x |mean(b)|`"
@@ -180,7 +204,11 @@ mod tests {
     fn normal_approximation_with_ties_matches_scipy() {
         // scipy.stats.mannwhitneyu([1,2,2,3,4,5],[2,3,6,7,8,8], method="asymptotic")
         // gives U = 6.5, p = 0.07504619556200975 (continuity- and tie-corrected).
-        let r = mann_whitney(&[1.0, 2.0, 2.0, 3.0, 4.0, 5.0], &[2.0, 3.0, 6.0, 7.0, 8.0, 8.0]).unwrap();
+        let r = mann_whitney(
+            &[1.0, 2.0, 2.0, 3.0, 4.0, 5.0],
+            &[2.0, 3.0, 6.0, 7.0, 8.0, 8.0],
+        )
+        .unwrap();
         assert!(!r.exact);
         assert_eq!(r.u, 6.5);
         assert!(close(r.p_two, 0.07504619556200975, 1e-9), "{}", r.p_two);

@@ -10,10 +10,17 @@ fn log(iters: u32, t_prod: f64, latency: f64) -> CellLog {
         let warm = if it == 0 { 100.0 } else { 1.0 };
         for k in 0..3 {
             let prod = if k == 0 { 5000.0 } else { t_prod * warm };
-            let idle = if k == 0 { "nan".to_string() } else { format!("{:.1}", 2.0 * warm) };
+            let idle = if k == 0 {
+                "nan".to_string()
+            } else {
+                format!("{:.1}", 2.0 * warm)
+            };
             text.push_str(&format!("KLO v1 net=x iter={it} kernel={k} name=c t_prod_us={prod} t_ker_us={} t_idle_us={idle} flush=1 k=1\n", 10.0 * warm));
         }
-        text.push_str(&format!("KLO v1 net=x iter={it} latency_us={} flushes=3 k_mean=1.00\n", latency * warm + it as f64));
+        text.push_str(&format!(
+            "KLO v1 net=x iter={it} latency_us={} flushes=3 k_mean=1.00\n",
+            latency * warm + it as f64
+        ));
     }
     text.push_str(&format!("KLO v1 end iters={iters}\n"));
     parse_klo(&text)
@@ -27,7 +34,11 @@ fn statistics_follow_the_measurement_rules() {
     let s = &stats[&0];
     assert_eq!(s.n, 4, "the warm-up inference is not counted");
     assert_eq!(s.t_prod_mean, Some(20.0), "kernel 0's T_prod is excluded");
-    assert_eq!(s.t_idle_mean, Some(2.0), "the undefined first T_idle is excluded, not zero");
+    assert_eq!(
+        s.t_idle_mean,
+        Some(2.0),
+        "the undefined first T_idle is excluded, not zero"
+    );
     assert_eq!(s.t_ker_mean, Some(10.0));
     assert_eq!(s.latency_mean, Some(1002.5));
     assert_eq!(s.latency_median, Some(1002.5));
@@ -40,7 +51,9 @@ fn statistics_follow_the_measurement_rules() {
 }
 
 fn spread(center: f64, n: usize) -> Vec<f64> {
-    (0..n).map(|i| center + (i as f64 - n as f64 / 2.0) * 0.01 * center / n as f64).collect()
+    (0..n)
+        .map(|i| center + (i as f64 - n as f64 / 2.0) * 0.01 * center / n as f64)
+        .collect()
 }
 
 #[test]
@@ -48,20 +61,44 @@ fn verdicts() {
     let lo = spread(100.0, 10);
     let hi = spread(150.0, 10);
     let same = spread(100.2, 10);
-    assert_eq!(evaluate(CheckKind::Differ, &lo, &hi, 0.05, 0.05).verdict, "PASS");
-    assert_eq!(evaluate(CheckKind::Differ, &lo, &same, 0.05, 0.05).verdict, "FAIL");
-    assert_eq!(evaluate(CheckKind::Lower, &lo, &hi, 0.05, 0.05).verdict, "PASS");
-    assert_eq!(evaluate(CheckKind::Lower, &hi, &lo, 0.05, 0.05).verdict, "FAIL");
-    assert_eq!(evaluate(CheckKind::Higher, &hi, &lo, 0.05, 0.05).verdict, "PASS");
-    assert_eq!(evaluate(CheckKind::Similar, &lo, &same, 0.05, 0.05).verdict, "PASS");
-    assert_eq!(evaluate(CheckKind::Similar, &lo, &hi, 0.05, 0.05).verdict, "FAIL");
+    assert_eq!(
+        evaluate(CheckKind::Differ, &lo, &hi, 0.05, 0.05).verdict,
+        "PASS"
+    );
+    assert_eq!(
+        evaluate(CheckKind::Differ, &lo, &same, 0.05, 0.05).verdict,
+        "FAIL"
+    );
+    assert_eq!(
+        evaluate(CheckKind::Lower, &lo, &hi, 0.05, 0.05).verdict,
+        "PASS"
+    );
+    assert_eq!(
+        evaluate(CheckKind::Lower, &hi, &lo, 0.05, 0.05).verdict,
+        "FAIL"
+    );
+    assert_eq!(
+        evaluate(CheckKind::Higher, &hi, &lo, 0.05, 0.05).verdict,
+        "PASS"
+    );
+    assert_eq!(
+        evaluate(CheckKind::Similar, &lo, &same, 0.05, 0.05).verdict,
+        "PASS"
+    );
+    assert_eq!(
+        evaluate(CheckKind::Similar, &lo, &hi, 0.05, 0.05).verdict,
+        "FAIL"
+    );
     let few = evaluate(CheckKind::Differ, &lo[..2], &hi, 0.05, 0.05);
     assert_eq!(few.verdict, "INCONCLUSIVE");
     assert!(few.note.contains("too few samples"));
     // Overlapping noisy samples: neither different nor equivalent.
     let a = [100.0, 130.0, 90.0, 120.0, 80.0];
     let b = [110.0, 85.0, 125.0, 95.0, 105.0];
-    assert_eq!(evaluate(CheckKind::Differ, &a, &b, 0.01, 0.05).verdict, "INCONCLUSIVE");
+    assert_eq!(
+        evaluate(CheckKind::Differ, &a, &b, 0.01, 0.05).verdict,
+        "INCONCLUSIVE"
+    );
     let out = evaluate(CheckKind::Higher, &hi, &lo, 0.05, 0.05);
     assert_eq!(out.test, "mann-whitney-u exact");
     assert_eq!(out.effect, Some(1.0));

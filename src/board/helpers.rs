@@ -58,7 +58,10 @@ pub struct HelperPaths {
 
 /// The C compiler for the local board: `$CC`, else `cc`.
 pub fn local_compiler() -> String {
-    std::env::var("CC").ok().filter(|c| !c.trim().is_empty()).unwrap_or_else(|| "cc".to_string())
+    std::env::var("CC")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| "cc".to_string())
 }
 
 fn compiler_version(cc: &str) -> Result<String> {
@@ -68,7 +71,11 @@ fn compiler_version(cc: &str) -> Result<String> {
             Some("install one (Debian: apt-get install gcc) or point CC at it".into()),
         )
     })?;
-    Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_string())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// Builds the helpers with `cc` into `cache/<hash>/`, unless already there.
@@ -79,14 +86,16 @@ pub fn build(cc: &str, cache: &Path) -> Result<(HelperPaths, PathBuf)> {
     let version = compiler_version(cc)?;
     let key = hex_sha256(format!("{}\0{cc}\0{version}", source_hash()).as_bytes());
     let dir = cache.join(&key[..16]);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the helper cache {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the helper cache {}", dir.display()))?;
     for h in ALL {
         let bin = dir.join(h.name);
         if bin.is_file() {
             continue;
         }
         let src = dir.join(format!("{}.c", h.name));
-        std::fs::write(&src, h.source).with_context(|| format!("cannot write {}", src.display()))?;
+        std::fs::write(&src, h.source)
+            .with_context(|| format!("cannot write {}", src.display()))?;
         let tmp = dir.join(format!(".{}.{}.tmp", h.name, std::process::id()));
         let out = Command::new(cc)
             .args(h.cflags)
@@ -105,10 +114,17 @@ pub fn build(cc: &str, cache: &Path) -> Result<(HelperPaths, PathBuf)> {
                 String::from_utf8_lossy(&out.stderr).trim_end()
             );
         }
-        std::fs::rename(&tmp, &bin).with_context(|| format!("cannot move {} into place", bin.display()))?;
+        std::fs::rename(&tmp, &bin)
+            .with_context(|| format!("cannot move {} into place", bin.display()))?;
     }
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    Ok((HelperPaths { load: path(LOAD.name), probe: path(PROBE.name) }, dir))
+    Ok((
+        HelperPaths {
+            load: path(LOAD.name),
+            probe: path(PROBE.name),
+        },
+        dir,
+    ))
 }
 
 /// klo-spec's cache folder: `$KLO_SPEC_CACHE`, `$XDG_CACHE_HOME/klo-spec`,

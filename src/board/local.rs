@@ -29,9 +29,15 @@ impl LocalBoard {
     pub fn new() -> Result<LocalBoard> {
         let workdir = match std::env::var_os("KLO_SPEC_LOCAL_DIR").filter(|d| !d.is_empty()) {
             Some(d) => PathBuf::from(d),
-            None => std::env::temp_dir().join(format!("klo-spec-{}", unsafe { libc::getuid() })).join("local"),
+            None => std::env::temp_dir()
+                .join(format!("klo-spec-{}", unsafe { libc::getuid() }))
+                .join("local"),
         };
-        Ok(LocalBoard { workdir, cache: helpers::cache_dir(), helpers: OnceLock::new() })
+        Ok(LocalBoard {
+            workdir,
+            cache: helpers::cache_dir(),
+            helpers: OnceLock::new(),
+        })
     }
 }
 
@@ -44,7 +50,10 @@ pub fn allowed_cpus() -> Result<Vec<u32>> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return Err(std::io::Error::last_os_error()).context("sched_getaffinity");
         }
-        Ok((0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).map(|c| c as u32).collect())
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .map(|c| c as u32)
+            .collect())
     }
 }
 
@@ -53,7 +62,8 @@ fn cpu_model() -> String {
     info.lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            matches!(k.trim(), "model name" | "Hardware" | "Processor").then(|| v.trim().to_string())
+            matches!(k.trim(), "model name" | "Hardware" | "Processor")
+                .then(|| v.trim().to_string())
         })
         .unwrap_or_else(|| "unknown cpu".into())
 }
@@ -61,15 +71,21 @@ fn cpu_model() -> String {
 /// True when `pid` is a live (not zombie) process, optionally with a given
 /// command name.
 pub fn process_running(pid: i32, comm: Option<&str>) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
     // Fields after the parenthesised command name: state is the first.
-    let Some(close) = stat.rfind(')') else { return false };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
     let state = stat[close + 1..].split_whitespace().next().unwrap_or("Z");
     if state == "Z" || state == "X" {
         return false;
     }
     match comm {
-        Some(want) => stat.find('(').is_some_and(|open| &stat[open + 1..close] == want),
+        Some(want) => stat
+            .find('(')
+            .is_some_and(|open| &stat[open + 1..close] == want),
         None => true,
     }
 }
@@ -119,7 +135,12 @@ impl Transport for LocalBoard {
 
     fn identity(&self) -> Result<String> {
         let cores = allowed_cpus()?.len();
-        Ok(format!("local|{}|{}|{} cpus", std::env::consts::ARCH, cpu_model(), cores))
+        Ok(format!(
+            "local|{}|{}|{} cpus",
+            std::env::consts::ARCH,
+            cpu_model(),
+            cores
+        ))
     }
 
     fn cores(&self) -> Result<Vec<u32>> {
@@ -135,21 +156,28 @@ impl Transport for LocalBoard {
     }
 
     fn cell_dir(&self, token: &str) -> String {
-        self.workdir.join("cells").join(token).to_string_lossy().into_owned()
+        self.workdir
+            .join("cells")
+            .join(token)
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn run_cell(&self, job: &CellJob, cancel: &Cancel) -> Result<CellRun> {
         let dir = PathBuf::from(self.cell_dir(&job.token));
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot clear {}", dir.display()))?;
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the cell folder {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the cell folder {}", dir.display()))?;
         for (name, content, exec) in &job.files {
             let path = dir.join(name);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(&path, content).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, content)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             if *exec {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
             }
@@ -167,7 +195,13 @@ impl Transport for LocalBoard {
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
+                libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGTERM as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                );
                 if libc::getppid() != parent {
                     libc::_exit(143);
                 }
@@ -175,9 +209,14 @@ impl Transport for LocalBoard {
             });
         }
         let started = Instant::now();
-        let mut child = cmd.spawn().context("cannot start `sh` for the cell script")?;
+        let mut child = cmd
+            .spawn()
+            .context("cannot start `sh` for the cell script")?;
         let pid = child.id() as i32;
-        let mut run = CellRun { round_trips: 1, ..CellRun::default() };
+        let mut run = CellRun {
+            round_trips: 1,
+            ..CellRun::default()
+        };
         let mut term_sent: Option<Instant> = None;
         let status = loop {
             if let Some(status) = child.try_wait()? {
@@ -206,7 +245,13 @@ impl Transport for LocalBoard {
         run.stderr = std::fs::read_to_string(dir.join("script.err")).unwrap_or_default();
 
         // Pull: copy the folder back, then remove it from the board.
-        copy_dir(&dir, &job.pull_to).with_context(|| format!("cannot pull {} into {}", dir.display(), job.pull_to.display()))?;
+        copy_dir(&dir, &job.pull_to).with_context(|| {
+            format!(
+                "cannot pull {} into {}",
+                dir.display(),
+                job.pull_to.display()
+            )
+        })?;
         let _ = std::fs::remove_dir_all(&dir);
         Ok(run)
     }

@@ -107,7 +107,11 @@ pub fn format_cores(cores: &[u32]) -> String {
             i += 1;
             end = cores[i];
         }
-        out.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
         i += 1;
     }
     out.join(",")

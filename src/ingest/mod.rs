@@ -61,7 +61,8 @@ impl CellLog {
         if self.malformed.len() < MAX_MALFORMED {
             self.malformed.push((line, why));
         } else if self.malformed.len() == MAX_MALFORMED {
-            self.malformed.push((line, "more malformed records follow".into()));
+            self.malformed
+                .push((line, "more malformed records follow".into()));
         }
     }
 
@@ -79,7 +80,9 @@ impl CellLog {
         };
         if let Some(n) = end {
             if n != expected {
-                return Some(format!("the end line says {n} inferences, the cell asked for {expected}"));
+                return Some(format!(
+                    "the end line says {n} inferences, the cell asked for {expected}"
+                ));
             }
         }
         let mut seen = vec![false; expected as usize];
@@ -87,7 +90,11 @@ impl CellLog {
             match seen.get_mut(it as usize) {
                 Some(s) if !*s => *s = true,
                 Some(_) => return Some(format!("inference {it} is reported twice")),
-                None => return Some(format!("inference {it} is out of range (the cell asked for {expected})")),
+                None => {
+                    return Some(format!(
+                        "inference {it} is out of range (the cell asked for {expected})"
+                    ));
+                }
             }
         }
         if let Some(missing) = seen.iter().position(|s| !s) {
@@ -130,7 +137,8 @@ fn fields(rest: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 fn num<T: std::str::FromStr>(v: &str, key: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("`{key}={v}` is not a number"))
+    v.parse()
+        .map_err(|_| format!("`{key}={v}` is not a number"))
 }
 
 fn opt_f64(v: Option<&str>, key: &str) -> Result<Option<f64>, String> {
@@ -213,7 +221,10 @@ impl<'a> Fields<'a> {
             r.flushes.push(flushes);
             r.k_mean.push(k_mean);
         } else {
-            return Err("neither a kernel record (`kernel=`) nor an inference record (`latency_us=`)".into());
+            return Err(
+                "neither a kernel record (`kernel=`) nor an inference record (`latency_us=`)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -223,10 +234,14 @@ impl<'a> Fields<'a> {
 pub fn parse_klo(text: &str) -> CellLog {
     let mut log = CellLog::default();
     for (i, line) in text.lines().enumerate() {
-        let Some(rest) = line.strip_prefix("KLO v1 ") else { continue };
+        let Some(rest) = line.strip_prefix("KLO v1 ") else {
+            continue;
+        };
         let rest = rest.trim_end();
         if let Some(end) = rest.strip_prefix("end") {
-            let iters = fields(end).find(|(k, _)| *k == "iters").and_then(|(_, v)| v.parse().ok());
+            let iters = fields(end)
+                .find(|(k, _)| *k == "iters")
+                .and_then(|(_, v)| v.parse().ok());
             log.end = Some(iters);
             continue;
         }
@@ -263,7 +278,16 @@ pub fn parse_regex(text: &str, re: &LogRegexes) -> CellLog {
         let Some(caps) = caps else { continue };
         let mut f = Fields::default();
         for name in [
-            "iter", "kernel", "name", "t_prod_us", "t_ker_us", "t_idle_us", "flush", "k", "latency_us", "flushes",
+            "iter",
+            "kernel",
+            "name",
+            "t_prod_us",
+            "t_ker_us",
+            "t_idle_us",
+            "flush",
+            "k",
+            "latency_us",
+            "flushes",
             "k_mean",
         ] {
             if let Some(m) = caps.name(name) {

@@ -18,12 +18,18 @@ fn parses_the_log_contract() {
     assert_eq!(log.kernels.iter, vec![0, 0, 1, 1]);
     assert_eq!(log.kernels.name[1], "fc");
     assert_eq!(log.kernels.t_prod_us, vec![900.0, 10.0, 30.0, 12.0]);
-    assert_eq!(log.kernels.t_idle_us, vec![None, Some(1.5), None, Some(2.5)]);
+    assert_eq!(
+        log.kernels.t_idle_us,
+        vec![None, Some(1.5), None, Some(2.5)]
+    );
     assert_eq!(log.kernels.flush, vec![false, true, false, true]);
     assert_eq!(log.kernels.k, vec![Some(2); 4]);
     assert_eq!(log.inferences.latency_us, vec![950.0, 80.0]);
     assert_eq!(log.info["device"], "thread");
-    assert_eq!(log.info["fallback"], "no OpenCL library: libOpenCL.so.1: cannot open");
+    assert_eq!(
+        log.info["fallback"],
+        "no OpenCL library: libOpenCL.so.1: cannot open"
+    );
     assert_eq!(log.end, Some(Some(2)));
     assert_eq!(log.incomplete_reason(2), None);
 }
@@ -32,14 +38,20 @@ fn parses_the_log_contract() {
 fn a_log_without_its_end_line_is_incomplete() {
     let truncated: String = LOG.lines().take(6).map(|l| format!("{l}\n")).collect();
     let reason = parse_klo(&truncated).incomplete_reason(2).unwrap();
-    assert!(reason.starts_with("no end line: the log stops after 1 of 2 inferences"), "{reason}");
+    assert!(
+        reason.starts_with("no end line: the log stops after 1 of 2 inferences"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn malformed_records_are_located() {
     let bad = LOG.replace("t_prod_us=12.0", "t_prod_us=12,0");
     let reason = parse_klo(&bad).incomplete_reason(2).unwrap();
-    assert_eq!(reason, "malformed record at line 7: `t_prod_us=12,0` is not a number");
+    assert_eq!(
+        reason,
+        "malformed record at line 7: `t_prod_us=12,0` is not a number"
+    );
     let missing = LOG.replace(" t_ker_us=6.5", "");
     let reason = parse_klo(&missing).incomplete_reason(2).unwrap();
     assert_eq!(reason, "malformed record at line 7: `t_ker_us` is missing");
@@ -47,16 +59,31 @@ fn malformed_records_are_located() {
 
 #[test]
 fn missing_duplicate_and_miscounted_inferences_are_incomplete() {
-    assert_eq!(parse_klo(LOG).incomplete_reason(3).unwrap(), "the end line says 2 inferences, the cell asked for 3");
+    assert_eq!(
+        parse_klo(LOG).incomplete_reason(3).unwrap(),
+        "the end line says 2 inferences, the cell asked for 3"
+    );
     let dup = LOG.replace("iter=1 latency_us", "iter=0 latency_us");
-    assert_eq!(parse_klo(&dup).incomplete_reason(2).unwrap(), "inference 0 is reported twice");
-    let gone: String = LOG.lines().filter(|l| !l.contains("iter=1 latency")).map(|l| format!("{l}\n")).collect();
-    assert_eq!(parse_klo(&gone).incomplete_reason(2).unwrap(), "inference 1 is missing");
+    assert_eq!(
+        parse_klo(&dup).incomplete_reason(2).unwrap(),
+        "inference 0 is reported twice"
+    );
+    let gone: String = LOG
+        .lines()
+        .filter(|l| !l.contains("iter=1 latency"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        parse_klo(&gone).incomplete_reason(2).unwrap(),
+        "inference 1 is missing"
+    );
 }
 
 #[test]
 fn stray_words_and_other_lines_are_ignored() {
-    let log = parse_klo("KLO v1 note iter=0 kernel=0 t_prod_us=1 t_ker_us=2\nKLO v2 iter=0 latency_us=3\nhello\n");
+    let log = parse_klo(
+        "KLO v1 note iter=0 kernel=0 t_prod_us=1 t_ker_us=2\nKLO v2 iter=0 latency_us=3\nhello\n",
+    );
     assert_eq!(log.kernels.iter.len(), 1);
     assert!(log.inferences.iter.is_empty());
     assert!(log.malformed.is_empty());
@@ -75,5 +102,9 @@ fn regex_parser_maps_named_groups() {
     assert_eq!(log.kernels.t_idle_us, vec![None; 4]);
     assert_eq!(log.inferences.latency_us, vec![20.0, 21.5]);
     assert_eq!(log.incomplete_reason(2), None);
-    assert!(parse_regex(&text.replace("done\n", ""), &re).incomplete_reason(2).is_some());
+    assert!(
+        parse_regex(&text.replace("done\n", ""), &re)
+            .incomplete_reason(2)
+            .is_some()
+    );
 }

@@ -20,10 +20,23 @@ pub struct Pair {
     pub b: usize,
 }
 
+/// Why a check cannot compare anything: a message and a hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairError {
+    pub message: String,
+    pub hint: String,
+}
+
 /// The comparisons a check makes over `cells`, in group order, or why it
 /// cannot make any.
-pub fn check_pairs(check: &CheckSpec, cells: &[Cell]) -> Result<Vec<Pair>, String> {
-    let named: Vec<Axis> = check.a.pairs.iter().chain(&check.b.pairs).map(|(a, _)| *a).collect();
+pub fn check_pairs(check: &CheckSpec, cells: &[Cell]) -> Result<Vec<Pair>, PairError> {
+    let named: Vec<Axis> = check
+        .a
+        .pairs
+        .iter()
+        .chain(&check.b.pairs)
+        .map(|(a, _)| *a)
+        .collect();
     let k_named = check.a.k.is_some() || check.b.k.is_some() || named.contains(&Axis::Strategy);
     let mut groups: BTreeMap<String, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
     for (i, cell) in cells.iter().enumerate() {
@@ -46,22 +59,34 @@ pub fn check_pairs(check: &CheckSpec, cells: &[Cell]) -> Result<Vec<Pair>, Strin
         for (side, list) in [("a", &a), ("b", &b)] {
             if list.len() > 1 {
                 let ids: Vec<&str> = list.iter().take(3).map(|i| cells[*i].id.as_str()).collect();
-                return Err(format!(
-                    "`{side}` picks {} cells in group `{group}` ({}{}); a side must pick one cell per group: add the axis that tells them apart (or `k` for a sweep)",
-                    list.len(),
-                    ids.join(", "),
-                    if list.len() > 3 { ", ..." } else { "" }
-                ));
+                return Err(PairError {
+                    message: format!(
+                        "`{side}` picks {} cells in group `{group}` ({}{})",
+                        list.len(),
+                        ids.join(", "),
+                        if list.len() > 3 { ", ..." } else { "" }
+                    ),
+                    hint: format!(
+                        "a side must pick one cell per group: add to `{side}` the axis that tells them apart, or `k` to pick one K of a sweep"
+                    ),
+                });
             }
         }
         if let ([a], [b]) = (a.as_slice(), b.as_slice()) {
             if a != b {
-                pairs.push(Pair { group, a: *a, b: *b });
+                pairs.push(Pair {
+                    group,
+                    a: *a,
+                    b: *b,
+                });
             }
         }
     }
     if pairs.is_empty() {
-        return Err("no group has a cell for both `a` and `b`, so this check compares nothing".into());
+        return Err(PairError {
+            message: "no group has a cell for both `a` and `b`, so this check compares nothing".into(),
+            hint: "`a` and `b` must pick cells that exist and differ only in the axes they name (`klo-spec plan` lists the cells)".into(),
+        });
     }
     Ok(pairs)
 }
@@ -69,7 +94,13 @@ pub fn check_pairs(check: &CheckSpec, cells: &[Cell]) -> Result<Vec<Pair>, Strin
 /// The cell id with the named axes replaced by `*`.
 fn group_key(cell: &Cell, named: &[Axis], k_named: bool) -> String {
     let c = &cell.coord;
-    let seg = |axis: Axis, value: String| if named.contains(&axis) { "*".to_string() } else { value };
+    let seg = |axis: Axis, value: String| {
+        if named.contains(&axis) {
+            "*".to_string()
+        } else {
+            value
+        }
+    };
     let strategy = if named.contains(&Axis::Strategy) {
         "*".to_string()
     } else if k_named {
@@ -92,5 +123,12 @@ fn group_key(cell: &Cell, named: &[Axis], k_named: bool) -> String {
 /// share board, load, frequencies and network).
 pub fn condition_key(cell: &Cell) -> String {
     let c = &cell.coord;
-    [c.board.as_str(), c.load.as_str(), &c.cpu_freq.slug(), &c.gpu_freq.slug(), c.network.as_str()].join("/")
+    [
+        c.board.as_str(),
+        c.load.as_str(),
+        &c.cpu_freq.slug(),
+        &c.gpu_freq.slug(),
+        c.network.as_str(),
+    ]
+    .join("/")
 }

@@ -83,7 +83,11 @@ pub fn expand(s: &Scenario) -> Result<Vec<Cell>, InputError> {
     let combos = apply_exclude(s, combos)?;
     let combos = apply_include(s, combos)?;
     let cells = to_cells(s, combos)?;
-    let cap_path = if s.source.keys("").contains(&"max_cells") { "max_cells" } else { "matrix" };
+    let cap_path = if s.source.keys("").contains(&"max_cells") {
+        "max_cells"
+    } else {
+        "matrix"
+    };
     if cells.len() > s.max_cells {
         return Err(InputError::one(
             s.diag(cap_path, format!("the matrix expands to {} cells, over the cap of {}", cells.len(), s.max_cells))
@@ -116,7 +120,12 @@ fn product(s: &Scenario) -> Vec<Combo> {
     }
     combos
         .into_iter()
-        .map(|coord| Combo { coord, iterations: None, timeout_s: None, origin: Origin::Matrix })
+        .map(|coord| Combo {
+            coord,
+            iterations: None,
+            timeout_s: None,
+            origin: Origin::Matrix,
+        })
         .collect()
 }
 
@@ -131,19 +140,33 @@ fn apply_exclude(s: &Scenario, combos: Vec<Combo>) -> Result<Vec<Combo>, InputEr
         }
     }
     if !problems.is_empty() {
-        return Err(InputError { diagnostics: problems });
+        return Err(InputError {
+            diagnostics: problems,
+        });
     }
-    Ok(combos.into_iter().filter(|c| !s.exclude.iter().any(|p| p.matches_coord(&c.coord))).collect())
+    Ok(combos
+        .into_iter()
+        .filter(|c| !s.exclude.iter().any(|p| p.matches_coord(&c.coord)))
+        .collect())
 }
 
 fn apply_include(s: &Scenario, mut combos: Vec<Combo>) -> Result<Vec<Combo>, InputError> {
-    let declared: Vec<Axis> = s.axes.iter().filter(|a| a.declared).map(|a| a.axis).collect();
+    let declared: Vec<Axis> = s
+        .axes
+        .iter()
+        .filter(|a| a.declared)
+        .map(|a| a.axis)
+        .collect();
     let originals = combos.len();
     let mut added = Vec::new();
     let mut problems = Vec::new();
     for (i, entry) in s.include.iter().enumerate() {
-        let (original, extra): (Vec<_>, Vec<_>) =
-            entry.pick.pairs.iter().cloned().partition(|(axis, _)| declared.contains(axis));
+        let (original, extra): (Vec<_>, Vec<_>) = entry
+            .pick
+            .pairs
+            .iter()
+            .cloned()
+            .partition(|(axis, _)| declared.contains(axis));
         let mut matched = false;
         for combo in combos.iter_mut().take(originals) {
             if original.iter().all(|(a, v)| combo.coord.has(*a, v)) {
@@ -173,7 +196,9 @@ fn apply_include(s: &Scenario, mut combos: Vec<Combo>) -> Result<Vec<Combo>, Inp
         }
     }
     if !problems.is_empty() {
-        return Err(InputError { diagnostics: problems });
+        return Err(InputError {
+            diagnostics: problems,
+        });
     }
     combos.extend(added);
     Ok(combos)
@@ -184,7 +209,12 @@ fn apply_include(s: &Scenario, mut combos: Vec<Combo>) -> Result<Vec<Combo>, Inp
 /// `current`, `default`).
 fn new_combination(s: &Scenario, pick: &Pick) -> Result<Coord, Diagnostic> {
     let single = |axis: Axis| -> Result<String, Diagnostic> {
-        let values = &s.axes.iter().find(|a| a.axis == axis).expect("every axis is present").values;
+        let values = &s
+            .axes
+            .iter()
+            .find(|a| a.axis == axis)
+            .expect("every axis is present")
+            .values;
         match values.as_slice() {
             [AxisValue::Name(n)] => Ok(n.clone()),
             _ => Err(s
@@ -197,11 +227,19 @@ fn new_combination(s: &Scenario, pick: &Pick) -> Result<Coord, Diagnostic> {
     };
     let given = |axis: Axis| pick.pairs.iter().any(|(a, _)| *a == axis);
     let mut coord = Coord {
-        board: if given(Axis::Board) { String::new() } else { single(Axis::Board)? },
+        board: if given(Axis::Board) {
+            String::new()
+        } else {
+            single(Axis::Board)?
+        },
         load: "none".into(),
         cpu_freq: CpuFreq::Current,
         gpu_freq: GpuFreq::Current,
-        network: if given(Axis::Network) { String::new() } else { single(Axis::Network)? },
+        network: if given(Axis::Network) {
+            String::new()
+        } else {
+            single(Axis::Network)?
+        },
         strategy: Strategy::Default,
     };
     for (a, v) in &pick.pairs {
@@ -259,7 +297,9 @@ fn to_cells(s: &Scenario, combos: Vec<Combo>) -> Result<Vec<Cell>, InputError> {
         }
     }
     if !problems.is_empty() {
-        return Err(InputError { diagnostics: problems });
+        return Err(InputError {
+            diagnostics: problems,
+        });
     }
     Ok(cells)
 }

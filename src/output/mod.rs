@@ -16,7 +16,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(columns: &[&str]) -> Table {
-        Table { columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new() }
+        Table {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn column(&self, name: &str) -> Option<usize> {
@@ -39,10 +42,20 @@ impl Table {
 
     pub fn to_markdown(&self) -> String {
         let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
-        let mut out = format!("| {} |\n", self.columns.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "));
+        let mut out = format!(
+            "| {} |\n",
+            self.columns
+                .iter()
+                .map(|c| esc(c))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
         out.push_str(&format!("|{}\n", "---|".repeat(self.columns.len())));
         for r in &self.rows {
-            out.push_str(&format!("| {} |\n", r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")));
+            out.push_str(&format!(
+                "| {} |\n",
+                r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
+            ));
         }
         out
     }
@@ -61,7 +74,11 @@ impl Table {
             t.add_row(idx.iter().map(|&i| r[i].clone()));
         }
         for (n, &i) in idx.iter().enumerate() {
-            if self.rows.iter().all(|r| r[i].is_empty() || r[i].parse::<f64>().is_ok()) {
+            if self
+                .rows
+                .iter()
+                .all(|r| r[i].is_empty() || r[i].parse::<f64>().is_ok())
+            {
                 if let Some(c) = t.column_mut(n) {
                     c.set_cell_alignment(comfy_table::CellAlignment::Right);
                 }
@@ -101,7 +118,10 @@ pub fn fmt_p(p: Option<f64>) -> String {
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

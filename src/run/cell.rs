@@ -50,7 +50,11 @@ struct LoadEntry {
 /// The hex affinity mask of one core, as taskset (util-linux and toybox)
 /// takes it: `1` for core 0, `8` for core 3, `10` for core 4.
 pub fn core_mask(core: u32) -> String {
-    format!("{:x}{}", 1u32 << (core % 4), "0".repeat((core / 4) as usize))
+    format!(
+        "{:x}{}",
+        1u32 << (core % 4),
+        "0".repeat((core / 4) as usize)
+    )
 }
 
 /// `started_at` timestamps: UTC, seconds.
@@ -58,13 +62,21 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Vec<(String, Vec<u8>, bool)>)> {
+fn bench_script(
+    r: &BoardRun,
+    cell: &Cell,
+    cell_dir: &str,
+) -> Result<(String, Vec<(String, Vec<u8>, bool)>)> {
     let s = r.scenario;
     let mut files = Vec::new();
     let script = match &s.benchmark {
         Benchmark::Probe(p) => {
             let profile = networks::find(&cell.coord.network).context("unknown network profile")?;
-            files.push(("kernels.txt".to_string(), networks::kernel_list(profile, p).into_bytes(), false));
+            files.push((
+                "kernels.txt".to_string(),
+                networks::kernel_list(profile, p).into_bytes(),
+                false,
+            ));
             let submit = match p.submit {
                 Submit::Native => "native",
                 Submit::Deferred => "deferred",
@@ -99,12 +111,17 @@ fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Ve
                 argv.extend(["-P".to_string(), pl.to_string()]);
             }
             let quoted: Vec<String> = argv.iter().map(|a| shell_quote(a).into_owned()).collect();
-            format!("#!/bin/sh\n# klo-probe for {}\nexec {}\n", cell.id, quoted.join(" "))
+            format!(
+                "#!/bin/sh\n# klo-probe for {}\nexec {}\n",
+                cell.id,
+                quoted.join(" ")
+            )
         }
         Benchmark::Command(c) => {
             let push_dir = format!("{cell_dir}/push");
             for f in &s.push {
-                let bytes = std::fs::read(&f.source).with_context(|| format!("cannot read {}", f.source.display()))?;
+                let bytes = std::fs::read(&f.source)
+                    .with_context(|| format!("cannot read {}", f.source.display()))?;
                 files.push((format!("push/{}", f.name), bytes, true));
             }
             let ctx = context! {
@@ -117,8 +134,13 @@ fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Ve
                 board => cell.coord.board.clone(),
                 push_dir => push_dir.clone(),
             };
-            let command = render_str(&c.run, ctx).with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
-            format!("#!/bin/sh\n# benchmark command for {}\ncd {} || exit 97\n{}\n", cell.id, shell_quote(&push_dir), command)
+            let command = render_str(&c.run, ctx)
+                .with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
+            let dir = shell_quote(&push_dir);
+            format!(
+                "#!/bin/sh\n# benchmark command for {}\nmkdir -p {dir} && cd {dir} || exit 97\n{command}\n",
+                cell.id
+            )
         }
     };
     Ok((script, files))
@@ -129,7 +151,10 @@ fn read_status(path: &Path) -> BTreeMap<String, String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect()
 }
 
@@ -144,7 +169,10 @@ pub fn parse_log(s: &Scenario, dir: &Path) -> Option<CellLog> {
 
 fn last_line(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.chars().take(300).collect())
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.chars().take(300).collect())
 }
 
 /// Runs one cell and leaves its folder at `out_dir/cells/<id>`.
@@ -191,7 +219,13 @@ pub fn execute(r: &BoardRun, cell: &Cell) -> (CellRecord, Option<CellLog>) {
     (record, log)
 }
 
-fn run_round_trip(r: &BoardRun, cell: &Cell, token: &str, staging: &Path, record: &mut CellRecord) -> Result<CellRun> {
+fn run_round_trip(
+    r: &BoardRun,
+    cell: &Cell,
+    token: &str,
+    staging: &Path,
+    record: &mut CellRecord,
+) -> Result<CellRun> {
     let s = r.scenario;
     let dir = r.transport.cell_dir(token);
     let (bench, mut files) = bench_script(r, cell, &dir)?;
@@ -226,12 +260,26 @@ fn run_round_trip(r: &BoardRun, cell: &Cell, token: &str, staging: &Path, record
     })?;
     files.push(("cell.sh".into(), script.into_bytes(), true));
 
-    let deadline = Duration::from_millis(s.load_settle_ms as u64) + Duration::from_secs(cell.timeout_s as u64) + DEADLINE_MARGIN;
-    let job = CellJob { token: token.to_string(), files, script: "cell.sh".into(), pull_to: staging.to_path_buf(), deadline };
+    let deadline = Duration::from_millis(s.load_settle_ms as u64)
+        + Duration::from_secs(cell.timeout_s as u64)
+        + DEADLINE_MARGIN;
+    let job = CellJob {
+        token: token.to_string(),
+        files,
+        script: "cell.sh".into(),
+        pull_to: staging.to_path_buf(),
+        deadline,
+    };
     r.transport.run_cell(&job, &r.cancel)
 }
 
-fn judge(r: &BoardRun, cell: &Cell, staging: &Path, run: CellRun, record: &mut CellRecord) -> Option<CellLog> {
+fn judge(
+    r: &BoardRun,
+    cell: &Cell,
+    staging: &Path,
+    run: CellRun,
+    record: &mut CellRecord,
+) -> Option<CellLog> {
     let st = read_status(&staging.join("cell.status"));
     let num = |k: &str| st.get(k).and_then(|v| v.trim().parse::<i64>().ok());
     record.wall_s = (run.wall.as_secs_f64() * 1000.0).round() / 1000.0;
@@ -249,7 +297,11 @@ fn judge(r: &BoardRun, cell: &Cell, staging: &Path, run: CellRun, record: &mut C
     ) {
         let util = cpu_utilization(&b, &a);
         record.cpu_util_pct = util.get("cpu").map(|u| (u * 10.0).round() / 10.0);
-        record.cpu_util_per_cpu = util.into_iter().filter(|(k, _)| k != "cpu").map(|(k, v)| (k, (v * 10.0).round() / 10.0)).collect();
+        record.cpu_util_per_cpu = util
+            .into_iter()
+            .filter(|(k, _)| k != "cpu")
+            .map(|(k, v)| (k, (v * 10.0).round() / 10.0))
+            .collect();
     }
     let log = parse_log(r.scenario, staging);
     if let Some(l) = &log {
@@ -258,18 +310,42 @@ fn judge(r: &BoardRun, cell: &Cell, staging: &Path, run: CellRun, record: &mut C
     }
 
     let (status, reason) = if run.interrupted || record.signal.is_some() {
-        (Status::Interrupted, Some(format!("stopped by {}", record.signal.clone().unwrap_or_else(|| "the runner".into()))))
+        (
+            Status::Interrupted,
+            Some(format!(
+                "stopped by {}",
+                record.signal.clone().unwrap_or_else(|| "the runner".into())
+            )),
+        )
     } else if run.deadline_hit {
-        (Status::Timeout, Some("the cell script outlived its deadline and was killed by the runner".into()))
+        (
+            Status::Timeout,
+            Some("the cell script outlived its deadline and was killed by the runner".into()),
+        )
     } else if let Some(e) = st.get("error") {
         (Status::LoadFailed, Some(e.clone()))
     } else if st.contains_key("timed_out") {
-        (Status::Timeout, Some(format!("the benchmark ran longer than {} s and was killed", cell.timeout_s)))
+        (
+            Status::Timeout,
+            Some(format!(
+                "the benchmark ran longer than {} s and was killed",
+                cell.timeout_s
+            )),
+        )
     } else if record.bench_exit != Some(0) {
-        let why = last_line(&staging.join("bench.err")).unwrap_or_else(|| "no message on stderr".into());
-        let code = record.bench_exit.map(|c| c.to_string()).unwrap_or_else(|| "no status".into());
-        (Status::Failed, Some(format!("the benchmark exited with {code}: {why}")))
-    } else if let Some(why) = log.as_ref().map_or(Some("no log".to_string()), |l| l.incomplete_reason(cell.iterations)) {
+        let why =
+            last_line(&staging.join("bench.err")).unwrap_or_else(|| "no message on stderr".into());
+        let code = record
+            .bench_exit
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "no status".into());
+        (
+            Status::Failed,
+            Some(format!("the benchmark exited with {code}: {why}")),
+        )
+    } else if let Some(why) = log.as_ref().map_or(Some("no log".to_string()), |l| {
+        l.incomplete_reason(cell.iterations)
+    }) {
         (Status::Incomplete, Some(why))
     } else if record.loads.alive_after.unwrap_or(0) < record.loads.started {
         (
@@ -286,7 +362,10 @@ fn judge(r: &BoardRun, cell: &Cell, staging: &Path, run: CellRun, record: &mut C
     record.status = status;
     record.reason = reason;
     if run.leftovers_killed > 0 {
-        let note = format!("the runner killed {} process(es) the cell script left behind", run.leftovers_killed);
+        let note = format!(
+            "the runner killed {} process(es) the cell script left behind",
+            run.leftovers_killed
+        );
         record.reason = Some(match record.reason.take() {
             Some(r) => format!("{r}; {note}"),
             None => note,
@@ -303,13 +382,18 @@ fn finalize(out_dir: &Path, cell: &Cell, staging: &Path, record: &CellRecord) ->
     crate::output::atomic_write(&staging.join("cell.json"), json.as_bytes())?;
     let target = cell_path(out_dir, &cell.id);
     let parent = target.parent().context("cell path has a parent")?;
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let trash = out_dir.join(".trash").join(staging.file_name().unwrap_or_default());
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let trash = out_dir
+        .join(".trash")
+        .join(staging.file_name().unwrap_or_default());
     if target.exists() {
         std::fs::create_dir_all(trash.parent().context("trash has a parent")?)?;
-        std::fs::rename(&target, &trash).with_context(|| format!("cannot move the old {} aside", target.display()))?;
+        std::fs::rename(&target, &trash)
+            .with_context(|| format!("cannot move the old {} aside", target.display()))?;
     }
-    std::fs::rename(staging, &target).with_context(|| format!("cannot move the cell into {}", target.display()))?;
+    std::fs::rename(staging, &target)
+        .with_context(|| format!("cannot move the cell into {}", target.display()))?;
     if trash.exists() {
         let _ = std::fs::remove_dir_all(&trash);
     }
@@ -318,7 +402,8 @@ fn finalize(out_dir: &Path, cell: &Cell, staging: &Path, record: &CellRecord) ->
 
 /// The folder of a cell in a result set.
 pub fn cell_path(out_dir: &Path, id: &str) -> PathBuf {
-    id.split('/').fold(out_dir.join("cells"), |p, seg| p.join(seg))
+    id.split('/')
+        .fold(out_dir.join("cells"), |p, seg| p.join(seg))
 }
 
 #[cfg(test)]

@@ -64,7 +64,11 @@ pub fn prepare(scenario: Scenario, templates_dir: Option<&Path>) -> Result<Prepa
     let mut problems: Vec<Diagnostic> = Vec::new();
     for check in &scenario.checks {
         if let Err(e) = matrix::groups::check_pairs(check, &cells) {
-            problems.push(scenario.diag(&check.path, format!("check `{}`: {e}", check.id)));
+            problems.push(
+                scenario
+                    .diag(&check.path, format!("check `{}`: {}", check.id, e.message))
+                    .with_hint(e.hint),
+            );
         }
     }
     let templates = Templates::load(templates_dir)?;
@@ -121,7 +125,10 @@ pub fn prepare(scenario: Scenario, templates_dir: Option<&Path>) -> Result<Prepa
         }
     }
     if !problems.is_empty() {
-        return Err(InputError { diagnostics: problems }.into());
+        return Err(InputError {
+            diagnostics: problems,
+        }
+        .into());
     }
 
     let ctx = HashContext {
@@ -131,7 +138,14 @@ pub fn prepare(scenario: Scenario, templates_dir: Option<&Path>) -> Result<Prepa
     };
     let mut cells = cells;
     hash::assign(&scenario, &mut cells, &ctx);
-    Ok(Prepared { scenario, cells, boards, cores, identities, templates })
+    Ok(Prepared {
+        scenario,
+        cells,
+        boards,
+        cores,
+        identities,
+        templates,
+    })
 }
 
 /// Options of `klo-spec run`.
@@ -154,19 +168,31 @@ pub struct OutputLock {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 impl OutputLock {
     pub fn acquire(dir: &Path) -> Result<OutputLock> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
         let path = dir.join(".lock");
-        let mut file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         if file.try_lock().is_err() {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
             return Err(UsageError::new(
-                format!("another klo-spec run holds {} ({})", dir.display(), holder.trim()),
+                format!(
+                    "another klo-spec run holds {} ({})",
+                    dir.display(),
+                    holder.trim()
+                ),
                 Some("wait for it to finish; two runs must not write one result set".into()),
             )
             .into());
@@ -180,7 +206,8 @@ impl OutputLock {
 /// Reads the record of a cell from a result set when it matches the cell's
 /// current definition (same hash).
 pub fn current_record(out_dir: &Path, cell: &Cell) -> Option<CellRecord> {
-    CellRecord::read(&cell_path(out_dir, &cell.id).join("cell.json")).filter(|r| r.hash == cell.hash)
+    CellRecord::read(&cell_path(out_dir, &cell.id).join("cell.json"))
+        .filter(|r| r.hash == cell.hash)
 }
 
 /// What a run did.
@@ -204,7 +231,11 @@ impl RunReport {
             .into());
         }
         if self.not_ok > 0 {
-            return Err(CellsFailed { failed: self.not_ok, total }.into());
+            return Err(CellsFailed {
+                failed: self.not_ok,
+                total,
+            }
+            .into());
         }
         Ok(())
     }
@@ -216,7 +247,11 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     // Helpers first: a compiler failure writes nothing under outputs/.
     let mut helper_paths = BTreeMap::new();
     for (name, b) in &p.boards {
-        helper_paths.insert(name.clone(), b.ensure_helpers().with_context(|| format!("preparing board `{name}`"))?);
+        helper_paths.insert(
+            name.clone(),
+            b.ensure_helpers()
+                .with_context(|| format!("preparing board `{name}`"))?,
+        );
     }
     let out_dir = output_dir(&opts.output_root, s);
     let _lock = OutputLock::acquire(&out_dir)?;
@@ -226,7 +261,8 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let mut to_run: Vec<usize> = Vec::new();
     let mut skipped = 0;
     for (i, cell) in p.cells.iter().enumerate() {
-        let done = !opts.force && current_record(&out_dir, cell).is_some_and(|r| r.status == Status::Ok);
+        let done =
+            !opts.force && current_record(&out_dir, cell).is_some_and(|r| r.status == Status::Ok);
         if done {
             skipped += 1;
         } else {
@@ -247,7 +283,10 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     // One worker per board; its cells run one at a time, in plan order.
     let mut per_board: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for &i in &to_run {
-        per_board.entry(p.cells[i].coord.board.as_str()).or_default().push(i);
+        per_board
+            .entry(p.cells[i].coord.board.as_str())
+            .or_default()
+            .push(i);
     }
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<(usize, CellRecord)> = std::thread::scope(|scope| {
@@ -273,7 +312,10 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                         let c = &p.cells[i];
                         progress.started(&c.id);
                         let (record, log) = cell::execute(&r, c);
-                        let latency = log.as_ref().filter(|_| record.status.has_measurements()).and_then(mean_latency);
+                        let latency = log
+                            .as_ref()
+                            .filter(|_| record.status.has_measurements())
+                            .and_then(mean_latency);
                         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                         progress.finished(n, &record, latency);
                         out.push((i, record));
@@ -282,7 +324,10 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     progress.finish();
     let _ = std::fs::remove_dir_all(out_dir.join(".staging"));
@@ -317,21 +362,42 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             "by_status": by_status,
         },
     });
-    atomic_write(&out_dir.join("meta.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
+    atomic_write(
+        &out_dir.join("meta.json"),
+        (serde_json::to_string_pretty(&meta)? + "\n").as_bytes(),
+    )?;
 
-    let not_ok = p.cells.iter().filter(|c| current_record(&out_dir, c).is_none_or(|r| r.status != Status::Ok)).count();
-    Ok(RunReport { analysis, out_dir, cells_run: results.len(), not_ok })
+    let not_ok = p
+        .cells
+        .iter()
+        .filter(|c| current_record(&out_dir, c).is_none_or(|r| r.status != Status::Ok))
+        .count();
+    Ok(RunReport {
+        analysis,
+        out_dir,
+        cells_run: results.len(),
+        not_ok,
+    })
 }
 
 fn mean_latency(log: &CellLog) -> Option<f64> {
-    let v: Vec<f64> = log.inferences.iter.iter().zip(&log.inferences.latency_us).filter(|(it, _)| **it > 0).map(|(_, l)| *l).collect();
+    let v: Vec<f64> = log
+        .inferences
+        .iter
+        .iter()
+        .zip(&log.inferences.latency_us)
+        .filter(|(it, _)| **it > 0)
+        .map(|(_, l)| *l)
+        .collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 fn status_counts(p: &Prepared, out_dir: &Path) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for c in &p.cells {
-        let s = current_record(out_dir, c).map(|r| r.status).unwrap_or(Status::NotRun);
+        let s = current_record(out_dir, c)
+            .map(|r| r.status)
+            .unwrap_or(Status::NotRun);
         *m.entry(s.to_string()).or_insert(0) += 1;
     }
     m
@@ -339,7 +405,8 @@ fn status_counts(p: &Prepared, out_dir: &Path) -> BTreeMap<String, usize> {
 
 /// Reads every cell of the plan from `out_dir` and writes the tables.
 pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
-    let records: Vec<Option<CellRecord>> = p.cells.iter().map(|c| current_record(out_dir, c)).collect();
+    let records: Vec<Option<CellRecord>> =
+        p.cells.iter().map(|c| current_record(out_dir, c)).collect();
     let logs: Vec<Option<CellLog>> = {
         use rayon::prelude::*;
         p.cells
@@ -352,11 +419,28 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
             })
             .collect()
     };
-    let analysis = analysis::analyze(&Inputs { scenario: &p.scenario, cells: &p.cells, records: &records, logs: &logs })?;
-    atomic_write(&out_dir.join("summary.csv"), analysis.summary.to_csv().as_bytes())?;
-    atomic_write(&out_dir.join("checklist.csv"), analysis.checklist.to_csv().as_bytes())?;
-    atomic_write(&out_dir.join("checklist.md"), checklist_markdown(&p.scenario, &analysis).as_bytes())?;
-    atomic_write(&out_dir.join("sweeps.csv"), analysis.sweeps.to_csv().as_bytes())?;
+    let analysis = analysis::analyze(&Inputs {
+        scenario: &p.scenario,
+        cells: &p.cells,
+        records: &records,
+        logs: &logs,
+    })?;
+    atomic_write(
+        &out_dir.join("summary.csv"),
+        analysis.summary.to_csv().as_bytes(),
+    )?;
+    atomic_write(
+        &out_dir.join("checklist.csv"),
+        analysis.checklist.to_csv().as_bytes(),
+    )?;
+    atomic_write(
+        &out_dir.join("checklist.md"),
+        checklist_markdown(&p.scenario, &analysis).as_bytes(),
+    )?;
+    atomic_write(
+        &out_dir.join("sweeps.csv"),
+        analysis.sweeps.to_csv().as_bytes(),
+    )?;
     atomic_write(&out_dir.join("scenario.yaml"), p.scenario.text.as_bytes())?;
     Ok(analysis)
 }
@@ -382,17 +466,44 @@ pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
 
 /// Prints the checklist (and where the tables are) on stdout.
 pub fn print_tables(a: &Analysis) {
-    println!("{}", a.summary.to_terminal(&["id", "status", "latency_mean_us", "t_prod_mean_us", "t_ker_mean_us", "t_idle_mean_us", "speedup", "cpu_util_pct", "loads_alive"]));
+    println!(
+        "{}",
+        a.summary.to_terminal(&[
+            "id",
+            "status",
+            "latency_mean_us",
+            "t_prod_mean_us",
+            "t_ker_mean_us",
+            "t_idle_mean_us",
+            "speedup",
+            "cpu_util_pct",
+            "loads_alive"
+        ])
+    );
     if !a.sweeps.rows.is_empty() {
         println!();
-        println!("{}", a.sweeps.to_terminal(&["sweep", "k_answer", "latency_mean_us", "speedup", "cells_ok"]));
+        println!(
+            "{}",
+            a.sweeps.to_terminal(&[
+                "sweep",
+                "k_answer",
+                "latency_mean_us",
+                "speedup",
+                "cells_ok"
+            ])
+        );
     }
     println!();
     if a.check_totals.is_empty() {
         println!("no checks defined");
         return;
     }
-    println!("{}", a.checklist.to_terminal(&["check", "group", "metric", "kind", "ratio", "p_value", "effect", "verdict"]));
+    println!(
+        "{}",
+        a.checklist.to_terminal(&[
+            "check", "group", "metric", "kind", "ratio", "p_value", "effect", "verdict"
+        ])
+    );
     println!();
     for (id, title, p, f, i) in &a.check_totals {
         println!("{id}: {title}: {p} PASS, {f} FAIL, {i} INCONCLUSIVE");
@@ -405,7 +516,10 @@ pub fn analyze_only(p: &Prepared, output_root: &Path) -> Result<Analysis> {
     if !out_dir.is_dir() {
         return Err(UsageError::new(
             format!("{} does not exist: nothing to analyze", out_dir.display()),
-            Some(format!("run the scenario first: klo-spec run {}", p.scenario.file.display())),
+            Some(format!(
+                "run the scenario first: klo-spec run {}",
+                p.scenario.file.display()
+            )),
         )
         .into());
     }

@@ -21,15 +21,21 @@ impl Progress {
         let bar = if enabled && tty {
             let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             b.set_style(
-                ProgressStyle::with_template("{spinner} {pos}/{len} cells [{elapsed}] {wide_bar} ETA {eta} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} cells [{elapsed}] {wide_bar} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b.enable_steady_tick(Duration::from_millis(200));
             b
         } else {
             ProgressBar::hidden()
         };
-        Progress { bar, plain: enabled && !tty, total }
+        Progress {
+            bar,
+            plain: enabled && !tty,
+            total,
+        }
     }
 
     pub fn started(&self, id: &str) {

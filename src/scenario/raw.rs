@@ -322,7 +322,9 @@ pub struct Matrix {
 }
 
 /// How the flush period K is chosen.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Strategy {
     /// K = 1: flush after every kernel (the frameworks' default; the
@@ -335,7 +337,9 @@ pub enum Strategy {
 }
 
 /// A K sweep.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Sweep {
     /// The K values to run, each at least 1.
@@ -454,7 +458,8 @@ impl CpuFreq {
                 if let (1, Some(v)) = (m.len(), m.get("all")) {
                     return format!("cpu-{}", v.slug());
                 }
-                let parts: Vec<String> = m.iter().map(|(c, v)| format!("{c}-{}", v.slug())).collect();
+                let parts: Vec<String> =
+                    m.iter().map(|(c, v)| format!("{c}-{}", v.slug())).collect();
                 format!("cpu-{}", parts.join("."))
             }
         }
@@ -509,7 +514,9 @@ impl<'de> Deserialize<'de> for CpuFreq {
                 while let Some(cluster) = map.next_key::<String>()? {
                     let value = map.next_value::<FreqValue>()?;
                     if out.insert(cluster.clone(), value).is_some() {
-                        return Err(de::Error::custom(format!("cluster `{cluster}` given twice")));
+                        return Err(de::Error::custom(format!(
+                            "cluster `{cluster}` given twice"
+                        )));
                     }
                 }
                 Ok(CpuFreq::Clusters(out))
@@ -615,7 +622,8 @@ impl JsonSchema for GpuFreq {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let mut s = freq_value_schema();
         s["oneOf"][0]["enum"] = serde_json::json!(["current", "min", "max", "keep"]);
-        s["description"] = "`current`, `min`, `max`, a frequency in kHz, or a percentage (`50%`).".into();
+        s["description"] =
+            "`current`, `min`, `max`, a frequency in kHz, or a percentage (`50%`).".into();
         schemars::Schema::try_from(s).expect("a JSON object is a schema")
     }
 }

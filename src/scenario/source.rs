@@ -31,14 +31,8 @@ pub struct SourceMap {
 }
 
 enum Frame {
-    Map {
-        path: String,
-        key: Option<String>,
-    },
-    Seq {
-        path: String,
-        index: usize,
-    },
+    Map { path: String, key: Option<String> },
+    Seq { path: String, index: usize },
 }
 
 fn join(parent: &str, key: &str) -> String {
@@ -74,7 +68,11 @@ impl SourceMap {
                     }
                 }
                 Event::Scalar(value, ..) => {
-                    if let Some(Frame::Map { path, key: key @ None }) = stack.last_mut() {
+                    if let Some(Frame::Map {
+                        path,
+                        key: key @ None,
+                    }) = stack.last_mut()
+                    {
                         // A mapping key.
                         let list = map.keys.entry(path.clone()).or_default();
                         if let Some((_, first)) = list.iter().find(|(k, _)| *k == value) {
@@ -90,7 +88,10 @@ impl SourceMap {
                     }
                 }
                 Event::Alias(_) => {
-                    if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
+                    if let Some(Frame::Map {
+                        key: key @ None, ..
+                    }) = stack.last_mut()
+                    {
                         *key = Some("*alias".to_string());
                     } else {
                         let path = map.value_path(&stack);
@@ -191,9 +192,27 @@ matrix:
     fn locates_nested_nodes_and_keys() {
         let map = SourceMap::build(DOC).unwrap();
         assert_eq!(map.locate("name"), Pos { line: 1, column: 7 });
-        assert_eq!(map.locate("loads.heavy.procs_per_core"), Pos { line: 3, column: 27 });
-        assert_eq!(map.locate("matrix.strategy[1]"), Pos { line: 5, column: 23 });
-        assert_eq!(map.locate("matrix.strategy[1].fixed"), Pos { line: 5, column: 31 });
+        assert_eq!(
+            map.locate("loads.heavy.procs_per_core"),
+            Pos {
+                line: 3,
+                column: 27
+            }
+        );
+        assert_eq!(
+            map.locate("matrix.strategy[1]"),
+            Pos {
+                line: 5,
+                column: 23
+            }
+        );
+        assert_eq!(
+            map.locate("matrix.strategy[1].fixed"),
+            Pos {
+                line: 5,
+                column: 31
+            }
+        );
         assert_eq!(map.locate("matrix.load[1]"), Pos { line: 8, column: 7 });
         assert_eq!(map.locate_key("matrix", "load"), Pos { line: 6, column: 3 });
     }

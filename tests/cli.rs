@@ -1,0 +1,715 @@
+//! End-to-end tests of the `klo-spec` binary on the local board: real cell
+//! scripts, real load processes, real signals.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_klo-spec");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A scratch folder: scenario files, outputs and the local board's work
+/// folder live in it.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn board_dir(&self) -> PathBuf {
+        self.path().join("board")
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(self.path())
+            .env("KLO_SPEC_LOCAL_DIR", self.board_dir())
+            .env_remove("KLO_SPEC_OUTPUTS")
+            .env_remove("KLO_SPEC_TEMPLATES");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn out(&self, scenario: &str) -> PathBuf {
+        self.path().join("outputs").join(scenario)
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// PIDs of load processes the cells of a result set started.
+fn load_pids(out: &Path) -> Vec<i32> {
+    let mut pids = Vec::new();
+    let mut stack = vec![out.join("cells")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "loads.pid") {
+                pids.extend(
+                    std::fs::read_to_string(&p)
+                        .unwrap()
+                        .split_whitespace()
+                        .map(|x| x.parse::<i32>().unwrap()),
+                );
+            }
+        }
+    }
+    pids
+}
+
+fn klo_load_running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let close = stat.rfind(')').unwrap();
+    let state = stat[close + 1..].split_whitespace().next().unwrap();
+    stat.contains("(klo-load)") && state != "Z" && state != "X"
+}
+
+/// True while any live process is in process group `pgid`.
+fn group_alive(pgid: i32) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        let Some(close) = stat.rfind(')') else {
+            return false;
+        };
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        f.len() > 3 && f[0] != "Z" && f[2].parse::<i32>() == Ok(pgid)
+    })
+}
+
+/// The benchmark's PID (its process group) from the first bench.pid under `dir`.
+fn bench_group(dir: &Path) -> i32 {
+    std::fs::read_to_string(&find(dir, "bench.pid")[0])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Files named `name` anywhere under `dir`.
+fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == name) {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+const LIGHT_LOAD: &str =
+    "{procs_per_core: 1, t_sleep_us: 1000, inner_iter: 2000, log_iter: 20, cores: all}";
+
+fn fake_bench_scenario(name: &str, extra: &str) -> String {
+    format!(
+        "name: {name}\n\
+         benchmark:\n  command:\n    run: sh fake-bench.sh {{{{ iterations }}}} {{{{ delay }}}} {{{{ network }}}}\n    push: [fake-bench.sh]\n\
+         networks: [net1]\niterations: 3\nload_settle_ms: 100\n{extra}"
+    )
+}
+
+fn copy_fake_bench(sb: &Sandbox) {
+    std::fs::copy(
+        Path::new(ROOT).join("tests/fixtures/fake-bench.sh"),
+        sb.path().join("fake-bench.sh"),
+    )
+    .unwrap();
+}
+
+// ---------------------------------------------------------------- input
+
+#[test]
+fn bad_scenarios_exit_2_with_a_located_message_and_write_nothing() {
+    let out_root = tempfile::tempdir().unwrap();
+    let board = tempfile::tempdir().unwrap();
+    let pwned = Path::new("/tmp/klo-spec-pwned");
+    let _ = std::fs::remove_file(pwned);
+    insta::glob!("fixtures/bad/*.yaml", |path| {
+        let rel = path.strip_prefix(ROOT).unwrap();
+        let out = Command::new(BIN)
+            .args(["run", rel.to_str().unwrap(), "--output-dir"])
+            .arg(out_root.path().join("outputs"))
+            .current_dir(ROOT)
+            .env("KLO_SPEC_LOCAL_DIR", board.path())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", rel.display());
+        let first = stderr.lines().next().unwrap_or_default();
+        let prefix = format!("error: {}:", rel.display());
+        let loc = first
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{}: no file:line:column in {first:?}", rel.display()));
+        let mut parts = loc.splitn(3, ':');
+        assert!(parts.next().unwrap().parse::<usize>().is_ok(), "{first}");
+        assert!(parts.next().unwrap().parse::<usize>().is_ok(), "{first}");
+        assert!(
+            stderr.contains("\n  hint: "),
+            "{}: no hint in {stderr}",
+            rel.display()
+        );
+        assert!(
+            !out_root.path().join("outputs").exists(),
+            "{}: wrote outputs",
+            rel.display()
+        );
+        assert!(text(&out.stdout).is_empty());
+        insta::assert_snapshot!(stderr);
+    });
+    assert!(!pwned.exists(), "a value from a scenario ran as a command");
+}
+
+#[test]
+fn plan_counts_and_ids_of_the_quickstart() {
+    let out = Command::new(BIN)
+        .args(["plan", "scenarios/quickstart.yaml", "--json"])
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["count"], 36);
+    let ids: Vec<&str> = plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids[0],
+        "local/none/cpu-current/gpu-current/mobilenet_v1/default"
+    );
+    // `network` is not a matrix key: it multiplies last, so varies fastest.
+    assert_eq!(
+        ids[1],
+        "local/none/cpu-current/gpu-current/squeezenet/default"
+    );
+    assert_eq!(
+        ids[6],
+        "local/none/cpu-current/gpu-current/mobilenet_v1/sweep-k1"
+    );
+    assert_eq!(
+        ids[35],
+        "local/heavy/cpu-current/gpu-current/squeezenet/sweep-k32"
+    );
+    // Plan writes nothing.
+    let table = Command::new(BIN)
+        .args(["plan", "scenarios/quickstart.yaml"])
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(
+        text(&table.stdout)
+            .trim_end()
+            .ends_with("36 cells (local: 36)")
+    );
+}
+
+#[test]
+fn good_fixtures_expand_as_documented() {
+    for entry in std::fs::read_dir(Path::new(ROOT).join("tests/fixtures/good")).unwrap() {
+        let path = entry.unwrap().path();
+        let text_in = std::fs::read_to_string(&path).unwrap();
+        let expect: Vec<&str> = text_in
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        let out = Command::new(BIN)
+            .args(["plan", "--json"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ids: Vec<&str> = plan["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, expect, "{}", path.display());
+    }
+}
+
+#[test]
+fn schema_json_is_generated_from_the_types() {
+    let out = Command::new(BIN).arg("schema").output().unwrap();
+    let committed = std::fs::read_to_string(Path::new(ROOT).join("schema.json")).unwrap();
+    assert!(
+        text(&out.stdout) == committed,
+        "schema.json is out of date: run `cargo run -- schema -o schema.json` (or `just schema`)"
+    );
+}
+
+#[test]
+fn shipped_scenarios_have_the_schema_modeline_and_validate() {
+    for entry in std::fs::read_dir(Path::new(ROOT).join("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let first = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(
+            first,
+            "# yaml-language-server: $schema=../schema.json",
+            "{}",
+            path.display()
+        );
+        let out = Command::new(BIN)
+            .args(["plan"])
+            .arg(&path)
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+    }
+}
+
+// ---------------------------------------------------------------- runs
+
+#[test]
+fn a_run_writes_sorted_tables_leaves_no_load_and_resumes() {
+    let sb = Sandbox::new();
+    sb.write(
+        "s.yaml",
+        &format!(
+            "name: smoke\nnetworks: [tiny]\niterations: 4\nload_settle_ms: 100\nbenchmark: {{probe: {{submit: deferred, device: thread}}}}\n\
+             loads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [none, light]\n  strategy: [default, {{sweep: {{k: [2, 8]}}}}]\n\
+             checks:\n  - {{id: C1, title: t, metric: t_prod, kind: differ, a: {{load: light}}, b: {{load: none}}}}\n"
+        ),
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    assert!(
+        stdout.contains("C1: t:"),
+        "the checklist is printed: {stdout}"
+    );
+
+    let dir = sb.out("smoke");
+    for f in [
+        "summary.csv",
+        "checklist.csv",
+        "checklist.md",
+        "sweeps.csv",
+        "meta.json",
+        "scenario.yaml",
+    ] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let rows = csv_rows(&dir.join("summary.csv"));
+    assert_eq!(rows[0][..3], ["id", "board", "load"]);
+    assert_eq!(rows.len(), 1 + 6);
+    let ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "rows are sorted by cell id");
+    let status = rows[0].iter().position(|c| c == "status").unwrap();
+    let device = rows[0].iter().position(|c| c == "device").unwrap();
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r[status] == "ok" && r[device] == "thread"),
+        "{rows:?}"
+    );
+    assert_eq!(csv_rows(&dir.join("checklist.csv")).len(), 1 + 3);
+
+    let pids = load_pids(&dir);
+    assert_eq!(
+        pids.len(),
+        3 * std::thread::available_parallelism().unwrap().get(),
+        "one light process per core, 3 cells"
+    );
+    assert!(
+        pids.iter().all(|p| !klo_load_running(*p)),
+        "a klo-load survived its cell"
+    );
+    assert!(!find(&dir.join("cells"), "cell.sh").is_empty());
+
+    // Same hashes: nothing to run. A changed load: only its cells rerun.
+    let again = sb.run(&["run", "s.yaml"]);
+    assert!(again.status.success());
+    assert!(
+        text(&again.stderr).contains("6 cells, 0 to run, 6 already done"),
+        "{}",
+        text(&again.stderr)
+    );
+    let before = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    let same = sb.run(&["analyze", "s.yaml"]);
+    assert!(same.status.success());
+    assert_eq!(
+        before,
+        std::fs::read_to_string(dir.join("summary.csv")).unwrap(),
+        "the same inputs give byte-identical tables"
+    );
+    let scenario = std::fs::read_to_string(sb.path().join("s.yaml"))
+        .unwrap()
+        .replace("inner_iter: 2000", "inner_iter: 3000");
+    sb.write("s.yaml", &scenario);
+    let changed = sb.run(&["run", "s.yaml"]);
+    assert!(
+        text(&changed.stderr).contains("6 cells, 3 to run, 3 already done"),
+        "{}",
+        text(&changed.stderr)
+    );
+    let forced = sb.run(&["run", "s.yaml", "--force", "--quiet"]);
+    assert!(forced.status.success());
+    assert!(
+        text(&forced.stderr).is_empty(),
+        "--quiet prints no progress: {}",
+        text(&forced.stderr)
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_leaves_no_load() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    sb.write(
+        "s.yaml",
+        &fake_bench_scenario(
+            "intr",
+            &format!("loads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [light, none]\n"),
+        )
+        .replace("{{ delay }}", "30"),
+    );
+    let mut child: Child = sb
+        .command(&["run", "s.yaml"])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_files = || find(&sb.board_dir(), "loads.pid");
+    wait_until("the loads to start", Duration::from_secs(30), || {
+        pid_files()
+            .iter()
+            .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let pids: Vec<i32> = std::fs::read_to_string(&pid_files()[0])
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(pids.iter().all(|p| klo_load_running(*p)));
+    // A terminal's Ctrl-C: SIGINT to the foreground process group.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "klo-spec did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        pids.iter().all(|p| !klo_load_running(*p)),
+        "a klo-load survived Ctrl-C"
+    );
+    assert!(
+        !group_alive(bench_group(&sb.out("intr"))),
+        "the benchmark survived Ctrl-C"
+    );
+    let record = find(&sb.out("intr"), "cell.json");
+    assert_eq!(
+        record.len(),
+        1,
+        "the interrupted cell is kept, the next one never started"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record[0]).unwrap()).unwrap();
+    assert_eq!(json["status"], "interrupted");
+    assert!(sb.out("intr").join("summary.csv").is_file());
+}
+
+#[test]
+fn a_killed_runner_still_leaves_no_load() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    sb.write(
+        "s.yaml",
+        &fake_bench_scenario(
+            "killed",
+            &format!("loads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [light]\n"),
+        )
+        .replace("{{ delay }}", "30"),
+    );
+    let mut child = sb
+        .command(&["run", "s.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_files = || find(&sb.board_dir(), "loads.pid");
+    wait_until("the loads to start", Duration::from_secs(30), || {
+        pid_files()
+            .iter()
+            .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let pids: Vec<i32> = std::fs::read_to_string(&pid_files()[0])
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    wait_until("the benchmark to start", Duration::from_secs(10), || {
+        !find(&sb.board_dir(), "bench.pid").is_empty()
+    });
+    let bench = bench_group(&sb.board_dir());
+    child.kill().unwrap(); // SIGKILL: no handler runs in klo-spec.
+    child.wait().unwrap();
+    let t = Instant::now();
+    while pids.iter().any(|p| klo_load_running(*p)) {
+        if t.elapsed() > Duration::from_secs(15) {
+            let status: Vec<String> = find(&sb.board_dir(), "cell.status")
+                .iter()
+                .map(|p| std::fs::read_to_string(p).unwrap())
+                .collect();
+            let ps = Command::new("ps")
+                .args(["-eo", "pid,ppid,pgid,stat,args"])
+                .output()
+                .unwrap();
+            panic!(
+                "loads {pids:?} survive a killed runner; cell.status: {status:?}\n{}",
+                text(&ps.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_until(
+        "the benchmark to be stopped",
+        Duration::from_secs(10),
+        || !group_alive(bench),
+    );
+    let status = std::fs::read_to_string(&find(&sb.board_dir(), "cell.status")[0]).unwrap();
+    assert!(
+        status.contains("signal=TERM")
+            && status.contains("loads_left=0")
+            && status.contains("finished=1"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_hanging_benchmark_is_killed_at_its_timeout_with_its_loads() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    sb.write(
+        "s.yaml",
+        &fake_bench_scenario(
+            "hang",
+            &format!("timeout_s: 1\nloads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [light]\n"),
+        )
+        .replace("{{ delay }}", "60"),
+    );
+    let t = Instant::now();
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(20));
+    let rows = csv_rows(&sb.out("hang").join("summary.csv"));
+    assert_eq!(rows[1][8], "timeout");
+    assert!(
+        load_pids(&sb.out("hang"))
+            .iter()
+            .all(|p| !klo_load_running(*p))
+    );
+    assert!(
+        !group_alive(bench_group(&sb.out("hang"))),
+        "the benchmark or a child of it survived its timeout"
+    );
+}
+
+#[test]
+fn a_load_that_dies_before_the_end_flags_the_cell() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    // One burst, then a 1 s sleep: gone before the 3 s benchmark ends.
+    sb.write(
+        "s.yaml",
+        &fake_bench_scenario(
+            "died",
+            "loads:\n  short: {procs_per_core: 1, t_sleep_us: 1000000, inner_iter: 1, log_iter: 0}\nmatrix:\n  load: [short]\n",
+        )
+        .replace("{{ delay }}", "3"),
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let rows = csv_rows(&sb.out("died").join("summary.csv"));
+    assert_eq!(rows[1][8], "load_died", "{rows:?}");
+    assert!(text(&out.stderr).contains("load processes were still running"));
+}
+
+#[test]
+fn a_truncated_log_is_an_incomplete_cell_not_a_result() {
+    let sb = Sandbox::new();
+    sb.write("s.yaml", "name: trunc\nbenchmark: {command: {run: \"echo 'KLO v1 net=a iter=0 latency_us=5.0'\"}}\nnetworks: [a]\niterations: 2\n");
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rows = csv_rows(&sb.out("trunc").join("summary.csv"));
+    assert_eq!(rows[1][8], "incomplete");
+    assert!(rows[1][10].is_empty(), "no latency for an incomplete cell");
+}
+
+#[test]
+fn a_command_benchmark_with_pushed_files_and_a_regex_parser() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    sb.write(
+        "s.yaml",
+        "name: regex\nbenchmark:\n  command:\n    run: sh fake-bench.sh {{ iterations }} 0 {{ network }} regex\n    push: [fake-bench.sh]\n    parser:\n      regex:\n        kernel: '^kernel it=(?P<iter>\\d+) n=(?P<kernel>\\d+) prod=(?P<t_prod_us>[\\d.]+) ker=(?P<t_ker_us>[\\d.]+)'\n        inference: '^inference it=(?P<iter>\\d+) took (?P<latency_us>[\\d.]+) us'\n        end: '^all done$'\nnetworks: [net1]\niterations: 4\n",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = csv_rows(&sb.out("regex").join("summary.csv"));
+    let col = |n: &str| rows[0].iter().position(|c| c == n).unwrap();
+    assert_eq!(
+        rows[1][col("latency_mean_us")],
+        "102.0",
+        "warm-up excluded: mean of 101, 102, 103"
+    );
+    assert_eq!(
+        rows[1][col("t_prod_mean_us")],
+        "12.00",
+        "kernel 0 excluded: mean of 11.5 and 12.5"
+    );
+}
+
+#[test]
+fn values_with_shell_metacharacters_stay_data() {
+    // The board's work folder name holds quotes, spaces and a command
+    // substitution: the rendered scripts must treat it as a path.
+    let sb = Sandbox::new();
+    let marker = sb.path().join("pwned");
+    let weird = sb.path().join(format!(
+        "b d'$(touch {})`touch {}`",
+        marker.display(),
+        marker.display()
+    ));
+    sb.write(
+        "s.yaml",
+        &format!("name: q\nnetworks: [tiny]\niterations: 2\nload_settle_ms: 50\nbenchmark: {{probe: {{device: thread}}}}\nloads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [light]\n"),
+    );
+    let out = sb
+        .command(&["run", "s.yaml"])
+        .env("KLO_SPEC_LOCAL_DIR", &weird)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!marker.exists(), "a command substitution in a path ran");
+}
+
+#[test]
+fn a_second_run_on_the_same_outputs_is_refused() {
+    let sb = Sandbox::new();
+    sb.write(
+        "s.yaml",
+        "name: locked\nnetworks: [tiny]\niterations: 2\nbenchmark: {probe: {device: thread}}\n",
+    );
+    std::fs::create_dir_all(sb.out("locked")).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sb.out("locked").join(".lock"))
+        .unwrap();
+    f.lock().unwrap();
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("another klo-spec run holds"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_probe_runs_on_a_real_opencl_platform() {
+    if std::env::var_os("KLO_SPEC_TEST_OPENCL").is_none() {
+        eprintln!(
+            "skipped: set KLO_SPEC_TEST_OPENCL=1 where an OpenCL platform (pocl) is installed; tests/run.sh does"
+        );
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.write(
+        "s.yaml",
+        "name: ocl\nnetworks: [tiny]\niterations: 3\nbenchmark: {probe: {device: opencl, submit: deferred}}\nmatrix:\n  strategy: [default, {fixed: 4}]\n",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = csv_rows(&sb.out("ocl").join("summary.csv"));
+    let device = rows[0].iter().position(|c| c == "device").unwrap();
+    assert!(rows[1..].iter().all(|r| r[device] == "opencl"), "{rows:?}");
+    let json = std::fs::read_to_string(&find(&sb.out("ocl"), "cell.json")[0]).unwrap();
+    assert!(json.contains("opencl_platform"), "{json}");
+}
