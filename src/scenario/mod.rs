@@ -321,7 +321,7 @@ mod tests {
         );
         assert_eq!(
             strip_serde_decorations("invalid type: string \"x\", expected u32 at line 1 column 2"),
-            "invalid type: string \"x\", expected u32"
+            "invalid type: string \"x\", expected a whole number"
         );
     }
 
