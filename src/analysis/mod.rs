@@ -256,10 +256,11 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
     // Speedup baselines: the `ok` default cell of each condition.
     let mut baseline: HashMap<String, f64> = HashMap::new();
     for (i, cell) in inp.cells.iter().enumerate() {
-        if cell.coord.strategy == Strategy::Default && inp.status(i) == Status::Ok {
-            if let Some(m) = stats.get(&(i as u32)).and_then(|s| s.latency_mean) {
-                baseline.insert(condition_key(cell), m);
-            }
+        if cell.coord.strategy == Strategy::Default
+            && inp.status(i) == Status::Ok
+            && let Some(m) = stats.get(&(i as u32)).and_then(|s| s.latency_mean)
+        {
+            baseline.insert(condition_key(cell), m);
         }
     }
     let speedup = |i: usize| -> Option<f64> {
@@ -573,8 +574,9 @@ pub const SWEEP_COLUMNS: [&str; 7] = [
 
 /// One row per sweep and condition: the K with the lowest mean latency.
 fn sweeps(inp: &Inputs, stats: &HashMap<u32, CellStats>, baseline: &HashMap<String, f64>) -> Table {
-    let mut groups: std::collections::BTreeMap<String, (String, Vec<(u32, Option<f64>)>)> =
-        Default::default();
+    // Per sweep: its condition and (K, mean latency when ok).
+    type Sweeps = std::collections::BTreeMap<String, (String, Vec<(u32, Option<f64>)>)>;
+    let mut groups: Sweeps = Default::default();
     for (i, cell) in inp.cells.iter().enumerate() {
         let Strategy::Sweep(sw) = &cell.coord.strategy else {
             continue;

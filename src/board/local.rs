@@ -230,11 +230,11 @@ impl Transport for LocalBoard {
                 signal(pid, libc::SIGTERM);
                 term_sent = Some(Instant::now());
             }
-            if let Some(t) = term_sent {
-                if level >= 2 || t.elapsed() > CLEANUP_GRACE {
-                    signal(-pid, libc::SIGKILL);
-                    sweep_leftovers(&dir, pid);
-                }
+            if let Some(t) = term_sent
+                && (level >= 2 || t.elapsed() > CLEANUP_GRACE)
+            {
+                signal(-pid, libc::SIGKILL);
+                sweep_leftovers(&dir, pid);
             }
             std::thread::sleep(POLL);
         };

@@ -78,12 +78,12 @@ impl CellLog {
                 self.inferences.iter.len()
             ));
         };
-        if let Some(n) = end {
-            if n != expected {
-                return Some(format!(
-                    "the end line says {n} inferences, the cell asked for {expected}"
-                ));
-            }
+        if let Some(n) = end
+            && n != expected
+        {
+            return Some(format!(
+                "the end line says {n} inferences, the cell asked for {expected}"
+            ));
         }
         let mut seen = vec![false; expected as usize];
         for &it in &self.inferences.iter {

@@ -72,14 +72,14 @@ pub fn check_pairs(check: &CheckSpec, cells: &[Cell]) -> Result<Vec<Pair>, PairE
                 });
             }
         }
-        if let ([a], [b]) = (a.as_slice(), b.as_slice()) {
-            if a != b {
-                pairs.push(Pair {
-                    group,
-                    a: *a,
-                    b: *b,
-                });
-            }
+        if let ([a], [b]) = (a.as_slice(), b.as_slice())
+            && a != b
+        {
+            pairs.push(Pair {
+                group,
+                a: *a,
+                b: *b,
+            });
         }
     }
     if pairs.is_empty() {

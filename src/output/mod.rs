@@ -78,10 +78,9 @@ impl Table {
                 .rows
                 .iter()
                 .all(|r| r[i].is_empty() || r[i].parse::<f64>().is_ok())
+                && let Some(c) = t.column_mut(n)
             {
-                if let Some(c) = t.column_mut(n) {
-                    c.set_cell_alignment(comfy_table::CellAlignment::Right);
-                }
+                c.set_cell_alignment(comfy_table::CellAlignment::Right);
             }
         }
         t.to_string()

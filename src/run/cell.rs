@@ -62,11 +62,10 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn bench_script(
-    r: &BoardRun,
-    cell: &Cell,
-    cell_dir: &str,
-) -> Result<(String, Vec<(String, Vec<u8>, bool)>)> {
+/// A file sent with a cell: (name, content, executable).
+type JobFile = (String, Vec<u8>, bool);
+
+fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Vec<JobFile>)> {
     let s = r.scenario;
     let mut files = Vec::new();
     let script = match &s.benchmark {

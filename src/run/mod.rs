@@ -44,10 +44,10 @@ pub struct Prepared {
 /// The YAML path where an axis value is written (for errors found against
 /// a board).
 fn value_path(s: &Scenario, axis: Axis, value: &AxisValue) -> String {
-    if let Some(spec) = s.axes.iter().find(|a| a.axis == axis && a.declared) {
-        if let Some(i) = spec.values.iter().position(|v| v == value) {
-            return format!("matrix.{}[{i}]", axis.key());
-        }
+    if let Some(spec) = s.axes.iter().find(|a| a.axis == axis && a.declared)
+        && let Some(i) = spec.values.iter().position(|v| v == value)
+    {
+        return format!("matrix.{}[{i}]", axis.key());
     }
     for (i, inc) in s.include.iter().enumerate() {
         if inc.pick.pairs.iter().any(|(a, v)| *a == axis && v == value) {
@@ -108,18 +108,25 @@ pub fn prepare(scenario: Scenario, templates_dir: Option<&Path>) -> Result<Prepa
                 );
             }
         }
-        if let Some(load) = scenario.load(&c.load) {
-            if let Cores::List(list) = &load.cores {
-                let available = &cores[&c.board];
-                for (i, core) in list.iter().enumerate() {
-                    let path = format!("loads.{}.cores[{i}]", c.load);
-                    if !available.contains(core) && reported.insert(format!("{path}@{}", c.board)) {
-                        problems.push(
-                            scenario
-                                .diag(&path, format!("core {core} is not available on board `{}` (available: {})", c.board, format_cores(available)))
-                                .with_hint("use `cores: all`, or list cores the board has online"),
-                        );
-                    }
+        if let Some(load) = scenario.load(&c.load)
+            && let Cores::List(list) = &load.cores
+        {
+            let available = &cores[&c.board];
+            for (i, core) in list.iter().enumerate() {
+                let path = format!("loads.{}.cores[{i}]", c.load);
+                if !available.contains(core) && reported.insert(format!("{path}@{}", c.board)) {
+                    problems.push(
+                        scenario
+                            .diag(
+                                &path,
+                                format!(
+                                    "core {core} is not available on board `{}` (available: {})",
+                                    c.board,
+                                    format_cores(available)
+                                ),
+                            )
+                            .with_hint("use `cores: all`, or list cores the board has online"),
+                    );
                 }
             }
         }

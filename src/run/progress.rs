@@ -54,10 +54,10 @@ impl Progress {
         if let Some(l) = latency_us {
             line.push_str(&format!("  latency {:.1} us", l));
         }
-        if record.status != Status::Ok {
-            if let Some(r) = &record.reason {
-                line.push_str(&format!("\n    {r}"));
-            }
+        if record.status != Status::Ok
+            && let Some(r) = &record.reason
+        {
+            line.push_str(&format!("\n    {r}"));
         }
         if self.plain {
             eprintln!("{line}");

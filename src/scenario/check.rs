@@ -548,10 +548,11 @@ fn check_axes(
     let network_names: Vec<&str> = raw.networks.iter().map(String::as_str).collect();
     let mut declared = Vec::new();
     for key in c.source.keys("matrix") {
-        if let Some(axis) = Axis::from_key(key) {
-            if axis != Axis::Board && !declared.contains(&axis) {
-                declared.push(axis);
-            }
+        if let Some(axis) = Axis::from_key(key)
+            && axis != Axis::Board
+            && !declared.contains(&axis)
+        {
+            declared.push(axis);
         }
     }
     // A matrix written as a flow mapping or through an alias still has its
