@@ -27,6 +27,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Print the JSON Schema of scenario files (schema.json).
     Schema(SchemaArgs),
+    /// Build the board-side helpers (klo-load, klo-probe) for this machine
+    /// and print their paths, or write their C sources to a folder.
+    Helpers(HelpersArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +86,14 @@ pub struct AnalyzeArgs {
         value_name = "DIR"
     )]
     pub output_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct HelpersArgs {
+    /// Write the C sources here instead of building (to build them with
+    /// another compiler, on another machine).
+    #[arg(long, value_name = "DIR")]
+    pub sources: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,23 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             run::print_tables(&analysis);
             Ok(0)
         }
+        Command::Helpers(a) => {
+            match a.sources {
+                Some(dir) => {
+                    for h in crate::board::helpers::ALL {
+                        let path = dir.join(format!("{}.c", h.name));
+                        atomic_write(&path, h.source.as_bytes())?;
+                        println!("{}  (cc {} -o {} {}.c {})", path.display(), h.cflags.join(" "), h.name, h.name, h.libs.join(" "));
+                    }
+                }
+                None => {
+                    let cc = crate::board::helpers::local_compiler();
+                    let (paths, _) = crate::board::helpers::build(&cc, &crate::board::helpers::cache_dir().join("helpers"))?;
+                    println!("{}\n{}", paths.load, paths.probe);
+                }
+            }
+            Ok(0)
+        }
         Command::Schema(a) => {
             let text = schema_json();
             match a.output {

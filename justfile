@@ -1,0 +1,30 @@
+# Everyday commands. `just` lists them.
+
+# Run a scenario (default: the quickstart on this machine).
+run scenario="scenarios/quickstart.yaml":
+    cargo run -- run {{scenario}}
+
+# Show the cells a scenario expands to.
+plan scenario="scenarios/quickstart.yaml":
+    cargo run -- plan {{scenario}}
+
+# Rebuild a scenario's tables from its cells on disk.
+analyze scenario="scenarios/quickstart.yaml":
+    cargo run -- analyze {{scenario}}
+
+# The whole test suite (installs pocl and gcc when missing).
+test *args:
+    ./tests/run.sh {{args}}
+
+# Regenerate schema.json from the Rust types.
+schema:
+    cargo run -- schema -o schema.json
+
+# Build the board-side helpers for this machine and print their paths.
+helpers:
+    cargo run -- helpers
+
+# Format and lint.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings

@@ -1,0 +1,30 @@
+#!/bin/sh
+# The whole test suite, on a fresh Debian/Ubuntu machine or a developer's:
+# installs what the tests need when it is missing (a C compiler for the
+# board-side helpers, util-linux's taskset, pocl for the OpenCL tests, as
+# root or through sudo), then runs `cargo test`. Extra arguments go to
+# cargo test (e.g. `tests/run.sh --test cli`).
+set -eu
+cd "$(dirname "$0")/.."
+
+need=""
+command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
+command -v taskset >/dev/null 2>&1 || need="$need util-linux"
+[ -e /etc/OpenCL/vendors/pocl.icd ] || need="$need pocl-opencl-icd ocl-icd-libopencl1"
+if [ -n "$need" ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "tests/run.sh: missing:$need (install them with your package manager)" >&2
+        exit 1
+    fi
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "tests/run.sh: installing$need" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
+# pocl is installed: the OpenCL tests must run, not skip.
+if [ -e /etc/OpenCL/vendors/pocl.icd ]; then
+    export KLO_SPEC_TEST_OPENCL=1
+fi
+exec cargo test --locked "$@"
