@@ -51,12 +51,22 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                     for h in crate::board::helpers::ALL {
                         let path = dir.join(format!("{}.c", h.name));
                         atomic_write(&path, h.source.as_bytes())?;
-                        println!("{}  (cc {} -o {} {}.c {})", path.display(), h.cflags.join(" "), h.name, h.name, h.libs.join(" "));
+                        println!(
+                            "{}  (cc {} -o {} {}.c {})",
+                            path.display(),
+                            h.cflags.join(" "),
+                            h.name,
+                            h.name,
+                            h.libs.join(" ")
+                        );
                     }
                 }
                 None => {
                     let cc = crate::board::helpers::local_compiler();
-                    let (paths, _) = crate::board::helpers::build(&cc, &crate::board::helpers::cache_dir().join("helpers"))?;
+                    let (paths, _) = crate::board::helpers::build(
+                        &cc,
+                        &crate::board::helpers::cache_dir().join("helpers"),
+                    )?;
                     println!("{}\n{}", paths.load, paths.probe);
                 }
             }

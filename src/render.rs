@@ -79,6 +79,27 @@ pub fn environment() -> Environment<'static> {
     env
 }
 
+/// The variables a command benchmark's `run` template can use.
+pub const COMMAND_VARIABLES: [&str; 8] = [
+    "network",
+    "k",
+    "iterations",
+    "strategy",
+    "load",
+    "cell_id",
+    "board",
+    "push_dir",
+];
+
+/// A context with every command variable, to find undefined ones before a run.
+pub fn sample_command_context() -> Value {
+    minijinja::context! {
+        network => "net", k => 1, iterations => 2, strategy => "default", load => "none",
+        cell_id => "local/none/cpu-current/gpu-current/net/default", board => "local",
+        push_dir => "/tmp/push",
+    }
+}
+
 /// Checks that `source` is a valid template (for validation before a run).
 pub fn check_template(source: &str) -> Result<(), String> {
     let env = environment();
@@ -91,7 +112,7 @@ pub fn check_template(source: &str) -> Result<(), String> {
 pub fn render_str(source: &str, ctx: Value) -> Result<String> {
     let env = environment();
     env.render_str(source, ctx)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Where the cell script template comes from: a user's folder overriding

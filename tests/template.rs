@@ -29,11 +29,28 @@ fn the_rendered_cell_script_is_pinned() {
 fn the_rendered_script_parses_under_dash_and_bash() {
     let script = render("/tmp/a dir/with 'quotes' and $(command)");
     for shell in ["sh", "dash", "bash"] {
-        if std::process::Command::new(shell).arg("-c").arg("true").output().is_err() {
+        if std::process::Command::new(shell)
+            .arg("-c")
+            .arg("true")
+            .output()
+            .is_err()
+        {
             continue;
         }
-        let out = std::process::Command::new(shell).arg("-n").arg("-c").arg(&script).output().unwrap();
-        assert!(out.status.success(), "{shell} -n: {}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new(shell)
+            .arg("-n")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{shell} -n: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    assert!(script.contains("CELL_DIR='/tmp/a dir/with '\\''quotes'\\'' and $(command)'"), "{script}");
+    assert!(
+        script.contains("CELL_DIR='/tmp/a dir/with '\\''quotes'\\'' and $(command)'"),
+        "{script}"
+    );
 }

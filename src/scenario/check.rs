@@ -351,6 +351,22 @@ fn check_benchmark(
                     format!("`run` is not a valid template: {e}"),
                     Some("see minijinja's syntax; values are written `{{ name }}`".into()),
                 );
+            } else if let Err(e) =
+                crate::render::render_str(&cmd.run, crate::render::sample_command_context())
+            {
+                let msg = e.to_string();
+                let vars = crate::render::COMMAND_VARIABLES;
+                let hint = msg
+                    .split('`')
+                    .nth(1)
+                    .and_then(|name| suggest(name, vars))
+                    .map(|s| format!("did you mean `{s}`? Variables: {}", vars.join(", ")))
+                    .unwrap_or_else(|| format!("variables: {}", vars.join(", ")));
+                c.err(
+                    &format!("{base}.run"),
+                    format!("`run` cannot be rendered: {msg}"),
+                    Some(hint),
+                );
             }
             let dir = file.parent().unwrap_or(Path::new("."));
             let mut push = Vec::new();

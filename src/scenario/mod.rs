@@ -176,12 +176,22 @@ fn deserialize(
     text: &str,
     source: &SourceMap,
 ) -> Result<raw::RawScenario, InputError> {
-    let de = serde_yaml::Deserializer::from_str(text);
     let mut track = serde_path_to_error::Track::new();
-    let result: Result<raw::RawScenario, serde_yaml::Error> =
+    let result: Result<raw::RawScenario, serde_yaml::Error> = if source.has_merge_keys() {
+        // YAML merge keys (`<<: *defaults`) are resolved on a parsed value;
+        // errors are then located through the source map by their path.
+        serde_yaml::from_str::<serde_yaml::Value>(text).and_then(|mut v| {
+            v.apply_merge()?;
+            serde_yaml::with::singleton_map_recursive::deserialize(
+                serde_path_to_error::Deserializer::new(v, &mut track),
+            )
+        })
+    } else {
+        let de = serde_yaml::Deserializer::from_str(text);
         serde_yaml::with::singleton_map_recursive::deserialize(
             serde_path_to_error::Deserializer::new(de, &mut track),
-        );
+        )
+    };
     result.map_err(|err| {
         let yaml_path = track.path().to_string();
         let yaml_path = if yaml_path == "." {

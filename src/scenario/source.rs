@@ -164,6 +164,14 @@ impl SourceMap {
             .unwrap_or_else(|| self.locate(&join(path, key)))
     }
 
+    /// True when some mapping uses a YAML merge key (`<<`).
+    pub fn has_merge_keys(&self) -> bool {
+        self.keys
+            .values()
+            .any(|k| k.iter().any(|(name, _)| name == "<<"))
+            || self.duplicates.iter().any(|d| d.0.ends_with("<<"))
+    }
+
     /// Keys of the mapping at `path`, in declaration order.
     pub fn keys(&self, path: &str) -> Vec<&str> {
         self.keys
