@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod board;
 pub mod cli;
 pub mod commands;
+pub mod digest;
 pub mod error;
 pub mod ingest;
 pub mod matrix;

@@ -551,11 +551,16 @@ fn a_killed_runner_still_leaves_no_load() {
         Duration::from_secs(10),
         || !group_alive(bench),
     );
-    let status = std::fs::read_to_string(&find(&sb.board_dir(), "cell.status")[0]).unwrap();
+    let status_file = find(&sb.board_dir(), "cell.status")[0].clone();
+    let read = || std::fs::read_to_string(&status_file).unwrap();
+    wait_until(
+        "the cell script to finish its cleanup",
+        Duration::from_secs(10),
+        || read().contains("finished=1"),
+    );
+    let status = read();
     assert!(
-        status.contains("signal=TERM")
-            && status.contains("loads_left=0")
-            && status.contains("finished=1"),
+        status.contains("signal=TERM") && status.contains("loads_left=0"),
         "{status}"
     );
 }

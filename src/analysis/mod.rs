@@ -6,7 +6,9 @@
 //! is excluded from means (divide by n - 1); the first T_idle is undefined,
 //! not zero. Only `ok` cells count in speedups and checks.
 
+pub mod checks;
 pub mod stats;
+mod sweeps;
 
 use std::collections::HashMap;
 
@@ -15,11 +17,10 @@ use polars::prelude::*;
 
 use crate::ingest::{CellLog, frames};
 use crate::matrix::Cell;
-use crate::matrix::coord::strategy_label;
-use crate::matrix::groups::{check_pairs, condition_key};
-use crate::output::{Table, fmt_f, fmt_p};
+use crate::matrix::groups::condition_key;
+use crate::output::{Table, fmt_f};
 use crate::record::{CellRecord, Status};
-use crate::scenario::{CheckKind, Metric, Scenario, Strategy};
+use crate::scenario::{Scenario, Strategy};
 
 /// Per-cell statistics over measured inferences.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -149,7 +150,7 @@ pub fn cell_statistics(
     }
 
     let per_inference = measured_inf
-        .left_join(
+        .join(
             measured_ker.group_by([col("cell"), col("iter")]).agg([
                 col("t_prod_us")
                     .filter(not_first.clone())
@@ -158,8 +159,9 @@ pub fn cell_statistics(
                 col("t_ker_us").mean().alias("t_ker"),
                 col("t_idle_us").filter(not_first).mean().alias("t_idle"),
             ]),
-            concat_str_key(),
-            concat_str_key(),
+            [col("cell"), col("iter")],
+            [col("cell"), col("iter")],
+            JoinArgs::new(JoinType::Left),
         )
         .sort(["cell", "iter"], SortMultipleOptions::default())
         .collect()?;
@@ -185,11 +187,6 @@ pub fn cell_statistics(
         push(&mut s.k, k_mean[row]);
     }
     Ok((stats, samples))
-}
-
-/// The (cell, iter) join key of the per-inference join.
-fn concat_str_key() -> Expr {
-    as_struct(vec![col("cell"), col("iter")])
 }
 
 /// Everything known about the cells of a plan, for the tables.
@@ -236,11 +233,6 @@ pub const SUMMARY_COLUMNS: [&str; 24] = [
     "loads_alive",
     "device",
     "hash",
-];
-
-pub const CHECKLIST_COLUMNS: [&str; 17] = [
-    "check", "title", "group", "metric", "kind", "a", "b", "n_a", "n_b", "mean_a", "mean_b",
-    "ratio", "test", "p_value", "effect", "verdict", "note",
 ];
 
 pub fn analyze(inp: &Inputs) -> Result<Analysis> {
@@ -333,290 +325,14 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
         ]);
     }
 
-    let (checklist, check_totals) = checklist(inp, &stats, &samples, &baseline)?;
-    let sweeps = sweeps(inp, &stats, &baseline);
+    let (checklist, check_totals) = checks::checklist(inp, &samples, &baseline)?;
+    let sweeps = sweeps::sweeps(inp, &stats, &baseline);
     Ok(Analysis {
         summary,
         checklist,
         check_totals,
         sweeps,
     })
-}
-
-fn metric_samples(metric: Metric, s: &Samples, baseline: Option<f64>) -> Vec<f64> {
-    match metric {
-        Metric::Latency => s.latency.clone(),
-        Metric::TProd => s.t_prod.clone(),
-        Metric::TKer => s.t_ker.clone(),
-        Metric::TIdle => s.t_idle.clone(),
-        Metric::K => s.k.clone(),
-        Metric::Speedup => match baseline {
-            Some(b) => s
-                .latency
-                .iter()
-                .filter(|l| **l > 0.0)
-                .map(|l| b / l)
-                .collect(),
-            None => Vec::new(),
-        },
-    }
-}
-
-/// The verdict of one comparison.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub verdict: &'static str,
-    pub test: String,
-    pub p_value: Option<f64>,
-    pub effect: Option<f64>,
-    pub note: String,
-}
-
-/// Decides a check on two samples (see the README's "Checks" section).
-pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f64) -> Outcome {
-    let inconclusive = |note: String| Outcome {
-        verdict: "INCONCLUSIVE",
-        test: String::new(),
-        p_value: None,
-        effect: None,
-        note,
-    };
-    if a.len() < stats::MIN_SAMPLES || b.len() < stats::MIN_SAMPLES {
-        return inconclusive(format!(
-            "too few samples ({} and {}); need {} each",
-            a.len(),
-            b.len(),
-            stats::MIN_SAMPLES
-        ));
-    }
-    let Some(mwu) = stats::mann_whitney(a, b) else {
-        return inconclusive("no samples".into());
-    };
-    let tost = stats::tost(a, b, tolerance).unwrap_or(1.0);
-    let mwu_name = if mwu.exact {
-        "mann-whitney-u exact"
-    } else {
-        "mann-whitney-u normal"
-    };
-    let ratio = stats::mean(a) / stats::mean(b);
-    let tol_pct = tolerance * 100.0;
-    let out = |verdict, test: &str, p, note: String| Outcome {
-        verdict,
-        test: test.to_string(),
-        p_value: Some(p),
-        effect: Some(mwu.delta),
-        note,
-    };
-    match kind {
-        CheckKind::Differ => {
-            if mwu.p_two < alpha {
-                out("PASS", mwu_name, mwu.p_two, String::new())
-            } else if tost < alpha {
-                out(
-                    "FAIL",
-                    "tost-welch",
-                    tost,
-                    format!("equivalent within {tol_pct:.0}%"),
-                )
-            } else {
-                out(
-                    "INCONCLUSIVE",
-                    mwu_name,
-                    mwu.p_two,
-                    format!("neither different nor equivalent within {tol_pct:.0}%"),
-                )
-            }
-        }
-        CheckKind::Lower | CheckKind::Higher => {
-            let (p_want, p_other, other) = if kind == CheckKind::Lower {
-                (mwu.p_less, mwu.p_greater, "higher")
-            } else {
-                (mwu.p_greater, mwu.p_less, "lower")
-            };
-            if p_want < alpha {
-                out("PASS", mwu_name, p_want, String::new())
-            } else if p_other < alpha {
-                out(
-                    "FAIL",
-                    mwu_name,
-                    p_other,
-                    format!("a is significantly {other} than b"),
-                )
-            } else if tost < alpha {
-                out(
-                    "FAIL",
-                    "tost-welch",
-                    tost,
-                    format!("equivalent within {tol_pct:.0}%"),
-                )
-            } else {
-                out(
-                    "INCONCLUSIVE",
-                    mwu_name,
-                    p_want,
-                    "no significant difference".into(),
-                )
-            }
-        }
-        CheckKind::Similar => {
-            if tost < alpha {
-                out(
-                    "PASS",
-                    "tost-welch",
-                    tost,
-                    format!("equivalent within {tol_pct:.0}%"),
-                )
-            } else if mwu.p_two < alpha && (ratio - 1.0).abs() > tolerance {
-                out(
-                    "FAIL",
-                    mwu_name,
-                    mwu.p_two,
-                    format!(
-                        "differ by {:.1}%, more than {tol_pct:.0}%",
-                        (ratio - 1.0) * 100.0
-                    ),
-                )
-            } else {
-                out(
-                    "INCONCLUSIVE",
-                    "tost-welch",
-                    tost,
-                    format!("not shown equivalent within {tol_pct:.0}%"),
-                )
-            }
-        }
-    }
-}
-
-type Totals = Vec<(String, String, usize, usize, usize)>;
-
-fn checklist(
-    inp: &Inputs,
-    stats: &HashMap<u32, CellStats>,
-    samples: &HashMap<u32, Samples>,
-    baseline: &HashMap<String, f64>,
-) -> Result<(Table, Totals)> {
-    let _ = stats;
-    let mut table = Table::new(&CHECKLIST_COLUMNS);
-    let mut totals = Vec::new();
-    let empty = Samples::default();
-    for check in &inp.scenario.checks {
-        let pairs = check_pairs(check, inp.cells)
-            .map_err(|e| anyhow::anyhow!("check {}: {}", check.id, e.message))?;
-        let (mut pass, mut fail, mut inc) = (0, 0, 0);
-        for pair in pairs {
-            let side = |i: usize| -> (Status, Vec<f64>) {
-                let s = samples.get(&(i as u32)).unwrap_or(&empty);
-                let base = baseline.get(&condition_key(&inp.cells[i])).copied();
-                (inp.status(i), metric_samples(check.metric, s, base))
-            };
-            let ((sa, a), (sb, b)) = (side(pair.a), side(pair.b));
-            let outcome = if sa != Status::Ok || sb != Status::Ok {
-                Outcome {
-                    verdict: "INCONCLUSIVE",
-                    test: String::new(),
-                    p_value: None,
-                    effect: None,
-                    note: format!("cells not ok: a is {sa}, b is {sb}"),
-                }
-            } else if check.metric == Metric::Speedup && (a.is_empty() || b.is_empty()) {
-                Outcome {
-                    verdict: "INCONCLUSIVE",
-                    test: String::new(),
-                    p_value: None,
-                    effect: None,
-                    note: "no ok `default` cell to compute the speedup against".into(),
-                }
-            } else {
-                evaluate(check.kind, &a, &b, check.tolerance, check.alpha)
-            };
-            match outcome.verdict {
-                "PASS" => pass += 1,
-                "FAIL" => fail += 1,
-                _ => inc += 1,
-            }
-            let mean = |v: &[f64]| (!v.is_empty()).then(|| stats::mean(v));
-            let (ma, mb) = (mean(&a), mean(&b));
-            table.rows.push(vec![
-                check.id.clone(),
-                check.title.clone(),
-                pair.group.clone(),
-                check.metric.name().into(),
-                check.kind.name().into(),
-                inp.cells[pair.a].id.clone(),
-                inp.cells[pair.b].id.clone(),
-                a.len().to_string(),
-                b.len().to_string(),
-                fmt_f(ma, 3),
-                fmt_f(mb, 3),
-                fmt_f(ma.zip(mb).map(|(x, y)| x / y), 3),
-                outcome.test,
-                fmt_p(outcome.p_value),
-                fmt_f(outcome.effect, 3),
-                outcome.verdict.into(),
-                outcome.note,
-            ]);
-        }
-        totals.push((check.id.clone(), check.title.clone(), pass, fail, inc));
-    }
-    Ok((table, totals))
-}
-
-pub const SWEEP_COLUMNS: [&str; 7] = [
-    "sweep",
-    "k_values",
-    "k_answer",
-    "latency_mean_us",
-    "default_latency_mean_us",
-    "speedup",
-    "cells_ok",
-];
-
-/// One row per sweep and condition: the K with the lowest mean latency.
-fn sweeps(inp: &Inputs, stats: &HashMap<u32, CellStats>, baseline: &HashMap<String, f64>) -> Table {
-    // Per sweep: its condition and (K, mean latency when ok).
-    type Sweeps = std::collections::BTreeMap<String, (String, Vec<(u32, Option<f64>)>)>;
-    let mut groups: Sweeps = Default::default();
-    for (i, cell) in inp.cells.iter().enumerate() {
-        let Strategy::Sweep(sw) = &cell.coord.strategy else {
-            continue;
-        };
-        let key = format!(
-            "{}/{}",
-            condition_key(cell),
-            strategy_label(&cell.coord.strategy)
-        );
-        let lat = (inp.status(i) == Status::Ok)
-            .then(|| stats.get(&(i as u32)).and_then(|s| s.latency_mean))
-            .flatten();
-        let entry = groups
-            .entry(key)
-            .or_insert_with(|| (condition_key(cell), Vec::new()));
-        entry.1.push((cell.k, lat));
-        let _ = sw;
-    }
-    let mut t = Table::new(&SWEEP_COLUMNS);
-    for (key, (condition, ks)) in groups {
-        let best = ks
-            .iter()
-            .filter_map(|(k, l)| l.map(|l| (*k, l)))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        let base = baseline.get(&condition).copied();
-        let ok = ks.iter().filter(|(_, l)| l.is_some()).count();
-        t.rows.push(vec![
-            key,
-            ks.iter()
-                .map(|(k, _)| k.to_string())
-                .collect::<Vec<_>>()
-                .join(" "),
-            best.map(|(k, _)| k.to_string()).unwrap_or_default(),
-            fmt_f(best.map(|b| b.1), 1),
-            fmt_f(base, 1),
-            fmt_f(best.zip(base).map(|(b, d)| d / b.1), 3),
-            format!("{ok}/{}", ks.len()),
-        ]);
-    }
-    t
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
+use super::checks::evaluate;
 use super::*;
 use crate::ingest::parse_klo;
+use crate::scenario::CheckKind;
 
 /// A log of `iters` inferences of 3 kernels where kernel 0's T_prod, the
 /// warm-up inference and the undefined first T_idle would all distort the

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::scenario::check::hex_sha256;
+use crate::digest::hex_sha256;
 
 /// One helper program.
 #[derive(Debug, Clone, Copy)]

@@ -12,8 +12,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::Cell;
+use crate::digest::hex_digest;
 use crate::networks;
-use crate::scenario::check::hex_digest;
 use crate::scenario::{Benchmark, Scenario};
 
 /// Hex digits kept of a cell hash: 64 bits, plenty for one scenario.

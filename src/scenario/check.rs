@@ -5,16 +5,18 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
-use regex::Regex;
-use sha2::{Digest, Sha256};
-
-use super::raw::{self, Include, RawScenario, Selector};
+use super::check_benchmark::check_benchmark;
+use super::check_values::{
+    PickContext, check_checks, check_cpu_freq, check_gpu_freq, check_include, check_selector,
+    check_strategy,
+};
+use super::raw::{self, RawScenario};
 use super::source::SourceMap;
-use super::{AxisSpec, CheckSpec, IncludeEntry, LogRegexes, Pick, PushFile, Scenario};
+use super::{AxisSpec, IncludeEntry, Pick, Scenario};
 use crate::error::{Diagnostic, InputError, suggest};
 use crate::matrix::coord::{Axis, AxisValue};
 use crate::networks;
-use crate::scenario::{Benchmark, CpuFreq, FreqValue, GpuFreq, Strategy};
+use crate::scenario::{Benchmark, CpuFreq, GpuFreq, Strategy};
 
 /// Boards klo-spec knows without an inventory.
 pub const BUILTIN_BOARDS: [&str; 1] = ["local"];
@@ -27,14 +29,14 @@ pub const MAX_LOG_ITER: u32 = 40;
 pub const MAX_CORE: u32 = 4095;
 pub const MAX_K: u32 = 4096;
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     file: &'a Path,
     source: &'a SourceMap,
     problems: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
-    fn err(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+    pub(super) fn err(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
         let mut d = Diagnostic::new(self.file, self.source.locate(path), path, message);
         if let Some(h) = hint {
             d = d.with_hint(h);
@@ -42,7 +44,7 @@ impl Checker<'_> {
         self.problems.push(d);
     }
 
-    fn err_key(
+    pub(super) fn err_key(
         &mut self,
         parent: &str,
         key: &str,
@@ -67,7 +69,7 @@ impl Checker<'_> {
     }
 
     /// A name that becomes part of a path or cell id.
-    fn slug(&mut self, path: &str, what: &str, name: &str) -> bool {
+    pub(super) fn slug(&mut self, path: &str, what: &str, name: &str) -> bool {
         if is_slug(name) {
             return true;
         }
@@ -79,7 +81,7 @@ impl Checker<'_> {
         false
     }
 
-    fn range<T: PartialOrd + std::fmt::Display>(
+    pub(super) fn range<T: PartialOrd + std::fmt::Display>(
         &mut self,
         path: &str,
         what: &str,
@@ -116,7 +118,14 @@ impl Checker<'_> {
         }
     }
 
-    fn unknown(&mut self, path: &str, what: &str, name: &str, known: &[&str], define: &str) {
+    pub(super) fn unknown(
+        &mut self,
+        path: &str,
+        what: &str,
+        name: &str,
+        known: &[&str],
+        define: &str,
+    ) {
         let hint = match suggest(name, known.iter().copied()) {
             Some(s) => format!("did you mean `{s}`? ({define})"),
             None if known.is_empty() => define.to_string(),
@@ -283,191 +292,6 @@ pub(super) fn check(
         exclude,
         include,
         checks,
-    })
-}
-
-fn check_benchmark(
-    c: &mut Checker,
-    file: &Path,
-    benchmark: &Benchmark,
-) -> (Vec<PushFile>, Option<LogRegexes>) {
-    match benchmark {
-        Benchmark::Probe(p) => {
-            let base = "benchmark.probe";
-            c.range(
-                &format!("{base}.ker_scale"),
-                "`ker_scale`",
-                p.ker_scale,
-                0.0001,
-                10_000.0,
-            );
-            c.range(
-                &format!("{base}.prod_scale"),
-                "`prod_scale`",
-                p.prod_scale,
-                0.0,
-                10_000.0,
-            );
-            c.range(
-                &format!("{base}.flush_units"),
-                "`flush_units`",
-                p.flush_units,
-                0,
-                1 << 30,
-            );
-            c.range(
-                &format!("{base}.submit_units"),
-                "`submit_units`",
-                p.submit_units,
-                0,
-                1 << 30,
-            );
-            c.range(
-                &format!("{base}.global_size"),
-                "`global_size`",
-                p.global_size,
-                1,
-                1 << 24,
-            );
-            if let Some(pl) = p.platform {
-                c.range(&format!("{base}.platform"), "`platform`", pl, 0, 63);
-            }
-            (Vec::new(), None)
-        }
-        Benchmark::Command(cmd) => {
-            let base = "benchmark.command";
-            if cmd.run.trim().is_empty() {
-                c.err(
-                    &format!("{base}.run"),
-                    "`run` is empty",
-                    Some(
-                        "give the command line, e.g. `./bench --net {{ network }} --k {{ k }}`"
-                            .into(),
-                    ),
-                );
-            } else if let Err(e) = crate::render::check_template(&cmd.run) {
-                c.err(
-                    &format!("{base}.run"),
-                    format!("`run` is not a valid template: {e}"),
-                    Some("see minijinja's syntax; values are written `{{ name }}`".into()),
-                );
-            } else if let Err(e) =
-                crate::render::render_str(&cmd.run, crate::render::sample_command_context())
-            {
-                let msg = e.to_string();
-                let vars = crate::render::COMMAND_VARIABLES;
-                let hint = msg
-                    .split('`')
-                    .nth(1)
-                    .and_then(|name| suggest(name, vars))
-                    .map(|s| format!("did you mean `{s}`? Variables: {}", vars.join(", ")))
-                    .unwrap_or_else(|| format!("variables: {}", vars.join(", ")));
-                c.err(
-                    &format!("{base}.run"),
-                    format!("`run` cannot be rendered: {msg}"),
-                    Some(hint),
-                );
-            }
-            let dir = file.parent().unwrap_or(Path::new("."));
-            let mut push = Vec::new();
-            let mut names = HashSet::new();
-            for (i, p) in cmd.push.iter().enumerate() {
-                let path = format!("{base}.push[{i}]");
-                let src = dir.join(p);
-                let name = Path::new(p)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                match std::fs::read(&src) {
-                    Ok(bytes) if is_slug(&name) => {
-                        if !names.insert(name.clone()) {
-                            c.err(&path, format!("two pushed files are named `{name}`"), Some("pushed files land in one folder: rename one".into()));
-                        }
-                        push.push(PushFile { source: src, name, sha256: hex_sha256(&bytes) });
-                    }
-                    Ok(_) => c.err(&path, format!("pushed file name `{name}` is not a plain file name"), Some("use letters, digits, `_`, `.`, `-`".into())),
-                    Err(e) => c.err(
-                        &path,
-                        format!("cannot read `{}`: {e}", src.display()),
-                        Some("push paths are relative to the scenario file and name files, not folders".into()),
-                    ),
-                }
-            }
-            let parser = match &cmd.parser {
-                raw::Parser::Klo => None,
-                raw::Parser::Regex(r) => check_regexes(c, &format!("{base}.parser.regex"), r),
-            };
-            (push, parser)
-        }
-    }
-}
-
-fn check_regexes(c: &mut Checker, base: &str, r: &raw::RegexParser) -> Option<LogRegexes> {
-    let mut compile = |field: &str, src: &str, required: &[&str]| -> Option<Regex> {
-        let path = format!("{base}.{field}");
-        match Regex::new(src) {
-            Ok(re) => {
-                let names: HashSet<&str> = re.capture_names().flatten().collect();
-                let missing: Vec<&str> = required
-                    .iter()
-                    .copied()
-                    .filter(|n| !names.contains(n))
-                    .collect();
-                if missing.is_empty() {
-                    Some(re)
-                } else {
-                    c.err(
-                        &path,
-                        format!(
-                            "the `{field}` expression lacks the named group(s) {}",
-                            missing
-                                .iter()
-                                .map(|m| format!("`{m}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                        Some(
-                            "write groups as (?P<name>...), e.g. latency=(?P<latency_us>[0-9.]+)"
-                                .into(),
-                        ),
-                    );
-                    None
-                }
-            }
-            Err(e) => {
-                // The regex crate's message is several lines with a caret;
-                // its last line says what is wrong.
-                let text = e.to_string();
-                let why = text
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("")
-                    .trim_start_matches("error: ")
-                    .to_string();
-                c.err(
-                    &path,
-                    format!("invalid regular expression `{src}`: {why}"),
-                    Some("Rust regex syntax (docs.rs/regex); in YAML, single-quote the expression so backslashes stay".into()),
-                );
-                None
-            }
-        }
-    };
-    let kernel = match &r.kernel {
-        Some(k) => Some(compile(
-            "kernel",
-            k,
-            &["iter", "kernel", "t_prod_us", "t_ker_us"],
-        )?),
-        None => None,
-    };
-    let inference = compile("inference", &r.inference, &["iter", "latency_us"]);
-    let end = compile("end", &r.end, &[]);
-    Some(LogRegexes {
-        kernel,
-        inference: inference?,
-        end: end?,
     })
 }
 
@@ -703,325 +527,6 @@ fn check_axes(
         });
     }
     axes
-}
-
-const CLUSTERS: [&str; 7] = ["all", "little", "mid", "big", "prime", "others", "policyN"];
-
-fn check_freq_value(c: &mut Checker, path: &str, v: &FreqValue) {
-    match v {
-        FreqValue::Percent(p) if *p > 100 => c.err(
-            path,
-            format!("{p}% is above 100%"),
-            Some(
-                "a percentage picks a frequency between the minimum (0%) and the maximum (100%)"
-                    .into(),
-            ),
-        ),
-        FreqValue::Khz(0) => c.err(
-            path,
-            "a frequency of 0 kHz is not a frequency",
-            Some("use `min`, `max`, a kHz value such as 1804800, or a percentage".into()),
-        ),
-        FreqValue::Khz(k) if *k > 100_000_000 => c.err(
-            path,
-            format!("{k} kHz is above 100 GHz"),
-            Some("frequencies are in kHz: 1.8 GHz is 1800000".into()),
-        ),
-        _ => {}
-    }
-}
-
-fn check_cpu_freq(c: &mut Checker, path: &str, f: &CpuFreq) {
-    let CpuFreq::Clusters(map) = f else { return };
-    if map.is_empty() {
-        c.err(
-            path,
-            "an empty cluster map",
-            Some("write `current`, or e.g. `{all: min}`".into()),
-        );
-    }
-    for (cluster, v) in map {
-        let vpath = format!("{path}.{cluster}");
-        let valid = CLUSTERS.contains(&cluster.as_str())
-            || cluster
-                .strip_prefix("policy")
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|d| d.is_ascii_digit()));
-        if !valid || cluster == "policyN" {
-            let hint = match suggest(cluster, CLUSTERS.iter().copied()) {
-                Some(s) => format!(
-                    "did you mean `{s}`? Clusters: all, little, mid, big, prime, policy<N> (e.g. policy4), others"
-                ),
-                None => "clusters: all, little, mid, big, prime, policy<N> (e.g. policy4), others"
-                    .into(),
-            };
-            c.err_key(
-                path,
-                cluster,
-                format!("unknown cluster `{cluster}`"),
-                Some(hint),
-            );
-            continue;
-        }
-        if cluster == "others" && *v != FreqValue::Keep {
-            c.err(&vpath, "`others` can only be `keep`", Some("name the clusters you want to set; `others: keep` says the rest stay as they are".into()));
-        }
-        check_freq_value(c, &vpath, v);
-    }
-    if map.contains_key("all") && map.len() > 1 {
-        c.err(
-            path,
-            "`all` cannot be combined with other clusters",
-            Some("use `{all: ...}` alone, or name each cluster".into()),
-        );
-    }
-}
-
-fn check_gpu_freq(c: &mut Checker, path: &str, g: &GpuFreq) {
-    if let GpuFreq::Set(v) = g {
-        check_freq_value(c, path, v);
-    }
-}
-
-fn check_strategy(c: &mut Checker, path: &str, s: &Strategy) {
-    match s {
-        Strategy::Default => {}
-        Strategy::Fixed(k) => {
-            if *k == 0 || *k > MAX_K {
-                c.err(
-                    &format!("{path}.fixed"),
-                    format!("K must be between 1 and {MAX_K}, got {k}"),
-                    Some("K is the number of kernels between two flushes".into()),
-                );
-            }
-        }
-        Strategy::Sweep(sw) => {
-            let kp = format!("{path}.sweep.k");
-            if sw.k.is_empty() {
-                c.err(
-                    &kp,
-                    "the sweep has no K values",
-                    Some("e.g. `{sweep: {k: [1, 2, 4, 8, 16]}}`".into()),
-                );
-            }
-            let mut seen = HashSet::new();
-            for (i, k) in sw.k.iter().enumerate() {
-                if *k == 0 || *k > MAX_K {
-                    c.err(
-                        &format!("{kp}[{i}]"),
-                        format!("K must be between 1 and {MAX_K}, got {k}"),
-                        None,
-                    );
-                } else if !seen.insert(k) {
-                    c.err(
-                        &format!("{kp}[{i}]"),
-                        format!("K = {k} appears twice in the sweep"),
-                        None,
-                    );
-                }
-            }
-        }
-    }
-}
-
-struct PickContext<'a> {
-    boards: &'a [String],
-    loads: &'a BTreeMap<String, Option<raw::Load>>,
-    networks: &'a [String],
-}
-
-fn check_selector(
-    c: &mut Checker,
-    ctx: &PickContext,
-    path: &str,
-    s: &Selector,
-    allow_k: bool,
-) -> Pick {
-    let mut pairs = Vec::new();
-    if let Some(b) = &s.board {
-        if !ctx.boards.contains(b) {
-            let known: Vec<&str> = ctx.boards.iter().map(String::as_str).collect();
-            c.unknown(
-                &format!("{path}.board"),
-                "board",
-                b,
-                &known,
-                "a board from `boards:`",
-            );
-        }
-        pairs.push((Axis::Board, AxisValue::Name(b.clone())));
-    }
-    if let Some(l) = &s.load {
-        if !ctx.loads.contains_key(l) {
-            let known: Vec<&str> = ctx.loads.keys().map(String::as_str).collect();
-            c.unknown(
-                &format!("{path}.load"),
-                "load",
-                l,
-                &known,
-                "loads are defined under `loads:`",
-            );
-        }
-        pairs.push((Axis::Load, AxisValue::Name(l.clone())));
-    }
-    if let Some(f) = &s.cpu_freq {
-        check_cpu_freq(c, &format!("{path}.cpu_freq"), f);
-        pairs.push((Axis::CpuFreq, AxisValue::Cpu(f.clone())));
-    }
-    if let Some(g) = &s.gpu_freq {
-        check_gpu_freq(c, &format!("{path}.gpu_freq"), g);
-        pairs.push((Axis::GpuFreq, AxisValue::Gpu(*g)));
-    }
-    if let Some(n) = &s.network {
-        if !ctx.networks.contains(n) {
-            let known: Vec<&str> = ctx.networks.iter().map(String::as_str).collect();
-            c.unknown(
-                &format!("{path}.network"),
-                "network",
-                n,
-                &known,
-                "a network from `networks:`",
-            );
-        }
-        pairs.push((Axis::Network, AxisValue::Name(n.clone())));
-    }
-    if let Some(st) = &s.strategy {
-        check_strategy(c, &format!("{path}.strategy"), st);
-        pairs.push((Axis::Strategy, AxisValue::Strategy(st.clone())));
-    }
-    if let Some(k) = s.k {
-        if !allow_k {
-            c.err_key(
-                path,
-                "k",
-                "`k` can only pick cells in checks",
-                Some(
-                    "to drop some K values of a sweep, list only the K values you want in it"
-                        .into(),
-                ),
-            );
-        } else if k == 0 || k > MAX_K {
-            c.err(
-                &format!("{path}.k"),
-                format!("K must be between 1 and {MAX_K}, got {k}"),
-                None,
-            );
-        }
-    }
-    Pick {
-        pairs,
-        k: s.k,
-        path: path.to_string(),
-    }
-}
-
-fn check_include(c: &mut Checker, ctx: &PickContext, i: usize, e: &Include) -> IncludeEntry {
-    let path = format!("include[{i}]");
-    let sel = Selector {
-        board: e.board.clone(),
-        load: e.load.clone(),
-        cpu_freq: e.cpu_freq.clone(),
-        gpu_freq: e.gpu_freq,
-        network: e.network.clone(),
-        strategy: e.strategy.clone(),
-        k: None,
-    };
-    let pick = check_selector(c, ctx, &path, &sel, false);
-    if let Some(it) = e.iterations {
-        c.range(
-            &format!("{path}.iterations"),
-            "`iterations`",
-            it,
-            2,
-            100_000,
-        );
-    }
-    if let Some(t) = e.timeout_s {
-        c.range(&format!("{path}.timeout_s"), "`timeout_s`", t, 1, 86_400);
-    }
-    if pick.pairs.is_empty() && e.iterations.is_none() && e.timeout_s.is_none() {
-        c.err(
-            &path,
-            "an empty `include` entry",
-            Some("give axis values and/or `iterations`/`timeout_s`".into()),
-        );
-    }
-    IncludeEntry {
-        pick,
-        iterations: e.iterations,
-        timeout_s: e.timeout_s,
-    }
-}
-
-fn check_checks(c: &mut Checker, ctx: &PickContext, checks: &[raw::Check]) -> Vec<CheckSpec> {
-    let mut ids = HashSet::new();
-    let mut out = Vec::new();
-    for (i, ch) in checks.iter().enumerate() {
-        let path = format!("checks[{i}]");
-        if c.slug(&format!("{path}.id"), "check id", &ch.id) && !ids.insert(ch.id.clone()) {
-            c.err(
-                &format!("{path}.id"),
-                format!("check id `{}` is used twice", ch.id),
-                None,
-            );
-        }
-        let a = check_selector(c, ctx, &format!("{path}.a"), &ch.a, true);
-        let b = check_selector(c, ctx, &format!("{path}.b"), &ch.b, true);
-        if a.pairs.is_empty() && a.k.is_none() {
-            c.err(
-                &format!("{path}.a"),
-                "`a` picks nothing",
-                Some("give the axis values of one side, e.g. `a: {load: heavy}`".into()),
-            );
-        }
-        if b.pairs.is_empty() && b.k.is_none() {
-            c.err(
-                &format!("{path}.b"),
-                "`b` picks nothing",
-                Some("give the axis values of the other side, e.g. `b: {load: none}`".into()),
-            );
-        }
-        if a.pairs == b.pairs && a.k == b.k && !a.pairs.is_empty() {
-            c.err(
-                &path,
-                "`a` and `b` pick the same cells",
-                Some("a check compares two different conditions".into()),
-            );
-        }
-        c.range(
-            &format!("{path}.tolerance"),
-            "`tolerance`",
-            ch.tolerance,
-            0.0,
-            10.0,
-        );
-        c.range(
-            &format!("{path}.alpha"),
-            "`alpha`",
-            ch.alpha,
-            0.000_001,
-            0.5,
-        );
-        out.push(CheckSpec {
-            id: ch.id.clone(),
-            title: ch.title.clone(),
-            metric: ch.metric,
-            kind: ch.kind,
-            a,
-            b,
-            tolerance: ch.tolerance,
-            alpha: ch.alpha,
-            path,
-        });
-    }
-    out
-}
-
-pub fn hex_sha256(bytes: &[u8]) -> String {
-    hex_digest(Sha256::digest(bytes).as_slice())
-}
-
-pub fn hex_digest(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

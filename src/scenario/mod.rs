@@ -4,6 +4,9 @@
 //! column and YAML path.
 
 pub mod check;
+mod check_benchmark;
+mod check_values;
+pub mod freq;
 pub mod raw;
 pub mod source;
 
@@ -14,10 +17,8 @@ use regex::Regex;
 
 use crate::error::{Diagnostic, InputError, suggest};
 use crate::matrix::coord::{Axis, AxisValue};
-pub use raw::{
-    Benchmark, CheckKind, CommandSpec, Cores, CpuFreq, FreqValue, GpuFreq, Load, Metric, ProbeSpec,
-    Strategy,
-};
+pub use freq::{CpuFreq, FreqValue, GpuFreq};
+pub use raw::{Benchmark, CheckKind, CommandSpec, Cores, Load, Metric, ProbeSpec, Strategy};
 use source::{Pos, SourceMap};
 
 /// A validated scenario.

@@ -1,0 +1,234 @@
+//! The checklist: each check's comparisons, decided by the tests of
+//! `stats.rs` on per-inference samples.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+
+use super::{Inputs, Samples, stats};
+use crate::matrix::groups::{check_pairs, condition_key};
+use crate::output::{Table, fmt_f, fmt_p};
+use crate::record::Status;
+use crate::scenario::{CheckKind, Metric};
+
+pub const CHECKLIST_COLUMNS: [&str; 17] = [
+    "check", "title", "group", "metric", "kind", "a", "b", "n_a", "n_b", "mean_a", "mean_b",
+    "ratio", "test", "p_value", "effect", "verdict", "note",
+];
+
+fn metric_samples(metric: Metric, s: &Samples, baseline: Option<f64>) -> Vec<f64> {
+    match metric {
+        Metric::Latency => s.latency.clone(),
+        Metric::TProd => s.t_prod.clone(),
+        Metric::TKer => s.t_ker.clone(),
+        Metric::TIdle => s.t_idle.clone(),
+        Metric::K => s.k.clone(),
+        Metric::Speedup => match baseline {
+            Some(b) => s
+                .latency
+                .iter()
+                .filter(|l| **l > 0.0)
+                .map(|l| b / l)
+                .collect(),
+            None => Vec::new(),
+        },
+    }
+}
+
+/// The verdict of one comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub verdict: &'static str,
+    pub test: String,
+    pub p_value: Option<f64>,
+    pub effect: Option<f64>,
+    pub note: String,
+}
+
+/// Decides a check on two samples (see the README's "Checks" section).
+pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f64) -> Outcome {
+    let inconclusive = |note: String| Outcome {
+        verdict: "INCONCLUSIVE",
+        test: String::new(),
+        p_value: None,
+        effect: None,
+        note,
+    };
+    if a.len() < stats::MIN_SAMPLES || b.len() < stats::MIN_SAMPLES {
+        return inconclusive(format!(
+            "too few samples ({} and {}); need {} each",
+            a.len(),
+            b.len(),
+            stats::MIN_SAMPLES
+        ));
+    }
+    let Some(mwu) = stats::mann_whitney(a, b) else {
+        return inconclusive("no samples".into());
+    };
+    let tost = stats::tost(a, b, tolerance).unwrap_or(1.0);
+    let mwu_name = if mwu.exact {
+        "mann-whitney-u exact"
+    } else {
+        "mann-whitney-u normal"
+    };
+    let ratio = stats::mean(a) / stats::mean(b);
+    let tol_pct = tolerance * 100.0;
+    let out = |verdict, test: &str, p, note: String| Outcome {
+        verdict,
+        test: test.to_string(),
+        p_value: Some(p),
+        effect: Some(mwu.delta),
+        note,
+    };
+    match kind {
+        CheckKind::Differ => {
+            if mwu.p_two < alpha {
+                out("PASS", mwu_name, mwu.p_two, String::new())
+            } else if tost < alpha {
+                out(
+                    "FAIL",
+                    "tost-welch",
+                    tost,
+                    format!("equivalent within {tol_pct:.0}%"),
+                )
+            } else {
+                out(
+                    "INCONCLUSIVE",
+                    mwu_name,
+                    mwu.p_two,
+                    format!("neither different nor equivalent within {tol_pct:.0}%"),
+                )
+            }
+        }
+        CheckKind::Lower | CheckKind::Higher => {
+            let (p_want, p_other, other) = if kind == CheckKind::Lower {
+                (mwu.p_less, mwu.p_greater, "higher")
+            } else {
+                (mwu.p_greater, mwu.p_less, "lower")
+            };
+            if p_want < alpha {
+                out("PASS", mwu_name, p_want, String::new())
+            } else if p_other < alpha {
+                out(
+                    "FAIL",
+                    mwu_name,
+                    p_other,
+                    format!("a is significantly {other} than b"),
+                )
+            } else if tost < alpha {
+                out(
+                    "FAIL",
+                    "tost-welch",
+                    tost,
+                    format!("equivalent within {tol_pct:.0}%"),
+                )
+            } else {
+                out(
+                    "INCONCLUSIVE",
+                    mwu_name,
+                    p_want,
+                    "no significant difference".into(),
+                )
+            }
+        }
+        CheckKind::Similar => {
+            if tost < alpha {
+                out(
+                    "PASS",
+                    "tost-welch",
+                    tost,
+                    format!("equivalent within {tol_pct:.0}%"),
+                )
+            } else if mwu.p_two < alpha && (ratio - 1.0).abs() > tolerance {
+                out(
+                    "FAIL",
+                    mwu_name,
+                    mwu.p_two,
+                    format!(
+                        "differ by {:.1}%, more than {tol_pct:.0}%",
+                        (ratio - 1.0) * 100.0
+                    ),
+                )
+            } else {
+                out(
+                    "INCONCLUSIVE",
+                    "tost-welch",
+                    tost,
+                    format!("not shown equivalent within {tol_pct:.0}%"),
+                )
+            }
+        }
+    }
+}
+
+type Totals = Vec<(String, String, usize, usize, usize)>;
+
+pub(super) fn checklist(
+    inp: &Inputs,
+    samples: &HashMap<u32, Samples>,
+    baseline: &HashMap<String, f64>,
+) -> Result<(Table, Totals)> {
+    let mut table = Table::new(&CHECKLIST_COLUMNS);
+    let mut totals = Vec::new();
+    let empty = Samples::default();
+    for check in &inp.scenario.checks {
+        let pairs = check_pairs(check, inp.cells)
+            .map_err(|e| anyhow::anyhow!("check {}: {}", check.id, e.message))?;
+        let (mut pass, mut fail, mut inc) = (0, 0, 0);
+        for pair in pairs {
+            let side = |i: usize| -> (Status, Vec<f64>) {
+                let s = samples.get(&(i as u32)).unwrap_or(&empty);
+                let base = baseline.get(&condition_key(&inp.cells[i])).copied();
+                (inp.status(i), metric_samples(check.metric, s, base))
+            };
+            let ((sa, a), (sb, b)) = (side(pair.a), side(pair.b));
+            let outcome = if sa != Status::Ok || sb != Status::Ok {
+                Outcome {
+                    verdict: "INCONCLUSIVE",
+                    test: String::new(),
+                    p_value: None,
+                    effect: None,
+                    note: format!("cells not ok: a is {sa}, b is {sb}"),
+                }
+            } else if check.metric == Metric::Speedup && (a.is_empty() || b.is_empty()) {
+                Outcome {
+                    verdict: "INCONCLUSIVE",
+                    test: String::new(),
+                    p_value: None,
+                    effect: None,
+                    note: "no ok `default` cell to compute the speedup against".into(),
+                }
+            } else {
+                evaluate(check.kind, &a, &b, check.tolerance, check.alpha)
+            };
+            match outcome.verdict {
+                "PASS" => pass += 1,
+                "FAIL" => fail += 1,
+                _ => inc += 1,
+            }
+            let mean = |v: &[f64]| (!v.is_empty()).then(|| stats::mean(v));
+            let (ma, mb) = (mean(&a), mean(&b));
+            table.rows.push(vec![
+                check.id.clone(),
+                check.title.clone(),
+                pair.group.clone(),
+                check.metric.name().into(),
+                check.kind.name().into(),
+                inp.cells[pair.a].id.clone(),
+                inp.cells[pair.b].id.clone(),
+                a.len().to_string(),
+                b.len().to_string(),
+                fmt_f(ma, 3),
+                fmt_f(mb, 3),
+                fmt_f(ma.zip(mb).map(|(x, y)| x / y), 3),
+                outcome.test,
+                fmt_p(outcome.p_value),
+                fmt_f(outcome.effect, 3),
+                outcome.verdict.into(),
+                outcome.note,
+            ]);
+        }
+        totals.push((check.id.clone(), check.title.clone(), pass, fail, inc));
+    }
+    Ok((table, totals))
+}

@@ -1,0 +1,203 @@
+//! Validation of the `benchmark` section: the probe's settings, a command
+//! template's syntax and variables, pushed files, and regex parsers.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use regex::Regex;
+
+use super::check::{Checker, is_slug};
+use super::raw;
+use super::{LogRegexes, PushFile};
+use crate::digest::hex_sha256;
+use crate::error::suggest;
+use crate::scenario::Benchmark;
+
+pub(super) fn check_benchmark(
+    c: &mut Checker,
+    file: &Path,
+    benchmark: &Benchmark,
+) -> (Vec<PushFile>, Option<LogRegexes>) {
+    match benchmark {
+        Benchmark::Probe(p) => {
+            let base = "benchmark.probe";
+            c.range(
+                &format!("{base}.ker_scale"),
+                "`ker_scale`",
+                p.ker_scale,
+                0.0001,
+                10_000.0,
+            );
+            c.range(
+                &format!("{base}.prod_scale"),
+                "`prod_scale`",
+                p.prod_scale,
+                0.0,
+                10_000.0,
+            );
+            c.range(
+                &format!("{base}.flush_units"),
+                "`flush_units`",
+                p.flush_units,
+                0,
+                1 << 30,
+            );
+            c.range(
+                &format!("{base}.submit_units"),
+                "`submit_units`",
+                p.submit_units,
+                0,
+                1 << 30,
+            );
+            c.range(
+                &format!("{base}.global_size"),
+                "`global_size`",
+                p.global_size,
+                1,
+                1 << 24,
+            );
+            if let Some(pl) = p.platform {
+                c.range(&format!("{base}.platform"), "`platform`", pl, 0, 63);
+            }
+            (Vec::new(), None)
+        }
+        Benchmark::Command(cmd) => {
+            let base = "benchmark.command";
+            if cmd.run.trim().is_empty() {
+                c.err(
+                    &format!("{base}.run"),
+                    "`run` is empty",
+                    Some(
+                        "give the command line, e.g. `./bench --net {{ network }} --k {{ k }}`"
+                            .into(),
+                    ),
+                );
+            } else if let Err(e) = crate::render::check_template(&cmd.run) {
+                c.err(
+                    &format!("{base}.run"),
+                    format!("`run` is not a valid template: {e}"),
+                    Some("see minijinja's syntax; values are written `{{ name }}`".into()),
+                );
+            } else if let Err(e) =
+                crate::render::render_str(&cmd.run, crate::render::sample_command_context())
+            {
+                let msg = e.to_string();
+                let vars = crate::render::COMMAND_VARIABLES;
+                let hint = msg
+                    .split('`')
+                    .nth(1)
+                    .and_then(|name| suggest(name, vars))
+                    .map(|s| format!("did you mean `{s}`? Variables: {}", vars.join(", ")))
+                    .unwrap_or_else(|| format!("variables: {}", vars.join(", ")));
+                c.err(
+                    &format!("{base}.run"),
+                    format!("`run` cannot be rendered: {msg}"),
+                    Some(hint),
+                );
+            }
+            let dir = file.parent().unwrap_or(Path::new("."));
+            let mut push = Vec::new();
+            let mut names = HashSet::new();
+            for (i, p) in cmd.push.iter().enumerate() {
+                let path = format!("{base}.push[{i}]");
+                let src = dir.join(p);
+                let name = Path::new(p)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                match std::fs::read(&src) {
+                    Ok(bytes) if is_slug(&name) => {
+                        if !names.insert(name.clone()) {
+                            c.err(&path, format!("two pushed files are named `{name}`"), Some("pushed files land in one folder: rename one".into()));
+                        }
+                        push.push(PushFile { source: src, name, sha256: hex_sha256(&bytes) });
+                    }
+                    Ok(_) => c.err(&path, format!("pushed file name `{name}` is not a plain file name"), Some("use letters, digits, `_`, `.`, `-`".into())),
+                    Err(e) => c.err(
+                        &path,
+                        format!("cannot read `{}`: {e}", src.display()),
+                        Some("push paths are relative to the scenario file and name files, not folders".into()),
+                    ),
+                }
+            }
+            let parser = match &cmd.parser {
+                raw::Parser::Klo => None,
+                raw::Parser::Regex(r) => check_regexes(c, &format!("{base}.parser.regex"), r),
+            };
+            (push, parser)
+        }
+    }
+}
+
+pub(super) fn check_regexes(
+    c: &mut Checker,
+    base: &str,
+    r: &raw::RegexParser,
+) -> Option<LogRegexes> {
+    let mut compile = |field: &str, src: &str, required: &[&str]| -> Option<Regex> {
+        let path = format!("{base}.{field}");
+        match Regex::new(src) {
+            Ok(re) => {
+                let names: HashSet<&str> = re.capture_names().flatten().collect();
+                let missing: Vec<&str> = required
+                    .iter()
+                    .copied()
+                    .filter(|n| !names.contains(n))
+                    .collect();
+                if missing.is_empty() {
+                    Some(re)
+                } else {
+                    c.err(
+                        &path,
+                        format!(
+                            "the `{field}` expression lacks the named group(s) {}",
+                            missing
+                                .iter()
+                                .map(|m| format!("`{m}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        Some(
+                            "write groups as (?P<name>...), e.g. latency=(?P<latency_us>[0-9.]+)"
+                                .into(),
+                        ),
+                    );
+                    None
+                }
+            }
+            Err(e) => {
+                // The regex crate's message is several lines with a caret;
+                // its last line says what is wrong.
+                let text = e.to_string();
+                let why = text
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim_start_matches("error: ")
+                    .to_string();
+                c.err(
+                    &path,
+                    format!("invalid regular expression `{src}`: {why}"),
+                    Some("Rust regex syntax (docs.rs/regex); in YAML, single-quote the expression so backslashes stay".into()),
+                );
+                None
+            }
+        }
+    };
+    let kernel = match &r.kernel {
+        Some(k) => Some(compile(
+            "kernel",
+            k,
+            &["iter", "kernel", "t_prod_us", "t_ker_us"],
+        )?),
+        None => None,
+    };
+    let inference = compile("inference", &r.inference, &["iter", "latency_us"]);
+    let end = compile("end", &r.end, &[]);
+    Some(LogRegexes {
+        kernel,
+        inference: inference?,
+        end: end?,
+    })
+}
