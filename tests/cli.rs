@@ -113,6 +113,23 @@ fn bench_group(dir: &Path) -> i32 {
         .unwrap()
 }
 
+/// Waits until a running cell has started its loads; returns their PIDs.
+fn wait_for_loads(sb: &Sandbox) -> Vec<i32> {
+    let pid_files = || find(&sb.board_dir(), "loads.pid");
+    wait_until("the loads to start", Duration::from_secs(30), || {
+        pid_files()
+            .iter()
+            .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    });
+    // The script writes the file once every load has started.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::read_to_string(&pid_files()[0])
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
@@ -444,18 +461,7 @@ fn ctrl_c_stops_the_run_and_leaves_no_load() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid_files = || find(&sb.board_dir(), "loads.pid");
-    wait_until("the loads to start", Duration::from_secs(30), || {
-        pid_files()
-            .iter()
-            .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let pids: Vec<i32> = std::fs::read_to_string(&pid_files()[0])
-        .unwrap()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let pids = wait_for_loads(&sb);
     assert!(pids.iter().all(|p| klo_load_running(*p)));
     // A terminal's Ctrl-C: SIGINT to the foreground process group.
     unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
@@ -510,18 +516,7 @@ fn a_killed_runner_still_leaves_no_load() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pid_files = || find(&sb.board_dir(), "loads.pid");
-    wait_until("the loads to start", Duration::from_secs(30), || {
-        pid_files()
-            .iter()
-            .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let pids: Vec<i32> = std::fs::read_to_string(&pid_files()[0])
-        .unwrap()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let pids = wait_for_loads(&sb);
     wait_until("the benchmark to start", Duration::from_secs(10), || {
         !find(&sb.board_dir(), "bench.pid").is_empty()
     });

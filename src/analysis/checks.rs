@@ -80,17 +80,21 @@ pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f6
         effect: Some(mwu.delta),
         note,
     };
+    // FAIL for differ/lower/higher: shown equal within the tolerance.
+    let equivalent = || {
+        out(
+            "FAIL",
+            "tost-welch",
+            tost,
+            format!("equivalent within {tol_pct:.0}%"),
+        )
+    };
     match kind {
         CheckKind::Differ => {
             if mwu.p_two < alpha {
                 out("PASS", mwu_name, mwu.p_two, String::new())
             } else if tost < alpha {
-                out(
-                    "FAIL",
-                    "tost-welch",
-                    tost,
-                    format!("equivalent within {tol_pct:.0}%"),
-                )
+                equivalent()
             } else {
                 out(
                     "INCONCLUSIVE",
@@ -116,12 +120,7 @@ pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f6
                     format!("a is significantly {other} than b"),
                 )
             } else if tost < alpha {
-                out(
-                    "FAIL",
-                    "tost-welch",
-                    tost,
-                    format!("equivalent within {tol_pct:.0}%"),
-                )
+                equivalent()
             } else {
                 out(
                     "INCONCLUSIVE",
