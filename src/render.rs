@@ -91,15 +91,6 @@ pub const COMMAND_VARIABLES: [&str; 8] = [
     "push_dir",
 ];
 
-/// A context with every command variable, to find undefined ones before a run.
-pub fn sample_command_context() -> Value {
-    minijinja::context! {
-        network => "net", k => 1, iterations => 2, strategy => "default", load => "none",
-        cell_id => "local/none/cpu-current/gpu-current/net/default", board => "local",
-        push_dir => "/tmp/push",
-    }
-}
-
 /// Checks that `source` is a valid template (for validation before a run).
 pub fn check_template(source: &str) -> Result<(), String> {
     let env = environment();

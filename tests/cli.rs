@@ -713,3 +713,150 @@ fn the_probe_runs_on_a_real_opencl_platform() {
     let json = std::fs::read_to_string(&find(&sb.out("ocl"), "cell.json")[0]).unwrap();
     assert!(json.contains("opencl_platform"), "{json}");
 }
+
+/// The shells to run cell scripts under: the system `sh`, and busybox and
+/// mksh where installed (tests/run.sh installs them).
+fn shells() -> Vec<&'static str> {
+    let mut v = vec!["sh"];
+    for (probe, shell) in [("busybox", "busybox sh"), ("mksh", "mksh")] {
+        if Command::new(probe).arg("--help").output().is_ok()
+            || Command::new(probe).arg("-c").arg("true").output().is_ok()
+        {
+            v.push(shell);
+        } else {
+            eprintln!("{probe} is not installed: its cases are skipped (tests/run.sh installs it)");
+        }
+    }
+    v
+}
+
+/// A scenario whose command benchmark is `run` (a complete log follows).
+fn leaky_scenario(name: &str, run: &str, extra: &str) -> String {
+    format!(
+        "name: {name}\nbenchmark:\n  command:\n    run: |\n      {run}\n      sh fake-bench.sh 2 0 n\n    push: [fake-bench.sh]\nnetworks: [n]\niterations: 2\nload_settle_ms: 100\nloads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [light]\n{extra}"
+    )
+}
+
+#[test]
+fn nothing_the_benchmark_starts_outlives_the_cell_under_each_shell() {
+    for shell in shells() {
+        let sb = Sandbox::new();
+        copy_fake_bench(&sb);
+        // A benchmark that leaves a child running, and completes its log.
+        sb.write("s.yaml", &leaky_scenario("leak", "sleep 300 &", ""));
+        let out = sb
+            .command(&["run", "s.yaml"])
+            .env("KLO_SPEC_SHELL", shell)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let dir = sb.out("leak");
+        assert!(
+            !group_alive(bench_group(&dir)),
+            "{shell}: the benchmark's child survived"
+        );
+        assert!(
+            load_pids(&dir).iter().all(|p| !klo_load_running(*p)),
+            "{shell}: a load survived"
+        );
+        let json = std::fs::read_to_string(&find(&dir, "cell.json")[0]).unwrap();
+        assert!(
+            json.contains("\"status\": \"ok\"")
+                && json.contains("left processes running; they were killed"),
+            "{shell}: {json}"
+        );
+        assert!(
+            json.contains("\"leftovers_killed_by_runner\": 0"),
+            "{shell}: {json}"
+        );
+
+        // A benchmark that ignores TERM is killed at its timeout, children too.
+        let sb = Sandbox::new();
+        copy_fake_bench(&sb);
+        sb.write(
+            "s.yaml",
+            &leaky_scenario("stubborn", "trap '' TERM; sleep 301", "timeout_s: 1\n"),
+        );
+        let t = Instant::now();
+        let out = sb
+            .command(&["run", "s.yaml"])
+            .env("KLO_SPEC_SHELL", shell)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{shell}: {}", text(&out.stderr));
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{shell}: took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(
+            csv_rows(&sb.out("stubborn").join("summary.csv"))[1][8],
+            "timeout",
+            "{shell}"
+        );
+        assert!(
+            !group_alive(bench_group(&sb.out("stubborn"))),
+            "{shell}: the stubborn benchmark survived"
+        );
+    }
+}
+
+#[test]
+fn a_process_name_with_spaces_does_not_blind_the_watchdog() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    // /proc/PID/stat shows `(a Z b)`: the state must be read after the `)`.
+    sb.write(
+        "s.yaml",
+        &leaky_scenario(
+            "names",
+            "cp \"$(command -v sleep)\" './a Z b' && exec './a Z b' 120",
+            "timeout_s: 1\n",
+        ),
+    );
+    let t = Instant::now();
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "the watchdog missed its timeout: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        csv_rows(&sb.out("names").join("summary.csv"))[1][8],
+        "timeout"
+    );
+}
+
+#[test]
+fn a_signal_during_the_settle_time_is_handled_at_once() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    sb.write(
+        "s.yaml",
+        &fake_bench_scenario(
+            "settle",
+            &format!("loads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [light]\n"),
+        )
+        .replace("load_settle_ms: 100", "load_settle_ms: 30000")
+        .replace("{{ delay }}", "0"),
+    );
+    let mut child = sb
+        .command(&["run", "s.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pids = wait_for_loads(&sb);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let t = Instant::now();
+    wait_until("the loads to be killed", Duration::from_secs(5), || {
+        pids.iter().all(|p| !klo_load_running(*p))
+    });
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "cleanup waited for the settle sleep: {:?}",
+        t.elapsed()
+    );
+}

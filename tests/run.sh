@@ -11,6 +11,9 @@ need=""
 command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
 command -v taskset >/dev/null 2>&1 || need="$need util-linux"
 [ -e /etc/OpenCL/vendors/pocl.icd ] || need="$need pocl-opencl-icd ocl-icd-libopencl1"
+# The cell script is also tested under the shells boards have.
+command -v busybox >/dev/null 2>&1 || need="$need busybox"
+command -v mksh >/dev/null 2>&1 || need="$need mksh"
 if [ -n "$need" ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
         echo "tests/run.sh: missing:$need (install them with your package manager)" >&2

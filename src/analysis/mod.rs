@@ -2,9 +2,10 @@
 //! K sweeps and the checklist.
 //!
 //! Measurement rules (KLO.md): the first inference of a cell is a warm-up
-//! and is excluded everywhere; the first kernel's T_prod of each inference
-//! is excluded from means (divide by n - 1); the first T_idle is undefined,
-//! not zero. Only `ok` cells count in speedups and checks.
+//! and is excluded everywhere; the T_prod of each inference's first kernel
+//! (its lowest kernel index) is excluded from means (divide by n - 1); the
+//! first T_idle is undefined, not zero. Only `ok` cells count in speedups
+//! and checks.
 
 pub mod checks;
 pub mod stats;
@@ -76,7 +77,7 @@ pub fn cell_statistics(
         .context("building the frames")?;
     let measured_inf = inferences.lazy().filter(col("iter").gt(lit(0)));
     let measured_ker = kernels.lazy().filter(col("iter").gt(lit(0)));
-    let not_first = col("kernel").gt(lit(0));
+    let not_first = col("first").not();
 
     let per_cell = measured_inf
         .clone()
@@ -311,7 +312,8 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             fmt_f(st.flushes_mean, 2),
             fmt_f(st.k_mean, 2),
             fmt_f(
-                if status.has_measurements() {
+                // A cell whose conditions were not met gets no speedup.
+                if status == Status::Ok {
                     speedup(i)
                 } else {
                     None

@@ -28,7 +28,8 @@ pub struct LocalBoard {
 impl LocalBoard {
     pub fn new() -> Result<LocalBoard> {
         let workdir = match std::env::var_os("KLO_SPEC_LOCAL_DIR").filter(|d| !d.is_empty()) {
-            Some(d) => PathBuf::from(d),
+            // Absolute: the cell script runs from inside its own folder.
+            Some(d) => std::path::absolute(PathBuf::from(d))?,
             None => std::env::temp_dir()
                 .join(format!("klo-spec-{}", unsafe { libc::getuid() }))
                 .join("local"),
@@ -116,16 +117,36 @@ pub fn sweep_leftovers(cell_dir: &Path, script_pgid: i32) -> u32 {
             killed += 1;
         }
     }
-    for pid in read_pids(&cell_dir.join("bench.pid")) {
-        if process_running(pid, None) {
-            signal(-pid, libc::SIGKILL);
+    // The benchmark's group (its own session), and anything else in the
+    // script's group (a watchdog's sleep): every live member.
+    let groups: Vec<i32> = read_pids(&cell_dir.join("bench.pid"))
+        .into_iter()
+        .chain([script_pgid])
+        .collect();
+    for (pid, pgid) in live_processes() {
+        if groups.contains(&pgid) && pid != std::process::id() as i32 {
             signal(pid, libc::SIGKILL);
             killed += 1;
         }
     }
-    // Anything else in the script's group (a watchdog's sleep).
-    signal(-script_pgid, libc::SIGKILL);
     killed
+}
+
+/// (pid, process group) of every live (not zombie) process in /proc.
+fn live_processes() -> Vec<(i32, i32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let pgid: i32 = f.get(2)?.parse().ok()?;
+            (f[0] != "Z" && f[0] != "X").then_some((pid, pgid))
+        })
+        .collect()
 }
 
 impl Transport for LocalBoard {
@@ -185,7 +206,15 @@ impl Transport for LocalBoard {
         let out = std::fs::File::create(dir.join("script.out"))?;
         let err = std::fs::File::create(dir.join("script.err"))?;
         let parent = std::process::id() as i32;
-        let mut cmd = Command::new("sh");
+        // The shell that runs cell scripts: `sh`, or KLO_SPEC_SHELL (the
+        // tests use it to run the scripts under busybox and mksh too).
+        let shell = std::env::var("KLO_SPEC_SHELL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "sh".into());
+        let mut words = shell.split_whitespace();
+        let mut cmd = Command::new(words.next().unwrap_or("sh"));
+        cmd.args(words);
         cmd.arg(&job.script)
             .current_dir(&dir)
             .stdin(Stdio::null())
@@ -211,7 +240,7 @@ impl Transport for LocalBoard {
         let started = Instant::now();
         let mut child = cmd
             .spawn()
-            .context("cannot start `sh` for the cell script")?;
+            .with_context(|| format!("cannot start `{shell}` for the cell script"))?;
         let pid = child.id() as i32;
         let mut run = CellRun {
             round_trips: 1,

@@ -1,7 +1,8 @@
 //! Records of many cells into two polars frames:
 //!
-//! - kernels: `cell` (index into the cell list), `iter`, `kernel`, `name`,
-//!   `t_prod_us`, `t_ker_us`, `t_idle_us` (null when undefined), `flush`, `k`;
+//! - kernels: `cell` (index into the cell list), `iter`, `kernel`, `first`
+//!   (the inference's first kernel), `name`, `t_prod_us`, `t_ker_us`,
+//!   `t_idle_us` (null when undefined), `flush`, `k`;
 //! - inferences: `cell`, `iter`, `latency_us`, `flushes`, `k_mean`.
 //!
 //! Cells are referenced by index so that a long campaign's frames do not
@@ -19,6 +20,7 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
     let mut k_cell = Vec::with_capacity(nk);
     let mut k_iter = Vec::with_capacity(nk);
     let mut k_kernel = Vec::with_capacity(nk);
+    let mut k_first = Vec::with_capacity(nk);
     let mut k_name: Vec<&str> = Vec::with_capacity(nk);
     let mut k_prod = Vec::with_capacity(nk);
     let mut k_ker = Vec::with_capacity(nk);
@@ -36,6 +38,7 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
         k_cell.extend(std::iter::repeat_n(*cell, k.iter.len()));
         k_iter.extend_from_slice(&k.iter);
         k_kernel.extend_from_slice(&k.kernel);
+        k_first.extend(log.first_kernel_flags());
         k_name.extend(k.name.iter().map(String::as_str));
         k_prod.extend_from_slice(&k.t_prod_us);
         k_ker.extend_from_slice(&k.t_ker_us);
@@ -56,6 +59,7 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
             Column::new("cell".into(), k_cell),
             Column::new("iter".into(), k_iter),
             Column::new("kernel".into(), k_kernel),
+            Column::new("first".into(), k_first),
             Column::new("name".into(), k_name),
             Column::new("t_prod_us".into(), k_prod),
             Column::new("t_ker_us".into(), k_ker),

@@ -66,6 +66,23 @@ impl CellLog {
         }
     }
 
+    /// Per kernel record: whether it is its inference's first kernel (the
+    /// lowest kernel index of that inference, whatever the numbering base).
+    /// Its T_prod is excluded from means and its T_idle is undefined.
+    pub fn first_kernel_flags(&self) -> Vec<bool> {
+        let mut first: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+        for (it, k) in self.kernels.iter.iter().zip(&self.kernels.kernel) {
+            let e = first.entry(*it).or_insert(*k);
+            *e = (*e).min(*k);
+        }
+        self.kernels
+            .iter
+            .iter()
+            .zip(&self.kernels.kernel)
+            .map(|(it, k)| first[it] == *k)
+            .collect()
+    }
+
     /// Why the log cannot count as a complete cell of `expected` inferences,
     /// or `None` when it is complete.
     pub fn incomplete_reason(&self, expected: u32) -> Option<String> {
@@ -141,6 +158,16 @@ fn num<T: std::str::FromStr>(v: &str, key: &str) -> Result<T, String> {
         .map_err(|_| format!("`{key}={v}` is not a number"))
 }
 
+/// A measured time: a finite number (`nan` is only allowed for T_idle).
+fn time(v: &str, key: &str) -> Result<f64, String> {
+    let x: f64 = num(v, key)?;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(format!("`{key}={v}` is not a finite number"))
+    }
+}
+
 fn opt_f64(v: Option<&str>, key: &str) -> Result<Option<f64>, String> {
     match v {
         None => Ok(None),
@@ -194,8 +221,8 @@ impl<'a> Fields<'a> {
         let iter: u32 = num(Self::required(self.iter, "iter")?, "iter")?;
         if let Some(kernel) = self.kernel {
             let kernel: u32 = num(kernel, "kernel")?;
-            let t_prod: f64 = num(Self::required(self.t_prod_us, "t_prod_us")?, "t_prod_us")?;
-            let t_ker: f64 = num(Self::required(self.t_ker_us, "t_ker_us")?, "t_ker_us")?;
+            let t_prod = time(Self::required(self.t_prod_us, "t_prod_us")?, "t_prod_us")?;
+            let t_ker = time(Self::required(self.t_ker_us, "t_ker_us")?, "t_ker_us")?;
             let t_idle = opt_f64(self.t_idle_us, "t_idle_us")?;
             let flush = match self.flush {
                 None => false,
@@ -212,7 +239,7 @@ impl<'a> Fields<'a> {
             r.flush.push(flush);
             r.k.push(k);
         } else if let Some(lat) = self.latency_us {
-            let latency: f64 = num(lat, "latency_us")?;
+            let latency = time(lat, "latency_us")?;
             let flushes = self.flushes.map(|f| num::<u32>(f, "flushes")).transpose()?;
             let k_mean = opt_f64(self.k_mean, "k_mean")?;
             let r = &mut log.inferences;

@@ -108,3 +108,21 @@ fn regex_parser_maps_named_groups() {
             .is_some()
     );
 }
+
+#[test]
+fn the_first_kernel_is_the_lowest_index_whatever_the_base() {
+    let one_based = "KLO v1 iter=0 kernel=1 t_prod_us=90 t_ker_us=1\nKLO v1 iter=0 kernel=2 t_prod_us=9 t_ker_us=1\nKLO v1 iter=1 kernel=2 t_prod_us=9 t_ker_us=1\nKLO v1 iter=1 kernel=1 t_prod_us=90 t_ker_us=1\n";
+    assert_eq!(
+        parse_klo(one_based).first_kernel_flags(),
+        vec![true, false, false, true]
+    );
+}
+
+#[test]
+fn a_measured_time_must_be_finite() {
+    let log = parse_klo(
+        "KLO v1 iter=0 kernel=0 t_prod_us=nan t_ker_us=1\nKLO v1 iter=0 latency_us=inf\n",
+    );
+    assert_eq!(log.malformed.len(), 2);
+    assert_eq!(log.malformed[0].1, "`t_prod_us=nan` is not a finite number");
+}

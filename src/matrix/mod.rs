@@ -23,9 +23,10 @@ use coord::{Axis, AxisValue, Coord};
 use crate::error::{Diagnostic, InputError};
 use crate::scenario::{CpuFreq, GpuFreq, Pick, Scenario, Strategy};
 
-/// Combinations before exclude above which expansion refuses to even start
-/// (unless `max_cells` is larger): a guard against exhausting memory.
+/// Combinations, and cells, before exclude above which expansion refuses to
+/// start, whatever `max_cells` says: guards against exhausting memory.
 pub const MAX_RAW_COMBINATIONS: u128 = 2_000_000;
+pub const MAX_CELLS_HARD: u128 = 1_000_000;
 
 /// One cell of the experiment.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,18 +44,13 @@ pub struct Cell {
     pub hash: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    Matrix,
-    Include(usize),
-}
-
 #[derive(Debug, Clone)]
 struct Combo {
     coord: Coord,
     iterations: Option<u32>,
     timeout_s: Option<u32>,
-    origin: Origin,
+    /// The last `include` entry that changed this combination.
+    touched_by: Option<usize>,
 }
 
 impl Pick {
@@ -71,28 +67,52 @@ impl Pick {
 
 /// The cells of a scenario, in run order.
 pub fn expand(s: &Scenario) -> Result<Vec<Cell>, InputError> {
-    let raw_count: u128 = s.axes.iter().map(|a| a.values.len() as u128).product();
-    let limit = MAX_RAW_COMBINATIONS.max(s.max_cells as u128);
-    if raw_count > limit {
-        return Err(InputError::one(
-            s.diag("matrix", format!("the matrix has {raw_count} combinations before `exclude`, too many to expand"))
-                .with_hint(format!("klo-spec expands at most {limit} (or `max_cells`, if larger); split the scenario or shorten an axis")),
-        ));
-    }
-    let combos = product(s);
-    let combos = apply_exclude(s, combos)?;
-    let combos = apply_include(s, combos)?;
-    let cells = to_cells(s, combos)?;
     let cap_path = if s.source.keys("").contains(&"max_cells") {
         "max_cells"
     } else {
         "matrix"
     };
-    if cells.len() > s.max_cells {
-        return Err(InputError::one(
-            s.diag(cap_path, format!("the matrix expands to {} cells, over the cap of {}", cells.len(), s.max_cells))
+    let over_cap = |count: u128| {
+        InputError::one(
+            s.diag(cap_path, format!("the matrix expands to {count} cells, over the cap of {}", s.max_cells))
                 .with_hint("raise `max_cells:` if you mean it, or drop axis values (`klo-spec plan` shows the cells)"),
+        )
+    };
+    // Count before building anything: combinations, and cells (a sweep
+    // counts once per K). Exclude can only remove, include only add.
+    let raw_count: u128 = s.axes.iter().map(|a| a.values.len() as u128).product();
+    let cell_count: u128 = s
+        .axes
+        .iter()
+        .map(|a| match a.axis {
+            Axis::Strategy => a
+                .values
+                .iter()
+                .map(|v| match v {
+                    AxisValue::Strategy(st) => strategy_cells(st).len() as u128,
+                    _ => 1,
+                })
+                .sum(),
+            _ => a.values.len() as u128,
+        })
+        .product();
+    if raw_count > MAX_RAW_COMBINATIONS || cell_count > MAX_CELLS_HARD {
+        return Err(InputError::one(
+            s.diag("matrix", format!("the matrix has {raw_count} combinations ({cell_count} cells) before `exclude`, too many to expand"))
+                .with_hint(format!(
+                    "klo-spec expands at most {MAX_RAW_COMBINATIONS} combinations and {MAX_CELLS_HARD} cells, whatever `max_cells` says; split the scenario"
+                )),
         ));
+    }
+    if s.exclude.is_empty() && cell_count > s.max_cells as u128 {
+        return Err(over_cap(cell_count));
+    }
+    let combos = product(s);
+    let combos = apply_exclude(s, combos)?;
+    let combos = apply_include(s, combos)?;
+    let cells = to_cells(s, combos)?;
+    if cells.len() > s.max_cells {
+        return Err(over_cap(cells.len() as u128));
     }
     Ok(cells)
 }
@@ -124,7 +144,7 @@ fn product(s: &Scenario) -> Vec<Combo> {
             coord,
             iterations: None,
             timeout_s: None,
-            origin: Origin::Matrix,
+            touched_by: None,
         })
         .collect()
 }
@@ -171,6 +191,7 @@ fn apply_include(s: &Scenario, mut combos: Vec<Combo>) -> Result<Vec<Combo>, Inp
         for combo in combos.iter_mut().take(originals) {
             if original.iter().all(|(a, v)| combo.coord.has(*a, v)) {
                 matched = true;
+                combo.touched_by = Some(i);
                 for (a, v) in &extra {
                     combo.coord.set(*a, v.clone());
                 }
@@ -190,7 +211,7 @@ fn apply_include(s: &Scenario, mut combos: Vec<Combo>) -> Result<Vec<Combo>, Inp
                 coord,
                 iterations: entry.iterations,
                 timeout_s: entry.timeout_s,
-                origin: Origin::Include(i),
+                touched_by: Some(i),
             }),
             Err(d) => problems.push(d),
         }
@@ -259,7 +280,7 @@ pub fn strategy_cells(s: &Strategy) -> Vec<(String, u32)> {
 
 fn to_cells(s: &Scenario, combos: Vec<Combo>) -> Result<Vec<Cell>, InputError> {
     let mut cells = Vec::new();
-    let mut seen: HashMap<String, (usize, Origin)> = HashMap::new();
+    let mut seen: HashMap<String, Option<usize>> = HashMap::new();
     let mut problems = Vec::new();
     for combo in combos {
         for (slug, k) in strategy_cells(&combo.coord.strategy) {
@@ -273,10 +294,12 @@ fn to_cells(s: &Scenario, combos: Vec<Combo>) -> Result<Vec<Cell>, InputError> {
                 slug.as_str(),
             ]
             .join("/");
-            if let Some((_, first)) = seen.get(&id.to_lowercase()) {
-                let path = match (combo.origin, *first) {
-                    (Origin::Include(i), _) | (_, Origin::Include(i)) => format!("include[{i}]"),
-                    _ => "matrix.strategy".to_string(),
+            if let Some(first) = seen.get(&id.to_lowercase()) {
+                // Point at the include entry that made or changed either
+                // combination, else at the strategies (two sweeps sharing a K).
+                let path = match combo.touched_by.or(*first) {
+                    Some(i) => format!("include[{i}]"),
+                    None => "matrix.strategy".to_string(),
                 };
                 problems.push(
                     s.diag(&path, format!("cell `{id}` would appear twice"))
@@ -284,7 +307,7 @@ fn to_cells(s: &Scenario, combos: Vec<Combo>) -> Result<Vec<Cell>, InputError> {
                 );
                 continue;
             }
-            seen.insert(id.to_lowercase(), (cells.len(), combo.origin));
+            seen.insert(id.to_lowercase(), combo.touched_by);
             cells.push(Cell {
                 id,
                 coord: combo.coord.clone(),

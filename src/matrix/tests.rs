@@ -286,3 +286,21 @@ fn hashes_are_stable_and_local_to_the_cell() {
     assert_ne!(changed[1].1, one[1].1);
     assert!(one.iter().all(|(_, h)| h.len() == hash::HASH_LEN));
 }
+
+#[test]
+fn a_huge_matrix_is_refused_before_it_is_built() {
+    let nets: Vec<String> = (0..300).map(|i| format!("n{i}")).collect();
+    let ks: Vec<String> = (1..=4096).map(|k| k.to_string()).collect();
+    let text = format!(
+        "name: t\nbenchmark: {{command: {{run: x}}}}\nnetworks: [{}]\nmax_cells: 100000000\nmatrix:\n  strategy: [{{sweep: {{k: [{}]}}}}]\n",
+        nets.join(", "),
+        ks.join(", ")
+    );
+    let t = std::time::Instant::now();
+    let err = expand_err(&text);
+    assert!(
+        err.contains("(1228800 cells) before `exclude`, too many to expand"),
+        "{err}"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(2));
+}

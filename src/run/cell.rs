@@ -20,8 +20,11 @@ use crate::render::{Templates, render_str, shell_quote};
 use crate::scenario::raw::Submit;
 use crate::scenario::{Benchmark, Cores, Scenario};
 
-/// Extra time a cell's round trip gets beyond settle time and timeout.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(60);
+/// Extra time a cell's round trip gets beyond settle time and timeout: a
+/// minute plus 5% of the timeout (the script's own watchdog fires first).
+fn deadline_margin(timeout_s: u32) -> Duration {
+    Duration::from_secs(60) + Duration::from_secs(timeout_s as u64) / 20
+}
 
 static ATTEMPT: AtomicU64 = AtomicU64::new(0);
 
@@ -123,17 +126,7 @@ fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Ve
                     .with_context(|| format!("cannot read {}", f.source.display()))?;
                 files.push((format!("push/{}", f.name), bytes, true));
             }
-            let ctx = context! {
-                network => cell.coord.network.clone(),
-                k => cell.k,
-                iterations => cell.iterations,
-                strategy => cell.strategy_slug.clone(),
-                load => cell.coord.load.clone(),
-                cell_id => cell.id.clone(),
-                board => cell.coord.board.clone(),
-                push_dir => push_dir.clone(),
-            };
-            let command = render_str(&c.run, ctx)
+            let command = render_str(&c.run, command_context(cell, &push_dir))
                 .with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
             let dir = shell_quote(&push_dir);
             format!(
@@ -143,6 +136,21 @@ fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Ve
         }
     };
     Ok((script, files))
+}
+
+/// The variables of a command benchmark's `run` template for one cell
+/// (`render::COMMAND_VARIABLES`).
+pub fn command_context(cell: &Cell, push_dir: &str) -> minijinja::Value {
+    context! {
+        network => cell.coord.network.clone(),
+        k => cell.k,
+        iterations => cell.iterations,
+        strategy => cell.strategy_slug.clone(),
+        load => cell.coord.load.clone(),
+        cell_id => cell.id.clone(),
+        board => cell.coord.board.clone(),
+        push_dir => push_dir.to_string(),
+    }
 }
 
 /// Key-value lines of `cell.status`.
@@ -251,8 +259,9 @@ fn run_round_trip(
     let loads_total: u32 = loads.iter().map(|l| l.procs).sum();
     record.loads.started = loads_total;
     let settle_s = format!("{:.3}", s.load_settle_ms as f64 / 1000.0);
+    let settle_ceil_s = s.load_settle_ms.div_ceil(1000);
     let script = r.templates.render_cell(context! {
-        cell => context! { id => cell.id.clone(), dir => dir.clone(), timeout_s => cell.timeout_s, settle_s => settle_s },
+        cell => context! { id => cell.id.clone(), dir => dir.clone(), timeout_s => cell.timeout_s, settle_s => settle_s, settle_ceil_s => settle_ceil_s },
         load_bin => r.helpers.load.clone(),
         loads => minijinja::Value::from(minijinja::value::Serde(&loads)),
         loads_total => loads_total,
@@ -261,7 +270,7 @@ fn run_round_trip(
 
     let deadline = Duration::from_millis(s.load_settle_ms as u64)
         + Duration::from_secs(cell.timeout_s as u64)
-        + DEADLINE_MARGIN;
+        + deadline_margin(cell.timeout_s);
     let job = CellJob {
         token: token.to_string(),
         files,
@@ -308,18 +317,20 @@ fn judge(
         record.device_info = l.info.clone();
     }
 
-    let (status, reason) = if run.interrupted || record.signal.is_some() {
+    // The runner's deadline TERMs the script, which records the signal: a
+    // deadline is a timeout unless a cancellation came first.
+    let (status, reason) = if run.deadline_hit && !run.interrupted {
+        (
+            Status::Timeout,
+            Some("the cell script outlived its deadline and was killed by the runner".into()),
+        )
+    } else if run.interrupted || record.signal.is_some() {
         (
             Status::Interrupted,
             Some(format!(
                 "stopped by {}",
                 record.signal.clone().unwrap_or_else(|| "the runner".into())
             )),
-        )
-    } else if run.deadline_hit {
-        (
-            Status::Timeout,
-            Some("the cell script outlived its deadline and was killed by the runner".into()),
         )
     } else if let Some(e) = st.get("error") {
         (Status::LoadFailed, Some(e.clone()))
@@ -360,15 +371,20 @@ fn judge(
     };
     record.status = status;
     record.reason = reason;
+    let mut notes = Vec::new();
+    if st.contains_key("bench_children_killed") {
+        notes.push("the benchmark left processes running; they were killed".to_string());
+    }
     if run.leftovers_killed > 0 {
-        let note = format!(
+        notes.push(format!(
             "the runner killed {} process(es) the cell script left behind",
             run.leftovers_killed
-        );
-        record.reason = Some(match record.reason.take() {
-            Some(r) => format!("{r}; {note}"),
-            None => note,
-        });
+        ));
+    }
+    if !notes.is_empty() {
+        let mut all: Vec<String> = record.reason.take().into_iter().collect();
+        all.extend(notes);
+        record.reason = Some(all.join("; "));
     }
     log
 }
@@ -383,20 +399,51 @@ fn finalize(out_dir: &Path, cell: &Cell, staging: &Path, record: &CellRecord) ->
     let parent = target.parent().context("cell path has a parent")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
+    if !target.exists() {
+        return std::fs::rename(staging, &target)
+            .with_context(|| format!("cannot move the cell into {}", target.display()));
+    }
+    // Swap the new folder and the old one in one step, then drop the old.
+    if exchange(staging, &target).is_ok() {
+        let _ = std::fs::remove_dir_all(staging);
+        return Ok(());
+    }
+    // A file system without RENAME_EXCHANGE: two renames, and the old result
+    // goes back if the second fails.
     let trash = out_dir
         .join(".trash")
         .join(staging.file_name().unwrap_or_default());
-    if target.exists() {
-        std::fs::create_dir_all(trash.parent().context("trash has a parent")?)?;
-        std::fs::rename(&target, &trash)
-            .with_context(|| format!("cannot move the old {} aside", target.display()))?;
+    std::fs::create_dir_all(trash.parent().context("trash has a parent")?)?;
+    std::fs::rename(&target, &trash)
+        .with_context(|| format!("cannot move the old {} aside", target.display()))?;
+    if let Err(e) = std::fs::rename(staging, &target) {
+        let _ = std::fs::rename(&trash, &target);
+        return Err(e).with_context(|| format!("cannot move the cell into {}", target.display()));
     }
-    std::fs::rename(staging, &target)
-        .with_context(|| format!("cannot move the cell into {}", target.display()))?;
-    if trash.exists() {
-        let _ = std::fs::remove_dir_all(&trash);
-    }
+    let _ = std::fs::remove_dir_all(&trash);
     Ok(())
+}
+
+/// Atomically swaps two paths (Linux renameat2 with RENAME_EXCHANGE).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let a = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let b = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: two valid NUL-terminated paths.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// The folder of a cell in a result set.

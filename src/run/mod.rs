@@ -134,6 +134,34 @@ pub fn prepare(scenario: Scenario, templates_dir: Option<&Path>) -> Result<Prepa
             }
         }
     }
+    // A command template can fail for some cells only (a branch on a
+    // variable): render it for every cell before running any.
+    if let crate::scenario::Benchmark::Command(c) = &scenario.benchmark {
+        let mut seen = std::collections::HashSet::new();
+        for cell in &cells {
+            if let Err(e) = crate::render::render_str(&c.run, cell::command_context(cell, "/push"))
+            {
+                let msg = e.to_string();
+                if seen.insert(msg.clone()) {
+                    let vars = crate::render::COMMAND_VARIABLES;
+                    let hint = msg
+                        .split('`')
+                        .nth(1)
+                        .and_then(|name| crate::error::suggest(name, vars))
+                        .map(|s| format!("did you mean `{s}`? Variables: {}", vars.join(", ")))
+                        .unwrap_or_else(|| format!("variables: {}", vars.join(", ")));
+                    problems.push(
+                        scenario
+                            .diag(
+                                "benchmark.command.run",
+                                format!("`run` cannot be rendered for cell {}: {msg}", cell.id),
+                            )
+                            .with_hint(hint),
+                    );
+                }
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(InputError {
             diagnostics: problems,

@@ -89,7 +89,8 @@ impl Checker<'_> {
         min: T,
         max: T,
     ) {
-        if v < min || v > max {
+        // Written so that NaN (`.nan` in YAML) is out of every range.
+        if !(min <= v && v <= max) {
             let key = path.rsplit('.').next().unwrap_or(path);
             let why = match key {
                 "iterations" => "the first inference is a warm-up, so a cell needs at least 2",
@@ -212,8 +213,13 @@ pub(super) fn check(
     let mut seen = HashSet::new();
     for (i, n) in raw.networks.iter().enumerate() {
         let path = format!("networks[{i}]");
-        if !seen.insert(n.as_str()) {
-            c.err(&path, format!("network `{n}` is listed twice"), None);
+        // Names become folder names: equal ignoring case is a duplicate.
+        if !seen.insert(n.to_lowercase()) {
+            c.err(
+                &path,
+                format!("network `{n}` is listed twice (names are compared ignoring case)"),
+                Some("cell ids and folders would collide: keep one".into()),
+            );
             continue;
         }
         if !c.slug(&path, "network", n) {
@@ -257,7 +263,18 @@ pub(super) fn check(
         .exclude
         .iter()
         .enumerate()
-        .map(|(i, s)| check_selector(&mut c, &ctx, &format!("exclude[{i}]"), s, false))
+        .map(|(i, s)| {
+            let path = format!("exclude[{i}]");
+            let pick = check_selector(&mut c, &ctx, &path, s, false);
+            if pick.pairs.is_empty() && pick.k.is_none() {
+                c.err(
+                    &path,
+                    "an empty `exclude` entry would drop every combination",
+                    Some("give the axis values of the combinations to drop, e.g. `{load: none, strategy: {fixed: 4}}`".into()),
+                );
+            }
+            pick
+        })
         .collect();
     let include: Vec<IncludeEntry> = raw
         .include
@@ -301,9 +318,20 @@ fn check_loads(
 ) -> BTreeMap<String, Option<raw::Load>> {
     let mut loads = BTreeMap::new();
     loads.insert("none".to_string(), None);
+    let mut lower = HashSet::new();
     for (name, load) in raw {
         let path = format!("loads.{name}");
         if !c.slug(&path, "load name", name) {
+            continue;
+        }
+        if !lower.insert(name.to_lowercase())
+            || (name != "none" && name.eq_ignore_ascii_case("none"))
+        {
+            c.err(
+                &path,
+                format!("load `{name}` differs from another load name only in case"),
+                Some("cell ids and folders would collide: rename one".into()),
+            );
             continue;
         }
         if name == "none" {

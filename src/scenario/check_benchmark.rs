@@ -10,7 +10,6 @@ use super::check::{Checker, is_slug};
 use super::raw;
 use super::{LogRegexes, PushFile};
 use crate::digest::hex_sha256;
-use crate::error::suggest;
 use crate::scenario::Benchmark;
 
 pub(super) fn check_benchmark(
@@ -77,22 +76,6 @@ pub(super) fn check_benchmark(
                     &format!("{base}.run"),
                     format!("`run` is not a valid template: {e}"),
                     Some("see minijinja's syntax; values are written `{{ name }}`".into()),
-                );
-            } else if let Err(e) =
-                crate::render::render_str(&cmd.run, crate::render::sample_command_context())
-            {
-                let msg = e.to_string();
-                let vars = crate::render::COMMAND_VARIABLES;
-                let hint = msg
-                    .split('`')
-                    .nth(1)
-                    .and_then(|name| suggest(name, vars))
-                    .map(|s| format!("did you mean `{s}`? Variables: {}", vars.join(", ")))
-                    .unwrap_or_else(|| format!("variables: {}", vars.join(", ")));
-                c.err(
-                    &format!("{base}.run"),
-                    format!("`run` cannot be rendered: {msg}"),
-                    Some(hint),
                 );
             }
             let dir = file.parent().unwrap_or(Path::new("."));
@@ -185,18 +168,18 @@ pub(super) fn check_regexes(
             }
         }
     };
-    let kernel = match &r.kernel {
-        Some(k) => Some(compile(
-            "kernel",
-            k,
-            &["iter", "kernel", "t_prod_us", "t_ker_us"],
-        )?),
-        None => None,
-    };
+    // Compile all three before giving up, so that every error is reported.
+    let kernel = r
+        .kernel
+        .as_ref()
+        .map(|k| compile("kernel", k, &["iter", "kernel", "t_prod_us", "t_ker_us"]));
     let inference = compile("inference", &r.inference, &["iter", "latency_us"]);
     let end = compile("end", &r.end, &[]);
     Some(LogRegexes {
-        kernel,
+        kernel: match kernel {
+            Some(k) => Some(k?),
+            None => None,
+        },
         inference: inference?,
         end: end?,
     })

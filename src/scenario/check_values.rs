@@ -69,6 +69,12 @@ pub(super) fn check_cpu_freq(c: &mut Checker, path: &str, f: &CpuFreq) {
         }
         if cluster == "others" && *v != FreqValue::Keep {
             c.err(&vpath, "`others` can only be `keep`", Some("name the clusters you want to set; `others: keep` says the rest stay as they are".into()));
+        } else if cluster != "others" && *v == FreqValue::Keep {
+            c.err(
+                &vpath,
+                format!("`keep` is only for `others`, not for `{cluster}`"),
+                Some("to leave a cluster as it is, leave it out and add `others: keep`; to leave the whole CPU, write `cpu_freq: current`".into()),
+            );
         }
         check_freq_value(c, &vpath, v);
     }
@@ -82,8 +88,14 @@ pub(super) fn check_cpu_freq(c: &mut Checker, path: &str, f: &CpuFreq) {
 }
 
 pub(super) fn check_gpu_freq(c: &mut Checker, path: &str, g: &GpuFreq) {
-    if let GpuFreq::Set(v) = g {
-        check_freq_value(c, path, v);
+    match g {
+        GpuFreq::Set(FreqValue::Keep) => c.err(
+            path,
+            "`keep` is not a GPU frequency",
+            Some("to leave the GPU as it is, write `current`".into()),
+        ),
+        GpuFreq::Set(v) => check_freq_value(c, path, v),
+        GpuFreq::Current => {}
     }
 }
 
