@@ -21,3 +21,4 @@ pub mod record;
 pub mod render;
 pub mod run;
 pub mod scenario;
+pub mod yaml;

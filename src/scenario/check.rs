@@ -11,12 +11,12 @@ use super::check_values::{
     check_strategy,
 };
 use super::raw::{self, RawScenario};
-use super::source::SourceMap;
 use super::{AxisSpec, IncludeEntry, Pick, Scenario};
 use crate::error::{Diagnostic, InputError, suggest};
 use crate::matrix::coord::{Axis, AxisValue};
 use crate::networks;
 use crate::scenario::{Benchmark, CpuFreq, GpuFreq, Strategy};
+use crate::yaml::source::SourceMap;
 
 /// Boards klo-spec knows without an inventory.
 pub const BUILTIN_BOARDS: [&str; 1] = ["local"];
