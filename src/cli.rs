@@ -27,6 +27,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Print the JSON Schema of scenario files (schema.json).
     Schema(SchemaArgs),
+    /// Boards: read a board's topology, or put back what cells changed.
+    #[command(subcommand)]
+    Board(BoardCommand),
     /// Build the board-side helpers (klo-load, klo-probe) for this machine
     /// and print their paths, or write their C sources to a folder.
     Helpers(HelpersArgs),
@@ -40,6 +43,10 @@ pub struct Common {
     /// Default: ./templates when it holds cell.sh.j2.
     #[arg(long, env = "KLO_SPEC_TEMPLATES", value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// The board inventory. Default: boards.yaml beside the scenario file
+    /// (scenarios/boards.yaml), when there is one.
+    #[arg(long, env = "KLO_SPEC_BOARDS", value_name = "FILE")]
+    pub boards: Option<PathBuf>,
     /// Override the scenario's `max_cells`.
     #[arg(long, value_name = "N")]
     pub max_cells: Option<usize>,
@@ -86,6 +93,31 @@ pub struct AnalyzeArgs {
         value_name = "DIR"
     )]
     pub output_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BoardCommand {
+    /// Read a board's CPUs online, clusters (little/big/prime, policyN),
+    /// available frequencies and governors, GPU (kgsl, Mali, devfreq),
+    /// core_ctl, and whether klo-spec may write them; refreshes the cache
+    /// that `run` and `plan` use.
+    Probe(BoardArgs),
+    /// Put back every value klo-spec cells changed on a board and did not
+    /// restore (after a killed runner or a lost board), and kill load
+    /// processes they left.
+    Reset(BoardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BoardArgs {
+    /// The board's name (`local`, or one from the inventory).
+    pub board: String,
+    /// The board inventory (default: scenarios/boards.yaml when it exists).
+    #[arg(long, env = "KLO_SPEC_BOARDS", value_name = "FILE")]
+    pub boards: Option<PathBuf>,
+    /// Print JSON instead of a table (probe).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

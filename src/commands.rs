@@ -7,9 +7,11 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::board::Cancel;
-use crate::cli::{Cli, Command, Common};
+use crate::cli::{BoardCommand, Cli, Command, Common};
+use crate::error::UsageError;
 use crate::matrix::coord::strategy_label;
 use crate::output::{Table, atomic_write};
+use crate::render::Templates;
 use crate::run::{self, Prepared, RunOptions};
 use crate::scenario;
 
@@ -45,6 +47,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             run::print_tables(&analysis);
             Ok(0)
         }
+        Command::Board(cmd) => board_command(cmd),
         Command::Helpers(a) => {
             match a.sources {
                 Some(dir) => {
@@ -83,6 +86,77 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
+fn board_command(cmd: BoardCommand) -> Result<i32> {
+    let (BoardCommand::Probe(a) | BoardCommand::Reset(a)) = &cmd;
+    let file = a
+        .boards
+        .clone()
+        .or_else(|| Some(PathBuf::from("scenarios/boards.yaml")).filter(|p| p.is_file()));
+    let inventory = match &file {
+        Some(f) => crate::board::inventory::load(f)?,
+        None => crate::board::inventory::Inventory::default(),
+    };
+    let Some(config) = inventory.get(&a.board) else {
+        let names = inventory.names();
+        return Err(UsageError::new(
+            format!("unknown board `{}`", a.board),
+            Some(
+                match crate::error::suggest(&a.board, names.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? Boards: {}", names.join(", ")),
+                    None => format!("boards: {}", names.join(", ")),
+                },
+            ),
+        )
+        .into());
+    };
+    let templates = Templates::load(default_templates(&None).as_deref())?;
+    let board = crate::board::connect(config)?;
+    match cmd {
+        BoardCommand::Probe(a) => {
+            let topo = crate::board::topology(board.as_ref(), &templates, true)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&topo)?);
+                return Ok(0);
+            }
+            println!("{}", topo.table().to_terminal(&[]));
+            let online = crate::board::format_cores(&topo.online);
+            println!(
+                "board {}: cores online {online} of {}",
+                a.board,
+                crate::board::format_cores(&topo.all_cores())
+            );
+            if topo.policies.is_empty() {
+                println!(
+                    "no cpufreq: this board cannot set CPU frequencies (use `cpu_freq: current`)"
+                );
+            } else if !topo.cpufreq_writable() {
+                println!(
+                    "cpufreq is read-only here (not root?): frequencies can be read, not set (use `cpu_freq: current`, or `root: sudo` in the inventory)"
+                );
+            }
+            if topo.gpu.is_none() {
+                println!(
+                    "no GPU frequency control found (kgsl, Mali, devfreq): use `gpu_freq: current`"
+                );
+            }
+            Ok(0)
+        }
+        BoardCommand::Reset(_) => {
+            let _lock = board.lock()?;
+            let state = format!("{}/state", board.workdir());
+            let script = templates.render_reset(&state)?;
+            let out = board.run_script(&script, std::time::Duration::from_secs(120));
+            match out {
+                Ok(text) => {
+                    print!("{text}");
+                    Ok(0)
+                }
+                Err(e) => Err(e.context(format!("resetting board `{}`: some values could not be put back (they stay in {state}/saved)", config.name))),
+            }
+        }
+    }
+}
+
 fn default_templates(explicit: &Option<PathBuf>) -> Option<PathBuf> {
     explicit.clone().or_else(|| {
         let d = Path::new("templates");
@@ -97,7 +171,11 @@ fn prepare(c: &Common) -> Result<Prepared> {
     if let Some(m) = c.max_cells {
         s.max_cells = m;
     }
-    run::prepare(s, default_templates(&c.templates).as_deref())
+    run::prepare(
+        s,
+        default_templates(&c.templates).as_deref(),
+        c.boards.as_deref(),
+    )
 }
 
 fn install_signal_handler(cancel: &Cancel) {

@@ -19,6 +19,12 @@ pub enum Status {
     LoadDied,
     /// A load process was not running when the benchmark was due to start.
     LoadFailed,
+    /// The board could not be set up as the cell asks (a core that stays
+    /// offline, a frequency the kernel refuses).
+    SetupFailed,
+    /// A frequency read back before or after the benchmark is not the one
+    /// pinned (beyond the tolerance): a thermal or vendor limit moved it.
+    FreqMismatch,
     /// The benchmark exited with an error.
     Failed,
     /// The benchmark outlived its timeout and was killed.
@@ -39,6 +45,8 @@ impl Status {
             Status::Ok => "ok",
             Status::LoadDied => "load_died",
             Status::LoadFailed => "load_failed",
+            Status::SetupFailed => "setup_failed",
+            Status::FreqMismatch => "freq_mismatch",
             Status::Failed => "failed",
             Status::Timeout => "timeout",
             Status::Incomplete => "incomplete",
@@ -98,6 +106,21 @@ pub struct CellRecord {
     pub device: Option<String>,
     pub device_info: BTreeMap<String, String>,
     pub round_trips: u32,
+    /// What the cell pinned (kHz), as resolved on its board.
+    #[serde(default)]
+    pub pins: crate::board::freqplan::FreqPlan,
+    /// Frequencies read just before and just after the benchmark (kHz), by
+    /// cluster name (`little`, ...) and `gpu`.
+    #[serde(default)]
+    pub freq_before: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub freq_after: BTreeMap<String, u64>,
+    /// Cores the cell brought online (and put back).
+    #[serde(default)]
+    pub cores_onlined: Vec<u32>,
+    /// An earlier cell's changes were found on the board and put back first.
+    #[serde(default)]
+    pub stale_state_restored: bool,
     pub klo_spec_version: String,
 }
 

@@ -18,6 +18,17 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 /// The cell script template shipped with klo-spec.
 pub const CELL_TEMPLATE: &str = include_str!("../templates/cell.sh.j2");
 pub const CELL_TEMPLATE_NAME: &str = "cell.sh.j2";
+/// The board probe template shipped with klo-spec.
+pub const PROBE_TEMPLATE: &str = include_str!("../templates/probe.sh.j2");
+pub const PROBE_TEMPLATE_NAME: &str = "probe.sh.j2";
+
+/// Every board-side template, by file name, as shipped.
+pub const BUILTIN_TEMPLATES: [(&str, &str); 4] = [
+    (CELL_TEMPLATE_NAME, CELL_TEMPLATE),
+    ("lib.sh.j2", include_str!("../templates/lib.sh.j2")),
+    (PROBE_TEMPLATE_NAME, PROBE_TEMPLATE),
+    ("reset.sh.j2", include_str!("../templates/reset.sh.j2")),
+];
 
 /// Quotes `s` for a POSIX shell: plain words stay as they are, anything else
 /// is single-quoted (a `'` inside becomes `'\''`).
@@ -106,48 +117,81 @@ pub fn render_str(source: &str, ctx: Value) -> Result<String> {
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// Where the cell script template comes from: a user's folder overriding
-/// the built-in one, or the built-in text.
+/// The board-side templates (cell, probe and reset scripts and the shell
+/// library they include): a user's folder overrides the built-in ones file
+/// by file.
 #[derive(Debug, Clone)]
 pub struct Templates {
-    pub cell: String,
-    /// The file it was read from, or `None` for the built-in template.
-    pub cell_origin: Option<PathBuf>,
+    /// (file name, text, the file it was read from or None when built in).
+    files: Vec<(&'static str, String, Option<PathBuf>)>,
 }
 
 impl Templates {
-    /// Reads `dir/cell.sh.j2` when `dir` is given and has one; the built-in
-    /// template otherwise.
+    /// Reads each template from `dir` when it has one; the built-in one
+    /// otherwise. Each is checked before use.
     pub fn load(dir: Option<&Path>) -> Result<Templates> {
-        if let Some(dir) = dir {
-            let path = dir.join(CELL_TEMPLATE_NAME);
-            if path.is_file() {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read the template {}", path.display()))?;
-                check_template(&text).map_err(|e| {
-                    crate::error::UsageError::new(
-                        format!("{}: {e}", path.display()),
-                        Some("fix the template or remove it to use the built-in one".into()),
-                    )
-                })?;
-                return Ok(Templates {
-                    cell: text,
-                    cell_origin: Some(path),
-                });
-            }
+        let mut files = Vec::new();
+        for (name, builtin) in BUILTIN_TEMPLATES {
+            let path = dir.map(|d| d.join(name)).filter(|p| p.is_file());
+            let (text, origin) = match path {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read the template {}", path.display()))?;
+                    check_template(&text).map_err(|e| {
+                        crate::error::UsageError::new(
+                            format!("{}: {e}", path.display()),
+                            Some("fix the template or remove it to use the built-in one".into()),
+                        )
+                    })?;
+                    (text, Some(path))
+                }
+                None => (builtin.to_string(), None),
+            };
+            files.push((name, text, origin));
         }
-        Ok(Templates {
-            cell: CELL_TEMPLATE.to_string(),
-            cell_origin: None,
-        })
+        Ok(Templates { files })
+    }
+
+    /// The templates read from files (not built in), for provenance.
+    pub fn overrides(&self) -> Vec<&Path> {
+        self.files
+            .iter()
+            .filter_map(|(_, _, o)| o.as_deref())
+            .collect()
+    }
+
+    /// One hash over every template's text: part of each cell's hash.
+    pub fn hash(&self) -> String {
+        let all: Vec<&str> = self.files.iter().map(|(_, t, _)| t.as_str()).collect();
+        crate::digest::hex_sha256(all.join("\0").as_bytes())
+    }
+
+    fn render(&self, name: &str, ctx: Value) -> Result<String> {
+        let mut env = environment();
+        for (n, text, _) in &self.files {
+            env.add_template_owned(n.to_string(), text.clone())?;
+        }
+        env.get_template(name)?
+            .render(ctx)
+            .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
     }
 
     pub fn render_cell(&self, ctx: Value) -> Result<String> {
-        let mut env = environment();
-        env.add_template(CELL_TEMPLATE_NAME, &self.cell)?;
-        let tmpl = env.get_template(CELL_TEMPLATE_NAME)?;
-        tmpl.render(ctx)
-            .map_err(|e| anyhow::anyhow!("rendering {CELL_TEMPLATE_NAME}: {e:#}"))
+        self.render(CELL_TEMPLATE_NAME, ctx)
+    }
+
+    pub fn render_probe(&self, sysfs_root: &str) -> Result<String> {
+        self.render(
+            PROBE_TEMPLATE_NAME,
+            minijinja::context! { sysfs_root => sysfs_root },
+        )
+    }
+
+    pub fn render_reset(&self, state_dir: &str) -> Result<String> {
+        self.render(
+            "reset.sh.j2",
+            minijinja::context! { board => minijinja::context! { state_dir => state_dir } },
+        )
     }
 }
 

@@ -5,19 +5,36 @@ use klo_spec::render::Templates;
 use minijinja::context;
 use minijinja::value::Value;
 
-fn render(dir: &str) -> String {
+fn render_with(dir: &str, gpu_kind: &str) -> String {
     let loads = vec![
         context! { core => 0, mask => "1", procs => 2, t_sleep_us => 1000, inner_iter => 100000, log_iter => 20 },
         context! { core => 5, mask => "20", procs => 2, t_sleep_us => 1000, inner_iter => 100000, log_iter => 20 },
     ];
+    let sys = "/sys";
     let t = Templates::load(None).unwrap();
     t.render_cell(context! {
-        cell => context! { id => "local/heavy/cpu-current/gpu-current/tiny/default", dir => dir, timeout_s => 120, settle_s => "0.500", settle_ceil_s => 1 },
+        cell => context! { id => "rb5/heavy/cpu-big-min.others-keep/gpu-min/tiny/default", dir => dir, timeout_s => 120, settle_s => "0.500", settle_ceil_s => 1 },
+        board => context! { state_dir => "/data/local/tmp/klo-spec/state", freq_settle_s => "0.200" },
         load_bin => "/cache/helpers/abc/klo-load",
         loads => Value::from(loads),
         loads_total => 4,
+        cpu_pins => Value::from(vec![
+            context! { policy => 0, name => "little", khz => 300000, userspace => true, dir => format!("{sys}/devices/system/cpu/cpufreq/policy0") },
+            context! { policy => 4, name => "big", khz => 710400, userspace => false, dir => format!("{sys}/devices/system/cpu/cpufreq/policy4") },
+        ]),
+        gpu_pin => context! { kind => gpu_kind, dir => format!("{sys}/class/kgsl/kgsl-3d0"), khz => 305000, hz => 305000000u64, level => 5 },
+        online => Value::from(vec![context! { cpu => 5, file => format!("{sys}/devices/system/cpu/cpu5/online") }]),
+        core_ctl => Value::from(vec![context! { cluster => "big", file => format!("{sys}/devices/system/cpu/cpu4/core_ctl/min_cpus"), value => 3 }]),
+        reads => Value::from(vec![
+            context! { key => "little", file => format!("{sys}/devices/system/cpu/cpufreq/policy0/scaling_cur_freq") },
+            context! { key => "gpu", file => format!("{sys}/class/kgsl/kgsl-3d0/gpuclk") },
+        ]),
     })
     .unwrap()
+}
+
+fn render(dir: &str) -> String {
+    render_with(dir, "kgsl")
 }
 
 #[test]
@@ -27,6 +44,20 @@ fn the_rendered_cell_script_is_pinned() {
 
 #[test]
 fn the_rendered_script_parses_under_the_shells_boards_have() {
+    for kind in ["mali", "devfreq"] {
+        let script = render_with("/tmp/x", kind);
+        let out = std::process::Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let script = render("/tmp/a dir/with 'quotes' and $(command)");
     // dash (Debian's sh), bash, mksh (Android), busybox sh (embedded boards).
     for shell in [

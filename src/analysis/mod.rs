@@ -209,7 +209,7 @@ impl Inputs<'_> {
     }
 }
 
-pub const SUMMARY_COLUMNS: [&str; 24] = [
+pub const SUMMARY_COLUMNS: [&str; 26] = [
     "id",
     "board",
     "load",
@@ -232,6 +232,8 @@ pub const SUMMARY_COLUMNS: [&str; 24] = [
     "speedup",
     "cpu_util_pct",
     "loads_alive",
+    "cpu_khz",
+    "gpu_khz",
     "device",
     "hash",
 ];
@@ -322,6 +324,19 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             ),
             fmt_f(rec.and_then(|r| r.cpu_util_pct), 1),
             loads,
+            // The frequencies read just before the benchmark, kHz.
+            rec.map(|r| {
+                r.freq_before
+                    .iter()
+                    .filter(|(k, _)| *k != "gpu")
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
+            rec.and_then(|r| r.freq_before.get("gpu"))
+                .map(|g| g.to_string())
+                .unwrap_or_default(),
             rec.and_then(|r| r.device.clone()).unwrap_or_default(),
             cell.hash.clone(),
         ]);

@@ -1,8 +1,11 @@
-//! The built-in `local` board: this machine. The cell script runs under
-//! `sh` in its own process group, with the parent-death signal set, so that
-//! a Ctrl-C reaches it through klo-spec (which asks it to clean up) and a
-//! killed klo-spec still makes it clean up. After the script is gone the
-//! runner sweeps for anything it left (there should be nothing) and says so.
+//! The `local` transport: cell scripts run on this machine. The built-in
+//! `local` board uses the real `/sys`; inventory boards with this transport
+//! may point at another sysfs root (a fixture tree, with the kernel's part
+//! emulated). The cell script runs under `sh` in its own process group, with
+//! the parent-death signal set, so that a Ctrl-C reaches it through
+//! klo-spec (which asks it to clean up) and a killed klo-spec still makes it
+//! clean up. After the script is gone the runner sweeps for anything it
+//! left (there should be nothing) and says so.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -13,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::emulate::Emulator;
+use super::inventory::{BoardConfig, RootMethod};
 use super::{Cancel, CellJob, CellRun, HelperPaths, Transport, helpers};
 
 /// Seconds a script gets to clean up after SIGTERM before SIGKILL.
@@ -20,25 +25,95 @@ const CLEANUP_GRACE: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(20);
 
 pub struct LocalBoard {
+    config: BoardConfig,
     workdir: PathBuf,
     cache: PathBuf,
     helpers: OnceLock<HelperPaths>,
+    host_cpus: Vec<u32>,
+    _emulator: Option<Emulator>,
+}
+
+/// The parent folder of the local boards' work folders: `KLO_SPEC_LOCAL_DIR`
+/// or `$TMPDIR/klo-spec-<uid>`. Absolute, since cell scripts run from inside
+/// their own folders.
+fn local_root() -> Result<PathBuf> {
+    Ok(
+        match std::env::var_os("KLO_SPEC_LOCAL_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => std::path::absolute(PathBuf::from(d))?,
+            None => std::env::temp_dir().join(format!("klo-spec-{}", unsafe { libc::getuid() })),
+        },
+    )
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 impl LocalBoard {
-    pub fn new() -> Result<LocalBoard> {
-        let workdir = match std::env::var_os("KLO_SPEC_LOCAL_DIR").filter(|d| !d.is_empty()) {
-            // Absolute: the cell script runs from inside its own folder.
-            Some(d) => std::path::absolute(PathBuf::from(d))?,
-            None => std::env::temp_dir()
-                .join(format!("klo-spec-{}", unsafe { libc::getuid() }))
-                .join("local"),
+    pub fn new(config: &BoardConfig) -> Result<LocalBoard> {
+        let workdir = match &config.workdir {
+            Some(w) => std::path::absolute(w)?,
+            None => local_root()?.join(&config.name),
         };
+        let mut config = config.clone();
+        if let Some(src) = &config.fixture {
+            // A fixture board works on its own copy, made once: the tree it
+            // was copied from never changes.
+            let copy = workdir.join("sysfs");
+            if !copy.join("devices").is_dir() {
+                let tmp = workdir.join(format!(".sysfs.{}.tmp", std::process::id()));
+                copy_tree(src, &tmp)
+                    .with_context(|| format!("cannot copy the fixture {}", src.display()))?;
+                std::fs::rename(&tmp, &copy)?;
+            }
+            config.sysfs_root = copy;
+        }
+        config.sysfs_root = std::path::absolute(&config.sysfs_root)?;
+        let emulator = config.emulate_kernel.then(|| {
+            Emulator::start(
+                config.sysfs_root.clone(),
+                &workdir.join("emulator-nominal.json"),
+            )
+        });
         Ok(LocalBoard {
+            config,
             workdir,
             cache: helpers::cache_dir(),
             helpers: OnceLock::new(),
+            host_cpus: allowed_cpus()?,
+            _emulator: emulator,
         })
+    }
+
+    /// True for the built-in board on the real sysfs.
+    fn real_sysfs(&self) -> bool {
+        self.config.sysfs_root == Path::new("/sys")
+    }
+
+    /// The command that runs a shell script: `KLO_SPEC_SHELL` (default
+    /// `sh`), through `sudo -n` when the board needs root.
+    fn shell(&self) -> Command {
+        let shell = std::env::var("KLO_SPEC_SHELL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "sh".into());
+        let mut words: Vec<&str> = shell.split_whitespace().collect();
+        if self.config.root == RootMethod::Sudo {
+            words.splice(0..0, ["sudo", "-n"]);
+        }
+        let mut cmd = Command::new(words[0]);
+        cmd.args(&words[1..]);
+        cmd
     }
 }
 
@@ -150,22 +225,73 @@ fn live_processes() -> Vec<(i32, i32)> {
 }
 
 impl Transport for LocalBoard {
-    fn name(&self) -> &str {
-        "local"
+    fn config(&self) -> &BoardConfig {
+        &self.config
     }
 
     fn identity(&self) -> Result<String> {
-        let cores = allowed_cpus()?.len();
-        Ok(format!(
+        let mut id = format!(
             "local|{}|{}|{} cpus",
             std::env::consts::ARCH,
             cpu_model(),
-            cores
-        ))
+            self.host_cpus.len()
+        );
+        if let Some(f) = &self.config.fixture {
+            id = format!("fixture|{}", f.display());
+        } else if !self.real_sysfs() {
+            id.push_str(&format!("|sysfs={}", self.config.sysfs_root.display()));
+        }
+        Ok(id)
     }
 
-    fn cores(&self) -> Result<Vec<u32>> {
-        allowed_cpus()
+    fn workdir(&self) -> String {
+        self.workdir.to_string_lossy().into_owned()
+    }
+
+    fn load_cpu(&self, core: u32) -> u32 {
+        // On a fixture board the board's cores are not this machine's: the
+        // loads still run here, on core mod the CPUs this process may use.
+        if self.real_sysfs() || self.host_cpus.contains(&core) {
+            core
+        } else {
+            self.host_cpus[core as usize % self.host_cpus.len().max(1)]
+        }
+    }
+
+    fn lock(&self) -> Result<super::BoardLock> {
+        super::BoardLock::take(&self.workdir.join("state").join("lock"), &self.config.name)
+    }
+
+    fn run_script(&self, script: &str, timeout: Duration) -> Result<String> {
+        std::fs::create_dir_all(&self.workdir)
+            .with_context(|| format!("cannot create {}", self.workdir.display()))?;
+        let mut cmd = self.shell();
+        cmd.arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().context("cannot start a shell")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pid = child.id() as i32;
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = match rx.recv_timeout(timeout) {
+            Ok(out) => out?,
+            Err(_) => {
+                signal(pid, libc::SIGKILL);
+                anyhow::bail!("the script did not finish within {} s", timeout.as_secs());
+            }
+        };
+        if !out.status.success() {
+            anyhow::bail!(
+                "the script failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     fn ensure_helpers(&self) -> Result<HelperPaths> {
@@ -206,15 +332,9 @@ impl Transport for LocalBoard {
         let out = std::fs::File::create(dir.join("script.out"))?;
         let err = std::fs::File::create(dir.join("script.err"))?;
         let parent = std::process::id() as i32;
-        // The shell that runs cell scripts: `sh`, or KLO_SPEC_SHELL (the
-        // tests use it to run the scripts under busybox and mksh too).
-        let shell = std::env::var("KLO_SPEC_SHELL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| "sh".into());
-        let mut words = shell.split_whitespace();
-        let mut cmd = Command::new(words.next().unwrap_or("sh"));
-        cmd.args(words);
+        // `sh` (or KLO_SPEC_SHELL: the tests also use busybox and mksh).
+        let mut cmd = self.shell();
+        let shell = format!("{cmd:?}");
         cmd.arg(&job.script)
             .current_dir(&dir)
             .stdin(Stdio::null())

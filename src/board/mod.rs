@@ -3,17 +3,23 @@
 //! `local` (this machine) is built in; remote transports plug in behind the
 //! same trait.
 
+pub mod emulate;
+pub mod freqplan;
 pub mod helpers;
+pub mod inventory;
 pub mod local;
+pub mod topology;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 pub use helpers::HelperPaths;
+pub use inventory::BoardConfig;
+pub use topology::Topology;
 
 /// Cancellation shared by the signal handler and the workers: 0 run on,
 /// 1 stop after cleaning up (first Ctrl-C), 2 stop now (second Ctrl-C).
@@ -70,30 +76,111 @@ pub struct CellRun {
 
 /// A board klo-spec can run cells on.
 pub trait Transport: Send + Sync {
+    /// The board as configured (name, sysfs root, root method).
+    fn config(&self) -> &BoardConfig;
     /// The board's name in scenarios.
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.config().name
+    }
     /// What identifies the hardware, for cell hashes (stable across runs).
     fn identity(&self) -> Result<String>;
-    /// Cores that loads may be pinned to (online and allowed).
-    fn cores(&self) -> Result<Vec<u32>>;
+    /// The board-side work folder (helpers, cell folders, saved values).
+    fn workdir(&self) -> String;
+    /// The CPU a load meant for board core `core` is pinned to.
+    fn load_cpu(&self, core: u32) -> u32 {
+        core
+    }
+    /// Runs a short script on the board and returns its standard output.
+    fn run_script(&self, script: &str, timeout: Duration) -> Result<String>;
     /// Builds or pushes the helpers if needed; returns their board paths.
     fn ensure_helpers(&self) -> Result<HelperPaths>;
     /// Where the cell folder of `token` lives on the board.
     fn cell_dir(&self, token: &str) -> String;
     /// Pushes the job's files, runs its script, pulls the cell folder.
     fn run_cell(&self, job: &CellJob, cancel: &Cancel) -> Result<CellRun>;
+    /// Takes the board for this process: a second klo-spec run on the same
+    /// board is refused with the holder's PID and host.
+    fn lock(&self) -> Result<BoardLock>;
 }
 
-/// The transport for a board name. Only `local` exists in this version.
-pub fn connect(name: &str) -> Result<Box<dyn Transport>> {
-    match name {
-        "local" => Ok(Box::new(local::LocalBoard::new()?)),
-        other => Err(crate::error::UsageError::new(
-            format!("unknown board `{other}`"),
-            Some("only the built-in `local` board is available in this version".into()),
-        )
-        .into()),
+/// Held while klo-spec uses a board.
+pub struct BoardLock {
+    _file: std::fs::File,
+}
+
+impl BoardLock {
+    /// Takes `path` (a lock file) or says who holds it.
+    pub fn take(path: &std::path::Path, board: &str) -> Result<BoardLock> {
+        use std::io::Write as _;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        if file.try_lock().is_err() {
+            let holder = std::fs::read_to_string(path).unwrap_or_default();
+            return Err(crate::error::UsageError::new(
+                format!(
+                    "board `{board}` is in use by another klo-spec run ({})",
+                    holder.trim()
+                ),
+                Some("wait for it to finish: cells on one board must never overlap".into()),
+            )
+            .into());
+        }
+        file.set_len(0)?;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        writeln!(file, "pid {} on {}", std::process::id(), host.trim())?;
+        Ok(BoardLock { _file: file })
     }
+}
+
+/// The transport for a configured board.
+pub fn connect(config: &BoardConfig) -> Result<Box<dyn Transport>> {
+    match config.transport {
+        inventory::TransportKind::Local => Ok(Box::new(local::LocalBoard::new(config)?)),
+    }
+}
+
+/// Reads the board's topology with `templates/probe.sh.j2` (one round trip)
+/// and caches it; with `refresh: false` a cached reading is used when there
+/// is one. The cache is keyed by board name and sysfs root.
+pub fn topology(
+    board: &dyn Transport,
+    templates: &crate::render::Templates,
+    refresh: bool,
+) -> Result<Topology> {
+    let c = board.config();
+    let key =
+        crate::digest::hex_sha256(format!("{}\0{}", c.name, c.sysfs_root.display()).as_bytes());
+    let cache = helpers::cache_dir()
+        .join("boards")
+        .join(format!("{}-{}.json", c.name, &key[..12]));
+    if !refresh {
+        if let Some(t) = std::fs::read_to_string(&cache)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            return Ok(t);
+        }
+    }
+    let script = templates.render_probe(&c.sysfs_root.to_string_lossy())?;
+    let out = board
+        .run_script(&script, Duration::from_secs(60))
+        .with_context(|| format!("probing board `{}`", c.name))?;
+    let topo =
+        Topology::parse(&out).map_err(|e| anyhow::anyhow!("probing board `{}`: {e}", c.name))?;
+    crate::output::atomic_write(
+        &cache,
+        (serde_json::to_string_pretty(&topo)? + "\n").as_bytes(),
+    )?;
+    Ok(topo)
 }
 
 /// Formats a core list compactly: `0-3,6`.

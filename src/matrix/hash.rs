@@ -46,13 +46,15 @@ fn benchmark_material(s: &Scenario, network: &str) -> serde_json::Value {
     }
 }
 
-/// Fills in `cell.hash` for every cell.
-pub fn assign(s: &Scenario, cells: &mut [Cell], ctx: &HashContext) {
+/// Fills in `cell.hash` for every cell. `extra[i]` (when present) is more
+/// material for cell `i`: what its frequency settings resolve to on its
+/// board.
+pub fn assign(s: &Scenario, cells: &mut [Cell], ctx: &HashContext, extra: &[serde_json::Value]) {
     let mut per_network: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
     for n in &s.networks {
         per_network.insert(n, benchmark_material(s, n));
     }
-    for cell in cells.iter_mut() {
+    for (i, cell) in cells.iter_mut().enumerate() {
         let c = &cell.coord;
         let material = json!({
             "v": 1,
@@ -66,6 +68,7 @@ pub fn assign(s: &Scenario, cells: &mut [Cell], ctx: &HashContext) {
             "helpers": ctx.helpers,
             "template": ctx.template,
             "board": ctx.boards.get(&c.board),
+            "pins": extra.get(i),
         });
         let digest = Sha256::digest(material.to_string().as_bytes());
         let mut h = hex_digest(digest.as_slice());

@@ -260,7 +260,7 @@ fn hashes_are_stable_and_local_to_the_cell() {
     let hashed = |text: &str| {
         let s = parse(text).unwrap();
         let mut c = expand(&s).unwrap();
-        assign(&s, &mut c, &ctx);
+        assign(&s, &mut c, &ctx, &[]);
         c.into_iter().map(|c| (c.id, c.hash)).collect::<Vec<_>>()
     };
     let one = hashed(&format!(

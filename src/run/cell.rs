@@ -11,13 +11,17 @@ use anyhow::{Context, Result};
 use minijinja::context;
 use serde::Serialize;
 
+use crate::board::Topology;
+use crate::board::freqplan::FreqPlan;
 use crate::board::{Cancel, CellJob, CellRun, HelperPaths, Transport};
 use crate::ingest::{self, CellLog};
 use crate::matrix::Cell;
 use crate::networks;
 use crate::record::{CellRecord, LoadCounts, Status, cpu_utilization};
 use crate::render::{Templates, render_str, shell_quote};
-use crate::scenario::raw::Submit;
+use crate::scenario::raw::{FreqMismatch, Submit};
+
+use super::board_ctx;
 use crate::scenario::{Benchmark, Cores, Scenario};
 
 /// Extra time a cell's round trip gets beyond settle time and timeout: a
@@ -31,6 +35,7 @@ static ATTEMPT: AtomicU64 = AtomicU64::new(0);
 /// Everything a board worker needs to run cells.
 pub struct BoardRun<'a> {
     pub transport: &'a dyn Transport,
+    pub topology: &'a Topology,
     pub helpers: HelperPaths,
     pub cores: Vec<u32>,
     pub scenario: &'a Scenario,
@@ -153,16 +158,21 @@ pub fn command_context(cell: &Cell, push_dir: &str) -> minijinja::Value {
     }
 }
 
-/// Key-value lines of `cell.status`.
+/// Key-value lines of `cell.status`; a key given several times
+/// (`core_onlined`) keeps every value, space-separated.
 fn read_status(path: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect()
+    let mut m: BTreeMap<String, String> = BTreeMap::new();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            m.entry(k.to_string())
+                .and_modify(|e| {
+                    e.push(' ');
+                    e.push_str(v);
+                })
+                .or_insert_with(|| v.to_string());
+        }
+    }
+    m
 }
 
 /// Parses a pulled cell folder's log with the scenario's parser.
@@ -183,7 +193,7 @@ fn last_line(path: &Path) -> Option<String> {
 }
 
 /// Runs one cell and leaves its folder at `out_dir/cells/<id>`.
-pub fn execute(r: &BoardRun, cell: &Cell) -> (CellRecord, Option<CellLog>) {
+pub fn execute(r: &BoardRun, cell: &Cell, plan: &FreqPlan) -> (CellRecord, Option<CellLog>) {
     let started_at = now_rfc3339();
     let n = ATTEMPT.fetch_add(1, Ordering::SeqCst);
     let token = format!("{}-{}-{n}", cell.hash, std::process::id());
@@ -208,9 +218,14 @@ pub fn execute(r: &BoardRun, cell: &Cell) -> (CellRecord, Option<CellLog>) {
         device: None,
         device_info: BTreeMap::new(),
         round_trips: 0,
+        pins: plan.clone(),
+        freq_before: BTreeMap::new(),
+        freq_after: BTreeMap::new(),
+        cores_onlined: Vec::new(),
+        stale_state_restored: false,
         klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let outcome = run_round_trip(r, cell, &token, &staging, &mut record);
+    let outcome = run_round_trip(r, cell, plan, &token, &staging, &mut record);
     let log = match outcome {
         Ok(run) => judge(r, cell, &staging, run, &mut record),
         Err(e) => {
@@ -229,6 +244,7 @@ pub fn execute(r: &BoardRun, cell: &Cell) -> (CellRecord, Option<CellLog>) {
 fn run_round_trip(
     r: &BoardRun,
     cell: &Cell,
+    plan: &FreqPlan,
     token: &str,
     staging: &Path,
     record: &mut CellRecord,
@@ -248,7 +264,7 @@ fn run_round_trip(
         for core in cores {
             loads.push(LoadEntry {
                 core,
-                mask: core_mask(core),
+                mask: core_mask(r.transport.load_cpu(core)),
                 procs: l.procs_per_core,
                 t_sleep_us: l.t_sleep_us,
                 inner_iter: l.inner_iter,
@@ -260,11 +276,26 @@ fn run_round_trip(
     record.loads.started = loads_total;
     let settle_s = format!("{:.3}", s.load_settle_ms as f64 / 1000.0);
     let settle_ceil_s = s.load_settle_ms.div_ceil(1000);
+    let ctx = board_ctx::build(
+        &r.transport.config().sysfs_root,
+        r.topology,
+        plan,
+        &record.loads.cores,
+    );
     let script = r.templates.render_cell(context! {
         cell => context! { id => cell.id.clone(), dir => dir.clone(), timeout_s => cell.timeout_s, settle_s => settle_s, settle_ceil_s => settle_ceil_s },
+        board => context! {
+            state_dir => format!("{}/state", r.transport.workdir()),
+            freq_settle_s => format!("{:.3}", s.freq_settle_ms as f64 / 1000.0),
+        },
         load_bin => r.helpers.load.clone(),
         loads => minijinja::Value::from(minijinja::value::Serde(&loads)),
         loads_total => loads_total,
+        cpu_pins => minijinja::Value::from(minijinja::value::Serde(&ctx.cpu_pins)),
+        gpu_pin => minijinja::Value::from(minijinja::value::Serde(&ctx.gpu_pin)),
+        online => minijinja::Value::from(minijinja::value::Serde(&ctx.online)),
+        core_ctl => minijinja::Value::from(minijinja::value::Serde(&ctx.core_ctl)),
+        reads => minijinja::Value::from(minijinja::value::Serde(&ctx.reads)),
     })?;
     files.push(("cell.sh".into(), script.into_bytes(), true));
 
@@ -311,12 +342,29 @@ fn judge(
             .map(|(k, v)| (k, (v * 10.0).round() / 10.0))
             .collect();
     }
+    record.freq_before = board_ctx::readings(&st, "before", r.topology);
+    record.freq_after = board_ctx::readings(&st, "after", r.topology);
+    record.cores_onlined = st
+        .get("core_onlined")
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    record.stale_state_restored = st.contains_key("stale_state");
     let log = parse_log(r.scenario, staging);
     if let Some(l) = &log {
         record.device = l.info.get("device").cloned();
         record.device_info = l.info.clone();
     }
 
+    let freq_problems = board_ctx::verify(
+        &record.pins,
+        &record.freq_before,
+        &record.freq_after,
+        r.scenario.freq_tolerance_pct,
+    );
     // The runner's deadline TERMs the script, which records the signal: a
     // deadline is a timeout unless a cancellation came first.
     let (status, reason) = if run.deadline_hit && !run.interrupted {
@@ -332,8 +380,22 @@ fn judge(
                 record.signal.clone().unwrap_or_else(|| "the runner".into())
             )),
         )
+    } else if let Some(n) = st.get("restore_failed") {
+        let files = st.get("restore_error").cloned().unwrap_or_default();
+        (
+            Status::Error,
+            Some(format!(
+                "{n} value(s) could not be put back ({files}): run `klo-spec board reset {}`",
+                cell.coord.board
+            )),
+        )
     } else if let Some(e) = st.get("error") {
-        (Status::LoadFailed, Some(e.clone()))
+        let status = if st.get("error_kind").map(String::as_str) == Some("load") {
+            Status::LoadFailed
+        } else {
+            Status::SetupFailed
+        };
+        (status, Some(e.clone()))
     } else if st.contains_key("timed_out") {
         (
             Status::Timeout,
@@ -366,12 +428,30 @@ fn judge(
                 record.loads.started
             )),
         )
+    } else if !freq_problems.is_empty() && r.scenario.freq_mismatch == FreqMismatch::Fail {
+        (Status::FreqMismatch, Some(freq_problems.join("; ")))
     } else {
         (Status::Ok, None)
     };
     record.status = status;
     record.reason = reason;
     let mut notes = Vec::new();
+    if status == Status::Ok && !freq_problems.is_empty() {
+        notes.push(format!(
+            "frequencies off (freq_mismatch: warn): {}",
+            freq_problems.join("; ")
+        ));
+    }
+    let moved = board_ctx::changes(&record.freq_before, &record.freq_after);
+    if !moved.is_empty() {
+        notes.push(format!(
+            "frequency changed during the benchmark: {}",
+            moved.join(", ")
+        ));
+    }
+    if record.stale_state_restored {
+        notes.push("an earlier run's changes were found on the board and put back first".into());
+    }
     if st.contains_key("bench_children_killed") {
         notes.push("the benchmark left processes running; they were killed".to_string());
     }

@@ -3,10 +3,13 @@
 //! time), then the tables. Nothing is written under `outputs/` before the
 //! scenario and the preflight have passed.
 
+mod board_ctx;
 pub mod cell;
+pub mod prepare;
 pub mod progress;
 mod tables;
 
+pub use prepare::{Prepared, prepare};
 pub use tables::{analyze_only, checklist_markdown, print_tables, write_tables};
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,172 +22,16 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::analysis::Analysis;
-use crate::board::{self, Cancel, Transport, format_cores, helpers};
+use crate::board::{Cancel, format_cores, helpers};
 use crate::digest::hex_sha256;
-use crate::error::{CellsFailed, Diagnostic, InputError, Interrupted, UsageError};
+use crate::error::{CellsFailed, Interrupted, UsageError};
 use crate::ingest::CellLog;
-use crate::matrix::coord::{Axis, AxisValue};
-use crate::matrix::hash::{self, HashContext};
-use crate::matrix::{self, Cell};
+use crate::matrix::Cell;
 use crate::output::atomic_write;
 use crate::record::{CellRecord, Status};
-use crate::render::Templates;
-use crate::scenario::{Cores, Scenario};
+use crate::scenario::Scenario;
 use cell::{BoardRun, cell_path};
 use progress::Progress;
-
-/// A scenario expanded, checked against its boards, and hashed.
-pub struct Prepared {
-    pub scenario: Scenario,
-    pub cells: Vec<Cell>,
-    pub boards: BTreeMap<String, Box<dyn Transport>>,
-    /// Cores each board lets loads use.
-    pub cores: BTreeMap<String, Vec<u32>>,
-    pub identities: BTreeMap<String, String>,
-    pub templates: Templates,
-}
-
-/// The YAML path where an axis value is written (for errors found against
-/// a board).
-fn value_path(s: &Scenario, axis: Axis, value: &AxisValue) -> String {
-    if let Some(spec) = s.axes.iter().find(|a| a.axis == axis && a.declared)
-        && let Some(i) = spec.values.iter().position(|v| v == value)
-    {
-        return format!("matrix.{}[{i}]", axis.key());
-    }
-    for (i, inc) in s.include.iter().enumerate() {
-        if inc.pick.pairs.iter().any(|(a, v)| *a == axis && v == value) {
-            return format!("include[{i}].{}", axis.key());
-        }
-    }
-    "matrix".into()
-}
-
-/// Expands, checks against the boards, and hashes. Errors here are bad
-/// input (exit 2), found before anything is written.
-pub fn prepare(scenario: Scenario, templates_dir: Option<&Path>) -> Result<Prepared> {
-    let cells = matrix::expand(&scenario)?;
-    let mut problems: Vec<Diagnostic> = Vec::new();
-    for check in &scenario.checks {
-        if let Err(e) = matrix::groups::check_pairs(check, &cells) {
-            problems.push(
-                scenario
-                    .diag(&check.path, format!("check `{}`: {}", check.id, e.message))
-                    .with_hint(e.hint),
-            );
-        }
-    }
-    let templates = Templates::load(templates_dir)?;
-    let mut boards: BTreeMap<String, Box<dyn Transport>> = BTreeMap::new();
-    let mut cores = BTreeMap::new();
-    let mut identities = BTreeMap::new();
-    for name in &scenario.boards {
-        let b = board::connect(name)?;
-        cores.insert(name.clone(), b.cores()?);
-        identities.insert(name.clone(), b.identity()?);
-        boards.insert(name.clone(), b);
-    }
-
-    // What the boards cannot do is bad input too: say so before running.
-    let mut reported = std::collections::HashSet::new();
-    for cell in &cells {
-        let c = &cell.coord;
-        if !c.cpu_freq.is_current() {
-            let v = AxisValue::Cpu(c.cpu_freq.clone());
-            let path = value_path(&scenario, Axis::CpuFreq, &v);
-            if reported.insert(path.clone()) {
-                problems.push(
-                    scenario
-                        .diag(&path, format!("board `{}` cannot set CPU frequencies in this version of klo-spec (cell {} asks for {})", c.board, cell.id, c.cpu_freq))
-                        .with_hint("use `cpu_freq: [current]` (the default): klo-spec never runs a cell at a frequency other than the one it asks for"),
-                );
-            }
-        }
-        if !c.gpu_freq.is_current() {
-            let v = AxisValue::Gpu(c.gpu_freq);
-            let path = value_path(&scenario, Axis::GpuFreq, &v);
-            if reported.insert(path.clone()) {
-                problems.push(
-                    scenario
-                        .diag(&path, format!("board `{}` cannot set GPU frequencies in this version of klo-spec (cell {} asks for {})", c.board, cell.id, c.gpu_freq))
-                        .with_hint("use `gpu_freq: [current]` (the default)"),
-                );
-            }
-        }
-        if let Some(load) = scenario.load(&c.load)
-            && let Cores::List(list) = &load.cores
-        {
-            let available = &cores[&c.board];
-            for (i, core) in list.iter().enumerate() {
-                let path = format!("loads.{}.cores[{i}]", c.load);
-                if !available.contains(core) && reported.insert(format!("{path}@{}", c.board)) {
-                    problems.push(
-                        scenario
-                            .diag(
-                                &path,
-                                format!(
-                                    "core {core} is not available on board `{}` (available: {})",
-                                    c.board,
-                                    format_cores(available)
-                                ),
-                            )
-                            .with_hint("use `cores: all`, or list cores the board has online"),
-                    );
-                }
-            }
-        }
-    }
-    // A command template can fail for some cells only (a branch on a
-    // variable): render it for every cell before running any.
-    if let crate::scenario::Benchmark::Command(c) = &scenario.benchmark {
-        let mut seen = std::collections::HashSet::new();
-        for cell in &cells {
-            if let Err(e) = crate::render::render_str(&c.run, cell::command_context(cell, "/push"))
-            {
-                let msg = e.to_string();
-                if seen.insert(msg.clone()) {
-                    let vars = crate::render::COMMAND_VARIABLES;
-                    let hint = msg
-                        .split('`')
-                        .nth(1)
-                        .and_then(|name| crate::error::suggest(name, vars))
-                        .map(|s| format!("did you mean `{s}`? Variables: {}", vars.join(", ")))
-                        .unwrap_or_else(|| format!("variables: {}", vars.join(", ")));
-                    problems.push(
-                        scenario
-                            .diag(
-                                "benchmark.command.run",
-                                format!("`run` cannot be rendered for cell {}: {msg}", cell.id),
-                            )
-                            .with_hint(hint),
-                    );
-                }
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Err(InputError {
-            diagnostics: problems,
-        }
-        .into());
-    }
-
-    let ctx = HashContext {
-        boards: identities.clone(),
-        helpers: helpers::source_hash(),
-        template: hex_sha256(templates.cell.as_bytes()),
-    };
-    let mut cells = cells;
-    hash::assign(&scenario, &mut cells, &ctx);
-    Ok(Prepared {
-        scenario,
-        cells,
-        boards,
-        cores,
-        identities,
-        templates,
-    })
-}
 
 /// Options of `klo-spec run`.
 #[derive(Debug, Clone)]
@@ -292,6 +139,12 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         );
     }
     let out_dir = output_dir(&opts.output_root, s);
+    // The boards first: refusing a busy board must write nothing.
+    let _board_locks = p
+        .boards
+        .values()
+        .map(|b| b.lock())
+        .collect::<Result<Vec<_>>>()?;
     let _lock = OutputLock::acquire(&out_dir)?;
     let started_at = cell::now_rfc3339();
     let t0 = Instant::now();
@@ -333,6 +186,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             .map(|(board, indexes)| {
                 let r = BoardRun {
                     transport: p.boards[board].as_ref(),
+                    topology: &p.topologies[board],
                     helpers: helper_paths[board].clone(),
                     cores: p.cores[board].clone(),
                     scenario: s,
@@ -349,7 +203,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                         }
                         let c = &p.cells[i];
                         progress.started(&c.id);
-                        let (record, log) = cell::execute(&r, c);
+                        let (record, log) = cell::execute(&r, c, &p.plans[i]);
                         let latency = log
                             .as_ref()
                             .filter(|_| record.status.has_measurements())
@@ -388,7 +242,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             "helpers": helper_paths[b],
         }))).collect::<serde_json::Map<_, _>>(),
         "helpers_source_sha256": helpers::source_hash(),
-        "templates": p.templates.cell_origin.as_ref().map(|o| o.display().to_string()).unwrap_or_else(|| "built-in".into()),
+        "templates": p.templates.overrides().iter().map(|o| o.display().to_string()).collect::<Vec<_>>(),
         "run": {
             "started_at": started_at,
             "finished_at": cell::now_rfc3339(),

@@ -18,9 +18,6 @@ use crate::networks;
 use crate::scenario::{Benchmark, CpuFreq, GpuFreq, Strategy};
 use crate::yaml::source::SourceMap;
 
-/// Boards klo-spec knows without an inventory.
-pub const BUILTIN_BOARDS: [&str; 1] = ["local"];
-
 /// Limits on load parameters: beyond them a load is a typo, not an experiment.
 pub const MAX_PROCS_PER_CORE: u32 = 64;
 pub const MAX_T_SLEEP_US: u64 = 10_000_000;
@@ -182,16 +179,16 @@ pub(super) fn check(
     let mut seen = HashSet::new();
     for (i, b) in raw.boards.iter().enumerate() {
         let path = format!("boards[{i}]");
+        // Names are resolved against the board inventory when the run is
+        // prepared; here they only have to be names.
         if !seen.insert(b.as_str()) {
-            c.err(&path, format!("board `{b}` is listed twice"), None);
-        } else if !BUILTIN_BOARDS.contains(&b.as_str()) {
-            c.unknown(
+            c.err(
                 &path,
-                "board",
-                b,
-                &BUILTIN_BOARDS,
-                "only the built-in `local` board is available in this version",
+                format!("board `{b}` is listed twice"),
+                Some("list each board once".into()),
             );
+        } else {
+            c.slug(&path, "board name", b);
         }
     }
 
@@ -245,6 +242,20 @@ pub(super) fn check(
         raw.load_settle_ms,
         0,
         600_000,
+    );
+    c.range(
+        "freq_settle_ms",
+        "`freq_settle_ms`",
+        raw.freq_settle_ms,
+        0,
+        60_000,
+    );
+    c.range(
+        "freq_tolerance_pct",
+        "`freq_tolerance_pct`",
+        raw.freq_tolerance_pct,
+        0.0,
+        50.0,
     );
     if raw.max_cells == 0 {
         c.err("max_cells", "`max_cells` must be at least 1", None);
@@ -303,6 +314,9 @@ pub(super) fn check(
         iterations: raw.iterations,
         timeout_s: raw.timeout_s,
         load_settle_ms: raw.load_settle_ms,
+        freq_settle_ms: raw.freq_settle_ms,
+        freq_tolerance_pct: raw.freq_tolerance_pct,
+        freq_mismatch: raw.freq_mismatch,
         max_cells: raw.max_cells,
         loads,
         axes,

@@ -39,6 +39,9 @@ pub struct Scenario {
     pub iterations: u32,
     pub timeout_s: u32,
     pub load_settle_ms: u32,
+    pub freq_settle_ms: u32,
+    pub freq_tolerance_pct: f64,
+    pub freq_mismatch: raw::FreqMismatch,
     pub max_cells: usize,
     /// Every load by name, `none` (no load) included.
     pub loads: BTreeMap<String, Option<Load>>,

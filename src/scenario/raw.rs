@@ -73,6 +73,19 @@ pub struct RawScenario {
     /// group of cells.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// Milliseconds between pinning frequencies and reading them back.
+    #[serde(default = "default_freq_settle")]
+    #[schemars(range(max = 60000))]
+    pub freq_settle_ms: u32,
+    /// How far (percent) a frequency read back before or after the
+    /// benchmark may be from the one pinned.
+    #[serde(default = "default_freq_tolerance")]
+    #[schemars(range(min = 0.0, max = 50.0))]
+    pub freq_tolerance_pct: f64,
+    /// What a frequency outside the tolerance does to the cell: `fail` (its
+    /// status is `freq_mismatch`, kept out of checks) or `warn` (noted).
+    #[serde(default)]
+    pub freq_mismatch: FreqMismatch,
     /// Refuse to expand into more cells than this (a guard against typos
     /// that multiply an axis).
     #[serde(default = "default_max_cells")]
@@ -97,6 +110,21 @@ fn default_timeout() -> u32 {
 fn default_settle() -> u32 {
     DEFAULT_SETTLE_MS
 }
+fn default_freq_settle() -> u32 {
+    200
+}
+fn default_freq_tolerance() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FreqMismatch {
+    #[default]
+    Fail,
+    Warn,
+}
+
 fn default_max_cells() -> usize {
     DEFAULT_MAX_CELLS
 }

@@ -1,0 +1,286 @@
+//! Plays the kernel's part on a fixture sysfs tree, so that the real cell
+//! scripts can run against files. While a board with `emulate_kernel` (or a
+//! `fixture`) is connected, a thread keeps the kernel-owned files in step
+//! with the ones scripts write:
+//!
+//! - `scaling_cur_freq` = the nominal frequency (or `scaling_setspeed` under
+//!   the userspace governor) clamped to [`scaling_min_freq`, `scaling_max_freq`],
+//!   and `scaling_setspeed` reads `<unsupported>` outside that governor;
+//! - `affected_cpus` and `devices/system/cpu/online` follow `cpuN/online`;
+//! - kgsl `gpuclk` (and `devfreq/cur_freq`) = nominal clamped to
+//!   [`devfreq/min_freq`, `devfreq/max_freq`] (`max_freq` under the
+//!   performance governor); Mali `clock` = nominal clamped to the dvfs locks
+//!   (0 unlocks); a generic devfreq `cur_freq` likewise.
+//!
+//! Nominal values are read when the board is first emulated and kept in its
+//! work folder, so that after any restore the tree converges back to the
+//! bytes it started with. Files are only written when their value changes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::format_cores;
+
+const PERIOD: Duration = Duration::from_millis(5);
+
+pub struct Emulator {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+fn read(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn num(p: &Path) -> Option<u64> {
+    read(p)?.parse().ok()
+}
+
+fn write_if_changed(p: &Path, value: &str) {
+    if p.exists() && read(p).as_deref() != Some(value) {
+        let _ = std::fs::write(p, format!("{value}\n"));
+    }
+}
+
+/// The kernel-owned values of the tree when first seen: current frequencies.
+fn capture(root: &Path) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for dir in policy_dirs(root) {
+        if let Some(v) = num(&dir.join("scaling_cur_freq")) {
+            m.insert(
+                dir.strip_prefix(root)
+                    .unwrap_or(&dir)
+                    .to_string_lossy()
+                    .into_owned(),
+                v,
+            );
+        }
+    }
+    for rel in [
+        "class/kgsl/kgsl-3d0/gpuclk",
+        "class/misc/mali0/device/clock",
+    ] {
+        if let Some(v) = num(&root.join(rel)) {
+            m.insert(rel.into(), v);
+        }
+    }
+    for d in devfreq_dirs(root) {
+        if let Some(v) = num(&d.join("cur_freq")) {
+            m.insert(
+                d.strip_prefix(root)
+                    .unwrap_or(&d)
+                    .to_string_lossy()
+                    .into_owned(),
+                v,
+            );
+        }
+    }
+    m
+}
+
+fn policy_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("devices/system/cpu/cpufreq"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("policy"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn devfreq_dirs(root: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(root.join("class/devfreq"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect()
+}
+
+fn clamp(v: u64, lo: Option<u64>, hi: Option<u64>) -> u64 {
+    let v = lo.map_or(v, |lo| v.max(lo));
+    hi.map_or(v, |hi| v.min(hi))
+}
+
+/// One pass over the tree.
+pub fn step(root: &Path, nominal: &BTreeMap<String, u64>) {
+    let cpu = root.join("devices/system/cpu");
+    // Every present core; one without an `online` file (often cpu0) is
+    // always online.
+    let present = read(&cpu.join("present"))
+        .or_else(|| read(&cpu.join("possible")))
+        .and_then(|p| super::parse_cpu_list(&p));
+    let online: Vec<u32> = present
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| read(&cpu.join(format!("cpu{n}/online"))).is_none_or(|v| v == "1"))
+        .collect();
+    if !online.is_empty() {
+        write_if_changed(&cpu.join("online"), &format_cores(&online));
+    }
+    for dir in policy_dirs(root) {
+        let rel = dir
+            .strip_prefix(root)
+            .unwrap_or(&dir)
+            .to_string_lossy()
+            .into_owned();
+        let (lo, hi) = (
+            num(&dir.join("scaling_min_freq")),
+            num(&dir.join("scaling_max_freq")),
+        );
+        // Outside the userspace governor the kernel reports no set speed.
+        let userspace = read(&dir.join("scaling_governor")).as_deref() == Some("userspace");
+        if !userspace {
+            write_if_changed(&dir.join("scaling_setspeed"), "<unsupported>");
+        }
+        let setspeed = (read(&dir.join("scaling_governor")).as_deref() == Some("userspace"))
+            .then(|| num(&dir.join("scaling_setspeed")))
+            .flatten();
+        if let Some(target) = setspeed.or_else(|| nominal.get(&rel).copied()) {
+            write_if_changed(
+                &dir.join("scaling_cur_freq"),
+                &clamp(target, lo, hi).to_string(),
+            );
+        }
+        if let Some(related) = read(&dir.join("related_cpus")) {
+            let affected: Vec<String> = related
+                .split_whitespace()
+                .filter(|c| c.parse::<u32>().is_ok_and(|c| online.contains(&c)))
+                .map(String::from)
+                .collect();
+            write_if_changed(&dir.join("affected_cpus"), &affected.join(" "));
+        }
+    }
+    let kgsl = root.join("class/kgsl/kgsl-3d0");
+    if let Some(nom) = nominal.get("class/kgsl/kgsl-3d0/gpuclk") {
+        let (lo, hi) = (
+            num(&kgsl.join("devfreq/min_freq")),
+            num(&kgsl.join("devfreq/max_freq")),
+        );
+        let v = if read(&kgsl.join("devfreq/governor")).as_deref() == Some("performance") {
+            hi.unwrap_or(*nom)
+        } else {
+            clamp(*nom, lo, hi)
+        };
+        write_if_changed(&kgsl.join("gpuclk"), &v.to_string());
+        write_if_changed(&kgsl.join("devfreq/cur_freq"), &v.to_string());
+    }
+    let mali = root.join("class/misc/mali0/device");
+    if let Some(nom) = nominal.get("class/misc/mali0/device/clock") {
+        let lock = |f: &str| num(&mali.join(f)).filter(|v| *v > 0);
+        write_if_changed(
+            &mali.join("clock"),
+            &clamp(*nom, lock("dvfs_min_lock"), lock("dvfs_max_lock")).to_string(),
+        );
+    }
+    for d in devfreq_dirs(root) {
+        let rel = d
+            .strip_prefix(root)
+            .unwrap_or(&d)
+            .to_string_lossy()
+            .into_owned();
+        if let Some(nom) = nominal.get(&rel) {
+            write_if_changed(
+                &d.join("cur_freq"),
+                &clamp(*nom, num(&d.join("min_freq")), num(&d.join("max_freq"))).to_string(),
+            );
+        }
+    }
+}
+
+impl Emulator {
+    /// Starts emulating `root`; nominal values are kept in `state` (a file in
+    /// the board's work folder, outside the tree).
+    pub fn start(root: PathBuf, state: &Path) -> Emulator {
+        let nominal: BTreeMap<String, u64> = match std::fs::read_to_string(state)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            Some(n) => n,
+            None => {
+                let n = capture(&root);
+                if let Some(dir) = state.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let _ = crate::output::atomic_write(
+                    state,
+                    serde_json::to_string_pretty(&n)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
+                n
+            }
+        };
+        step(&root, &nominal);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("kernel-emulator".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    step(&root, &nominal);
+                    std::thread::sleep(PERIOD);
+                }
+                step(&root, &nominal);
+            })
+            .ok();
+        Emulator { stop, handle }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_frequency_follows_min_max_and_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("devices/system/cpu/cpufreq/policy0");
+        std::fs::create_dir_all(&p).unwrap();
+        for (f, v) in [
+            ("scaling_min_freq", "300"),
+            ("scaling_max_freq", "1800"),
+            ("scaling_cur_freq", "1000"),
+            ("scaling_governor", "schedutil"),
+            ("related_cpus", "0 1"),
+        ] {
+            std::fs::write(p.join(f), format!("{v}\n")).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("devices/system/cpu/cpu1")).unwrap();
+        std::fs::write(dir.path().join("devices/system/cpu/cpu1/online"), "0\n").unwrap();
+        let nominal = capture(dir.path());
+        step(dir.path(), &nominal);
+        assert_eq!(
+            read(&p.join("affected_cpus")),
+            None,
+            "no affected_cpus file: nothing written"
+        );
+        std::fs::write(p.join("scaling_max_freq"), "300\n").unwrap();
+        step(dir.path(), &nominal);
+        assert_eq!(read(&p.join("scaling_cur_freq")).unwrap(), "300");
+        std::fs::write(p.join("scaling_max_freq"), "1800\n").unwrap();
+        step(dir.path(), &nominal);
+        assert_eq!(read(&p.join("scaling_cur_freq")).unwrap(), "1000");
+        assert_eq!(read(&dir.path().join("devices/system/cpu/online")), None);
+    }
+}

@@ -1,0 +1,246 @@
+//! From a cell's `cpu_freq` and `gpu_freq` to what its script pins on a
+//! board: one frequency per cpufreq policy, one for the GPU.
+//!
+//! Values: `min` and `max` are the lowest and highest available frequency;
+//! a kHz value must be one of the available ones; `P%` is the available
+//! frequency nearest to `min + P/100 x (max - min)` (a tie goes to the lower
+//! one). `{all: v}` pins every cluster; named clusters (`little`, `big`,
+//! `policy4`, ...) pin those, and every cluster not named must be declared
+//! left alone with `others: keep`: never silently.
+
+use serde::Serialize;
+
+use super::topology::{GpuKind, Topology};
+use crate::scenario::{CpuFreq, FreqValue, GpuFreq};
+
+/// One policy pinned to one frequency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CpuPin {
+    pub policy: u32,
+    pub name: String,
+    pub khz: u64,
+    /// The userspace governor (and `scaling_setspeed`) is used too.
+    pub userspace: bool,
+}
+
+/// The GPU pinned to one frequency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct GpuPin {
+    pub kind: GpuKind,
+    pub path: String,
+    pub khz: u64,
+    /// kgsl power level of that frequency (0 is the highest).
+    pub level: Option<u32>,
+}
+
+/// What a cell pins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FreqPlan {
+    pub cpu: Vec<CpuPin>,
+    pub gpu: Option<GpuPin>,
+}
+
+/// Why a setting cannot be applied on a board: message and hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub message: String,
+    pub hint: String,
+}
+
+fn err(message: String, hint: impl Into<String>) -> PlanError {
+    PlanError {
+        message,
+        hint: hint.into(),
+    }
+}
+
+fn list(freqs: &[u64]) -> String {
+    freqs
+        .iter()
+        .map(|f| f.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The available frequency a value means (see the module docs).
+pub fn pick(value: FreqValue, freqs: &[u64], what: &str) -> Result<u64, PlanError> {
+    let (Some(&lo), Some(&hi)) = (freqs.first(), freqs.last()) else {
+        return Err(err(
+            format!("{what} lists no available frequencies"),
+            "run `klo-spec board probe` to see what the board reports",
+        ));
+    };
+    match value {
+        FreqValue::Min => Ok(lo),
+        FreqValue::Max => Ok(hi),
+        FreqValue::Khz(k) if freqs.contains(&k) => Ok(k),
+        FreqValue::Khz(k) => Err(err(
+            format!("{k} kHz is not an available frequency of {what}"),
+            format!("available (kHz): {}", list(freqs)),
+        )),
+        FreqValue::Percent(p) => {
+            let target = lo as f64 + (hi - lo) as f64 * p as f64 / 100.0;
+            Ok(freqs
+                .iter()
+                .copied()
+                .min_by(|a, b| {
+                    ((*a as f64) - target)
+                        .abs()
+                        .total_cmp(&((*b as f64) - target).abs())
+                        .then(a.cmp(b))
+                })
+                .unwrap_or(lo))
+        }
+        FreqValue::Keep => Err(err(
+            format!("`keep` is not a frequency of {what}"),
+            "write `current`, or name the clusters to set",
+        )),
+    }
+}
+
+/// The CPU pins of a `cpu_freq` setting on a board.
+pub fn resolve_cpu(
+    setting: &CpuFreq,
+    topo: &Topology,
+    board: &str,
+) -> Result<Vec<CpuPin>, PlanError> {
+    if setting.is_current() {
+        return Ok(Vec::new());
+    }
+    let CpuFreq::Clusters(map) = setting else {
+        return Ok(Vec::new());
+    };
+    if topo.policies.is_empty() {
+        return Err(err(
+            format!("board `{board}` has no cpufreq policies: it cannot set CPU frequencies"),
+            "use `cpu_freq: [current]` on this board (a VM or container has no cpufreq)",
+        ));
+    }
+    if !topo.cpufreq_writable() {
+        return Err(err(
+            format!("board `{board}` cannot write its cpufreq files (not root?)"),
+            "use `cpu_freq: [current]`, or give the board a way to get root (`root: sudo` in the inventory)",
+        ));
+    }
+    let valid = topo.cluster_names().join(", ");
+    let mut pins: Vec<CpuPin> = Vec::new();
+    for (cluster, value) in map {
+        if cluster == "others" {
+            continue;
+        }
+        let targets: Vec<_> = if cluster == "all" {
+            topo.policies.iter().collect()
+        } else {
+            match topo.policy(cluster) {
+                Some(p) => vec![p],
+                None => {
+                    return Err(err(
+                        format!("board `{board}` has no cluster `{cluster}`"),
+                        format!("its clusters: {valid}"),
+                    ));
+                }
+            }
+        };
+        for p in targets {
+            if pins.iter().any(|q| q.policy == p.id) {
+                return Err(err(
+                    format!("cluster {} (policy{}) is named twice", p.name, p.id),
+                    "name each cluster once",
+                ));
+            }
+            let what = format!("{} (policy{}) on board `{board}`", p.name, p.id);
+            pins.push(CpuPin {
+                policy: p.id,
+                name: p.name.clone(),
+                khz: pick(*value, &p.frequencies, &what)?,
+                userspace: p.userspace(),
+            });
+        }
+    }
+    let left: Vec<String> = topo
+        .policies
+        .iter()
+        .filter(|p| !pins.iter().any(|q| q.policy == p.id))
+        .map(|p| format!("{} (policy{})", p.name, p.id))
+        .collect();
+    if !left.is_empty() && !map.contains_key("others") {
+        return Err(err(
+            format!(
+                "this setting leaves {} of board `{board}` at whatever the governor chooses",
+                left.join(", ")
+            ),
+            "set those clusters too, or add `others: keep` to say they stay as they are",
+        ));
+    }
+    pins.sort_by_key(|p| p.policy);
+    Ok(pins)
+}
+
+/// The GPU pin of a `gpu_freq` setting on a board.
+pub fn resolve_gpu(
+    setting: &GpuFreq,
+    topo: &Topology,
+    board: &str,
+) -> Result<Option<GpuPin>, PlanError> {
+    let GpuFreq::Set(value) = setting else {
+        return Ok(None);
+    };
+    let Some(gpu) = &topo.gpu else {
+        return Err(err(
+            format!(
+                "board `{board}` has no GPU frequency control that klo-spec knows (kgsl, Mali, devfreq)"
+            ),
+            "use `gpu_freq: [current]` on this board",
+        ));
+    };
+    if !gpu.writable {
+        return Err(err(
+            format!("board `{board}` cannot write its GPU frequency files (not root?)"),
+            "use `gpu_freq: [current]`, or `root: sudo` in the inventory",
+        ));
+    }
+    let khz = pick(
+        *value,
+        &gpu.frequencies,
+        &format!("the GPU of board `{board}`"),
+    )?;
+    let level = (gpu.kind == GpuKind::Kgsl).then(|| {
+        gpu.frequencies
+            .iter()
+            .rev()
+            .position(|f| *f == khz)
+            .unwrap_or(0) as u32
+    });
+    Ok(Some(GpuPin {
+        kind: gpu.kind,
+        path: gpu.path.clone(),
+        khz,
+        level,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_pick_available_frequencies() {
+        let f = [300000, 600000, 900000, 1800000];
+        assert_eq!(pick(FreqValue::Min, &f, "x").unwrap(), 300000);
+        assert_eq!(pick(FreqValue::Max, &f, "x").unwrap(), 1800000);
+        assert_eq!(pick(FreqValue::Khz(900000), &f, "x").unwrap(), 900000);
+        let e = pick(FreqValue::Khz(1000000), &f, "x").unwrap_err();
+        assert_eq!(e.hint, "available (kHz): 300000, 600000, 900000, 1800000");
+        // 50% of 300000..1800000 is 1050000: 900000 is nearer than 1800000.
+        assert_eq!(pick(FreqValue::Percent(50), &f, "x").unwrap(), 900000);
+        // 20% is 600000 exactly; 0% and 100% are min and max.
+        assert_eq!(pick(FreqValue::Percent(20), &f, "x").unwrap(), 600000);
+        assert_eq!(pick(FreqValue::Percent(0), &f, "x").unwrap(), 300000);
+        assert_eq!(pick(FreqValue::Percent(100), &f, "x").unwrap(), 1800000);
+        // A tie goes to the lower frequency: 45% of 0..200 is 90, between 80 and 100.
+        assert_eq!(
+            pick(FreqValue::Percent(45), &[0, 80, 100, 200], "x").unwrap(),
+            80
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! A board's CPU and GPU topology, as `templates/probe.sh.j2` reads it:
+//! online cores, cpufreq policies (clusters, named little/mid/big/prime by
+//! maximum frequency), the GPU (kgsl, Mali on Exynos, generic devfreq) and
+//! whether klo-spec may write them. All frequencies are kHz here (kgsl and
+//! devfreq report Hz; they are converted).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::parse_cpu_list;
+use crate::output::Table;
+
+/// One cpufreq policy: a cluster of cores sharing a clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// N of `policyN`.
+    pub id: u32,
+    /// little, mid, big or prime (by maximum frequency).
+    pub name: String,
+    pub cpus: Vec<u32>,
+    /// Available frequencies, ascending, kHz.
+    pub frequencies: Vec<u64>,
+    pub governors: Vec<String>,
+    pub governor: String,
+    pub min_khz: u64,
+    pub max_khz: u64,
+    pub cur_khz: Option<u64>,
+    pub has_setspeed: bool,
+    pub writable: bool,
+}
+
+impl Policy {
+    /// The folder of this policy under the sysfs root.
+    pub fn dir(&self) -> String {
+        format!("devices/system/cpu/cpufreq/policy{}", self.id)
+    }
+
+    pub fn userspace(&self) -> bool {
+        self.has_setspeed && self.governors.iter().any(|g| g == "userspace")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuKind {
+    /// Adreno through kgsl (`class/kgsl/kgsl-3d0`).
+    Kgsl,
+    /// Mali on Exynos (`class/misc/mali0/device`, dvfs locks).
+    Mali,
+    /// A generic devfreq device (`class/devfreq/<dev>`).
+    Devfreq,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gpu {
+    pub kind: GpuKind,
+    /// The GPU's folder under the sysfs root.
+    pub path: String,
+    /// Available frequencies, ascending, kHz.
+    pub frequencies: Vec<u64>,
+    pub cur_khz: Option<u64>,
+    pub governor: Option<String>,
+    pub writable: bool,
+}
+
+/// Per core: hotplug and core_ctl.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Core {
+    /// `cpuN/online`: None when the core has no such file (often cpu0).
+    pub online: Option<bool>,
+    pub online_writable: bool,
+    pub core_ctl_min_cpus: Option<u32>,
+    pub core_ctl_max_cpus: Option<u32>,
+}
+
+/// What `board probe` reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topology {
+    pub online: Vec<u32>,
+    pub present: Vec<u32>,
+    pub policies: Vec<Policy>,
+    pub cores: BTreeMap<u32, Core>,
+    pub gpu: Option<Gpu>,
+}
+
+fn numbers(s: &str) -> Vec<u64> {
+    s.split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect()
+}
+
+/// Cluster names by rank of maximum frequency, for `n` clusters.
+fn cluster_names(n: usize) -> Vec<String> {
+    match n {
+        0 => vec![],
+        1 => vec!["big".into()],
+        2 => vec!["little".into(), "big".into()],
+        3 => vec!["little".into(), "big".into(), "prime".into()],
+        _ => {
+            let mut v = vec!["little".to_string()];
+            v.extend((1..n - 2).map(|i| {
+                if n == 4 {
+                    "mid".to_string()
+                } else {
+                    format!("mid{i}")
+                }
+            }));
+            v.push("big".into());
+            v.push("prime".into());
+            v
+        }
+    }
+}
+
+impl Topology {
+    /// Parses the probe script's output. Fails only when the script did not
+    /// finish (no `probe=done` line).
+    pub fn parse(text: &str) -> Result<Topology, String> {
+        let kv: BTreeMap<&str, &str> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        if kv.get("probe") != Some(&"done") {
+            return Err("the probe script did not finish".into());
+        }
+        let list = |k: &str| {
+            kv.get(k)
+                .and_then(|v| parse_cpu_list(v))
+                .unwrap_or_default()
+        };
+        let mut t = Topology {
+            online: list("online"),
+            present: list("present"),
+            ..Topology::default()
+        };
+        if t.present.is_empty() {
+            t.present = list("possible");
+        }
+        let mut ids: Vec<u32> = kv
+            .keys()
+            .filter_map(|k| k.strip_prefix("policy")?.split_once('.')?.0.parse().ok())
+            .collect();
+        ids.dedup();
+        for id in ids {
+            let g = |f: &str| kv.get(format!("policy{id}.{f}").as_str()).copied();
+            let mut frequencies = g("scaling_available_frequencies")
+                .map(numbers)
+                .unwrap_or_default();
+            if frequencies.is_empty() {
+                frequencies = g("time_in_state").map(numbers).unwrap_or_default();
+            }
+            let min = g("cpuinfo_min_freq")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let max = g("cpuinfo_max_freq")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if frequencies.is_empty() {
+                frequencies = [min, max].into_iter().filter(|f| *f > 0).collect();
+            }
+            frequencies.sort_unstable();
+            frequencies.dedup();
+            t.policies.push(Policy {
+                id,
+                name: String::new(),
+                cpus: g("related_cpus")
+                    .map(|v| numbers(v).into_iter().map(|c| c as u32).collect())
+                    .unwrap_or_default(),
+                governors: g("scaling_available_governors")
+                    .map(|v| v.split_whitespace().map(String::from).collect())
+                    .unwrap_or_default(),
+                governor: g("scaling_governor").unwrap_or("").to_string(),
+                min_khz: min,
+                max_khz: max,
+                cur_khz: g("scaling_cur_freq").and_then(|v| v.parse().ok()),
+                has_setspeed: g("has_setspeed").is_some(),
+                writable: g("writable").is_some(),
+                frequencies,
+            });
+        }
+        t.policies.sort_by_key(|p| p.id);
+        let mut by_max: Vec<usize> = (0..t.policies.len()).collect();
+        by_max.sort_by_key(|&i| (t.policies[i].max_khz, t.policies[i].id));
+        for (rank, name) in cluster_names(by_max.len()).into_iter().enumerate() {
+            t.policies[by_max[rank]].name = name;
+        }
+        for k in kv.keys() {
+            let Some(rest) = k.strip_prefix("cpu") else {
+                continue;
+            };
+            let Some((n, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let Ok(cpu) = n.parse::<u32>() else { continue };
+            let core = t.cores.entry(cpu).or_default();
+            let v = kv[k];
+            match field {
+                "online" => core.online = Some(v == "1"),
+                "online_writable" => core.online_writable = true,
+                "core_ctl_min_cpus" => core.core_ctl_min_cpus = v.parse().ok(),
+                "core_ctl_max_cpus" => core.core_ctl_max_cpus = v.parse().ok(),
+                _ => {}
+            }
+        }
+        if let Some(kind) = kv.get("gpu.kind") {
+            let kind = match *kind {
+                "kgsl" => GpuKind::Kgsl,
+                "mali" => GpuKind::Mali,
+                _ => GpuKind::Devfreq,
+            };
+            let (mut frequencies, cur) = match kind {
+                GpuKind::Mali => (
+                    kv.get("gpu.available_khz")
+                        .map(|v| numbers(v))
+                        .unwrap_or_default(),
+                    kv.get("gpu.cur_khz").and_then(|v| v.parse().ok()),
+                ),
+                _ => (
+                    kv.get("gpu.available_hz")
+                        .map(|v| numbers(v).into_iter().map(|hz| hz / 1000).collect())
+                        .unwrap_or_default(),
+                    kv.get("gpu.cur_hz")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(|hz| hz / 1000),
+                ),
+            };
+            frequencies.sort_unstable();
+            frequencies.dedup();
+            t.gpu = Some(Gpu {
+                kind,
+                path: kv.get("gpu.path").unwrap_or(&"").to_string(),
+                frequencies,
+                cur_khz: cur,
+                governor: kv.get("gpu.governor").map(|g| g.to_string()),
+                writable: kv.contains_key("gpu.writable"),
+            });
+        }
+        Ok(t)
+    }
+
+    /// Every policy can be written (root, or a fixture).
+    pub fn cpufreq_writable(&self) -> bool {
+        !self.policies.is_empty() && self.policies.iter().all(|p| p.writable)
+    }
+
+    /// The policy with this cluster name (`big`) or number (`policy4`).
+    pub fn policy(&self, cluster: &str) -> Option<&Policy> {
+        match cluster
+            .strip_prefix("policy")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            Some(id) => self.policies.iter().find(|p| p.id == id),
+            None => self.policies.iter().find(|p| p.name == cluster),
+        }
+    }
+
+    /// Valid cluster names on this board, for messages.
+    pub fn cluster_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.policies.iter().map(|p| p.name.clone()).collect();
+        v.extend(self.policies.iter().map(|p| format!("policy{}", p.id)));
+        v
+    }
+
+    /// The cores the kernel knows (present), or the online ones.
+    pub fn all_cores(&self) -> Vec<u32> {
+        if self.present.is_empty() {
+            self.online.clone()
+        } else {
+            self.present.clone()
+        }
+    }
+
+    /// A table for `board probe`.
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(&[
+            "cluster",
+            "policy",
+            "cpus",
+            "online",
+            "governor",
+            "min_khz",
+            "max_khz",
+            "cur_khz",
+            "frequencies",
+            "setspeed",
+            "core_ctl",
+            "writable",
+        ]);
+        for p in &self.policies {
+            let online: Vec<u32> = p
+                .cpus
+                .iter()
+                .copied()
+                .filter(|c| self.online.contains(c))
+                .collect();
+            let ctl = p.cpus.iter().find_map(|c| {
+                self.cores
+                    .get(c)
+                    .and_then(|k| k.core_ctl_min_cpus.zip(k.core_ctl_max_cpus))
+            });
+            t.rows.push(vec![
+                p.name.clone(),
+                format!("policy{}", p.id),
+                super::format_cores(&p.cpus),
+                super::format_cores(&online),
+                p.governor.clone(),
+                p.min_khz.to_string(),
+                p.max_khz.to_string(),
+                p.cur_khz.map(|c| c.to_string()).unwrap_or_default(),
+                p.frequencies.len().to_string(),
+                if p.has_setspeed {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                ctl.map(|(a, b)| format!("min {a} max {b}"))
+                    .unwrap_or_default(),
+                if p.writable {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ]);
+        }
+        if let Some(g) = &self.gpu {
+            t.rows.push(vec![
+                "gpu".into(),
+                format!("{:?}", g.kind).to_lowercase(),
+                g.path.clone(),
+                String::new(),
+                g.governor.clone().unwrap_or_default(),
+                g.frequencies
+                    .first()
+                    .map(|f| f.to_string())
+                    .unwrap_or_default(),
+                g.frequencies
+                    .last()
+                    .map(|f| f.to_string())
+                    .unwrap_or_default(),
+                g.cur_khz.map(|c| c.to_string()).unwrap_or_default(),
+                g.frequencies.len().to_string(),
+                String::new(),
+                String::new(),
+                if g.writable {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ]);
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_clusters_by_maximum_frequency() {
+        assert_eq!(cluster_names(3), vec!["little", "big", "prime"]);
+        assert_eq!(cluster_names(4), vec!["little", "mid", "big", "prime"]);
+        assert_eq!(
+            cluster_names(5),
+            vec!["little", "mid1", "mid2", "big", "prime"]
+        );
+    }
+
+    #[test]
+    fn parses_probe_output() {
+        let out = "online=0-5,7\npresent=0-7\npolicy4.related_cpus=4 5\npolicy4.cpuinfo_max_freq=2400000\npolicy4.cpuinfo_min_freq=507000\npolicy4.scaling_available_frequencies=507000 2400000 \npolicy4.scaling_available_governors=performance schedutil\npolicy4.writable=1\npolicy0.related_cpus=0 1 2 3\npolicy0.cpuinfo_max_freq=1950000\npolicy0.scaling_available_frequencies=455000 1950000\npolicy0.has_setspeed=1\ncpu6.online=0\ncpu6.online_writable=1\ngpu.kind=kgsl\ngpu.available_hz=587000000 305000000\ngpu.cur_hz=441600000\nprobe=done\n";
+        let t = Topology::parse(out).unwrap();
+        assert_eq!(t.online, vec![0, 1, 2, 3, 4, 5, 7]);
+        assert_eq!(t.policy("little").unwrap().id, 0);
+        assert_eq!(t.policy("big").unwrap().cpus, vec![4, 5]);
+        assert_eq!(
+            t.policy("policy4").unwrap().frequencies,
+            vec![507000, 2400000]
+        );
+        assert_eq!(t.cores[&6].online, Some(false));
+        let g = t.gpu.unwrap();
+        assert_eq!(
+            (g.kind, g.frequencies, g.cur_khz),
+            (GpuKind::Kgsl, vec![305000, 587000], Some(441600))
+        );
+        assert!(Topology::parse("online=0\n").is_err());
+    }
+}

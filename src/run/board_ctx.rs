@@ -1,0 +1,248 @@
+//! What the cell script needs to know about its board: the frequencies to
+//! pin (as sysfs paths and values), the cores to bring online, core_ctl
+//! settings to raise, and the files to read back; and, once the cell ran,
+//! what it read back, checked against what it pinned.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::board::Topology;
+use crate::board::freqplan::FreqPlan;
+use crate::board::topology::GpuKind;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuPinCtx {
+    pub policy: u32,
+    pub name: String,
+    pub khz: u64,
+    pub userspace: bool,
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GpuPinCtx {
+    pub kind: &'static str,
+    pub dir: String,
+    pub khz: u64,
+    pub hz: u64,
+    pub level: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileCtx {
+    pub cpu: u32,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoreCtlCtx {
+    pub cluster: String,
+    pub file: String,
+    pub value: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadCtx {
+    pub key: String,
+    pub file: String,
+}
+
+/// The board part of a cell script's context.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardCtx {
+    pub cpu_pins: Vec<CpuPinCtx>,
+    pub gpu_pin: Option<GpuPinCtx>,
+    pub online: Vec<FileCtx>,
+    pub core_ctl: Vec<CoreCtlCtx>,
+    pub reads: Vec<ReadCtx>,
+}
+
+fn join(root: &Path, rel: &str) -> String {
+    root.join(rel).to_string_lossy().into_owned()
+}
+
+fn kind_name(k: GpuKind) -> &'static str {
+    match k {
+        GpuKind::Kgsl => "kgsl",
+        GpuKind::Mali => "mali",
+        GpuKind::Devfreq => "devfreq",
+    }
+}
+
+/// The file holding the GPU's current frequency, and its unit divisor to
+/// kHz (kgsl and devfreq report Hz, Mali kHz).
+fn gpu_cur(kind: GpuKind, path: &str) -> (String, u64) {
+    match kind {
+        GpuKind::Kgsl => (format!("{path}/gpuclk"), 1000),
+        GpuKind::Mali => (format!("{path}/clock"), 1),
+        GpuKind::Devfreq => (format!("{path}/cur_freq"), 1000),
+    }
+}
+
+/// Builds the context for a cell that pins `plan` and loads `load_cores`.
+pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32]) -> BoardCtx {
+    let cpu_pins = plan
+        .cpu
+        .iter()
+        .map(|p| CpuPinCtx {
+            policy: p.policy,
+            name: p.name.clone(),
+            khz: p.khz,
+            userspace: p.userspace,
+            dir: join(
+                sysfs,
+                &format!("devices/system/cpu/cpufreq/policy{}", p.policy),
+            ),
+        })
+        .collect();
+    let gpu_pin = plan.gpu.as_ref().map(|g| GpuPinCtx {
+        kind: kind_name(g.kind),
+        dir: join(sysfs, &g.path),
+        khz: g.khz,
+        hz: g.khz * 1000,
+        level: g.level.unwrap_or(0),
+    });
+    let online = load_cores
+        .iter()
+        .filter(|c| topo.cores.get(c).is_some_and(|k| k.online.is_some()))
+        .map(|c| FileCtx {
+            cpu: *c,
+            file: join(sysfs, &format!("devices/system/cpu/cpu{c}/online")),
+        })
+        .collect();
+    // core_ctl isolates cores by itself: raise min_cpus of every cluster a
+    // load runs on to the cluster's size for the cell.
+    let mut core_ctl = Vec::new();
+    for p in &topo.policies {
+        if !p.cpus.iter().any(|c| load_cores.contains(c)) {
+            continue;
+        }
+        for c in &p.cpus {
+            if let Some(k) = topo.cores.get(c).filter(|k| k.core_ctl_min_cpus.is_some()) {
+                core_ctl.push(CoreCtlCtx {
+                    cluster: p.name.clone(),
+                    file: join(
+                        sysfs,
+                        &format!("devices/system/cpu/cpu{c}/core_ctl/min_cpus"),
+                    ),
+                    value: k.core_ctl_max_cpus.unwrap_or(p.cpus.len() as u32),
+                });
+                break;
+            }
+        }
+    }
+    let mut reads: Vec<ReadCtx> = topo
+        .policies
+        .iter()
+        .map(|p| ReadCtx {
+            key: p.name.clone(),
+            file: join(
+                sysfs,
+                &format!("devices/system/cpu/cpufreq/policy{}/scaling_cur_freq", p.id),
+            ),
+        })
+        .collect();
+    if let Some(g) = &topo.gpu {
+        reads.push(ReadCtx {
+            key: "gpu".into(),
+            file: join(sysfs, &gpu_cur(g.kind, &g.path).0),
+        });
+    }
+    BoardCtx {
+        cpu_pins,
+        gpu_pin,
+        online,
+        core_ctl,
+        reads,
+    }
+}
+
+/// Read-back values of `cell.status` (`freq_before.little=...`) in kHz.
+pub fn readings(
+    status: &BTreeMap<String, String>,
+    when: &str,
+    topo: &Topology,
+) -> BTreeMap<String, u64> {
+    let prefix = format!("freq_{when}.");
+    let div = topo.gpu.as_ref().map_or(1, |g| gpu_cur(g.kind, &g.path).1);
+    status
+        .iter()
+        .filter_map(|(k, v)| {
+            let key = k.strip_prefix(&prefix)?;
+            let raw: u64 = v.trim().parse().ok()?;
+            Some((key.to_string(), if key == "gpu" { raw / div } else { raw }))
+        })
+        .collect()
+}
+
+/// What is wrong with the frequencies read back, against the pins and a
+/// tolerance in percent: one line per problem.
+pub fn verify(
+    plan: &FreqPlan,
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    tolerance_pct: f64,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let targets = plan
+        .cpu
+        .iter()
+        .map(|p| (p.name.clone(), p.khz))
+        .chain(plan.gpu.as_ref().map(|g| ("gpu".to_string(), g.khz)));
+    for (key, want) in targets {
+        for (when, reads) in [("before", before), ("after", after)] {
+            match reads.get(&key) {
+                None => problems.push(format!("{key}: no frequency read {when} the benchmark")),
+                Some(&got) if (got as f64 - want as f64).abs() > want as f64 * tolerance_pct / 100.0 => problems.push(format!(
+                    "{key}: {got} kHz {when} the benchmark, pinned to {want} kHz (a thermal or vendor limit?)"
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    problems
+}
+
+/// Clusters whose frequency changed during the benchmark (pinned or not).
+pub fn changes(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Vec<String> {
+    before
+        .iter()
+        .filter_map(|(k, b)| {
+            after
+                .get(k)
+                .filter(|a| *a != b)
+                .map(|a| format!("{k} {b} -> {a} kHz"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::freqplan::CpuPin;
+
+    #[test]
+    fn verification_uses_the_tolerance_before_and_after() {
+        let plan = FreqPlan {
+            cpu: vec![CpuPin {
+                policy: 4,
+                name: "big".into(),
+                khz: 1_000_000,
+                userspace: false,
+            }],
+            gpu: None,
+        };
+        let m = |v: u64| BTreeMap::from([("big".to_string(), v)]);
+        assert!(verify(&plan, &m(1_000_000), &m(1_009_000), 1.0).is_empty());
+        let p = verify(&plan, &m(1_000_000), &m(800_000), 1.0);
+        assert_eq!(
+            p,
+            vec![
+                "big: 800000 kHz after the benchmark, pinned to 1000000 kHz (a thermal or vendor limit?)"
+            ]
+        );
+        assert_eq!(changes(&m(1), &m(2)), vec!["big 1 -> 2 kHz"]);
+    }
+}
