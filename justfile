@@ -16,9 +16,10 @@ analyze scenario="scenarios/quickstart.yaml":
 test *args:
     ./tests/run.sh {{args}}
 
-# Regenerate schema.json from the Rust types.
+# Regenerate schema.json and boards.schema.json from the Rust types.
 schema:
     cargo run -- schema -o schema.json
+    cargo run -- schema --boards -o boards.schema.json
 
 # Build the board-side helpers for this machine and print their paths.
 helpers:

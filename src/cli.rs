@@ -130,6 +130,9 @@ pub struct HelpersArgs {
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
+    /// The schema of the board inventory (boards.schema.json) instead.
+    #[arg(long)]
+    pub boards: bool,
     /// Write to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,

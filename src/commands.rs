@@ -76,7 +76,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Schema(a) => {
-            let text = schema_json();
+            let text = if a.boards {
+                boards_schema_json()
+            } else {
+                schema_json()
+            };
             match a.output {
                 Some(path) => atomic_write(&path, text.as_bytes())?,
                 None => print!("{text}"),
@@ -237,6 +241,12 @@ fn print_plan(p: &Prepared, as_json: bool) -> Result<()> {
     let per: Vec<String> = boards.iter().map(|(b, n)| format!("{b}: {n}")).collect();
     println!("{} cells ({})", p.cells.len(), per.join(", "));
     Ok(())
+}
+
+/// The board inventory's JSON Schema, as committed in boards.schema.json.
+pub fn boards_schema_json() -> String {
+    let schema = schemars::schema_for!(crate::board::inventory::RawInventory);
+    serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n"
 }
 
 /// The scenario JSON Schema, as committed in schema.json.

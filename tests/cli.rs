@@ -304,6 +304,15 @@ fn good_fixtures_expand_as_documented() {
 
 #[test]
 fn schema_json_is_generated_from_the_types() {
+    let boards = Command::new(BIN)
+        .args(["schema", "--boards"])
+        .output()
+        .unwrap();
+    let committed = std::fs::read_to_string(Path::new(ROOT).join("boards.schema.json")).unwrap();
+    assert!(
+        text(&boards.stdout) == committed,
+        "boards.schema.json is out of date: run `just schema`"
+    );
     let out = Command::new(BIN).arg("schema").output().unwrap();
     let committed = std::fs::read_to_string(Path::new(ROOT).join("schema.json")).unwrap();
     assert!(
@@ -317,6 +326,19 @@ fn shipped_scenarios_have_the_schema_modeline_and_validate() {
     for entry in std::fs::read_dir(Path::new(ROOT).join("scenarios")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == "boards.yaml") {
+            let first = std::fs::read_to_string(&path)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            assert_eq!(
+                first,
+                "# yaml-language-server: $schema=../boards.schema.json"
+            );
             continue;
         }
         let first = std::fs::read_to_string(&path)

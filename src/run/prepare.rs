@@ -74,15 +74,10 @@ pub fn prepare(
             let names = inventory.names();
             let hint = match suggest(name, names.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`? Boards: {}", names.join(", ")),
-                None => format!(
-                    "boards: {} (from {}); add it to the board inventory",
-                    names.join(", "),
-                    inventory
-                        .file
-                        .as_ref()
-                        .map(|f| f.display().to_string())
-                        .unwrap_or_else(|| "no inventory, only the built-in board".into())
-                ),
+                None => match &inventory.file {
+                    Some(f) => format!("boards in {}: {}; add it there", f.display(), names.join(", ")),
+                    None => "the only board here is the built-in `local`: others are defined in a board inventory (boards.yaml beside the scenario, or --boards FILE)".into(),
+                },
             };
             problems.push(
                 scenario
