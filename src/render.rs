@@ -187,6 +187,11 @@ impl Templates {
         )
     }
 
+    /// Renders any board-side template by file name (`lib.sh.j2`).
+    pub fn render_named(&self, name: &str, ctx: Value) -> Result<String> {
+        self.render(name, ctx)
+    }
+
     pub fn render_reset(&self, state_dir: &str) -> Result<String> {
         self.render(
             "reset.sh.j2",

@@ -84,3 +84,57 @@ fn the_rendered_script_parses_under_the_shells_boards_have() {
         "{script}"
     );
 }
+
+/// `set_range` against a strict `put` that refuses what an old kernel
+/// refuses (a minimum above the maximum, a maximum below the minimum), from
+/// every starting point: it must always find a valid order.
+#[test]
+fn min_max_pairs_are_written_in_an_order_the_kernel_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = Templates::load(None)
+        .unwrap()
+        .render_named("lib.sh.j2", context! { board => context! { state_dir => dir.path().join("state").to_string_lossy() } })
+        .unwrap();
+    let script = format!(
+        r#"{lib}
+D={dir}
+# A strict kernel; for Mali dvfs locks 0 means unlocked (no limit).
+put() {{
+    case "$1" in
+    *min*) hi=$(cat "${{1%min}}max"); if [ "$hi" != 0 ] && [ "$2" -gt "$hi" ]; then return 1; fi ;;
+    *max*) lo=$(cat "${{1%max}}min"); if [ "$2" != 0 ] && [ "$2" -lt "$lo" ]; then return 1; fi ;;
+    esac
+    printf '%s\n' "$2" > "$1"
+}}
+check() {{ # check START_MIN START_MAX NEW_MIN NEW_MAX KIND
+    printf '%s\n' "$1" > "$D/min"; printf '%s\n' "$2" > "$D/max"
+    set_range "$D/min" "$D/max" "$3" "$4" "$5" || {{ echo "FAILED $*"; return; }}
+    [ "$(cat "$D/min") $(cat "$D/max")" = "$3 $4" ] || echo "WRONG $*"
+}}
+for start in "300 1800" "300 300" "1800 1800" "900 900"; do
+    for new in "1800 1800" "300 300" "900 900" "300 1800" "600 1200"; do
+        check $start $new cpufreq
+    done
+done
+for start in "0 0" "450 450" "702 702"; do
+    for new in "702 702" "260 260" "0 0"; do
+        check $start $new mali
+    done
+done
+echo done
+"#,
+        dir = dir.path().display()
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "done",
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,392 @@
+//! Frequencies, cores online and restore, on fixture boards: copies of the
+//! sysfs trees under tests/fixtures/sysfs, written by the real cell scripts,
+//! with klo-spec playing the kernel's part. Each test checks the files
+//! during and after the cells, and that every file is byte-identical to the
+//! fixture afterwards.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+mod common;
+use common::*;
+
+/// Every file of a tree, by relative path.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let t = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+fn fixture(tree: &str) -> PathBuf {
+    Path::new(ROOT).join("tests/fixtures/sysfs").join(tree)
+}
+
+/// Copies fixture trees into the sandbox and writes an inventory naming them
+/// (`rb5` on qcom, `note10` on exynos). Returns the copies' roots.
+fn fixture_boards(sb: &Sandbox) -> (PathBuf, PathBuf) {
+    let (q, e) = (sb.path().join("sysfs-rb5"), sb.path().join("sysfs-note10"));
+    copy_tree(&fixture("qcom"), &q);
+    copy_tree(&fixture("exynos"), &e);
+    sb.write(
+        "boards.yaml",
+        &format!(
+            "boards:\n  rb5: {{sysfs_root: '{}', emulate_kernel: true}}\n  note10: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+            q.display(),
+            e.display()
+        ),
+    );
+    (q, e)
+}
+
+fn assert_same_tree(copy: &Path, tree: &str) {
+    let (a, b) = (snapshot(copy), snapshot(&fixture(tree)));
+    let differ: Vec<_> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| format!("{}: {:?}", k.display(), String::from_utf8_lossy(v)))
+        .collect();
+    assert!(
+        differ.is_empty() && a.len() == b.len(),
+        "{tree} changed: {differ:?}"
+    );
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn freq_min_pins_reads_back_and_restores_every_file() {
+    let sb = Sandbox::new();
+    let (q, e) = fixture_boards(&sb);
+    let scenario = Path::new(ROOT).join("scenarios/freq_min.yaml");
+    let out = sb
+        .command(&["run", "--boards", "boards.yaml"])
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_same_tree(&q, "qcom");
+    assert_same_tree(&e, "exynos");
+    let records = find(&sb.out("freq_min"), "cell.json");
+    assert_eq!(records.len(), 2 * 2 * 2 * 3);
+    for r in records {
+        let j = json(&r);
+        assert_eq!(j["status"], "ok", "{j}");
+        // Every pinned frequency was read back, before and after.
+        for pin in j["pins"]["cpu"].as_array().unwrap() {
+            let name = pin["name"].as_str().unwrap();
+            assert_eq!(j["freq_before"][name], pin["khz"], "{}", j["id"]);
+            assert_eq!(j["freq_after"][name], pin["khz"], "{}", j["id"]);
+        }
+        assert_eq!(
+            j["freq_before"]["gpu"], j["pins"]["gpu"]["khz"],
+            "{}",
+            j["id"]
+        );
+        let id = j["id"].as_str().unwrap();
+        if id.starts_with("note10/heavy/") {
+            assert_eq!(
+                j["cores_onlined"],
+                serde_json::json!([6]),
+                "the offline core is brought online for a load on all cores"
+            );
+        }
+        if id.contains("/cpu-min/") && id.starts_with("rb5/") {
+            assert_eq!(j["freq_before"]["little"], 300000);
+            assert_eq!(j["freq_before"]["prime"], 844800);
+        }
+    }
+    let rows = csv_rows(&sb.out("freq_min").join("summary.csv"));
+    let col = rows[0].iter().position(|c| c == "gpu_khz").unwrap();
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r[col] == "702000" || r[col] == "587000"),
+        "GPU at max on both boards"
+    );
+    assert!(
+        load_pids(&sb.out("freq_min"))
+            .iter()
+            .all(|p| !klo_load_running(*p))
+    );
+}
+
+/// A command benchmark that copies board files into its output folder while
+/// it runs, then prints a complete log.
+fn spy_scenario(board: &str, cpu_freq: &str, gpu_freq: &str, files: &[PathBuf]) -> String {
+    let cats: Vec<String> = files.iter().map(|f| format!("'{}'", f.display())).collect();
+    format!(
+        "name: spy\nboards: [{board}]\nbenchmark:\n  command:\n    run: |\n      for f in {}; do cat \"$f\"; done > seen.txt\n      sh fake-bench.sh 2 0 n\n    push: [fake-bench.sh]\nnetworks: [n]\niterations: 2\nload_settle_ms: 100\nloads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [light]\n  cpu_freq: [{cpu_freq}]\n  gpu_freq: [{gpu_freq}]\n",
+        cats.join(" ")
+    )
+}
+
+fn seen(sb: &Sandbox) -> Vec<String> {
+    let f = &find(&sb.out("spy"), "seen.txt")[0];
+    std::fs::read_to_string(f)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn an_exynos_board_is_pinned_with_min_max_and_dvfs_locks_while_the_benchmark_runs() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (_, e) = fixture_boards(&sb);
+    let p4 = e.join("devices/system/cpu/cpufreq/policy4");
+    let mali = e.join("class/misc/mali0/device");
+    let files = [
+        p4.join("scaling_min_freq"),
+        p4.join("scaling_max_freq"),
+        p4.join("scaling_cur_freq"),
+        p4.join("scaling_governor"),
+        e.join("devices/system/cpu/cpu6/online"),
+        mali.join("dvfs_min_lock"),
+        mali.join("dvfs_max_lock"),
+    ];
+    sb.write(
+        "s.yaml",
+        &spy_scenario("note10", "{big: 1144000, others: keep}", "50%", &files),
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // No userspace governor on this board: min = max, governor untouched.
+    // 50% of 260000..702000 is 481000: the nearest available is 450000.
+    assert_eq!(
+        seen(&sb),
+        [
+            "1144000",
+            "1144000",
+            "1144000",
+            "schedutil",
+            "1",
+            "450000",
+            "450000"
+        ]
+    );
+    assert_same_tree(&e, "exynos");
+}
+
+#[test]
+fn a_qualcomm_board_uses_the_userspace_governor_and_locks_kgsl() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (q, _) = fixture_boards(&sb);
+    let p0 = q.join("devices/system/cpu/cpufreq/policy0");
+    let k = q.join("class/kgsl/kgsl-3d0");
+    let files = [
+        p0.join("scaling_governor"),
+        p0.join("scaling_setspeed"),
+        p0.join("scaling_cur_freq"),
+        k.join("devfreq/governor"),
+        k.join("devfreq/min_freq"),
+        k.join("devfreq/max_freq"),
+        k.join("max_pwrlevel"),
+        k.join("min_pwrlevel"),
+        k.join("gpuclk"),
+        q.join("devices/system/cpu/cpu4/core_ctl/min_cpus"),
+    ];
+    sb.write("s.yaml", &spy_scenario("rb5", "{all: min}", "min", &files));
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        seen(&sb),
+        [
+            "userspace",
+            "300000",
+            "300000",
+            "performance",
+            "305000000",
+            "305000000",
+            "5",
+            "5",
+            "305000000",
+            "3"
+        ]
+    );
+    assert_same_tree(&q, "qcom");
+}
+
+/// Starts a long cell pinning note10 at its minimum, then kills the cell
+/// script and the runner with SIGKILL (as a crash or a lost board would):
+/// nothing runs the cleanup, the board stays pinned and loaded.
+fn kill_a_cell_mid_way(sb: &Sandbox) -> (Vec<i32>, i32) {
+    copy_fake_bench(sb);
+    sb.write(
+        "s.yaml",
+        &fake_bench_scenario("killed", &format!("boards: [note10]\nloads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [light]\n  cpu_freq: [{{all: min}}]\n"))
+            .replace("{{ delay }}", "60"),
+    );
+    let mut child = sb
+        .command(&["run", "s.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let loads = wait_for_loads(sb);
+    wait_until("the benchmark to start", Duration::from_secs(10), || {
+        !find(&sb.board_dir(), "bench.pid").is_empty()
+    });
+    let bench = bench_group(&sb.board_dir());
+    // The cell script is the benchmark leader's parent.
+    let stat = std::fs::read_to_string(format!("/proc/{bench}/stat")).unwrap();
+    let script: i32 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(script, libc::SIGKILL) };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    (loads, bench)
+}
+
+#[test]
+fn board_reset_puts_back_what_a_killed_cell_left() {
+    let sb = Sandbox::new();
+    let (_, e) = fixture_boards(&sb);
+    let (loads, bench) = kill_a_cell_mid_way(&sb);
+    let min = e.join("devices/system/cpu/cpufreq/policy0/scaling_max_freq");
+    assert_eq!(
+        std::fs::read_to_string(&min).unwrap().trim(),
+        "455000",
+        "the killed cell left the board pinned"
+    );
+    assert!(loads.iter().any(|p| klo_load_running(*p)), "and loaded");
+
+    let out = sb.run(&["board", "reset", "note10", "--boards", "boards.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("restored=1"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        loads.iter().all(|p| !klo_load_running(*p)),
+        "reset kills the loads the cell left"
+    );
+    assert!(
+        !group_alive(bench),
+        "reset stops the benchmark the cell left"
+    );
+    assert_same_tree(&e, "exynos");
+    let again = sb.run(&["board", "reset", "note10", "--boards", "boards.yaml"]);
+    assert!(text(&again.stdout).contains("nothing_to_restore=1"));
+}
+
+#[test]
+fn the_next_run_puts_back_what_a_killed_cell_left_before_its_first_cell() {
+    let sb = Sandbox::new();
+    let (_, e) = fixture_boards(&sb);
+    let (loads, _) = kill_a_cell_mid_way(&sb);
+    // The same scenario with a quick benchmark: the next run restores the
+    // board first, then pins it again for its own cell, then restores it.
+    let text_in = std::fs::read_to_string(sb.path().join("s.yaml"))
+        .unwrap()
+        .replace(" 60 ", " 0 ");
+    sb.write("s.yaml", &text_in);
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(loads.iter().all(|p| !klo_load_running(*p)));
+    let j = json(&find(&sb.out("killed"), "cell.json")[0]);
+    assert_eq!(j["stale_state_restored"], true, "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .contains("an earlier run's changes were found on the board and put back first")
+    );
+    assert_same_tree(&e, "exynos");
+}
+
+#[test]
+fn settings_a_board_cannot_take_are_refused_before_anything_runs() {
+    let sb = Sandbox::new();
+    let (q, _) = fixture_boards(&sb);
+    let cases = [
+        (
+            "{mid: max}",
+            "board `rb5` has no cluster `mid`",
+            "its clusters: little, big, prime, policy0, policy4, policy7",
+        ),
+        (
+            "{big: 1000000, others: keep}",
+            "1000000 kHz is not an available frequency of big (policy4)",
+            "available (kHz): 710400, 825600",
+        ),
+        (
+            "{big: max}",
+            "this setting leaves little (policy0), prime (policy7) of board `rb5` at whatever the governor chooses",
+            "add `others: keep`",
+        ),
+    ];
+    for (setting, message, hint) in cases {
+        sb.write(
+            "s.yaml",
+            &format!(
+                "name: bad\nboards: [rb5]\nnetworks: [tiny]\nmatrix:\n  cpu_freq: [{setting}]\n"
+            ),
+        );
+        let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
+        assert!(err.starts_with("error: s.yaml:5:14: "), "{setting}: {err}");
+        assert!(
+            err.contains(message) && err.contains(hint),
+            "{setting}: {err}"
+        );
+        assert!(!sb.out("bad").exists());
+    }
+    assert_same_tree(&q, "qcom");
+}
+
+#[test]
+fn a_board_in_use_is_refused() {
+    let sb = Sandbox::new();
+    fixture_boards(&sb);
+    sb.write("s.yaml", "name: busy\nboards: [rb5]\nnetworks: [tiny]\niterations: 2\nbenchmark: {probe: {device: thread}}\n");
+    let lock = sb.board_dir().join("rb5/state/lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    f.lock().unwrap();
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("board `rb5` is in use by another klo-spec run"));
+    assert!(!sb.out("busy").exists(), "a refused run writes nothing");
+}
