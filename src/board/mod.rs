@@ -162,13 +162,12 @@ pub fn topology(
     let cache = helpers::cache_dir()
         .join("boards")
         .join(format!("{}-{}.json", c.name, &key[..12]));
-    if !refresh {
-        if let Some(t) = std::fs::read_to_string(&cache)
+    if !refresh
+        && let Some(t) = std::fs::read_to_string(&cache)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
-        {
-            return Ok(t);
-        }
+    {
+        return Ok(t);
     }
     let script = templates.render_probe(&c.sysfs_root.to_string_lossy())?;
     let out = board
