@@ -118,6 +118,10 @@ pub struct BoardArgs {
     /// Print JSON instead of a table (probe).
     #[arg(long)]
     pub json: bool,
+    /// Also keep the reading beside the inventory, in topology/BOARD.json,
+    /// where `plan` and `run` use it without reaching the board (probe).
+    #[arg(long)]
+    pub write: bool,
 }
 
 #[derive(Debug, Args)]

@@ -117,7 +117,28 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
     let board = crate::board::connect(config)?;
     match cmd {
         BoardCommand::Probe(a) => {
-            let topo = crate::board::topology(board.as_ref(), &templates, true)?;
+            let topo = crate::board::topology(board.as_ref(), &templates, true, None)?;
+            if a.write && a.board == "local" {
+                return Err(UsageError::new(
+                    "`local` is read afresh at every run: there is nothing to keep".to_string(),
+                    Some("--write is for inventory boards".into()),
+                )
+                .into());
+            }
+            if a.write {
+                let Some(path) = crate::board::saved_topology(&inventory, &a.board) else {
+                    return Err(UsageError::new(
+                        "--write keeps the reading beside the board inventory, and there is none".to_string(),
+                        Some("give the inventory with --boards FILE (or create scenarios/boards.yaml)".into()),
+                    )
+                    .into());
+                };
+                atomic_write(
+                    &path,
+                    (serde_json::to_string_pretty(&topo)? + "\n").as_bytes(),
+                )?;
+                eprintln!("klo-spec: wrote {}", path.display());
+            }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&topo)?);
                 return Ok(0);

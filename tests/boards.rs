@@ -390,3 +390,37 @@ fn a_board_in_use_is_refused() {
     assert!(text(&out.stderr).contains("board `rb5` is in use by another klo-spec run"));
     assert!(!sb.out("busy").exists(), "a refused run writes nothing");
 }
+
+#[test]
+fn a_written_topology_is_used_without_reaching_the_board() {
+    let sb = Sandbox::new();
+    let (q, _) = fixture_boards(&sb);
+    let out = sb.run(&[
+        "board",
+        "probe",
+        "rb5",
+        "--boards",
+        "boards.yaml",
+        "--write",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let saved = sb.path().join("topology/rb5.json");
+    let topo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(topo["policies"][1]["name"], "big");
+    // A saved reading that says `big` tops out at 1862400 kHz is what `plan`
+    // checks settings against.
+    let edited = std::fs::read_to_string(&saved)
+        .unwrap()
+        .replace("2419200", "1862400");
+    std::fs::write(&saved, edited).unwrap();
+    sb.write("s.yaml", "name: t\nboards: [rb5]\nnetworks: [tiny]\nmatrix:\n  cpu_freq: [{big: 2419200, others: keep}]\n");
+    let plan = sb.run(&["plan", "s.yaml", "--boards", "boards.yaml"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan.stderr));
+    assert!(
+        text(&plan.stderr).contains("2419200 kHz is not an available frequency"),
+        "{}",
+        text(&plan.stderr)
+    );
+    assert_same_tree(&q, "qcom");
+}

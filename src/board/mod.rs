@@ -149,12 +149,14 @@ pub fn connect(config: &BoardConfig) -> Result<Box<dyn Transport>> {
 }
 
 /// Reads the board's topology with `templates/probe.sh.j2` (one round trip)
-/// and caches it; with `refresh: false` a cached reading is used when there
-/// is one. The cache is keyed by board name and sysfs root.
+/// and caches it. With `refresh: false` a saved reading is used when there
+/// is one: first `saved` (the reading `board probe --write` keeps beside the
+/// inventory), then the cache (keyed by board name and sysfs root).
 pub fn topology(
     board: &dyn Transport,
     templates: &crate::render::Templates,
     refresh: bool,
+    saved: Option<&std::path::Path>,
 ) -> Result<Topology> {
     let c = board.config();
     let key =
@@ -162,12 +164,18 @@ pub fn topology(
     let cache = helpers::cache_dir()
         .join("boards")
         .join(format!("{}-{}.json", c.name, &key[..12]));
-    if !refresh
-        && let Some(t) = std::fs::read_to_string(&cache)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-    {
-        return Ok(t);
+    // The built-in board is this machine: reading it costs nothing, and a
+    // reading saved elsewhere would describe another machine.
+    let refresh = refresh || (c.name == "local" && c.sysfs_root == std::path::Path::new("/sys"));
+    if !refresh {
+        for file in saved.into_iter().chain([cache.as_path()]) {
+            if let Some(t) = std::fs::read_to_string(file)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+            {
+                return Ok(t);
+            }
+        }
     }
     let script = templates.render_probe(&c.sysfs_root.to_string_lossy())?;
     let out = board
@@ -180,6 +188,13 @@ pub fn topology(
         (serde_json::to_string_pretty(&topo)? + "\n").as_bytes(),
     )?;
     Ok(topo)
+}
+
+/// Where `board probe --write` keeps a board's reading: `topology/<name>.json`
+/// beside the inventory file.
+pub fn saved_topology(inventory: &inventory::Inventory, board: &str) -> Option<std::path::PathBuf> {
+    let dir = inventory.file.as_ref()?.parent()?;
+    Some(dir.join("topology").join(format!("{board}.json")))
 }
 
 /// Formats a core list compactly: `0-3,6`.

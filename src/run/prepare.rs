@@ -99,7 +99,12 @@ pub fn prepare(
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for name in &scenario.boards {
         let b = board::connect(inventory.get(name).expect("checked above"))?;
-        let topo = board::topology(b.as_ref(), &templates, false)?;
+        let topo = board::topology(
+            b.as_ref(),
+            &templates,
+            false,
+            board::saved_topology(&inventory, name).as_deref(),
+        )?;
         let host = b.config().sysfs_root == Path::new("/sys");
         cores.insert(
             name.clone(),
