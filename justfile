@@ -25,6 +25,10 @@ schema:
 helpers:
     cargo run -- helpers
 
+# Benchmarks (release build; the first one compiles polars for a while).
+bench:
+    cargo bench --bench k_search
+
 # Format and lint.
 lint:
     cargo fmt --all -- --check

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod digest;
 pub mod error;
 pub mod ingest;
+pub mod kstrategy;
 pub mod matrix;
 pub mod networks;
 pub mod output;

@@ -1,0 +1,5 @@
+//! K strategies: the timing model, the K_answer search, the LUT.
+
+pub mod evaluate;
+pub mod model;
+pub mod search;
