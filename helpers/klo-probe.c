@@ -27,7 +27,8 @@
  *
  * Usage: klo-probe -f KERNELS -n NET -i ITERS -k K [-s native|deferred]
  *                  [-d auto|opencl|thread] [-P PLATFORM] [-g GLOBAL]
- *                  [-F FLUSH_UNITS] [-U SUBMIT_UNITS]
+ *                  [-F FLUSH_UNITS] [-U SUBMIT_US] [-S SCHEDULE | -L LUT]
+ *        klo-probe -L LUT -q T_PROD_US T_KER_US      (prints the LUT's K)
  * KERNELS is a text file, one kernel per line: "name ker_units prod_units"
  * ('#' starts a comment). Exit codes: 0 ok, 2 usage, 3 device unavailable,
  * 4 runtime failure.
@@ -37,6 +38,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -158,7 +160,7 @@ struct device {
 
 static int submit_deferred = 0;      /* -s deferred */
 static unsigned long flush_units = 0; /* host work per flush (driver cost) */
-static unsigned long submit_units = 0; /* device work per submitted batch */
+static double submit_latency_ns = 0;  /* flush to runnable (thread device) */
 
 /* ---------------------------------------------------------- thread device */
 
@@ -174,6 +176,7 @@ struct thread_dev {
     int generation;        /* inference counter, so the worker knows a reset */
     int quit;
     unsigned char batch_start[MAX_KERNELS];
+    double release_ns[MAX_KERNELS];  /* when a batch may start (flush + L) */
     unsigned long units[MAX_KERNELS];
     struct kernel_times times[MAX_KERNELS];
     float input[224 * 224 * 3];
@@ -192,12 +195,20 @@ static void *thread_worker(void *arg)
         int i = d->executed;
         int gen = d->generation;
         int batch = d->batch_start[i];
+        double release = d->release_ns[i];
         unsigned long units = d->units[i];
         pthread_mutex_unlock(&d->mu);
-        /* A batch costs the device a submission (job set-up) before its
-         * first kernel starts: that time is idle, not kernel time. */
-        if (batch)
-            device_work(submit_units);
+        /* A batch becomes runnable a submission latency after its flush
+         * (the timing model's L): the device idles until then, while it may
+         * still be running earlier batches, as a GPU does. */
+        if (batch) {
+            for (double t = now_ns(); t < release; t = now_ns()) {
+                if (release - t > 200e3) {
+                    struct timespec ts = {0, (long)(release - t - 100e3)};
+                    nanosleep(&ts, NULL);
+                }
+            }
+        }
         double s = now_ns();
         device_work(units);
         double e = now_ns();
@@ -230,6 +241,7 @@ static void thread_submit_locked(struct thread_dev *d)
 {
     if (d->submitted < d->enqueued) {
         d->batch_start[d->submitted] = 1;
+        d->release_ns[d->submitted] = now_ns() + submit_latency_ns;
         d->submitted = d->enqueued;
         pthread_cond_signal(&d->work_cv);
     }
@@ -634,6 +646,70 @@ static void print_quoted(const char *key, const char *value)
     putchar('"');
 }
 
+/* ------------------------------------------------------------------- LUT */
+
+/* A LUT (klo-spec's format): '#' lines, a header, then rows
+ * "t_prod_us,t_ker_us,k_opt[,latency_us]". Lookup: the row nearest in
+ * (ln T_prod, ln T_ker), the earlier row on a tie, as klo-spec does. */
+#define MAX_LUT 4096
+static double lut_prod[MAX_LUT], lut_ker[MAX_LUT];
+static unsigned lut_k[MAX_LUT];
+static int lut_n = 0;
+
+static void load_lut(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        die(2, "cannot open the LUT %s: %s", path, strerror(errno));
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        double p, k;
+        unsigned kopt;
+        if (line[0] == '#' || sscanf(line, "%lf,%lf,%u", &p, &k, &kopt) != 3)
+            continue;
+        if (lut_n == MAX_LUT)
+            die(2, "%s: more than %d rows", path, MAX_LUT);
+        if (p <= 0 || k <= 0 || kopt == 0)
+            die(2, "%s: a row with a non-positive value", path);
+        lut_prod[lut_n] = log(p);
+        lut_ker[lut_n] = log(k);
+        lut_k[lut_n] = kopt;
+        lut_n++;
+    }
+    fclose(f);
+    if (lut_n == 0)
+        die(2, "%s: no rows", path);
+}
+
+static unsigned lut_lookup(double t_prod_us, double t_ker_us)
+{
+    double x = log(t_prod_us > 1e-9 ? t_prod_us : 1e-9), y = log(t_ker_us > 1e-9 ? t_ker_us : 1e-9);
+    int best = 0;
+    double bd = 0;
+    for (int i = 0; i < lut_n; i++) {
+        double d = (lut_prod[i] - x) * (lut_prod[i] - x) + (lut_ker[i] - y) * (lut_ker[i] - y);
+        if (i == 0 || d < bd) {
+            best = i;
+            bd = d;
+        }
+    }
+    return lut_k[best];
+}
+
+/* A static flush schedule: one 0/1 per kernel (flush after it). */
+static void load_schedule(const char *path, unsigned char *flush, int n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        die(2, "cannot open the schedule %s: %s", path, strerror(errno));
+    int i = 0, v;
+    while (i < n && fscanf(f, "%d", &v) == 1)
+        flush[i++] = v != 0;
+    fclose(f);
+    if (i != n)
+        die(2, "%s: %d flush marks for %d kernels", path, i, n);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void usage(void)
@@ -641,7 +717,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: klo-probe -f KERNELS -n NET -i ITERS -k K [-s native|deferred]\n"
             "                 [-d auto|opencl|thread] [-P PLATFORM] [-g GLOBAL]\n"
-            "                 [-F FLUSH_UNITS] [-U SUBMIT_UNITS]\n");
+            "                 [-F FLUSH_UNITS] [-U SUBMIT_US] [-S SCHEDULE | -L LUT]\n"
+            "       klo-probe -L LUT -q T_PROD_US T_KER_US\n");
     exit(2);
 }
 
@@ -659,12 +736,21 @@ static unsigned long parse_ul(const char *s, const char *what, unsigned long min
 int main(int argc, char **argv)
 {
     const char *kernels_path = NULL, *net = NULL, *device_arg = "auto";
+    const char *schedule_path = NULL, *lut_path = NULL;
     unsigned long iters = 0, k = 0, global = 64;
     int platform_index = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0' || a[2] != '\0' || i + 1 >= argc)
             usage();
+        if (a[1] == 'q') {
+            /* Query mode: print the LUT's K for (T_prod, T_ker). */
+            if (!lut_path || i + 2 >= argc)
+                usage();
+            load_lut(lut_path);
+            printf("%u\n", lut_lookup(atof(argv[i + 1]), atof(argv[i + 2])));
+            return 0;
+        }
         const char *v = argv[++i];
         switch (a[1]) {
         case 'f': kernels_path = v; break;
@@ -687,15 +773,25 @@ int main(int argc, char **argv)
         case 'P': platform_index = (int)parse_ul(v, "-P PLATFORM", 0, 63); break;
         case 'g': global = parse_ul(v, "-g GLOBAL", 1, 1UL << 24); break;
         case 'F': flush_units = parse_ul(v, "-F FLUSH_UNITS", 0, 1UL << 30); break;
-        case 'U': submit_units = parse_ul(v, "-U SUBMIT_UNITS", 0, 1UL << 30); break;
+        case 'U': submit_latency_ns = 1e3 * (double)parse_ul(v, "-U SUBMIT_US", 0, 10000000); break;
+        case 'S': schedule_path = v; break;
+        case 'L': lut_path = v; break;
         default: usage();
         }
     }
-    if (!kernels_path || !net || iters == 0 || k == 0)
+    if (!kernels_path || !net || iters == 0 || (k == 0 && !schedule_path && !lut_path))
         usage();
+    if (schedule_path && lut_path)
+        die(2, "-S (a static schedule) and -L (dynamic K) exclude each other");
 
     static struct kernel_spec ks[MAX_KERNELS];
     int n = load_kernels(kernels_path, ks);
+    static unsigned char schedule[MAX_KERNELS];
+    if (schedule_path)
+        load_schedule(schedule_path, schedule, n);
+    if (lut_path)
+        load_lut(lut_path);
+    const char *mode = lut_path ? "dynamic" : schedule_path ? "static" : "fixed";
 
     struct device *dev = NULL;
     const char *fallback = NULL;
@@ -710,10 +806,10 @@ int main(int argc, char **argv)
     if (!dev)
         dev = thread_dev_create();
 
-    printf("KLO v1 info probe=%s device=%s submit=%s net=%s kernels=%d iters=%lu k=%lu "
-           "flush_units=%lu submit_units=%lu global=%lu",
-           PROBE_VERSION, dev->kind, submit_deferred ? "deferred" : "native", net, n, iters, k,
-           flush_units, submit_units, global);
+    printf("KLO v1 info probe=%s device=%s submit=%s net=%s kernels=%d iters=%lu k=%lu mode=%s "
+           "flush_units=%lu submit_us=%.0f global=%lu",
+           PROBE_VERSION, dev->kind, submit_deferred ? "deferred" : "native", net, n, iters, k, mode,
+           flush_units, submit_latency_ns / 1e3, global);
     if (fallback)
         print_quoted("fallback", fallback);
     if (strcmp(dev->kind, "opencl") == 0) {
@@ -725,9 +821,14 @@ int main(int argc, char **argv)
     putchar('\n');
     fflush(stdout);
 
-    static double prod_ns[MAX_KERNELS];
+    static double prod_ns[MAX_KERNELS], flush_ns[MAX_KERNELS];
     static unsigned char flushed[MAX_KERNELS];
+    static unsigned k_of[MAX_KERNELS];
     static struct kernel_times times[MAX_KERNELS];
+    /* Dynamic K: T_prod and T_ker of earlier inferences (first kernel's
+     * T_prod left out, as in every mean klo-spec reports). */
+    double past_prod = 0, past_ker = 0;
+    long past_prod_n = 0, past_ker_n = 0;
     for (unsigned long it = 0; it < iters; it++) {
         int flushes = 0;
         memset(flushed, 0, sizeof flushed);
@@ -737,20 +838,46 @@ int main(int argc, char **argv)
          * as in a real engine: that is why its T_prod is an outlier. */
         dev->input_upload(dev);
         double mark = t0;
-        int in_batch = 0;
+        int left = 0; /* kernels left in the current batch */
+        unsigned k_cur = (unsigned)k;
+        double cur_prod = 0;
+        long cur_n = 0;
         for (int i = 0; i < n; i++) {
+            if (left == 0) {
+                /* A batch starts: how many kernels will it hold? */
+                if (schedule_path) {
+                    int j = i;
+                    while (j < n - 1 && !schedule[j])
+                        j++;
+                    k_cur = (unsigned)(j - i + 1);
+                } else if (lut_path) {
+                    double tp = cur_n > 0 ? cur_prod / cur_n : past_prod_n > 0 ? past_prod / past_prod_n : -1;
+                    double tk = past_ker_n > 0 ? past_ker / past_ker_n : -1;
+                    /* Nothing measured yet (the warm-up's start): flush
+                     * every kernel until there is. */
+                    k_cur = (tp > 0 && tk > 0) ? lut_lookup(tp / 1e3, tk / 1e3) : 1;
+                }
+                left = (int)k_cur;
+            }
             host_work(ks[i].prod_units);
             dev->enqueue(dev, i, ks[i].ker_units);
             double after = now_ns();
             prod_ns[i] = after - mark;
-            in_batch++;
-            if (in_batch == (int)k || i == n - 1) {
+            if (i > 0) {
+                cur_prod += prod_ns[i];
+                cur_n++;
+            }
+            k_of[i] = k_cur;
+            left--;
+            flush_ns[i] = 0;
+            if (left == 0 || i == n - 1) {
                 host_work(flush_units);
                 dev->flush(dev);
+                mark = now_ns();
+                flush_ns[i] = mark - after;
                 flushed[i] = 1;
                 flushes++;
-                in_batch = 0;
-                mark = now_ns();
+                left = 0;
             } else {
                 mark = after;
             }
@@ -758,14 +885,23 @@ int main(int argc, char **argv)
         dev->finish(dev, times);
         double t1 = now_ns();
         for (int i = 0; i < n; i++) {
+            double ker = times[i].end_ns - times[i].start_ns;
             printf("KLO v1 net=%s iter=%lu kernel=%d name=%s t_prod_us=%.1f t_ker_us=%.1f ", net,
-                   it, i, ks[i].name, prod_ns[i] / 1e3,
-                   (times[i].end_ns - times[i].start_ns) / 1e3);
+                   it, i, ks[i].name, prod_ns[i] / 1e3, ker / 1e3);
             if (i == 0)
                 printf("t_idle_us=nan");
             else
                 printf("t_idle_us=%.1f", (times[i].start_ns - times[i - 1].end_ns) / 1e3);
-            printf(" flush=%d k=%lu\n", flushed[i], k);
+            printf(" flush=%d k=%u", flushed[i], k_of[i]);
+            if (flushed[i])
+                printf(" t_flush_us=%.1f", flush_ns[i] / 1e3);
+            putchar('\n');
+            past_ker += ker;
+            past_ker_n++;
+            if (i > 0) {
+                past_prod += prod_ns[i];
+                past_prod_n++;
+            }
         }
         printf("KLO v1 net=%s iter=%lu latency_us=%.1f flushes=%d k_mean=%.2f\n", net, it,
                (t1 - t0) / 1e3, flushes, (double)n / flushes);

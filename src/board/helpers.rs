@@ -28,7 +28,7 @@ pub const PROBE: Helper = Helper {
     name: "klo-probe",
     source: include_str!("../../helpers/klo-probe.c"),
     cflags: &["-O2", "-std=c99", "-pthread"],
-    libs: &["-ldl"],
+    libs: &["-ldl", "-lm"],
 };
 
 pub const ALL: [Helper; 2] = [LOAD, PROBE];

@@ -2,7 +2,8 @@
 //!
 //! - kernels: `cell` (index into the cell list), `iter`, `kernel`, `first`
 //!   (the inference's first kernel), `name`, `t_prod_us`, `t_ker_us`,
-//!   `t_idle_us` (null when undefined), `flush`, `k`;
+//!   `t_idle_us` (null when undefined), `flush`, `k`, `t_flush_us` (null
+//!   where there was no flush);
 //! - inferences: `cell`, `iter`, `latency_us`, `flushes`, `k_mean`.
 //!
 //! Cells are referenced by index so that a long campaign's frames do not
@@ -27,6 +28,7 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
     let mut k_idle = Vec::with_capacity(nk);
     let mut k_flush = Vec::with_capacity(nk);
     let mut k_k = Vec::with_capacity(nk);
+    let mut k_flush_us = Vec::with_capacity(nk);
     let mut i_cell = Vec::with_capacity(ni);
     let mut i_iter = Vec::with_capacity(ni);
     let mut i_lat = Vec::with_capacity(ni);
@@ -45,6 +47,7 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
         k_idle.extend_from_slice(&k.t_idle_us);
         k_flush.extend_from_slice(&k.flush);
         k_k.extend_from_slice(&k.k);
+        k_flush_us.extend_from_slice(&k.t_flush_us);
         let i = &log.inferences;
         i_cell.extend(std::iter::repeat_n(*cell, i.iter.len()));
         i_iter.extend_from_slice(&i.iter);
@@ -66,6 +69,7 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
             Column::new("t_idle_us".into(), k_idle),
             Column::new("flush".into(), k_flush),
             Column::new("k".into(), k_k),
+            Column::new("t_flush_us".into(), k_flush_us),
         ],
     )?;
     let inferences = DataFrame::new(

@@ -31,6 +31,8 @@ pub struct KernelRows {
     pub t_idle_us: Vec<Option<f64>>,
     pub flush: Vec<bool>,
     pub k: Vec<Option<u32>>,
+    /// CPU time of the flush after this kernel, when it was flushed.
+    pub t_flush_us: Vec<Option<f64>>,
 }
 
 /// Per-inference records, as columns.
@@ -189,6 +191,7 @@ struct Fields<'a> {
     t_idle_us: Option<&'a str>,
     flush: Option<&'a str>,
     k: Option<&'a str>,
+    t_flush_us: Option<&'a str>,
     latency_us: Option<&'a str>,
     flushes: Option<&'a str>,
     k_mean: Option<&'a str>,
@@ -205,6 +208,7 @@ impl<'a> Fields<'a> {
             "t_idle_us" => &mut self.t_idle_us,
             "flush" => &mut self.flush,
             "k" => &mut self.k,
+            "t_flush_us" => &mut self.t_flush_us,
             "latency_us" => &mut self.latency_us,
             "flushes" => &mut self.flushes,
             "k_mean" => &mut self.k_mean,
@@ -238,6 +242,7 @@ impl<'a> Fields<'a> {
             r.t_idle_us.push(t_idle);
             r.flush.push(flush);
             r.k.push(k);
+            r.t_flush_us.push(opt_f64(self.t_flush_us, "t_flush_us")?);
         } else if let Some(lat) = self.latency_us {
             let latency = time(lat, "latency_us")?;
             let flushes = self.flushes.map(|f| num::<u32>(f, "flushes")).transpose()?;
@@ -313,6 +318,7 @@ pub fn parse_regex(text: &str, re: &LogRegexes) -> CellLog {
             "t_idle_us",
             "flush",
             "k",
+            "t_flush_us",
             "latency_us",
             "flushes",
             "k_mean",

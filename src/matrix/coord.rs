@@ -71,7 +71,8 @@ impl fmt::Display for AxisValue {
     }
 }
 
-/// A strategy as written in tables: `default`, `fixed-8`, `sweep[1,2,4]`.
+/// A strategy as written in tables: `default`, `fixed-8`, `sweep[1,2,4]`,
+/// `constant-baseline`, `static-self-from-cpu-max`, `dynamic`, `search-max32`.
 pub fn strategy_label(s: &Strategy) -> String {
     match s {
         Strategy::Default => "default".into(),
@@ -80,6 +81,29 @@ pub fn strategy_label(s: &Strategy) -> String {
             let ks: Vec<String> = sw.k.iter().map(|k| k.to_string()).collect();
             format!("sweep[{}]", ks.join(","))
         }
+        Strategy::Constant(p) => format!("constant-{}", profile_slug(p)),
+        Strategy::Static(p) => format!("static-{}", profile_slug(p)),
+        Strategy::Dynamic => "dynamic".into(),
+        Strategy::Search(s) => format!("search-max{}", s.k_max),
+    }
+}
+
+/// `baseline`, `self`, `baseline-from-cpu-max`, `self-from-cpu-min.gpu-max`.
+pub fn profile_slug(p: &crate::scenario::raw::FromProfile) -> String {
+    let kind = match p.profile {
+        crate::scenario::raw::ProfileKind::Baseline => "baseline",
+        crate::scenario::raw::ProfileKind::SelfLoad => "self",
+    };
+    let from: Vec<String> = p
+        .cpu_freq
+        .iter()
+        .map(|c| c.slug())
+        .chain(p.gpu_freq.iter().map(|g| g.slug()))
+        .collect();
+    if from.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}-from-{}", from.join("."))
     }
 }
 

@@ -269,12 +269,14 @@ fn new_combination(s: &Scenario, pick: &Pick) -> Result<Coord, Diagnostic> {
     Ok(coord)
 }
 
-/// The (id segment, K) pairs a strategy runs.
+/// The (id segment, K) pairs a strategy runs. K is 0 where the run
+/// chooses it (LUT strategies, searches).
 pub fn strategy_cells(s: &Strategy) -> Vec<(String, u32)> {
     match s {
         Strategy::Default => vec![("default".into(), 1)],
         Strategy::Fixed(k) => vec![(format!("fixed-{k}"), *k)],
         Strategy::Sweep(sw) => sw.k.iter().map(|k| (format!("sweep-k{k}"), *k)).collect(),
+        other => vec![(coord::strategy_label(other), 0)],
     }
 }
 

@@ -112,7 +112,7 @@ fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Ve
                 "-F".into(),
                 p.flush_units.to_string(),
                 "-U".into(),
-                p.submit_units.to_string(),
+                p.submit_us.to_string(),
             ];
             if let Some(pl) = p.platform {
                 argv.extend(["-P".to_string(), pl.to_string()]);

@@ -294,6 +294,7 @@ pub(super) fn check(
         .map(|(i, e)| check_include(&mut c, &ctx, i, e))
         .collect();
     let checks = check_checks(&mut c, &ctx, &raw.checks);
+    let lut = check_lut(&mut c, file, &raw, &axes, &include);
 
     if !c.problems.is_empty() {
         return Err(InputError {
@@ -323,6 +324,73 @@ pub(super) fn check(
         exclude,
         include,
         checks,
+        lut,
+    })
+}
+
+/// The `lut` section: required by LUT strategies, its file pattern and its
+/// build scenario checked.
+fn check_lut(
+    c: &mut Checker,
+    file: &Path,
+    raw: &RawScenario,
+    axes: &[AxisSpec],
+    include: &[IncludeEntry],
+) -> Option<super::LutSpec> {
+    let mut users = Vec::new();
+    for spec in axes
+        .iter()
+        .filter(|a| a.axis == Axis::Strategy && a.declared)
+    {
+        for (i, v) in spec.values.iter().enumerate() {
+            if let AxisValue::Strategy(s) = v
+                && s.uses_lut()
+            {
+                users.push(format!("matrix.strategy[{i}]"));
+            }
+        }
+    }
+    for (i, e) in include.iter().enumerate() {
+        if e.pick
+            .pairs
+            .iter()
+            .any(|(_, v)| matches!(v, AxisValue::Strategy(s) if s.uses_lut()))
+        {
+            users.push(format!("include[{i}]"));
+        }
+    }
+    let Some(l) = &raw.lut else {
+        if let Some(first) = users.first() {
+            c.err(
+                first,
+                "this strategy looks K up in a LUT, and the scenario names none",
+                Some("add `lut: {file: ../luts/{board}.csv, build_with: lut.yaml}` (see scenarios/load_levels.yaml)".into()),
+            );
+        }
+        return None;
+    };
+    if l.file.trim().is_empty() {
+        c.err(
+            "lut.file",
+            "`file` is empty",
+            Some("e.g. `../luts/{board}.csv`".into()),
+        );
+    }
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let build_with = l.build_with.as_ref().map(|b| dir.join(b));
+    if let Some(b) = &build_with
+        && !b.is_file()
+    {
+        c.err(
+            "lut.build_with",
+            format!("cannot find the scenario `{}`", b.display()),
+            Some("the path is relative to this scenario file".into()),
+        );
+    }
+    Some(super::LutSpec {
+        file: l.file.clone(),
+        foreign: l.foreign,
+        build_with,
     })
 }
 

@@ -42,11 +42,11 @@ pub(super) fn check_benchmark(
                 1 << 30,
             );
             c.range(
-                &format!("{base}.submit_units"),
-                "`submit_units`",
-                p.submit_units,
+                &format!("{base}.submit_us"),
+                "`submit_us`",
+                p.submit_us,
                 0,
-                1 << 30,
+                1_000_000,
             );
             c.range(
                 &format!("{base}.global_size"),

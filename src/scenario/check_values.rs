@@ -101,7 +101,29 @@ pub(super) fn check_gpu_freq(c: &mut Checker, path: &str, g: &GpuFreq) {
 
 pub(super) fn check_strategy(c: &mut Checker, path: &str, s: &Strategy) {
     match s {
-        Strategy::Default => {}
+        Strategy::Default | Strategy::Dynamic => {}
+        Strategy::Constant(p) | Strategy::Static(p) => {
+            let key = if matches!(s, Strategy::Constant(_)) {
+                "constant"
+            } else {
+                "static"
+            };
+            if let Some(f) = &p.cpu_freq {
+                check_cpu_freq(c, &format!("{path}.{key}.cpu_freq"), f);
+            }
+            if let Some(g) = &p.gpu_freq {
+                check_gpu_freq(c, &format!("{path}.{key}.gpu_freq"), g);
+            }
+        }
+        Strategy::Search(sp) => {
+            if sp.k_max < 2 || sp.k_max > MAX_K {
+                c.err(
+                    &format!("{path}.search.k_max"),
+                    format!("k_max must be between 2 and {MAX_K}, got {}", sp.k_max),
+                    Some("the search tries K = 1..=k_max".into()),
+                );
+            }
+        }
         Strategy::Fixed(k) => {
             if *k == 0 || *k > MAX_K {
                 c.err(

@@ -51,6 +51,36 @@ pub struct Scenario {
     pub exclude: Vec<Pick>,
     pub include: Vec<IncludeEntry>,
     pub checks: Vec<CheckSpec>,
+    pub lut: Option<LutSpec>,
+}
+
+/// The `lut` section after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LutSpec {
+    /// The file, `{board}` not yet replaced, relative to the scenario.
+    pub file: String,
+    pub foreign: raw::Foreign,
+    pub build_with: Option<PathBuf>,
+}
+
+impl LutSpec {
+    /// The LUT file of a board.
+    pub fn path(&self, scenario_file: &Path, board: &str) -> PathBuf {
+        scenario_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(self.file.replace("{board}", board))
+    }
+}
+
+impl Strategy {
+    /// True for strategies that look K up in the LUT.
+    pub fn uses_lut(&self) -> bool {
+        matches!(
+            self,
+            Strategy::Constant(_) | Strategy::Static(_) | Strategy::Dynamic
+        )
+    }
 }
 
 /// One axis and its values.

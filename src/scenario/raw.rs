@@ -69,6 +69,10 @@ pub struct RawScenario {
     /// combination.
     #[serde(default)]
     pub include: Vec<Include>,
+    /// The LUT that `constant`, `static` and `dynamic` strategies look K up
+    /// in. Required when the strategy axis has one of them.
+    #[serde(default)]
+    pub lut: Option<LutConfig>,
     /// Questions the results answer, evaluated with a statistical test per
     /// group of cells.
     #[serde(default)]
@@ -91,6 +95,32 @@ pub struct RawScenario {
     #[serde(default = "default_max_cells")]
     #[schemars(range(min = 1))]
     pub max_cells: usize,
+}
+
+/// Where the LUT comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LutConfig {
+    /// The LUT file, relative to the scenario file; `{board}` is replaced by
+    /// the cell's board (one LUT per board: e.g. `../luts/{board}.csv`).
+    pub file: String,
+    /// A LUT made on another board, or with other board-side helpers, is
+    /// `refuse`d (default) or `allow`ed.
+    #[serde(default)]
+    pub foreign: Foreign,
+    /// A scenario (relative to this file) that measures the LUT: when the
+    /// file is missing, `run` runs it first and builds the LUT from its
+    /// results (`klo-spec lut build`).
+    #[serde(default)]
+    pub build_with: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Foreign {
+    #[default]
+    Refuse,
+    Allow,
 }
 
 pub const DEFAULT_ITERATIONS: u32 = 11;
@@ -163,9 +193,12 @@ pub struct ProbeSpec {
     /// Host work per flush (the driver's flush cost), in work units.
     #[serde(default = "default_flush_units")]
     pub flush_units: u64,
-    /// Device work per submitted batch (submission latency), in work units.
-    #[serde(default = "default_submit_units")]
-    pub submit_units: u64,
+    /// Submission latency of the thread device, in µs: a batch may start
+    /// this long after its flush (the timing model's L). OpenCL devices
+    /// have their own.
+    #[serde(default = "default_submit_us")]
+    #[schemars(range(max = 1000000))]
+    pub submit_us: u64,
     /// OpenCL global work size of each kernel.
     #[serde(default = "default_global")]
     #[schemars(range(min = 1, max = 16777216))]
@@ -181,8 +214,8 @@ fn one() -> f64 {
 fn default_flush_units() -> u64 {
     12_000
 }
-fn default_submit_units() -> u64 {
-    60_000
+fn default_submit_us() -> u64 {
+    100
 }
 fn default_global() -> u32 {
     64
@@ -196,7 +229,7 @@ impl Default for ProbeSpec {
             ker_scale: 1.0,
             prod_scale: 1.0,
             flush_units: default_flush_units(),
-            submit_units: default_submit_units(),
+            submit_us: default_submit_us(),
             global_size: default_global(),
             platform: None,
         }
@@ -364,6 +397,57 @@ pub enum Strategy {
     Fixed(u32),
     /// Every K of a list, one cell each; the best is K_answer.
     Sweep(Sweep),
+    /// One K for the whole inference: the LUT's K_opt for the mean T_prod
+    /// and T_ker of a profile (the `default` cell of the same board, network
+    /// and frequencies; without load for `baseline`, with the cell's own
+    /// load for `self`).
+    Constant(FromProfile),
+    /// A flush schedule fixed before the run: LUT lookups over segments of
+    /// the profile's per-kernel T_prod and T_ker.
+    Static(FromProfile),
+    /// K looked up in the LUT during the run, with the running mean of T_prod.
+    Dynamic,
+    /// K_answer found by a search over K = 1..=k_max, with fewer runs than
+    /// a sweep of all of them.
+    Search(SearchSpec),
+}
+
+/// Where a LUT strategy takes its profile from.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct FromProfile {
+    /// `baseline`: the profile without load; `self`: with the cell's load.
+    pub profile: ProfileKind,
+    /// Take the profile at this CPU frequency setting instead of the cell's
+    /// (e.g. K_opt,maxfreq run at F_min).
+    #[serde(default)]
+    pub cpu_freq: Option<CpuFreq>,
+    /// Take the profile at this GPU frequency setting instead of the cell's.
+    #[serde(default)]
+    pub gpu_freq: Option<GpuFreq>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileKind {
+    Baseline,
+    #[serde(rename = "self")]
+    SelfLoad,
+}
+
+/// A K_answer search.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpec {
+    /// The largest K tried.
+    #[schemars(range(min = 2, max = 4096))]
+    pub k_max: u32,
 }
 
 /// A K sweep.
