@@ -68,6 +68,17 @@ impl fmt::Display for Status {
     }
 }
 
+/// What a K_answer search did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchRecord {
+    pub k_answer: u32,
+    /// Mean latency (µs) per K measured.
+    pub means: BTreeMap<u32, f64>,
+    /// Runs made (repeats included) and runs a sweep of 1..=k_max makes.
+    pub runs: usize,
+    pub sweep_runs: usize,
+}
+
 /// Load processes of a cell, as the cell script counted them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadCounts {
@@ -121,6 +132,16 @@ pub struct CellRecord {
     /// An earlier cell's changes were found on the board and put back first.
     #[serde(default)]
     pub stale_state_restored: bool,
+    /// How a LUT strategy chose K.
+    #[serde(default)]
+    pub k_choice: Option<crate::run::kchoice::KChoice>,
+    /// For a search: what it measured.
+    #[serde(default)]
+    pub search: Option<SearchRecord>,
+    /// Where the cell's log is, relative to its folder, when not in it (a
+    /// search's K_answer run).
+    #[serde(default)]
+    pub log_dir: Option<String>,
     pub klo_spec_version: String,
 }
 

@@ -91,7 +91,7 @@ pub fn environment() -> Environment<'static> {
 }
 
 /// The variables a command benchmark's `run` template can use.
-pub const COMMAND_VARIABLES: [&str; 8] = [
+pub const COMMAND_VARIABLES: [&str; 10] = [
     "network",
     "k",
     "iterations",
@@ -100,6 +100,8 @@ pub const COMMAND_VARIABLES: [&str; 8] = [
     "cell_id",
     "board",
     "push_dir",
+    "lut",
+    "schedule",
 ];
 
 /// Checks that `source` is a valid template (for validation before a run).

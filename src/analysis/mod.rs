@@ -8,6 +8,7 @@
 //! and checks.
 
 pub mod checks;
+pub mod kstrategy;
 pub mod stats;
 mod sweeps;
 
@@ -56,6 +57,8 @@ pub struct Analysis {
     /// Per check: (id, title, PASS, FAIL, INCONCLUSIVE).
     pub check_totals: Vec<(String, String, usize, usize, usize)>,
     pub sweeps: Table,
+    /// K_opt vs K_answer per condition (kstrategy.csv).
+    pub kstrategy: Table,
 }
 
 fn f64s(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
@@ -198,6 +201,8 @@ pub struct Inputs<'a> {
     pub records: &'a [Option<CellRecord>],
     /// Per cell: its parsed log, when it has measurements.
     pub logs: &'a [Option<CellLog>],
+    /// Per board: the LUT of its LUT-strategy cells.
+    pub luts: &'a std::collections::BTreeMap<String, crate::kstrategy::lut::Lut>,
 }
 
 impl Inputs<'_> {
@@ -209,7 +214,7 @@ impl Inputs<'_> {
     }
 }
 
-pub const SUMMARY_COLUMNS: [&str; 26] = [
+pub const SUMMARY_COLUMNS: [&str; 31] = [
     "id",
     "board",
     "load",
@@ -234,6 +239,11 @@ pub const SUMMARY_COLUMNS: [&str; 26] = [
     "loads_alive",
     "cpu_khz",
     "gpu_khz",
+    "k_range",
+    "lut",
+    "profile_t_prod_us",
+    "profile_t_ker_us",
+    "model_latency_us",
     "device",
     "hash",
 ];
@@ -289,6 +299,12 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             }
             _ => String::new(),
         };
+        let choice = rec.and_then(|r| r.k_choice.as_ref());
+        let means = if status.has_measurements() {
+            inp.logs[i].as_ref().and_then(kstrategy::kernel_means)
+        } else {
+            None
+        };
         summary.rows.push(vec![
             cell.id.clone(),
             c.board.clone(),
@@ -297,7 +313,9 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             c.gpu_freq.slug().trim_start_matches("gpu-").to_string(),
             c.network.clone(),
             cell.strategy_slug.clone(),
-            cell.k.to_string(),
+            kstrategy::k_used(cell, rec)
+                .map(|k| k.to_string())
+                .unwrap_or_default(),
             status.to_string(),
             if status.has_measurements() {
                 st.n.to_string()
@@ -337,6 +355,26 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             rec.and_then(|r| r.freq_before.get("gpu"))
                 .map(|g| g.to_string())
                 .unwrap_or_default(),
+            means
+                .as_ref()
+                .and_then(|m| m.k_range)
+                .map(|(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
+                .unwrap_or_default(),
+            choice.and_then(|c| c.lut.clone()).unwrap_or_default(),
+            fmt_f(choice.and_then(|c| c.t_prod_us), 2),
+            fmt_f(choice.and_then(|c| c.t_ker_us), 2),
+            fmt_f(
+                means
+                    .as_ref()
+                    .and_then(|m| kstrategy::model_latency(inp.scenario, cell, rec, m)),
+                1,
+            ),
             rec.and_then(|r| r.device.clone()).unwrap_or_default(),
             cell.hash.clone(),
         ]);
@@ -344,11 +382,29 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
 
     let (checklist, check_totals) = checks::checklist(inp, &samples, &baseline)?;
     let sweeps = sweeps::sweeps(inp, &stats, &baseline);
+    let latency: std::collections::BTreeMap<usize, f64> = (0..inp.cells.len())
+        .filter_map(|i| {
+            stats
+                .get(&(i as u32))
+                .and_then(|s| s.latency_mean)
+                .map(|l| (i, l))
+        })
+        .collect();
+    let profile: std::collections::BTreeMap<usize, (f64, f64)> = (0..inp.cells.len())
+        .filter_map(|i| {
+            stats
+                .get(&(i as u32))
+                .and_then(|s| s.t_prod_mean.zip(s.t_ker_mean))
+                .map(|p| (i, p))
+        })
+        .collect();
+    let kstrategy = kstrategy::table(inp.cells, inp.records, &latency, &profile, inp.luts);
     Ok(Analysis {
         summary,
         checklist,
         check_totals,
         sweeps,
+        kstrategy,
     })
 }
 

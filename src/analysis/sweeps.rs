@@ -1,5 +1,7 @@
-//! K sweeps: per sweep and condition, the K with the lowest mean latency
-//! (K_answer) and its speedup over the condition's `default` cell.
+//! K sweeps and searches: per sweep (or search) and condition, the K with
+//! the lowest mean latency (K_answer), its speedup over the condition's
+//! `default` cell, and the runs it took (a sweep: one per K; a search: its
+//! runs against the K a sweep of 1..=k_max would run).
 
 use std::collections::HashMap;
 
@@ -10,7 +12,7 @@ use crate::output::{Table, fmt_f};
 use crate::record::Status;
 use crate::scenario::Strategy;
 
-pub const SWEEP_COLUMNS: [&str; 7] = [
+pub const SWEEP_COLUMNS: [&str; 8] = [
     "sweep",
     "k_values",
     "k_answer",
@@ -18,6 +20,7 @@ pub const SWEEP_COLUMNS: [&str; 7] = [
     "default_latency_mean_us",
     "speedup",
     "cells_ok",
+    "runs",
 ];
 
 /// One row per sweep and condition: the K with the lowest mean latency.
@@ -66,7 +69,47 @@ pub(super) fn sweeps(
             fmt_f(base, 1),
             fmt_f(best.zip(base).map(|(b, d)| d / b.1), 3),
             format!("{ok}/{}", ks.len()),
+            ks.len().to_string(),
         ]);
     }
+    for (i, cell) in inp.cells.iter().enumerate() {
+        let Strategy::Search(spec) = &cell.coord.strategy else {
+            continue;
+        };
+        let Some(search) = inp.records[i].as_ref().and_then(|r| r.search.as_ref()) else {
+            continue;
+        };
+        let ok = inp.status(i) == Status::Ok;
+        let lat = search
+            .means
+            .get(&search.k_answer)
+            .copied()
+            .filter(|l| ok && l.is_finite());
+        let base = baseline.get(&condition_key(cell)).copied();
+        t.rows.push(vec![
+            format!(
+                "{}/{}",
+                condition_key(cell),
+                strategy_label(&cell.coord.strategy)
+            ),
+            search
+                .means
+                .keys()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            if ok {
+                search.k_answer.to_string()
+            } else {
+                String::new()
+            },
+            fmt_f(lat, 1),
+            fmt_f(base, 1),
+            fmt_f(lat.zip(base).map(|(l, d)| d / l), 3),
+            format!("{}/{}", usize::from(ok), 1),
+            format!("{}/{}", search.runs, spec.k_max),
+        ]);
+    }
+    t.rows.sort_by(|a, b| a[0].cmp(&b[0]));
     t
 }

@@ -22,6 +22,7 @@ use crate::render::{Templates, render_str, shell_quote};
 use crate::scenario::raw::{FreqMismatch, Submit};
 
 use super::board_ctx;
+use super::kchoice::Choice;
 use crate::scenario::{Benchmark, Cores, Scenario};
 
 /// Extra time a cell's round trip gets beyond settle time and timeout: a
@@ -73,9 +74,29 @@ pub fn now_rfc3339() -> String {
 /// A file sent with a cell: (name, content, executable).
 type JobFile = (String, Vec<u8>, bool);
 
-fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Vec<JobFile>)> {
+fn bench_script(
+    r: &BoardRun,
+    cell: &Cell,
+    choice: &Choice,
+    cell_dir: &str,
+) -> Result<(String, Vec<JobFile>)> {
     let s = r.scenario;
     let mut files = Vec::new();
+    // What a LUT strategy hands the benchmark: a schedule or the LUT.
+    if let Some(schedule) = &choice.schedule {
+        let text: Vec<&str> = schedule
+            .iter()
+            .map(|f| if *f { "1" } else { "0" })
+            .collect();
+        files.push((
+            "schedule.txt".to_string(),
+            (text.join(" ") + "\n").into_bytes(),
+            false,
+        ));
+    }
+    if let Some(lut) = &choice.lut_text {
+        files.push(("lut.csv".to_string(), lut.clone().into_bytes(), false));
+    }
     let script = match &s.benchmark {
         Benchmark::Probe(p) => {
             let profile = networks::find(&cell.coord.network).context("unknown network profile")?;
@@ -102,7 +123,7 @@ fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Ve
                 "-i".into(),
                 cell.iterations.to_string(),
                 "-k".into(),
-                cell.k.to_string(),
+                choice.k.max(1).to_string(),
                 "-s".into(),
                 submit.into(),
                 "-d".into(),
@@ -116,6 +137,12 @@ fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Ve
             ];
             if let Some(pl) = p.platform {
                 argv.extend(["-P".to_string(), pl.to_string()]);
+            }
+            if choice.schedule.is_some() {
+                argv.extend(["-S".to_string(), "schedule.txt".to_string()]);
+            }
+            if choice.lut_text.is_some() {
+                argv.extend(["-L".to_string(), "lut.csv".to_string()]);
             }
             let quoted: Vec<String> = argv.iter().map(|a| shell_quote(a).into_owned()).collect();
             format!(
@@ -131,7 +158,7 @@ fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Ve
                     .with_context(|| format!("cannot read {}", f.source.display()))?;
                 files.push((format!("push/{}", f.name), bytes, true));
             }
-            let command = render_str(&c.run, command_context(cell, &push_dir))
+            let command = render_str(&c.run, command_context(cell, choice, cell_dir))
                 .with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
             let dir = shell_quote(&push_dir);
             format!(
@@ -144,11 +171,22 @@ fn bench_script(r: &BoardRun, cell: &Cell, cell_dir: &str) -> Result<(String, Ve
 }
 
 /// The variables of a command benchmark's `run` template for one cell
-/// (`render::COMMAND_VARIABLES`).
-pub fn command_context(cell: &Cell, push_dir: &str) -> minijinja::Value {
+/// (`render::COMMAND_VARIABLES`): `lut` and `schedule` are the paths of the
+/// files a LUT strategy hands the benchmark, or empty.
+pub fn command_context(cell: &Cell, choice: &Choice, cell_dir: &str) -> minijinja::Value {
+    let push_dir = format!("{cell_dir}/push");
+    let file = |present: bool, name: &str| {
+        if present {
+            format!("{cell_dir}/{name}")
+        } else {
+            String::new()
+        }
+    };
     context! {
+        lut => file(choice.lut_text.is_some(), "lut.csv"),
+        schedule => file(choice.schedule.is_some(), "schedule.txt"),
         network => cell.coord.network.clone(),
-        k => cell.k,
+        k => choice.k,
         iterations => cell.iterations,
         strategy => cell.strategy_slug.clone(),
         load => cell.coord.load.clone(),
@@ -193,20 +231,17 @@ fn last_line(path: &Path) -> Option<String> {
 }
 
 /// Runs one cell and leaves its folder at `out_dir/cells/<id>`.
-pub fn execute(r: &BoardRun, cell: &Cell, plan: &FreqPlan) -> (CellRecord, Option<CellLog>) {
-    let started_at = now_rfc3339();
-    let n = ATTEMPT.fetch_add(1, Ordering::SeqCst);
-    let token = format!("{}-{}-{n}", cell.hash, std::process::id());
-    let staging = r.out_dir.join(".staging").join(&token);
-    let mut record = CellRecord {
+/// A record for a cell, before it runs.
+fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
+    CellRecord {
         id: cell.id.clone(),
         hash: cell.hash.clone(),
         status: Status::Error,
         reason: None,
         board: cell.coord.board.clone(),
-        k: cell.k,
+        k: choice.k,
         iterations: cell.iterations,
-        started_at,
+        started_at: now_rfc3339(),
         wall_s: 0.0,
         bench_exit: None,
         script_exit: None,
@@ -223,9 +258,57 @@ pub fn execute(r: &BoardRun, cell: &Cell, plan: &FreqPlan) -> (CellRecord, Optio
         freq_after: BTreeMap::new(),
         cores_onlined: Vec::new(),
         stale_state_restored: false,
+        k_choice: choice.record.clone(),
+        search: None,
+        log_dir: None,
         klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
-    let outcome = run_round_trip(r, cell, plan, &token, &staging, &mut record);
+    }
+}
+
+/// Records a cell that cannot run (its K could not be chosen), without
+/// touching the board.
+pub fn refuse(
+    r: &BoardRun,
+    cell: &Cell,
+    plan: &FreqPlan,
+    status: Status,
+    reason: String,
+) -> CellRecord {
+    let mut record = new_record(
+        cell,
+        plan,
+        &Choice {
+            k: cell.k,
+            ..Choice::default()
+        },
+    );
+    record.status = status;
+    record.reason = Some(reason);
+    let token = format!(
+        "{}-{}-{}",
+        cell.hash,
+        std::process::id(),
+        ATTEMPT.fetch_add(1, Ordering::SeqCst)
+    );
+    let staging = r.out_dir.join(".staging").join(&token);
+    if let Err(e) = finalize(r.out_dir, cell, &staging, &record) {
+        record.status = Status::Error;
+        record.reason = Some(format!("{e:#}"));
+    }
+    record
+}
+
+pub fn execute(
+    r: &BoardRun,
+    cell: &Cell,
+    plan: &FreqPlan,
+    choice: &Choice,
+) -> (CellRecord, Option<CellLog>) {
+    let n = ATTEMPT.fetch_add(1, Ordering::SeqCst);
+    let token = format!("{}-{}-{n}", cell.hash, std::process::id());
+    let staging = r.out_dir.join(".staging").join(&token);
+    let mut record = new_record(cell, plan, choice);
+    let outcome = run_round_trip(r, cell, plan, choice, &token, &staging, &mut record);
     let log = match outcome {
         Ok(run) => judge(r, cell, &staging, run, &mut record),
         Err(e) => {
@@ -245,13 +328,14 @@ fn run_round_trip(
     r: &BoardRun,
     cell: &Cell,
     plan: &FreqPlan,
+    choice: &Choice,
     token: &str,
     staging: &Path,
     record: &mut CellRecord,
 ) -> Result<CellRun> {
     let s = r.scenario;
     let dir = r.transport.cell_dir(token);
-    let (bench, mut files) = bench_script(r, cell, &dir)?;
+    let (bench, mut files) = bench_script(r, cell, choice, &dir)?;
     files.push(("bench.sh".into(), bench.into_bytes(), true));
 
     let mut loads = Vec::new();

@@ -5,9 +5,11 @@
 
 mod board_ctx;
 pub mod cell;
+pub mod kchoice;
 pub mod prepare;
 pub mod progress;
 mod tables;
+mod worker;
 
 pub use prepare::{Prepared, prepare};
 pub use tables::{analyze_only, checklist_markdown, print_tables, write_tables};
@@ -25,7 +27,6 @@ use crate::analysis::Analysis;
 use crate::board::{Cancel, format_cores, helpers};
 use crate::digest::hex_sha256;
 use crate::error::{CellsFailed, Interrupted, UsageError};
-use crate::ingest::CellLog;
 use crate::matrix::Cell;
 use crate::output::atomic_write;
 use crate::record::{CellRecord, Status};
@@ -171,7 +172,8 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         ));
     }
 
-    // One worker per board; its cells run one at a time, in plan order.
+    // One worker per board; its cells run one at a time: `default` cells
+    // first (the profiles), then in plan order, searches last.
     let mut per_board: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for &i in &to_run {
         per_board
@@ -183,7 +185,8 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let results: Vec<(usize, CellRecord)> = std::thread::scope(|scope| {
         let handles: Vec<_> = per_board
             .into_iter()
-            .map(|(board, indexes)| {
+            .map(|(board, mut indexes)| {
+                worker::order(p, &mut indexes);
                 let r = BoardRun {
                     transport: p.boards[board].as_ref(),
                     topology: &p.topologies[board],
@@ -203,11 +206,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                         }
                         let c = &p.cells[i];
                         progress.started(&c.id);
-                        let (record, log) = cell::execute(&r, c, &p.plans[i]);
-                        let latency = log
-                            .as_ref()
-                            .filter(|_| record.status.has_measurements())
-                            .and_then(mean_latency);
+                        let (record, latency) = worker::run(&r, p, i);
                         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                         progress.finished(n, &record, latency);
                         out.push((i, record));
@@ -270,18 +269,6 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         cells_run: results.len(),
         not_ok,
     })
-}
-
-fn mean_latency(log: &CellLog) -> Option<f64> {
-    let v: Vec<f64> = log
-        .inferences
-        .iter
-        .iter()
-        .zip(&log.inferences.latency_us)
-        .filter(|(it, _)| **it > 0)
-        .map(|(_, l)| *l)
-        .collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 fn status_counts(p: &Prepared, out_dir: &Path) -> BTreeMap<String, usize> {

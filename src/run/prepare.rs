@@ -8,15 +8,17 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::cell;
+use super::{cell, kchoice};
 use crate::board::freqplan::{self, FreqPlan};
 use crate::board::inventory::{self, Inventory};
 use crate::board::{self, Topology, Transport, format_cores, helpers, local};
 use crate::error::{Diagnostic, InputError, suggest};
+use crate::kstrategy::lut::Lut;
 use crate::matrix::coord::{Axis, AxisValue};
 use crate::matrix::hash::{self, HashContext};
 use crate::matrix::{self, Cell};
 use crate::render::Templates;
+use crate::scenario::raw::Foreign;
 use crate::scenario::{Benchmark, Cores, Scenario};
 
 /// A scenario expanded, checked against its boards, and hashed.
@@ -32,6 +34,8 @@ pub struct Prepared {
     pub cores: BTreeMap<String, Vec<u32>>,
     pub identities: BTreeMap<String, String>,
     pub templates: Templates,
+    /// Per board: the LUT its LUT-strategy cells use.
+    pub luts: BTreeMap<String, Lut>,
 }
 
 /// The YAML path where an axis value is written (for errors found against
@@ -177,8 +181,10 @@ pub fn prepare(
     if let Benchmark::Command(c) = &scenario.benchmark {
         let mut seen = HashSet::new();
         for cell in &cells {
-            if let Err(e) = crate::render::render_str(&c.run, cell::command_context(cell, "/push"))
-            {
+            if let Err(e) = crate::render::render_str(
+                &c.run,
+                cell::command_context(cell, &sample_choice(cell), "/cell"),
+            ) {
                 let msg = e.to_string();
                 if seen.insert(msg.clone()) {
                     let vars = crate::render::COMMAND_VARIABLES;
@@ -207,16 +213,43 @@ pub fn prepare(
         .into());
     }
 
+    let luts = check_luts(&scenario, &cells, &identities, &mut problems);
+    if !problems.is_empty() {
+        return Err(InputError {
+            diagnostics: problems,
+        }
+        .into());
+    }
+
     let ctx = HashContext {
         boards: identities.clone(),
         helpers: helpers::source_hash(),
         template: templates.hash(),
     };
     let mut cells = cells;
-    let extra: Vec<serde_json::Value> = plans
+    // A cell's hash also covers its pins, its LUT, and (K from a profile)
+    // its profile's hash: profiles are hashed first.
+    let mut extra: Vec<serde_json::Value> = plans
         .iter()
-        .map(|p| serde_json::to_value(p).unwrap_or_default())
+        .map(|p| serde_json::json!({"pins": p}))
         .collect();
+    for (i, c) in cells.iter().enumerate() {
+        if c.coord.strategy.uses_lut()
+            && let Some(l) = luts.get(&c.coord.board)
+        {
+            extra[i]["lut"] = l.hash.clone().into();
+        }
+    }
+    hash::assign(&scenario, &mut cells, &ctx, &extra);
+    let profiles: Vec<Option<String>> = cells
+        .iter()
+        .map(|c| kchoice::profile_of(c, &cells).map(|p| p.hash.clone()))
+        .collect();
+    for (i, p) in profiles.into_iter().enumerate() {
+        if let Some(h) = p {
+            extra[i]["profile"] = h.into();
+        }
+    }
     hash::assign(&scenario, &mut cells, &ctx, &extra);
     Ok(Prepared {
         scenario,
@@ -228,5 +261,96 @@ pub fn prepare(
         cores,
         identities,
         templates,
+        luts,
     })
+}
+
+/// Loads the LUT of every board whose cells look K up, checks where it comes
+/// from, and checks that LUT-strategy cells have their profile cells. A
+/// missing LUT with a `build_with` scenario is not an error here: `run`
+/// builds it first.
+fn check_luts(
+    s: &Scenario,
+    cells: &[Cell],
+    identities: &BTreeMap<String, String>,
+    problems: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Lut> {
+    let mut luts = BTreeMap::new();
+    let mut seen = HashSet::new();
+    for cell in cells.iter().filter(|c| c.coord.strategy.uses_lut()) {
+        if matches!(
+            cell.coord.strategy,
+            crate::scenario::Strategy::Constant(_) | crate::scenario::Strategy::Static(_)
+        ) && kchoice::profile_of(cell, cells).is_none()
+        {
+            let path = value_path(
+                s,
+                Axis::Strategy,
+                &AxisValue::Strategy(cell.coord.strategy.clone()),
+            );
+            if seen.insert(path.clone()) {
+                problems.push(
+                    s.diag(&path, format!("cell {} takes its profile from a `default` cell that is not in the plan", cell.id))
+                        .with_hint("add `default` to the strategy axis (with the profile's load and frequencies): default cells run first and are the profiles"),
+                );
+            }
+        }
+        let board = &cell.coord.board;
+        let Some(spec) = &s.lut else { continue };
+        if luts.contains_key(board) || !seen.insert(format!("lut@{board}")) {
+            continue;
+        }
+        let path = spec.path(&s.file, board);
+        if !path.is_file() {
+            if spec.build_with.is_none() {
+                problems.push(
+                    s.diag("lut.file", format!("the LUT of board `{board}`, {}, does not exist", path.display()))
+                        .with_hint("build it: run the LUT scenario (scenarios/lut.yaml), then `klo-spec lut build outputs/lut -o <file>`; or give `build_with: lut.yaml`"),
+                );
+            }
+            continue;
+        }
+        let lut = match Lut::read(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                problems.push(
+                    s.diag("lut.file", format!("{e:#}"))
+                        .with_hint("rebuild it with `klo-spec lut build`"),
+                );
+                continue;
+            }
+        };
+        if spec.foreign == Foreign::Refuse {
+            let made_on = lut.get("board_identity").unwrap_or("an unknown board");
+            let here = identities.get(board).map(String::as_str).unwrap_or("");
+            if made_on != here {
+                problems.push(
+                    s.diag("lut.file", format!("{} was made on `{made_on}`; board `{board}` is `{here}`", path.display()))
+                        .with_hint("build a LUT on this board, or write `foreign: allow` under `lut:` to use it anyway"),
+                );
+                continue;
+            }
+            let helpers = lut.get("helpers").unwrap_or("unknown");
+            if helpers != helpers::source_hash() {
+                problems.push(
+                    s.diag("lut.file", format!("{} was made with other board-side helpers ({helpers}) than this klo-spec's ({})", path.display(), helpers::source_hash()))
+                        .with_hint("rebuild it, or write `foreign: allow` under `lut:` to use it anyway"),
+                );
+                continue;
+            }
+        }
+        luts.insert(board.clone(), lut);
+    }
+    luts
+}
+
+/// A choice with every file a LUT strategy may hand the benchmark, to render
+/// a command template before the run.
+fn sample_choice(cell: &Cell) -> kchoice::Choice {
+    kchoice::Choice {
+        k: cell.k.max(1),
+        schedule: Some(Vec::new()),
+        lut_text: Some(String::new()),
+        record: None,
+    }
 }

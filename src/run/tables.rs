@@ -27,7 +27,14 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
             .map(|(c, r)| {
                 r.as_ref()
                     .filter(|r| r.status.has_measurements())
-                    .and_then(|_| cell::parse_log(&p.scenario, &cell_path(out_dir, &c.id)))
+                    .and_then(|r| {
+                        // A search's log is its K_answer run's.
+                        let dir = cell_path(out_dir, &c.id);
+                        cell::parse_log(
+                            &p.scenario,
+                            &r.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
+                        )
+                    })
             })
             .collect()
     };
@@ -36,10 +43,15 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
         cells: &p.cells,
         records: &records,
         logs: &logs,
+        luts: &p.luts,
     })?;
     atomic_write(
         &out_dir.join("summary.csv"),
         analysis.summary.to_csv().as_bytes(),
+    )?;
+    atomic_write(
+        &out_dir.join("kstrategy.csv"),
+        analysis.kstrategy.to_csv().as_bytes(),
     )?;
     atomic_write(
         &out_dir.join("checklist.csv"),

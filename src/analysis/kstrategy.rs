@@ -1,0 +1,203 @@
+//! The K columns of summary.csv and the research table kstrategy.csv.
+//!
+//! - `k`: the K a cell ran with: the plan's (default, fixed, sweep), the one
+//!   chosen from the LUT (constant), or K_answer (search); empty when K
+//!   varies within an inference (static, dynamic: see `k_range`).
+//! - `k_range`: the smallest and largest per-kernel K over the measured
+//!   inferences (a dynamic cell shows K changing here).
+//! - `model_latency_us`: the timing model's latency for the cell's own
+//!   per-kernel mean T_prod and T_ker, its mean flush time (f), the probe's
+//!   submission latency (L, thread device; 0 on OpenCL, whose own latency
+//!   the model does not know) and its schedule (fixed K or the static
+//!   schedule; none for dynamic).
+//! - kstrategy.csv: per board, load, frequencies and network: K_opt (the
+//!   LUT's K for the condition's own `default` cell), K_answer (the sweep's
+//!   or search's best), their latencies, and the gap.
+
+use std::collections::BTreeMap;
+
+use crate::ingest::CellLog;
+use crate::kstrategy::lut::Lut;
+use crate::kstrategy::model::{self, Costs, Profile};
+use crate::matrix::Cell;
+use crate::matrix::groups::condition_key;
+use crate::output::{Table, fmt_f};
+use crate::record::{CellRecord, Status};
+use crate::scenario::{Benchmark, Scenario, Strategy};
+
+/// Per-kernel means over the measured inferences, and the mean flush time.
+pub struct KernelMeans {
+    pub prod: Vec<f64>,
+    pub ker: Vec<f64>,
+    pub flush_us: Option<f64>,
+    pub k_range: Option<(u32, u32)>,
+}
+
+pub fn kernel_means(log: &CellLog) -> Option<KernelMeans> {
+    let k = &log.kernels;
+    let n = k.kernel.iter().copied().max()? as usize + 1;
+    let (mut ps, mut ks, mut cnt) = (vec![0.0; n], vec![0.0; n], vec![0u32; n]);
+    let (mut fs, mut fnum) = (0.0, 0u32);
+    let mut range: Option<(u32, u32)> = None;
+    for i in 0..k.iter.len() {
+        if k.iter[i] == 0 {
+            continue;
+        }
+        let j = k.kernel[i] as usize;
+        ps[j] += k.t_prod_us[i];
+        ks[j] += k.t_ker_us[i];
+        cnt[j] += 1;
+        if let Some(f) = k.t_flush_us[i] {
+            fs += f;
+            fnum += 1;
+        }
+        if let Some(kk) = k.k[i] {
+            range = Some(range.map_or((kk, kk), |(a, b)| (a.min(kk), b.max(kk))));
+        }
+    }
+    if cnt.contains(&0) {
+        return None;
+    }
+    Some(KernelMeans {
+        prod: ps.iter().zip(&cnt).map(|(s, c)| s / *c as f64).collect(),
+        ker: ks.iter().zip(&cnt).map(|(s, c)| s / *c as f64).collect(),
+        flush_us: (fnum > 0).then(|| fs / fnum as f64),
+        k_range: range,
+    })
+}
+
+/// The K a cell ran with, for the `k` column (see the module docs).
+pub fn k_used(cell: &Cell, rec: Option<&CellRecord>) -> Option<u32> {
+    if cell.k > 0 {
+        return Some(cell.k);
+    }
+    let rec = rec?;
+    match &cell.coord.strategy {
+        Strategy::Search(_) => rec.search.as_ref().map(|s| s.k_answer),
+        Strategy::Constant(_) => rec.k_choice.as_ref().and_then(|c| c.k),
+        _ => None,
+    }
+}
+
+/// The model's latency for a cell (see the module docs).
+pub fn model_latency(
+    s: &Scenario,
+    cell: &Cell,
+    rec: Option<&CellRecord>,
+    means: &KernelMeans,
+) -> Option<f64> {
+    let submit_us = match &s.benchmark {
+        Benchmark::Probe(p) if rec.and_then(|r| r.device.as_deref()) == Some("thread") => {
+            p.submit_us as f64
+        }
+        _ => 0.0,
+    };
+    let costs = Costs {
+        flush_us: means.flush_us.unwrap_or(0.0),
+        submit_us,
+    };
+    let profile = Profile {
+        t_prod: means.prod.clone(),
+        t_ker: means.ker.clone(),
+    };
+    let flush = match (&cell.coord.strategy, rec) {
+        (Strategy::Static(_), Some(r)) => {
+            let mut f = vec![false; means.prod.len()];
+            let mut at = 0usize;
+            for b in r
+                .k_choice
+                .as_ref()
+                .map(|c| c.batches.clone())
+                .unwrap_or_default()
+            {
+                at += b as usize;
+                if let Some(x) = f.get_mut(at.wrapping_sub(1)) {
+                    *x = true;
+                }
+            }
+            f
+        }
+        (Strategy::Dynamic, _) => return None,
+        _ => model::fixed_schedule(means.prod.len(), k_used(cell, rec)?),
+    };
+    Some(model::latency(&profile, &flush, costs))
+}
+
+pub const KSTRATEGY_COLUMNS: [&str; 9] = [
+    "condition",
+    "k_opt",
+    "lut",
+    "latency_k_opt_us",
+    "k_answer",
+    "latency_k_answer_us",
+    "gap_pct",
+    "t_prod_mean_us",
+    "t_ker_mean_us",
+];
+
+/// kstrategy.csv: one row per condition that has a K_answer or a K_opt.
+/// `latency[i]` is cell i's mean latency when it is ok.
+pub fn table(
+    cells: &[Cell],
+    records: &[Option<CellRecord>],
+    latency: &BTreeMap<usize, f64>,
+    profile: &BTreeMap<usize, (f64, f64)>,
+    luts: &BTreeMap<String, Lut>,
+) -> Table {
+    struct Row {
+        k_answer: Option<(u32, f64)>,
+        default: Option<usize>,
+        by_k: BTreeMap<u32, f64>,
+    }
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let ok = records[i].as_ref().is_some_and(|r| r.status == Status::Ok);
+        let row = rows.entry(condition_key(cell)).or_insert(Row {
+            k_answer: None,
+            default: None,
+            by_k: BTreeMap::new(),
+        });
+        let Some(lat) = latency.get(&i).copied().filter(|_| ok) else {
+            continue;
+        };
+        if cell.coord.strategy == Strategy::Default {
+            row.default = Some(i);
+        }
+        if let Some(k) = k_used(cell, records[i].as_ref()) {
+            row.by_k.entry(k).or_insert(lat);
+            let answers = matches!(
+                cell.coord.strategy,
+                Strategy::Sweep(_) | Strategy::Search(_)
+            );
+            if answers && row.k_answer.is_none_or(|(_, best)| lat < best) {
+                row.k_answer = Some((k, lat));
+            }
+        }
+    }
+    let mut t = Table::new(&KSTRATEGY_COLUMNS);
+    for (condition, row) in rows {
+        let stats = row.default.and_then(|d| profile.get(&d).copied());
+        let board = condition.split('/').next().unwrap_or("");
+        let lut = luts.get(board);
+        let k_opt = stats.zip(lut).map(|((p, k), l)| l.lookup(p, k).k);
+        if k_opt.is_none() && row.k_answer.is_none() {
+            continue;
+        }
+        let lat_opt = k_opt.and_then(|k| row.by_k.get(&k).copied());
+        let gap = lat_opt
+            .zip(row.k_answer)
+            .map(|(o, (_, a))| 100.0 * (o / a - 1.0));
+        t.rows.push(vec![
+            condition,
+            k_opt.map(|k| k.to_string()).unwrap_or_default(),
+            lut.map(|l| l.hash.clone()).unwrap_or_default(),
+            fmt_f(lat_opt, 1),
+            row.k_answer.map(|(k, _)| k.to_string()).unwrap_or_default(),
+            fmt_f(row.k_answer.map(|(_, l)| l), 1),
+            fmt_f(gap, 1),
+            fmt_f(stats.map(|s| s.0), 2),
+            fmt_f(stats.map(|s| s.1), 2),
+        ]);
+    }
+    t
+}

@@ -1,0 +1,190 @@
+//! What a board's worker does with one planned cell: choose its K (LUT
+//! strategies, from profiles that ran before it), run it, or, for a
+//! search, run the K the search asks for one at a time.
+
+use super::cell::{self, BoardRun, cell_path};
+use super::kchoice::{self, Choice};
+use super::{Prepared, current_record};
+use crate::ingest::CellLog;
+use crate::kstrategy::search;
+use crate::matrix::Cell;
+use crate::record::{CellRecord, SearchRecord, Status};
+use crate::scenario::Strategy;
+
+/// The order cells of one board run in: `default` cells first (they are
+/// the profiles of LUT strategies), searches last, plan order otherwise.
+pub fn order(p: &Prepared, indexes: &mut [usize]) {
+    let rank = |i: &usize| match p.cells[*i].coord.strategy {
+        Strategy::Default => 0,
+        Strategy::Search(_) => 2,
+        _ => 1,
+    };
+    indexes.sort_by_key(|i| (rank(i), *i));
+}
+
+/// Mean latency of the measured inferences of a log.
+pub fn mean_latency(log: &CellLog) -> Option<f64> {
+    let v: Vec<f64> = log
+        .inferences
+        .iter
+        .iter()
+        .zip(&log.inferences.latency_us)
+        .filter(|(it, _)| **it > 0)
+        .map(|(_, l)| *l)
+        .collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// Runs planned cell `i`; returns its record and its mean latency.
+pub fn run(r: &BoardRun, p: &Prepared, i: usize) -> (CellRecord, Option<f64>) {
+    let c = &p.cells[i];
+    if let Strategy::Search(spec) = &c.coord.strategy {
+        return run_search(r, p, i, spec.k_max);
+    }
+    let choice = match kchoice::choose(
+        &p.scenario,
+        r.out_dir,
+        &p.cells,
+        c,
+        p.luts.get(&c.coord.board),
+    ) {
+        Ok(ch) => ch,
+        Err(why) => {
+            return (
+                cell::refuse(
+                    r,
+                    c,
+                    &p.plans[i],
+                    Status::SetupFailed,
+                    format!("cannot choose K: {why}"),
+                ),
+                None,
+            );
+        }
+    };
+    let (record, log) = cell::execute(r, c, &p.plans[i], &choice);
+    let latency = log
+        .as_ref()
+        .filter(|_| record.status.has_measurements())
+        .and_then(mean_latency);
+    (record, latency)
+}
+
+/// A search's run of one K: a cell of its own, `<search id>/k<K>`, inside
+/// the search's folder.
+fn sub_cell(c: &Cell, k: u32) -> Cell {
+    let mut sub = c.clone();
+    sub.id = format!("{}/k{k}", c.id);
+    sub.k = k;
+    sub.strategy_slug = format!("search-k{k}");
+    sub.hash = crate::digest::hex_sha256(format!("{}\0{k}", c.hash).as_bytes())[..16].to_string();
+    sub
+}
+
+/// Runs a search: each K it asks for is a cell run (or a result kept from
+/// an earlier run with the same hash, so an interrupted search resumes).
+fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32) -> (CellRecord, Option<f64>) {
+    let c = &p.cells[i];
+    let mut failure: Option<CellRecord> = None;
+    let mut repeats = std::collections::BTreeMap::<u32, u32>::new();
+    let outcome = search::search(k_max, |k| {
+        if failure.is_some() || r.cancel.is_cancelled() {
+            return f64::INFINITY;
+        }
+        let sub = sub_cell(c, k);
+        // A repeat of the same K is another run, in its own folder.
+        let n = repeats.entry(k).and_modify(|n| *n += 1).or_insert(0);
+        let sub = if *n == 0 {
+            sub
+        } else {
+            Cell {
+                id: format!("{}-r{n}", sub.id),
+                hash: format!("{}{n}", &sub.hash[..15]),
+                ..sub
+            }
+        };
+        if current_record(r.out_dir, &sub).is_some_and(|r| r.status == Status::Ok)
+            && let Some(lat) = cell::parse_log(&p.scenario, &cell_path(r.out_dir, &sub.id))
+                .as_ref()
+                .and_then(mean_latency)
+        {
+            return lat;
+        }
+        let (rec, log) = cell::execute(
+            r,
+            &sub,
+            &p.plans[i],
+            &Choice {
+                k,
+                ..Choice::default()
+            },
+        );
+        match log
+            .as_ref()
+            .filter(|_| rec.status == Status::Ok)
+            .and_then(mean_latency)
+        {
+            Some(l) => l,
+            None => {
+                failure = Some(rec);
+                f64::INFINITY
+            }
+        }
+    });
+    let answer = sub_cell(c, outcome.k_answer);
+    let mut record = match (failure, current_record(r.out_dir, &answer)) {
+        (Some(mut failed), _) => {
+            failed.reason = Some(format!(
+                "the search stopped: its run of K = {} is {}: {}",
+                failed.k,
+                failed.status,
+                failed.reason.clone().unwrap_or_default()
+            ));
+            failed
+        }
+        (None, Some(rec)) => rec,
+        (None, None) => {
+            let status = if r.cancel.is_cancelled() {
+                Status::Interrupted
+            } else {
+                Status::Error
+            };
+            let mut rec = cell::refuse(
+                r,
+                &answer,
+                &p.plans[i],
+                status,
+                "the search made no run".into(),
+            );
+            rec.status = status;
+            rec
+        }
+    };
+    record.id = c.id.clone();
+    record.hash = c.hash.clone();
+    record.log_dir = Some(format!("k{}", outcome.k_answer));
+    record.search = Some(SearchRecord {
+        k_answer: outcome.k_answer,
+        means: outcome.means.clone(),
+        runs: outcome.runs,
+        sweep_runs: outcome.sweep_runs,
+    });
+    if r.cancel.is_cancelled() && record.status == Status::Ok {
+        record.status = Status::Interrupted;
+        record.reason = Some("the search was stopped before it finished".into());
+    }
+    let json = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
+    if let Err(e) = crate::output::atomic_write(
+        &cell_path(r.out_dir, &c.id).join("cell.json"),
+        json.as_bytes(),
+    ) {
+        record.status = Status::Error;
+        record.reason = Some(format!("{e:#}"));
+    }
+    let latency = outcome
+        .means
+        .get(&outcome.k_answer)
+        .copied()
+        .filter(|l| l.is_finite());
+    (record, latency)
+}
