@@ -30,6 +30,9 @@ pub enum Command {
     /// Boards: read a board's topology, or put back what cells changed.
     #[command(subcommand)]
     Board(BoardCommand),
+    /// LUTs: build one from a result set of K sweeps, or compare two.
+    #[command(subcommand)]
+    Lut(LutCommand),
     /// Build the board-side helpers (klo-load, klo-probe) for this machine
     /// and print their paths, or write their C sources to a folder.
     Helpers(HelpersArgs),
@@ -106,6 +109,44 @@ pub enum BoardCommand {
     /// restore (after a killed runner or a lost board), and kill load
     /// processes they left.
     Reset(BoardArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LutCommand {
+    /// Build a LUT from the K sweeps of a result set (e.g. outputs/lut from
+    /// scenarios/lut.yaml): per grid point, the mean T_prod and T_ker and
+    /// the K with the lowest mean latency.
+    Build(LutBuildArgs),
+    /// Show where two LUTs give a different K_opt (e.g. one per frequency).
+    Compare(LutCompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LutBuildArgs {
+    /// The result set: outputs/<scenario>.
+    pub dir: PathBuf,
+    /// The LUT file to write.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// The board, when the result set has several.
+    #[arg(long)]
+    pub board: Option<String>,
+    /// The load, when the result set has several (as in summary.csv).
+    #[arg(long)]
+    pub load: Option<String>,
+    /// The CPU frequency setting, when the result set has several (as in
+    /// summary.csv: `min`, `current`, ...).
+    #[arg(long)]
+    pub cpu_freq: Option<String>,
+    /// The GPU frequency setting, when the result set has several.
+    #[arg(long)]
+    pub gpu_freq: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LutCompareArgs {
+    pub a: PathBuf,
+    pub b: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::board::Cancel;
-use crate::cli::{BoardCommand, Cli, Command, Common};
+use crate::cli::{BoardCommand, Cli, Command, Common, LutCommand, RunArgs};
 use crate::error::UsageError;
 use crate::matrix::coord::strategy_label;
 use crate::output::{Table, atomic_write};
@@ -19,9 +19,10 @@ use crate::scenario;
 pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(a) => {
-            let p = prepare(&a.common)?;
             let cancel = Cancel::default();
             install_signal_handler(&cancel);
+            build_missing_luts(&a, &cancel)?;
+            let p = prepare(&a.common)?;
             let report = run::run(
                 &p,
                 &RunOptions {
@@ -48,6 +49,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Board(cmd) => board_command(cmd),
+        Command::Lut(cmd) => lut_command(cmd),
         Command::Helpers(a) => {
             match a.sources {
                 Some(dir) => {
@@ -88,6 +90,142 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+fn lut_command(cmd: LutCommand) -> Result<i32> {
+    use crate::kstrategy::{build, lut};
+    match cmd {
+        LutCommand::Build(a) => {
+            let slice = build::Slice {
+                board: a.board,
+                load: a.load,
+                cpu_freq: a.cpu_freq,
+                gpu_freq: a.gpu_freq,
+            };
+            let l = build::from_result_set(&a.dir, &slice)?;
+            atomic_write(&a.output, l.to_text().as_bytes())?;
+            let mut t = Table::new(&["t_prod_us", "t_ker_us", "k_opt", "latency_us"]);
+            for p in &l.points {
+                t.rows.push(vec![
+                    format!("{:.2}", p.t_prod_us),
+                    format!("{:.2}", p.t_ker_us),
+                    p.k_opt.to_string(),
+                    crate::output::fmt_f(p.latency_us, 1),
+                ]);
+            }
+            println!("{}", t.to_terminal(&[]));
+            eprintln!(
+                "klo-spec: wrote {} ({} grid points, hash {})",
+                a.output.display(),
+                l.points.len(),
+                l.hash
+            );
+            Ok(0)
+        }
+        LutCommand::Compare(a) => {
+            let (x, y) = (lut::Lut::read(&a.a)?, lut::Lut::read(&a.b)?);
+            let mut t = Table::new(&[
+                "t_prod_us",
+                "t_ker_us",
+                "k_opt_a",
+                "k_opt_b",
+                "b_clamped",
+                "differs",
+            ]);
+            let mut differ = 0;
+            for (p, l) in lut::compare(&x, &y) {
+                let d = p.k_opt != l.k;
+                differ += usize::from(d);
+                t.rows.push(vec![
+                    format!("{:.2}", p.t_prod_us),
+                    format!("{:.2}", p.t_ker_us),
+                    p.k_opt.to_string(),
+                    l.k.to_string(),
+                    if l.clamped {
+                        "yes".into()
+                    } else {
+                        String::new()
+                    },
+                    if d { "*".into() } else { String::new() },
+                ]);
+            }
+            println!("{}", t.to_terminal(&[]));
+            println!(
+                "{differ} of {} grid points of {} get another K_opt from {} ({} vs {})",
+                x.points.len(),
+                a.a.display(),
+                a.b.display(),
+                x.get("condition").unwrap_or("?"),
+                y.get("condition").unwrap_or("?")
+            );
+            Ok(0)
+        }
+    }
+}
+
+/// A scenario whose LUT is missing and that names a `build_with` scenario:
+/// runs that one first and builds each missing board's LUT from it.
+fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
+    let s = scenario::load(&a.common.file)?;
+    let Some(spec) = &s.lut else { return Ok(()) };
+    let Some(build_with) = &spec.build_with else {
+        return Ok(());
+    };
+    let uses = s.axes.iter().any(|ax| {
+        ax.values
+            .iter()
+            .any(|v| matches!(v, crate::matrix::coord::AxisValue::Strategy(st) if st.uses_lut()))
+    }) || s.include.iter().any(|e| {
+        e.pick.pairs.iter().any(
+            |(_, v)| matches!(v, crate::matrix::coord::AxisValue::Strategy(st) if st.uses_lut()),
+        )
+    });
+    let missing: Vec<String> = s
+        .boards
+        .iter()
+        .filter(|b| !spec.path(&s.file, b).is_file())
+        .cloned()
+        .collect();
+    if !uses || missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "klo-spec: no LUT yet for {}: measuring it with {} first",
+        missing.join(", "),
+        build_with.display()
+    );
+    let common = Common {
+        file: build_with.clone(),
+        templates: a.common.templates.clone(),
+        boards: a.common.boards.clone(),
+        max_cells: None,
+    };
+    let p = prepare(&common)?;
+    let report = run::run(
+        &p,
+        &RunOptions {
+            output_root: a.output_dir.clone(),
+            force: false,
+            progress: !a.quiet,
+        },
+        cancel,
+    )?;
+    report.outcome(p.cells.len(), cancel)?;
+    for board in missing {
+        let slice = crate::kstrategy::build::Slice {
+            board: Some(board.clone()),
+            ..Default::default()
+        };
+        let l = crate::kstrategy::build::from_result_set(&report.out_dir, &slice)?;
+        let path = spec.path(&s.file, &board);
+        atomic_write(&path, l.to_text().as_bytes())?;
+        eprintln!(
+            "klo-spec: wrote the LUT of {board}: {} ({} grid points)",
+            path.display(),
+            l.points.len()
+        );
+    }
+    Ok(())
 }
 
 fn board_command(cmd: BoardCommand) -> Result<i32> {

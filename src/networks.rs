@@ -85,6 +85,35 @@ pub fn find(name: &str) -> Option<&'static Profile> {
     BUILTIN.iter().find(|p| p.name == name)
 }
 
+/// A synthetic network, `synth-N-P-K`: N identical kernels of P host work
+/// units and K device work units each (for LUT grids). Its parameters.
+pub fn synthetic(name: &str) -> Option<(u32, u64, u64)> {
+    let rest = name.strip_prefix("synth-")?;
+    let mut parts = rest.split('-').map(|p| p.parse::<u64>().ok());
+    let (n, p, k) = (parts.next()??, parts.next()??, parts.next()??);
+    (parts.next().is_none()
+        && (1..=4096).contains(&n)
+        && p <= 1 << 30
+        && (1..=1 << 30).contains(&k))
+    .then_some((n as u32, p, k))
+}
+
+/// The kernel list of a network (built in or synthetic) for a probe
+/// setting, or None for a name that is neither.
+pub fn kernels(name: &str, spec: &ProbeSpec) -> Option<String> {
+    if let Some(profile) = find(name) {
+        return Some(kernel_list(profile, spec));
+    }
+    let (n, p, k) = synthetic(name)?;
+    let mut out = format!("# {name}: {n} kernels of {p} host and {k} device work units\n");
+    let ker = ((k as f64 * spec.ker_scale).round() as u64).max(1);
+    let prod = (p as f64 * spec.prod_scale).round() as u64;
+    for _ in 0..n {
+        let _ = writeln!(out, "synth {ker} {prod}");
+    }
+    Some(out)
+}
+
 /// The kernel list klo-probe reads: `name ker_units prod_units` per line.
 pub fn kernel_list(profile: &Profile, spec: &ProbeSpec) -> String {
     let mut out = format!("# {} ({})\n", profile.name, profile.description);
@@ -263,6 +292,34 @@ mod tests {
         assert_eq!(find("squeezenet").unwrap().layers().len(), 39);
         assert_eq!(find("resnet18").unwrap().layers().len(), 32);
         assert_eq!(find("tiny").unwrap().layers().len(), 8);
+    }
+
+    #[test]
+    fn synthetic_networks_name_their_work() {
+        assert_eq!(synthetic("synth-30-8000-20000"), Some((30, 8000, 20000)));
+        for bad in [
+            "synth-0-1-1",
+            "synth-3-1",
+            "synth-3-1-1-1",
+            "synth-a-1-1",
+            "synth-3-1-0",
+            "mobilenet_v1",
+        ] {
+            assert_eq!(synthetic(bad), None, "{bad}");
+        }
+        let k = kernels(
+            "synth-3-100-200",
+            &ProbeSpec {
+                ker_scale: 2.0,
+                ..ProbeSpec::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            k.lines().filter(|l| *l == "synth 400 100").count(),
+            3,
+            "{k}"
+        );
     }
 
     #[test]

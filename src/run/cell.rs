@@ -99,12 +99,9 @@ fn bench_script(
     }
     let script = match &s.benchmark {
         Benchmark::Probe(p) => {
-            let profile = networks::find(&cell.coord.network).context("unknown network profile")?;
-            files.push((
-                "kernels.txt".to_string(),
-                networks::kernel_list(profile, p).into_bytes(),
-                false,
-            ));
+            let kernels =
+                networks::kernels(&cell.coord.network, p).context("unknown network profile")?;
+            files.push(("kernels.txt".to_string(), kernels.into_bytes(), false));
             let submit = match p.submit {
                 Submit::Native => "native",
                 Submit::Deferred => "deferred",

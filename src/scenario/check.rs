@@ -222,14 +222,17 @@ pub(super) fn check(
         if !c.slug(&path, "network", n) {
             continue;
         }
-        if matches!(benchmark, Benchmark::Probe(_)) && networks::find(n).is_none() {
+        if matches!(benchmark, Benchmark::Probe(_))
+            && networks::find(n).is_none()
+            && networks::synthetic(n).is_none()
+        {
             let known: Vec<&str> = networks::BUILTIN.iter().map(|p| p.name).collect();
             c.unknown(
                 &path,
                 "network profile",
                 n,
                 &known,
-                "the probe benchmark runs built-in profiles; a command benchmark takes any name",
+                "the probe benchmark runs built-in profiles, or synthetic ones named synth-N-P-K (N kernels of P host and K device work units); a command benchmark takes any name",
             );
         }
     }

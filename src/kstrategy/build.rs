@@ -1,0 +1,149 @@
+//! `klo-spec lut build`: a LUT from a result set of K sweeps over synthetic
+//! grid points (scenarios/lut.yaml). Per grid point (network) it takes the
+//! mean T_prod and T_ker of its `ok` sweep cells and the K with the lowest
+//! mean latency. It reads only the committed tables (summary.csv,
+//! meta.json), so a LUT can be rebuilt from any revision of them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use super::lut::Lut;
+use crate::error::UsageError;
+
+/// Which slice of a result set a LUT is built from; None means "the only
+/// one there is".
+#[derive(Debug, Clone, Default)]
+pub struct Slice {
+    pub board: Option<String>,
+    pub load: Option<String>,
+    pub cpu_freq: Option<String>,
+    pub gpu_freq: Option<String>,
+}
+
+fn only<'a>(
+    what: &str,
+    flag: &str,
+    values: &'a [String],
+    want: &'a Option<String>,
+) -> Result<&'a str> {
+    match want {
+        Some(w) if values.contains(w) => Ok(w),
+        Some(w) => bail!(UsageError::new(
+            format!("no {what} `{w}` in the result set"),
+            Some(format!("there: {}", values.join(", ")))
+        )),
+        None if values.len() == 1 => Ok(&values[0]),
+        None => bail!(UsageError::new(
+            format!(
+                "the result set has several {what}s ({}): a LUT is for one",
+                values.join(", ")
+            ),
+            Some(format!("pick one with {flag}"))
+        )),
+    }
+}
+
+/// Builds the LUT of one slice of the result set in `dir`.
+pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
+    let summary = dir.join("summary.csv");
+    let text = std::fs::read_to_string(&summary)
+        .with_context(|| format!("cannot read {}", summary.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .with_context(|| format!("{}: no column `{name}`", summary.display()))
+    };
+    let (c_board, c_load, c_cpu, c_gpu, c_net, c_strategy, c_k, c_status) = (
+        col("board")?,
+        col("load")?,
+        col("cpu_freq")?,
+        col("gpu_freq")?,
+        col("network")?,
+        col("strategy")?,
+        col("k")?,
+        col("status")?,
+    );
+    let (c_lat, c_prod, c_ker) = (
+        col("latency_mean_us")?,
+        col("t_prod_mean_us")?,
+        col("t_ker_mean_us")?,
+    );
+    let rows: Vec<Vec<&str>> = lines
+        .map(|l| l.split(',').collect())
+        .filter(|r: &Vec<&str>| r.len() == header.len())
+        .collect();
+    let sweeps: Vec<&Vec<&str>> = rows
+        .iter()
+        .filter(|r| r[c_strategy].starts_with("sweep-k") && r[c_status] == "ok")
+        .collect();
+    if sweeps.is_empty() {
+        bail!(UsageError::new(
+            format!("{} has no ok sweep cells", summary.display()),
+            Some(
+                "run a LUT scenario first (scenarios/lut.yaml: K sweeps over synthetic networks)"
+                    .into()
+            )
+        ));
+    }
+    let values = |c: usize| {
+        let mut v: Vec<String> = sweeps.iter().map(|r| r[c].to_string()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let board = only("board", "--board", &values(c_board), &slice.board)?.to_string();
+    let load = only("load", "--load", &values(c_load), &slice.load)?.to_string();
+    let cpu = only("cpu_freq", "--cpu-freq", &values(c_cpu), &slice.cpu_freq)?.to_string();
+    let gpu = only("gpu_freq", "--gpu-freq", &values(c_gpu), &slice.gpu_freq)?.to_string();
+    let mut groups: BTreeMap<String, Vec<(u32, f64, f64, f64)>> = BTreeMap::new();
+    for r in sweeps
+        .iter()
+        .filter(|r| r[c_board] == board && r[c_load] == load && r[c_cpu] == cpu && r[c_gpu] == gpu)
+    {
+        let num = |c: usize| r[c].parse::<f64>().ok();
+        if let (Ok(k), Some(lat), Some(p), Some(kk)) =
+            (r[c_k].parse::<u32>(), num(c_lat), num(c_prod), num(c_ker))
+        {
+            groups
+                .entry(r[c_net].to_string())
+                .or_default()
+                .push((k, p, kk, lat));
+        }
+    }
+    let meta: serde_json::Value = std::fs::read_to_string(dir.join("meta.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("unknown").to_string();
+    let provenance = vec![
+        ("board".to_string(), board.clone()),
+        (
+            "board_identity".to_string(),
+            s(&meta["boards"][&board]["identity"]),
+        ),
+        ("helpers".to_string(), s(&meta["helpers_source_sha256"])),
+        (
+            "condition".to_string(),
+            format!("load-{load}/cpu-{cpu}/gpu-{gpu}"),
+        ),
+        (
+            "source".to_string(),
+            format!(
+                "{} (scenario sha256 {})",
+                dir.display(),
+                s(&meta["scenario"]["sha256"])
+            ),
+        ),
+        ("grid_points".to_string(), groups.len().to_string()),
+        (
+            "built_by".to_string(),
+            format!("klo-spec {}", env!("CARGO_PKG_VERSION")),
+        ),
+    ];
+    Ok(super::lut::from_sweeps(&groups, provenance))
+}
