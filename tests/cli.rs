@@ -3,61 +3,11 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_klo-spec");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-/// A scratch folder: scenario files, outputs and the local board's work
-/// folder live in it.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn board_dir(&self) -> PathBuf {
-        self.path().join("board")
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.path())
-            .env("KLO_SPEC_LOCAL_DIR", self.board_dir())
-            .env_remove("KLO_SPEC_OUTPUTS")
-            .env_remove("KLO_SPEC_TEMPLATES");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn out(&self, scenario: &str) -> PathBuf {
-        self.path().join("outputs").join(scenario)
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod support;
+use support::{BIN, ROOT, Sandbox, text};
 
 /// PIDs of load processes the cells of a result set started.
 fn load_pids(out: &Path) -> Vec<i32> {
