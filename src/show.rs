@@ -6,27 +6,16 @@ use anyhow::Result;
 
 use crate::cli::{ShowArgs, ShowFormat, TableFormat, TableName};
 use crate::error::{UsageError, suggest};
-use crate::export::{Data, frame_table, table_data};
+use crate::export::{Data, table_data};
 use crate::output::{Table, terminal};
-use crate::results::{ResultSet, Source};
+use crate::results::{ResultSet, Source, frame_table};
+use crate::run::{CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS};
 
 /// Columns shown by default on the terminal: the ones `run` prints.
 fn default_columns(name: TableName) -> &'static [&'static str] {
     match name {
-        TableName::Summary => &[
-            "id",
-            "status",
-            "latency_mean_us",
-            "t_prod_mean_us",
-            "t_ker_mean_us",
-            "t_idle_mean_us",
-            "speedup",
-            "cpu_util_pct",
-            "loads_alive",
-        ],
-        TableName::Checklist => &[
-            "check", "group", "metric", "kind", "ratio", "p_value", "effect", "verdict",
-        ],
+        TableName::Summary => &SUMMARY_TERMINAL_COLUMNS,
+        TableName::Checklist => &CHECKLIST_TERMINAL_COLUMNS,
         _ => &[],
     }
 }
@@ -49,26 +38,12 @@ fn select(t: &Table, columns: &[String], name: TableName) -> Result<Table> {
             }
         }
     }
-    Ok(Table {
-        columns: idx.iter().map(|&i| t.columns[i].clone()).collect(),
-        rows: t
-            .rows
-            .iter()
-            .map(|r| idx.iter().map(|&i| r[i].clone()).collect())
-            .collect(),
-    })
+    Ok(t.select(&idx))
 }
 
 /// Prints the table.
 pub fn command(a: &ShowArgs) -> Result<i32> {
-    let source = match &a.rev {
-        Some(rev) => Source::Rev {
-            dir: a.dir.clone(),
-            rev: rev.clone(),
-        },
-        None => Source::Dir(a.dir.clone()),
-    };
-    let set = ResultSet::open(&source)?;
+    let set = ResultSet::open(&Source::new(&a.dir, a.rev.as_deref()))?;
     let table = match table_data(&set, a.table, &mut None)? {
         Data::Table(t) => t,
         Data::Frame(df) => frame_table(&df)?,

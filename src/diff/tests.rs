@@ -1,3 +1,4 @@
+use super::noise::Spread;
 use super::*;
 use crate::results::fixture::{self, HEAVY, NONE, ok};
 

@@ -15,7 +15,7 @@ use crate::cli::{ExportArgs, TableFormat, TableName};
 use crate::error::UsageError;
 use crate::output::{Table, atomic_write};
 use crate::results::cells::Cells;
-use crate::results::{ResultSet, Source};
+use crate::results::{ResultSet, Source, frame_table};
 
 /// Turns a table or a frame into the bytes of one file format.
 pub trait Writer {
@@ -58,52 +58,6 @@ pub fn writer(format: TableFormat) -> &'static dyn Writer {
         TableFormat::Json => &json::Json,
         TableFormat::Parquet => &parquet::Parquet,
     }
-}
-
-/// A frame's values as text: integers and booleans as written, floats in
-/// their shortest exact form, nulls empty.
-pub fn frame_table(df: &DataFrame) -> Result<Table> {
-    let columns: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    let mut rows = vec![Vec::with_capacity(columns.len()); df.height()];
-    for c in df.columns() {
-        let s = c.as_materialized_series();
-        let text: Vec<String> = match s.dtype() {
-            DataType::Float64 | DataType::Float32 => s
-                .cast(&DataType::Float64)?
-                .f64()?
-                .iter()
-                .map(|v| {
-                    v.filter(|v| v.is_finite())
-                        .map(|v| v.to_string())
-                        .unwrap_or_default()
-                })
-                .collect(),
-            DataType::Boolean => s
-                .bool()?
-                .iter()
-                .map(|v| v.map(|b| b.to_string()).unwrap_or_default())
-                .collect(),
-            DataType::String => s
-                .str()?
-                .iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect(),
-            _ => s
-                .cast(&DataType::Int64)?
-                .i64()?
-                .iter()
-                .map(|v| v.map(|v| v.to_string()).unwrap_or_default())
-                .collect(),
-        };
-        for (row, v) in rows.iter_mut().zip(text) {
-            row.push(v);
-        }
-    }
-    Ok(Table { columns, rows })
 }
 
 /// What one table of a result set is: formatted text, or a typed frame.
@@ -176,14 +130,7 @@ fn applies(name: TableName, format: TableFormat, explicit: bool) -> bool {
 
 /// `klo-spec export`: writes the chosen tables in the chosen formats.
 pub fn command(a: &ExportArgs) -> Result<i32> {
-    let source = match &a.rev {
-        Some(rev) => Source::Rev {
-            dir: a.dir.clone(),
-            rev: rev.clone(),
-        },
-        None => Source::Dir(a.dir.clone()),
-    };
-    let set = ResultSet::open(&source)?;
+    let set = ResultSet::open(&Source::new(&a.dir, a.rev.as_deref()))?;
     let mut cells = None;
     let explicit_tables = !a.table.is_empty();
     let tables: Vec<TableName> = if explicit_tables {

@@ -28,6 +28,18 @@ impl Table {
         self.columns.iter().position(|c| c == name)
     }
 
+    /// The table cut to the columns at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Table {
+        Table {
+            columns: idx.iter().map(|&i| self.columns[i].clone()).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|r| idx.iter().map(|&i| r[i].clone()).collect())
+                .collect(),
+        }
+    }
+
     pub fn to_csv(&self) -> String {
         let mut out = String::new();
         let line = |cells: &[String], out: &mut String| {

@@ -5,7 +5,7 @@
 
 use plotters::prelude::*;
 
-use super::{Drawn, FONT, Missing, Plot, colour, drawing, svg, tick, y_range};
+use super::{Drawn, FONT, Missing, Plot, colour, drawing, legend, svg, tick, y_range};
 use crate::error::{UsageError, suggest};
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
@@ -120,15 +120,7 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>, wanted: Option<&str>)
                 });
             drawing(chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled()))))?;
         }
-        drawing(
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.4))
-                .label_font((FONT, 13))
-                .draw(),
-        )?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })?;
     Ok(Ok(Plot {

@@ -16,6 +16,7 @@ mod tprod;
 
 use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::results::ResultSet;
@@ -107,6 +108,22 @@ fn svg(
 /// every version) into anyhow.
 fn drawing<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| anyhow!("drawing: {e}"))
+}
+
+/// The charts of these plots: two f64 axes, drawn as SVG.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The series legend, in one style for every plot.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<()> {
+    drawing(
+        chart
+            .configure_series_labels()
+            .position(position)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font((FONT, 13))
+            .draw(),
+    )
 }
 
 /// A y range starting at zero for values that are all positive (times and

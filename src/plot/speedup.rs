@@ -7,8 +7,8 @@ use plotters::prelude::*;
 
 use super::tprod::category;
 use super::{
-    Drawn, FONT, Missing, Plot, colour, condition_name, distinct, drawing, ok_rows, svg, tick,
-    varying, y_range,
+    Drawn, FONT, Missing, Plot, colour, condition_name, distinct, drawing, legend, ok_rows, svg,
+    tick, varying, y_range,
 };
 use crate::results::ResultSet;
 
@@ -133,15 +133,7 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
                 [(-0.5, 1.0), (n as f64 - 0.5, 1.0)],
                 BLACK.stroke_width(1),
             )))?;
-            drawing(
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.4))
-                    .label_font((FONT, 13))
-                    .draw(),
-            )?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         Ok(())
     })?;

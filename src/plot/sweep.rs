@@ -8,7 +8,8 @@ use plotters::prelude::*;
 
 use super::tprod::category;
 use super::{
-    Drawn, FONT, Missing, Plot, colour, condition_name, drawing, svg, tick, varying, y_range,
+    Drawn, FONT, Missing, Plot, colour, condition_name, drawing, legend, svg, tick, varying,
+    y_range,
 };
 use crate::results::ResultSet;
 
@@ -179,15 +180,7 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
                     )))?;
                 }
             }
-            drawing(
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.4))
-                    .label_font((FONT, 13))
-                    .draw(),
-            )?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     })?;

@@ -52,14 +52,7 @@ fn view(t: &Table, columns: &[&str], class_column: Option<&str>) -> TableView {
     } else {
         columns.iter().filter_map(|c| t.column(c)).collect()
     };
-    let cut = Table {
-        columns: idx.iter().map(|&i| t.columns[i].clone()).collect(),
-        rows: t
-            .rows
-            .iter()
-            .map(|r| idx.iter().map(|&i| r[i].clone()).collect())
-            .collect(),
-    };
+    let cut = t.select(&idx);
     let class_idx = class_column.and_then(|c| t.column(c));
     let classes = t
         .rows

@@ -11,8 +11,6 @@ mod context;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use minijinja::syntax::SyntaxConfig;
-use minijinja::{Environment, UndefinedBehavior};
 
 use crate::cli::ReportArgs;
 use crate::error::UsageError;
@@ -55,16 +53,9 @@ fn template(dir: Option<&Path>, name: &'static str, builtin: &str) -> Result<Tem
 /// Renders one template. HTML templates escape every value for HTML (by
 /// the `.html.j2` name); the plots' SVG is inserted with `safe`.
 fn render(t: &Template, ctx: &Context) -> Result<String> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_syntax(
-        SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(true)
-            .keep_trailing_newline(true)
-            .build()
-            .expect("the default delimiters are valid"),
-    );
+    // Auto-escaping follows the name (minijinja's default: HTML for
+    // `.html.j2`, none for `.md.j2`), not the shell quoting of scripts.
+    let mut env = crate::render::strict_environment();
     // A table cell of Markdown: `|` would end it, a newline the row.
     env.add_filter("cell", |s: String| s.replace('|', "\\|").replace('\n', " "));
     let where_ = t

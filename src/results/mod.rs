@@ -27,6 +27,19 @@ pub enum Source {
     Rev { dir: PathBuf, rev: String },
 }
 
+impl Source {
+    /// `dir` itself, or `dir` at git revision `rev`.
+    pub fn new(dir: &std::path::Path, rev: Option<&str>) -> Source {
+        match rev {
+            Some(rev) => Source::Rev {
+                dir: dir.to_path_buf(),
+                rev: rev.to_string(),
+            },
+            None => Source::Dir(dir.to_path_buf()),
+        }
+    }
+}
+
 /// The committed tables of a result set, and where its cells are.
 #[derive(Debug, Clone)]
 pub struct ResultSet {
@@ -151,6 +164,12 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Table> {
         .finish()
         .map_err(anyhow::Error::from)
         .context("not a valid CSV table")?;
+    frame_table(&df)
+}
+
+/// A frame's values as text: integers and booleans as written, floats in
+/// their shortest exact form, strings as they are, nulls empty.
+pub fn frame_table(df: &DataFrame) -> Result<Table> {
     let columns: Vec<String> = df
         .get_column_names()
         .iter()
@@ -158,9 +177,37 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Table> {
         .collect();
     let mut rows = vec![Vec::with_capacity(columns.len()); df.height()];
     for c in df.columns() {
-        let s = c.as_materialized_series().str()?;
-        for (row, v) in rows.iter_mut().zip(s.iter()) {
-            row.push(v.unwrap_or_default().to_string());
+        let s = c.as_materialized_series();
+        let text: Vec<String> = match s.dtype() {
+            DataType::Float64 | DataType::Float32 => s
+                .cast(&DataType::Float64)?
+                .f64()?
+                .iter()
+                .map(|v| {
+                    v.filter(|v| v.is_finite())
+                        .map(|v| v.to_string())
+                        .unwrap_or_default()
+                })
+                .collect(),
+            DataType::Boolean => s
+                .bool()?
+                .iter()
+                .map(|v| v.map(|b| b.to_string()).unwrap_or_default())
+                .collect(),
+            DataType::String => s
+                .str()?
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect(),
+            _ => s
+                .cast(&DataType::Int64)?
+                .i64()?
+                .iter()
+                .map(|v| v.map(|v| v.to_string()).unwrap_or_default())
+                .collect(),
+        };
+        for (row, v) in rows.iter_mut().zip(text) {
+            row.push(v);
         }
     }
     Ok(Table { columns, rows })

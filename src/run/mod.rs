@@ -7,7 +7,10 @@ pub mod cell;
 pub mod progress;
 mod tables;
 
-pub use tables::{analyze_only, checklist_markdown, print_tables, write_tables};
+pub use tables::{
+    CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS, analyze_only, checklist_markdown,
+    print_tables, write_tables,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
