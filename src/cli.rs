@@ -199,6 +199,9 @@ pub enum TableName {
     Checklist,
     /// One row per K sweep and condition (sweeps.csv).
     Sweeps,
+    /// K_opt against K_answer per condition (kstrategy.csv, where the run
+    /// wrote one).
+    Kstrategy,
     /// One row per kernel of every measured cell, from the raw cells.
     Kernels,
     /// One row per inference of every measured cell, from the raw cells.
@@ -211,6 +214,7 @@ impl TableName {
             TableName::Summary => "summary",
             TableName::Checklist => "checklist",
             TableName::Sweeps => "sweeps",
+            TableName::Kstrategy => "kstrategy",
             TableName::Kernels => "kernels",
             TableName::Inferences => "inferences",
         }

@@ -101,6 +101,7 @@ pub fn table_data(
         TableName::Summary => Data::Table(set.summary.clone()),
         TableName::Checklist => Data::Table(set.checklist.clone()),
         TableName::Sweeps => Data::Table(set.sweeps.clone()),
+        TableName::Kstrategy => Data::Table(set.kstrategy.clone()),
         TableName::Kernels | TableName::Inferences => {
             if cells.is_none() {
                 *cells = Some(Cells::load(set)?);
@@ -138,6 +139,9 @@ pub fn command(a: &ExportArgs) -> Result<i32> {
     } else {
         cells = Some(Cells::load(&set)?);
         let mut all = vec![TableName::Summary, TableName::Checklist, TableName::Sweeps];
+        if !set.kstrategy.columns.is_empty() {
+            all.push(TableName::Kstrategy);
+        }
         if matches!(cells, Some(Some(_))) {
             all.extend([TableName::Kernels, TableName::Inferences]);
         } else {

@@ -15,15 +15,20 @@ pub fn stdout_colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// The colour of a verdict, status or diff mark, if it is one.
-pub fn word_colour(value: &str) -> Option<Color> {
-    match value {
-        "PASS" | "ok" | "better" => Some(Color::Green),
-        "FAIL" | "worse" | "gone" => Some(Color::Red),
-        "INCONCLUSIVE" | "not comparable" | "load_died" => Some(Color::Yellow),
-        "new" => Some(Color::Cyan),
-        "load_failed" | "failed" | "timeout" | "incomplete" | "interrupted" | "error"
-        | "not_run" => Some(Color::Red),
+/// The colour of a value in a `status`, `verdict` or `mark` column: green
+/// for what went well, red for what did not, yellow for what is undecided.
+/// Every cell status but `ok` (and `load_died`, measured but not under its
+/// load) is a failure of some kind, new ones included.
+pub fn word_colour(column: &str, value: &str) -> Option<Color> {
+    match (column, value) {
+        (_, "") => None,
+        ("status", "ok") => Some(Color::Green),
+        ("status", "load_died") => Some(Color::Yellow),
+        ("status", _) => Some(Color::Red),
+        (_, "PASS" | "better") => Some(Color::Green),
+        (_, "FAIL" | "worse" | "gone") => Some(Color::Red),
+        (_, "INCONCLUSIVE" | "not comparable") => Some(Color::Yellow),
+        (_, "new") => Some(Color::Cyan),
         _ => None,
     }
 }
@@ -55,7 +60,7 @@ pub fn render(table: &Table, columns: &[&str], coloured: &[&str], colour: bool) 
     for r in &table.rows {
         t.add_row(idx.iter().zip(&paint).map(|(&i, &p)| {
             let cell = Cell::new(&r[i]);
-            match word_colour(&r[i]).filter(|_| p) {
+            match word_colour(&table.columns[i], &r[i]).filter(|_| p) {
                 Some(c) => cell.fg(c),
                 None => cell,
             }
@@ -104,5 +109,15 @@ mod tests {
         assert!(!out.contains("ratio"), "only the columns asked for: {out}");
         let uncoloured = render(&verdicts(), &[], &[], true);
         assert!(!uncoloured.contains('\x1b'), "{uncoloured:?}");
+    }
+
+    #[test]
+    fn every_status_but_ok_is_a_warning_colour() {
+        assert_eq!(word_colour("status", "ok"), Some(Color::Green));
+        assert_eq!(word_colour("status", "freq_mismatch"), Some(Color::Red));
+        assert_eq!(word_colour("status", "load_died"), Some(Color::Yellow));
+        assert_eq!(word_colour("verdict", "ok"), None);
+        assert_eq!(word_colour("mark", "not comparable"), Some(Color::Yellow));
+        assert_eq!(word_colour("mark", ""), None);
     }
 }

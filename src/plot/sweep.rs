@@ -1,8 +1,9 @@
 //! Latency against K for every sweep: one panel per network, one line per
 //! condition, mean latency with a bar of one standard deviation, K on a
-//! log2 axis. K_answer (the sweep's argmin, from sweeps.csv) is ringed; a
-//! sweeps table with a `k_opt` column (a LUT's answer) adds a dashed line
-//! at K_opt, so the two can be compared at a glance.
+//! log2 axis. K_answer (the sweep's argmin, from sweeps.csv) is ringed;
+//! K_opt, the LUT's answer for the condition (a `k_opt` column of
+//! sweeps.csv or kstrategy.csv), is a dashed line, so the two can be
+//! compared at a glance.
 
 use plotters::prelude::*;
 
@@ -70,10 +71,23 @@ fn lines(set: &ResultSet) -> Vec<Line> {
             name: condition_name(set, row, &axes),
             points,
             k_answer: r[ans_c].parse().ok(),
-            k_opt: opt_c.and_then(|c| r[c].parse().ok()),
+            k_opt: opt_c
+                .and_then(|c| r[c].parse().ok())
+                .or_else(|| k_opt(set, condition)),
         });
     }
     out
+}
+
+/// K_opt of a condition from kstrategy.csv (the LUT's K for the
+/// condition's default cell), when the run wrote one.
+fn k_opt(set: &ResultSet, condition: &str) -> Option<u32> {
+    let t = &set.kstrategy;
+    let (c, k) = (t.column("condition")?, t.column("k_opt")?);
+    t.rows
+        .iter()
+        .find(|r| r[c] == condition)
+        .and_then(|r| r[k].parse().ok())
 }
 
 pub(super) fn plot(set: &ResultSet) -> Drawn {
@@ -187,7 +201,7 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
     Ok(Ok(Plot {
         name: "sweep",
         title,
-        caption: "Mean latency per inference against K, one line per condition, bars of one standard deviation; the ringed point is K_answer, the K with the lowest mean latency (a dashed line marks K_opt when the sweeps table has one).".into(),
+        caption: "Mean latency per inference against K, one line per condition, bars of one standard deviation; the ringed point is K_answer, the K with the lowest mean latency; a dashed line marks K_opt, the LUT's K, where the result set has one.".into(),
         svg: text,
     }))
 }

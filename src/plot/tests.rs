@@ -58,6 +58,20 @@ fn k_opt_is_drawn_when_the_sweeps_table_has_it() {
     let (plots, _) = all(&set, None, None).unwrap();
     let sweep = plots.iter().find(|p| p.name == "sweep").unwrap();
     assert!(sweep.svg.contains("K_answer 4, K_opt 16"));
+
+    // Or from kstrategy.csv, per condition.
+    let mut set = fixture::quick("q");
+    set.kstrategy = crate::output::Table::new(&["condition", "k_opt", "lut"]);
+    set.kstrategy
+        .rows
+        .push(vec![fixture::NONE.into(), "8".into(), "ab12".into()]);
+    let (plots, _) = all(&set, None, None).unwrap();
+    let sweep = &plots.iter().find(|p| p.name == "sweep").unwrap().svg;
+    assert!(sweep.contains("load none: K_answer 4, K_opt 8"), "{sweep}");
+    assert!(
+        sweep.contains("load heavy: K_answer 4\n"),
+        "no K_opt for heavy"
+    );
 }
 
 #[test]

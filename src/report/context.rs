@@ -148,14 +148,15 @@ fn text_at(v: &Value, path: &[&str]) -> Option<String> {
     })
 }
 
-/// Distinct non-empty values of a summary column, joined.
-fn distinct_values(set: &ResultSet, column: &str) -> String {
+/// Distinct non-empty values of a column, joined ("" without the column).
+fn distinct_values(t: &Table, column: &str) -> String {
+    let Some(c) = t.column(column) else {
+        return String::new();
+    };
     let mut seen: Vec<&str> = Vec::new();
-    for i in 0..set.summary.rows.len() {
-        if let Some(v) = set.summary_value(i, column).filter(|v| !v.is_empty())
-            && !seen.contains(&v)
-        {
-            seen.push(v);
+    for r in &t.rows {
+        if !r[c].is_empty() && !seen.contains(&r[c].as_str()) {
+            seen.push(&r[c]);
         }
     }
     seen.join(", ")
@@ -185,33 +186,42 @@ fn provenance(set: &ResultSet, cells: Option<&Cells>) -> Vec<Fact> {
             format!("{identity}; cores {cores}"),
         ));
     }
-    out.push(fact("devices", distinct_values(set, "device")));
+    out.push(fact("devices", distinct_values(&set.summary, "device")));
     if let Some(c) = cells {
         for (k, v) in c.device_info() {
             out.push(fact(&format!("device {k}"), v));
         }
     }
-    out.push(fact(
-        "CPU frequency",
-        format!(
-            "asked: {}; read back: not recorded (this version of klo-spec only runs at `current` and neither sets nor reads frequencies)",
-            distinct_values(set, "cpu_freq")
-        ),
-    ));
-    out.push(fact(
-        "GPU frequency",
-        format!(
-            "asked: {}; read back: not recorded (as for the CPU)",
-            distinct_values(set, "gpu_freq")
-        ),
-    ));
-    let lut = distinct_values(set, "lut_hash");
+    // Frequencies as read back on the board (summary.csv's `cpu_khz` and
+    // `gpu_khz`, where the klo-spec that ran wrote them).
+    for (name, asked, read) in [
+        ("CPU frequency", "cpu_freq", "cpu_khz"),
+        ("GPU frequency", "gpu_freq", "gpu_khz"),
+    ] {
+        let back = distinct_values(&set.summary, read);
+        out.push(fact(
+            name,
+            format!(
+                "asked: {}; read back (kHz): {}",
+                distinct_values(&set.summary, asked),
+                if back.is_empty() {
+                    "not recorded in this result set"
+                } else {
+                    &back
+                }
+            ),
+        ));
+    }
+    let mut luts = distinct_values(&set.summary, "lut");
+    if luts.is_empty() {
+        luts = distinct_values(&set.kstrategy, "lut");
+    }
     out.push(fact(
         "LUT",
-        if lut.is_empty() {
+        if luts.is_empty() {
             "none: no cell of this result set looks K up in a LUT".to_string()
         } else {
-            format!("sha256 {lut}")
+            format!("sha256 {luts}")
         },
     ));
     if let Some(v) = m(&["klo_spec", "version"]) {

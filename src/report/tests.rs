@@ -16,7 +16,7 @@ fn the_pages_hold_the_tables_plots_and_provenance() {
     assert!(html.contains("<tr class=\"pass\">"), "verdict colours");
     assert!(html.contains("class=\"verdict\">INCONCLUSIVE</td>"));
     assert!(html.contains("<dt>LUT</dt>"));
-    assert!(html.contains("read back: not recorded"));
+    assert!(html.contains("read back (kHz): not recorded in this result set"));
     assert!(!html.contains("<script"), "no script");
     let own = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
     for external in ["http://", "https://", "src=", "href=\"http", "url("] {
@@ -39,6 +39,28 @@ fn the_pages_hold_the_tables_plots_and_provenance() {
         (&r.html, &r.md),
         "same inputs, same pages"
     );
+}
+
+#[test]
+fn provenance_shows_frequencies_read_back_and_the_lut_where_recorded() {
+    let mut set = fixture::quick("q");
+    for (col, v) in [
+        ("cpu_khz", "policy0=1804800"),
+        ("gpu_khz", "587000"),
+        ("lut", "9f86d081"),
+    ] {
+        set.summary.columns.push(col.into());
+        for r in &mut set.summary.rows {
+            r.push(v.into());
+        }
+    }
+    let html = make(&set, None, None, None).unwrap().html;
+    assert!(
+        html.contains("asked: current; read back (kHz): policy0=1804800"),
+        "{html}"
+    );
+    assert!(html.contains("read back (kHz): 587000"));
+    assert!(html.contains("<dd>sha256 9f86d081</dd>"));
 }
 
 #[test]

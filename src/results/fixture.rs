@@ -112,6 +112,7 @@ pub fn set(label: &str, cells: &[Cell], checklist: Table, sweeps: Table) -> Resu
         summary: summary(cells),
         checklist,
         sweeps,
+        kstrategy: Table::default(),
         meta: None,
         scenario_text: Some("name: test\ndescription: a <b>test</b> set\n".into()),
         cells_root: None,

@@ -1,5 +1,6 @@
 //! A result set read back: the committed tables of `outputs/<scenario>/`
-//! (summary, checklist, sweeps, meta.json, scenario.yaml), from a folder or
+//! (summary, checklist, sweeps, kstrategy when written, meta.json,
+//! scenario.yaml), from a folder or
 //! from a git revision of it, and, when read from a folder that has them,
 //! the raw cells (`cells/`, git-ignored) for per-inference samples and the
 //! kernels frame. `diff`, `show`, `export` and `report` all start here.
@@ -48,6 +49,9 @@ pub struct ResultSet {
     pub summary: Table,
     pub checklist: Table,
     pub sweeps: Table,
+    /// K_opt (from a LUT) against K_answer per condition, when the run
+    /// wrote kstrategy.csv (empty otherwise).
+    pub kstrategy: Table,
     pub meta: Option<serde_json::Value>,
     pub scenario_text: Option<String>,
     /// The folder holding `cells/`, for a set read from disk.
@@ -117,6 +121,7 @@ impl ResultSet {
         };
         let checklist = table("checklist.csv")?;
         let sweeps = table("sweeps.csv")?;
+        let kstrategy = table("kstrategy.csv")?;
         let meta = match read("meta.json")? {
             Some(b) => {
                 Some(serde_json::from_slice(&b).with_context(|| format!("{label}/meta.json"))?)
@@ -130,6 +135,7 @@ impl ResultSet {
             summary,
             checklist,
             sweeps,
+            kstrategy,
             meta,
             scenario_text,
             cells_root: cells_root.filter(|d| d.join("cells").is_dir()),
