@@ -33,3 +33,11 @@ bench:
 lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
+
+# Compare a result set with a commit (default: the last one).
+diff dir="outputs/quickstart" rev="HEAD":
+    cargo run -- diff {{dir}} --rev {{rev}}
+
+# Write the report page of a result set (report.html, report.md, plots/).
+report dir="outputs/quickstart":
+    cargo run -- report {{dir}}

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// Declarative experiment-spec runner for GPU kernel-launch-overhead (KLO)
 /// experiments: one YAML scenario in, a matrix of cells run on boards,
@@ -36,6 +36,20 @@ pub enum Command {
     /// Build the board-side helpers (klo-load, klo-probe) for this machine
     /// and print their paths, or write their C sources to a folder.
     Helpers(HelpersArgs),
+    /// Compare two result sets: two folders, or one folder at git
+    /// revisions. Checklist verdicts that flipped come first, then per cell
+    /// and metric: old, new, ratio and a mark (better, worse, unchanged,
+    /// new, gone, not comparable). Exit code 1 when anything got worse.
+    Diff(DiffArgs),
+    /// Print a table of a result set: aligned, verdicts coloured on a
+    /// terminal, plain when piped.
+    Show(ShowArgs),
+    /// Write the tables of a result set as CSV, Markdown and JSON, and the
+    /// kernels and inferences frames as Parquet.
+    Export(ExportArgs),
+    /// Write report.html (self-contained: tables, checklist, SVG plots,
+    /// provenance) and report.md with its plots/ for a result set.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +195,189 @@ pub struct SchemaArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// A metric `diff` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffMetric {
+    /// Mean latency per inference (lower is better).
+    Latency,
+    /// Mean T_prod, host time per kernel (lower is better).
+    #[value(name = "t_prod")]
+    TProd,
+    /// Mean T_ker, device time per kernel (lower is better).
+    #[value(name = "t_ker")]
+    TKer,
+    /// Mean T_idle, device idle gap per kernel (lower is better).
+    #[value(name = "t_idle")]
+    TIdle,
+    /// Speedup over the condition's default cell (higher is better).
+    Speedup,
+}
+
+/// How `diff` orders its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffSort {
+    /// By cell id, then metric.
+    Id,
+    /// Largest relative change first.
+    Ratio,
+    /// Worse first, then better, not comparable, gone, new, unchanged.
+    Mark,
+}
+
+/// How `diff` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Aligned text, marks coloured on a terminal.
+    Table,
+    /// Markdown (for a pull request or an issue).
+    Md,
+    /// JSON (for scripts).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old result set (e.g. outputs/quickstart); with --rev, the folder
+    /// read at the revision(s).
+    pub old: PathBuf,
+    /// The new result set. Not with --rev.
+    pub new: Option<PathBuf>,
+    /// Read OLD at this git revision and compare it with the working tree;
+    /// given twice (--rev A --rev B), compare OLD at A with OLD at B. Read
+    /// through git, nothing is checked out.
+    #[arg(long, value_name = "REV", action = ArgAction::Append)]
+    pub rev: Vec<String>,
+    /// Metrics to compare, comma-separated [default: all]
+    #[arg(long, short, value_enum, value_delimiter = ',')]
+    pub metric: Vec<DiffMetric>,
+    /// Smallest relative change, in percent, that can be better or worse.
+    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    pub threshold: f64,
+    /// Significance level of the noise tests (family-wise, Holm-adjusted
+    /// over the whole diff).
+    #[arg(long, default_value_t = 0.01, value_name = "P")]
+    pub alpha: f64,
+    /// Leave out rows marked unchanged.
+    #[arg(long)]
+    pub only_changed: bool,
+    /// Row order.
+    #[arg(long, value_enum, default_value_t = DiffSort::Id)]
+    pub sort: DiffSort,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+}
+
+/// A table of a result set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableName {
+    /// One row per cell (summary.csv).
+    Summary,
+    /// One row per check comparison (checklist.csv).
+    Checklist,
+    /// One row per K sweep and condition (sweeps.csv).
+    Sweeps,
+    /// K_opt against K_answer per condition (kstrategy.csv, where the run
+    /// wrote one).
+    Kstrategy,
+    /// One row per kernel of every measured cell, from the raw cells.
+    Kernels,
+    /// One row per inference of every measured cell, from the raw cells.
+    Inferences,
+}
+
+impl TableName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableName::Summary => "summary",
+            TableName::Checklist => "checklist",
+            TableName::Sweeps => "sweeps",
+            TableName::Kstrategy => "kstrategy",
+            TableName::Kernels => "kernels",
+            TableName::Inferences => "inferences",
+        }
+    }
+}
+
+/// How `show` prints a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// Aligned text, verdicts and statuses coloured on a terminal.
+    Table,
+    Csv,
+    Md,
+    Json,
+}
+
+/// A file format of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Csv,
+    Md,
+    Json,
+    /// Only for the kernels and inferences frames.
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The result set (e.g. outputs/quickstart).
+    pub dir: PathBuf,
+    /// Which table.
+    #[arg(value_enum, default_value_t = TableName::Summary)]
+    pub table: TableName,
+    /// Read the table at this git revision instead of the working tree.
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// Columns to print, comma-separated [default for the table format: a
+    /// readable selection of the summary and checklist; otherwise all]
+    #[arg(long, short, value_delimiter = ',', value_name = "COLUMNS")]
+    pub columns: Vec<String>,
+    /// Print every column.
+    #[arg(long, conflicts_with = "columns")]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+    pub format: ShowFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The result set (e.g. outputs/quickstart).
+    pub dir: PathBuf,
+    /// Read the tables at this git revision (the frames need the raw cells,
+    /// which git does not hold).
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// Tables to export, comma-separated [default: all there are]
+    #[arg(long, short, value_enum, value_delimiter = ',')]
+    pub table: Vec<TableName>,
+    /// Formats, comma-separated [default: csv, md and json for the tables,
+    /// parquet for the frames]
+    #[arg(long, short, value_enum, value_delimiter = ',')]
+    pub format: Vec<TableFormat>,
+    /// Where the files go [default: DIR/export]
+    #[arg(long, short, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The result set (e.g. outputs/quickstart).
+    pub dir: PathBuf,
+    /// Folder with templates overriding the built-in report.html.j2 and
+    /// report.md.j2. Default: ./templates when it holds them.
+    #[arg(long, env = "KLO_SPEC_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// The cell whose kernel sequence is plotted [default: the first `ok`
+    /// default cell with its raw log]
+    #[arg(long, value_name = "ID")]
+    pub cell: Option<String>,
+    /// Where report.html, report.md and plots/ go [default: DIR]
+    #[arg(long, short, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

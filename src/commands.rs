@@ -77,6 +77,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Diff(a) => crate::diff::command(&a),
+        Command::Show(a) => crate::show::command(&a),
+        Command::Export(a) => crate::export::command(&a),
+        Command::Report(a) => crate::report::command(&a),
         Command::Schema(a) => {
             let text = if a.boards {
                 boards_schema_json()

@@ -6,20 +6,29 @@
 //! trip per cell through a `board::Transport`, the cell script rendered by
 //! `render`) -> `ingest` (logs to polars frames) -> `analysis` (summaries,
 //! speedups, sweeps, checks with statistics) -> `output` (tables).
+//! Reading results back: `results` (a result set from a folder or a git
+//! revision) -> `diff`, `show`, `export` (one writer per format), `plot`
+//! (SVG) and `report` (HTML and Markdown pages).
 
 pub mod analysis;
 pub mod board;
 pub mod cli;
 pub mod commands;
+pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod ingest;
 pub mod kstrategy;
 pub mod matrix;
 pub mod networks;
 pub mod output;
+pub mod plot;
 pub mod record;
 pub mod render;
+pub mod report;
+pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod show;
 pub mod yaml;

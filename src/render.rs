@@ -61,8 +61,9 @@ fn value_text(value: &Value) -> Result<String, Error> {
     })
 }
 
-/// The environment every klo-spec template renders in.
-pub fn environment() -> Environment<'static> {
+/// The settings every klo-spec template shares: undefined variables are
+/// errors; block tags leave no blank lines; a trailing newline is kept.
+pub fn strict_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_syntax(
@@ -73,6 +74,12 @@ pub fn environment() -> Environment<'static> {
             .build()
             .expect("the default delimiters are valid"),
     );
+    env
+}
+
+/// The environment every board-side script and command renders in.
+pub fn environment() -> Environment<'static> {
+    let mut env = strict_environment();
     env.set_auto_escape_callback(|_| AutoEscape::Custom("shell".into()));
     env.set_formatter(|out, _state, value| {
         if value.is_safe() {

@@ -16,7 +16,9 @@ pub const CHECKLIST_COLUMNS: [&str; 17] = [
     "ratio", "test", "p_value", "effect", "verdict", "note",
 ];
 
-fn metric_samples(metric: Metric, s: &Samples, baseline: Option<f64>) -> Vec<f64> {
+/// The per-inference values of `metric` in one cell (`baseline`: the mean
+/// latency of its condition's `default` cell, for speedups).
+pub fn metric_samples(metric: Metric, s: &Samples, baseline: Option<f64>) -> Vec<f64> {
     match metric {
         Metric::Latency => s.latency.clone(),
         Metric::TProd => s.t_prod.clone(),

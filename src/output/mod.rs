@@ -7,6 +7,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+pub mod terminal;
+
 /// A formatted table: column names and rows of strings ("" for missing).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {
@@ -24,6 +26,18 @@ impl Table {
 
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
+    }
+
+    /// The table cut to the columns at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Table {
+        Table {
+            columns: idx.iter().map(|&i| self.columns[i].clone()).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|r| idx.iter().map(|&i| r[i].clone()).collect())
+                .collect(),
+        }
     }
 
     pub fn to_csv(&self) -> String {
@@ -60,30 +74,10 @@ impl Table {
         out
     }
 
-    /// An aligned table for the terminal, limited to `columns` (all when empty).
+    /// An aligned table for the terminal, limited to `columns` (all when
+    /// empty), without colour.
     pub fn to_terminal(&self, columns: &[&str]) -> String {
-        let idx: Vec<usize> = if columns.is_empty() {
-            (0..self.columns.len()).collect()
-        } else {
-            columns.iter().filter_map(|c| self.column(c)).collect()
-        };
-        let mut t = comfy_table::Table::new();
-        t.load_style(comfy_table::presets::NOTHING);
-        t.set_header(idx.iter().map(|&i| self.columns[i].clone()));
-        for r in &self.rows {
-            t.add_row(idx.iter().map(|&i| r[i].clone()));
-        }
-        for (n, &i) in idx.iter().enumerate() {
-            if self
-                .rows
-                .iter()
-                .all(|r| r[i].is_empty() || r[i].parse::<f64>().is_ok())
-                && let Some(c) = t.column_mut(n)
-            {
-                c.set_cell_alignment(comfy_table::CellAlignment::Right);
-            }
-        }
-        t.to_string()
+        terminal::render(self, columns, &[], false)
     }
 }
 

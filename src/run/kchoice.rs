@@ -115,7 +115,7 @@ pub fn profile_stats(s: &Scenario, out_dir: &Path, profile: &Cell) -> Result<Pro
     let (mut ps, mut pn, mut ks, mut kn) =
         (vec![0.0; n], vec![0u32; n], vec![0.0; n], vec![0u32; n]);
     let (mut prod_sum, mut prod_n, mut ker_sum, mut ker_n) = (0.0, 0u32, 0.0, 0u32);
-    for i in 0..k.iter.len() {
+    for (i, &is_first) in first.iter().enumerate().take(k.iter.len()) {
         if k.iter[i] == 0 {
             continue;
         }
@@ -124,7 +124,7 @@ pub fn profile_stats(s: &Scenario, out_dir: &Path, profile: &Cell) -> Result<Pro
         kn[j] += 1;
         ker_sum += k.t_ker_us[i];
         ker_n += 1;
-        if !first[i] {
+        if !is_first {
             ps[j] += k.t_prod_us[i];
             pn[j] += 1;
             prod_sum += k.t_prod_us[i];

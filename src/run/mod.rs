@@ -12,7 +12,10 @@ mod tables;
 mod worker;
 
 pub use prepare::{Prepared, prepare};
-pub use tables::{analyze_only, checklist_markdown, print_tables, write_tables};
+pub use tables::{
+    CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS, analyze_only, checklist_markdown,
+    print_tables, write_tables,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;

@@ -88,22 +88,27 @@ pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
     out
 }
 
+/// The summary columns printed on a terminal (`run`, `show`).
+pub const SUMMARY_TERMINAL_COLUMNS: [&str; 9] = [
+    "id",
+    "status",
+    "latency_mean_us",
+    "t_prod_mean_us",
+    "t_ker_mean_us",
+    "t_idle_mean_us",
+    "speedup",
+    "cpu_util_pct",
+    "loads_alive",
+];
+
+/// The checklist columns printed on a terminal (`run`, `show`).
+pub const CHECKLIST_TERMINAL_COLUMNS: [&str; 8] = [
+    "check", "group", "metric", "kind", "ratio", "p_value", "effect", "verdict",
+];
+
 /// Prints the checklist (and where the tables are) on stdout.
 pub fn print_tables(a: &Analysis) {
-    println!(
-        "{}",
-        a.summary.to_terminal(&[
-            "id",
-            "status",
-            "latency_mean_us",
-            "t_prod_mean_us",
-            "t_ker_mean_us",
-            "t_idle_mean_us",
-            "speedup",
-            "cpu_util_pct",
-            "loads_alive"
-        ])
-    );
+    println!("{}", a.summary.to_terminal(&SUMMARY_TERMINAL_COLUMNS));
     if !a.sweeps.rows.is_empty() {
         println!();
         println!(
@@ -122,12 +127,7 @@ pub fn print_tables(a: &Analysis) {
         println!("no checks defined");
         return;
     }
-    println!(
-        "{}",
-        a.checklist.to_terminal(&[
-            "check", "group", "metric", "kind", "ratio", "p_value", "effect", "verdict"
-        ])
-    );
+    println!("{}", a.checklist.to_terminal(&CHECKLIST_TERMINAL_COLUMNS));
     println!();
     for (id, title, p, f, i) in &a.check_totals {
         println!("{id}: {title}: {p} PASS, {f} FAIL, {i} INCONCLUSIVE");

@@ -1,0 +1,373 @@
+//! The join of two result sets: per cell and metric, the values, the
+//! test that says whether their difference is noise, and the mark once the
+//! p-values of the whole diff are Holm-adjusted; and the checklist
+//! verdicts that flipped.
+
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::Result;
+
+use super::noise::{self, Basis, Spread};
+use super::{Diff, Flip, Mark, MetricInfo, Options, Row, info};
+use crate::analysis::Samples;
+use crate::analysis::checks::metric_samples;
+use crate::results::ResultSet;
+use crate::results::cells::Cells;
+use crate::scenario::Metric;
+
+/// One result set, indexed for the join.
+struct Side<'a> {
+    set: &'a ResultSet,
+    by_id: HashMap<&'a str, usize>,
+    samples: Option<HashMap<usize, Samples>>,
+}
+
+impl<'a> Side<'a> {
+    fn new(set: &'a ResultSet, with_samples: bool) -> Result<Side<'a>> {
+        let id = set.summary.column("id").unwrap_or(0);
+        let by_id = set
+            .summary
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r[id].as_str(), i))
+            .collect();
+        let samples = match with_samples {
+            true => Cells::load(set)?.map(|c| c.samples()).transpose()?,
+            false => None,
+        };
+        Ok(Side {
+            set,
+            by_id,
+            samples,
+        })
+    }
+
+    fn get(&self, row: usize, column: &str) -> &str {
+        self.set.summary_value(row, column).unwrap_or_default()
+    }
+
+    fn number(&self, row: usize, column: &str) -> Option<f64> {
+        self.set.summary_number(row, column)
+    }
+
+    /// The row of the `default` cell of the row's condition.
+    fn default_row(&self, row: usize) -> Option<usize> {
+        let cond = ["board", "load", "cpu_freq", "gpu_freq", "network"];
+        let key: Vec<&str> = cond.iter().map(|c| self.get(row, c)).collect();
+        (0..self.set.summary.rows.len()).find(|&i| {
+            self.get(i, "strategy") == "default"
+                && cond.iter().zip(&key).all(|(c, k)| self.get(i, c) == *k)
+        })
+    }
+
+    /// Variance of the log speedup of a row (its latency and its default
+    /// cell's latency are both measured).
+    fn speedup_log_variance(&self, row: usize) -> Option<f64> {
+        noise::log_ratio_variance(self.spread(row)?, self.spread(self.default_row(row)?)?)
+    }
+
+    fn metric_samples(&self, row: usize, m: &MetricInfo) -> Option<Vec<f64>> {
+        let s = self.samples.as_ref()?.get(&row)?;
+        let v = metric_samples(m.samples, s, None);
+        (v.len() >= crate::analysis::stats::MIN_SAMPLES).then_some(v)
+    }
+
+    fn spread(&self, row: usize) -> Option<Spread> {
+        Some(Spread {
+            mean: self.number(row, "latency_mean_us")?,
+            std: self.number(row, "latency_std_us")?,
+            n: self.number(row, "n")?,
+        })
+    }
+}
+
+/// A row before the Holm adjustment: its raw p-value and the mark it gets
+/// if the change is significant.
+struct Pending {
+    row: Row,
+    raw_p: Option<f64>,
+    if_significant: Mark,
+}
+
+/// Compares two result sets.
+pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff> {
+    let with_samples = old.cells_root.is_some() && new.cells_root.is_some();
+    let (o, n) = (Side::new(old, with_samples)?, Side::new(new, with_samples)?);
+    let ids: BTreeSet<&str> = o.by_id.keys().chain(n.by_id.keys()).copied().collect();
+    let metrics: Vec<MetricInfo> = opts.metrics.iter().map(|m| info(*m)).collect();
+    let mut pending: Vec<Pending> = Vec::new();
+    let fixed =
+        |id: &str, metric: &'static str, old: &str, new: &str, mark: Mark, note: String| Pending {
+            row: Row {
+                id: id.to_string(),
+                metric,
+                old: old.to_string(),
+                new: new.to_string(),
+                ratio: None,
+                mark,
+                p: None,
+                basis: None,
+                note,
+            },
+            raw_p: None,
+            if_significant: mark,
+        };
+    for id in ids {
+        match (o.by_id.get(id).copied(), n.by_id.get(id).copied()) {
+            (Some(i), None) => {
+                for m in &metrics {
+                    pending.push(fixed(
+                        id,
+                        m.name,
+                        o.get(i, m.column),
+                        "",
+                        Mark::Gone,
+                        String::new(),
+                    ));
+                }
+            }
+            (None, Some(j)) => {
+                for m in &metrics {
+                    pending.push(fixed(
+                        id,
+                        m.name,
+                        "",
+                        n.get(j, m.column),
+                        Mark::New,
+                        String::new(),
+                    ));
+                }
+            }
+            (Some(i), Some(j)) => {
+                let (ho, hn) = (o.get(i, "hash"), n.get(j, "hash"));
+                let (so, sn) = (o.get(i, "status"), n.get(j, "status"));
+                if ho != hn {
+                    for m in &metrics {
+                        let mut p = fixed(
+                            id,
+                            m.name,
+                            o.get(i, m.column),
+                            n.get(j, m.column),
+                            Mark::NotComparable,
+                            format!("definition changed (hash {ho} -> {hn})"),
+                        );
+                        p.row.ratio = ratio(o.number(i, m.column), n.number(j, m.column));
+                        pending.push(p);
+                    }
+                } else if so != sn && (so != "ok" || sn != "ok") {
+                    let mark = match (so, sn) {
+                        ("ok", _) => Mark::Worse,
+                        (_, "ok") => Mark::Better,
+                        _ => Mark::NotComparable,
+                    };
+                    pending.push(fixed(id, "status", so, sn, mark, "status changed".into()));
+                } else {
+                    for m in &metrics {
+                        pending.push(compare_metric(&o, i, &n, j, id, m, opts));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    // Holm over every test made, then the marks.
+    let tested: Vec<usize> = (0..pending.len())
+        .filter(|&k| pending[k].raw_p.is_some())
+        .collect();
+    let adjusted = noise::holm(
+        &tested
+            .iter()
+            .map(|&k| pending[k].raw_p.unwrap_or(1.0))
+            .collect::<Vec<_>>(),
+    );
+    for (k, p) in tested.into_iter().zip(adjusted) {
+        let pd = &mut pending[k];
+        pd.row.p = Some(p);
+        if pd.row.mark != Mark::Unchanged {
+            if p < opts.alpha {
+                pd.row.mark = pd.if_significant;
+            } else {
+                pd.row.mark = Mark::Unchanged;
+                pd.row.note = "within noise".into();
+            }
+        }
+    }
+    let rows: Vec<Row> = pending.into_iter().map(|p| p.row).collect();
+    let mut cells: Vec<(String, Mark)> = Vec::new();
+    for r in &rows {
+        match cells.last_mut() {
+            Some((id, m)) if *id == r.id => *m = (*m).min(r.mark),
+            _ => cells.push((r.id.clone(), r.mark)),
+        }
+    }
+    Ok(Diff {
+        old: old.label.clone(),
+        new: new.label.clone(),
+        threshold: opts.threshold,
+        alpha: opts.alpha,
+        flips: flips(old, new),
+        rows,
+        cells,
+    })
+}
+
+fn ratio(old: Option<f64>, new: Option<f64>) -> Option<f64> {
+    match (old, new) {
+        (Some(a), Some(b)) if a != 0.0 => Some(b / a),
+        _ => None,
+    }
+}
+
+/// One metric of a cell whose definition is the same on both sides.
+fn compare_metric(
+    o: &Side,
+    i: usize,
+    n: &Side,
+    j: usize,
+    id: &str,
+    m: &MetricInfo,
+    opts: &Options,
+) -> Pending {
+    let (vo, vn) = (o.number(i, m.column), n.number(j, m.column));
+    let mut row = Row {
+        id: id.to_string(),
+        metric: m.name,
+        old: o.get(i, m.column).to_string(),
+        new: n.get(j, m.column).to_string(),
+        ratio: ratio(vo, vn),
+        mark: Mark::Unchanged,
+        p: None,
+        basis: None,
+        note: String::new(),
+    };
+    let (Some(a), Some(b)) = (vo, vn) else {
+        if vo.is_some() || vn.is_some() {
+            row.mark = Mark::NotComparable;
+            row.note = format!(
+                "no value in the {} set",
+                if vo.is_none() { "old" } else { "new" }
+            );
+        }
+        return Pending {
+            if_significant: row.mark,
+            row,
+            raw_p: None,
+        };
+    };
+    let up = if m.higher_is_better {
+        Mark::Better
+    } else {
+        Mark::Worse
+    };
+    let down = if up == Mark::Better {
+        Mark::Worse
+    } else {
+        Mark::Better
+    };
+    let direction = if b > a { up } else { down };
+    let (raw_p, basis) = if m.samples == Metric::Speedup {
+        let var = o.speedup_log_variance(i).zip(n.speedup_log_variance(j));
+        (
+            var.and_then(|(va, vb)| noise::log_ratio_z(a, va, b, vb)),
+            Basis::LogRatio,
+        )
+    } else {
+        match (o.metric_samples(i, m), n.metric_samples(j, m)) {
+            (Some(sa), Some(sb)) => (
+                crate::analysis::stats::mann_whitney(&sa, &sb).map(|u| u.p_two),
+                Basis::Samples,
+            ),
+            _ => match (m.samples, o.spread(i), n.spread(j)) {
+                (Metric::Latency, Some(sa), Some(sb)) => (noise::welch(sa, sb), Basis::Summary),
+                _ => (None, Basis::Threshold),
+            },
+        }
+    };
+    row.basis = Some(if raw_p.is_some() {
+        basis
+    } else {
+        Basis::Threshold
+    });
+    let change = match row.ratio {
+        Some(r) => (r - 1.0).abs(),
+        // From zero: any change is beyond every threshold.
+        None if a == b => 0.0,
+        None => f64::INFINITY,
+    };
+    if change > opts.threshold {
+        // Decided after the Holm adjustment when a test was made.
+        row.mark = direction;
+    }
+    Pending {
+        row,
+        raw_p,
+        if_significant: direction,
+    }
+}
+
+/// Checklist comparisons whose verdict differs, joined by check and cells.
+fn flips(old: &ResultSet, new: &ResultSet) -> Vec<Flip> {
+    type Key = (String, String, String);
+    let index = |set: &ResultSet| -> Vec<(Key, String, String, String)> {
+        let t = &set.checklist;
+        let col = |name: &str| t.column(name);
+        let (Some(c), Some(a), Some(b), Some(g), Some(v), Some(p)) = (
+            col("check"),
+            col("a"),
+            col("b"),
+            col("group"),
+            col("verdict"),
+            col("p_value"),
+        ) else {
+            return Vec::new();
+        };
+        t.rows
+            .iter()
+            .map(|r| {
+                (
+                    (r[c].clone(), r[a].clone(), r[b].clone()),
+                    r[g].clone(),
+                    r[v].clone(),
+                    r[p].clone(),
+                )
+            })
+            .collect()
+    };
+    let (o, n) = (index(old), index(new));
+    let mut keys: Vec<&Key> = o.iter().chain(&n).map(|x| &x.0).collect();
+    keys.sort();
+    keys.dedup();
+    let find = |side: &[(Key, String, String, String)], k: &Key| {
+        side.iter()
+            .find(|x| &x.0 == k)
+            .map(|x| (x.1.clone(), x.2.clone(), x.3.clone()))
+    };
+    let mut out = Vec::new();
+    for k in keys {
+        let (fo, fnew) = (find(&o, k), find(&n, k));
+        let verdict = |f: &Option<(String, String, String)>| {
+            f.as_ref()
+                .map(|x| x.1.clone())
+                .unwrap_or_else(|| "(none)".into())
+        };
+        if verdict(&fo) == verdict(&fnew) {
+            continue;
+        }
+        let group = fo
+            .as_ref()
+            .or(fnew.as_ref())
+            .map(|x| x.0.clone())
+            .unwrap_or_default();
+        out.push(Flip {
+            check: k.0.clone(),
+            group,
+            old: verdict(&fo),
+            new: verdict(&fnew),
+            old_p: fo.map(|x| x.2).unwrap_or_default(),
+            new_p: fnew.map(|x| x.2).unwrap_or_default(),
+        });
+    }
+    out
+}

@@ -1,0 +1,198 @@
+//! Exports: one writer per format behind one trait. CSV, Markdown and JSON
+//! for every table; Parquet (and the text formats) for the kernels and
+//! inferences frames, the large ones. Writers hold no state and read no
+//! clock: the same table gives the same bytes.
+
+mod json;
+mod parquet;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use polars::prelude::*;
+
+use crate::cli::{ExportArgs, TableFormat, TableName};
+use crate::error::UsageError;
+use crate::output::{Table, atomic_write};
+use crate::results::cells::Cells;
+use crate::results::{ResultSet, Source, frame_table};
+
+/// Turns a table or a frame into the bytes of one file format.
+pub trait Writer {
+    /// The file extension, without the dot.
+    fn extension(&self) -> &'static str;
+    /// A table of formatted strings.
+    fn table(&self, t: &Table) -> Result<Vec<u8>>;
+    /// A typed frame; by default formatted into a table first.
+    fn frame(&self, df: &DataFrame) -> Result<Vec<u8>> {
+        self.table(&frame_table(df)?)
+    }
+}
+
+struct Csv;
+struct Markdown;
+
+impl Writer for Csv {
+    fn extension(&self) -> &'static str {
+        "csv"
+    }
+    fn table(&self, t: &Table) -> Result<Vec<u8>> {
+        Ok(t.to_csv().into_bytes())
+    }
+}
+
+impl Writer for Markdown {
+    fn extension(&self) -> &'static str {
+        "md"
+    }
+    fn table(&self, t: &Table) -> Result<Vec<u8>> {
+        Ok(t.to_markdown().into_bytes())
+    }
+}
+
+/// The writer of a format.
+pub fn writer(format: TableFormat) -> &'static dyn Writer {
+    match format {
+        TableFormat::Csv => &Csv,
+        TableFormat::Md => &Markdown,
+        TableFormat::Json => &json::Json,
+        TableFormat::Parquet => &parquet::Parquet,
+    }
+}
+
+/// What one table of a result set is: formatted text, or a typed frame.
+pub enum Data {
+    Table(Table),
+    Frame(DataFrame),
+}
+
+impl Data {
+    /// Its bytes in `format`; bad input when the format does not apply.
+    pub fn write(&self, format: TableFormat) -> Result<Vec<u8>> {
+        let w = writer(format);
+        match self {
+            Data::Table(t) => w.table(t),
+            Data::Frame(df) => w.frame(df),
+        }
+    }
+}
+
+/// The frames are read from the raw cells, which a set read from git
+/// (or a copy without cells/) does not have.
+fn no_cells(set: &ResultSet, name: TableName) -> anyhow::Error {
+    UsageError::new(
+        format!(
+            "{}: the {} frame is built from the raw cells, and this result set has no cells/ folder",
+            set.label,
+            name.as_str()
+        ),
+        Some("cells/ is git-ignored: use the folder where the scenario ran (not --rev)".into()),
+    )
+    .into()
+}
+
+/// Reads one table of a result set. `cells` is loaded on first need.
+pub fn table_data(
+    set: &ResultSet,
+    name: TableName,
+    cells: &mut Option<Option<Cells>>,
+) -> Result<Data> {
+    Ok(match name {
+        TableName::Summary => Data::Table(set.summary.clone()),
+        TableName::Checklist => Data::Table(set.checklist.clone()),
+        TableName::Sweeps => Data::Table(set.sweeps.clone()),
+        TableName::Kstrategy => Data::Table(set.kstrategy.clone()),
+        TableName::Kernels | TableName::Inferences => {
+            if cells.is_none() {
+                *cells = Some(Cells::load(set)?);
+            }
+            let Some(Some(c)) = cells.as_ref() else {
+                return Err(no_cells(set, name));
+            };
+            let (kernels, inferences) = c.frames()?;
+            Data::Frame(if name == TableName::Kernels {
+                kernels
+            } else {
+                inferences
+            })
+        }
+    })
+}
+
+/// Whether `format` is offered for `name` by default (text formats for
+/// tables, Parquet for frames) and at all (Parquet only for frames).
+fn applies(name: TableName, format: TableFormat, explicit: bool) -> bool {
+    let frame = matches!(name, TableName::Kernels | TableName::Inferences);
+    match format {
+        TableFormat::Parquet => frame,
+        _ => explicit || !frame,
+    }
+}
+
+/// `klo-spec export`: writes the chosen tables in the chosen formats.
+pub fn command(a: &ExportArgs) -> Result<i32> {
+    let set = ResultSet::open(&Source::new(&a.dir, a.rev.as_deref()))?;
+    let mut cells = None;
+    let explicit_tables = !a.table.is_empty();
+    let tables: Vec<TableName> = if explicit_tables {
+        a.table.clone()
+    } else {
+        cells = Some(Cells::load(&set)?);
+        let mut all = vec![TableName::Summary, TableName::Checklist, TableName::Sweeps];
+        if !set.kstrategy.columns.is_empty() {
+            all.push(TableName::Kstrategy);
+        }
+        if matches!(cells, Some(Some(_))) {
+            all.extend([TableName::Kernels, TableName::Inferences]);
+        } else {
+            eprintln!(
+                "klo-spec: {} has no cells/: the kernels and inferences frames are not exported",
+                set.label
+            );
+        }
+        all
+    };
+    let explicit_formats = !a.format.is_empty();
+    let formats: Vec<TableFormat> = if explicit_formats {
+        a.format.clone()
+    } else {
+        vec![
+            TableFormat::Csv,
+            TableFormat::Md,
+            TableFormat::Json,
+            TableFormat::Parquet,
+        ]
+    };
+    for f in &formats {
+        if !tables.iter().any(|t| applies(*t, *f, explicit_formats)) {
+            return Err(UsageError::new(
+                format!(
+                    "no table asked for can be written as {}",
+                    writer(*f).extension()
+                ),
+                Some("Parquet is for the frames: --table kernels or --table inferences".into()),
+            )
+            .into());
+        }
+    }
+    let out_dir: PathBuf = a.output_dir.clone().unwrap_or_else(|| a.dir.join("export"));
+    for name in tables {
+        let data = table_data(&set, name, &mut cells)?;
+        for f in &formats {
+            if applies(name, *f, explicit_formats) {
+                let path = out_dir.join(format!("{}.{}", name.as_str(), writer(*f).extension()));
+                write(&path, &data.write(*f)?)?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_write(path, bytes)?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,146 @@
+//! Speedup per strategy and condition: one panel per network, strategies
+//! along x (default, fixed K, sweep K, in K order), one bar per condition.
+//! The line at 1 is the condition's `default` cell (flush after every
+//! kernel): bars above it are faster.
+
+use plotters::prelude::*;
+
+use super::tprod::category;
+use super::{
+    Drawn, FONT, Missing, Plot, colour, condition_name, distinct, drawing, legend, ok_rows, svg,
+    tick, varying, y_range,
+};
+use crate::results::ResultSet;
+
+/// Strategy slugs in reading order: default, then fixed, sweep and the
+/// rest, each by K.
+fn strategy_order(set: &ResultSet, rows: &[usize]) -> Vec<String> {
+    let mut s = distinct(set, rows, "strategy");
+    let rank = |slug: &str| match slug.split('-').next() {
+        Some("default") => 0,
+        Some("fixed") => 1,
+        Some("sweep") => 2,
+        _ => 3,
+    };
+    let k_of = |slug: &str| {
+        rows.iter()
+            .find(|&&r| set.summary_value(r, "strategy") == Some(slug))
+            .and_then(|&r| set.summary_number(r, "k"))
+            .unwrap_or(0.0)
+    };
+    s.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then(k_of(a).total_cmp(&k_of(b)))
+            .then(a.cmp(b))
+    });
+    s
+}
+
+pub(super) fn plot(set: &ResultSet) -> Drawn {
+    let title = "Speedup over the default (K = 1) per strategy and condition".to_string();
+    let rows: Vec<usize> = ok_rows(set)
+        .into_iter()
+        .filter(|&r| set.summary_number(r, "speedup").is_some())
+        .collect();
+    if rows.is_empty() {
+        return Ok(Err(Missing {
+            name: "speedup",
+            title,
+            reason: "no ok cell has a speedup (each condition needs an ok `default` cell)".into(),
+        }));
+    }
+    let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
+    let networks = distinct(set, &rows, "network");
+    let conditions: Vec<String> = {
+        let mut c: Vec<String> = Vec::new();
+        for &r in &rows {
+            let name = condition_name(set, r, &axes);
+            if !c.contains(&name) {
+                c.push(name);
+            }
+        }
+        c
+    };
+    let panel = 360;
+    let text = svg(40 + panel * networks.len() as u32, |root| {
+        let root = drawing(root.titled(&title, (FONT, 22)))?;
+        let panels = root.split_evenly((networks.len(), 1));
+        for (area, net) in panels.iter().zip(&networks) {
+            let mine: Vec<usize> = rows
+                .iter()
+                .copied()
+                .filter(|&r| set.summary_value(r, "network") == Some(net.as_str()))
+                .collect();
+            let strategies = strategy_order(set, &mine);
+            let y = y_range(
+                mine.iter()
+                    .filter_map(|&r| set.summary_number(r, "speedup"))
+                    .chain([1.0]),
+                0.3,
+            );
+            let n = strategies.len();
+            let mut chart = drawing(
+                ChartBuilder::on(area)
+                    .caption(net, (FONT, 17))
+                    .margin(10)
+                    .x_label_area_size(44)
+                    .y_label_area_size(60)
+                    .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y),
+            )?;
+            drawing(
+                chart
+                    .configure_mesh()
+                    .disable_x_mesh()
+                    .x_labels(n)
+                    .x_label_formatter(&|x| category(&strategies, *x))
+                    .x_desc("strategy")
+                    .y_desc("speedup (latency of default / latency)")
+                    .y_label_formatter(&tick)
+                    .max_light_lines(4)
+                    .label_style((FONT, 13))
+                    .axis_desc_style((FONT, 14))
+                    .draw(),
+            )?;
+            let width = 0.8 / conditions.len() as f64;
+            for (ci, cond) in conditions.iter().enumerate() {
+                let c = colour(ci);
+                let bars: Vec<(f64, f64)> = mine
+                    .iter()
+                    .filter(|&&r| condition_name(set, r, &axes) == *cond)
+                    .filter_map(|&r| {
+                        let s = set.summary_value(r, "strategy")?;
+                        let x = strategies.iter().position(|x| x == s)? as f64;
+                        Some((
+                            x - 0.4 + width * ci as f64,
+                            set.summary_number(r, "speedup")?,
+                        ))
+                    })
+                    .collect();
+                if bars.is_empty() {
+                    continue;
+                }
+                drawing(chart.draw_series(bars.iter().map(|(x, v)| {
+                    Rectangle::new(
+                        [(*x + width * 0.08, 0.0), (*x + width * 0.92, *v)],
+                        c.filled(),
+                    )
+                })))?
+                .label(cond.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], c.filled()));
+            }
+            drawing(chart.draw_series(LineSeries::new(
+                [(-0.5, 1.0), (n as f64 - 0.5, 1.0)],
+                BLACK.stroke_width(1),
+            )))?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        }
+        Ok(())
+    })?;
+    Ok(Ok(Plot {
+        name: "speedup",
+        title,
+        caption: "Speedup of each strategy over its condition's default cell (mean latency of default / mean latency), per network; the line at 1 is the default.".into(),
+        svg: text,
+    }))
+}

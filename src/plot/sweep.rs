@@ -1,0 +1,207 @@
+//! Latency against K for every sweep: one panel per network, one line per
+//! condition, mean latency with a bar of one standard deviation, K on a
+//! log2 axis. K_answer (the sweep's argmin, from sweeps.csv) is ringed;
+//! K_opt, the LUT's answer for the condition (a `k_opt` column of
+//! sweeps.csv or kstrategy.csv), is a dashed line, so the two can be
+//! compared at a glance.
+
+use plotters::prelude::*;
+
+use super::tprod::category;
+use super::{
+    Drawn, FONT, Missing, Plot, colour, condition_name, drawing, legend, svg, tick, varying,
+    y_range,
+};
+use crate::results::ResultSet;
+
+/// One sweep: its condition's name and (K, mean, std) per ok cell.
+struct Line {
+    network: String,
+    name: String,
+    points: Vec<(u32, f64, f64)>,
+    k_answer: Option<u32>,
+    k_opt: Option<u32>,
+}
+
+fn lines(set: &ResultSet) -> Vec<Line> {
+    let t = &set.sweeps;
+    let (Some(sweep_c), Some(ks_c), Some(ans_c)) = (
+        t.column("sweep"),
+        t.column("k_values"),
+        t.column("k_answer"),
+    ) else {
+        return Vec::new();
+    };
+    let opt_c = t.column("k_opt");
+    let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
+    let id_c = set.summary.column("id").unwrap_or(0);
+    let mut out = Vec::new();
+    for r in &t.rows {
+        let Some((condition, _)) = r[sweep_c].rsplit_once('/') else {
+            continue;
+        };
+        let mut points = Vec::new();
+        let mut any_row = None;
+        for k in r[ks_c]
+            .split_whitespace()
+            .filter_map(|k| k.parse::<u32>().ok())
+        {
+            let id = format!("{condition}/sweep-k{k}");
+            let Some(row) = set.summary.rows.iter().position(|x| x[id_c] == id) else {
+                continue;
+            };
+            any_row = Some(row);
+            if set.summary_value(row, "status") != Some("ok") {
+                continue;
+            }
+            if let Some(mean) = set.summary_number(row, "latency_mean_us") {
+                let std = set.summary_number(row, "latency_std_us").unwrap_or(0.0);
+                points.push((k, mean / 1000.0, std / 1000.0));
+            }
+        }
+        let Some(row) = any_row else { continue };
+        if points.is_empty() {
+            continue;
+        }
+        out.push(Line {
+            network: set
+                .summary_value(row, "network")
+                .unwrap_or_default()
+                .to_string(),
+            name: condition_name(set, row, &axes),
+            points,
+            k_answer: r[ans_c].parse().ok(),
+            k_opt: opt_c
+                .and_then(|c| r[c].parse().ok())
+                .or_else(|| k_opt(set, condition)),
+        });
+    }
+    out
+}
+
+/// K_opt of a condition from kstrategy.csv (the LUT's K for the
+/// condition's default cell), when the run wrote one.
+fn k_opt(set: &ResultSet, condition: &str) -> Option<u32> {
+    let t = &set.kstrategy;
+    let (c, k) = (t.column("condition")?, t.column("k_opt")?);
+    t.rows
+        .iter()
+        .find(|r| r[c] == condition)
+        .and_then(|r| r[k].parse().ok())
+}
+
+pub(super) fn plot(set: &ResultSet) -> Drawn {
+    let title = "Latency vs K (flush period) per sweep".to_string();
+    let lines = lines(set);
+    if lines.is_empty() {
+        return Ok(Err(Missing {
+            name: "sweep",
+            title,
+            reason: "the scenario has no K sweep with an ok cell".into(),
+        }));
+    }
+    let mut networks: Vec<&str> = Vec::new();
+    for l in &lines {
+        if !networks.contains(&l.network.as_str()) {
+            networks.push(&l.network);
+        }
+    }
+    let panel = 380;
+    let text = svg(40 + panel * networks.len() as u32, |root| {
+        let root = drawing(root.titled(&title, (FONT, 22)))?;
+        let panels = root.split_evenly((networks.len(), 1));
+        for (area, net) in panels.iter().zip(&networks) {
+            let mine: Vec<&Line> = lines.iter().filter(|l| l.network == *net).collect();
+            let ks = mine.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+            let (kmin, kmax) = ks.fold((u32::MAX, 0), |(a, b), k| (a.min(k), b.max(k)));
+            let (x0, x1) = (
+                (kmin.max(1) as f64).log2() - 0.4,
+                (kmax.max(1) as f64).log2() + 0.4,
+            );
+            let y = y_range(
+                mine.iter().flat_map(|l| l.points.iter().map(|p| p.1 + p.2)),
+                0.3,
+            );
+            let ticks: Vec<String> = (0..=x1.ceil() as u32)
+                .map(|e| (1u64 << e).to_string())
+                .collect();
+            let mut chart = drawing(
+                ChartBuilder::on(area)
+                    .caption(net, (FONT, 17))
+                    .margin(10)
+                    .x_label_area_size(44)
+                    .y_label_area_size(70)
+                    .build_cartesian_2d(x0..x1, y),
+            )?;
+            drawing(
+                chart
+                    .configure_mesh()
+                    .x_labels(((x1 - x0).ceil() as usize).max(2))
+                    .x_label_formatter(&|x| category(&ticks, *x))
+                    .x_desc("K, kernels per flush (log2 scale)")
+                    .y_desc("mean latency per inference (ms)")
+                    .y_label_formatter(&tick)
+                    .max_light_lines(4)
+                    .label_style((FONT, 13))
+                    .axis_desc_style((FONT, 14))
+                    .draw(),
+            )?;
+            for (i, l) in mine.iter().enumerate() {
+                let c = colour(i);
+                let xy: Vec<(f64, f64)> = l
+                    .points
+                    .iter()
+                    .map(|p| ((p.0 as f64).log2(), p.1))
+                    .collect();
+                let mut label = l.name.clone();
+                if let Some(k) = l.k_answer {
+                    label.push_str(&format!(": K_answer {k}"));
+                }
+                if let Some(k) = l.k_opt {
+                    label.push_str(&format!(", K_opt {k}"));
+                }
+                drawing(chart.draw_series(LineSeries::new(xy.clone(), c.stroke_width(2))))?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+                    });
+                drawing(chart.draw_series(l.points.iter().map(|p| {
+                    ErrorBar::new_vertical(
+                        (p.0 as f64).log2(),
+                        p.1 - p.2,
+                        p.1,
+                        p.1 + p.2,
+                        c.stroke_width(1),
+                        8,
+                    )
+                })))?;
+                drawing(chart.draw_series(xy.iter().map(|p| Circle::new(*p, 3, c.filled()))))?;
+                if let Some(best) = l.k_answer.and_then(|k| l.points.iter().find(|p| p.0 == k)) {
+                    drawing(chart.draw_series([Circle::new(
+                        ((best.0 as f64).log2(), best.1),
+                        9,
+                        c.stroke_width(3),
+                    )]))?;
+                }
+                if let Some(k) = l.k_opt.filter(|k| *k > 0) {
+                    let x = (k as f64).log2();
+                    let (ylo, yhi) = (chart.y_range().start, chart.y_range().end);
+                    drawing(chart.draw_series(DashedLineSeries::new(
+                        [(x, ylo), (x, yhi)],
+                        6,
+                        4,
+                        c.stroke_width(2),
+                    )))?;
+                }
+            }
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        }
+        Ok(())
+    })?;
+    Ok(Ok(Plot {
+        name: "sweep",
+        title,
+        caption: "Mean latency per inference against K, one line per condition, bars of one standard deviation; the ringed point is K_answer, the K with the lowest mean latency; a dashed line marks K_opt, the LUT's K, where the result set has one.".into(),
+        svg: text,
+    }))
+}

@@ -1,0 +1,226 @@
+//! T_prod distribution per load and frequency setting: one box per
+//! condition. With the raw cells, the values are every measured kernel's
+//! T_prod (warm-up inference and each inference's first kernel excluded, as
+//! in every mean); from the tables alone, each ok cell's mean T_prod.
+//!
+//! Boxes are drawn here rather than with plotters' `Boxplot`, whose
+//! whiskers sit at the 1.5 IQR fences even where no value lies: a Tukey
+//! whisker ends at the last value inside the fence.
+
+use plotters::prelude::*;
+
+use super::{
+    Drawn, FONT, Missing, Plot, colour, condition_name, drawing, ok_rows, svg, tick, varying,
+};
+use crate::results::ResultSet;
+use crate::results::cells::Cells;
+
+/// Tukey's box of one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct TukeyBox {
+    pub q1: f64,
+    pub median: f64,
+    pub q3: f64,
+    pub low: f64,
+    pub high: f64,
+    pub mean: f64,
+    pub outliers: Vec<f64>,
+    pub n: usize,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = p * (sorted.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+}
+
+impl TukeyBox {
+    /// The box of the finite values of `v`; `None` when there are none.
+    pub fn new(v: &[f64]) -> Option<TukeyBox> {
+        let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        if s.is_empty() {
+            return None;
+        }
+        s.sort_by(f64::total_cmp);
+        let (q1, median, q3) = (
+            percentile(&s, 0.25),
+            percentile(&s, 0.5),
+            percentile(&s, 0.75),
+        );
+        let (lo_fence, hi_fence) = (q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1));
+        let inside: Vec<f64> = s
+            .iter()
+            .copied()
+            .filter(|x| (lo_fence..=hi_fence).contains(x))
+            .collect();
+        // Values beyond the fences, one per 0.5% of the range: a dot per
+        // distinct position, not one per kernel.
+        let step = ((s[s.len() - 1] - s[0]) / 200.0).max(f64::MIN_POSITIVE);
+        let mut outliers: Vec<f64> = s
+            .iter()
+            .filter(|x| !(lo_fence..=hi_fence).contains(*x))
+            .map(|x| (x / step).round() * step)
+            .collect();
+        outliers.dedup();
+        Some(TukeyBox {
+            q1,
+            median,
+            q3,
+            low: inside.first().copied().unwrap_or(q1),
+            high: inside.last().copied().unwrap_or(q3),
+            mean: s.iter().sum::<f64>() / s.len() as f64,
+            outliers,
+            n: s.len(),
+        })
+    }
+}
+
+pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
+    let title = "T_prod distribution per load and frequency".to_string();
+    let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
+    let ok = ok_rows(set);
+    // (condition, values) in first-seen order.
+    let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut add = |name: String, values: &[f64]| match groups.iter_mut().find(|g| g.0 == name) {
+        Some(g) => g.1.extend_from_slice(values),
+        None => groups.push((name, values.to_vec())),
+    };
+    let per_kernel = cells.is_some_and(|c| !c.logs.is_empty());
+    if let Some(c) = cells.filter(|_| per_kernel) {
+        for (pos, values) in c.t_prod_values().iter().enumerate() {
+            let row = c.rows[pos];
+            if ok.contains(&row) {
+                add(condition_name(set, row, &axes), values);
+            }
+        }
+    } else {
+        for &row in &ok {
+            if let Some(v) = set.summary_number(row, "t_prod_mean_us") {
+                add(condition_name(set, row, &axes), &[v]);
+            }
+        }
+    }
+    // The log axis has no room for zero: a T_prod of 0 µs (a clock's
+    // resolution) is left out and counted in the caption.
+    let mut dropped = 0;
+    let boxes: Vec<(String, TukeyBox)> = groups
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let positive: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
+            dropped += v.len() - positive.len();
+            TukeyBox::new(&positive).map(|b| (name, b))
+        })
+        .collect();
+    if boxes.is_empty() {
+        return Ok(Err(Missing {
+            name: "tprod",
+            title,
+            reason: "no ok cell has a T_prod value".into(),
+        }));
+    }
+    let (unit, what) = if per_kernel {
+        (
+            "T_prod per kernel (µs)",
+            "every measured kernel's T_prod (the warm-up inference and each inference's first kernel excluded)",
+        )
+    } else {
+        (
+            "mean T_prod per cell (µs)",
+            "each ok cell's mean T_prod from summary.csv (the raw cells, for per-kernel values, are not here)",
+        )
+    };
+    let labels: Vec<String> = boxes
+        .iter()
+        .map(|(name, b)| format!("{name} (n = {})", b.n))
+        .collect();
+    // A log axis: kernel times span decades, and a few slow kernels would
+    // flatten every box on a linear one.
+    let (lo, hi) = boxes
+        .iter()
+        .flat_map(|(_, b)| {
+            [b.low, b.high]
+                .into_iter()
+                .chain(b.outliers.iter().copied())
+        })
+        .fold((f64::INFINITY, 0.0f64), |(a, z), v| (a.min(v), z.max(v)));
+    let text = svg(460, |root| {
+        let n = boxes.len();
+        let mut chart = drawing(
+            ChartBuilder::on(root)
+                .caption(&title, (FONT, 22))
+                .margin(12)
+                .x_label_area_size(48)
+                .y_label_area_size(72)
+                .build_cartesian_2d(-0.5f64..n as f64 - 0.5, (lo / 1.5..hi * 1.5).log_scale()),
+        )?;
+        drawing(
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(n)
+                .x_label_formatter(&|x| category(&labels, *x))
+                .x_desc("condition (load, and frequencies where they vary)")
+                .y_desc(unit)
+                .y_label_formatter(&tick)
+                .label_style((FONT, 14))
+                .axis_desc_style((FONT, 15))
+                .draw(),
+        )?;
+        for (i, (_, b)) in boxes.iter().enumerate() {
+            let c = colour(i);
+            let x = i as f64;
+            let w = 0.3;
+            drawing(chart.draw_series([
+                Rectangle::new([(x - w, b.q1), (x + w, b.q3)], c.mix(0.25).filled()),
+                Rectangle::new([(x - w, b.q1), (x + w, b.q3)], c.stroke_width(2)),
+            ]))?;
+            drawing(chart.draw_series([
+                PathElement::new(
+                    vec![(x - w, b.median), (x + w, b.median)],
+                    c.stroke_width(3),
+                ),
+                PathElement::new(vec![(x, b.q3), (x, b.high)], c.stroke_width(1)),
+                PathElement::new(vec![(x, b.q1), (x, b.low)], c.stroke_width(1)),
+                PathElement::new(
+                    vec![(x - w / 2.0, b.high), (x + w / 2.0, b.high)],
+                    c.stroke_width(1),
+                ),
+                PathElement::new(
+                    vec![(x - w / 2.0, b.low), (x + w / 2.0, b.low)],
+                    c.stroke_width(1),
+                ),
+            ]))?;
+            drawing(
+                chart.draw_series(
+                    b.outliers
+                        .iter()
+                        .map(|v| Circle::new((x, *v), 2, c.mix(0.5).filled())),
+                ),
+            )?;
+            drawing(chart.draw_series([Cross::new((x, b.mean), 5, BLACK.stroke_width(2))]))?;
+        }
+        Ok(())
+    })?;
+    Ok(Ok(Plot {
+        name: "tprod",
+        title,
+        caption: format!(
+            "Boxes: quartiles and median of {what}, per condition, on a log scale; whiskers end at the last value within 1.5 IQR, dots are values beyond; the cross is the mean.{}",
+            if dropped > 0 {
+                format!(" {dropped} values of 0 µs are not drawn.")
+            } else {
+                String::new()
+            }
+        ),
+        svg: text,
+    }))
+}
+
+/// The label of a category axis tick: the name at whole positions only.
+pub(super) fn category(names: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() > 1e-6 || i < 0.0 {
+        return String::new();
+    }
+    names.get(i as usize).cloned().unwrap_or_default()
+}

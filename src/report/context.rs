@@ -1,0 +1,355 @@
+//! What the report templates see: plain data built from a result set (its
+//! tables, meta.json, scenario copy, raw cells when present) and its plots.
+//! Every list is ordered and no clock is read, so the same inputs render
+//! the same page.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::output::Table;
+use crate::plot::{Missing, Plot};
+use crate::results::ResultSet;
+use crate::results::cells::Cells;
+
+/// Summary columns the report shows (summary.csv has them all).
+const SUMMARY_COLUMNS: [&str; 13] = [
+    "id",
+    "status",
+    "n",
+    "latency_mean_us",
+    "latency_std_us",
+    "t_prod_mean_us",
+    "t_ker_mean_us",
+    "t_idle_mean_us",
+    "k_mean",
+    "speedup",
+    "cpu_util_pct",
+    "loads_alive",
+    "device",
+];
+
+const CHECKLIST_COLUMNS: [&str; 12] = [
+    "check", "group", "metric", "kind", "n_a", "n_b", "ratio", "test", "p_value", "effect",
+    "verdict", "note",
+];
+
+/// A table cut to some columns; `class` is a CSS class per row (from its
+/// status or verdict), for colour.
+#[derive(Debug, Serialize)]
+pub struct TableView {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub classes: Vec<String>,
+    /// The same table as Markdown, for report.md.
+    pub markdown: String,
+}
+
+fn view(t: &Table, columns: &[&str], class_column: Option<&str>) -> TableView {
+    let idx: Vec<usize> = if columns.is_empty() {
+        (0..t.columns.len()).collect()
+    } else {
+        columns.iter().filter_map(|c| t.column(c)).collect()
+    };
+    let cut = t.select(&idx);
+    let class_idx = class_column.and_then(|c| t.column(c));
+    let classes = t
+        .rows
+        .iter()
+        .map(|r| class_idx.map(|i| css_class(&r[i])).unwrap_or_default())
+        .collect();
+    TableView {
+        markdown: if cut.rows.is_empty() {
+            String::new()
+        } else {
+            cut.to_markdown()
+        },
+        columns: cut.columns,
+        rows: cut.rows,
+        classes,
+    }
+}
+
+/// `pass`, `fail`, `inconclusive`, `ok` or `bad`: the colour of a verdict
+/// or a status.
+fn css_class(value: &str) -> String {
+    match value {
+        "PASS" => "pass",
+        "FAIL" => "fail",
+        "INCONCLUSIVE" => "inconclusive",
+        "ok" => "ok",
+        "" => "",
+        _ => "bad",
+    }
+    .to_string()
+}
+
+/// Verdict counts of one check.
+#[derive(Debug, Serialize)]
+pub struct CheckTotal {
+    pub id: String,
+    pub title: String,
+    pub pass: usize,
+    pub fail: usize,
+    pub inconclusive: usize,
+}
+
+fn check_totals(t: &Table) -> Vec<CheckTotal> {
+    let (Some(c), Some(v)) = (t.column("check"), t.column("verdict")) else {
+        return Vec::new();
+    };
+    let title = t.column("title");
+    let mut out: Vec<CheckTotal> = Vec::new();
+    for r in &t.rows {
+        if out.last().is_none_or(|x| x.id != r[c]) {
+            out.push(CheckTotal {
+                id: r[c].clone(),
+                title: title.map(|i| r[i].clone()).unwrap_or_default(),
+                pass: 0,
+                fail: 0,
+                inconclusive: 0,
+            });
+        }
+        if let Some(last) = out.last_mut() {
+            match r[v].as_str() {
+                "PASS" => last.pass += 1,
+                "FAIL" => last.fail += 1,
+                _ => last.inconclusive += 1,
+            }
+        }
+    }
+    out
+}
+
+/// One line of the provenance list.
+#[derive(Debug, Serialize)]
+pub struct Fact {
+    pub name: String,
+    pub value: String,
+}
+
+fn fact(name: &str, value: impl Into<String>) -> Fact {
+    Fact {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+fn text_at(v: &Value, path: &[&str]) -> Option<String> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    Some(match cur {
+        Value::String(s) => s.clone(),
+        Value::Null => return None,
+        other => other.to_string(),
+    })
+}
+
+/// Distinct non-empty values of a column, joined ("" without the column).
+fn distinct_values(t: &Table, column: &str) -> String {
+    let Some(c) = t.column(column) else {
+        return String::new();
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for r in &t.rows {
+        if !r[c].is_empty() && !seen.contains(&r[c].as_str()) {
+            seen.push(&r[c]);
+        }
+    }
+    seen.join(", ")
+}
+
+fn provenance(set: &ResultSet, cells: Option<&Cells>) -> Vec<Fact> {
+    let mut out = Vec::new();
+    let meta = set.meta.as_ref();
+    let m = |path: &[&str]| meta.and_then(|v| text_at(v, path));
+    out.push(fact("result set", set.label.clone()));
+    if let Some(f) = m(&["scenario", "file"]) {
+        out.push(fact("scenario file", f));
+    }
+    if let Some(h) = m(&["scenario", "sha256"]) {
+        out.push(fact("scenario sha256", h));
+    }
+    let boards: BTreeMap<String, Value> = meta
+        .and_then(|v| v.get("boards"))
+        .and_then(|b| b.as_object())
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    for (name, b) in &boards {
+        let identity = text_at(b, &["identity"]).unwrap_or_default();
+        let cores = text_at(b, &["cores"]).unwrap_or_default();
+        out.push(fact(
+            &format!("board {name}"),
+            format!("{identity}; cores {cores}"),
+        ));
+    }
+    out.push(fact("devices", distinct_values(&set.summary, "device")));
+    if let Some(c) = cells {
+        for (k, v) in c.device_info() {
+            out.push(fact(&format!("device {k}"), v));
+        }
+    }
+    // Frequencies as read back on the board (summary.csv's `cpu_khz` and
+    // `gpu_khz`, where the klo-spec that ran wrote them).
+    for (name, asked, read) in [
+        ("CPU frequency", "cpu_freq", "cpu_khz"),
+        ("GPU frequency", "gpu_freq", "gpu_khz"),
+    ] {
+        let back = distinct_values(&set.summary, read);
+        out.push(fact(
+            name,
+            format!(
+                "asked: {}; read back (kHz): {}",
+                distinct_values(&set.summary, asked),
+                if back.is_empty() {
+                    "not recorded in this result set"
+                } else {
+                    &back
+                }
+            ),
+        ));
+    }
+    let mut luts = distinct_values(&set.summary, "lut");
+    if luts.is_empty() {
+        luts = distinct_values(&set.kstrategy, "lut");
+    }
+    out.push(fact(
+        "LUT",
+        if luts.is_empty() {
+            "none: no cell of this result set looks K up in a LUT".to_string()
+        } else {
+            format!("sha256 {luts}")
+        },
+    ));
+    if let Some(v) = m(&["klo_spec", "version"]) {
+        out.push(fact("klo-spec (run)", v));
+    }
+    out.push(fact("klo-spec (report)", env!("CARGO_PKG_VERSION")));
+    if let Some(h) = m(&["helpers_source_sha256"]) {
+        out.push(fact("helper sources sha256", h));
+    }
+    if let Some(t) = m(&["templates"]) {
+        out.push(fact("cell template", t));
+    }
+    let host: Vec<String> = ["hostname", "os", "arch", "kernel"]
+        .iter()
+        .filter_map(|k| m(&["host", k]))
+        .collect();
+    if !host.is_empty() {
+        out.push(fact("host", host.join(", ")));
+    }
+    if let (Some(a), Some(b)) = (m(&["run", "started_at"]), m(&["run", "finished_at"])) {
+        let wall = m(&["run", "wall_s"])
+            .map(|w| format!(" ({w} s)"))
+            .unwrap_or_default();
+        out.push(fact("run", format!("{a} to {b}{wall}")));
+    }
+    if let Some(s) = meta
+        .and_then(|v| v.pointer("/run/by_status"))
+        .and_then(|v| v.as_object())
+    {
+        let parts: Vec<String> = s.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        out.push(fact("cells by status", parts.join(", ")));
+    }
+    out
+}
+
+/// A plot for the templates: its SVG inline and its file for report.md.
+#[derive(Debug, Serialize)]
+pub struct PlotView {
+    pub name: String,
+    pub title: String,
+    pub caption: String,
+    pub svg: String,
+    pub file: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MissingView {
+    pub title: String,
+    pub reason: String,
+}
+
+/// Everything a report template can use.
+#[derive(Debug, Serialize)]
+pub struct Context {
+    pub name: String,
+    pub description: String,
+    pub label: String,
+    pub cells: usize,
+    pub by_status: Vec<(String, usize)>,
+    pub summary: TableView,
+    pub checklist: TableView,
+    pub checks: Vec<CheckTotal>,
+    pub sweeps: TableView,
+    pub plots: Vec<PlotView>,
+    pub missing_plots: Vec<MissingView>,
+    pub provenance: Vec<Fact>,
+    pub scenario: String,
+    pub version: String,
+}
+
+/// Builds the context of a result set and its plots.
+pub fn build(
+    set: &ResultSet,
+    cells: Option<&Cells>,
+    plots: &[Plot],
+    missing: &[Missing],
+) -> Context {
+    let scenario: Option<serde_yaml::Value> = set
+        .scenario_text
+        .as_deref()
+        .and_then(|t| serde_yaml::from_str(t).ok());
+    let field = |k: &str| {
+        scenario
+            .as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(|v| v.as_str())
+            .map(|s| s.trim().to_string())
+    };
+    let mut by_status: Vec<(String, usize)> = Vec::new();
+    for i in 0..set.summary.rows.len() {
+        let s = set
+            .summary_value(i, "status")
+            .unwrap_or_default()
+            .to_string();
+        match by_status.iter_mut().find(|x| x.0 == s) {
+            Some(x) => x.1 += 1,
+            None => by_status.push((s, 1)),
+        }
+    }
+    Context {
+        name: field("name").unwrap_or_else(|| set.label.clone()),
+        description: field("description").unwrap_or_default(),
+        label: set.label.clone(),
+        cells: set.summary.rows.len(),
+        by_status,
+        summary: view(&set.summary, &SUMMARY_COLUMNS, Some("status")),
+        checklist: view(&set.checklist, &CHECKLIST_COLUMNS, Some("verdict")),
+        checks: check_totals(&set.checklist),
+        sweeps: view(&set.sweeps, &[], None),
+        plots: plots
+            .iter()
+            .map(|p| PlotView {
+                name: p.name.to_string(),
+                title: p.title.clone(),
+                caption: p.caption.clone(),
+                svg: p.svg.clone(),
+                file: format!("plots/{}.svg", p.name),
+            })
+            .collect(),
+        missing_plots: missing
+            .iter()
+            .map(|m| MissingView {
+                title: m.title.clone(),
+                reason: m.reason.clone(),
+            })
+            .collect(),
+        provenance: provenance(set, cells),
+        scenario: set.scenario_text.clone().unwrap_or_default(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}

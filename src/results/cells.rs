@@ -1,0 +1,272 @@
+//! The raw cells of a result set on disk (`cells/<id>/bench.log` and
+//! `cell.json`): per-inference samples for `diff`, the kernels and
+//! inferences frames for `export`, and per-kernel data for the plots.
+//!
+//! A cell's log is used only when its `cell.json` has the hash and status of
+//! the summary row: cells left from another run (another definition, a
+//! newer rerun) must not be read as the samples behind these tables.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use super::ResultSet;
+use crate::analysis::{Samples, cell_statistics};
+use crate::ingest::{self, CellLog, frames};
+use crate::record::{CellRecord, Status};
+use crate::run::cell::cell_path;
+use crate::scenario::LogRegexes;
+use crate::scenario::raw::RegexParser;
+
+/// The logs of the cells whose measurements the summary shows.
+pub struct Cells {
+    /// Per log: its summary row.
+    pub rows: Vec<usize>,
+    /// Per log: its cell id.
+    pub ids: Vec<String>,
+    pub logs: Vec<CellLog>,
+    /// Rows with measurements whose log could not be used, and why.
+    pub unusable: Vec<(String, String)>,
+    /// What the cells' logs said about the device (cell.json
+    /// `device_info`), per key its distinct values.
+    pub devices: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// `device_info` keys that describe one cell's run, not the device.
+const PER_CELL_INFO: [&str; 5] = ["k", "net", "iters", "kernels", "probe"];
+
+/// The regex parser of a scenario's command benchmark, if it has one (the
+/// KLO v1 contract otherwise). Read from the result set's scenario copy
+/// without validating the rest: its pushed files are not next to it.
+pub fn log_parser(scenario_text: Option<&str>) -> Result<Option<LogRegexes>> {
+    let Some(text) = scenario_text else {
+        return Ok(None);
+    };
+    let mut v: serde_yaml::Value =
+        serde_yaml::from_str(text).context("the result set's scenario.yaml is not YAML")?;
+    v.apply_merge()
+        .context("the result set's scenario.yaml has a bad merge key")?;
+    let Some(re) = v
+        .get("benchmark")
+        .and_then(|b| b.get("command"))
+        .and_then(|c| c.get("parser"))
+        .and_then(|p| p.get("regex"))
+    else {
+        return Ok(None);
+    };
+    let raw: RegexParser = serde_yaml::from_value(re.clone())
+        .context("the result set's scenario.yaml has a malformed regex parser")?;
+    let compile = |src: &str| {
+        regex::Regex::new(src).with_context(|| format!("the regex parser `{src}` does not compile"))
+    };
+    Ok(Some(LogRegexes {
+        kernel: raw.kernel.as_deref().map(compile).transpose()?,
+        inference: compile(&raw.inference)?,
+        end: compile(&raw.end)?,
+    }))
+}
+
+impl Cells {
+    /// Reads the logs behind the summary rows with measurements; `None`
+    /// when the set has no cells (read from git, or cells/ removed).
+    pub fn load(set: &ResultSet) -> Result<Option<Cells>> {
+        let Some(root) = &set.cells_root else {
+            return Ok(None);
+        };
+        let parser = log_parser(set.scenario_text.as_deref())?;
+        let t = &set.summary;
+        let (id_c, status_c, hash_c) = match (t.column("id"), t.column("status"), t.column("hash"))
+        {
+            (Some(i), Some(s), Some(h)) => (i, s, h),
+            _ => anyhow::bail!("{}: summary.csv lacks id, status or hash", set.label),
+        };
+        type Read = Result<(CellLog, BTreeMap<String, String>), String>;
+        let read: Vec<(usize, Read)> = t
+            .rows
+            .par_iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r[status_c] == Status::Ok.as_str() || r[status_c] == Status::LoadDied.as_str()
+            })
+            .map(|(i, r)| {
+                let dir = cell_path(root, &r[id_c]);
+                let log = match CellRecord::read(&dir.join("cell.json")) {
+                    None => Err("no readable cell.json".to_string()),
+                    Some(rec) if rec.hash != r[hash_c] => Err(format!(
+                        "cell.json has hash {}, the table {}",
+                        rec.hash, r[hash_c]
+                    )),
+                    Some(rec) if rec.status.as_str() != r[status_c] => Err(format!(
+                        "cell.json says {}, the table {}",
+                        rec.status, r[status_c]
+                    )),
+                    Some(rec) => match std::fs::read_to_string(
+                        rec.log_dir
+                            .as_ref()
+                            .map_or(dir.clone(), |d| dir.join(d))
+                            .join("bench.log"),
+                    ) {
+                        Ok(text) => Ok((
+                            match &parser {
+                                Some(re) => ingest::parse_regex(&text, re),
+                                None => ingest::parse_klo(&text),
+                            },
+                            rec.device_info,
+                        )),
+                        Err(e) => Err(format!("bench.log: {e}")),
+                    },
+                };
+                (i, log)
+            })
+            .collect();
+        let mut cells = Cells {
+            rows: Vec::new(),
+            ids: Vec::new(),
+            logs: Vec::new(),
+            unusable: Vec::new(),
+            devices: BTreeMap::new(),
+        };
+        for (i, log) in read {
+            let id = t.rows[i][id_c].clone();
+            match log {
+                Ok((log, info)) => {
+                    cells.rows.push(i);
+                    cells.ids.push(id);
+                    cells.logs.push(log);
+                    for (k, v) in info {
+                        if !PER_CELL_INFO.contains(&k.as_str()) {
+                            cells.devices.entry(k).or_default().insert(v);
+                        }
+                    }
+                }
+                Err(why) => cells.unusable.push((id, why)),
+            }
+        }
+        Ok(Some(cells))
+    }
+
+    fn indexed(&self) -> Vec<(u32, &CellLog)> {
+        self.logs
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as u32, l))
+            .collect()
+    }
+
+    /// Per summary row: its per-inference samples (measured inferences).
+    pub fn samples(&self) -> Result<HashMap<usize, Samples>> {
+        let (_, samples) = cell_statistics(&self.indexed())?;
+        Ok(samples
+            .into_iter()
+            .map(|(i, s)| (self.rows[i as usize], s))
+            .collect())
+    }
+
+    /// The kernels and inferences frames (see `ingest::frames`), with the
+    /// cell named by its id instead of an index, in summary order.
+    pub fn frames(&self) -> Result<(DataFrame, DataFrame)> {
+        let (mut kernels, mut inferences) = frames::build(&self.indexed())?;
+        for df in [&mut kernels, &mut inferences] {
+            let idx = df.column("cell")?.u32()?.clone();
+            let ids: Vec<&str> = idx
+                .iter()
+                .map(|i| i.map(|i| self.ids[i as usize].as_str()).unwrap_or_default())
+                .collect();
+            df.replace("cell", Column::new("cell".into(), ids))?;
+        }
+        Ok((kernels, inferences))
+    }
+
+    /// What the logs said about the device: per key, its values joined.
+    pub fn device_info(&self) -> Vec<(String, String)> {
+        self.devices
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().cloned().collect::<Vec<_>>().join(", ")))
+            .collect()
+    }
+
+    /// Per kernel index of one cell, over its measured inferences: mean
+    /// T_prod (the inference's first kernel excluded: an outlier by rule),
+    /// mean T_ker and mean T_idle (undefined for the first kernel).
+    pub fn kernel_means(&self, position: usize) -> Result<KernelMeans> {
+        let (kernels, _) = frames::build(&[(0, &self.logs[position])])?;
+        let not_first = col("first").not();
+        let df = kernels
+            .lazy()
+            .filter(col("iter").gt(lit(0)))
+            .group_by([col("kernel")])
+            .agg([
+                col("t_prod_us")
+                    .filter(not_first.clone())
+                    .mean()
+                    .alias("t_prod"),
+                col("t_ker_us").mean().alias("t_ker"),
+                col("t_idle_us").filter(not_first).mean().alias("t_idle"),
+            ])
+            .sort(["kernel"], SortMultipleOptions::default())
+            .collect()?;
+        let f = |name: &str| -> Result<Vec<Option<f64>>> {
+            Ok(df
+                .column(name)?
+                .cast(&DataType::Float64)?
+                .f64()?
+                .iter()
+                .collect())
+        };
+        Ok(KernelMeans {
+            kernel: df
+                .column("kernel")?
+                .cast(&DataType::UInt32)?
+                .u32()?
+                .iter()
+                .map(|k| k.unwrap_or_default())
+                .collect(),
+            t_prod: f("t_prod")?,
+            t_ker: f("t_ker")?,
+            t_idle: f("t_idle")?,
+        })
+    }
+
+    /// Per log: the T_prod of every measured kernel that counts in means
+    /// (warm-up inference and each inference's first kernel excluded).
+    pub fn t_prod_values(&self) -> Vec<Vec<f64>> {
+        self.logs
+            .iter()
+            .map(|log| {
+                let first = log.first_kernel_flags();
+                let k = &log.kernels;
+                (0..k.iter.len())
+                    .filter(|&i| k.iter[i] > 0 && !first[i])
+                    .map(|i| k.t_prod_us[i])
+                    .filter(|v| v.is_finite())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Per-kernel means of one cell, by kernel index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KernelMeans {
+    pub kernel: Vec<u32>,
+    pub t_prod: Vec<Option<f64>>,
+    pub t_ker: Vec<Option<f64>>,
+    pub t_idle: Vec<Option<f64>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_regex_parser_is_read_from_the_scenario_copy() {
+        let text = "name: x\nbenchmark:\n  command:\n    run: ./b\n    push: [b]\n    parser:\n      regex: {inference: 'it=(?P<iter>\\d+) (?P<latency_us>[0-9.]+)', end: done}\n";
+        let re = log_parser(Some(text)).unwrap().unwrap();
+        assert!(re.kernel.is_none());
+        assert!(re.inference.is_match("it=3 12.5"));
+        assert!(log_parser(Some("name: x\n")).unwrap().is_none());
+        assert!(log_parser(None).unwrap().is_none());
+    }
+}

@@ -1,0 +1,86 @@
+//! `klo-spec show`: one table of a result set on stdout. On a terminal it
+//! is aligned with verdicts and statuses coloured; piped, it is the same
+//! text without escape codes (or CSV, Markdown, JSON with `--format`).
+
+use anyhow::Result;
+
+use crate::cli::{ShowArgs, ShowFormat, TableFormat, TableName};
+use crate::error::{UsageError, suggest};
+use crate::export::{Data, table_data};
+use crate::output::{Table, terminal};
+use crate::results::{ResultSet, Source, frame_table};
+use crate::run::{CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS};
+
+/// Columns shown by default on the terminal: the ones `run` prints.
+fn default_columns(name: TableName) -> &'static [&'static str] {
+    match name {
+        TableName::Summary => &SUMMARY_TERMINAL_COLUMNS,
+        TableName::Checklist => &CHECKLIST_TERMINAL_COLUMNS,
+        _ => &[],
+    }
+}
+
+/// Keeps `columns` of `t`, in that order; bad input for an unknown name.
+fn select(t: &Table, columns: &[String], name: TableName) -> Result<Table> {
+    let mut idx = Vec::new();
+    for c in columns {
+        match t.column(c) {
+            Some(i) => idx.push(i),
+            None => {
+                let hint = suggest(c, t.columns.iter().map(String::as_str))
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                return Err(UsageError::new(
+                    format!("the {} table has no column `{c}`", name.as_str()),
+                    Some(format!("{hint}columns: {}", t.columns.join(", "))),
+                )
+                .into());
+            }
+        }
+    }
+    Ok(t.select(&idx))
+}
+
+/// Prints the table.
+pub fn command(a: &ShowArgs) -> Result<i32> {
+    let set = ResultSet::open(&Source::new(&a.dir, a.rev.as_deref()))?;
+    let table = match table_data(&set, a.table, &mut None)? {
+        Data::Table(t) => t,
+        Data::Frame(df) => frame_table(&df)?,
+    };
+    let columns: Vec<String> = if !a.columns.is_empty() {
+        a.columns.clone()
+    } else if a.format == ShowFormat::Table && !a.all {
+        default_columns(a.table)
+            .iter()
+            .filter(|c| table.column(c).is_some())
+            .map(|c| c.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let table = if columns.is_empty() {
+        table
+    } else {
+        select(&table, &columns, a.table)?
+    };
+    let text = match a.format {
+        ShowFormat::Table => {
+            if table.columns.is_empty() {
+                format!("{}: the {} table is empty\n", set.label, a.table.as_str())
+            } else {
+                terminal::render(
+                    &table,
+                    &[],
+                    &["status", "verdict", "mark"],
+                    terminal::stdout_colour(),
+                ) + "\n"
+            }
+        }
+        ShowFormat::Csv => String::from_utf8(Data::Table(table).write(TableFormat::Csv)?)?,
+        ShowFormat::Md => String::from_utf8(Data::Table(table).write(TableFormat::Md)?)?,
+        ShowFormat::Json => String::from_utf8(Data::Table(table).write(TableFormat::Json)?)?,
+    };
+    print!("{text}");
+    Ok(0)
+}
