@@ -23,6 +23,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             install_signal_handler(&cancel);
             build_missing_luts(&a, &cancel)?;
             let p = prepare(&a.common)?;
+            print_notes(&p);
             let report = run::run(
                 &p,
                 &RunOptions {
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Plan(a) => {
             let p = prepare(&a.common)?;
+            print_notes(&p);
             print_plan(&p, a.json)?;
             Ok(0)
         }
@@ -198,13 +200,14 @@ fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
         missing.join(", "),
         build_with.display()
     );
-    let common = Common {
-        file: build_with.clone(),
-        templates: a.common.templates.clone(),
-        boards: a.common.boards.clone(),
-        max_cells: None,
-    };
-    let p = prepare(&common)?;
+    // The LUT scenario runs on the boards that lack one, whatever boards
+    // its file names.
+    let p = run::prepare(
+        scenario::load(build_with)?.on_boards(missing.clone()),
+        default_templates(&a.common.templates).as_deref(),
+        a.common.boards.as_deref(),
+    )?;
+    print_notes(&p);
     let report = run::run(
         &p,
         &RunOptions {
@@ -331,6 +334,13 @@ fn default_templates(explicit: &Option<PathBuf>) -> Option<PathBuf> {
             .is_file()
             .then(|| d.to_path_buf())
     })
+}
+
+/// What the run will do other than asked, on stderr before it starts.
+fn print_notes(p: &Prepared) {
+    for n in &p.notes {
+        eprintln!("note: {n}");
+    }
 }
 
 fn prepare(c: &Common) -> Result<Prepared> {

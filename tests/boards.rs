@@ -83,10 +83,10 @@ fn json(path: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn freq_min_pins_reads_back_and_restores_every_file() {
+fn pinning_pins_reads_back_and_restores_every_file() {
     let sb = Sandbox::new();
     let (q, e) = fixture_boards(&sb);
-    let scenario = Path::new(ROOT).join("scenarios/freq_min.yaml");
+    let scenario = Path::new(ROOT).join("scenarios/pinning.yaml");
     let out = sb
         .command(&["run", "--boards", "boards.yaml"])
         .arg(&scenario)
@@ -95,7 +95,7 @@ fn freq_min_pins_reads_back_and_restores_every_file() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_same_tree(&q, "qcom");
     assert_same_tree(&e, "exynos");
-    let records = find(&sb.out("freq_min"), "cell.json");
+    let records = find(&sb.out("pinning"), "cell.json");
     assert_eq!(records.len(), 2 * 2 * 2 * 3);
     for r in records {
         let j = json(&r);
@@ -124,7 +124,7 @@ fn freq_min_pins_reads_back_and_restores_every_file() {
             assert_eq!(j["freq_before"]["prime"], 844800);
         }
     }
-    let rows = csv_rows(&sb.out("freq_min").join("summary.csv"));
+    let rows = csv_rows(&sb.out("pinning").join("summary.csv"));
     let col = rows[0].iter().position(|c| c == "gpu_khz").unwrap();
     assert!(
         rows[1..]
@@ -133,7 +133,7 @@ fn freq_min_pins_reads_back_and_restores_every_file() {
         "GPU at max on both boards"
     );
     assert!(
-        load_pids(&sb.out("freq_min"))
+        load_pids(&sb.out("pinning"))
             .iter()
             .all(|p| !klo_load_running(*p))
     );

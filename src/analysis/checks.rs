@@ -162,6 +162,45 @@ pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f6
     }
 }
 
+/// The frequency axis in which cells `a` and `b` differ (their own settings
+/// or those their K was chosen at) but which was left at the board's
+/// current setting in one of them: their comparison then says nothing about
+/// frequency.
+fn frequency_left(inp: &Inputs, a: usize, b: usize) -> Option<&'static str> {
+    use crate::scenario::Strategy;
+    let settings = |i: usize| {
+        let c = &inp.cells[i].coord;
+        let from = match &c.strategy {
+            Strategy::Constant(f) | Strategy::Static(f) => Some(f),
+            _ => None,
+        };
+        let cpu = from.and_then(|f| f.cpu_freq.clone());
+        let gpu = from.and_then(|f| f.gpu_freq);
+        (
+            (
+                c.cpu_freq.clone(),
+                cpu.unwrap_or_else(|| c.cpu_freq.clone()),
+            ),
+            (c.gpu_freq, gpu.unwrap_or(c.gpu_freq)),
+        )
+    };
+    let left = |axis: &str| {
+        [a, b].iter().any(|&i| {
+            inp.records[i]
+                .as_ref()
+                .is_some_and(|r| r.pins.left_unset(axis))
+        })
+    };
+    let (sa, sb) = (settings(a), settings(b));
+    if sa.0 != sb.0 && left("cpu_freq") {
+        Some("cpu_freq")
+    } else if sa.1 != sb.1 && left("gpu_freq") {
+        Some("gpu_freq")
+    } else {
+        None
+    }
+}
+
 type Totals = Vec<(String, String, usize, usize, usize)>;
 
 pub(super) fn checklist(
@@ -183,6 +222,7 @@ pub(super) fn checklist(
                 (inp.status(i), metric_samples(check.metric, s, base))
             };
             let ((sa, a), (sb, b)) = (side(pair.a), side(pair.b));
+            let unset = frequency_left(inp, pair.a, pair.b);
             let outcome = if sa != Status::Ok || sb != Status::Ok {
                 Outcome {
                     verdict: "INCONCLUSIVE",
@@ -198,6 +238,17 @@ pub(super) fn checklist(
                     p_value: None,
                     effect: None,
                     note: "no ok `default` cell to compute the speedup against".into(),
+                }
+            } else if let Some(axis) = unset {
+                Outcome {
+                    verdict: "INCONCLUSIVE",
+                    test: String::new(),
+                    p_value: None,
+                    effect: None,
+                    note: format!(
+                        "{axis} was not applied on board `{}` (left at its current setting): a and b ran at the same frequencies",
+                        inp.cells[pair.a].coord.board
+                    ),
                 }
             } else {
                 evaluate(check.kind, &a, &b, check.tolerance, check.alpha)

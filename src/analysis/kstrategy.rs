@@ -16,13 +16,16 @@
 
 use std::collections::BTreeMap;
 
+use super::checks::{Outcome, evaluate};
 use crate::ingest::CellLog;
 use crate::kstrategy::lut::Lut;
 use crate::kstrategy::model::{self, Costs, Profile};
 use crate::matrix::Cell;
 use crate::matrix::groups::condition_key;
-use crate::output::{Table, fmt_f};
+use crate::output::{Table, fmt_f, fmt_p};
 use crate::record::{CellRecord, Status};
+use crate::scenario::CheckKind;
+use crate::scenario::raw::ProfileKind;
 use crate::scenario::{Benchmark, Scenario, Strategy};
 
 /// Per-kernel means over the measured inferences, and the mean flush time.
@@ -123,7 +126,7 @@ pub fn model_latency(
     Some(model::latency(&profile, &flush, costs))
 }
 
-pub const KSTRATEGY_COLUMNS: [&str; 9] = [
+pub const KSTRATEGY_COLUMNS: [&str; 12] = [
     "condition",
     "k_opt",
     "lut",
@@ -131,23 +134,38 @@ pub const KSTRATEGY_COLUMNS: [&str; 9] = [
     "k_answer",
     "latency_k_answer_us",
     "gap_pct",
+    "k_opt_close",
+    "test",
+    "p_value",
     "t_prod_mean_us",
     "t_ker_mean_us",
 ];
 
+/// Within this relative latency difference, K_opt counts as close to
+/// K_answer (`k_opt_close`: an equivalence test on the per-inference
+/// latencies of the two cells, at `CLOSE_ALPHA`).
+pub const CLOSE_TOLERANCE: f64 = 0.05;
+pub const CLOSE_ALPHA: f64 = 0.05;
+
 /// kstrategy.csv: one row per condition that has a K_answer or a K_opt.
-/// `latency[i]` is cell i's mean latency when it is ok.
+/// `latency[i]` is cell i's mean latency when it is ok, `samples` its
+/// per-inference values.
 pub fn table(
     cells: &[Cell],
     records: &[Option<CellRecord>],
     latency: &BTreeMap<usize, f64>,
+    samples: &std::collections::HashMap<u32, super::Samples>,
     profile: &BTreeMap<usize, (f64, f64)>,
     luts: &BTreeMap<String, Lut>,
 ) -> Table {
+    /// (K, mean latency, cell index).
+    type Run = (u32, f64, usize);
     struct Row {
-        k_answer: Option<(u32, f64)>,
+        k_answer: Option<Run>,
         default: Option<usize>,
-        by_k: BTreeMap<u32, f64>,
+        /// The `{constant: {profile: baseline}}` cell: it ran K_opt.
+        constant: Option<usize>,
+        by_k: BTreeMap<u32, (f64, usize)>,
     }
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     for (i, cell) in cells.iter().enumerate() {
@@ -155,25 +173,40 @@ pub fn table(
         let row = rows.entry(condition_key(cell)).or_insert(Row {
             k_answer: None,
             default: None,
+            constant: None,
             by_k: BTreeMap::new(),
         });
         let Some(lat) = latency.get(&i).copied().filter(|_| ok) else {
             continue;
         };
-        if cell.coord.strategy == Strategy::Default {
-            row.default = Some(i);
+        match &cell.coord.strategy {
+            Strategy::Default => row.default = Some(i),
+            Strategy::Constant(f)
+                if f.profile == ProfileKind::Baseline
+                    && f.cpu_freq.is_none()
+                    && f.gpu_freq.is_none() =>
+            {
+                row.constant = Some(i)
+            }
+            _ => {}
         }
         if let Some(k) = k_used(cell, records[i].as_ref()) {
-            row.by_k.entry(k).or_insert(lat);
+            row.by_k.entry(k).or_insert((lat, i));
             let answers = matches!(
                 cell.coord.strategy,
                 Strategy::Sweep(_) | Strategy::Search(_)
             );
-            if answers && row.k_answer.is_none_or(|(_, best)| lat < best) {
-                row.k_answer = Some((k, lat));
+            if answers && row.k_answer.is_none_or(|(_, best, _)| lat < best) {
+                row.k_answer = Some((k, lat, i));
             }
         }
     }
+    let latencies = |i: usize| {
+        samples
+            .get(&(i as u32))
+            .map(|s| s.latency.clone())
+            .unwrap_or_default()
+    };
     let mut t = Table::new(&KSTRATEGY_COLUMNS);
     for (condition, row) in rows {
         let stats = row.default.and_then(|d| profile.get(&d).copied());
@@ -183,18 +216,56 @@ pub fn table(
         if k_opt.is_none() && row.k_answer.is_none() {
             continue;
         }
-        let lat_opt = k_opt.and_then(|k| row.by_k.get(&k).copied());
+        // The cell that ran K_opt: the constant-K cell when it did (its
+        // profile is the default cell), else any cell with that K.
+        let opt = k_opt.and_then(|k| {
+            row.constant
+                .filter(|&c| k_used(&cells[c], records[c].as_ref()) == Some(k))
+                .and_then(|c| latency.get(&c).map(|l| (*l, c)))
+                .or_else(|| row.by_k.get(&k).copied())
+        });
+        let lat_opt = opt.map(|o| o.0);
         let gap = lat_opt
             .zip(row.k_answer)
-            .map(|(o, (_, a))| 100.0 * (o / a - 1.0));
+            .map(|(o, (_, a, _))| 100.0 * (o / a - 1.0));
+        // Is K_opt close to K_answer? The same K is; otherwise the two
+        // cells' latencies are tested for equivalence.
+        let close = match (k_opt, opt, row.k_answer) {
+            (Some(ko), _, Some((ka, _, _))) if ko == ka => Outcome {
+                verdict: "PASS",
+                test: "same K".into(),
+                p_value: None,
+                effect: None,
+                note: String::new(),
+            },
+            (_, Some((_, oi)), Some((_, _, ai))) => evaluate(
+                CheckKind::Similar,
+                &latencies(oi),
+                &latencies(ai),
+                CLOSE_TOLERANCE,
+                CLOSE_ALPHA,
+            ),
+            _ => Outcome {
+                verdict: "",
+                test: String::new(),
+                p_value: None,
+                effect: None,
+                note: String::new(),
+            },
+        };
         t.rows.push(vec![
             condition,
             k_opt.map(|k| k.to_string()).unwrap_or_default(),
             lut.map(|l| l.hash.clone()).unwrap_or_default(),
             fmt_f(lat_opt, 1),
-            row.k_answer.map(|(k, _)| k.to_string()).unwrap_or_default(),
-            fmt_f(row.k_answer.map(|(_, l)| l), 1),
+            row.k_answer
+                .map(|(k, _, _)| k.to_string())
+                .unwrap_or_default(),
+            fmt_f(row.k_answer.map(|(_, l, _)| l), 1),
             fmt_f(gap, 1),
+            close.verdict.into(),
+            close.test,
+            fmt_p(close.p_value),
             fmt_f(stats.map(|s| s.0), 2),
             fmt_f(stats.map(|s| s.1), 2),
         ]);

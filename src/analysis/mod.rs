@@ -214,6 +214,10 @@ impl Inputs<'_> {
     }
 }
 
+/// cpu_khz or gpu_khz of a cell whose setting the board could not apply
+/// (`local` without cpufreq or GPU control).
+pub const NOT_SET: &str = "not set (left at current)";
+
 pub const SUMMARY_COLUMNS: [&str; 31] = [
     "id",
     "board",
@@ -344,6 +348,9 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             loads,
             // The frequencies read just before the benchmark, kHz.
             rec.map(|r| {
+                if r.pins.left_unset("cpu_freq") {
+                    return NOT_SET.to_string();
+                }
                 r.freq_before
                     .iter()
                     .filter(|(k, _)| *k != "gpu")
@@ -352,9 +359,13 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
                     .join(" ")
             })
             .unwrap_or_default(),
-            rec.and_then(|r| r.freq_before.get("gpu"))
-                .map(|g| g.to_string())
-                .unwrap_or_default(),
+            rec.and_then(|r| {
+                if r.pins.left_unset("gpu_freq") {
+                    return Some(NOT_SET.to_string());
+                }
+                r.freq_before.get("gpu").map(|g| g.to_string())
+            })
+            .unwrap_or_default(),
             means
                 .as_ref()
                 .and_then(|m| m.k_range)
@@ -398,7 +409,14 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
                 .map(|p| (i, p))
         })
         .collect();
-    let kstrategy = kstrategy::table(inp.cells, inp.records, &latency, &profile, inp.luts);
+    let kstrategy = kstrategy::table(
+        inp.cells,
+        inp.records,
+        &latency,
+        &samples,
+        &profile,
+        inp.luts,
+    );
     Ok(Analysis {
         summary,
         checklist,

@@ -38,6 +38,21 @@ pub struct GpuPin {
 pub struct FreqPlan {
     pub cpu: Vec<CpuPin>,
     pub gpu: Option<GpuPin>,
+    /// Settings not applied, left at the board's current frequencies because
+    /// the board cannot set them (only on the built-in `local` board), one
+    /// line each: `cpu_freq {all: min}: board `local` has no cpufreq ...`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<String>,
+}
+
+impl FreqPlan {
+    /// True when the setting of `axis` (`cpu_freq`, `gpu_freq`) was left at
+    /// the board's current value instead of being applied.
+    pub fn left_unset(&self, axis: &str) -> bool {
+        self.left
+            .iter()
+            .any(|l| l.split_once(' ').is_some_and(|(a, _)| a == axis))
+    }
 }
 
 /// Why a setting cannot be applied on a board: message and hint.
@@ -45,12 +60,23 @@ pub struct FreqPlan {
 pub struct PlanError {
     pub message: String,
     pub hint: String,
+    /// The board has no way to set this at all (no cpufreq, no GPU control,
+    /// not root), as opposed to a value it does not have.
+    pub unsupported: bool,
 }
 
 fn err(message: String, hint: impl Into<String>) -> PlanError {
     PlanError {
         message,
         hint: hint.into(),
+        unsupported: false,
+    }
+}
+
+fn unsupported(message: String, hint: impl Into<String>) -> PlanError {
+    PlanError {
+        unsupported: true,
+        ..err(message, hint)
     }
 }
 
@@ -111,13 +137,13 @@ pub fn resolve_cpu(
         return Ok(Vec::new());
     };
     if topo.policies.is_empty() {
-        return Err(err(
+        return Err(unsupported(
             format!("board `{board}` has no cpufreq policies: it cannot set CPU frequencies"),
             "use `cpu_freq: [current]` on this board (a VM or container has no cpufreq)",
         ));
     }
     if !topo.cpufreq_writable() {
-        return Err(err(
+        return Err(unsupported(
             format!("board `{board}` cannot write its cpufreq files (not root?)"),
             "use `cpu_freq: [current]`, or give the board a way to get root (`root: sudo` in the inventory)",
         ));
@@ -186,7 +212,7 @@ pub fn resolve_gpu(
         return Ok(None);
     };
     let Some(gpu) = &topo.gpu else {
-        return Err(err(
+        return Err(unsupported(
             format!(
                 "board `{board}` has no GPU frequency control that klo-spec knows (kgsl, Mali, devfreq)"
             ),
@@ -194,7 +220,7 @@ pub fn resolve_gpu(
         ));
     };
     if !gpu.writable {
-        return Err(err(
+        return Err(unsupported(
             format!("board `{board}` cannot write its GPU frequency files (not root?)"),
             "use `gpu_freq: [current]`, or `root: sudo` in the inventory",
         ));

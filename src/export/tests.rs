@@ -31,7 +31,9 @@ fn a_frame_as_text_keeps_types_exact_and_nulls_empty() {
     );
     assert_eq!(
         t.rows[0],
-        ["0", "0", "0", "true", "a", "12.5", "20", "", "false", "2", ""]
+        [
+            "0", "0", "0", "true", "a", "12.5", "20", "", "false", "2", ""
+        ]
     );
     assert_eq!(t.rows[1][5..8], ["0.1", "20.25", "1.5"]);
 }

@@ -226,43 +226,34 @@ fn apply_include(s: &Scenario, mut combos: Vec<Combo>) -> Result<Vec<Combo>, Inp
 }
 
 /// A combination made by an `include` entry that matched none: axes it
-/// does not give take their single value, or the built-in default (`none`,
-/// `current`, `default`).
+/// does not give take their single value (an axis left out of `matrix` has
+/// one: `none`, `current`, `default`); an axis with several values must be
+/// given.
 fn new_combination(s: &Scenario, pick: &Pick) -> Result<Coord, Diagnostic> {
-    let single = |axis: Axis| -> Result<String, Diagnostic> {
-        let values = &s
-            .axes
-            .iter()
-            .find(|a| a.axis == axis)
-            .expect("every axis is present")
-            .values;
-        match values.as_slice() {
-            [AxisValue::Name(n)] => Ok(n.clone()),
-            _ => Err(s
-                .diag(&pick.path, format!("this `include` entry adds a new combination but does not say its `{axis}`"))
-                .with_hint(format!(
-                    "the axis has several values ({}): name one, or make the entry match existing combinations",
-                    values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
-                ))),
-        }
-    };
-    let given = |axis: Axis| pick.pairs.iter().any(|(a, _)| *a == axis);
     let mut coord = Coord {
-        board: if given(Axis::Board) {
-            String::new()
-        } else {
-            single(Axis::Board)?
-        },
+        board: String::new(),
         load: "none".into(),
         cpu_freq: CpuFreq::Current,
         gpu_freq: GpuFreq::Current,
-        network: if given(Axis::Network) {
-            String::new()
-        } else {
-            single(Axis::Network)?
-        },
+        network: String::new(),
         strategy: Strategy::Default,
     };
+    for spec in &s.axes {
+        if pick.pairs.iter().any(|(a, _)| *a == spec.axis) {
+            continue;
+        }
+        match spec.values.as_slice() {
+            [v] => coord.set(spec.axis, v.clone()),
+            values => {
+                return Err(s
+                    .diag(&pick.path, format!("this `include` entry adds a new combination but does not say its `{}`", spec.axis))
+                    .with_hint(format!(
+                        "the axis has several values ({}): name one, or make the entry match existing combinations",
+                        values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                    )));
+            }
+        }
+    }
     for (a, v) in &pick.pairs {
         coord.set(*a, v.clone());
     }

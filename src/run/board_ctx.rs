@@ -233,6 +233,7 @@ mod tests {
                 userspace: false,
             }],
             gpu: None,
+            left: Vec::new(),
         };
         let m = |v: u64| BTreeMap::from([("big".to_string(), v)]);
         assert!(verify(&plan, &m(1_000_000), &m(1_009_000), 1.0).is_empty());

@@ -244,6 +244,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             "helpers": helper_paths[b],
         }))).collect::<serde_json::Map<_, _>>(),
         "helpers_source_sha256": helpers::source_hash(),
+        "notes": p.notes,
         "templates": p.templates.overrides().iter().map(|o| o.display().to_string()).collect::<Vec<_>>(),
         "run": {
             "started_at": started_at,

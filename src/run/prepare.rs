@@ -36,6 +36,9 @@ pub struct Prepared {
     pub templates: Templates,
     /// Per board: the LUT its LUT-strategy cells use.
     pub luts: BTreeMap<String, Lut>,
+    /// What the run does other than asked, to print before it starts (a
+    /// frequency `local` cannot set, left at its current value).
+    pub notes: Vec<String>,
 }
 
 /// The YAML path where an axis value is written (for errors found against
@@ -125,13 +128,26 @@ pub fn prepare(
 
     // What the boards cannot do is bad input too: say so before running.
     let mut reported = HashSet::new();
+    let mut notes = std::collections::BTreeSet::new();
     let mut plans = Vec::with_capacity(cells.len());
     for cell in &cells {
         let c = &cell.coord;
         let topo = &topologies[&c.board];
         let mut plan = FreqPlan::default();
+        // The built-in `local` board may be a laptop, a VM or a container:
+        // a frequency it cannot set is left at its current value, and the
+        // cell says so (`left`); an inventory board must do what it is told.
+        let leave = |e: &freqplan::PlanError| c.board == "local" && e.unsupported;
         match freqplan::resolve_cpu(&c.cpu_freq, topo, &c.board) {
             Ok(pins) => plan.cpu = pins,
+            Err(e) if leave(&e) => {
+                plan.left
+                    .push(format!("cpu_freq {}: {}", c.cpu_freq, e.message));
+                notes.insert(format!(
+                    "cpu_freq {} left at the current setting: {}",
+                    c.cpu_freq, e.message
+                ));
+            }
             Err(e) => {
                 let path = value_path(
                     &scenario,
@@ -145,6 +161,14 @@ pub fn prepare(
         }
         match freqplan::resolve_gpu(&c.gpu_freq, topo, &c.board) {
             Ok(pin) => plan.gpu = pin,
+            Err(e) if leave(&e) => {
+                plan.left
+                    .push(format!("gpu_freq {}: {}", c.gpu_freq, e.message));
+                notes.insert(format!(
+                    "gpu_freq {} left at the current setting: {}",
+                    c.gpu_freq, e.message
+                ));
+            }
             Err(e) => {
                 let path = value_path(&scenario, Axis::GpuFreq, &AxisValue::Gpu(c.gpu_freq));
                 if reported.insert((path.clone(), e.message.clone())) {
@@ -262,6 +286,7 @@ pub fn prepare(
         identities,
         templates,
         luts,
+        notes: notes.into_iter().collect(),
     })
 }
 

@@ -143,6 +143,22 @@ pub struct LogRegexes {
 }
 
 impl Scenario {
+    /// The same scenario on other boards (a LUT measured for the boards of
+    /// the scenario that needs it).
+    pub fn on_boards(mut self, boards: Vec<String>) -> Scenario {
+        for spec in &mut self.axes {
+            if spec.axis == crate::matrix::coord::Axis::Board {
+                spec.values = boards
+                    .iter()
+                    .cloned()
+                    .map(crate::matrix::coord::AxisValue::Name)
+                    .collect();
+            }
+        }
+        self.boards = boards;
+        self
+    }
+
     /// A diagnostic located at `path` in this scenario's file.
     pub fn diag(&self, path: &str, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(&self.file, self.source.locate(path), path, message)
