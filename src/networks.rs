@@ -98,18 +98,29 @@ pub fn synthetic(name: &str) -> Option<(u32, u64, u64)> {
     .then_some((n as u32, p, k))
 }
 
+/// A synthetic network of phases, `synth-N-P-K+synth-N-P-K...`: the
+/// phases' kernels one after the other (T_prod or T_ker that change within
+/// an inference, where dynamic K differs from constant K). Its phases.
+pub fn synthetic_phases(name: &str) -> Option<Vec<(u32, u64, u64)>> {
+    let phases: Vec<_> = name.split('+').map(synthetic).collect::<Option<_>>()?;
+    (phases.iter().map(|p| p.0).sum::<u32>() <= 4096).then_some(phases)
+}
+
 /// The kernel list of a network (built in or synthetic) for a probe
 /// setting, or None for a name that is neither.
 pub fn kernels(name: &str, spec: &ProbeSpec) -> Option<String> {
     if let Some(profile) = find(name) {
         return Some(kernel_list(profile, spec));
     }
-    let (n, p, k) = synthetic(name)?;
-    let mut out = format!("# {name}: {n} kernels of {p} host and {k} device work units\n");
-    let ker = ((k as f64 * spec.ker_scale).round() as u64).max(1);
-    let prod = (p as f64 * spec.prod_scale).round() as u64;
-    for _ in 0..n {
-        let _ = writeln!(out, "synth {ker} {prod}");
+    let phases = synthetic_phases(name)?;
+    let mut out = format!("# {name}\n");
+    for (n, p, k) in phases {
+        let _ = writeln!(out, "# {n} kernels of {p} host and {k} device work units");
+        let ker = ((k as f64 * spec.ker_scale).round() as u64).max(1);
+        let prod = (p as f64 * spec.prod_scale).round() as u64;
+        for _ in 0..n {
+            let _ = writeln!(out, "synth {ker} {prod}");
+        }
     }
     Some(out)
 }

@@ -369,6 +369,45 @@ fn settings_a_board_cannot_take_are_refused_before_anything_runs() {
         assert!(!sb.out("bad").exists());
     }
     assert_same_tree(&q, "qcom");
+
+    // A board of the inventory without cpufreq or GPU control is refused
+    // (only the built-in `local` leaves such a setting at its current value).
+    let bare = sb.path().join("sysfs-bare");
+    std::fs::create_dir_all(bare.join("devices/system/cpu")).unwrap();
+    std::fs::write(bare.join("devices/system/cpu/online"), "0-1\n").unwrap();
+    sb.write(
+        "bare.yaml",
+        &format!(
+            "boards:\n  bare: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+            bare.display()
+        ),
+    );
+    for (axis, setting, message) in [
+        (
+            "cpu_freq",
+            "{all: min}",
+            "board `bare` has no cpufreq policies",
+        ),
+        (
+            "gpu_freq",
+            "max",
+            "board `bare` has no GPU frequency control",
+        ),
+    ] {
+        sb.write(
+            "s.yaml",
+            &format!(
+                "name: bad\nboards: [bare]\nnetworks: [tiny]\nmatrix:\n  {axis}: [{setting}]\n"
+            ),
+        );
+        let out = sb.run(&["run", "s.yaml", "--boards", "bare.yaml"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
+        assert!(err.contains(message), "{err}");
+        assert!(err.contains(&format!("use `{axis}: [current]`")), "{err}");
+        assert!(!err.contains("note:"), "{err}");
+        assert!(!sb.out("bad").exists());
+    }
 }
 
 #[test]

@@ -59,6 +59,9 @@ pub struct Analysis {
     pub sweeps: Table,
     /// K_opt vs K_answer per condition (kstrategy.csv).
     pub kstrategy: Table,
+    /// What the reader should know about the results (a LUT lookup outside
+    /// the LUT's grid), printed after the tables.
+    pub warnings: Vec<String>,
 }
 
 fn f64s(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
@@ -417,7 +420,23 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
         &profile,
         inp.luts,
     );
+    let clamped: Vec<&str> = inp
+        .records
+        .iter()
+        .flatten()
+        .filter(|r| r.k_choice.as_ref().is_some_and(|c| c.clamped))
+        .map(|r| r.id.as_str())
+        .collect();
+    let mut warnings = Vec::new();
+    if !clamped.is_empty() {
+        warnings.push(format!(
+            "{} cell(s) looked K up outside the LUT's grid (the nearest grid point was used; extend the LUT's grid to cover them): {}",
+            clamped.len(),
+            clamped.join(", ")
+        ));
+    }
     Ok(Analysis {
+        warnings,
         summary,
         checklist,
         check_totals,

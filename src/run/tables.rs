@@ -122,6 +122,24 @@ pub fn print_tables(a: &Analysis) {
             ])
         );
     }
+    if !a.kstrategy.rows.is_empty() {
+        println!();
+        println!(
+            "{}",
+            a.kstrategy.to_terminal(&[
+                "condition",
+                "k_opt",
+                "latency_k_opt_us",
+                "k_answer",
+                "latency_k_answer_us",
+                "gap_pct",
+                "k_opt_close",
+            ])
+        );
+    }
+    for w in &a.warnings {
+        eprintln!("warning: {w}");
+    }
     println!();
     if a.check_totals.is_empty() {
         println!("no checks defined");

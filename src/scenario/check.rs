@@ -224,7 +224,7 @@ pub(super) fn check(
         }
         if matches!(benchmark, Benchmark::Probe(_))
             && networks::find(n).is_none()
-            && networks::synthetic(n).is_none()
+            && networks::synthetic_phases(n).is_none()
         {
             let known: Vec<&str> = networks::BUILTIN.iter().map(|p| p.name).collect();
             c.unknown(
@@ -232,7 +232,7 @@ pub(super) fn check(
                 "network profile",
                 n,
                 &known,
-                "the probe benchmark runs built-in profiles, or synthetic ones named synth-N-P-K (N kernels of P host and K device work units); a command benchmark takes any name",
+                "the probe benchmark runs built-in profiles, or synthetic ones named synth-N-P-K (N kernels of P host and K device work units), phases joined by `+`; a command benchmark takes any name",
             );
         }
     }
