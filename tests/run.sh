@@ -1,8 +1,9 @@
 #!/bin/sh
 # The whole test suite, on a fresh Debian/Ubuntu machine or a developer's:
 # installs what the tests need when it is missing (a C compiler for the
-# board-side helpers, util-linux's taskset, pocl for the OpenCL tests, as
-# root or through sudo), then runs `cargo test`. Extra arguments go to
+# board-side helpers, util-linux's taskset, pocl for the OpenCL tests,
+# OpenSSH's server and client, an aarch64 cross gcc and qemu-user, as root
+# or through sudo), then runs `cargo test`. Extra arguments go to
 # cargo test (e.g. `tests/run.sh --test cli`).
 set -eu
 cd "$(dirname "$0")/.."
@@ -14,6 +15,13 @@ command -v taskset >/dev/null 2>&1 || need="$need util-linux"
 # The cell script is also tested under the shells boards have.
 command -v busybox >/dev/null 2>&1 || need="$need busybox"
 command -v mksh >/dev/null 2>&1 || need="$need mksh"
+# ssh boards are tested against a real sshd on loopback, which the tests
+# start themselves (tests/common/sshd.rs); aarch64 helpers are cross-built
+# and run under qemu-user.
+[ -x /usr/sbin/sshd ] || need="$need openssh-server"
+command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need="$need gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+command -v qemu-aarch64 >/dev/null 2>&1 || need="$need qemu-user"
 if [ -n "$need" ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
         echo "tests/run.sh: missing:$need (install them with your package manager)" >&2

@@ -292,6 +292,7 @@ fn remote_board(
     let compiler = compiler(c, base, b, adb)?;
     let ssh_config = b.ssh_config.as_deref().map(resolve);
     if let Some(f) = &ssh_config
+        && !adb
         && !f.is_file()
     {
         c.err(
