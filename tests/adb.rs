@@ -30,7 +30,11 @@ fn adb_board(root: &str) -> Sandbox {
     copy_fake_bench(&sb);
     let bin = sb.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy(Path::new(ROOT).join("tests/fixtures/fake-adb.sh"), bin.join("adb")).unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join("tests/fixtures/fake-adb.sh"),
+        bin.join("adb"),
+    )
+    .unwrap();
     sb.write(
         "boards.yaml",
         &format!(
@@ -84,7 +88,9 @@ fn an_adb_board_runs_a_scenario_with_the_exact_argument_vectors() {
         "s.yaml",
         &fake_bench_scenario(
             "phone",
-            &format!("boards: [note10]\nloads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [none, light]\n"),
+            &format!(
+                "boards: [note10]\nloads:\n  light: {LIGHT_LOAD}\nmatrix:\n  load: [none, light]\n"
+            ),
         )
         .replace("{{ delay }}", "0"),
     );
@@ -119,14 +125,33 @@ fn an_adb_board_runs_a_scenario_with_the_exact_argument_vectors() {
     // probe, the lock, the helper check, the helper push, two cells.
     assert_eq!(
         kinds,
-        ["features", "root", "wait-for-device", "shell", "shell", "shell", "shell", "shell", "shell"]
+        [
+            "features",
+            "root",
+            "wait-for-device",
+            "shell",
+            "shell",
+            "shell",
+            "shell",
+            "shell",
+            "shell"
+        ]
     );
     // The helpers were built here and pushed once: a second run finds them.
-    let again = adb_command(&sb, &["run", "s.yaml", "--force"]).output().unwrap();
+    let again = adb_command(&sb, &["run", "s.yaml", "--force"])
+        .output()
+        .unwrap();
     assert!(again.status.success(), "{}", text(&again.stderr));
     let shells = calls_since(&sb, calls.len());
-    assert_eq!(shells, 4, "topology cached, helpers present: lock, check, 2 cells");
-    assert!(load_pids(&sb.out("phone")).iter().all(|p| !klo_load_running(*p)));
+    assert_eq!(
+        shells, 4,
+        "topology cached, helpers present: lock, check, 2 cells"
+    );
+    assert!(
+        load_pids(&sb.out("phone"))
+            .iter()
+            .all(|p| !klo_load_running(*p))
+    );
 }
 
 fn calls_since(sb: &Sandbox, n: usize) -> usize {
@@ -148,7 +173,10 @@ fn the_status_travels_in_the_data_when_adb_always_exits_0() {
     let j = json(&find(&sb.out("old"), "cell.json")[0]);
     assert_eq!(j["status"], "failed", "{j}");
     assert_eq!(j["bench_exit"], 7);
-    assert_eq!(j["script_exit"], 7, "from the script's last line, not adb's 0");
+    assert_eq!(
+        j["script_exit"], 7,
+        "from the script's last line, not adb's 0"
+    );
     assert_eq!(j["reason"], "the benchmark exited with 7: broken");
 }
 
@@ -162,7 +190,10 @@ fn a_device_without_the_shell_protocol_or_not_attached_is_refused() {
         .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("does not speak adb's shell protocol (no `shell_v2` in `adb features`)"), "{err}");
+    assert!(
+        err.contains("does not speak adb's shell protocol (no `shell_v2` in `adb features`)"),
+        "{err}"
+    );
     let out = adb_command(&sb, &["plan", "s.yaml"])
         .env("FAKE_ADB_SERIAL", "another-phone")
         .output()

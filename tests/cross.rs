@@ -62,16 +62,38 @@ fn aarch64_helpers_cross_build_and_run_under_qemu() {
         (text(&out.stdout), t.elapsed().as_secs_f64())
     };
     let (sum, load_s) = qemu(load, &["100", "1000", "3"]);
-    assert!(sum.trim().parse::<u64>().is_ok(), "klo-load prints its sum: {sum}");
+    assert!(
+        sum.trim().parse::<u64>().is_ok(),
+        "klo-load prints its sum: {sum}"
+    );
 
-    sb.write("kernels.txt", "conv 20000 5000\npw 10000 2000\nfc 5000 1000\n");
+    sb.write(
+        "kernels.txt",
+        "conv 20000 5000\npw 10000 2000\nfc 5000 1000\n",
+    );
     let (log, probe_s) = qemu(
         probe,
-        &["-f", "kernels.txt", "-n", "tiny", "-i", "4", "-k", "2", "-d", "thread", "-s", "deferred"],
+        &[
+            "-f",
+            "kernels.txt",
+            "-n",
+            "tiny",
+            "-i",
+            "4",
+            "-k",
+            "2",
+            "-d",
+            "thread",
+            "-s",
+            "deferred",
+        ],
     );
     let parsed = klo_spec::ingest::parse_klo(&log);
     assert_eq!(parsed.incomplete_reason(4), None, "{log}");
-    assert_eq!(parsed.info.get("device").map(String::as_str), Some("thread"));
+    assert_eq!(
+        parsed.info.get("device").map(String::as_str),
+        Some("thread")
+    );
     assert_eq!(parsed.inferences.iter.len(), 4);
     eprintln!(
         "aarch64 helpers: cross build {cold:.2} s (cached {warm:.2} s); under qemu: klo-load {load_s:.2} s, klo-probe (4 inferences) {probe_s:.2} s"

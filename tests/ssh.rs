@@ -75,17 +75,41 @@ fn a_scenario_runs_on_an_ssh_board_with_one_round_trip_and_no_new_handshake_per_
         assert_eq!(j["loads"]["alive_after"], j["loads"]["started"], "{j}");
         // The folder came back from the board.
         let dir = r.parent().unwrap();
-        for f in ["cell.sh", "bench.log", "cell.status", "stat.after", "script.out"] {
+        for f in [
+            "cell.sh",
+            "bench.log",
+            "cell.status",
+            "stat.after",
+            "script.out",
+        ] {
             assert!(dir.join(f).is_file(), "{f} pulled");
         }
     }
     // One handshake for the whole run (probe, lock, helpers, 3 cells): the
     // master connection carried every session.
-    assert_eq!(sshd.handshakes(), 1, "{}", std::fs::read_to_string(sshd.dir.join("sshd.log")).unwrap());
-    assert!(load_pids(&sb.out("viassh")).iter().all(|p| !klo_load_running(*p)));
-    assert!(state_left(&sb).is_empty(), "lock released, nothing saved: {:?}", state_left(&sb));
+    assert_eq!(
+        sshd.handshakes(),
+        1,
+        "{}",
+        std::fs::read_to_string(sshd.dir.join("sshd.log")).unwrap()
+    );
+    assert!(
+        load_pids(&sb.out("viassh"))
+            .iter()
+            .all(|p| !klo_load_running(*p))
+    );
+    assert!(
+        state_left(&sb).is_empty(),
+        "lock released, nothing saved: {:?}",
+        state_left(&sb)
+    );
     // Cell folders on the board went once pulled.
-    assert_eq!(std::fs::read_dir(sb.path().join("pi/cells")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(sb.path().join("pi/cells"))
+            .unwrap()
+            .count(),
+        0
+    );
     let meta = json(&sb.out("viassh").join("meta.json"));
     assert_eq!(meta["boards"]["pi"]["transport"], "ssh kloboard");
 }
@@ -118,20 +142,32 @@ fn a_dropped_connection_mid_cell_leaves_no_load_and_loses_the_board_after_its_re
     assert!(loads.iter().all(|p| klo_load_running(*p)));
     assert!(sshd.drop_connections() > 0);
     // The board notices its input closed and cleans up by itself.
-    wait_until("the board to stop the loads", Duration::from_secs(20), || {
-        loads.iter().all(|p| !klo_load_running(*p))
-    });
+    wait_until(
+        "the board to stop the loads",
+        Duration::from_secs(20),
+        || loads.iter().all(|p| !klo_load_running(*p)),
+    );
     let out = child.wait_with_output().unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("board `pi`: lost"), "{err}");
     let j = json(&find(&sb.out("dropped"), "cell.json")[0]);
     assert_eq!(j["status"], "error", "{j}");
-    assert!(j["reason"].as_str().unwrap().contains("board `pi` (ssh kloboard) is unreachable"), "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .contains("board `pi` (ssh kloboard) is unreachable"),
+        "{j}"
+    );
     // The second cell was not run: the board was lost.
     assert_eq!(find(&sb.out("dropped"), "cell.json").len(), 1);
     assert!(err.contains("not_run"), "{err}");
-    wait_until("the board's state to be clean", Duration::from_secs(20), || state_left(&sb).is_empty());
+    wait_until(
+        "the board's state to be clean",
+        Duration::from_secs(20),
+        || state_left(&sb).is_empty(),
+    );
     // The board is usable again at once.
     sb.write("s.yaml", &scenario("dropped", "pi", "0", "net1, net2"));
     let again = sb.run(&["run", "s.yaml"]);
@@ -146,7 +182,10 @@ fn a_cell_whose_connection_dropped_is_tried_again_over_a_new_connection() {
     std::fs::write(&marker, "").unwrap();
     let s = scenario("retried", "pi", "0", "net1").replace(
         "run: sh fake-bench.sh",
-        &format!("run: if [ -e {m} ]; then rm {m}; sleep 60; fi; sh fake-bench.sh", m = marker.display()),
+        &format!(
+            "run: if [ -e {m} ]; then rm {m}; sleep 60; fi; sh fake-bench.sh",
+            m = marker.display()
+        ),
     );
     sb.write("s.yaml", &s);
     let child = sb
@@ -156,14 +195,22 @@ fn a_cell_whose_connection_dropped_is_tried_again_over_a_new_connection() {
         .spawn()
         .unwrap();
     let loads = wait_for_pi_loads(&sb);
-    wait_until("the benchmark to start", Duration::from_secs(20), || !marker.exists());
+    wait_until("the benchmark to start", Duration::from_secs(20), || {
+        !marker.exists()
+    });
     sshd.drop_connections();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(loads.iter().all(|p| !klo_load_running(*p)));
     let j = json(&find(&sb.out("retried"), "cell.json")[0]);
     assert_eq!(j["status"], "ok", "{j}");
-    assert!(j["reason"].as_str().unwrap().starts_with("tried 1 time(s) before, the connection was lost"), "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("tried 1 time(s) before, the connection was lost"),
+        "{j}"
+    );
     // The retry opened a new connection and took the board's lock again.
     assert_eq!(j["round_trips"], 3, "{j}");
     assert_eq!(sshd.handshakes(), 2);
@@ -186,15 +233,24 @@ fn a_second_run_on_an_ssh_board_is_refused_with_the_holders_host_and_pid() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert!(
-        err.contains(&format!("board `pi` is in use by another klo-spec run (pid {} on {}", first.id(), host.trim())),
+        err.contains(&format!(
+            "board `pi` is in use by another klo-spec run (pid {} on {}",
+            first.id(),
+            host.trim()
+        )),
         "{err}"
     );
     assert!(!sb.out("second").exists(), "a refused run writes nothing");
-    assert!(loads.iter().all(|p| klo_load_running(*p)), "the first run's cell goes on");
+    assert!(
+        loads.iter().all(|p| klo_load_running(*p)),
+        "the first run's cell goes on"
+    );
     unsafe { libc::kill(first.id() as i32, libc::SIGINT) };
     first.wait().unwrap();
     assert!(loads.iter().all(|p| !klo_load_running(*p)));
-    wait_until("the lock to go", Duration::from_secs(20), || state_left(&sb).is_empty());
+    wait_until("the lock to go", Duration::from_secs(20), || {
+        state_left(&sb).is_empty()
+    });
 }
 
 #[test]
@@ -213,7 +269,11 @@ fn a_stale_lock_is_cleaned_up_first_then_the_run_proceeds() {
     let state = pi_state(&sb);
     std::fs::create_dir_all(state.join("lock.d")).unwrap();
     std::fs::write(state.join("lock.d/keeper"), "999999\n").unwrap();
-    std::fs::write(state.join("lock.d/owner"), "pid 4242 on otherhost since 2025-01-01T00:00:00Z\n").unwrap();
+    std::fs::write(
+        state.join("lock.d/owner"),
+        "pid 4242 on otherhost since 2025-01-01T00:00:00Z\n",
+    )
+    .unwrap();
     std::fs::write(state.join("loads.pid"), format!("{}\n", load.id())).unwrap();
     let knob = sb.path().join("knob");
     std::fs::write(&knob, "5\n").unwrap();
@@ -241,7 +301,14 @@ fn boards_lists_every_board_with_its_reachability() {
     let out = sb.run(&["boards", "--boards", "boards.yaml", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let by_name = |n: &str| v.as_array().unwrap().iter().find(|b| b["name"] == n).unwrap().clone();
+    let by_name = |n: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == n)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by_name("local")["reachable"], true);
     let pi = by_name("pi");
     assert_eq!(pi["reachable"], true, "{pi}");
@@ -249,10 +316,19 @@ fn boards_lists_every_board_with_its_reachability() {
     assert_eq!(pi["check"]["machine"], std::env::consts::ARCH);
     let gone = by_name("gone");
     assert_eq!(gone["reachable"], false);
-    assert!(gone["error"].as_str().unwrap().contains("board `gone` (ssh nobody@127.0.0.1:1) is unreachable: ssh: "), "{gone}");
+    assert!(
+        gone["error"]
+            .as_str()
+            .unwrap()
+            .contains("board `gone` (ssh nobody@127.0.0.1:1) is unreachable: ssh: "),
+        "{gone}"
+    );
     let table = sb.run(&["boards", "--boards", "boards.yaml"]);
     let t = text(&table.stdout);
-    assert!(t.contains("reachable") && t.contains(" pi ") && t.contains(" yes "), "{t}");
+    assert!(
+        t.contains("reachable") && t.contains(" pi ") && t.contains(" yes "),
+        "{t}"
+    );
 }
 
 /// Two boards (this machine and the ssh board) in one scenario: their cells
@@ -265,17 +341,29 @@ fn two_boards_run_in_parallel() {
     let out = sb.run(&["run", "s.yaml"]);
     let wall = t.elapsed().as_secs_f64();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let cells: Vec<serde_json::Value> = find(&sb.out("both"), "cell.json").iter().map(|p| json(p)).collect();
+    let cells: Vec<serde_json::Value> = find(&sb.out("both"), "cell.json")
+        .iter()
+        .map(|p| json(p))
+        .collect();
     assert_eq!(cells.len(), 4);
     let per_board = |b: &str| -> f64 {
-        cells.iter().filter(|c| c["board"] == b).map(|c| c["wall_s"].as_f64().unwrap()).sum()
+        cells
+            .iter()
+            .filter(|c| c["board"] == b)
+            .map(|c| c["wall_s"].as_f64().unwrap())
+            .sum()
     };
     let (local, pi) = (per_board("local"), per_board("pi"));
-    let run_wall = json(&sb.out("both").join("meta.json"))["run"]["wall_s"].as_f64().unwrap();
+    let run_wall = json(&sb.out("both").join("meta.json"))["run"]["wall_s"]
+        .as_f64()
+        .unwrap();
     eprintln!(
         "two boards: cells {local:.1} s on local + {pi:.1} s on pi = {:.1} s; the run's cells took {run_wall:.1} s (the whole command {wall:.1} s)",
         local + pi
     );
     // Serial would take at least the sum; parallel takes about the longer.
-    assert!(run_wall < 0.8 * (local + pi), "not parallel: {run_wall} s for {local} + {pi} s of cells");
+    assert!(
+        run_wall < 0.8 * (local + pi),
+        "not parallel: {run_wall} s for {local} + {pi} s of cells"
+    );
 }

@@ -169,26 +169,23 @@ impl RemoteBoard {
     /// the board (the connection dropped). Returns the round trips taken.
     fn refresh_lock(&self) -> Result<u32> {
         let mut slot = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let dead = slot.as_mut().is_some_and(|k| !k.alive());
-        match dead {
-            true => {
-                *slot = None;
-                let k = keeper::acquire(self).map_err(|e| Unreachable {
-                    board: self.config.name.clone(),
-                    address: self.channel.address(),
-                    detail: format!("the board lock was lost and cannot be taken again: {e:#}"),
-                })?;
-                *slot = Some(k);
-                Ok(1)
-            }
-            false => Ok(0),
+        if slot.as_mut().is_none_or(|k| k.alive()) {
+            return Ok(0);
         }
+        *slot = None;
+        let k = keeper::acquire(self).map_err(|e| Unreachable {
+            board: self.config.name.clone(),
+            address: self.channel.address(),
+            detail: format!("the board lock was lost and cannot be taken again: {e:#}"),
+        })?;
+        *slot = Some(k);
+        Ok(1)
     }
 
     fn helpers_built_here(&self, cmd: &[String]) -> Result<HelperPaths> {
         let built = helpers::build_with(cmd, &self.cache.join("helpers"))?;
         let dir = self.bin_dir(&format!("{}-{}", built.target, built.key));
-        let check = super::check::run(self, &[dir.clone()])?;
+        let check = super::check::run(self, std::slice::from_ref(&dir))?;
         let machines = helpers::machines_of(&built.target);
         if !machines.contains(&check.machine.as_str()) {
             return Err(crate::error::UsageError::new(

@@ -250,37 +250,35 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         ));
     }
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let per_board_results: Vec<(String, Vec<(usize, CellRecord)>, Option<String>)> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = per_board
-                .into_iter()
-                .map(|(board, indexes)| {
-                    let r = BoardRun {
-                        transport: p.boards[board].as_ref(),
-                        topology: &p.topologies[board],
-                        helpers: helper_paths.get(board).cloned().unwrap_or(
-                            crate::board::HelperPaths {
-                                load: String::new(),
-                                probe: String::new(),
-                            },
-                        ),
-                        cores: p.cores[board].clone(),
-                        scenario: s,
-                        templates: &p.templates,
-                        out_dir: &out_dir,
-                        cancel: cancel.clone(),
-                    };
-                    let (progress, done) = (&progress, &done);
-                    let lost_at_start = lost.get(board).cloned();
-                    scope.spawn(move || {
-                        let out =
-                            board_worker(p, &r, board, indexes, lost_at_start, progress, done);
-                        (board.to_string(), out.0, out.1)
-                    })
+    let per_board_results: Vec<BoardResults> = std::thread::scope(|scope| {
+        let handles: Vec<_> = per_board
+            .into_iter()
+            .map(|(board, indexes)| {
+                let r = BoardRun {
+                    transport: p.boards[board].as_ref(),
+                    topology: &p.topologies[board],
+                    helpers: helper_paths.get(board).cloned().unwrap_or(
+                        crate::board::HelperPaths {
+                            load: String::new(),
+                            probe: String::new(),
+                        },
+                    ),
+                    cores: p.cores[board].clone(),
+                    scenario: s,
+                    templates: &p.templates,
+                    out_dir: &out_dir,
+                    cancel: cancel.clone(),
+                };
+                let (progress, done) = (&progress, &done);
+                let lost_at_start = lost.get(board).cloned();
+                scope.spawn(move || {
+                    let out = board_worker(p, &r, board, indexes, lost_at_start, progress, done);
+                    (board.to_string(), out.0, out.1)
                 })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
     for (board, _, why) in &per_board_results {
         if let Some(why) = why {
             lost.entry(board.clone()).or_insert_with(|| why.clone());
@@ -343,6 +341,9 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         not_ok,
     })
 }
+
+/// A board's records (by cell index) and why it was lost, if it was.
+type BoardResults = (String, Vec<(usize, CellRecord)>, Option<String>);
 
 /// Runs one board's cells in order. A cell whose board cannot be reached is
 /// tried again up to the board's `retries`; after that the board is lost:
