@@ -29,3 +29,7 @@ helpers:
 lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
+
+# The boards of the inventory and whether each answers.
+boards:
+    cargo run -- boards

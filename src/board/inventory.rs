@@ -306,6 +306,42 @@ mod tests {
     }
 
     #[test]
+    fn remote_boards_get_their_transports_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("boards.yaml");
+        std::fs::write(&p, "boards:\n  pi: {transport: ssh, address: pi@rk3399, root: su}\n  ph: {transport: adb, address: R58, adb_host: lab2, root: adb_root}\n  x: {transport: ssh, address: h, cc: aarch64-linux-gnu-gcc, retries: 0, workdir: /var/tmp/k}\n").unwrap();
+        let inv = load(&p).unwrap();
+        let pi = inv.get("pi").unwrap();
+        assert_eq!(pi.workdir.as_deref(), Some(Path::new("/tmp/klo-spec")));
+        assert_eq!(pi.compiler, Compiler::Board("cc".into()));
+        assert_eq!((pi.retries, pi.root), (DEFAULT_RETRIES, RootMethod::Su));
+        let ph = inv.get("ph").unwrap();
+        assert_eq!(
+            ph.workdir.as_deref(),
+            Some(Path::new("/data/local/tmp/klo-spec"))
+        );
+        assert_eq!(
+            ph.compiler,
+            Compiler::Ndk {
+                api: 24,
+                arch: "aarch64".into()
+            }
+        );
+        assert_eq!(ph.describe(), "adb R58 via lab2:5037");
+        let x = inv.get("x").unwrap();
+        assert_eq!(
+            x.compiler,
+            Compiler::Host(Some("aarch64-linux-gnu-gcc".into()))
+        );
+        assert_eq!(x.retries, 0);
+        assert_eq!(
+            x.sysfs_root,
+            Path::new("/sys"),
+            "a board path, not resolved here"
+        );
+    }
+
+    #[test]
     fn bad_inventories_are_located() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("boards.yaml");
