@@ -129,9 +129,10 @@ impl RemoteBoard {
                 || !self.channel.client_failed(raw.client_exit) =>
             {
                 anyhow::bail!(
-                    "board `{}`: the round trip failed (exit {:?}): {}",
+                    "board `{}`: the round trip failed ({} {}): {}",
                     self.config.name,
-                    raw.client_exit,
+                    self.channel.kind(),
+                    exit_text(raw.client_exit),
                     raw.stderr
                 )
             }
@@ -139,9 +140,9 @@ impl RemoteBoard {
                 self.channel.reset();
                 let detail = if raw.stderr.is_empty() {
                     format!(
-                        "{} exited with {:?} and no reply",
+                        "the connection closed during the round trip ({} {}, nothing on its stderr)",
                         self.channel.kind(),
-                        raw.client_exit
+                        exit_text(raw.client_exit)
                     )
                 } else {
                     raw.stderr
@@ -272,6 +273,14 @@ impl RemoteBoard {
             load: format!("{dir}/klo-load"),
             probe: format!("{dir}/klo-probe"),
         })
+    }
+}
+
+/// How a client ended, for messages: `exited with 255`.
+pub fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exited with {c}"),
+        None => "was killed by a signal".into(),
     }
 }
 

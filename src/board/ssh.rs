@@ -131,7 +131,10 @@ impl Channel for Ssh {
             let why = if raw.deadline_hit {
                 format!("no connection within {} s", deadline.as_secs())
             } else if raw.stderr.is_empty() {
-                format!("ssh exited with {:?}", raw.client_exit)
+                format!(
+                    "ssh {} and said nothing",
+                    super::remote::exit_text(raw.client_exit)
+                )
             } else {
                 raw.stderr
             };
