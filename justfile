@@ -41,3 +41,7 @@ diff dir="outputs/quickstart" rev="HEAD":
 # Write the report page of a result set (report.html, report.md, plots/).
 report dir="outputs/quickstart":
     cargo run -- report {{dir}}
+
+# The boards of the inventory and whether each answers.
+boards:
+    cargo run -- boards

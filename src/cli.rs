@@ -34,7 +34,8 @@ pub enum Command {
     #[command(subcommand)]
     Lut(LutCommand),
     /// Build the board-side helpers (klo-load, klo-probe) for this machine
-    /// and print their paths, or write their C sources to a folder.
+    /// (or for a board of the inventory) and print their paths, or write
+    /// their C sources to a folder.
     Helpers(HelpersArgs),
     /// Compare two result sets: two folders, or one folder at git
     /// revisions. Checklist verdicts that flipped come first, then per cell
@@ -50,6 +51,23 @@ pub enum Command {
     /// Write report.html (self-contained: tables, checklist, SVG plots,
     /// provenance) and report.md with its plots/ for a result set.
     Report(ReportArgs),
+    /// List the boards of the inventory (and `local`): transport, address,
+    /// root method, work folder, and whether each answers (one round trip
+    /// each, in parallel): its CPU, user and missing tools.
+    Boards(BoardsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BoardsArgs {
+    /// The board inventory (default: scenarios/boards.yaml when it exists).
+    #[arg(long, env = "KLO_SPEC_BOARDS", value_name = "FILE")]
+    pub boards: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for each board.
+    #[arg(long, default_value_t = 20, value_name = "S")]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -183,8 +201,16 @@ pub struct BoardArgs {
 pub struct HelpersArgs {
     /// Write the C sources here instead of building (to build them with
     /// another compiler, on another machine).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "board")]
     pub sources: Option<PathBuf>,
+    /// Build for this board of the inventory with its compiler (`cc`, a
+    /// cross compiler, or `ndk`) instead of for this machine; prints the
+    /// paths of the builds on this machine.
+    #[arg(long, value_name = "BOARD")]
+    pub board: Option<String>,
+    /// The board inventory (default: scenarios/boards.yaml when it exists).
+    #[arg(long, env = "KLO_SPEC_BOARDS", value_name = "FILE")]
+    pub boards: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

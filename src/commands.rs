@@ -69,12 +69,26 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                     }
                 }
                 None => {
-                    let cc = crate::board::helpers::local_compiler();
-                    let (paths, _) = crate::board::helpers::build(
-                        &cc,
-                        &crate::board::helpers::cache_dir().join("helpers"),
-                    )?;
+                    use crate::board::helpers;
+                    let compiler = match &a.board {
+                        Some(b) => find_board(&load_inventory(&a.boards)?, b)?.compiler.clone(),
+                        None => helpers::Compiler::Host(None),
+                    };
+                    let Some(cmd) = helpers::host_command(&compiler)? else {
+                        return Err(UsageError::new(
+                            format!("board `{}` builds its helpers itself (`board_cc`)", a.board.unwrap_or_default()),
+                            Some("klo-spec sends it the sources at the start of a run; `klo-spec helpers --sources DIR` writes them out".into()),
+                        )
+                        .into());
+                    };
+                    let built = helpers::build_with(&cmd, &helpers::cache_dir().join("helpers"))?;
+                    let paths = built.paths();
                     println!("{}\n{}", paths.load, paths.probe);
+                    eprintln!(
+                        "klo-spec: built for {} with `{}`",
+                        built.target,
+                        cmd.join(" ")
+                    );
                 }
             }
             Ok(0)
@@ -83,6 +97,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Show(a) => crate::show::command(&a),
         Command::Export(a) => crate::export::command(&a),
         Command::Report(a) => crate::report::command(&a),
+        Command::Boards(a) => {
+            crate::board::listing::list(&load_inventory(&a.boards)?, a.json, a.timeout)?;
+            Ok(0)
+        }
         Command::Schema(a) => {
             let text = if a.boards {
                 boards_schema_json()
@@ -235,31 +253,41 @@ fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
     Ok(())
 }
 
-fn board_command(cmd: BoardCommand) -> Result<i32> {
-    let (BoardCommand::Probe(a) | BoardCommand::Reset(a)) = &cmd;
-    let file = a
-        .boards
+/// The inventory given with --boards, else scenarios/boards.yaml when it
+/// exists, else only `local`.
+fn load_inventory(explicit: &Option<PathBuf>) -> Result<crate::board::inventory::Inventory> {
+    let file = explicit
         .clone()
         .or_else(|| Some(PathBuf::from("scenarios/boards.yaml")).filter(|p| p.is_file()));
-    let inventory = match &file {
+    Ok(match &file {
         Some(f) => crate::board::inventory::load(f)?,
         None => crate::board::inventory::Inventory::default(),
-    };
-    let Some(config) = inventory.get(&a.board) else {
+    })
+}
+
+fn find_board<'a>(
+    inventory: &'a crate::board::inventory::Inventory,
+    board: &str,
+) -> Result<&'a crate::board::BoardConfig> {
+    inventory.get(board).ok_or_else(|| {
         let names = inventory.names();
-        return Err(UsageError::new(
-            format!("unknown board `{}`", a.board),
-            Some(
-                match crate::error::suggest(&a.board, names.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`? Boards: {}", names.join(", ")),
-                    None => format!("boards: {}", names.join(", ")),
-                },
-            ),
+        UsageError::new(
+            format!("unknown board `{board}`"),
+            Some(match crate::error::suggest(board, names.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`? Boards: {}", names.join(", ")),
+                None => format!("boards: {}", names.join(", ")),
+            }),
         )
-        .into());
-    };
+        .into()
+    })
+}
+
+fn board_command(cmd: BoardCommand) -> Result<i32> {
+    let (BoardCommand::Probe(a) | BoardCommand::Reset(a)) = &cmd;
+    let inventory = load_inventory(&a.boards)?;
+    let config = find_board(&inventory, &a.board)?;
     let templates = Templates::load(default_templates(&None).as_deref())?;
-    let board = crate::board::connect(config)?;
+    let board = crate::board::connect(config, &templates)?;
     match cmd {
         BoardCommand::Probe(a) => {
             let topo = crate::board::topology(board.as_ref(), &templates, true, None)?;

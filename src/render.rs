@@ -30,6 +30,17 @@ pub const BUILTIN_TEMPLATES: [(&str, &str); 4] = [
     ("reset.sh.j2", include_str!("../templates/reset.sh.j2")),
 ];
 
+/// Board-side scripts of the ssh and adb transports (the round trip, the
+/// board lock, board-side helper builds, the board check). Built in: a
+/// templates folder does not override them, and they are not part of cell
+/// hashes (they move data; they do not change what a cell measures).
+pub const TRANSPORT_TEMPLATES: [(&str, &str); 4] = [
+    ("remote.sh.j2", include_str!("../templates/remote.sh.j2")),
+    ("lock.sh.j2", include_str!("../templates/lock.sh.j2")),
+    ("build.sh.j2", include_str!("../templates/build.sh.j2")),
+    ("check.sh.j2", include_str!("../templates/check.sh.j2")),
+];
+
 /// Quotes `s` for a POSIX shell: plain words stay as they are, anything else
 /// is single-quoted (a `'` inside becomes `'\''`).
 pub fn shell_quote(s: &str) -> Cow<'_, str> {
@@ -179,6 +190,9 @@ impl Templates {
         let mut env = environment();
         for (n, text, _) in &self.files {
             env.add_template_owned(n.to_string(), text.clone())?;
+        }
+        for (n, text) in TRANSPORT_TEMPLATES {
+            env.add_template(n, text)?;
         }
         env.get_template(name)?
             .render(ctx)

@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh Debian/Ubuntu machine or a developer's:
 # installs what the tests need when it is missing (a C compiler for the
 # board-side helpers, util-linux's taskset and script, pocl for the OpenCL
-# tests, chromium for the report page, as root or through sudo), then runs
+# tests, chromium for the report page, OpenSSH's server and client, an
+# aarch64 cross gcc and qemu-user, as root or through sudo), then runs
 # `cargo test`. Extra arguments go to
 # cargo test (e.g. `tests/run.sh --test cli`).
 set -eu
@@ -17,6 +18,13 @@ command -v busybox >/dev/null 2>&1 || need="$need busybox"
 command -v mksh >/dev/null 2>&1 || need="$need mksh"
 # The report page is opened in a real headless browser.
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
+# ssh boards are tested against a real sshd on loopback, which the tests
+# start themselves (tests/common/sshd.rs); aarch64 helpers are cross-built
+# and run under qemu-user.
+[ -x /usr/sbin/sshd ] || need="$need openssh-server"
+command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need="$need gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+command -v qemu-aarch64 >/dev/null 2>&1 || need="$need qemu-user"
 if [ -n "$need" ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
         echo "tests/run.sh: missing:$need (install them with your package manager)" >&2

@@ -138,3 +138,92 @@ echo done
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The shells boards have: (program, arguments before the script).
+const SHELLS: [&[&str]; 4] = [&["dash"], &["bash"], &["mksh"], &["busybox", "sh"]];
+
+/// The round trip script of ssh and adb boards, run for real under each
+/// shell: it unpacks what was sent, runs the script in it, sends back the
+/// folder and the status line; and when its input closes early (the runner
+/// stopped, the connection dropped) the script gets SIGTERM and its trap
+/// runs. `exchange` plays the client: it holds the input open, and closes
+/// it at the deadline.
+#[test]
+fn the_round_trip_script_works_under_each_shell() {
+    use klo_spec::board::trip;
+    use std::time::Duration;
+    let t = Templates::load(None).unwrap();
+    for shell in SHELLS {
+        let dir = tempfile::tempdir().unwrap();
+        let cell = dir.path().join("cell");
+        for (script, deadline, want_status, want_file) in [
+            (
+                "echo hi > out.txt; echo 'klo-cell-exit=3'; exit 3\n",
+                20,
+                3,
+                "hi\n",
+            ),
+            (
+                "trap 'echo cleaned > out.txt; exit 143' TERM\nsleep 30 &\nwait $!\n",
+                1,
+                143,
+                "cleaned\n",
+            ),
+        ] {
+            let files = vec![("cell.sh".to_string(), script.as_bytes().to_vec(), true)];
+            let archive = trip::tar_files(&files).unwrap();
+            let runner = t
+                .render_named(
+                    "remote.sh.j2",
+                    context! { dir => cell.to_string_lossy(), payload_bytes => archive.len(), script => "cell.sh", mode => "folder", keep => false },
+                )
+                .unwrap();
+            let file = dir.path().join("runner.sh");
+            std::fs::write(&file, &runner).unwrap();
+            let mut cmd = std::process::Command::new(shell[0]);
+            cmd.args(&shell[1..]).arg(&file);
+            let raw = trip::exchange(cmd, archive, Duration::from_secs(deadline), None).unwrap();
+            let (body, status) = trip::split_trailer(&raw.stdout)
+                .unwrap_or_else(|| panic!("{shell:?}: no status line: {}", raw.stderr));
+            assert_eq!(status, want_status, "{shell:?}: {}", raw.stderr);
+            let back = dir.path().join("back");
+            trip::unpack(body, &back).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(back.join("out.txt")).unwrap(),
+                want_file,
+                "{shell:?}"
+            );
+            assert!(
+                !cell.exists(),
+                "{shell:?}: the board folder goes once sent back"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_transport_scripts_parse_under_the_shells_boards_have() {
+    let t = Templates::load(None).unwrap();
+    let scripts = [
+        t.render_named("remote.sh.j2", context! { dir => "/d", payload_bytes => 10, script => "x.sh", mode => "stdout", keep => true }).unwrap(),
+        t.render_named("lock.sh.j2", context! { board => context! { state_dir => "/w/state" }, owner => "pid 1 on h since t", me => "pid 1 on h" }).unwrap(),
+        t.render_named("check.sh.j2", context! { helper_dirs => vec!["/w/bin/a"] }).unwrap(),
+        t.render_named("build.sh.j2", context! { dir => "/w/bin/b", hash => "abc", cc => "gcc", first => "gcc", helpers => vec![context! { name => "klo-load", cflags => "-O2", libs => "" }] }).unwrap(),
+    ];
+    for script in &scripts {
+        for shell in SHELLS {
+            let out = std::process::Command::new(shell[0])
+                .args(&shell[1..])
+                .arg("-n")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{shell:?} -n: {}\n{script}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

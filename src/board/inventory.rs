@@ -8,9 +8,14 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::helpers::Compiler;
 use crate::error::{Diagnostic, InputError};
-use crate::scenario::check::is_slug;
-use crate::yaml::source::{Pos, SourceMap};
+use crate::yaml::source::Pos;
+
+/// Seconds to wait for a connection unless the inventory says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT_S: u32 = 10;
+/// Tries again after a lost connection unless the inventory says otherwise.
+pub const DEFAULT_RETRIES: u32 = 2;
 
 /// The board inventory: boards by name.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -30,33 +35,85 @@ pub struct RawBoard {
     #[serde(default)]
     pub description: Option<String>,
     /// How klo-spec reaches the board: `local` runs the cell scripts on this
-    /// machine.
+    /// machine, `ssh` through the system's OpenSSH client, `adb` through the
+    /// `adb` client.
     #[serde(default)]
     pub transport: TransportKind,
+    /// ssh: the destination (`user@host`, or a `Host` of your ssh config);
+    /// adb: the device's serial (`adb devices`, or `ip:port` for adb over
+    /// the network).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// adb: the host whose adb server the device is attached to (`adb -H`),
+    /// for a board on another machine. Default: this machine's server.
+    #[serde(default)]
+    pub adb_host: Option<String>,
+    /// adb: that server's port (`adb -P`, default 5037).
+    #[serde(default)]
+    pub adb_port: Option<u16>,
+    /// ssh: an ssh config file to use instead of ~/.ssh/config (`ssh -F`).
+    /// Relative to this file.
+    #[serde(default)]
+    pub ssh_config: Option<String>,
     /// Root of the board's sysfs, where frequency, hotplug and GPU files
-    /// are (default `/sys`). Relative paths are relative to this file.
+    /// are (default `/sys`). For `local`, relative paths are relative to
+    /// this file; for ssh and adb it is a path on the board.
     #[serde(default)]
     pub sysfs_root: Option<String>,
     /// A fixture sysfs tree standing in for a board (tests, demos): klo-spec
     /// copies it into the board's work folder once and plays the kernel's
-    /// part on the copy. Relative to this file.
+    /// part on the copy. Relative to this file. `local` only.
     #[serde(default)]
     pub fixture: Option<String>,
     /// Play the kernel's part on a `sysfs_root` that is a fixture tree:
     /// current frequencies follow min/max (or `scaling_setspeed` under the
-    /// userspace governor), online lists follow `cpuN/online`.
+    /// userspace governor), online lists follow `cpuN/online`. `local` only.
     #[serde(default)]
     pub emulate_kernel: bool,
-    /// How the cell script gets the rights to write sysfs: `none` (already
-    /// allowed, e.g. root or a fixture) or `sudo` (`sudo -n`).
+    /// How the board-side scripts get the rights to write sysfs: `none`
+    /// (already allowed: root, or a fixture), `sudo` (`sudo -n`; local and
+    /// ssh), `su` (`su -c`; ssh and adb) or `adb_root` (`adb root` once,
+    /// userdebug builds only).
     #[serde(default)]
     pub root: RootMethod,
     /// The board-side work folder (helpers, cell folders, saved values).
+    /// Default: `$TMPDIR/klo-spec-<uid>/<name>` (local), `/tmp/klo-spec`
+    /// (ssh), `/data/local/tmp/klo-spec` (adb).
     #[serde(default)]
     pub workdir: Option<String>,
-    /// The C compiler for the board's helpers (default: `$CC` or `cc`).
+    /// Build the helpers on this machine with this C compiler (a cross
+    /// compiler such as `aarch64-linux-gnu-gcc` for a remote board).
+    /// Default for `local`: `$CC` or `cc`.
     #[serde(default)]
     pub cc: Option<String>,
+    /// Build the helpers with the Android NDK's clang (`ANDROID_NDK_HOME`).
+    /// The default for `adb` boards.
+    #[serde(default)]
+    pub ndk: Option<RawNdk>,
+    /// Build the helpers on the board with its own compiler (`gcc`, `cc`).
+    /// The default for `ssh` boards (`cc`).
+    #[serde(default)]
+    pub board_cc: Option<String>,
+    /// ssh and adb: how many times a cell whose connection failed is tried
+    /// again before the board counts as lost (its remaining cells are not
+    /// run; the other boards go on). Default 2.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// ssh and adb: seconds to wait for a connection (default 10).
+    #[serde(default)]
+    pub connect_timeout_s: Option<u32>,
+}
+
+/// The Android NDK build of the helpers.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNdk {
+    /// The Android API level to build for (default 24, Android 7).
+    #[serde(default)]
+    pub api: Option<u32>,
+    /// The device's CPU: `aarch64` (default), `armv7a`, `x86_64` or `i686`.
+    #[serde(default)]
+    pub arch: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -64,6 +121,18 @@ pub struct RawBoard {
 pub enum TransportKind {
     #[default]
     Local,
+    Ssh,
+    Adb,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Local => "local",
+            TransportKind::Ssh => "ssh",
+            TransportKind::Adb => "adb",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -72,6 +141,19 @@ pub enum RootMethod {
     #[default]
     None,
     Sudo,
+    Su,
+    AdbRoot,
+}
+
+impl RootMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RootMethod::None => "none",
+            RootMethod::Sudo => "sudo",
+            RootMethod::Su => "su",
+            RootMethod::AdbRoot => "adb_root",
+        }
+    }
 }
 
 /// A board after validation.
@@ -87,7 +169,15 @@ pub struct BoardConfig {
     pub emulate_kernel: bool,
     pub root: RootMethod,
     pub workdir: Option<PathBuf>,
-    pub cc: Option<String>,
+    /// How the helpers are built for this board.
+    pub compiler: Compiler,
+    /// ssh destination or adb serial.
+    pub address: Option<String>,
+    pub adb_host: Option<String>,
+    pub adb_port: Option<u16>,
+    pub ssh_config: Option<PathBuf>,
+    pub retries: u32,
+    pub connect_timeout_s: u32,
 }
 
 impl BoardConfig {
@@ -101,7 +191,26 @@ impl BoardConfig {
             emulate_kernel: false,
             root: RootMethod::None,
             workdir: None,
-            cc: None,
+            compiler: Compiler::Host(None),
+            address: None,
+            adb_host: None,
+            adb_port: None,
+            ssh_config: None,
+            retries: 0,
+            connect_timeout_s: DEFAULT_CONNECT_TIMEOUT_S,
+        }
+    }
+
+    /// Where the board is, for people: `ssh pi@rk3399`, `adb R58M1234 via lab2:5037`.
+    pub fn describe(&self) -> String {
+        let addr = self.address.clone().unwrap_or_default();
+        match self.transport {
+            TransportKind::Local => "this machine".into(),
+            TransportKind::Ssh => format!("ssh {addr}"),
+            TransportKind::Adb => match &self.adb_host {
+                Some(h) => format!("adb {addr} via {h}:{}", self.adb_port.unwrap_or(5037)),
+                None => format!("adb {addr}"),
+            },
         }
     }
 }
@@ -173,88 +282,7 @@ pub fn load(path: &Path) -> Result<Inventory, InputError> {
         "board inventory",
         "list boards under `boards:`; see scenarios/boards.yaml",
     )?;
-    check(path, &source, raw)
-}
-
-fn check(path: &Path, source: &SourceMap, raw: RawInventory) -> Result<Inventory, InputError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut problems = Vec::new();
-    let mut inv = Inventory {
-        file: Some(path.to_path_buf()),
-        ..Inventory::default()
-    };
-    let diag = |p: &str, msg: String, hint: &str| {
-        Diagnostic::new(path, source.locate(p), p, msg).with_hint(hint)
-    };
-    for (name, b) in raw.boards {
-        let base = format!("boards.{name}");
-        if !is_slug(&name) {
-            problems.push(diag(&base, format!("board name `{name}` is not a valid name"), "use letters, digits, `_`, `.`, `-` or `+` (names become folder names and cell ids)"));
-            continue;
-        }
-        if name == "local" {
-            problems.push(diag(
-                &base,
-                "`local` is the built-in board and cannot be redefined".into(),
-                "give this board another name",
-            ));
-            continue;
-        }
-        let resolve = |p: &str| {
-            if Path::new(p).is_absolute() {
-                PathBuf::from(p)
-            } else {
-                dir.join(p)
-            }
-        };
-        let (sysfs_root, fixture) = match (&b.sysfs_root, &b.fixture) {
-            (Some(_), Some(_)) => {
-                problems.push(diag(
-                    &base,
-                    "`sysfs_root` and `fixture` exclude each other".into(),
-                    "a fixture board gets its sysfs root from its copy of the fixture",
-                ));
-                continue;
-            }
-            (Some(r), None) => (resolve(r), None),
-            (None, Some(f)) => {
-                let f = resolve(f);
-                if !f.join("devices/system/cpu").is_dir() {
-                    problems.push(diag(
-                        &format!("{base}.fixture"),
-                        format!(
-                            "`{}` is not a sysfs fixture tree (no devices/system/cpu in it)",
-                            f.display()
-                        ),
-                        "see tests/fixtures/sysfs/ for the layout",
-                    ));
-                    continue;
-                }
-                (PathBuf::new(), Some(f))
-            }
-            (None, None) => (PathBuf::from("/sys"), None),
-        };
-        inv.boards.insert(
-            name.clone(),
-            BoardConfig {
-                name,
-                transport: b.transport,
-                sysfs_root,
-                emulate_kernel: b.emulate_kernel || fixture.is_some(),
-                fixture,
-                root: b.root,
-                workdir: b.workdir.as_deref().map(resolve),
-                cc: b.cc,
-            },
-        );
-    }
-    if problems.is_empty() {
-        Ok(inv)
-    } else {
-        Err(InputError {
-            diagnostics: problems,
-        })
-    }
+    super::inventory_check::check(path, &source, raw)
 }
 
 #[cfg(test)]
@@ -275,6 +303,42 @@ mod tests {
         );
         assert!(inv.get("a").unwrap().emulate_kernel);
         assert_eq!(inv.get("b").unwrap().root, RootMethod::Sudo);
+    }
+
+    #[test]
+    fn remote_boards_get_their_transports_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("boards.yaml");
+        std::fs::write(&p, "boards:\n  pi: {transport: ssh, address: pi@rk3399, root: su}\n  ph: {transport: adb, address: R58, adb_host: lab2, root: adb_root}\n  x: {transport: ssh, address: h, cc: aarch64-linux-gnu-gcc, retries: 0, workdir: /var/tmp/k}\n").unwrap();
+        let inv = load(&p).unwrap();
+        let pi = inv.get("pi").unwrap();
+        assert_eq!(pi.workdir.as_deref(), Some(Path::new("/tmp/klo-spec")));
+        assert_eq!(pi.compiler, Compiler::Board("cc".into()));
+        assert_eq!((pi.retries, pi.root), (DEFAULT_RETRIES, RootMethod::Su));
+        let ph = inv.get("ph").unwrap();
+        assert_eq!(
+            ph.workdir.as_deref(),
+            Some(Path::new("/data/local/tmp/klo-spec"))
+        );
+        assert_eq!(
+            ph.compiler,
+            Compiler::Ndk {
+                api: 24,
+                arch: "aarch64".into()
+            }
+        );
+        assert_eq!(ph.describe(), "adb R58 via lab2:5037");
+        let x = inv.get("x").unwrap();
+        assert_eq!(
+            x.compiler,
+            Compiler::Host(Some("aarch64-linux-gnu-gcc".into()))
+        );
+        assert_eq!(x.retries, 0);
+        assert_eq!(
+            x.sysfs_root,
+            Path::new("/sys"),
+            "a board path, not resolved here"
+        );
     }
 
     #[test]

@@ -298,8 +298,10 @@ impl Transport for LocalBoard {
         if let Some(h) = self.helpers.get() {
             return Ok(h.clone());
         }
-        let (paths, _) = helpers::build(&helpers::local_compiler(), &self.cache.join("helpers"))?;
-        Ok(self.helpers.get_or_init(|| paths).clone())
+        let cmd = helpers::host_command(&self.config.compiler)?
+            .context("a local board builds its helpers on this machine")?;
+        let built = helpers::build_with(&cmd, &self.cache.join("helpers"))?;
+        Ok(self.helpers.get_or_init(|| built.paths()).clone())
     }
 
     fn cell_dir(&self, token: &str) -> String {

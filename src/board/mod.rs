@@ -1,14 +1,22 @@
 //! Boards and how klo-spec reaches them. A [`Transport`] makes one round
 //! trip per cell: push the cell's files, run its script, pull its folder.
-//! `local` (this machine) is built in; remote transports plug in behind the
-//! same trait.
+//! `local` (this machine) is built in; `ssh` and `adb` boards
+//! ([`remote::RemoteBoard`]) plug in behind the same trait.
 
+pub mod adb;
+pub mod check;
 pub mod emulate;
 pub mod freqplan;
 pub mod helpers;
 pub mod inventory;
+mod inventory_check;
+pub mod keeper;
+pub mod listing;
 pub mod local;
+pub mod remote;
+pub mod ssh;
 pub mod topology;
+pub mod trip;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -103,9 +111,23 @@ pub trait Transport: Send + Sync {
     fn lock(&self) -> Result<BoardLock>;
 }
 
-/// Held while klo-spec uses a board.
+/// The board could not be reached, or the connection to it dropped: the
+/// cell may be tried again (`retries` in the inventory), and a board that
+/// stays unreachable loses its remaining cells while the others go on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("board `{board}` ({address}) is unreachable: {detail}")]
+pub struct Unreachable {
+    pub board: String,
+    /// How klo-spec reaches it (`ssh pi@rk3399`).
+    pub address: String,
+    /// What the client said (its stderr), or what went wrong.
+    pub detail: String,
+}
+
+/// Held while klo-spec uses a board: a lock file on this machine (local
+/// boards), or a lock process on the board (ssh and adb boards).
 pub struct BoardLock {
-    _file: std::fs::File,
+    _held: Box<dyn std::any::Any + Send>,
 }
 
 impl BoardLock {
@@ -135,16 +157,38 @@ impl BoardLock {
             .into());
         }
         file.set_len(0)?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        writeln!(file, "pid {} on {}", std::process::id(), host.trim())?;
-        Ok(BoardLock { _file: file })
+        writeln!(file, "pid {} on {}", std::process::id(), hostname())?;
+        Ok(BoardLock {
+            _held: Box::new(file),
+        })
+    }
+
+    /// A lock held by `guard` (released when it is dropped).
+    pub fn held(guard: impl std::any::Any + Send) -> BoardLock {
+        BoardLock {
+            _held: Box::new(guard),
+        }
     }
 }
 
-/// The transport for a configured board.
-pub fn connect(config: &BoardConfig) -> Result<Box<dyn Transport>> {
+/// This machine's host name, for lock holders.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The transport for a configured board. Connecting costs nothing: remote
+/// boards are reached at their first round trip.
+pub fn connect(
+    config: &BoardConfig,
+    templates: &crate::render::Templates,
+) -> Result<Box<dyn Transport>> {
     match config.transport {
         inventory::TransportKind::Local => Ok(Box::new(local::LocalBoard::new(config)?)),
+        inventory::TransportKind::Ssh | inventory::TransportKind::Adb => Ok(Box::new(
+            remote::RemoteBoard::new(config, templates.clone())?,
+        )),
     }
 }
 
@@ -159,14 +203,18 @@ pub fn topology(
     saved: Option<&std::path::Path>,
 ) -> Result<Topology> {
     let c = board.config();
-    let key =
-        crate::digest::hex_sha256(format!("{}\0{}", c.name, c.sysfs_root.display()).as_bytes());
+    let key = crate::digest::hex_sha256(
+        format!("{}\0{}\0{}", c.name, c.sysfs_root.display(), c.describe()).as_bytes(),
+    );
     let cache = helpers::cache_dir()
         .join("boards")
         .join(format!("{}-{}.json", c.name, &key[..12]));
     // The built-in board is this machine: reading it costs nothing, and a
     // reading saved elsewhere would describe another machine.
-    let refresh = refresh || (c.name == "local" && c.sysfs_root == std::path::Path::new("/sys"));
+    let refresh = refresh
+        || (c.name == "local"
+            && c.transport == inventory::TransportKind::Local
+            && c.sysfs_root == std::path::Path::new("/sys"));
     if !refresh {
         for file in saved.into_iter().chain([cache.as_path()]) {
             if let Some(t) = std::fs::read_to_string(file)

@@ -227,7 +227,15 @@ fn last_line(path: &Path) -> Option<String> {
         .map(|l| l.chars().take(300).collect())
 }
 
-/// Runs one cell and leaves its folder at `out_dir/cells/<id>`.
+/// What running a cell gave.
+pub struct Outcome {
+    pub record: CellRecord,
+    pub log: Option<CellLog>,
+    /// Set when the board could not be reached or its connection dropped
+    /// (the cell may be tried again): what the client said.
+    pub unreachable: Option<String>,
+}
+
 /// A record for a cell, before it runs.
 fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
     CellRecord {
@@ -295,30 +303,52 @@ pub fn refuse(
     record
 }
 
+/// Runs one cell and leaves its folder at `out_dir/cells/<id>`.
+/// `lost_before` holds why earlier tries of this cell lost the board.
 pub fn execute(
     r: &BoardRun,
     cell: &Cell,
     plan: &FreqPlan,
     choice: &Choice,
-) -> (CellRecord, Option<CellLog>) {
+    lost_before: &[String],
+) -> Outcome {
     let n = ATTEMPT.fetch_add(1, Ordering::SeqCst);
     let token = format!("{}-{}-{n}", cell.hash, std::process::id());
     let staging = r.out_dir.join(".staging").join(&token);
     let mut record = new_record(cell, plan, choice);
     let outcome = run_round_trip(r, cell, plan, choice, &token, &staging, &mut record);
+    let mut unreachable = None;
     let log = match outcome {
         Ok(run) => judge(r, cell, &staging, run, &mut record),
         Err(e) => {
+            if let Some(u) = e.downcast_ref::<crate::board::Unreachable>() {
+                unreachable = Some(u.detail.clone());
+            }
             record.status = Status::Error;
             record.reason = Some(format!("{e:#}"));
             None
         }
     };
+    if !lost_before.is_empty() {
+        let note = format!(
+            "tried {} time(s) before, the connection was lost: {}",
+            lost_before.len(),
+            lost_before.join("; ")
+        );
+        record.reason = Some(match record.reason.take() {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
     if let Err(e) = finalize(r.out_dir, cell, &staging, &record) {
         record.status = Status::Error;
         record.reason = Some(format!("{e:#}"));
     }
-    (record, log)
+    Outcome {
+        record,
+        log,
+        unreachable,
+    }
 }
 
 fn run_round_trip(

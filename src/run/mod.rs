@@ -130,25 +130,92 @@ impl RunReport {
     }
 }
 
+/// Runs `op` and tries it again (up to `retries` times, a little later each
+/// time) while the board cannot be reached; the last error otherwise.
+fn with_retries<T>(
+    retries: u32,
+    cancel: &Cancel,
+    mut on_retry: impl FnMut(u32, &str),
+    mut op: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Err(e) if attempt < retries && !cancel.is_cancelled() && unreachable(&e).is_some() => {
+                attempt += 1;
+                on_retry(attempt, &unreachable(&e).unwrap_or_default());
+                backoff(attempt, cancel);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// What the client said when `e` is a lost board.
+fn unreachable(e: &anyhow::Error) -> Option<String> {
+    e.downcast_ref::<crate::board::Unreachable>()
+        .map(|u| u.detail.clone())
+}
+
+/// Waits 2 s per attempt before trying a lost board again (its board-side
+/// cleanup of the cut-off cell takes a few seconds); a cancellation ends
+/// the wait.
+pub(super) fn backoff(attempt: u32, cancel: &Cancel) {
+    let until = Instant::now() + std::time::Duration::from_secs(2 * attempt as u64);
+    while Instant::now() < until && !cancel.is_cancelled() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Runs the cells of a prepared scenario and writes the tables.
 pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport> {
     let s = &p.scenario;
-    // Helpers first: a compiler failure writes nothing under outputs/.
+    let out_dir = output_dir(&opts.output_root, s);
+    // The boards first: refusing a busy board must write nothing. A board
+    // that cannot be reached loses its cells; the others go on.
+    let mut lost: BTreeMap<String, String> = BTreeMap::new();
+    let mut board_locks = Vec::new();
+    for (name, b) in &p.boards {
+        let retries = b.config().retries;
+        let note = |n: u32, why: &str| {
+            eprintln!(
+                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
+            )
+        };
+        match with_retries(retries, cancel, note, || b.lock()) {
+            Ok(l) => board_locks.push(l),
+            Err(e) => match unreachable(&e) {
+                Some(why) => {
+                    lost.insert(name.clone(), why);
+                }
+                None => return Err(e),
+            },
+        }
+    }
+    // Helpers next: a compiler failure writes nothing under outputs/.
     let mut helper_paths = BTreeMap::new();
     for (name, b) in &p.boards {
-        helper_paths.insert(
-            name.clone(),
-            b.ensure_helpers()
-                .with_context(|| format!("preparing board `{name}`"))?,
-        );
+        if lost.contains_key(name) {
+            continue;
+        }
+        let retries = b.config().retries;
+        let note = |n: u32, why: &str| {
+            eprintln!(
+                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
+            )
+        };
+        match with_retries(retries, cancel, note, || b.ensure_helpers()) {
+            Ok(h) => {
+                helper_paths.insert(name.clone(), h);
+            }
+            Err(e) => match unreachable(&e) {
+                Some(why) => {
+                    lost.insert(name.clone(), why);
+                }
+                None => return Err(e.context(format!("preparing board `{name}`"))),
+            },
+        }
     }
-    let out_dir = output_dir(&opts.output_root, s);
-    // The boards first: refusing a busy board must write nothing.
-    let _board_locks = p
-        .boards
-        .values()
-        .map(|b| b.lock())
-        .collect::<Result<Vec<_>>>()?;
     let _lock = OutputLock::acquire(&out_dir)?;
     let started_at = cell::now_rfc3339();
     let t0 = Instant::now();
@@ -164,17 +231,6 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             to_run.push(i);
         }
     }
-    let progress = Progress::new(to_run.len(), opts.progress);
-    if opts.progress {
-        progress.note(&format!(
-            "{}: {} cells, {} to run, {} already done (same hash; --force reruns them)",
-            s.name,
-            p.cells.len(),
-            to_run.len(),
-            skipped
-        ));
-    }
-
     // One worker per board; its cells run one at a time: `default` cells
     // first (the profiles), then in plan order, searches last.
     let mut per_board: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -184,8 +240,22 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             .or_default()
             .push(i);
     }
+    let counts: Vec<(String, usize)> = per_board
+        .iter()
+        .map(|(b, v)| (b.to_string(), v.len()))
+        .collect();
+    let progress = Progress::new(&counts, opts.progress);
+    if opts.progress {
+        progress.note(&format!(
+            "{}: {} cells, {} to run, {} already done (same hash; --force reruns them)",
+            s.name,
+            p.cells.len(),
+            to_run.len(),
+            skipped
+        ));
+    }
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<(usize, CellRecord)> = std::thread::scope(|scope| {
+    let per_board_results: Vec<BoardResults> = std::thread::scope(|scope| {
         let handles: Vec<_> = per_board
             .into_iter()
             .map(|(board, mut indexes)| {
@@ -193,7 +263,12 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                 let r = BoardRun {
                     transport: p.boards[board].as_ref(),
                     topology: &p.topologies[board],
-                    helpers: helper_paths[board].clone(),
+                    helpers: helper_paths.get(board).cloned().unwrap_or(
+                        crate::board::HelperPaths {
+                            load: String::new(),
+                            probe: String::new(),
+                        },
+                    ),
                     cores: p.cores[board].clone(),
                     scenario: s,
                     templates: &p.templates,
@@ -201,28 +276,25 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                     cancel: cancel.clone(),
                 };
                 let (progress, done) = (&progress, &done);
+                let lost_at_start = lost.get(board).cloned();
                 scope.spawn(move || {
-                    let mut out = Vec::new();
-                    for i in indexes {
-                        if r.cancel.is_cancelled() {
-                            break;
-                        }
-                        let c = &p.cells[i];
-                        progress.started(&c.id);
-                        let (record, latency) = worker::run(&r, p, i);
-                        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                        progress.finished(n, &record, latency);
-                        out.push((i, record));
-                    }
-                    out
+                    let out = board_worker(p, &r, board, indexes, lost_at_start, progress, done);
+                    (board.to_string(), out.0, out.1)
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
+    for (board, _, why) in &per_board_results {
+        if let Some(why) = why {
+            lost.entry(board.clone()).or_insert_with(|| why.clone());
+        }
+    }
+    let results: Vec<(usize, CellRecord)> = per_board_results
+        .into_iter()
+        .flat_map(|(_, r, _)| r)
+        .collect();
+    drop(board_locks);
     progress.finish();
     let _ = std::fs::remove_dir_all(out_dir.join(".staging"));
     let _ = std::fs::remove_dir_all(out_dir.join(".trash"));
@@ -241,7 +313,9 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         "boards": p.boards.keys().map(|b| (b.clone(), json!({
             "identity": p.identities[b],
             "cores": format_cores(&p.cores[b]),
-            "helpers": helper_paths[b],
+            "helpers": helper_paths.get(b),
+            "transport": p.boards[b].config().describe(),
+            "lost": lost.get(b),
         }))).collect::<serde_json::Map<_, _>>(),
         "helpers_source_sha256": helpers::source_hash(),
         "notes": p.notes,
@@ -273,6 +347,54 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         cells_run: results.len(),
         not_ok,
     })
+}
+
+/// A board's records (by cell index) and why it was lost, if it was.
+type BoardResults = (String, Vec<(usize, CellRecord)>, Option<String>);
+
+/// Runs one board's cells in order. A cell whose board cannot be reached is
+/// tried again up to the board's `retries` (`worker::execute`); after that
+/// the board is lost: its remaining cells are not run. Returns the records and why the board
+/// was lost, if it was.
+fn board_worker(
+    p: &Prepared,
+    r: &BoardRun,
+    board: &str,
+    indexes: Vec<usize>,
+    mut lost: Option<String>,
+    progress: &Progress,
+    done: &std::sync::atomic::AtomicUsize,
+) -> (Vec<(usize, CellRecord)>, Option<String>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut out = Vec::new();
+    if let Some(why) = &lost {
+        progress.board_note(board, &format!("unreachable, its cells are not run: {why}"));
+    }
+    for i in indexes {
+        if r.cancel.is_cancelled() {
+            break;
+        }
+        let c = &p.cells[i];
+        if let Some(why) = &lost {
+            progress.skipped(board, done.fetch_add(1, SeqCst) + 1, &c.id, why);
+            continue;
+        }
+        progress.started(board, &c.id);
+        let note = |msg: &str| progress.board_note(board, msg);
+        let res = worker::run(r, p, i, &note);
+        if let Some(why) = &res.unreachable {
+            progress.board_note(board, &format!("lost: {why}"));
+            lost = Some(why.clone());
+        }
+        progress.finished(
+            board,
+            done.fetch_add(1, SeqCst) + 1,
+            &res.record,
+            res.latency,
+        );
+        out.push((i, res.record));
+    }
+    (out, lost)
 }
 
 fn status_counts(p: &Prepared, out_dir: &Path) -> BTreeMap<String, usize> {

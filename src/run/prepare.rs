@@ -105,14 +105,22 @@ pub fn prepare(
     let (mut topologies, mut cores, mut identities) =
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for name in &scenario.boards {
-        let b = board::connect(inventory.get(name).expect("checked above"))?;
+        let b = board::connect(inventory.get(name).expect("checked above"), &templates)?;
         let topo = board::topology(
             b.as_ref(),
             &templates,
             false,
             board::saved_topology(&inventory, name).as_deref(),
-        )?;
-        let host = b.config().sysfs_root == Path::new("/sys");
+        )
+        .map_err(|e| {
+            if e.is::<board::Unreachable>() {
+                e.context(format!("board `{name}` must be reached once to read its topology (or keep a reading with `klo-spec board probe {name} --write`); `klo-spec boards` shows which boards answer"))
+            } else {
+                e
+            }
+        })?;
+        let host = b.config().transport == inventory::TransportKind::Local
+            && b.config().sysfs_root == Path::new("/sys");
         cores.insert(
             name.clone(),
             if host {

@@ -1,48 +1,79 @@
-//! Progress on stderr: a bar with cells done, the current cell and an ETA
-//! when stderr is a terminal; one line per finished cell otherwise.
+//! Progress on stderr. On a terminal: one line per board (cells done of
+//! its cells, the cell it runs, or why it stopped), with finished cells
+//! printed above the lines. Otherwise: one line per finished cell.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::record::{CellRecord, Status};
 
 pub struct Progress {
-    bar: ProgressBar,
+    multi: MultiProgress,
+    /// One line per board.
+    boards: BTreeMap<String, ProgressBar>,
     plain: bool,
     total: usize,
 }
 
 impl Progress {
-    /// A reporter for `total` cells; `enabled: false` prints nothing.
-    pub fn new(total: usize, enabled: bool) -> Progress {
+    /// A reporter for the cells to run on each board (board, count);
+    /// `enabled: false` prints nothing.
+    pub fn new(per_board: &[(String, usize)], enabled: bool) -> Progress {
         let tty = std::io::stderr().is_terminal();
-        let bar = if enabled && tty {
-            let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {pos}/{len} cells [{elapsed}] {wide_bar} ETA {eta} {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
+        let target = if enabled && tty {
+            ProgressDrawTarget::stderr()
         } else {
-            ProgressBar::hidden()
+            ProgressDrawTarget::hidden()
         };
+        Progress::with_target(per_board, target, enabled && !tty)
+    }
+
+    /// A reporter drawing to `target` (tests draw to a hidden one).
+    pub fn with_target(
+        per_board: &[(String, usize)],
+        target: ProgressDrawTarget,
+        plain: bool,
+    ) -> Progress {
+        let multi = MultiProgress::with_draw_target(target);
+        let width = per_board.iter().map(|(b, _)| b.len()).max().unwrap_or(0);
+        let style = ProgressStyle::with_template(&format!(
+            "{{spinner}} {{prefix:<{width}}} {{pos:>3}}/{{len:<3}} [{{elapsed}}] {{bar:20}} {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let boards = per_board
+            .iter()
+            .map(|(b, n)| {
+                let bar = multi.add(ProgressBar::new(*n as u64));
+                bar.set_style(style.clone());
+                bar.set_prefix(b.clone());
+                bar.enable_steady_tick(Duration::from_millis(200));
+                (b.clone(), bar)
+            })
+            .collect();
         Progress {
-            bar,
-            plain: enabled && !tty,
-            total,
+            multi,
+            boards,
+            plain,
+            total: per_board.iter().map(|(_, n)| n).sum(),
         }
     }
 
-    pub fn started(&self, id: &str) {
-        self.bar.set_message(id.to_string());
+    fn bar(&self, board: &str) -> Option<&ProgressBar> {
+        self.boards.get(board)
     }
 
-    pub fn finished(&self, done: usize, record: &CellRecord, latency_us: Option<f64>) {
+    /// `board` starts cell `id`.
+    pub fn started(&self, board: &str, id: &str) {
+        if let Some(b) = self.bar(board) {
+            b.set_message(id.to_string());
+        }
+    }
+
+    /// `board` finished a cell (the `done`th of the run).
+    pub fn finished(&self, board: &str, done: usize, record: &CellRecord, latency_us: Option<f64>) {
         let mut line = format!(
             "[{done:>w$}/{}] {:<11} {:>7.1}s  {}",
             self.total,
@@ -59,23 +90,78 @@ impl Progress {
         {
             line.push_str(&format!("\n    {r}"));
         }
-        if self.plain {
-            eprintln!("{line}");
-        } else {
-            self.bar.println(line);
+        self.print(&line);
+        if let Some(b) = self.bar(board) {
+            b.inc(1);
+            b.set_message(String::new());
         }
-        self.bar.inc(1);
+    }
+
+    /// `board` did not run cell `id` (the board was lost).
+    pub fn skipped(&self, board: &str, done: usize, id: &str, why: &str) {
+        self.print(&format!(
+            "[{done:>w$}/{}] {:<11} {:>7}   {id}\n    board `{board}` was lost: {why}",
+            self.total,
+            Status::NotRun.as_str(),
+            "-",
+            w = self.total.to_string().len()
+        ));
+        if let Some(b) = self.bar(board) {
+            b.inc(1);
+        }
+    }
+
+    /// Something about one board (a retry, a lost board): on its line and
+    /// above the lines.
+    pub fn board_note(&self, board: &str, msg: &str) {
+        self.print(&format!("board `{board}`: {msg}"));
+        if let Some(b) = self.bar(board) {
+            b.set_message(msg.to_string());
+        }
     }
 
     pub fn note(&self, msg: &str) {
+        self.print(msg);
+    }
+
+    fn print(&self, line: &str) {
         if self.plain {
-            eprintln!("{msg}");
+            eprintln!("{line}");
         } else {
-            self.bar.println(msg);
+            let _ = self.multi.println(line);
         }
     }
 
+    /// Cells done and to do on `board`'s line.
+    pub fn position(&self, board: &str) -> Option<(u64, u64)> {
+        self.bar(board)
+            .map(|b| (b.position(), b.length().unwrap_or(0)))
+    }
+
     pub fn finish(&self) {
-        self.bar.finish_and_clear();
+        for b in self.boards.values() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_board_has_its_own_line() {
+        let p = Progress::with_target(
+            &[("local".into(), 2), ("pi".into(), 3)],
+            ProgressDrawTarget::hidden(),
+            false,
+        );
+        p.started("pi", "pi/none/cpu-current/gpu-current/tiny/default");
+        p.skipped("pi", 1, "pi/x", "connection refused");
+        p.skipped("pi", 2, "pi/y", "connection refused");
+        assert_eq!(p.position("pi"), Some((2, 3)));
+        assert_eq!(p.position("local"), Some((0, 2)));
+        assert_eq!(p.position("nowhere"), None);
+        assert_eq!(p.boards.len(), 2);
     }
 }

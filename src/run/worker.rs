@@ -35,11 +35,49 @@ pub fn mean_latency(log: &CellLog) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
-/// Runs planned cell `i`; returns its record and its mean latency.
-pub fn run(r: &BoardRun, p: &Prepared, i: usize) -> (CellRecord, Option<f64>) {
+/// What running one planned cell gave.
+pub struct Ran {
+    pub record: CellRecord,
+    /// Mean latency of its measured inferences.
+    pub latency: Option<f64>,
+    /// The board was lost while it ran (after its retries): why.
+    pub unreachable: Option<String>,
+}
+
+/// Runs a cell, trying it again after a backoff when the board's
+/// connection is lost, up to the board's `retries`; `note` tells the user.
+fn execute(
+    r: &BoardRun,
+    c: &Cell,
+    plan: &crate::board::freqplan::FreqPlan,
+    choice: &Choice,
+    note: &dyn Fn(&str),
+) -> cell::Outcome {
+    let retries = r.transport.config().retries;
+    let mut lost_before: Vec<String> = Vec::new();
+    loop {
+        let o = cell::execute(r, c, plan, choice, &lost_before);
+        match &o.unreachable {
+            Some(why) if (lost_before.len() as u32) < retries && !r.cancel.is_cancelled() => {
+                lost_before.push(why.clone());
+                note(&format!(
+                    "connection lost ({why}); trying {} again ({}/{retries})",
+                    c.id,
+                    lost_before.len()
+                ));
+                super::backoff(lost_before.len() as u32, &r.cancel);
+            }
+            _ => return o,
+        }
+    }
+}
+
+/// Runs planned cell `i`: its record, its mean latency, and whether the
+/// board was lost.
+pub fn run(r: &BoardRun, p: &Prepared, i: usize, note: &dyn Fn(&str)) -> Ran {
     let c = &p.cells[i];
     if let Strategy::Search(spec) = &c.coord.strategy {
-        return run_search(r, p, i, spec.k_max);
+        return run_search(r, p, i, spec.k_max, note);
     }
     let choice = match kchoice::choose(
         &p.scenario,
@@ -50,24 +88,30 @@ pub fn run(r: &BoardRun, p: &Prepared, i: usize) -> (CellRecord, Option<f64>) {
     ) {
         Ok(ch) => ch,
         Err(why) => {
-            return (
-                cell::refuse(
+            return Ran {
+                record: cell::refuse(
                     r,
                     c,
                     &p.plans[i],
                     Status::SetupFailed,
                     format!("cannot choose K: {why}"),
                 ),
-                None,
-            );
+                latency: None,
+                unreachable: None,
+            };
         }
     };
-    let (record, log) = cell::execute(r, c, &p.plans[i], &choice);
-    let latency = log
+    let o = execute(r, c, &p.plans[i], &choice, note);
+    let latency = o
+        .log
         .as_ref()
-        .filter(|_| record.status.has_measurements())
+        .filter(|_| o.record.status.has_measurements())
         .and_then(mean_latency);
-    (record, latency)
+    Ran {
+        record: o.record,
+        latency,
+        unreachable: o.unreachable,
+    }
 }
 
 /// A search's run of one K: a cell of its own, `<search id>/k<K>`, inside
@@ -83,9 +127,10 @@ fn sub_cell(c: &Cell, k: u32) -> Cell {
 
 /// Runs a search: each K it asks for is a cell run (or a result kept from
 /// an earlier run with the same hash, so an interrupted search resumes).
-fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32) -> (CellRecord, Option<f64>) {
+fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32, note: &dyn Fn(&str)) -> Ran {
     let c = &p.cells[i];
     let mut failure: Option<CellRecord> = None;
+    let mut unreachable: Option<String> = None;
     let mut repeats = std::collections::BTreeMap::<u32, u32>::new();
     let outcome = search::search(k_max, |k| {
         if failure.is_some() || r.cancel.is_cancelled() {
@@ -110,7 +155,7 @@ fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32) -> (CellRecord, 
         {
             return lat;
         }
-        let (rec, log) = cell::execute(
+        let o = execute(
             r,
             &sub,
             &p.plans[i],
@@ -118,15 +163,18 @@ fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32) -> (CellRecord, 
                 k,
                 ..Choice::default()
             },
+            note,
         );
-        match log
+        unreachable = o.unreachable.clone();
+        match o
+            .log
             .as_ref()
-            .filter(|_| rec.status == Status::Ok)
+            .filter(|_| o.record.status == Status::Ok)
             .and_then(mean_latency)
         {
             Some(l) => l,
             None => {
-                failure = Some(rec);
+                failure = Some(o.record);
                 f64::INFINITY
             }
         }
@@ -186,5 +234,9 @@ fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32) -> (CellRecord, 
         .get(&outcome.k_answer)
         .copied()
         .filter(|l| l.is_finite());
-    (record, latency)
+    Ran {
+        record,
+        latency,
+        unreachable,
+    }
 }

@@ -1,0 +1,157 @@
+//! The lock of an ssh or adb board: a process on the board
+//! (`templates/lock.sh.j2`) that holds `<workdir>/state/lock.d` for as long
+//! as its client call lasts. klo-spec keeps the call open while it uses the
+//! board and closes its input to let go; a klo-spec that dies, or a
+//! connection that drops, closes it too, so the lock goes with its holder.
+//! A second run is refused with the holder's host and PID; a stale lock is
+//! cleaned up (its cell stopped, loads killed, values put back) and taken.
+
+use std::io::{BufRead as _, BufReader, Seek as _, Write as _};
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use minijinja::context;
+
+use super::remote::{RemoteBoard, token};
+use super::trip::{self, Request};
+use super::{Transport, Unreachable};
+use crate::error::UsageError;
+
+/// A held board lock.
+pub struct Keeper {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Keeper {
+    /// True while the lock process (and its connection) lives.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Lets go of the board: the input closes, the board removes the lock.
+    pub fn release(mut self) {
+        drop(self.stdin.take());
+        let t = Instant::now();
+        while self.alive() && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `pid N on HOST` this run is, as lock holders are written.
+fn me() -> String {
+    format!("pid {} on {}", std::process::id(), super::hostname())
+}
+
+/// Takes the board's lock, or says who holds it.
+pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
+    let name = &board.config().name;
+    let script = board.templates.render_named(
+        "lock.sh.j2",
+        context! {
+            board => context! { state_dir => board.state_dir() },
+            owner => format!("{} since {}", me(), crate::run::cell::now_rfc3339()),
+            me => me(),
+        },
+    )?;
+    let files = [("klo-lock-keeper.sh".to_string(), script.into_bytes(), true)];
+    let dir = format!("{}/tmp/{}", board.workdir(), token("lock"));
+    let req = Request {
+        dir: &dir,
+        files: &files,
+        script: Some("klo-lock-keeper.sh"),
+        folder: false,
+        keep: false,
+    };
+    let archive = trip::tar_files(req.files)?;
+    let runner = board.templates.render_named(
+        "remote.sh.j2",
+        context! { dir => req.dir, payload_bytes => archive.len(), script => req.script, mode => "stdout", keep => false },
+    )?;
+    let line = trip::stage_one(&board.workdir(), runner.len(), board.config().root);
+    let mut cmd = board.channel.command(&line);
+    let err = tempfile::tempfile()?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(err.try_clone()?)
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run the {} client", board.channel.kind()))?;
+    let mut stdin = child.stdin.take().context("no input to the lock process")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("no output from the lock process")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    stdin.write_all(runner.as_bytes())?;
+    stdin.write_all(&archive)?;
+    stdin.flush()?;
+    let keeper = Keeper {
+        child,
+        stdin: Some(stdin),
+    };
+    let limit = Duration::from_secs(board.config().connect_timeout_s as u64 + 60);
+    let mut notes = Vec::new();
+    loop {
+        match rx.recv_timeout(limit) {
+            Ok(l) if l == "lock=acquired" => break,
+            Ok(l) if l.starts_with("lock=busy") => {
+                keeper.release();
+                let holder = l.trim_start_matches("lock=busy").trim();
+                return Err(UsageError::new(
+                    format!("board `{name}` is in use by another klo-spec run ({holder})"),
+                    Some("wait for it to finish: cells on one board must never overlap".into()),
+                )
+                .into());
+            }
+            Ok(l) => notes.push(l),
+            Err(_) => {
+                keeper.release();
+                let mut err = err;
+                let _ = err.rewind();
+                let stderr = std::io::read_to_string(&mut err).unwrap_or_default();
+                let mut f = stderr.trim().to_string();
+                if f.is_empty() {
+                    f = "the lock process ended without an answer".into();
+                }
+                return Err(Unreachable {
+                    board: name.clone(),
+                    address: board.channel.address(),
+                    detail: f,
+                }
+                .into());
+            }
+        }
+    }
+    if let Some(stale) = notes.iter().find_map(|n| n.strip_prefix("stale_lock=")) {
+        let killed = notes
+            .iter()
+            .find_map(|n| n.strip_prefix("stale_processes_killed="))
+            .unwrap_or("0");
+        let restored = notes.iter().any(|n| n == "restored=1");
+        eprintln!(
+            "klo-spec: board `{name}`: found a stale lock ({stale}); cleaned up first: {killed} leftover process group(s) killed{}",
+            if restored {
+                ", saved values put back"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(keeper)
+}

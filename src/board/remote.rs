@@ -1,0 +1,405 @@
+//! Boards reached over ssh or adb. Both run the same board-side round trip
+//! (`trip`) through a [`Channel`] (the client program): a cell is one client
+//! call that sends the cell's files, runs its script and brings its folder
+//! back. The board lock is a process on the board (`keeper`), helpers are
+//! built per target and sent only when the board lacks them.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use minijinja::context;
+
+use super::inventory::{BoardConfig, TransportKind};
+use super::keeper::{self, Keeper};
+use super::trip::{self, Request};
+use super::{Cancel, CellJob, CellRun, HelperPaths, Transport, Unreachable, helpers};
+use crate::render::Templates;
+
+/// The client side of a remote transport.
+pub trait Channel: Send + Sync {
+    /// `ssh` or `adb`.
+    fn kind(&self) -> &'static str;
+    /// Opens (or checks) the connection; returns the round trips it took.
+    fn connect(&self) -> Result<u32>;
+    /// The client command that runs the shell command line `remote` on the
+    /// board.
+    fn command(&self, remote: &str) -> Command;
+    /// True when a client exit without the status line means the client
+    /// (the connection), not the board, failed.
+    fn client_failed(&self, exit: Option<i32>) -> bool;
+    /// Forget that the connection was checked (it was lost).
+    fn reset(&self);
+    /// Where the board is, for messages.
+    fn address(&self) -> String;
+}
+
+/// What came back from a round trip.
+pub struct Reply {
+    /// The board-side script's status (None when the reply was cut off
+    /// after a cancellation).
+    pub status: Option<i32>,
+    /// Its standard output, or the folder as a tar archive.
+    pub body: Vec<u8>,
+    pub stderr: String,
+    pub raw: trip::Raw,
+}
+
+pub struct RemoteBoard {
+    config: BoardConfig,
+    pub(super) channel: Box<dyn Channel>,
+    pub(super) templates: Templates,
+    workdir: String,
+    helpers: OnceLock<HelperPaths>,
+    /// The lock process while this run holds the board.
+    held: Arc<Mutex<Option<Keeper>>>,
+    cache: PathBuf,
+}
+
+static TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A board folder name unique to this process and call.
+pub fn token(what: &str) -> String {
+    let n = TOKEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{what}-{}-{n}", std::process::id())
+}
+
+impl RemoteBoard {
+    pub fn new(config: &BoardConfig, templates: Templates) -> Result<RemoteBoard> {
+        let channel: Box<dyn Channel> = match config.transport {
+            TransportKind::Ssh => Box::new(super::ssh::Ssh::new(config)?),
+            TransportKind::Adb => Box::new(super::adb::Adb::new(config)),
+            TransportKind::Local => anyhow::bail!("`{}` is a local board", config.name),
+        };
+        let workdir = config
+            .workdir
+            .as_ref()
+            .map(|w| w.to_string_lossy().into_owned())
+            .context("a remote board has a work folder")?;
+        Ok(RemoteBoard {
+            config: config.clone(),
+            channel,
+            templates,
+            workdir,
+            helpers: OnceLock::new(),
+            held: Arc::new(Mutex::new(None)),
+            cache: helpers::cache_dir(),
+        })
+    }
+
+    /// One round trip; an answer without its status line is a lost board
+    /// (unless a cancellation cut it short).
+    pub fn trip(
+        &self,
+        req: &Request,
+        deadline: Duration,
+        cancel: Option<&Cancel>,
+    ) -> Result<Reply> {
+        let archive = trip::tar_files(req.files)?;
+        let runner = self.templates.render_named(
+            "remote.sh.j2",
+            context! {
+                dir => req.dir,
+                payload_bytes => archive.len(),
+                script => req.script,
+                mode => if req.folder { "folder" } else { "stdout" },
+                keep => req.keep,
+            },
+        )?;
+        let line = trip::stage_one(&self.workdir, runner.len(), self.config.root);
+        let mut input = runner.into_bytes();
+        input.extend_from_slice(&archive);
+        let raw = trip::exchange(self.channel.command(&line), input, deadline, cancel)?;
+        match trip::split_trailer(&raw.stdout) {
+            Some((body, status)) => Ok(Reply {
+                status: Some(status),
+                body: body.to_vec(),
+                stderr: raw.stderr.clone(),
+                raw,
+            }),
+            None if raw.interrupted || raw.deadline_hit => Ok(Reply {
+                status: None,
+                body: Vec::new(),
+                stderr: raw.stderr.clone(),
+                raw,
+            }),
+            None if matches!(raw.client_exit, Some(96..=98))
+                || !self.channel.client_failed(raw.client_exit) =>
+            {
+                anyhow::bail!(
+                    "board `{}`: the round trip failed ({} {}): {}",
+                    self.config.name,
+                    self.channel.kind(),
+                    exit_text(raw.client_exit),
+                    raw.stderr
+                )
+            }
+            None => {
+                self.channel.reset();
+                let detail = if raw.stderr.is_empty() {
+                    format!(
+                        "the connection closed during the round trip ({} {}, nothing on its stderr)",
+                        self.channel.kind(),
+                        exit_text(raw.client_exit)
+                    )
+                } else {
+                    raw.stderr
+                };
+                Err(Unreachable {
+                    board: self.config.name.clone(),
+                    address: self.channel.address(),
+                    detail,
+                }
+                .into())
+            }
+        }
+    }
+
+    /// The board folder helpers built here for `target` go to.
+    fn bin_dir(&self, name: &str) -> String {
+        format!("{}/bin/{name}", self.workdir)
+    }
+
+    pub(super) fn state_dir(&self) -> String {
+        format!("{}/state", self.workdir)
+    }
+
+    /// Takes the lock again when its process ended while this run holds
+    /// the board (the connection dropped). Returns the round trips taken.
+    fn refresh_lock(&self) -> Result<u32> {
+        let mut slot = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_mut().is_none_or(|k| k.alive()) {
+            return Ok(0);
+        }
+        *slot = None;
+        let k = keeper::acquire(self).map_err(|e| Unreachable {
+            board: self.config.name.clone(),
+            address: self.channel.address(),
+            detail: format!("the board lock was lost and cannot be taken again: {e:#}"),
+        })?;
+        *slot = Some(k);
+        Ok(1)
+    }
+
+    fn helpers_built_here(&self, cmd: &[String]) -> Result<HelperPaths> {
+        let built = helpers::build_with(cmd, &self.cache.join("helpers"))?;
+        let dir = self.bin_dir(&format!("{}-{}", built.target, built.key));
+        let check = super::check::run(self, std::slice::from_ref(&dir))?;
+        let machines = helpers::machines_of(&built.target);
+        if !machines.contains(&check.machine.as_str()) {
+            return Err(crate::error::UsageError::new(
+                format!(
+                    "board `{}` is `{}` but `{}` builds for {}",
+                    self.config.name,
+                    check.machine,
+                    cmd.join(" "),
+                    built.target
+                ),
+                Some("give the board a compiler for its CPU (`cc:` a cross compiler, `ndk: {arch: ...}`, or `board_cc:`)".into()),
+            )
+            .into());
+        }
+        if !check.present.contains(&dir) {
+            let mut files = Vec::new();
+            for h in helpers::ALL {
+                let path = built.dir.join(h.name);
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                files.push((h.name.to_string(), bytes, true));
+            }
+            let req = Request {
+                dir: &dir,
+                files: &files,
+                script: None,
+                folder: false,
+                keep: true,
+            };
+            let r = self.trip(&req, Duration::from_secs(300), None)?;
+            if r.status != Some(0) {
+                anyhow::bail!(
+                    "board `{}`: cannot store the helpers in {dir}: {}",
+                    self.config.name,
+                    r.stderr
+                );
+            }
+        }
+        Ok(HelperPaths {
+            load: format!("{dir}/klo-load"),
+            probe: format!("{dir}/klo-probe"),
+        })
+    }
+
+    fn helpers_built_on_board(&self, cc: &str) -> Result<HelperPaths> {
+        let dir = self.bin_dir(&format!("board-{}", &helpers::source_hash()[..16]));
+        let list: Vec<minijinja::Value> = helpers::ALL
+            .iter()
+            .map(|h| context! { name => h.name, cflags => h.cflags.join(" "), libs => h.libs.join(" ") })
+            .collect();
+        let script = self.templates.render_named(
+            "build.sh.j2",
+            context! {
+                dir => dir.clone(),
+                hash => &helpers::source_hash()[..16],
+                cc => cc,
+                first => cc.split_whitespace().next().unwrap_or("cc"),
+                helpers => list,
+            },
+        )?;
+        let mut files: Vec<(String, Vec<u8>, bool)> = helpers::ALL
+            .iter()
+            .map(|h| (format!("{}.c", h.name), h.source.as_bytes().to_vec(), false))
+            .collect();
+        files.push(("build.sh".into(), script.into_bytes(), true));
+        let tmp = format!("{}/tmp/{}", self.workdir, token("build"));
+        let req = Request {
+            dir: &tmp,
+            files: &files,
+            script: Some("build.sh"),
+            folder: false,
+            keep: false,
+        };
+        let r = self.trip(&req, Duration::from_secs(600), None)?;
+        if r.status != Some(0) {
+            anyhow::bail!(
+                "building the helpers on board `{}` with `{cc}` failed (exit {:?}):\n{}",
+                self.config.name,
+                r.status,
+                r.stderr
+            );
+        }
+        Ok(HelperPaths {
+            load: format!("{dir}/klo-load"),
+            probe: format!("{dir}/klo-probe"),
+        })
+    }
+}
+
+/// How a client ended, for messages: `exited with 255`.
+pub fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exited with {c}"),
+        None => "was killed by a signal".into(),
+    }
+}
+
+/// Releases the board lock when the run's hold on the board ends.
+struct LockGuard(Arc<Mutex<Option<Keeper>>>);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Some(k) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            k.release();
+        }
+    }
+}
+
+impl Transport for RemoteBoard {
+    fn config(&self) -> &BoardConfig {
+        &self.config
+    }
+
+    fn identity(&self) -> Result<String> {
+        // The address names the hardware (a serial, a host): known without
+        // reaching the board, so `plan` needs no board.
+        Ok(format!(
+            "{}|sysfs={}",
+            self.config
+                .describe()
+                .split(" via ")
+                .next()
+                .unwrap_or_default(),
+            self.config.sysfs_root.display()
+        ))
+    }
+
+    fn workdir(&self) -> String {
+        self.workdir.clone()
+    }
+
+    fn run_script(&self, script: &str, timeout: Duration) -> Result<String> {
+        self.channel.connect()?;
+        let files = [("script.sh".to_string(), script.as_bytes().to_vec(), true)];
+        let dir = format!("{}/tmp/{}", self.workdir, token("script"));
+        let req = Request {
+            dir: &dir,
+            files: &files,
+            script: Some("script.sh"),
+            folder: false,
+            keep: false,
+        };
+        let r = self.trip(&req, timeout, None)?;
+        match r.status {
+            Some(0) => Ok(String::from_utf8_lossy(&r.body).into_owned()),
+            Some(code) => anyhow::bail!("the script failed (exit {code}): {}", r.stderr),
+            None => anyhow::bail!("the script did not finish within {} s", timeout.as_secs()),
+        }
+    }
+
+    fn ensure_helpers(&self) -> Result<HelperPaths> {
+        if let Some(h) = self.helpers.get() {
+            return Ok(h.clone());
+        }
+        self.channel.connect()?;
+        let paths = match helpers::host_command(&self.config.compiler)? {
+            Some(cmd) => self.helpers_built_here(&cmd)?,
+            None => match &self.config.compiler {
+                helpers::Compiler::Board(cc) => self.helpers_built_on_board(cc)?,
+                other => anyhow::bail!("no way to build helpers with {other:?}"),
+            },
+        };
+        Ok(self.helpers.get_or_init(|| paths).clone())
+    }
+
+    fn cell_dir(&self, token: &str) -> String {
+        format!("{}/cells/{token}", self.workdir)
+    }
+
+    fn run_cell(&self, job: &CellJob, cancel: &Cancel) -> Result<CellRun> {
+        let mut round_trips = self.channel.connect()?;
+        round_trips += self.refresh_lock()?;
+        let dir = self.cell_dir(&job.token);
+        let req = Request {
+            dir: &dir,
+            files: &job.files,
+            script: Some(&job.script),
+            folder: true,
+            keep: false,
+        };
+        let reply = self.trip(&req, job.deadline, Some(cancel))?;
+        let mut run = CellRun {
+            round_trips: round_trips + 1,
+            wall: reply.raw.wall,
+            interrupted: reply.raw.interrupted,
+            deadline_hit: reply.raw.deadline_hit,
+            ..CellRun::default()
+        };
+        let Some(status) = reply.status else {
+            run.stderr = reply.stderr;
+            return Ok(run);
+        };
+        trip::unpack(&reply.body, &job.pull_to)?;
+        let read = |name: &str| std::fs::read_to_string(job.pull_to.join(name)).unwrap_or_default();
+        run.stdout = read("script.out");
+        run.stderr = read("script.err");
+        run.leftovers_killed = read(".klo-leftovers").trim().parse().unwrap_or(0);
+        let _ = std::fs::remove_file(job.pull_to.join(".klo-leftovers"));
+        // The script's own last line says how it ended; the round trip's
+        // status is the same number unless the client lost it.
+        let own = run
+            .stdout
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("klo-cell-exit=")?.trim().parse().ok());
+        run.exit_code = Some(own.unwrap_or(status));
+        Ok(run)
+    }
+
+    fn lock(&self) -> Result<super::BoardLock> {
+        self.channel.connect()?;
+        let k = keeper::acquire(self)?;
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(k);
+        Ok(super::BoardLock::held(LockGuard(self.held.clone())))
+    }
+}

@@ -1,0 +1,246 @@
+//! One round trip to an ssh or adb board, on this machine's side. The
+//! client (`ssh` or `adb shell`) gets a short fixed command line (stage
+//! one: copy the round trip script off standard input, run it with the
+//! board's root method) and, on its standard input, that script
+//! (`templates/remote.sh.j2`) followed by a tar archive of the files. The
+//! input stays open until the client exits: closing it early is how a
+//! cancelled or overdue cell is told to clean up on the board. What comes
+//! back ends with a `klo-exit=<status>` line, so the status does not depend
+//! on the client passing it on.
+
+use std::io::{Read as _, Seek as _, Write as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::Cancel;
+use super::inventory::RootMethod;
+
+/// How long a board gets to clean up and answer after its input closed.
+pub const HANGUP_GRACE: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(20);
+
+/// What one round trip sends.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The board folder the files are unpacked into (created afresh).
+    pub dir: &'a str,
+    /// (name, content, executable).
+    pub files: &'a [(String, Vec<u8>, bool)],
+    /// The file among `files` run with `sh`, if any.
+    pub script: Option<&'a str>,
+    /// Send back the whole folder (a tar archive) instead of the script's
+    /// standard output.
+    pub folder: bool,
+    /// Leave the folder on the board (helpers), instead of removing it.
+    pub keep: bool,
+}
+
+/// What the client process did.
+#[derive(Debug, Default)]
+pub struct Raw {
+    /// The client's exit code (None when killed by a signal).
+    pub client_exit: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub wall: Duration,
+    pub interrupted: bool,
+    pub deadline_hit: bool,
+}
+
+/// The tar archive of `files`: regular files, mode 0755 or 0644.
+pub fn tar_files(files: &[(String, Vec<u8>, bool)]) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, content, exec) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(content.len() as u64);
+        h.set_mode(if *exec { 0o755 } else { 0o644 });
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, content.as_slice())
+            .with_context(|| format!("cannot pack {name}"))?;
+    }
+    Ok(b.into_inner()?)
+}
+
+/// Unpacks a tar archive that came back from a board into `to`.
+pub fn unpack(archive: &[u8], to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    let mut a = tar::Archive::new(archive);
+    a.set_preserve_permissions(false);
+    a.unpack(to)
+        .with_context(|| format!("cannot unpack the board's files into {}", to.display()))
+}
+
+/// The command line the board's login shell runs: it copies the round
+/// trip script (`runner_len` bytes) off standard input with `dd bs=1` (one
+/// byte at a time, so not a byte of the archive behind it is taken) and
+/// runs it through the root method. No quotes inside, no backslashes: it
+/// reads the same in every shell a login may have.
+pub fn stage_one(workdir: &str, runner_len: usize, root: RootMethod) -> String {
+    let run = match root {
+        RootMethod::None | RootMethod::AdbRoot => "sh $F",
+        RootMethod::Sudo => "sudo -n sh $F",
+        RootMethod::Su => "su -c \"sh $F\"",
+    };
+    format!(
+        "sh -c 'mkdir -p {workdir}/tmp && F={workdir}/tmp/klo-run.$$ && dd bs=1 count={runner_len} of=$F 2>/dev/null || {{ echo klo-spec: cannot write $F on the board >&2; exit 98; }}; exec {run}'"
+    )
+}
+
+/// Splits the `klo-exit=<status>` line off the end of what came back.
+pub fn split_trailer(out: &[u8]) -> Option<(&[u8], i32)> {
+    let body = out.strip_suffix(b"\n")?;
+    let at = body.windows(10).rposition(|w| w == b"\nklo-exit=")?;
+    let status = std::str::from_utf8(&body[at + 10..]).ok()?.parse().ok()?;
+    Some((&out[..at], status))
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on the client we started.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+/// Runs the client `cmd` with `input` on its standard input, held open
+/// until it exits; closes the input at a cancellation or the deadline and
+/// kills the client if the board has not answered `HANGUP_GRACE` later (or
+/// at a second cancellation). The client runs in its own process group, so
+/// a Ctrl-C at the terminal reaches klo-spec only, which then closes the
+/// input: the board cleans up and still sends back what the cell wrote.
+pub fn exchange(
+    mut cmd: Command,
+    input: Vec<u8>,
+    deadline: Duration,
+    cancel: Option<&Cancel>,
+) -> Result<Raw> {
+    let mut out = tempfile::tempfile().context("cannot create a temporary file")?;
+    let mut err = tempfile::tempfile().context("cannot create a temporary file")?;
+    let program = format!("{:?}", cmd.get_program());
+    cmd.stdin(Stdio::piped())
+        .stdout(out.try_clone()?)
+        .stderr(err.try_clone()?)
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run {program}: is it installed?"))?;
+    let stdin = child
+        .stdin
+        .take()
+        .context("the client has no standard input")?;
+    let mut writer: Option<JoinHandle<std::io::Result<ChildStdin>>> =
+        Some(std::thread::spawn(move || {
+            let mut stdin = stdin;
+            stdin.write_all(&input)?;
+            stdin.flush()?;
+            Ok(stdin)
+        }));
+    let mut held: Option<ChildStdin> = None;
+    let mut hung_up: Option<Instant> = None;
+    let mut raw = Raw::default();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if writer.as_ref().is_some_and(|w| w.is_finished()) {
+            // A failed write means the client is going away: its exit says why.
+            held = writer
+                .take()
+                .and_then(|w| w.join().ok())
+                .and_then(|r| r.ok());
+        }
+        let level = cancel.map_or(0, Cancel::level);
+        let overdue = started.elapsed() > deadline;
+        if (level >= 1 || overdue) && hung_up.is_none() {
+            raw.interrupted = level >= 1;
+            raw.deadline_hit = overdue;
+            if writer.is_some() {
+                signal(&child, libc::SIGTERM);
+            }
+            drop(held.take());
+            hung_up = Some(Instant::now());
+        }
+        if let Some(t) = hung_up
+            && (level >= 2 || t.elapsed() > HANGUP_GRACE)
+        {
+            let _ = child.kill();
+        }
+        std::thread::sleep(POLL);
+    };
+    drop(held);
+    raw.wall = started.elapsed();
+    raw.client_exit = status.code();
+    out.rewind()?;
+    out.read_to_end(&mut raw.stdout)?;
+    let mut e = Vec::new();
+    err.rewind()?;
+    err.read_to_end(&mut e)?;
+    raw.stderr = String::from_utf8_lossy(&e).trim().to_string();
+    Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_is_split_off_the_end() {
+        assert_eq!(
+            split_trailer(b"a=1\nb=2\n\nklo-exit=3\n"),
+            Some((&b"a=1\nb=2\n"[..], 3))
+        );
+        assert_eq!(split_trailer(b"\nklo-exit=0\n"), Some((&b""[..], 0)));
+        assert_eq!(split_trailer(b"a=1\nklo-exit=x\n"), None);
+        assert_eq!(split_trailer(b"a=1\n"), None, "a cut-off reply has none");
+    }
+
+    #[test]
+    fn stage_one_has_no_quotes_or_backslashes_inside() {
+        for root in [RootMethod::None, RootMethod::Sudo, RootMethod::Su] {
+            let s = stage_one("/data/local/tmp/klo-spec", 4321, root);
+            let inner = &s[7..s.len() - 1];
+            assert!(!inner.contains('\'') && !inner.contains('\\'), "{s}");
+            assert!(s.contains("dd bs=1 count=4321 of=$F"), "{s}");
+        }
+        assert!(stage_one("/w", 1, RootMethod::Su).ends_with("exec su -c \"sh $F\"'"));
+    }
+
+    #[test]
+    fn files_round_trip_through_tar() {
+        let files = vec![
+            ("cell.sh".to_string(), b"echo hi\n".to_vec(), true),
+            ("push/data.bin".to_string(), vec![0u8, 255, 10], false),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        unpack(&tar_files(&files).unwrap(), dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("push/data.bin")).unwrap(),
+            [0, 255, 10]
+        );
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("cell.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o100, 0o100);
+    }
+
+    #[test]
+    fn a_closed_input_reaches_the_other_side_and_the_client_status_is_kept() {
+        // `sh` stands in for the client: it reads what was sent, then waits
+        // for the end of its input, which klo-spec sends at the deadline.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("head -c 3; cat >/dev/null; echo done; exit 7");
+        let raw = exchange(cmd, b"abc".to_vec(), Duration::from_millis(300), None).unwrap();
+        assert_eq!(raw.stdout, b"abcdone\n");
+        assert_eq!(raw.client_exit, Some(7));
+        assert!(raw.deadline_hit && !raw.interrupted);
+    }
+}
