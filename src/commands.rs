@@ -218,10 +218,20 @@ fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
         missing.join(", "),
         build_with.display()
     );
-    // The LUT scenario runs on the boards that lack one, whatever boards
-    // its file names.
+    // The LUT scenario runs on the boards that lack one as well as those
+    // its file names (their finished cells are kept, so its tables still
+    // cover every board measured).
+    let lut_scenario = scenario::load(build_with)?;
+    let mut boards = lut_scenario.boards.clone();
+    boards.extend(
+        missing
+            .iter()
+            .filter(|b| !boards.contains(b))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let p = run::prepare(
-        scenario::load(build_with)?.on_boards(missing.clone()),
+        lut_scenario.on_boards(boards),
         default_templates(&a.common.templates).as_deref(),
         a.common.boards.as_deref(),
     )?;

@@ -323,7 +323,7 @@ fn lut_build_takes_the_argmin_per_grid_point_and_compare_shows_differences() {
 }
 
 #[test]
-fn on_local_a_frequency_it_cannot_set_is_left_as_it_is_and_said_so() {
+fn with_leave_current_a_frequency_local_cannot_set_is_left_as_it_is_and_said_so() {
     let writable = std::fs::metadata("/sys/devices/system/cpu/cpufreq/policy0/scaling_max_freq")
         .is_ok_and(|m| !m.permissions().readonly())
         && unsafe { libc::geteuid() } == 0;
@@ -339,6 +339,7 @@ fn on_local_a_frequency_it_cannot_set_is_left_as_it_is_and_said_so() {
          benchmark:\n  probe: {submit: deferred, device: thread}\n\
          networks: [tiny]\n\
          iterations: 3\n\
+         freq_unsupported: leave_current\n\
          matrix:\n  cpu_freq: [{all: min}, {all: max}]\n\
          checks:\n\
          - {id: F1, title: T_prod higher at F_min?, metric: t_prod, kind: higher, a: {cpu_freq: {all: min}}, b: {cpu_freq: {all: max}}}\n",

@@ -321,6 +321,7 @@ pub(super) fn check(
         freq_settle_ms: raw.freq_settle_ms,
         freq_tolerance_pct: raw.freq_tolerance_pct,
         freq_mismatch: raw.freq_mismatch,
+        freq_unsupported: raw.freq_unsupported,
         max_cells: raw.max_cells,
         loads,
         axes,

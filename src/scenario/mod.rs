@@ -42,6 +42,7 @@ pub struct Scenario {
     pub freq_settle_ms: u32,
     pub freq_tolerance_pct: f64,
     pub freq_mismatch: raw::FreqMismatch,
+    pub freq_unsupported: raw::FreqUnsupported,
     pub max_cells: usize,
     /// Every load by name, `none` (no load) included.
     pub loads: BTreeMap<String, Option<Load>>,

@@ -90,6 +90,14 @@ pub struct RawScenario {
     /// status is `freq_mismatch`, kept out of checks) or `warn` (noted).
     #[serde(default)]
     pub freq_mismatch: FreqMismatch,
+    /// What a frequency setting a board has no means to apply (no cpufreq
+    /// in a VM or container, no GPU frequency control, not root) does:
+    /// `refuse` the scenario before anything runs (default), or
+    /// `leave_current`: run those cells at the current setting, say so, and
+    /// mark them (`cpu_khz`/`gpu_khz` "not set"; checks across frequencies
+    /// INCONCLUSIVE).
+    #[serde(default)]
+    pub freq_unsupported: FreqUnsupported,
     /// Refuse to expand into more cells than this (a guard against typos
     /// that multiply an axis).
     #[serde(default = "default_max_cells")]
@@ -153,6 +161,14 @@ pub enum FreqMismatch {
     #[default]
     Fail,
     Warn,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FreqUnsupported {
+    #[default]
+    Refuse,
+    LeaveCurrent,
 }
 
 fn default_max_cells() -> usize {
