@@ -38,15 +38,24 @@ fn two_point_lut(identity: &str) -> String {
     .to_text()
 }
 
-fn scenario(name: &str, lut: &str, strategies: &str) -> String {
+/// A scenario on `local` with the probe on the thread device; `rest` is the
+/// YAML after `networks`.
+fn thread_scenario(name: &str, networks: &str, iterations: u32, rest: &str) -> String {
     format!(
         "name: {name}\n\
          boards: [local]\n\
          benchmark:\n  probe: {{submit: deferred, device: thread}}\n\
-         networks: ['{TWO_PHASES}']\n\
-         iterations: 4\n\
-         lut: {lut}\n\
-         matrix:\n  strategy: {strategies}\n"
+         networks: {networks}\n\
+         iterations: {iterations}\n{rest}"
+    )
+}
+
+fn scenario(name: &str, lut: &str, strategies: &str) -> String {
+    thread_scenario(
+        name,
+        &format!("['{TWO_PHASES}']"),
+        4,
+        &format!("lut: {lut}\nmatrix:\n  strategy: {strategies}\n"),
     )
 }
 
@@ -201,12 +210,12 @@ fn the_search_finds_k_answer_with_fewer_runs_than_the_sweep() {
     let sb = Sandbox::new();
     sb.write(
         "s.yaml",
-        "name: search\n\
-         boards: [local]\n\
-         benchmark:\n  probe: {submit: deferred, device: thread}\n\
-         networks: [synth-20-6000-20000]\n\
-         iterations: 3\n\
-         matrix:\n  strategy: [default, {search: {k_max: 32}}]\n",
+        &thread_scenario(
+            "search",
+            "[synth-20-6000-20000]",
+            3,
+            "matrix:\n  strategy: [default, {search: {k_max: 32}}]\n",
+        ),
     );
     let out = sb.run(&["run", "s.yaml", "--quiet"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -250,12 +259,12 @@ fn lut_build_takes_the_argmin_per_grid_point_and_compare_shows_differences() {
     let sb = Sandbox::new();
     sb.write(
         "lut.yaml",
-        "name: lut\n\
-         boards: [local]\n\
-         benchmark:\n  probe: {submit: deferred, device: thread}\n\
-         networks: [synth-10-2000-20000, synth-10-40000-20000]\n\
-         iterations: 3\n\
-         matrix:\n  strategy: [{sweep: {k: [1, 4]}}]\n",
+        &thread_scenario(
+            "lut",
+            "[synth-10-2000-20000, synth-10-40000-20000]",
+            3,
+            "matrix:\n  strategy: [{sweep: {k: [1, 4]}}]\n",
+        ),
     );
     let out = sb.run(&["run", "lut.yaml", "--quiet"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -334,15 +343,15 @@ fn with_leave_current_a_frequency_local_cannot_set_is_left_as_it_is_and_said_so(
     let sb = Sandbox::new();
     sb.write(
         "s.yaml",
-        "name: freq\n\
-         boards: [local]\n\
-         benchmark:\n  probe: {submit: deferred, device: thread}\n\
-         networks: [tiny]\n\
-         iterations: 3\n\
-         freq_unsupported: leave_current\n\
-         matrix:\n  cpu_freq: [{all: min}, {all: max}]\n\
-         checks:\n\
-         - {id: F1, title: T_prod higher at F_min?, metric: t_prod, kind: higher, a: {cpu_freq: {all: min}}, b: {cpu_freq: {all: max}}}\n",
+        &thread_scenario(
+            "freq",
+            "[tiny]",
+            3,
+            "freq_unsupported: leave_current\n\
+             matrix:\n  cpu_freq: [{all: min}, {all: max}]\n\
+             checks:\n\
+             - {id: F1, title: T_prod higher at F_min?, metric: t_prod, kind: higher, a: {cpu_freq: {all: min}}, b: {cpu_freq: {all: max}}}\n",
+        ),
     );
     let out = sb.run(&["run", "s.yaml", "--quiet"]);
     let err = text(&out.stderr);

@@ -47,15 +47,22 @@ pub struct Outcome {
     pub note: String,
 }
 
+impl Outcome {
+    /// A verdict without a test (a reason in `note`).
+    pub fn untested(verdict: &'static str, note: impl Into<String>) -> Outcome {
+        Outcome {
+            verdict,
+            test: String::new(),
+            p_value: None,
+            effect: None,
+            note: note.into(),
+        }
+    }
+}
+
 /// Decides a check on two samples (see the README's "Checks" section).
 pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f64) -> Outcome {
-    let inconclusive = |note: String| Outcome {
-        verdict: "INCONCLUSIVE",
-        test: String::new(),
-        p_value: None,
-        effect: None,
-        note,
-    };
+    let inconclusive = |note: String| Outcome::untested("INCONCLUSIVE", note);
     if a.len() < stats::MIN_SAMPLES || b.len() < stats::MIN_SAMPLES {
         return inconclusive(format!(
             "too few samples ({} and {}); need {} each",
@@ -224,32 +231,23 @@ pub(super) fn checklist(
             let ((sa, a), (sb, b)) = (side(pair.a), side(pair.b));
             let unset = frequency_left(inp, pair.a, pair.b);
             let outcome = if sa != Status::Ok || sb != Status::Ok {
-                Outcome {
-                    verdict: "INCONCLUSIVE",
-                    test: String::new(),
-                    p_value: None,
-                    effect: None,
-                    note: format!("cells not ok: a is {sa}, b is {sb}"),
-                }
+                Outcome::untested(
+                    "INCONCLUSIVE",
+                    format!("cells not ok: a is {sa}, b is {sb}"),
+                )
             } else if check.metric == Metric::Speedup && (a.is_empty() || b.is_empty()) {
-                Outcome {
-                    verdict: "INCONCLUSIVE",
-                    test: String::new(),
-                    p_value: None,
-                    effect: None,
-                    note: "no ok `default` cell to compute the speedup against".into(),
-                }
+                Outcome::untested(
+                    "INCONCLUSIVE",
+                    "no ok `default` cell to compute the speedup against",
+                )
             } else if let Some(axis) = unset {
-                Outcome {
-                    verdict: "INCONCLUSIVE",
-                    test: String::new(),
-                    p_value: None,
-                    effect: None,
-                    note: format!(
+                Outcome::untested(
+                    "INCONCLUSIVE",
+                    format!(
                         "{axis} was not applied on board `{}` (left at its current setting): a and b ran at the same frequencies",
                         inp.cells[pair.a].coord.board
                     ),
-                }
+                )
             } else {
                 evaluate(check.kind, &a, &b, check.tolerance, check.alpha)
             };
