@@ -195,6 +195,43 @@ fn shipped_scenarios_have_the_schema_modeline_and_validate() {
     }
 }
 
+#[test]
+fn the_readme_sketch_and_the_documented_scenarios_validate() {
+    // The README's "sketch with every key" is a scenario: it must parse.
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let after = readme
+        .split_once("A sketch with every key")
+        .expect("README has the scenario sketch")
+        .1;
+    let sketch = after
+        .split_once("```yaml\n")
+        .unwrap()
+        .1
+        .split_once("```")
+        .unwrap()
+        .0;
+    let sb = Sandbox::new();
+    let file = sb.write("sketch.yaml", sketch);
+    let out = sb.run(&["plan", file.to_str().unwrap()]);
+    assert!(out.status.success(), "README sketch: {}", text(&out.stderr));
+    // The GPU scenarios under docs/nvidia (their load_levels use LUTs made on
+    // that machine, so only the LUT scenarios are planned here).
+    for entry in std::fs::read_dir(Path::new(ROOT).join("docs/nvidia")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !(name.starts_with("lut-") && name.ends_with(".yaml")) {
+            continue;
+        }
+        let out = Command::new(BIN)
+            .arg("plan")
+            .arg(&path)
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+    }
+}
+
 // ---------------------------------------------------------------- runs
 
 #[test]
