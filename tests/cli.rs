@@ -211,6 +211,12 @@ fn the_readme_sketch_and_the_documented_scenarios_validate() {
         .unwrap()
         .0;
     let sb = Sandbox::new();
+    // Its `lut: {build_with: lut.yaml}` names the LUT scenario beside it.
+    std::fs::copy(
+        Path::new(ROOT).join("scenarios/lut.yaml"),
+        sb.path().join("lut.yaml"),
+    )
+    .unwrap();
     let file = sb.write("sketch.yaml", sketch);
     let out = sb.run(&["plan", file.to_str().unwrap()]);
     assert!(out.status.success(), "README sketch: {}", text(&out.stderr));

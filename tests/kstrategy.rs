@@ -32,6 +32,7 @@ fn two_point_lut(identity: &str) -> String {
             ("board".into(), "local".into()),
             ("board_identity".into(), identity.into()),
             ("helpers".into(), "written by a test".into()),
+            ("device".into(), "a GPU".into()),
         ],
         hash: String::new(),
     }
@@ -57,6 +58,10 @@ fn scenario(name: &str, lut: &str, strategies: &str) -> String {
         4,
         &format!("lut: {lut}\nmatrix:\n  strategy: {strategies}\n"),
     )
+}
+
+fn text_of(sb: &Sandbox, name: &str) -> String {
+    std::fs::read_to_string(sb.path().join(name)).unwrap()
 }
 
 fn summary(out: &Path) -> Vec<BTreeMap<String, String>> {
@@ -149,6 +154,12 @@ fn constant_k_comes_from_the_profile_and_dynamic_k_changes_within_an_inference()
         "{err}"
     );
     assert!(err.contains("/constant-baseline"), "{err}");
+    // The LUT names the device it was measured on; these cells ran on the
+    // thread device.
+    assert!(
+        err.contains("warning: 2 cell(s) ran on `thread` with a LUT measured on `a GPU`"),
+        "{err}"
+    );
 
     // The profile (the default cell) has a mean T_prod between the phases,
     // above 32 µs: the LUT says 8, and the inputs are in the table.
@@ -275,6 +286,13 @@ fn lut_build_takes_the_argmin_per_grid_point_and_compare_shows_differences() {
     assert_eq!(built.get("board"), Some("local"));
     assert!(built.get("board_identity").is_some_and(|i| !i.is_empty()));
     assert!(built.get("data_sha256").is_some());
+    // What K means: how the probe submitted and what a flush cost, and the
+    // device it ran on.
+    assert_eq!(
+        built.get("probe"),
+        Some("submit=deferred flush_units=12000")
+    );
+    assert_eq!(built.get("device"), Some("thread"));
 
     // Each point's K is the sweep's argmin of that network.
     let rows = summary(&sb.out("lut"));
@@ -307,6 +325,31 @@ fn lut_build_takes_the_argmin_per_grid_point_and_compare_shows_differences() {
             .unwrap();
         assert_eq!(point.k_opt, best, "{net}: {point:?}");
     }
+
+    // A scenario whose probe submits otherwise gets another K from its
+    // sweeps: the LUT is refused there.
+    sb.write(
+        "native.yaml",
+        "name: native\n\
+         boards: [local]\n\
+         benchmark:\n  probe: {submit: native, device: thread}\n\
+         networks: [tiny]\n\
+         lut: {file: luts/local.csv}\n\
+         matrix:\n  strategy: [default, dynamic]\n",
+    );
+    let out = sb.run(&["plan", "native.yaml"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("was measured with the probe at `submit=deferred flush_units=12000`; this scenario's probe runs at `submit=native flush_units=12000`"),
+        "{err}"
+    );
+    sb.write(
+        "deferred.yaml",
+        &text_of(&sb, "native.yaml").replace("submit: native", "submit: deferred"),
+    );
+    let same = sb.run(&["plan", "deferred.yaml"]);
+    assert!(same.status.success(), "{}", text(&same.stderr));
 
     // Against itself: no difference. Against a LUT that says otherwise
     // everywhere: every point differs, and the exit code is still 0.

@@ -237,7 +237,13 @@ impl Transport for LocalBoard {
             self.host_cpus.len()
         );
         if let Some(f) = &self.config.fixture {
-            id = format!("fixture|{}", f.display());
+            // What the tree holds, not where it is: the same fixture is the
+            // same board from any clone or working folder.
+            id = format!(
+                "fixture|{}|{}",
+                f.file_name().unwrap_or_default().to_string_lossy(),
+                &tree_digest(f)?[..16]
+            );
         } else if !self.real_sysfs() {
             id.push_str(&format!("|sysfs={}", self.config.sysfs_root.display()));
         }
@@ -433,4 +439,32 @@ mod tests {
         assert!(!process_running(i32::MAX - 1, None));
         assert!(!allowed_cpus().unwrap().is_empty());
     }
+}
+
+/// sha256 over the files of a tree: each file's path relative to the root
+/// and its bytes, in path order.
+fn tree_digest(root: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for f in files {
+        let rel = f.strip_prefix(root).unwrap_or(&f);
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update(std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
+        h.update([0]);
+    }
+    Ok(crate::digest::hex_digest(h.finalize().as_slice()))
 }

@@ -360,7 +360,11 @@ fn check_luts(
             if made_on != here {
                 problems.push(
                     s.diag("lut.file", format!("{} was made on `{made_on}`; board `{board}` is `{here}`", path.display()))
-                        .with_hint("build a LUT on this board, or write `foreign: allow` under `lut:` to use it anyway"),
+                        .with_hint(if spec.build_with.is_some() {
+                            "move it away to have `build_with` measure this board's LUT, or write `foreign: allow` under `lut:` to use it anyway"
+                        } else {
+                            "build a LUT on this board, or write `foreign: allow` under `lut:` to use it anyway"
+                        }),
                 );
                 continue;
             }
@@ -371,6 +375,18 @@ fn check_luts(
                         .with_hint("rebuild it, or write `foreign: allow` under `lut:` to use it anyway"),
                 );
                 continue;
+            }
+            // K means something else under another submission mode or
+            // flush cost.
+            if let (Benchmark::Probe(p), Some(made)) = (&s.benchmark, lut.get("probe")) {
+                let here = crate::kstrategy::build::probe_key(p);
+                if made != here {
+                    problems.push(
+                        s.diag("lut.file", format!("{} was measured with the probe at `{made}`; this scenario's probe runs at `{here}`", path.display()))
+                            .with_hint("build a LUT with the same `submit` and `flush_units`, or write `foreign: allow` under `lut:` to use it anyway"),
+                    );
+                    continue;
+                }
             }
         }
         luts.insert(board.clone(), lut);
