@@ -429,18 +429,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn this_process_is_running_and_has_cpus() {
-        assert!(process_running(std::process::id() as i32, None));
-        assert!(!process_running(i32::MAX - 1, None));
-        assert!(!allowed_cpus().unwrap().is_empty());
-    }
-}
-
 /// sha256 over the files of a tree: each file's path relative to the root
 /// and its bytes, in path order.
 fn tree_digest(root: &Path) -> Result<String> {
@@ -467,4 +455,16 @@ fn tree_digest(root: &Path) -> Result<String> {
         h.update([0]);
     }
     Ok(crate::digest::hex_digest(h.finalize().as_slice()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_running_and_has_cpus() {
+        assert!(process_running(std::process::id() as i32, None));
+        assert!(!process_running(i32::MAX - 1, None));
+        assert!(!allowed_cpus().unwrap().is_empty());
+    }
 }
