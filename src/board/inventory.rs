@@ -276,9 +276,15 @@ pub fn load(path: &Path) -> Result<Inventory, InputError> {
             .with_hint("the inventory is scenarios/boards.yaml, or the file given with --boards"),
         )
     })?;
+    parse(path, &text)
+}
+
+/// Validates an inventory given as text (`path` names it in messages and
+/// anchors relative paths).
+pub fn parse(path: &Path, text: &str) -> Result<Inventory, InputError> {
     let (raw, source) = crate::yaml::read::<RawInventory>(
         path,
-        &text,
+        text,
         "board inventory",
         "list boards under `boards:`; see scenarios/boards.yaml",
     )?;
