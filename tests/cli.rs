@@ -260,7 +260,7 @@ fn a_run_writes_sorted_tables_leaves_no_load_and_resumes() {
     let again = sb.run(&["run", "s.yaml"]);
     assert!(again.status.success());
     assert!(
-        text(&again.stderr).contains("6 cells, 0 to run, 6 already done"),
+        text(&again.stderr).contains("smoke: 6 cells, 0 to run: 6 done (same hash, skipped), 0 missing, 0 changed, 0 failed before"),
         "{}",
         text(&again.stderr)
     );
@@ -278,7 +278,7 @@ fn a_run_writes_sorted_tables_leaves_no_load_and_resumes() {
     sb.write("s.yaml", &scenario);
     let changed = sb.run(&["run", "s.yaml"]);
     assert!(
-        text(&changed.stderr).contains("6 cells, 3 to run, 3 already done"),
+        text(&changed.stderr).contains("smoke: 6 cells, 3 to run: 3 done (same hash, skipped), 0 missing, 3 changed, 0 failed before"),
         "{}",
         text(&changed.stderr)
     );
