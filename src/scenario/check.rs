@@ -519,10 +519,14 @@ fn check_loads(
                         c.err(
                             &p,
                             format!("core {core} is out of range (0..{MAX_CORE})"),
-                            None,
+                            Some("core numbers as the board counts them (`klo-spec board probe BOARD` lists them), or `cores: all`".into()),
                         );
                     } else if !seen.insert(core) {
-                        c.err(&p, format!("core {core} is listed twice"), None);
+                        c.err(
+                            &p,
+                            format!("core {core} is listed twice"),
+                            Some("list each core once; `procs_per_core` sets how many loads a core gets".into()),
+                        );
                     }
                 }
             }
