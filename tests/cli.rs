@@ -78,7 +78,11 @@ fn bad_board_inventories_exit_2_with_a_located_message_and_write_nothing() {
         let mut parts = loc.splitn(3, ':');
         assert!(parts.next().unwrap().parse::<usize>().is_ok(), "{first}");
         assert!(parts.next().unwrap().parse::<usize>().is_ok(), "{first}");
-        assert!(stderr.contains("\n  hint: "), "{}: no hint in {stderr}", rel.display());
+        assert!(
+            stderr.contains("\n  hint: "),
+            "{}: no hint in {stderr}",
+            rel.display()
+        );
         assert!(
             !sb.path().join("outputs").exists() && !sb.board_dir().exists(),
             "{}: wrote something",
@@ -87,7 +91,10 @@ fn bad_board_inventories_exit_2_with_a_located_message_and_write_nothing() {
         assert!(text(&out.stdout).is_empty());
         insta::assert_snapshot!(stderr);
     });
-    assert!(!pwned.exists(), "a value from an inventory ran as a command");
+    assert!(
+        !pwned.exists(),
+        "a value from an inventory ran as a command"
+    );
 }
 
 #[test]

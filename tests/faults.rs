@@ -58,7 +58,11 @@ impl Faults {
     }
 
     fn cell(&self, net: &str) -> PathBuf {
-        self.out().join("cells").join(CELL).join(net).join("default")
+        self.out()
+            .join("cells")
+            .join(CELL)
+            .join(net)
+            .join("default")
     }
 
     fn record(&self, net: &str) -> serde_json::Value {
@@ -108,7 +112,12 @@ fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String) {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             use std::io::Read as _;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             return (status, err);
         }
         if t.elapsed() > limit {
@@ -179,12 +188,18 @@ fn signal_case(sig: i32) {
         );
     } else {
         assert_eq!(status.code(), Some(130), "{err}");
-        assert!(err.contains("run the same command again to continue"), "{err}");
+        assert!(
+            err.contains("run the same command again to continue"),
+            "{err}"
+        );
         f.board_is_restored();
         assert_eq!(f.record("n2")["status"], "interrupted");
         assert!(!f.cell("n3").exists(), "n3 never started");
         assert_eq!(f.row("n2")[8], "interrupted", "never counted as a result");
-        assert!(f.row("n2")[10].is_empty(), "no latency for an interrupted cell");
+        assert!(
+            f.row("n2")[10].is_empty(),
+            "no latency for an interrupted cell"
+        );
     }
     assert_eq!(f.bytes("n1"), n1, "the finished cell is byte-identical");
 
@@ -209,7 +224,10 @@ fn signal_case(sig: i32) {
         assert_eq!(f.record(net)["status"], "ok", "{net}");
     }
     f.board_is_restored();
-    assert!(loads_alive_under(f.sb.path()).is_empty(), "no load survives the rerun");
+    assert!(
+        loads_alive_under(f.sb.path()).is_empty(),
+        "no load survives the rerun"
+    );
 }
 
 #[test]
@@ -282,8 +300,9 @@ fn a_load_that_exits_early_flags_the_cell_and_it_is_not_counted() {
     let (code, err) = run(&f);
     assert_eq!(code, Some(1), "{err}");
     let cell = |load: &str, net: &str| {
-        f.out()
-            .join(format!("cells/note10/{load}/cpu-min/gpu-current/{net}/default/cell.json"))
+        f.out().join(format!(
+            "cells/note10/{load}/cpu-min/gpu-current/{net}/default/cell.json"
+        ))
     };
     let j: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(cell("short", "n2")).unwrap()).unwrap();
@@ -320,7 +339,13 @@ fn a_benchmark_that_crashes_is_failed_and_retried_when_asked() {
     assert_eq!(code, Some(1), "{err}");
     let j = f.record("n2");
     assert_eq!(j["status"], "failed", "{j}");
-    assert!(j["reason"].as_str().unwrap().contains("the benchmark exited with"), "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the benchmark exited with"),
+        "{j}"
+    );
     let n1 = others_fine(&f);
     assert_eq!(f.starts(), ["n1", "n2", "n3"], "keep_going: n3 still ran");
     next_run_resumes(&f, &n1, "failed");
@@ -330,12 +355,18 @@ fn a_benchmark_that_crashes_is_failed_and_retried_when_asked() {
     let once = f.sb.path().join("crash-once");
     std::fs::write(&once, "").unwrap();
     f.scenario(
-        &format!("if [ -e '{0}' ]; then rm '{0}'; kill -SEGV $$; fi", once.display()),
+        &format!(
+            "if [ -e '{0}' ]; then rm '{0}'; kill -SEGV $$; fi",
+            once.display()
+        ),
         "retries: 2\nretry_on: [crash]\n",
     );
     let (code, err) = run(&f);
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("(retry_on: crash); attempt 2 of 3 (retries: 2)"), "{err}");
+    assert!(
+        err.contains("(retry_on: crash); attempt 2 of 3 (retries: 2)"),
+        "{err}"
+    );
     let j = f.record("n2");
     assert_eq!(j["status"], "ok", "{j}");
     assert_eq!(j["attempt"], 2, "{j}");
@@ -366,13 +397,20 @@ fn a_benchmark_that_hangs_is_killed_at_its_timeout_with_its_loads() {
     let once = f.sb.path().join("hang-once");
     std::fs::write(&once, "").unwrap();
     f.scenario(
-        &format!("if [ -e '{0}' ]; then rm '{0}'; sleep 60; fi", once.display()),
+        &format!(
+            "if [ -e '{0}' ]; then rm '{0}'; sleep 60; fi",
+            once.display()
+        ),
         "timeout_s: 2\nretries: 1\nretry_on: [timeout]\n",
     );
     let (code, err) = run(&f);
     assert_eq!(code, Some(0), "{err}");
     let j = f.record("n2");
-    assert_eq!((j["status"].as_str(), j["attempt"].as_u64()), (Some("ok"), Some(2)), "{j}");
+    assert_eq!(
+        (j["status"].as_str(), j["attempt"].as_u64()),
+        (Some("ok"), Some(2)),
+        "{j}"
+    );
     assert_eq!(j["earlier_attempts"][0]["status"], "timeout");
     others_fine(&f);
 }
@@ -389,7 +427,10 @@ fn a_truncated_log_is_incomplete_and_never_a_result() {
     let j = f.record("n2");
     assert_eq!(j["status"], "incomplete", "{j}");
     assert!(j["reason"].as_str().unwrap().contains("no end line"), "{j}");
-    assert!(f.row("n2")[10].is_empty(), "no latency for an incomplete cell");
+    assert!(
+        f.row("n2")[10].is_empty(),
+        "no latency for an incomplete cell"
+    );
     let n1 = others_fine(&f);
     next_run_resumes(&f, &n1, "incomplete");
 }
@@ -493,7 +534,11 @@ fn a_full_output_disk_stops_the_run_with_a_clear_error_and_corrupts_nothing() {
         err.contains("the run stopped there: no further cell was started"),
         "{err}"
     );
-    assert_eq!(f.starts(), ["n1", "n2", "n3", "n1"], "one cell tried, then the run stopped");
+    assert_eq!(
+        f.starts(),
+        ["n1", "n2", "n3", "n1"],
+        "one cell tried, then the run stopped"
+    );
     assert!(
         all_files(&f.out()) == before,
         "the result set changed: a file was corrupted, added or removed"

@@ -40,9 +40,9 @@ fn started(sb: &Sandbox) -> Vec<String> {
 }
 
 fn status_of(sb: &Sandbox, name: &str, net: &str) -> String {
-    let p = sb
-        .out(name)
-        .join(format!("cells/local/none/cpu-current/gpu-current/{net}/default/cell.json"));
+    let p = sb.out(name).join(format!(
+        "cells/local/none/cpu-current/gpu-current/{net}/default/cell.json"
+    ));
     let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     j["status"].as_str().unwrap().to_string()
 }
@@ -58,7 +58,10 @@ fn only_and_rerun_failed_pick_cells_and_the_run_says_what_it_skips() {
     let out = sb.run(&["run", "s.yaml", "--only", "*/n9/*"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("--only `*/n9/*` matches no cell of the scenario"), "{err}");
+    assert!(
+        err.contains("--only `*/n9/*` matches no cell of the scenario"),
+        "{err}"
+    );
     assert!(
         err.contains("hint: cell ids look like `local/none/cpu-current/gpu-current/n1/default`"),
         "{err}"
@@ -66,9 +69,20 @@ fn only_and_rerun_failed_pick_cells_and_the_run_says_what_it_skips() {
     assert!(!sb.out("sel").exists(), "a refused run writes nothing");
 
     // Two patterns, one repeated flag and a comma list.
-    let out = sb.run(&["run", "s.yaml", "--only", "*/n1/*", "--only", "*/n3/*,*/n9*"]);
+    let out = sb.run(&[
+        "run",
+        "s.yaml",
+        "--only",
+        "*/n1/*",
+        "--only",
+        "*/n3/*,*/n9*",
+    ]);
     let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "the last pattern matches nothing: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the last pattern matches nothing: {err}"
+    );
     let out = sb.run(&["run", "s.yaml", "--only", "*/n1/*,*/n[3]/*"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "n3 fails: {err}");
@@ -83,7 +97,13 @@ fn only_and_rerun_failed_pick_cells_and_the_run_says_what_it_skips() {
     assert_eq!(rows[2][8], "not_run");
 
     // --rerun-failed: only n3; n2 and n4 are missing and left alone.
-    let n1 = std::fs::read(find(&sb.out("sel"), "cell.json").iter().find(|p| p.to_string_lossy().contains("/n1/")).unwrap()).unwrap();
+    let n1 = std::fs::read(
+        find(&sb.out("sel"), "cell.json")
+            .iter()
+            .find(|p| p.to_string_lossy().contains("/n1/"))
+            .unwrap(),
+    )
+    .unwrap();
     std::fs::remove_file(sb.path().join("fail")).unwrap();
     let out = sb.run(&["run", "s.yaml", "--rerun-failed"]);
     let err = text(&out.stderr);
@@ -104,10 +124,17 @@ fn only_and_rerun_failed_pick_cells_and_the_run_says_what_it_skips() {
         "{err}"
     );
     assert_eq!(started(&sb), ["n1", "n3", "n3", "n2", "n4"]);
-    let n1_now = std::fs::read(find(&sb.out("sel"), "cell.json").iter().find(|p| p.to_string_lossy().contains("/n1/")).unwrap()).unwrap();
+    let n1_now = std::fs::read(
+        find(&sb.out("sel"), "cell.json")
+            .iter()
+            .find(|p| p.to_string_lossy().contains("/n1/"))
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(n1, n1_now, "a done cell is never rewritten");
     let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sb.out("sel").join("meta.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(sb.out("sel").join("meta.json")).unwrap())
+            .unwrap();
     assert_eq!(meta["run"]["resume"]["done"], 2, "{meta}");
     assert_eq!(meta["run"]["resume"]["missing"], 2, "{meta}");
 
@@ -120,7 +147,11 @@ fn only_and_rerun_failed_pick_cells_and_the_run_says_what_it_skips() {
     assert_eq!(out.status.code(), Some(2));
     // `plan --only` shows the selection.
     let out = sb.run(&["plan", "s.yaml", "--only", "*n4*"]);
-    assert!(text(&out.stdout).trim_end().ends_with("1 cells (local: 1)"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).trim_end().ends_with("1 cells (local: 1)"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 fn spawn(sb: &Sandbox, args: &[&str]) -> Child {
@@ -166,7 +197,9 @@ fn a_second_run_on_one_board_is_refused_with_the_holder_or_waits_and_never_overl
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains(&format!("board `local` is in use by another klo-spec run ({holder})")),
+        err.contains(&format!(
+            "board `local` is in use by another klo-spec run ({holder})"
+        )),
         "{err}"
     );
     assert!(err.contains("run with --wait"), "{err}");
@@ -216,8 +249,14 @@ fn two_runs_on_one_output_folder_wait_for_each_other_and_never_interleave_writes
         ),
     );
     let s = scenario(&sb, "shared", "1");
-    sb.write("a.yaml", &s.replace("name: shared\n", "name: shared\nboards: [rb5]\n"));
-    sb.write("b.yaml", &s.replace("name: shared\n", "name: shared\nboards: [note10]\n"));
+    sb.write(
+        "a.yaml",
+        &s.replace("name: shared\n", "name: shared\nboards: [rb5]\n"),
+    );
+    sb.write(
+        "b.yaml",
+        &s.replace("name: shared\n", "name: shared\nboards: [note10]\n"),
+    );
     let first = spawn(&sb, &["run", "a.yaml"]);
     wait_until("a's first benchmark", Duration::from_secs(30), || {
         !events(&sb).is_empty()
@@ -237,19 +276,27 @@ fn two_runs_on_one_output_folder_wait_for_each_other_and_never_interleave_writes
     assert_eq!(code, Some(0), "{err_a}");
     let (code, err_b) = wait_output(second);
     assert_eq!(code, Some(0), "{err_b}");
-    assert!(err_b.contains("waiting for it to finish (--wait)"), "{err_b}");
+    assert!(
+        err_b.contains("waiting for it to finish (--wait)"),
+        "{err_b}"
+    );
     assert_serial(&events(&sb));
     // Every record whole, each board's cells in their own folders, no
     // leftovers of either run.
     let records = find(&sb.out("shared"), "cell.json");
     assert_eq!(records.len(), 8);
     for r in &records {
-        let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(r).unwrap()).unwrap();
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(r).unwrap()).unwrap();
         assert_eq!(j["status"], "ok", "{j}");
     }
     for left in [".staging", ".trash"] {
         assert!(!sb.out("shared").join(left).exists(), "{left}");
     }
     let no_tmp = |p: &Path| !p.to_string_lossy().ends_with(".tmp");
-    assert!(common::fixture::snapshot(&sb.out("shared")).keys().all(|p| no_tmp(p)));
+    assert!(
+        common::fixture::snapshot(&sb.out("shared"))
+            .keys()
+            .all(|p| no_tmp(p))
+    );
 }

@@ -245,8 +245,9 @@ fn a_lost_attempt_is_retried_by_the_scenario_once_the_boards_own_retries_are_use
         .spawn()
         .unwrap();
     let cell = |net: &str| {
-        sb.out("layers")
-            .join(format!("cells/pi/light/cpu-current/gpu-current/{net}/default"))
+        sb.out("layers").join(format!(
+            "cells/pi/light/cpu-current/gpu-current/{net}/default"
+        ))
     };
     wait_until("net1 to finish", Duration::from_secs(60), || {
         cell("net1").join("cell.json").is_file()
@@ -260,11 +261,18 @@ fn a_lost_attempt_is_retried_by_the_scenario_once_the_boards_own_retries_are_use
     let out = child.wait_with_output().unwrap();
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("(retry_on: lost); attempt 2 of 2 (retries: 1)"), "{err}");
+    assert!(
+        err.contains("(retry_on: lost); attempt 2 of 2 (retries: 1)"),
+        "{err}"
+    );
     assert!(!err.contains("lost:"), "the board was not lost: {err}");
     assert!(loads.iter().all(|p| !klo_load_running(*p)));
     let j = json(&cell("net2").join("cell.json"));
-    assert_eq!((j["status"].as_str(), j["attempt"].as_u64()), (Some("ok"), Some(2)), "{j}");
+    assert_eq!(
+        (j["status"].as_str(), j["attempt"].as_u64()),
+        (Some("ok"), Some(2)),
+        "{j}"
+    );
     assert_eq!(j["earlier_attempts"][0]["retried_by"], "scenario", "{j}");
     let first = json(&cell("net2").join("attempts/1/cell.json"));
     assert_eq!(first["status"], "error", "{first}");
@@ -273,9 +281,11 @@ fn a_lost_attempt_is_retried_by_the_scenario_once_the_boards_own_retries_are_use
         "{first}"
     );
     assert_eq!(std::fs::read(cell("net1").join("cell.json")).unwrap(), net1);
-    wait_until("the board's state to be clean", Duration::from_secs(20), || {
-        state_left(&sb).is_empty()
-    });
+    wait_until(
+        "the board's state to be clean",
+        Duration::from_secs(20),
+        || state_left(&sb).is_empty(),
+    );
     // The next run has nothing to do.
     let again = sb.run(&["run", "s.yaml"]);
     assert!(

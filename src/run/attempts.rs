@@ -65,7 +65,12 @@ pub fn failure_kind(a: &Attempt) -> Option<RetryOn> {
 
 /// Puts a cell's last attempt in place as `cells/<id>`, with the earlier
 /// ones of this run in its `attempts/<n>/` and listed in its record.
-pub fn keep(out_dir: &Path, cell: &Cell, last: Attempt, earlier: Vec<(Attempt, RetriedBy)>) -> Outcome {
+pub fn keep(
+    out_dir: &Path,
+    cell: &Cell,
+    last: Attempt,
+    earlier: Vec<(Attempt, RetriedBy)>,
+) -> Outcome {
     let Attempt {
         mut record,
         log,

@@ -183,7 +183,12 @@ impl Resume {
         // A LUT cell takes K from its profile: run the profile too when it
         // is not done (it is not counted in the outcome).
         for (i, c) in cells.iter().enumerate() {
-            if !run[i] || !matches!(c.coord.strategy, Strategy::Constant(_) | Strategy::Static(_)) {
+            if !run[i]
+                || !matches!(
+                    c.coord.strategy,
+                    Strategy::Constant(_) | Strategy::Static(_)
+                )
+            {
                 continue;
             }
             if let Some(p) = super::kchoice::profile_of(c, cells)
@@ -212,7 +217,11 @@ impl Resume {
             .into_iter()
             .flatten()
             .collect();
-            head.push_str(&format!(", {} selected ({})", self.selected, how.join(" and ")));
+            head.push_str(&format!(
+                ", {} selected ({})",
+                self.selected,
+                how.join(" and ")
+            ));
         }
         head.push_str(&format!(", {} to run", self.to_run.len()));
         if opts.force {
@@ -223,7 +232,11 @@ impl Resume {
             format!(
                 "{} done{}",
                 self.done,
-                if opts.force { "" } else { " (same hash, skipped)" }
+                if opts.force {
+                    ""
+                } else {
+                    " (same hash, skipped)"
+                }
             ),
             format!(
                 "{} missing{}",
@@ -244,7 +257,11 @@ impl Resume {
                 }
             ),
         ];
-        let by: Vec<String> = self.failed.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let by: Vec<String> = self
+            .failed
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
         parts.push(if by.is_empty() {
             "0 failed before".to_string()
         } else {

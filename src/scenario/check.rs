@@ -95,7 +95,9 @@ impl Checker<'_> {
                 "t_sleep_us" => "microseconds of sleep after each burst: up to 10 s",
                 "inner_iter" => "rand() additions per burst: at least 1",
                 "log_iter" => "the load runs 2^log_iter bursts: 20 already lasts minutes",
-                "retries" => "extra attempts per failed cell: a board that fails 10 times needs a person",
+                "retries" => {
+                    "extra attempts per failed cell: a board that fails 10 times needs a person"
+                }
                 "timeout_s" => "seconds a benchmark may run: at most a day",
                 "load_settle_ms" => {
                     "milliseconds between starting the loads and the benchmark: at most 10 minutes"
@@ -346,7 +348,9 @@ fn check_retries(c: &mut Checker, raw: &RawScenario) -> Vec<raw::RetryOn> {
     let Some(kinds) = &raw.retry_on else {
         return raw::RetryOn::ALL.to_vec();
     };
-    let all = raw::RetryOn::ALL.map(|k| format!("`{}`", k.as_str())).join(", ");
+    let all = raw::RetryOn::ALL
+        .map(|k| format!("`{}`", k.as_str()))
+        .join(", ");
     if kinds.is_empty() {
         c.err(
             "retry_on",
