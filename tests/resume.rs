@@ -185,7 +185,9 @@ fn a_second_run_on_one_board_is_refused_with_the_holder_or_waits_and_never_overl
     let sb = Sandbox::new();
     copy_fake_bench(&sb);
     // Two scenarios (two result sets) on the one `local` board.
-    sb.write("a.yaml", &scenario(&sb, "a", "1"));
+    // The first run's cells are the slower ones: it must still hold the
+    // board when the waiting run starts.
+    sb.write("a.yaml", &scenario(&sb, "a", "2"));
     sb.write("b.yaml", &scenario(&sb, "b", "1"));
     let first = spawn(&sb, &["run", "a.yaml"]);
     wait_until("a's first benchmark", Duration::from_secs(30), || {
