@@ -213,6 +213,15 @@ fn a_second_run_on_one_board_is_refused_with_the_holder_or_waits_and_never_overl
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("gave up after waiting 1 s"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(15));
+    // Ctrl-C while waiting: exit 130, nothing written.
+    let waiter = spawn(&sb, &["run", "b.yaml", "--wait"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(waiter.id() as i32, libc::SIGINT) };
+    let (code, err) = wait_output(waiter);
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("waiting for it to finish (--wait)"), "{err}");
+    assert!(err.contains("interrupted: while waiting"), "{err}");
+    assert!(!sb.out("b").exists());
     // --wait: says whom it waits for, runs once the first is done.
     let second = spawn(&sb, &["run", "b.yaml", "--wait"]);
     let (code, err_a) = wait_output(first);
