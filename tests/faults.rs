@@ -17,10 +17,10 @@ use common::*;
 const CELL: &str = "note10/light/cpu-min/gpu-current";
 
 /// A sandbox with the fixture board `note10` and a scenario `faults` on it:
-/// three cells (networks n1, n2, n3, in that order) of a command benchmark
-/// whose first lines are `bench` (for n2 only, where it names `{{ network
-/// }}` it is n2's); every cell pins the CPU at its minimum and runs a light
-/// load.
+/// three cells (networks n1, n2, n3, run in that order) of a command
+/// benchmark that logs its start to `starts`, runs the shell line `bench`
+/// in n2's cell only (the fault), then prints a complete log. Every cell
+/// pins the CPU at its minimum and runs a light load.
 struct Faults {
     sb: Sandbox,
     sysfs: PathBuf,
