@@ -53,6 +53,51 @@ fn bad_scenarios_exit_2_with_a_located_message_and_write_nothing() {
 }
 
 #[test]
+fn bad_board_inventories_exit_2_with_a_located_message_and_write_nothing() {
+    let sb = Sandbox::new();
+    let scenario = sb.write("s.yaml", "name: s\nnetworks: [tiny]\n");
+    let pwned = Path::new("/tmp/klo-spec-pwned");
+    let _ = std::fs::remove_file(pwned);
+    insta::glob!("fixtures/bad/boards/*.yaml", |path| {
+        let rel = path.strip_prefix(ROOT).unwrap();
+        let out = Command::new(BIN)
+            .arg("run")
+            .arg(&scenario)
+            .args(["--boards", rel.to_str().unwrap(), "--output-dir"])
+            .arg(sb.path().join("outputs"))
+            .current_dir(ROOT)
+            .env("KLO_SPEC_LOCAL_DIR", sb.board_dir())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", rel.display());
+        let first = stderr.lines().next().unwrap_or_default();
+        let loc = first
+            .strip_prefix(&format!("error: {}:", rel.display()))
+            .unwrap_or_else(|| panic!("{}: no file:line:column in {first:?}", rel.display()));
+        let mut parts = loc.splitn(3, ':');
+        assert!(parts.next().unwrap().parse::<usize>().is_ok(), "{first}");
+        assert!(parts.next().unwrap().parse::<usize>().is_ok(), "{first}");
+        assert!(
+            stderr.contains("\n  hint: "),
+            "{}: no hint in {stderr}",
+            rel.display()
+        );
+        assert!(
+            !sb.path().join("outputs").exists() && !sb.board_dir().exists(),
+            "{}: wrote something",
+            rel.display()
+        );
+        assert!(text(&out.stdout).is_empty());
+        insta::assert_snapshot!(stderr);
+    });
+    assert!(
+        !pwned.exists(),
+        "a value from an inventory ran as a command"
+    );
+}
+
+#[test]
 fn plan_counts_and_ids_of_the_quickstart() {
     let out = Command::new(BIN)
         .args(["plan", "scenarios/quickstart.yaml", "--json"])
@@ -303,7 +348,7 @@ fn a_run_writes_sorted_tables_leaves_no_load_and_resumes() {
     let again = sb.run(&["run", "s.yaml"]);
     assert!(again.status.success());
     assert!(
-        text(&again.stderr).contains("6 cells, 0 to run, 6 already done"),
+        text(&again.stderr).contains("smoke: 6 cells, 0 to run: 6 done (same hash, skipped), 0 missing, 0 changed, 0 failed before"),
         "{}",
         text(&again.stderr)
     );
@@ -321,7 +366,7 @@ fn a_run_writes_sorted_tables_leaves_no_load_and_resumes() {
     sb.write("s.yaml", &scenario);
     let changed = sb.run(&["run", "s.yaml"]);
     assert!(
-        text(&changed.stderr).contains("6 cells, 3 to run, 3 already done"),
+        text(&changed.stderr).contains("smoke: 6 cells, 3 to run: 3 done (same hash, skipped), 0 missing, 3 changed, 0 failed before"),
         "{}",
         text(&changed.stderr)
     );

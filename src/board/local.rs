@@ -401,15 +401,17 @@ impl Transport for LocalBoard {
         run.stdout = std::fs::read_to_string(dir.join("script.out")).unwrap_or_default();
         run.stderr = std::fs::read_to_string(dir.join("script.err")).unwrap_or_default();
 
-        // Pull: copy the folder back, then remove it from the board.
-        copy_dir(&dir, &job.pull_to).with_context(|| {
+        // Pull: copy the folder back, then remove it from the board (also
+        // when the copy fails: the board keeps no cell folders).
+        let pulled = copy_dir(&dir, &job.pull_to);
+        let _ = std::fs::remove_dir_all(&dir);
+        pulled.with_context(|| {
             format!(
                 "cannot pull {} into {}",
                 dir.display(),
                 job.pull_to.display()
             )
         })?;
-        let _ = std::fs::remove_dir_all(&dir);
         Ok(run)
     }
 }
