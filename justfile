@@ -25,9 +25,27 @@ schema:
 helpers:
     cargo run -- helpers
 
-# Benchmarks (release build; the first one compiles polars for a while).
-bench:
+# Every benchmark (BENCHMARKS.md): release build, the first one compiles
+# polars for a while; installs Workload Automation and pandas in a
+# virtualenv under target/ once; about 15 minutes on 2 cores.
+bench: bench-planning bench-ingest bench-overhead bench-k-search
+
+# Expanding a 100,000-cell matrix, resuming 10,000 finished cells.
+bench-planning:
+    cargo bench --bench planning
+
+# Ingest of a 10-million-line campaign vs pandas and polars' CSV reader.
+bench-ingest:
+    cargo bench --bench ingest
+
+# Per-cell overhead and start-up vs Workload Automation 3.3.1.
+bench-overhead:
+    cargo bench --bench overhead
+
+# K_answer search vs sweep: on the timing model, then measured on `local`.
+bench-k-search:
     cargo bench --bench k_search
+    cargo bench --bench k_search_local
 
 # Format and lint.
 lint:

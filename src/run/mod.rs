@@ -8,6 +8,7 @@ pub mod cell;
 pub mod kchoice;
 pub mod prepare;
 pub mod progress;
+pub mod resume;
 mod tables;
 mod worker;
 
@@ -220,17 +221,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let started_at = cell::now_rfc3339();
     let t0 = Instant::now();
 
-    let mut to_run: Vec<usize> = Vec::new();
-    let mut skipped = 0;
-    for (i, cell) in p.cells.iter().enumerate() {
-        let done =
-            !opts.force && current_record(&out_dir, cell).is_some_and(|r| r.status == Status::Ok);
-        if done {
-            skipped += 1;
-        } else {
-            to_run.push(i);
-        }
-    }
+    let resume::Pending { to_run, skipped } = resume::pending(p, &out_dir, opts.force);
     // One worker per board; its cells run one at a time: `default` cells
     // first (the profiles), then in plan order, searches last.
     let mut per_board: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
