@@ -100,17 +100,49 @@ pub struct RunArgs {
     )]
     pub output_dir: PathBuf,
     /// Rerun every cell, even those already done with the same hash.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rerun_failed")]
     pub force: bool,
+    /// Run only the cells whose id matches PATTERN (a glob: `*` any text,
+    /// `?` one character, `[ab]` one of a set), e.g. '*/heavy/*'. Repeat
+    /// it or separate patterns with commas; a pattern that matches no cell
+    /// is an error. Tables still cover every cell on disk.
+    #[arg(long, value_name = "PATTERN", value_delimiter = ',', action = ArgAction::Append)]
+    pub only: Vec<String>,
+    /// Run only the cells whose last result (same hash) is not `ok`
+    /// (failed, timeout, interrupted, ...); missing cells are left alone.
+    #[arg(long)]
+    pub rerun_failed: bool,
+    /// When another run holds a board or the output folder, wait for it
+    /// (saying whom for) instead of refusing.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit 2) [default:
+    /// wait as long as it takes]
+    #[arg(long, value_name = "S", requires = "wait")]
+    pub wait_timeout: Option<u64>,
     /// No progress output on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl RunArgs {
+    /// How long `--wait` waits, if at all.
+    pub fn wait_limit(&self) -> Option<std::time::Duration> {
+        self.wait.then(|| {
+            self.wait_timeout
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(std::time::Duration::MAX)
+        })
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Show only the cells whose id matches PATTERN (as `run --only`).
+    #[arg(long, value_name = "PATTERN", value_delimiter = ',', action = ArgAction::Append)]
+    pub only: Vec<String>,
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,

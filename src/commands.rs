@@ -24,23 +24,35 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             build_missing_luts(&a, &cancel)?;
             let p = prepare(&a.common)?;
             print_notes(&p);
+            let wait = a.wait_limit();
             let report = run::run(
                 &p,
                 &RunOptions {
                     output_root: a.output_dir,
                     force: a.force,
                     progress: !a.quiet,
+                    only: a.only,
+                    rerun_failed: a.rerun_failed,
+                    wait,
                 },
                 &cancel,
             )?;
             run::print_tables(&report.analysis);
             println!("\nresults: {}", report.out_dir.display());
-            report.outcome(p.cells.len(), &cancel)?;
+            report.outcome(&cancel)?;
             Ok(0)
         }
         Command::Plan(a) => {
-            let p = prepare(&a.common)?;
+            let mut p = prepare(&a.common)?;
             print_notes(&p);
+            if !a.only.is_empty() {
+                let keep = run::select::matching(&p.cells, &a.only)?;
+                let mut i = 0;
+                p.cells.retain(|_| {
+                    i += 1;
+                    keep[i - 1]
+                });
+            }
             print_plan(&p, a.json)?;
             Ok(0)
         }
@@ -218,10 +230,20 @@ fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
         missing.join(", "),
         build_with.display()
     );
-    // The LUT scenario runs on the boards that lack one, whatever boards
-    // its file names.
+    // The LUT scenario runs on the boards that lack one as well as those
+    // its file names (their finished cells are kept, so its tables still
+    // cover every board measured).
+    let lut_scenario = scenario::load(build_with)?;
+    let mut boards = lut_scenario.boards.clone();
+    boards.extend(
+        missing
+            .iter()
+            .filter(|b| !boards.contains(b))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let p = run::prepare(
-        scenario::load(build_with)?.on_boards(missing.clone()),
+        lut_scenario.on_boards(boards),
         default_templates(&a.common.templates).as_deref(),
         a.common.boards.as_deref(),
     )?;
@@ -232,10 +254,13 @@ fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
             output_root: a.output_dir.clone(),
             force: false,
             progress: !a.quiet,
+            only: Vec::new(),
+            rerun_failed: false,
+            wait: a.wait_limit(),
         },
         cancel,
     )?;
-    report.outcome(p.cells.len(), cancel)?;
+    report.outcome(cancel)?;
     for board in missing {
         let slice = crate::kstrategy::build::Slice {
             board: Some(board.clone()),

@@ -118,6 +118,19 @@ impl UsageError {
     }
 }
 
+/// A board or an output folder is held by another klo-spec run (the
+/// holder's PID and host in `holder`). Maps to exit code 2; `--wait` waits
+/// instead.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message} ({holder})\n  hint: {hint}")]
+pub struct Busy {
+    /// What is held: `board `rb5` is in use by another klo-spec run`.
+    pub message: String,
+    /// `pid N on HOST`, as the lock says.
+    pub holder: String,
+    pub hint: String,
+}
+
 /// The run was interrupted by a signal; cleanup has been done.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("interrupted: {0}")]
@@ -134,7 +147,7 @@ pub struct CellsFailed {
 /// The exit code for an error that reached `main`.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
-        if cause.is::<InputError>() || cause.is::<UsageError>() {
+        if cause.is::<InputError>() || cause.is::<UsageError>() || cause.is::<Busy>() {
             return EXIT_BAD_INPUT;
         }
         if cause.is::<Interrupted>() {

@@ -18,6 +18,7 @@ pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod export;
+pub mod fuzzing;
 pub mod ingest;
 pub mod kstrategy;
 pub mod matrix;

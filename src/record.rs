@@ -142,7 +142,30 @@ pub struct CellRecord {
     /// search's K_answer run).
     #[serde(default)]
     pub log_dir: Option<String>,
+    /// Which attempt of this run the record is (1 = the first).
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// The attempts of this run before this one, kept in `attempts/<n>/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<AttemptSummary>,
     pub klo_spec_version: String,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+/// One earlier attempt of a cell, as its final record lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptSummary {
+    pub attempt: u32,
+    pub status: Status,
+    pub reason: Option<String>,
+    /// What tried again: `transport` (a dropped connection, the board
+    /// inventory's `retries`) or `scenario` (`retries`/`retry_on`).
+    pub retried_by: String,
+    /// Where it is kept, relative to the cell's folder.
+    pub folder: String,
 }
 
 impl CellRecord {

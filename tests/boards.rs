@@ -4,49 +4,13 @@
 //! during and after the cells, and that every file is byte-identical to the
 //! fixture afterwards.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 mod common;
+use common::fixture::{assert_same_tree, copy_tree, fixture};
 use common::*;
-
-/// Every file of a tree, by relative path.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let t = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_tree(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), &t).unwrap();
-        }
-    }
-}
-
-fn fixture(tree: &str) -> PathBuf {
-    Path::new(ROOT).join("tests/fixtures/sysfs").join(tree)
-}
 
 /// Copies fixture trees into the sandbox and writes an inventory naming them
 /// (`rb5` on qcom, `note10` on exynos). Returns the copies' roots.
@@ -63,19 +27,6 @@ fn fixture_boards(sb: &Sandbox) -> (PathBuf, PathBuf) {
         ),
     );
     (q, e)
-}
-
-fn assert_same_tree(copy: &Path, tree: &str) {
-    let (a, b) = (snapshot(copy), snapshot(&fixture(tree)));
-    let differ: Vec<_> = a
-        .iter()
-        .filter(|(k, v)| b.get(*k) != Some(v))
-        .map(|(k, v)| format!("{}: {:?}", k.display(), String::from_utf8_lossy(v)))
-        .collect();
-    assert!(
-        differ.is_empty() && a.len() == b.len(),
-        "{tree} changed: {differ:?}"
-    );
 }
 
 fn json(path: &Path) -> serde_json::Value {

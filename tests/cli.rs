@@ -53,6 +53,51 @@ fn bad_scenarios_exit_2_with_a_located_message_and_write_nothing() {
 }
 
 #[test]
+fn bad_board_inventories_exit_2_with_a_located_message_and_write_nothing() {
+    let sb = Sandbox::new();
+    let scenario = sb.write("s.yaml", "name: s\nnetworks: [tiny]\n");
+    let pwned = Path::new("/tmp/klo-spec-pwned");
+    let _ = std::fs::remove_file(pwned);
+    insta::glob!("fixtures/bad/boards/*.yaml", |path| {
+        let rel = path.strip_prefix(ROOT).unwrap();
+        let out = Command::new(BIN)
+            .arg("run")
+            .arg(&scenario)
+            .args(["--boards", rel.to_str().unwrap(), "--output-dir"])
+            .arg(sb.path().join("outputs"))
+            .current_dir(ROOT)
+            .env("KLO_SPEC_LOCAL_DIR", sb.board_dir())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", rel.display());
+        let first = stderr.lines().next().unwrap_or_default();
+        let loc = first
+            .strip_prefix(&format!("error: {}:", rel.display()))
+            .unwrap_or_else(|| panic!("{}: no file:line:column in {first:?}", rel.display()));
+        let mut parts = loc.splitn(3, ':');
+        assert!(parts.next().unwrap().parse::<usize>().is_ok(), "{first}");
+        assert!(parts.next().unwrap().parse::<usize>().is_ok(), "{first}");
+        assert!(
+            stderr.contains("\n  hint: "),
+            "{}: no hint in {stderr}",
+            rel.display()
+        );
+        assert!(
+            !sb.path().join("outputs").exists() && !sb.board_dir().exists(),
+            "{}: wrote something",
+            rel.display()
+        );
+        assert!(text(&out.stdout).is_empty());
+        insta::assert_snapshot!(stderr);
+    });
+    assert!(
+        !pwned.exists(),
+        "a value from an inventory ran as a command"
+    );
+}
+
+#[test]
 fn plan_counts_and_ids_of_the_quickstart() {
     let out = Command::new(BIN)
         .args(["plan", "scenarios/quickstart.yaml", "--json"])
@@ -195,6 +240,49 @@ fn shipped_scenarios_have_the_schema_modeline_and_validate() {
     }
 }
 
+#[test]
+fn the_readme_sketch_and_the_documented_scenarios_validate() {
+    // The README's "sketch with every key" is a scenario: it must parse.
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let after = readme
+        .split_once("A sketch with every key")
+        .expect("README has the scenario sketch")
+        .1;
+    let sketch = after
+        .split_once("```yaml\n")
+        .unwrap()
+        .1
+        .split_once("```")
+        .unwrap()
+        .0;
+    let sb = Sandbox::new();
+    // Its `lut: {build_with: lut.yaml}` names the LUT scenario beside it.
+    std::fs::copy(
+        Path::new(ROOT).join("scenarios/lut.yaml"),
+        sb.path().join("lut.yaml"),
+    )
+    .unwrap();
+    let file = sb.write("sketch.yaml", sketch);
+    let out = sb.run(&["plan", file.to_str().unwrap()]);
+    assert!(out.status.success(), "README sketch: {}", text(&out.stderr));
+    // The GPU scenarios under docs/nvidia (their load_levels use LUTs made on
+    // that machine, so only the LUT scenarios are planned here).
+    for entry in std::fs::read_dir(Path::new(ROOT).join("docs/nvidia")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !(name.starts_with("lut-") && name.ends_with(".yaml")) {
+            continue;
+        }
+        let out = Command::new(BIN)
+            .arg("plan")
+            .arg(&path)
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+    }
+}
+
 // ---------------------------------------------------------------- runs
 
 #[test]
@@ -260,7 +348,7 @@ fn a_run_writes_sorted_tables_leaves_no_load_and_resumes() {
     let again = sb.run(&["run", "s.yaml"]);
     assert!(again.status.success());
     assert!(
-        text(&again.stderr).contains("6 cells, 0 to run, 6 already done"),
+        text(&again.stderr).contains("smoke: 6 cells, 0 to run: 6 done (same hash, skipped), 0 missing, 0 changed, 0 failed before"),
         "{}",
         text(&again.stderr)
     );
@@ -278,7 +366,7 @@ fn a_run_writes_sorted_tables_leaves_no_load_and_resumes() {
     sb.write("s.yaml", &scenario);
     let changed = sb.run(&["run", "s.yaml"]);
     assert!(
-        text(&changed.stderr).contains("6 cells, 3 to run, 3 already done"),
+        text(&changed.stderr).contains("smoke: 6 cells, 3 to run: 3 done (same hash, skipped), 0 missing, 3 changed, 0 failed before"),
         "{}",
         text(&changed.stderr)
     );

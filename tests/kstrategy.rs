@@ -32,22 +32,36 @@ fn two_point_lut(identity: &str) -> String {
             ("board".into(), "local".into()),
             ("board_identity".into(), identity.into()),
             ("helpers".into(), "written by a test".into()),
+            ("device".into(), "a GPU".into()),
         ],
         hash: String::new(),
     }
     .to_text()
 }
 
-fn scenario(name: &str, lut: &str, strategies: &str) -> String {
+/// A scenario on `local` with the probe on the thread device; `rest` is the
+/// YAML after `networks`.
+fn thread_scenario(name: &str, networks: &str, iterations: u32, rest: &str) -> String {
     format!(
         "name: {name}\n\
          boards: [local]\n\
          benchmark:\n  probe: {{submit: deferred, device: thread}}\n\
-         networks: ['{TWO_PHASES}']\n\
-         iterations: 4\n\
-         lut: {lut}\n\
-         matrix:\n  strategy: {strategies}\n"
+         networks: {networks}\n\
+         iterations: {iterations}\n{rest}"
     )
+}
+
+fn scenario(name: &str, lut: &str, strategies: &str) -> String {
+    thread_scenario(
+        name,
+        &format!("['{TWO_PHASES}']"),
+        4,
+        &format!("lut: {lut}\nmatrix:\n  strategy: {strategies}\n"),
+    )
+}
+
+fn text_of(sb: &Sandbox, name: &str) -> String {
+    std::fs::read_to_string(sb.path().join(name)).unwrap()
 }
 
 fn summary(out: &Path) -> Vec<BTreeMap<String, String>> {
@@ -140,6 +154,12 @@ fn constant_k_comes_from_the_profile_and_dynamic_k_changes_within_an_inference()
         "{err}"
     );
     assert!(err.contains("/constant-baseline"), "{err}");
+    // The LUT names the device it was measured on; these cells ran on the
+    // thread device.
+    assert!(
+        err.contains("warning: 2 cell(s) ran on `thread` with a LUT measured on `a GPU`"),
+        "{err}"
+    );
 
     // The profile (the default cell) has a mean T_prod between the phases,
     // above 32 µs: the LUT says 8, and the inputs are in the table.
@@ -201,12 +221,12 @@ fn the_search_finds_k_answer_with_fewer_runs_than_the_sweep() {
     let sb = Sandbox::new();
     sb.write(
         "s.yaml",
-        "name: search\n\
-         boards: [local]\n\
-         benchmark:\n  probe: {submit: deferred, device: thread}\n\
-         networks: [synth-20-6000-20000]\n\
-         iterations: 3\n\
-         matrix:\n  strategy: [default, {search: {k_max: 32}}]\n",
+        &thread_scenario(
+            "search",
+            "[synth-20-6000-20000]",
+            3,
+            "matrix:\n  strategy: [default, {search: {k_max: 32}}]\n",
+        ),
     );
     let out = sb.run(&["run", "s.yaml", "--quiet"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -250,12 +270,12 @@ fn lut_build_takes_the_argmin_per_grid_point_and_compare_shows_differences() {
     let sb = Sandbox::new();
     sb.write(
         "lut.yaml",
-        "name: lut\n\
-         boards: [local]\n\
-         benchmark:\n  probe: {submit: deferred, device: thread}\n\
-         networks: [synth-10-2000-20000, synth-10-40000-20000]\n\
-         iterations: 3\n\
-         matrix:\n  strategy: [{sweep: {k: [1, 4]}}]\n",
+        &thread_scenario(
+            "lut",
+            "[synth-10-2000-20000, synth-10-40000-20000]",
+            3,
+            "matrix:\n  strategy: [{sweep: {k: [1, 4]}}]\n",
+        ),
     );
     let out = sb.run(&["run", "lut.yaml", "--quiet"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -266,6 +286,13 @@ fn lut_build_takes_the_argmin_per_grid_point_and_compare_shows_differences() {
     assert_eq!(built.get("board"), Some("local"));
     assert!(built.get("board_identity").is_some_and(|i| !i.is_empty()));
     assert!(built.get("data_sha256").is_some());
+    // What K means: how the probe submitted and what a flush cost, and the
+    // device it ran on.
+    assert_eq!(
+        built.get("probe"),
+        Some("submit=deferred flush_units=12000")
+    );
+    assert_eq!(built.get("device"), Some("thread"));
 
     // Each point's K is the sweep's argmin of that network.
     let rows = summary(&sb.out("lut"));
@@ -299,6 +326,31 @@ fn lut_build_takes_the_argmin_per_grid_point_and_compare_shows_differences() {
         assert_eq!(point.k_opt, best, "{net}: {point:?}");
     }
 
+    // A scenario whose probe submits otherwise gets another K from its
+    // sweeps: the LUT is refused there.
+    sb.write(
+        "native.yaml",
+        "name: native\n\
+         boards: [local]\n\
+         benchmark:\n  probe: {submit: native, device: thread}\n\
+         networks: [tiny]\n\
+         lut: {file: luts/local.csv}\n\
+         matrix:\n  strategy: [default, dynamic]\n",
+    );
+    let out = sb.run(&["plan", "native.yaml"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("was measured with the probe at `submit=deferred flush_units=12000`; this scenario's probe runs at `submit=native flush_units=12000`"),
+        "{err}"
+    );
+    sb.write(
+        "deferred.yaml",
+        &text_of(&sb, "native.yaml").replace("submit: native", "submit: deferred"),
+    );
+    let same = sb.run(&["plan", "deferred.yaml"]);
+    assert!(same.status.success(), "{}", text(&same.stderr));
+
     // Against itself: no difference. Against a LUT that says otherwise
     // everywhere: every point differs, and the exit code is still 0.
     let same = sb.run(&["lut", "compare", "luts/local.csv", "luts/local.csv"]);
@@ -323,7 +375,7 @@ fn lut_build_takes_the_argmin_per_grid_point_and_compare_shows_differences() {
 }
 
 #[test]
-fn on_local_a_frequency_it_cannot_set_is_left_as_it_is_and_said_so() {
+fn with_leave_current_a_frequency_local_cannot_set_is_left_as_it_is_and_said_so() {
     let writable = std::fs::metadata("/sys/devices/system/cpu/cpufreq/policy0/scaling_max_freq")
         .is_ok_and(|m| !m.permissions().readonly())
         && unsafe { libc::geteuid() } == 0;
@@ -334,14 +386,15 @@ fn on_local_a_frequency_it_cannot_set_is_left_as_it_is_and_said_so() {
     let sb = Sandbox::new();
     sb.write(
         "s.yaml",
-        "name: freq\n\
-         boards: [local]\n\
-         benchmark:\n  probe: {submit: deferred, device: thread}\n\
-         networks: [tiny]\n\
-         iterations: 3\n\
-         matrix:\n  cpu_freq: [{all: min}, {all: max}]\n\
-         checks:\n\
-         - {id: F1, title: T_prod higher at F_min?, metric: t_prod, kind: higher, a: {cpu_freq: {all: min}}, b: {cpu_freq: {all: max}}}\n",
+        &thread_scenario(
+            "freq",
+            "[tiny]",
+            3,
+            "freq_unsupported: leave_current\n\
+             matrix:\n  cpu_freq: [{all: min}, {all: max}]\n\
+             checks:\n\
+             - {id: F1, title: T_prod higher at F_min?, metric: t_prod, kind: higher, a: {cpu_freq: {all: min}}, b: {cpu_freq: {all: max}}}\n",
+        ),
     );
     let out = sb.run(&["run", "s.yaml", "--quiet"]);
     let err = text(&out.stderr);

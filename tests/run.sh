@@ -41,6 +41,11 @@ fi
 if [ -e /etc/OpenCL/vendors/pocl.icd ]; then
     export KLO_SPEC_TEST_OPENCL=1
 fi
+# Root can mount a small tmpfs: the full-disk and read-only cases of the
+# fault matrix (tests/faults.rs) must run, not skip.
+if [ "$(id -u)" = 0 ]; then
+    export KLO_SPEC_TEST_MOUNT=1
+fi
 # chromium is installed: the browser test must run, not skip.
 if command -v chromium >/dev/null 2>&1; then
     export KLO_SPEC_TEST_BROWSER=1

@@ -234,8 +234,14 @@ fn a_cell_whose_connection_dropped_is_tried_again_over_a_new_connection() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(loads.iter().all(|p| !klo_load_running(*p)));
-    let j = json(&find(&sb.out("retried"), "cell.json")[0]);
+    let cell = sb
+        .out("retried")
+        .join("cells/pi/light/cpu-current/gpu-current/net1/default");
+    let j = json(&cell.join("cell.json"));
     assert_eq!(j["status"], "ok", "{j}");
+    // The try whose connection dropped is kept for inspection.
+    assert_eq!(j["earlier_attempts"][0]["retried_by"], "transport", "{j}");
+    assert_eq!(json(&cell.join("attempts/1/cell.json"))["status"], "error");
     assert!(
         j["reason"]
             .as_str()
@@ -246,6 +252,79 @@ fn a_cell_whose_connection_dropped_is_tried_again_over_a_new_connection() {
     // The retry opened a new connection and took the board's lock again.
     assert_eq!(j["round_trips"], 3, "{j}");
     assert_eq!(sshd.handshakes(), 2);
+}
+
+#[test]
+fn a_lost_attempt_is_retried_by_the_scenario_once_the_boards_own_retries_are_used_up() {
+    // The board gives up at the first drop (`retries: 0` in the inventory);
+    // the scenario's `retry_on: [lost]` runs the cell again, over a new
+    // connection, and the board is not lost.
+    let (sb, sshd) = ssh_board("    retries: 0\n");
+    let marker = sb.path().join("slow-once");
+    std::fs::write(&marker, "").unwrap();
+    let s = scenario("layers", "pi", "0", "net1, net2").replace(
+        "run: sh fake-bench.sh",
+        &format!(
+            "run: if [ {{{{ network }}}} = net2 ] && [ -e {m} ]; then rm {m}; sleep 60; fi; sh fake-bench.sh",
+            m = marker.display()
+        ),
+    ) + "retries: 1\nretry_on: [lost]\n";
+    sb.write("s.yaml", &s);
+    let child = sb
+        .command(&["run", "s.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cell = |net: &str| {
+        sb.out("layers").join(format!(
+            "cells/pi/light/cpu-current/gpu-current/{net}/default"
+        ))
+    };
+    wait_until("net1 to finish", Duration::from_secs(60), || {
+        cell("net1").join("cell.json").is_file()
+    });
+    let net1 = std::fs::read(cell("net1").join("cell.json")).unwrap();
+    wait_until("net2's benchmark to start", Duration::from_secs(60), || {
+        !marker.exists()
+    });
+    let loads = wait_for_pi_loads(&sb);
+    assert!(sshd.drop_connections() > 0);
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("(retry_on: lost); attempt 2 of 2 (retries: 1)"),
+        "{err}"
+    );
+    assert!(!err.contains("lost:"), "the board was not lost: {err}");
+    assert!(loads.iter().all(|p| !klo_load_running(*p)));
+    let j = json(&cell("net2").join("cell.json"));
+    assert_eq!(
+        (j["status"].as_str(), j["attempt"].as_u64()),
+        (Some("ok"), Some(2)),
+        "{j}"
+    );
+    assert_eq!(j["earlier_attempts"][0]["retried_by"], "scenario", "{j}");
+    let first = json(&cell("net2").join("attempts/1/cell.json"));
+    assert_eq!(first["status"], "error", "{first}");
+    assert!(
+        first["reason"].as_str().unwrap().contains("is unreachable"),
+        "{first}"
+    );
+    assert_eq!(std::fs::read(cell("net1").join("cell.json")).unwrap(), net1);
+    wait_until(
+        "the board's state to be clean",
+        Duration::from_secs(20),
+        || state_left(&sb).is_empty(),
+    );
+    // The next run has nothing to do.
+    let again = sb.run(&["run", "s.yaml"]);
+    assert!(
+        text(&again.stderr).contains("layers: 2 cells, 0 to run: 2 done"),
+        "{}",
+        text(&again.stderr)
+    );
 }
 
 #[test]

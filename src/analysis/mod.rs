@@ -12,7 +12,7 @@ pub mod kstrategy;
 pub mod stats;
 mod sweeps;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
@@ -428,6 +428,34 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
         .map(|r| r.id.as_str())
         .collect();
     let mut warnings = Vec::new();
+    // A LUT measured on another device than the one its cells ran on (the
+    // board identity of `local` does not name its GPU).
+    let mut other_device: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    for (i, rec) in inp.records.iter().enumerate() {
+        let Some(rec) = rec.as_ref().filter(|r| r.k_choice.is_some()) else {
+            continue;
+        };
+        let cell = &inp.cells[i];
+        let made_on = inp
+            .luts
+            .get(&cell.coord.board)
+            .and_then(|l| l.get("device"));
+        if let (Some(made_on), Some(ran_on)) = (made_on, crate::kstrategy::build::device_of(rec))
+            && made_on != ran_on
+        {
+            other_device
+                .entry((made_on.to_string(), ran_on))
+                .or_default()
+                .push(cell.id.as_str());
+        }
+    }
+    for ((made_on, ran_on), ids) in other_device {
+        warnings.push(format!(
+            "{} cell(s) ran on `{ran_on}` with a LUT measured on `{made_on}`: {}",
+            ids.len(),
+            ids.join(", ")
+        ));
+    }
     if !clamped.is_empty() {
         warnings.push(format!(
             "{} cell(s) looked K up outside the LUT's grid (the nearest grid point was used; extend the LUT's grid to cover them): {}",

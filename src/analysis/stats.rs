@@ -7,6 +7,9 @@
 //!   Effect size: Cliff's delta, P(a > b) - P(a < b), in [-1, 1].
 //! - Equivalence within a relative tolerance: two one-sided Welch t-tests
 //!   (TOST) on the difference of means, margin `tolerance x |mean(b)|`.
+//! - Ratios of means (speedups, each over its own baseline): a z-test on the
+//!   log of the ratio, its variance from every sample set by the delta
+//!   method (`log_ratio`).
 
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
@@ -174,6 +177,63 @@ pub fn tost(a: &[f64], b: &[f64], tol: f64) -> Option<f64> {
     let p_lower = 1.0 - t.cdf((d + margin) / se); // H0: d <= -margin
     let p_upper = t.cdf((d - margin) / se); // H0: d >= margin
     Some(p_lower.max(p_upper))
+}
+
+/// The log of a product of mean ratios, with its standard error by the
+/// delta method: `num` are sample sets whose means multiply the ratio,
+/// `den` those that divide it (Var ln mean(x) ~ var(x) / (n mean(x)^2)).
+pub struct LogRatio {
+    pub d: f64,
+    pub se: f64,
+}
+
+pub fn log_ratio(num: &[&[f64]], den: &[&[f64]]) -> Option<LogRatio> {
+    let mut d = 0.0;
+    let mut var = 0.0;
+    for (sets, sign) in [(num, 1.0), (den, -1.0)] {
+        for x in sets {
+            let m = mean(x);
+            if x.is_empty() || m <= 0.0 || !m.is_finite() {
+                return None;
+            }
+            d += sign * m.ln();
+            var += variance(x) / (x.len() as f64 * m * m);
+        }
+    }
+    Some(LogRatio { d, se: var.sqrt() })
+}
+
+impl LogRatio {
+    fn cdf(&self, at: f64) -> f64 {
+        if self.se > 0.0 {
+            Normal::new(0.0, 1.0)
+                .map(|n| n.cdf((at - self.d) / self.se))
+                .unwrap_or(0.5)
+        } else if at >= self.d {
+            1.0
+        } else {
+            0.0
+        }
+    }
+
+    /// p of "the ratio is below 1" being due to chance (small when it is
+    /// clearly below).
+    pub fn p_less(&self) -> f64 {
+        1.0 - self.cdf(0.0)
+    }
+
+    pub fn p_greater(&self) -> f64 {
+        self.cdf(0.0)
+    }
+
+    /// Two one-sided tests that the ratio is within a factor (1 + tol).
+    pub fn p_equivalent(&self, tol: f64) -> f64 {
+        let delta = (1.0 + tol).ln();
+        // H0: d <= -delta (p = P(D > d | d = -delta)) or d >= delta.
+        let lower = self.cdf(-delta);
+        let upper = 1.0 - self.cdf(delta);
+        lower.max(upper)
+    }
 }
 
 #[cfg(test)]

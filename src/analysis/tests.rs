@@ -1,4 +1,5 @@
 use super::checks::evaluate;
+use super::stats;
 use super::*;
 use crate::ingest::parse_klo;
 use crate::scenario::CheckKind;
@@ -105,4 +106,97 @@ fn verdicts() {
     assert_eq!(out.test, "mann-whitney-u exact");
     assert_eq!(out.effect, Some(1.0));
     assert!(out.p_value.unwrap() < 1e-4);
+}
+
+#[test]
+fn the_log_ratio_and_its_delta_method_error() {
+    // mean 2 over mean 1, each from 4 values of variance 0 and 2/3.
+    let (num, den) = ([2.0; 4], [0.0, 1.0, 1.0, 2.0]);
+    let lr = stats::log_ratio(&[&num], &[&den]).unwrap();
+    assert!((lr.d - 2f64.ln()).abs() < 1e-12);
+    // Var ln mean(den) = (2/3) / (4 x 1^2) = 1/6; num adds nothing.
+    assert!((lr.se - (1.0f64 / 6.0).sqrt()).abs() < 1e-12);
+    assert!(stats::log_ratio(&[&num], &[&[0.0, 0.0]]).is_none());
+    // One-sided p of a ratio above 1, two standard errors up: about 0.023.
+    let two_se = stats::LogRatio { d: 0.2, se: 0.1 };
+    assert!((two_se.p_greater() - 0.02275).abs() < 1e-4);
+    assert!((two_se.p_less() - 0.97725).abs() < 1e-4);
+    // Within a factor 1.5 (ln 1.5 = 0.405): equivalent; within 1.1: not.
+    assert!(two_se.p_equivalent(0.5) < 0.05);
+    assert!(two_se.p_equivalent(0.1) > 0.5);
+}
+
+#[test]
+fn speedup_checks_count_the_noise_of_their_baselines() {
+    use super::checks::{SpeedupSides, evaluate_speedup};
+    // a runs in 77 over a baseline of 100 (speedup 1.3), b in 100 over 100.
+    let (a, b) = (spread(77.0, 10), spread(100.0, 10));
+    let quiet = spread(100.0, 10);
+    let sides = |a_base: &[f64], b_base: &[f64]| {
+        evaluate_speedup(
+            CheckKind::Higher,
+            &SpeedupSides {
+                a: &a,
+                a_base,
+                b: &b,
+                b_base,
+                shared: false,
+            },
+            0.05,
+            0.05,
+        )
+    };
+    let out = sides(&quiet, &quiet);
+    assert_eq!(out.verdict, "PASS");
+    assert_eq!(out.test, "z log-speedup ratio");
+    assert!(out.p_value.unwrap() < 1e-6);
+    // A's baseline is noise (mean 100, spread 40-160): a speedup of 1.3 over
+    // it is no longer shown, where per-inference speedups over its mean
+    // alone (the old test) would call it certain.
+    let noisy = [40.0, 160.0, 45.0, 155.0, 100.0];
+    let out = sides(&noisy, &quiet);
+    assert_eq!(out.verdict, "INCONCLUSIVE", "{out:?}");
+    let per_inference = |lat: &[f64], base: &[f64]| -> Vec<f64> {
+        let m = stats::mean(base);
+        lat.iter().map(|l| m / l).collect()
+    };
+    assert_eq!(
+        evaluate(
+            CheckKind::Higher,
+            &per_inference(&a, &noisy),
+            &per_inference(&b, &quiet),
+            0.05,
+            0.05
+        )
+        .verdict,
+        "PASS"
+    );
+    // A baseline both sides share cancels out, however noisy.
+    let shared = evaluate_speedup(
+        CheckKind::Higher,
+        &SpeedupSides {
+            a: &a,
+            a_base: &noisy,
+            b: &b,
+            b_base: &noisy,
+            shared: true,
+        },
+        0.05,
+        0.05,
+    );
+    assert_eq!(shared.verdict, "PASS");
+    // Equal speedups over quiet baselines are similar.
+    let similar = evaluate_speedup(
+        CheckKind::Similar,
+        &SpeedupSides {
+            a: &b,
+            a_base: &quiet,
+            b: &spread(100.5, 10),
+            b_base: &quiet,
+            shared: false,
+        },
+        0.05,
+        0.05,
+    );
+    assert_eq!(similar.verdict, "PASS", "{similar:?}");
 }

@@ -39,7 +39,7 @@ pub struct FreqPlan {
     pub cpu: Vec<CpuPin>,
     pub gpu: Option<GpuPin>,
     /// Settings not applied, left at the board's current frequencies because
-    /// the board cannot set them (only on the built-in `local` board), one
+    /// the board cannot set them (`freq_unsupported: leave_current`), one
     /// line each: `cpu_freq {all: min}: board `local` has no cpufreq ...`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<String>,
@@ -139,13 +139,13 @@ pub fn resolve_cpu(
     if topo.policies.is_empty() {
         return Err(unsupported(
             format!("board `{board}` has no cpufreq policies: it cannot set CPU frequencies"),
-            "use `cpu_freq: [current]` on this board (a VM or container has no cpufreq)",
+            "use `cpu_freq: [current]` on this board (a VM or container has no cpufreq), or `freq_unsupported: leave_current` to run at the current setting and mark the cells",
         ));
     }
     if !topo.cpufreq_writable() {
         return Err(unsupported(
             format!("board `{board}` cannot write its cpufreq files (not root?)"),
-            "use `cpu_freq: [current]`, or give the board a way to get root (`root: sudo` in the inventory)",
+            "use `cpu_freq: [current]`, give the board a way to get root (`root: sudo` in the inventory), or `freq_unsupported: leave_current`",
         ));
     }
     let valid = topo.cluster_names().join(", ");
@@ -216,13 +216,13 @@ pub fn resolve_gpu(
             format!(
                 "board `{board}` has no GPU frequency control that klo-spec knows (kgsl, Mali, devfreq)"
             ),
-            "use `gpu_freq: [current]` on this board",
+            "use `gpu_freq: [current]` on this board, or `freq_unsupported: leave_current` to run at the current setting and mark the cells",
         ));
     };
     if !gpu.writable {
         return Err(unsupported(
             format!("board `{board}` cannot write its GPU frequency files (not root?)"),
-            "use `gpu_freq: [current]`, or `root: sudo` in the inventory",
+            "use `gpu_freq: [current]`, `root: sudo` in the inventory, or `freq_unsupported: leave_current`",
         ));
     }
     let khz = pick(

@@ -96,11 +96,15 @@ pub struct RawBoard {
     pub board_cc: Option<String>,
     /// ssh and adb: how many times a cell whose connection failed is tried
     /// again before the board counts as lost (its remaining cells are not
-    /// run; the other boards go on). Default 2.
+    /// run; the other boards go on). Default 2. These tries happen inside
+    /// one attempt of the cell; a scenario's `retries` with `retry_on:
+    /// [lost]` gives the cell further attempts, each with these retries.
     #[serde(default)]
+    #[schemars(range(max = 20))]
     pub retries: Option<u32>,
     /// ssh and adb: seconds to wait for a connection (default 10).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 600))]
     pub connect_timeout_s: Option<u32>,
 }
 
@@ -276,9 +280,15 @@ pub fn load(path: &Path) -> Result<Inventory, InputError> {
             .with_hint("the inventory is scenarios/boards.yaml, or the file given with --boards"),
         )
     })?;
+    parse(path, &text)
+}
+
+/// Validates an inventory given as text (`path` names it in messages and
+/// anchors relative paths).
+pub fn parse(path: &Path, text: &str) -> Result<Inventory, InputError> {
     let (raw, source) = crate::yaml::read::<RawInventory>(
         path,
-        &text,
+        text,
         "board inventory",
         "list boards under `boards:`; see scenarios/boards.yaml",
     )?;

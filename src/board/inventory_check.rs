@@ -15,6 +15,11 @@ use crate::error::{Diagnostic, InputError};
 use crate::scenario::check::is_slug;
 use crate::yaml::source::SourceMap;
 
+/// Most connection retries a board may have.
+pub const MAX_BOARD_RETRIES: u32 = 20;
+/// Longest connection timeout, in seconds.
+pub const MAX_CONNECT_TIMEOUT_S: u32 = 600;
+
 /// CPUs the NDK builds for, by the name `ndk.arch` takes.
 pub const NDK_ARCHES: [&str; 4] = ["aarch64", "armv7a", "x86_64", "i686"];
 
@@ -238,12 +243,15 @@ fn remote_board(
             None
         }
         Some(a)
-            if a.starts_with('-') || a.chars().any(|ch| ch.is_whitespace() || ch.is_control()) =>
+            if a.starts_with('-')
+                || !a
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "@._:%+-[]".contains(ch)) =>
         {
             c.err(
                 &format!("{base}.address"),
                 format!("`{a}` is not a valid address"),
-                &format!("give {what}: no spaces, not starting with `-`"),
+                &format!("give {what}: letters, digits and `@ . _ : % + - [ ]` only, not starting with `-` (it goes to the client's command line)"),
             );
             None
         }
@@ -289,6 +297,24 @@ fn remote_board(
             "the host whose adb server has the device, e.g. `lab2` or `10.0.0.7`",
         );
     }
+    if let Some(r) = b.retries
+        && r > MAX_BOARD_RETRIES
+    {
+        c.err(
+            &format!("{base}.retries"),
+            format!("`retries` must be between 0 and {MAX_BOARD_RETRIES}, got {r}"),
+            "tries again after a dropped connection, 2 s, 4 s, ... apart: a board lost 20 times in a row is not coming back",
+        );
+    }
+    if let Some(t) = b.connect_timeout_s
+        && !(1..=MAX_CONNECT_TIMEOUT_S).contains(&t)
+    {
+        c.err(
+            &format!("{base}.connect_timeout_s"),
+            format!("`connect_timeout_s` must be between 1 and {MAX_CONNECT_TIMEOUT_S}, got {t}"),
+            "seconds to wait for a connection; the default is 10",
+        );
+    }
     let compiler = compiler(c, base, b, adb)?;
     let ssh_config = b.ssh_config.as_deref().map(resolve);
     if let Some(f) = &ssh_config
@@ -322,10 +348,7 @@ fn remote_board(
         adb_port: b.adb_port,
         ssh_config,
         retries: b.retries.unwrap_or(DEFAULT_RETRIES),
-        connect_timeout_s: b
-            .connect_timeout_s
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT_S)
-            .max(1),
+        connect_timeout_s: b.connect_timeout_s.unwrap_or(DEFAULT_CONNECT_TIMEOUT_S),
     })
 }
 

@@ -18,7 +18,6 @@ use minijinja::context;
 use super::remote::{RemoteBoard, token};
 use super::trip::{self, Request};
 use super::{Transport, Unreachable};
-use crate::error::UsageError;
 
 /// A held board lock.
 pub struct Keeper {
@@ -113,10 +112,11 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
             Ok(l) if l.starts_with("lock=busy") => {
                 keeper.release();
                 let holder = l.trim_start_matches("lock=busy").trim();
-                return Err(UsageError::new(
-                    format!("board `{name}` is in use by another klo-spec run ({holder})"),
-                    Some("wait for it to finish: cells on one board must never overlap".into()),
-                )
+                return Err(crate::error::Busy {
+                    message: format!("board `{name}` is in use by another klo-spec run"),
+                    holder: holder.to_string(),
+                    hint: super::BUSY_BOARD_HINT.into(),
+                }
                 .into());
             }
             Ok(l) => notes.push(l),

@@ -237,7 +237,13 @@ impl Transport for LocalBoard {
             self.host_cpus.len()
         );
         if let Some(f) = &self.config.fixture {
-            id = format!("fixture|{}", f.display());
+            // What the tree holds, not where it is: the same fixture is the
+            // same board from any clone or working folder.
+            id = format!(
+                "fixture|{}|{}",
+                f.file_name().unwrap_or_default().to_string_lossy(),
+                &tree_digest(f)?[..16]
+            );
         } else if !self.real_sysfs() {
             id.push_str(&format!("|sysfs={}", self.config.sysfs_root.display()));
         }
@@ -395,15 +401,17 @@ impl Transport for LocalBoard {
         run.stdout = std::fs::read_to_string(dir.join("script.out")).unwrap_or_default();
         run.stderr = std::fs::read_to_string(dir.join("script.err")).unwrap_or_default();
 
-        // Pull: copy the folder back, then remove it from the board.
-        copy_dir(&dir, &job.pull_to).with_context(|| {
+        // Pull: copy the folder back, then remove it from the board (also
+        // when the copy fails: the board keeps no cell folders).
+        let pulled = copy_dir(&dir, &job.pull_to);
+        let _ = std::fs::remove_dir_all(&dir);
+        pulled.with_context(|| {
             format!(
                 "cannot pull {} into {}",
                 dir.display(),
                 job.pull_to.display()
             )
         })?;
-        let _ = std::fs::remove_dir_all(&dir);
         Ok(run)
     }
 }
@@ -421,6 +429,34 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// sha256 over the files of a tree: each file's path relative to the root
+/// and its bytes, in path order.
+fn tree_digest(root: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for f in files {
+        let rel = f.strip_prefix(root).unwrap_or(&f);
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update(std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
+        h.update([0]);
+    }
+    Ok(crate::digest::hex_digest(h.finalize().as_slice()))
 }
 
 #[cfg(test)]

@@ -124,6 +124,10 @@ pub struct Unreachable {
     pub detail: String,
 }
 
+/// What to do about a board another run holds.
+pub const BUSY_BOARD_HINT: &str =
+    "wait for it to finish, or run with --wait: cells on one board must never overlap";
+
 /// Held while klo-spec uses a board: a lock file on this machine (local
 /// boards), or a lock process on the board (ssh and adb boards).
 pub struct BoardLock {
@@ -147,13 +151,11 @@ impl BoardLock {
             .with_context(|| format!("cannot open {}", path.display()))?;
         if file.try_lock().is_err() {
             let holder = std::fs::read_to_string(path).unwrap_or_default();
-            return Err(crate::error::UsageError::new(
-                format!(
-                    "board `{board}` is in use by another klo-spec run ({})",
-                    holder.trim()
-                ),
-                Some("wait for it to finish: cells on one board must never overlap".into()),
-            )
+            return Err(crate::error::Busy {
+                message: format!("board `{board}` is in use by another klo-spec run"),
+                holder: holder.trim().to_string(),
+                hint: BUSY_BOARD_HINT.into(),
+            }
             .into());
         }
         file.set_len(0)?;

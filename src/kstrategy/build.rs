@@ -140,10 +140,80 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
             ),
         ),
         ("grid_points".to_string(), groups.len().to_string()),
-        (
-            "built_by".to_string(),
-            format!("klo-spec {}", env!("CARGO_PKG_VERSION")),
-        ),
     ];
+    let mut provenance = provenance;
+    // What K means depends on how the probe submitted and what a flush
+    // cost: a LUT is for scenarios that do the same.
+    if let Some(probe) = probe_settings(dir) {
+        provenance.push(("probe".to_string(), probe));
+    }
+    if let Some(device) = device_name(
+        dir,
+        &sweeps,
+        c_board,
+        &board,
+        header.iter().position(|h| *h == "id"),
+    ) {
+        provenance.push(("device".to_string(), device));
+    }
+    provenance.extend([(
+        "built_by".to_string(),
+        format!("klo-spec {}", env!("CARGO_PKG_VERSION")),
+    )]);
     Ok(super::lut::from_sweeps(&groups, provenance))
+}
+
+/// `submit=deferred flush_units=12000`: the settings that define K, from
+/// the result set's copy of its scenario (a probe benchmark only).
+fn probe_settings(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("scenario.yaml")).ok()?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    let bench = doc.get("benchmark");
+    if bench.is_some_and(|b| b.get("probe").is_none()) {
+        return None;
+    }
+    let probe = bench
+        .and_then(|b| b.get("probe"))
+        .cloned()
+        .filter(|v| !v.is_null())
+        .unwrap_or(serde_yaml::Value::Mapping(Default::default()));
+    let spec: crate::scenario::raw::ProbeSpec = serde_yaml::from_value(probe).ok()?;
+    Some(probe_key(&spec))
+}
+
+/// The probe settings a LUT and a scenario must share.
+pub fn probe_key(p: &crate::scenario::raw::ProbeSpec) -> String {
+    format!(
+        "submit={} flush_units={}",
+        serde_json::to_value(p.submit)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        p.flush_units
+    )
+}
+
+/// The device the sweeps ran on, as the probe reported it (an OpenCL
+/// device's name, or `thread`), from the first sweep cell's record.
+fn device_name(
+    dir: &Path,
+    sweeps: &[&Vec<&str>],
+    c_board: usize,
+    board: &str,
+    c_id: Option<usize>,
+) -> Option<String> {
+    let c_id = c_id?;
+    let row = sweeps.iter().find(|r| r[c_board] == board)?;
+    let rec = crate::record::CellRecord::read(
+        &crate::run::cell::cell_path(dir, row[c_id]).join("cell.json"),
+    )?;
+    device_of(&rec)
+}
+
+/// The device a cell ran on: the OpenCL device's name, or `thread`.
+pub fn device_of(rec: &crate::record::CellRecord) -> Option<String> {
+    rec.device_info
+        .get("opencl_device")
+        .cloned()
+        .or_else(|| rec.device.clone())
 }

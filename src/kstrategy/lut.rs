@@ -9,6 +9,8 @@
 //! # helpers: <sha256 of the board-side helpers' sources>
 //! # condition: cpu-min/gpu-max
 //! # source: outputs/lut (scenario sha256 ...)
+//! # probe: submit=deferred flush_units=12000
+//! # device: <the OpenCL device's name, or thread>
 //! # data_sha256: <sha256 of the lines below, each ending in \n>
 //! t_prod_us,t_ker_us,k_opt,latency_us
 //! 21.4,38.9,4,1520.3

@@ -43,6 +43,9 @@ pub struct BoardRun<'a> {
     pub templates: &'a Templates,
     pub out_dir: &'a Path,
     pub cancel: Cancel,
+    /// Set when the run stops starting cells (`on_failure: bail`, a full
+    /// output folder).
+    pub halt: &'a super::Halt,
 }
 
 /// One load entry of the cell template: `procs` processes on `core`.
@@ -227,13 +230,25 @@ fn last_line(path: &Path) -> Option<String> {
         .map(|l| l.chars().take(300).collect())
 }
 
-/// What running a cell gave.
+/// What running a cell gave, once its folder is in place.
 pub struct Outcome {
     pub record: CellRecord,
     pub log: Option<CellLog>,
     /// Set when the board could not be reached or its connection dropped
     /// (the cell may be tried again): what the client said.
     pub unreachable: Option<String>,
+    /// Set when the result could not be stored in the output folder (a
+    /// full disk, a read-only folder): what the file system said.
+    pub storage: Option<String>,
+}
+
+/// One attempt at a cell, judged, its folder still in `.staging/`.
+pub struct Attempt {
+    pub record: CellRecord,
+    pub log: Option<CellLog>,
+    pub unreachable: Option<String>,
+    pub storage: Option<String>,
+    pub staging: PathBuf,
 }
 
 /// A record for a cell, before it runs.
@@ -266,6 +281,8 @@ fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
         k_choice: choice.record.clone(),
         search: None,
         log_dir: None,
+        attempt: 1,
+        earlier_attempts: Vec::new(),
         klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -303,26 +320,64 @@ pub fn refuse(
     record
 }
 
-/// Runs one cell and leaves its folder at `out_dir/cells/<id>`.
-/// `lost_before` holds why earlier tries of this cell lost the board.
-pub fn execute(
+/// Why a record left in `.staging/` by a run that never came back says
+/// `interrupted`: written before the round trip, replaced once it ends.
+pub fn cut_off_reason() -> String {
+    format!(
+        "cut off: klo-spec (pid {} on {}) stopped while this cell ran and could not record its end (killed?); found by a later run",
+        std::process::id(),
+        crate::board::hostname()
+    )
+}
+
+/// Runs attempt `n` of one cell into a folder of its own under
+/// `.staging/`, with its `cell.json`, and judges it. Before the round trip
+/// the folder holds a record that says `interrupted` (see
+/// [`cut_off_reason`]), so a runner killed mid-cell leaves a trace that the
+/// next run turns into the cell's record. `lost_before` holds why earlier
+/// tries of this attempt lost the board. Nothing under `cells/` changes.
+pub fn attempt(
     r: &BoardRun,
     cell: &Cell,
     plan: &FreqPlan,
     choice: &Choice,
+    n: u32,
     lost_before: &[String],
-) -> Outcome {
-    let n = ATTEMPT.fetch_add(1, Ordering::SeqCst);
-    let token = format!("{}-{}-{n}", cell.hash, std::process::id());
+) -> Attempt {
+    let token = format!(
+        "{}-{}-{}",
+        cell.hash,
+        std::process::id(),
+        ATTEMPT.fetch_add(1, Ordering::SeqCst)
+    );
     let staging = r.out_dir.join(".staging").join(&token);
     let mut record = new_record(cell, plan, choice);
+    record.attempt = n;
+    let mut marker = record.clone();
+    marker.status = Status::Interrupted;
+    marker.reason = Some(cut_off_reason());
+    if let Err(e) = write_record(&staging, &marker) {
+        // Nothing can be stored: the cell does not run at all.
+        record.reason = Some(format!("{e:#}"));
+        return Attempt {
+            record,
+            log: None,
+            unreachable: None,
+            storage: Some(format!("{e:#}")),
+            staging,
+        };
+    }
     let outcome = run_round_trip(r, cell, plan, choice, &token, &staging, &mut record);
-    let mut unreachable = None;
+    let (mut unreachable, mut storage) = (None, None);
     let log = match outcome {
         Ok(run) => judge(r, cell, &staging, run, &mut record),
         Err(e) => {
             if let Some(u) = e.downcast_ref::<crate::board::Unreachable>() {
                 unreachable = Some(u.detail.clone());
+            }
+            // A pull that failed for lack of space stops the run.
+            if super::attempts::is_storage_error(&e) {
+                storage = Some(format!("{e:#}"));
             }
             record.status = Status::Error;
             record.reason = Some(format!("{e:#}"));
@@ -340,15 +395,23 @@ pub fn execute(
             None => note,
         });
     }
-    if let Err(e) = finalize(r.out_dir, cell, &staging, &record) {
-        record.status = Status::Error;
-        record.reason = Some(format!("{e:#}"));
+    if let Err(e) = write_record(&staging, &record) {
+        storage.get_or_insert(format!("{e:#}"));
     }
-    Outcome {
+    Attempt {
         record,
         log,
         unreachable,
+        storage,
+        staging,
     }
+}
+
+/// Writes `cell.json` into a cell folder (atomically).
+pub fn write_record(dir: &Path, record: &CellRecord) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let json = serde_json::to_string_pretty(record)? + "\n";
+    crate::output::atomic_write(&dir.join("cell.json"), json.as_bytes())
 }
 
 fn run_round_trip(
@@ -582,11 +645,15 @@ fn judge(
 
 /// Writes cell.json into the staging folder and moves it to `cells/<id>`,
 /// replacing an earlier result only once the new one is complete on disk.
-fn finalize(out_dir: &Path, cell: &Cell, staging: &Path, record: &CellRecord) -> Result<()> {
-    std::fs::create_dir_all(staging)?;
-    let json = serde_json::to_string_pretty(record)? + "\n";
-    crate::output::atomic_write(&staging.join("cell.json"), json.as_bytes())?;
-    let target = cell_path(out_dir, &cell.id);
+pub fn finalize(out_dir: &Path, cell: &Cell, staging: &Path, record: &CellRecord) -> Result<()> {
+    write_record(staging, record)?;
+    place(out_dir, &cell.id, staging)
+}
+
+/// Moves a complete cell folder from `.staging/` to `cells/<id>` in one
+/// step, replacing what was there.
+pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<()> {
+    let target = cell_path(out_dir, id);
     let parent = target.parent().context("cell path has a parent")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;

@@ -3,12 +3,13 @@
 //! time), then the tables. Nothing is written under `outputs/` before the
 //! scenario and the preflight have passed.
 
+pub mod attempts;
 mod board_ctx;
 pub mod cell;
 pub mod kchoice;
 pub mod prepare;
 pub mod progress;
-pub mod resume;
+pub mod select;
 mod tables;
 mod worker;
 
@@ -22,7 +23,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -30,7 +33,7 @@ use serde_json::json;
 use crate::analysis::Analysis;
 use crate::board::{Cancel, format_cores, helpers};
 use crate::digest::hex_sha256;
-use crate::error::{CellsFailed, Interrupted, UsageError};
+use crate::error::{Busy, CellsFailed, Interrupted};
 use crate::matrix::Cell;
 use crate::output::atomic_write;
 use crate::record::{CellRecord, Status};
@@ -44,6 +47,47 @@ pub struct RunOptions {
     pub output_root: PathBuf,
     pub force: bool,
     pub progress: bool,
+    /// Glob patterns on cell ids (`--only`): run only the cells they match.
+    pub only: Vec<String>,
+    /// Run only the cells whose result (same hash) is not `ok`.
+    pub rerun_failed: bool,
+    /// Wait for a busy board or output folder (`--wait`), at most this
+    /// long, instead of refusing.
+    pub wait: Option<Duration>,
+}
+
+/// Why a run stopped starting cells before it ran them all.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HaltReason {
+    /// `on_failure: bail`: this cell ended with this status.
+    Bail { id: String, status: Status },
+    /// The output folder could not take a result (full, read-only).
+    Storage { id: String, error: String },
+}
+
+/// Shared by the board workers: once set, no further cell starts.
+#[derive(Debug, Default)]
+pub struct Halt {
+    set: AtomicBool,
+    reason: Mutex<Option<HaltReason>>,
+}
+
+impl Halt {
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    /// Stops the run; the first reason is kept.
+    pub fn stop(&self, why: HaltReason) {
+        if let Ok(mut r) = self.reason.lock() {
+            r.get_or_insert(why);
+        }
+        self.set.store(true, Ordering::SeqCst);
+    }
+
+    pub fn reason(&self) -> Option<HaltReason> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
 }
 
 /// The folder of a scenario's results.
@@ -65,8 +109,14 @@ fn hostname() -> String {
 
 impl OutputLock {
     pub fn acquire(dir: &Path) -> Result<OutputLock> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+        let unwritable = |e: std::io::Error, what: &Path| -> anyhow::Error {
+            anyhow::anyhow!(
+                "the output folder {} cannot be written ({what}: {e}): nothing was run; make it writable, or give another folder with --output-dir",
+                dir.display(),
+                what = what.display()
+            )
+        };
+        std::fs::create_dir_all(dir).map_err(|e| unwritable(e, dir))?;
         let path = dir.join(".lock");
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -74,22 +124,65 @@ impl OutputLock {
             .read(true)
             .write(true)
             .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .map_err(|e| unwritable(e, &path))?;
         if file.try_lock().is_err() {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            return Err(UsageError::new(
-                format!(
-                    "another klo-spec run holds {} ({})",
-                    dir.display(),
-                    holder.trim()
-                ),
-                Some("wait for it to finish; two runs must not write one result set".into()),
-            )
+            return Err(Busy {
+                message: format!("another klo-spec run holds {}", dir.display()),
+                holder: holder.trim().to_string(),
+                hint: "wait for it to finish, or run with --wait: two runs must not write one result set at the same time".into(),
+            }
             .into());
         }
-        file.set_len(0)?;
-        writeln!(file, "pid {} on {}", std::process::id(), hostname())?;
+        file.set_len(0).map_err(|e| unwritable(e, &path))?;
+        writeln!(file, "pid {} on {}", std::process::id(), hostname())
+            .map_err(|e| unwritable(e, &path))?;
         Ok(OutputLock { _file: file })
+    }
+}
+
+/// Runs `op` (taking a lock) until it does not say `Busy`, when `wait`
+/// allows: a first `Busy` is an error without `--wait`; with it, klo-spec
+/// says whom it waits for (again when the holder changes) and tries every
+/// half second until `wait` has passed or the run is cancelled.
+pub fn wait_for<T>(
+    wait: Option<Duration>,
+    cancel: &Cancel,
+    mut op: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    let Some(limit) = wait else { return op() };
+    let t0 = Instant::now();
+    let mut told = String::new();
+    loop {
+        let e = match op() {
+            Err(e) if e.is::<Busy>() => e,
+            other => return other,
+        };
+        let busy = e.downcast_ref::<Busy>().cloned().unwrap_or_else(|| Busy {
+            message: e.to_string(),
+            holder: String::new(),
+            hint: String::new(),
+        });
+        if t0.elapsed() >= limit {
+            return Err(e.context(format!(
+                "gave up after waiting {} s (--wait-timeout)",
+                t0.elapsed().as_secs()
+            )));
+        }
+        if cancel.is_cancelled() {
+            return Err(Interrupted(format!("while waiting: {}", busy.message)).into());
+        }
+        if told != busy.holder {
+            eprintln!(
+                "klo-spec: {} ({}); waiting for it to finish (--wait)",
+                busy.message, busy.holder
+            );
+            told = busy.holder.clone();
+        }
+        let until = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < until && !cancel.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -105,27 +198,37 @@ pub struct RunReport {
     pub analysis: Analysis,
     pub out_dir: PathBuf,
     pub cells_run: usize,
-    /// Cells of the plan without an `ok` result after the run.
+    /// Cells the run was asked for (all, or those `--only` and
+    /// `--rerun-failed` select).
+    pub selected: usize,
+    /// Selected cells without an `ok` result after the run.
     pub not_ok: usize,
+    /// Why the run stopped starting cells early (`on_failure: bail`).
+    pub halted: Option<HaltReason>,
 }
 
 impl RunReport {
     /// The error to exit with: interrupted (130), cells failed (1), or none.
-    pub fn outcome(&self, total: usize, cancel: &Cancel) -> Result<()> {
+    pub fn outcome(&self, cancel: &Cancel) -> Result<()> {
         if cancel.is_cancelled() {
             return Err(Interrupted(format!(
                 "the tables of the {} finished cells are in {}; run the same command again to continue",
-                total - self.not_ok,
+                self.selected - self.not_ok,
                 self.out_dir.display()
             ))
             .into());
         }
         if self.not_ok > 0 {
-            return Err(CellsFailed {
+            let err = anyhow::Error::from(CellsFailed {
                 failed: self.not_ok,
-                total,
-            }
-            .into());
+                total: self.selected,
+            });
+            return Err(match &self.halted {
+                Some(HaltReason::Bail { id, status }) => err.context(format!(
+                    "on_failure: bail stopped the run after {id} ended {status}; the cells after it were not started"
+                )),
+                _ => err,
+            });
         }
         Ok(())
     }
@@ -172,8 +275,12 @@ pub(super) fn backoff(attempt: u32, cancel: &Cancel) {
 pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport> {
     let s = &p.scenario;
     let out_dir = output_dir(&opts.output_root, s);
+    // Bad patterns are bad input: refused before anything is touched.
+    let only = select::matching(&p.cells, &opts.only)?;
     // The boards first: refusing a busy board must write nothing. A board
-    // that cannot be reached loses its cells; the others go on.
+    // that cannot be reached loses its cells; the others go on. Boards are
+    // taken in name order, the output folder last, so two waiting runs
+    // cannot hold what the other waits for.
     let mut lost: BTreeMap<String, String> = BTreeMap::new();
     let mut board_locks = Vec::new();
     for (name, b) in &p.boards {
@@ -183,7 +290,9 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                 "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
             )
         };
-        match with_retries(retries, cancel, note, || b.lock()) {
+        match wait_for(opts.wait, cancel, || {
+            with_retries(retries, cancel, note, || b.lock())
+        }) {
             Ok(l) => board_locks.push(l),
             Err(e) => match unreachable(&e) {
                 Some(why) => {
@@ -217,15 +326,17 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             },
         }
     }
-    let _lock = OutputLock::acquire(&out_dir)?;
+    let _lock = wait_for(opts.wait, cancel, || OutputLock::acquire(&out_dir))?;
     let started_at = cell::now_rfc3339();
     let t0 = Instant::now();
 
-    let resume::Pending { to_run, skipped } = resume::pending(p, &out_dir, opts.force);
+    // A run killed mid-cell left its attempt in .staging/: record it.
+    let cut_off = attempts::recover_cut_off(&out_dir, &p.cells);
+    let resume = select::Resume::plan(&p.cells, &out_dir, &only, opts.force, opts.rerun_failed);
     // One worker per board; its cells run one at a time: `default` cells
     // first (the profiles), then in plan order, searches last.
     let mut per_board: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &i in &to_run {
+    for &i in &resume.to_run {
         per_board
             .entry(p.cells[i].coord.board.as_str())
             .or_default()
@@ -237,14 +348,17 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         .collect();
     let progress = Progress::new(&counts, opts.progress);
     if opts.progress {
-        progress.note(&format!(
-            "{}: {} cells, {} to run, {} already done (same hash; --force reruns them)",
-            s.name,
-            p.cells.len(),
-            to_run.len(),
-            skipped
-        ));
+        if !cut_off.is_empty() {
+            let ids: Vec<&str> = cut_off.iter().map(|(id, _)| id.as_str()).collect();
+            progress.note(&format!(
+                "found {} cell(s) cut off when an earlier run was killed, recorded as interrupted: {}",
+                cut_off.len(),
+                ids.join(", ")
+            ));
+        }
+        progress.note(&resume.summary(&s.name, p.cells.len(), opts));
     }
+    let halt = Halt::default();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let per_board_results: Vec<BoardResults> = std::thread::scope(|scope| {
         let handles: Vec<_> = per_board
@@ -265,6 +379,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                     templates: &p.templates,
                     out_dir: &out_dir,
                     cancel: cancel.clone(),
+                    halt: &halt,
                 };
                 let (progress, done) = (&progress, &done);
                 let lost_at_start = lost.get(board).cloned();
@@ -289,9 +404,26 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     progress.finish();
     let _ = std::fs::remove_dir_all(out_dir.join(".staging"));
     let _ = std::fs::remove_dir_all(out_dir.join(".trash"));
+    if let Some(HaltReason::Storage { id, error }) = halt.reason() {
+        let kept = p
+            .cells
+            .iter()
+            .filter(|c| current_record(&out_dir, c).is_some_and(|r| r.status == Status::Ok))
+            .count();
+        anyhow::bail!(
+            "the result of {id} could not be stored in {}: {error}\nthe run stopped there: no further cell was started, the boards were cleaned up, and the {kept} finished cells on disk are intact (the tables were not rewritten); free space or make the folder writable, then run the same command again to continue",
+            out_dir.display()
+        );
+    }
 
-    let analysis = write_tables(p, &out_dir)?;
+    let analysis = write_tables(p, &out_dir).with_context(|| {
+        format!(
+            "the cells are on disk in {}, the tables could not be written: fix that, then `klo-spec analyze` writes them",
+            out_dir.display()
+        )
+    })?;
     let by_status = status_counts(p, &out_dir);
+    let halted = halt.reason();
     let meta = json!({
         "scenario": {"name": s.name, "file": s.file.display().to_string(), "sha256": hex_sha256(s.text.as_bytes())},
         "klo_spec": {"version": env!("CARGO_PKG_VERSION")},
@@ -316,8 +448,22 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             "finished_at": cell::now_rfc3339(),
             "wall_s": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             "cells_total": p.cells.len(),
+            "cells_selected": resume.selected,
             "cells_run": results.len(),
-            "cells_skipped": skipped,
+            "cells_skipped": if opts.force { 0 } else { resume.done },
+            "resume": {
+                "done": resume.done,
+                "missing": resume.missing,
+                "changed": resume.changed,
+                "failed_before": resume.failed,
+                "cut_off": cut_off.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+                "profiles_added": resume.profiles_added,
+            },
+            "only": opts.only,
+            "rerun_failed": opts.rerun_failed,
+            "force": opts.force,
+            "on_failure": match s.on_failure { crate::scenario::OnFailure::KeepGoing => "keep_going", crate::scenario::OnFailure::Bail => "bail" },
+            "bailed_after": match &halted { Some(HaltReason::Bail { id, status }) => Some(json!({"id": id, "status": status})), _ => None },
             "interrupted": cancel.is_cancelled(),
             "by_status": by_status,
         },
@@ -330,13 +476,18 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let not_ok = p
         .cells
         .iter()
-        .filter(|c| current_record(&out_dir, c).is_none_or(|r| r.status != Status::Ok))
+        .enumerate()
+        .filter(|(i, c)| {
+            resume.counted[*i] && current_record(&out_dir, c).is_none_or(|r| r.status != Status::Ok)
+        })
         .count();
     Ok(RunReport {
         analysis,
         out_dir,
         cells_run: results.len(),
+        selected: resume.selected,
         not_ok,
+        halted,
     })
 }
 
@@ -362,7 +513,7 @@ fn board_worker(
         progress.board_note(board, &format!("unreachable, its cells are not run: {why}"));
     }
     for i in indexes {
-        if r.cancel.is_cancelled() {
+        if r.cancel.is_cancelled() || r.halt.is_set() {
             break;
         }
         let c = &p.cells[i];
@@ -376,6 +527,27 @@ fn board_worker(
         if let Some(why) = &res.unreachable {
             progress.board_note(board, &format!("lost: {why}"));
             lost = Some(why.clone());
+        }
+        if let Some(error) = &res.storage {
+            r.halt.stop(HaltReason::Storage {
+                id: c.id.clone(),
+                error: error.clone(),
+            });
+        } else if res.record.status != Status::Ok
+            && r.scenario.on_failure == crate::scenario::OnFailure::Bail
+            && !r.cancel.is_cancelled()
+        {
+            r.halt.stop(HaltReason::Bail {
+                id: c.id.clone(),
+                status: res.record.status,
+            });
+            progress.board_note(
+                board,
+                &format!(
+                    "{} ended {}: on_failure: bail, no further cell starts",
+                    c.id, res.record.status
+                ),
+            );
         }
         progress.finished(
             board,

@@ -18,7 +18,7 @@ use crate::matrix::coord::{Axis, AxisValue};
 use crate::matrix::hash::{self, HashContext};
 use crate::matrix::{self, Cell};
 use crate::render::Templates;
-use crate::scenario::raw::Foreign;
+use crate::scenario::raw::{Foreign, FreqUnsupported};
 use crate::scenario::{Benchmark, Cores, Scenario};
 
 /// A scenario expanded, checked against its boards, and hashed.
@@ -142,10 +142,11 @@ pub fn prepare(
         let c = &cell.coord;
         let topo = &topologies[&c.board];
         let mut plan = FreqPlan::default();
-        // The built-in `local` board may be a laptop, a VM or a container:
-        // a frequency it cannot set is left at its current value, and the
-        // cell says so (`left`); an inventory board must do what it is told.
-        let leave = |e: &freqplan::PlanError| c.board == "local" && e.unsupported;
+        // A frequency the board has no means to set is refused, unless the
+        // scenario says to leave it at the current setting (`left`).
+        let leave = |e: &freqplan::PlanError| {
+            e.unsupported && scenario.freq_unsupported == FreqUnsupported::LeaveCurrent
+        };
         match freqplan::resolve_cpu(&c.cpu_freq, topo, &c.board) {
             Ok(pins) => plan.cpu = pins,
             Err(e) if leave(&e) => {
@@ -359,7 +360,11 @@ fn check_luts(
             if made_on != here {
                 problems.push(
                     s.diag("lut.file", format!("{} was made on `{made_on}`; board `{board}` is `{here}`", path.display()))
-                        .with_hint("build a LUT on this board, or write `foreign: allow` under `lut:` to use it anyway"),
+                        .with_hint(if spec.build_with.is_some() {
+                            "move it away to have `build_with` measure this board's LUT, or write `foreign: allow` under `lut:` to use it anyway"
+                        } else {
+                            "build a LUT on this board, or write `foreign: allow` under `lut:` to use it anyway"
+                        }),
                 );
                 continue;
             }
@@ -370,6 +375,18 @@ fn check_luts(
                         .with_hint("rebuild it, or write `foreign: allow` under `lut:` to use it anyway"),
                 );
                 continue;
+            }
+            // K means something else under another submission mode or
+            // flush cost.
+            if let (Benchmark::Probe(p), Some(made)) = (&s.benchmark, lut.get("probe")) {
+                let here = crate::kstrategy::build::probe_key(p);
+                if made != here {
+                    problems.push(
+                        s.diag("lut.file", format!("{} was measured with the probe at `{made}`; this scenario's probe runs at `{here}`", path.display()))
+                            .with_hint("build a LUT with the same `submit` and `flush_units`, or write `foreign: allow` under `lut:` to use it anyway"),
+                    );
+                    continue;
+                }
             }
         }
         luts.insert(board.clone(), lut);

@@ -2,6 +2,7 @@
 //! strategies, from profiles that ran before it), run it, or, for a
 //! search, run the K the search asks for one at a time.
 
+use super::attempts::{self, RetriedBy};
 use super::cell::{self, BoardRun, cell_path};
 use super::kchoice::{self, Choice};
 use super::{Prepared, current_record};
@@ -42,10 +43,14 @@ pub struct Ran {
     pub latency: Option<f64>,
     /// The board was lost while it ran (after its retries): why.
     pub unreachable: Option<String>,
+    /// Its result could not be stored (a full or read-only output folder).
+    pub storage: Option<String>,
 }
 
-/// Runs a cell, trying it again after a backoff when the board's
-/// connection is lost, up to the board's `retries`; `note` tells the user.
+/// Runs a cell until one attempt counts (see `attempts.rs`): a dropped
+/// connection is sent again up to the board's `retries`, after a backoff;
+/// an attempt that failed in a way the scenario's `retry_on` names is run
+/// again up to the scenario's `retries`. `note` tells the user.
 fn execute(
     r: &BoardRun,
     c: &Cell,
@@ -53,21 +58,50 @@ fn execute(
     choice: &Choice,
     note: &dyn Fn(&str),
 ) -> cell::Outcome {
-    let retries = r.transport.config().retries;
+    let board_retries = r.transport.config().retries;
+    let s = r.scenario;
+    let mut earlier: Vec<(cell::Attempt, RetriedBy)> = Vec::new();
     let mut lost_before: Vec<String> = Vec::new();
+    let mut scenario_retries = 0;
     loop {
-        let o = cell::execute(r, c, plan, choice, &lost_before);
-        match &o.unreachable {
-            Some(why) if (lost_before.len() as u32) < retries && !r.cancel.is_cancelled() => {
-                lost_before.push(why.clone());
+        let n = earlier.len() as u32 + 1;
+        let a = cell::attempt(r, c, plan, choice, n, &lost_before);
+        if a.storage.is_some() || r.cancel.is_cancelled() {
+            return attempts::keep(r.out_dir, c, a, earlier);
+        }
+        if let Some(why) = a.unreachable.clone()
+            && (lost_before.len() as u32) < board_retries
+        {
+            lost_before.push(why.clone());
+            note(&format!(
+                "connection lost ({why}); trying {} again ({}/{board_retries})",
+                c.id,
+                lost_before.len()
+            ));
+            earlier.push((a, RetriedBy::Transport));
+            super::backoff(lost_before.len() as u32, &r.cancel);
+            continue;
+        }
+        match attempts::failure_kind(&a) {
+            Some(kind) if s.retry_on.contains(&kind) && scenario_retries < s.retries => {
+                scenario_retries += 1;
                 note(&format!(
-                    "connection lost ({why}); trying {} again ({}/{retries})",
+                    "{} is {} (retry_on: {}); attempt {} of {} (retries: {})",
                     c.id,
-                    lost_before.len()
+                    a.record.status,
+                    kind.as_str(),
+                    n + 1,
+                    n + 1 + s.retries - scenario_retries,
+                    s.retries
                 ));
-                super::backoff(lost_before.len() as u32, &r.cancel);
+                if kind == crate::scenario::RetryOn::Lost {
+                    // The board's own retries are used up: give it longer.
+                    super::backoff(board_retries + scenario_retries, &r.cancel);
+                }
+                lost_before.clear();
+                earlier.push((a, RetriedBy::Scenario));
             }
-            _ => return o,
+            _ => return attempts::keep(r.out_dir, c, a, earlier),
         }
     }
 }
@@ -98,6 +132,7 @@ pub fn run(r: &BoardRun, p: &Prepared, i: usize, note: &dyn Fn(&str)) -> Ran {
                 ),
                 latency: None,
                 unreachable: None,
+                storage: None,
             };
         }
     };
@@ -111,6 +146,7 @@ pub fn run(r: &BoardRun, p: &Prepared, i: usize, note: &dyn Fn(&str)) -> Ran {
         record: o.record,
         latency,
         unreachable: o.unreachable,
+        storage: o.storage,
     }
 }
 
@@ -131,9 +167,10 @@ fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32, note: &dyn Fn(&s
     let c = &p.cells[i];
     let mut failure: Option<CellRecord> = None;
     let mut unreachable: Option<String> = None;
+    let mut storage: Option<String> = None;
     let mut repeats = std::collections::BTreeMap::<u32, u32>::new();
     let outcome = search::search(k_max, |k| {
-        if failure.is_some() || r.cancel.is_cancelled() {
+        if failure.is_some() || r.cancel.is_cancelled() || r.halt.is_set() {
             return f64::INFINITY;
         }
         let sub = sub_cell(c, k);
@@ -166,6 +203,7 @@ fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32, note: &dyn Fn(&s
             note,
         );
         unreachable = o.unreachable.clone();
+        storage = o.storage.clone();
         match o
             .log
             .as_ref()
@@ -217,17 +255,16 @@ fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32, note: &dyn Fn(&s
         runs: outcome.runs,
         sweep_runs: outcome.sweep_runs,
     });
-    if r.cancel.is_cancelled() && record.status == Status::Ok {
+    if (r.cancel.is_cancelled() || r.halt.is_set()) && record.status == Status::Ok {
         record.status = Status::Interrupted;
         record.reason = Some("the search was stopped before it finished".into());
     }
-    let json = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
-    if let Err(e) = crate::output::atomic_write(
-        &cell_path(r.out_dir, &c.id).join("cell.json"),
-        json.as_bytes(),
-    ) {
+    if storage.is_none()
+        && let Err(e) = cell::write_record(&cell_path(r.out_dir, &c.id), &record)
+    {
         record.status = Status::Error;
         record.reason = Some(format!("{e:#}"));
+        storage = Some(format!("{e:#}"));
     }
     let latency = outcome
         .means
@@ -238,5 +275,6 @@ fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32, note: &dyn Fn(&s
         record,
         latency,
         unreachable,
+        storage,
     }
 }

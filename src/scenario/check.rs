@@ -95,6 +95,9 @@ impl Checker<'_> {
                 "t_sleep_us" => "microseconds of sleep after each burst: up to 10 s",
                 "inner_iter" => "rand() additions per burst: at least 1",
                 "log_iter" => "the load runs 2^log_iter bursts: 20 already lasts minutes",
+                "retries" => {
+                    "extra attempts per failed cell: a board that fails 10 times needs a person"
+                }
                 "timeout_s" => "seconds a benchmark may run: at most a day",
                 "load_settle_ms" => {
                     "milliseconds between starting the loads and the benchmark: at most 10 minutes"
@@ -263,6 +266,7 @@ pub(super) fn check(
     if raw.max_cells == 0 {
         c.err("max_cells", "`max_cells` must be at least 1", None);
     }
+    let retry_on = check_retries(&mut c, &raw);
 
     let (push, parser) = check_benchmark(&mut c, file, &benchmark);
     let loads = check_loads(&mut c, &raw.loads);
@@ -321,7 +325,11 @@ pub(super) fn check(
         freq_settle_ms: raw.freq_settle_ms,
         freq_tolerance_pct: raw.freq_tolerance_pct,
         freq_mismatch: raw.freq_mismatch,
+        freq_unsupported: raw.freq_unsupported,
         max_cells: raw.max_cells,
+        retries: raw.retries,
+        retry_on,
+        on_failure: raw.on_failure,
         loads,
         axes,
         exclude,
@@ -329,6 +337,49 @@ pub(super) fn check(
         checks,
         lut,
     })
+}
+
+/// Most attempts a cell may get beyond the first.
+pub const MAX_RETRIES: u32 = 10;
+
+/// `retries` and `retry_on`: a bounded count, each kind once, and no
+/// `retry_on` that could never apply.
+fn check_retries(c: &mut Checker, raw: &RawScenario) -> Vec<raw::RetryOn> {
+    c.range("retries", "`retries`", raw.retries, 0, MAX_RETRIES);
+    let Some(kinds) = &raw.retry_on else {
+        return raw::RetryOn::ALL.to_vec();
+    };
+    let all = raw::RetryOn::ALL
+        .map(|k| format!("`{}`", k.as_str()))
+        .join(", ");
+    if kinds.is_empty() {
+        c.err(
+            "retry_on",
+            "`retry_on` is an empty list",
+            Some(format!(
+                "name the failures to retry ({all}), or leave `retry_on` out to retry all of them"
+            )),
+        );
+    }
+    if raw.retries == 0 {
+        c.err_key(
+            "",
+            "retry_on",
+            "`retry_on` has no effect without `retries`",
+            Some("set `retries: N` (extra attempts per cell), or remove `retry_on`".into()),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, k) in kinds.iter().enumerate() {
+        if !seen.insert(*k) {
+            c.err(
+                &format!("retry_on[{i}]"),
+                format!("`{}` is listed twice", k.as_str()),
+                Some("name each kind of failure once".into()),
+            );
+        }
+    }
+    kinds.clone()
 }
 
 /// The `lut` section: required by LUT strategies, its file pattern and its
@@ -473,10 +524,14 @@ fn check_loads(
                         c.err(
                             &p,
                             format!("core {core} is out of range (0..{MAX_CORE})"),
-                            None,
+                            Some("core numbers as the board counts them (`klo-spec board probe BOARD` lists them), or `cores: all`".into()),
                         );
                     } else if !seen.insert(core) {
-                        c.err(&p, format!("core {core} is listed twice"), None);
+                        c.err(
+                            &p,
+                            format!("core {core} is listed twice"),
+                            Some("list each core once; `procs_per_core` sets how many loads a core gets".into()),
+                        );
                     }
                 }
             }

@@ -148,13 +148,13 @@ pub(super) fn check_strategy(c: &mut Checker, path: &str, s: &Strategy) {
                     c.err(
                         &format!("{kp}[{i}]"),
                         format!("K must be between 1 and {MAX_K}, got {k}"),
-                        None,
+                        Some("K is the number of kernels between two flushes".into()),
                     );
                 } else if !seen.insert(k) {
                     c.err(
                         &format!("{kp}[{i}]"),
                         format!("K = {k} appears twice in the sweep"),
-                        None,
+                        Some("list each K once: a repeat would be a duplicate cell".into()),
                     );
                 }
             }
@@ -242,7 +242,7 @@ pub(super) fn check_selector(
             c.err(
                 &format!("{path}.k"),
                 format!("K must be between 1 and {MAX_K}, got {k}"),
-                None,
+                Some("K is the number of kernels between two flushes".into()),
             );
         }
     }

@@ -18,7 +18,9 @@ use crate::error::{Diagnostic, InputError};
 use crate::matrix::coord::{Axis, AxisValue};
 use crate::yaml::source::{Pos, SourceMap};
 pub use freq::{CpuFreq, FreqValue, GpuFreq};
-pub use raw::{Benchmark, CheckKind, CommandSpec, Cores, Load, Metric, ProbeSpec, Strategy};
+pub use raw::{
+    Benchmark, CheckKind, CommandSpec, Cores, Load, Metric, OnFailure, ProbeSpec, RetryOn, Strategy,
+};
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -42,7 +44,13 @@ pub struct Scenario {
     pub freq_settle_ms: u32,
     pub freq_tolerance_pct: f64,
     pub freq_mismatch: raw::FreqMismatch,
+    pub freq_unsupported: raw::FreqUnsupported,
     pub max_cells: usize,
+    /// Extra attempts for a cell that failed in a way `retry_on` names.
+    pub retries: u32,
+    /// The failures that are retried (all four when the file gives none).
+    pub retry_on: Vec<raw::RetryOn>,
+    pub on_failure: raw::OnFailure,
     /// Every load by name, `none` (no load) included.
     pub loads: BTreeMap<String, Option<Load>>,
     /// The axes in multiplication order: `board`, the declared ones in file

@@ -90,11 +90,85 @@ pub struct RawScenario {
     /// status is `freq_mismatch`, kept out of checks) or `warn` (noted).
     #[serde(default)]
     pub freq_mismatch: FreqMismatch,
+    /// What a frequency setting a board has no means to apply (no cpufreq
+    /// in a VM or container, no GPU frequency control, not root) does:
+    /// `refuse` the scenario before anything runs (default), or
+    /// `leave_current`: run those cells at the current setting, say so, and
+    /// mark them (`cpu_khz`/`gpu_khz` "not set"; checks across frequencies
+    /// INCONCLUSIVE).
+    #[serde(default)]
+    pub freq_unsupported: FreqUnsupported,
     /// Refuse to expand into more cells than this (a guard against typos
     /// that multiply an axis).
     #[serde(default = "default_max_cells")]
     #[schemars(range(min = 1))]
     pub max_cells: usize,
+    /// How many more times a cell is run when an attempt fails in a way
+    /// `retry_on` names (default 0: never). Failed attempts are kept in
+    /// `cells/<id>/attempts/<n>/`. A board's own connection retries
+    /// (`retries` in the board inventory) happen inside each attempt.
+    #[serde(default)]
+    #[schemars(range(max = 10))]
+    pub retries: u32,
+    /// Which failures `retries` retries: `lost` (the board stayed
+    /// unreachable after its connection retries), `timeout` (the benchmark
+    /// outlived `timeout_s`), `crash` (the benchmark exited with an error or
+    /// was killed by a signal), `incomplete` (a truncated or malformed log).
+    /// Default: all four. Setup failures, dying loads and frequency
+    /// mismatches are never retried: they say something about the board.
+    #[serde(default)]
+    pub retry_on: Option<Vec<RetryOn>>,
+    /// What a cell that fails (not `ok` after its retries) does to the run:
+    /// `keep_going` (default) runs the other cells; `bail` starts no further
+    /// cell on any board, writes the tables and exits 1.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+}
+
+/// A kind of failure `retry_on` retries.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryOn {
+    /// The board could not be reached, or its connection dropped, after the
+    /// board's own connection retries.
+    Lost,
+    /// The benchmark outlived `timeout_s` and was killed (with its loads).
+    Timeout,
+    /// The benchmark exited with a non-zero status or was killed by a signal.
+    Crash,
+    /// The log is truncated or malformed.
+    Incomplete,
+}
+
+impl RetryOn {
+    pub const ALL: [RetryOn; 4] = [
+        RetryOn::Lost,
+        RetryOn::Timeout,
+        RetryOn::Crash,
+        RetryOn::Incomplete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryOn::Lost => "lost",
+            RetryOn::Timeout => "timeout",
+            RetryOn::Crash => "crash",
+            RetryOn::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// What a failed cell does to the rest of the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Run the other cells.
+    #[default]
+    KeepGoing,
+    /// Start no further cell on any board.
+    Bail,
 }
 
 /// Where the LUT comes from.
@@ -153,6 +227,14 @@ pub enum FreqMismatch {
     #[default]
     Fail,
     Warn,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FreqUnsupported {
+    #[default]
+    Refuse,
+    LeaveCurrent,
 }
 
 fn default_max_cells() -> usize {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod fixture;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};
@@ -91,6 +92,21 @@ pub fn klo_load_running(pid: i32) -> bool {
     let close = stat.rfind(')').unwrap();
     let state = stat[close + 1..].split_whitespace().next().unwrap();
     stat.contains("(klo-load)") && state != "Z" && state != "X"
+}
+
+/// Live `klo-load` processes whose working folder is under `dir` (cell
+/// folders start their loads there), whatever became of their PID files.
+pub fn loads_alive_under(dir: &Path) -> Vec<i32> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+            (klo_load_running(pid) && cwd.starts_with(&dir)).then_some(pid)
+        })
+        .collect()
 }
 
 /// True while any live process is in process group `pgid`.

@@ -1,0 +1,593 @@
+//! The fault matrix: each case runs a scenario on a fixture board (note10,
+//! its sysfs tree copied into the sandbox, the kernel's part emulated),
+//! injects one fault while a cell runs, and checks the three promises: no
+//! load or benchmark process is left, the board's files are back to the
+//! fixture's bytes, the results finished before are byte-identical, and
+//! the next run resumes (skips what is done, reruns the rest). The ssh
+//! transport dropped mid-cell is in tests/ssh.rs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::fixture::{assert_same_tree, copy_tree, fixture, tree_differences};
+use common::*;
+
+const CELL: &str = "note10/light/cpu-min/gpu-current";
+
+/// A sandbox with the fixture board `note10` and a scenario `faults` on it:
+/// three cells (networks n1, n2, n3, run in that order) of a command
+/// benchmark that logs its start to `starts`, runs the shell line `bench`
+/// in n2's cell only (the fault), then prints a complete log. Every cell
+/// pins the CPU at its minimum and runs a light load.
+struct Faults {
+    sb: Sandbox,
+    sysfs: PathBuf,
+}
+
+impl Faults {
+    fn new(bench: &str, extra: &str) -> Faults {
+        let sb = Sandbox::new();
+        copy_fake_bench(&sb);
+        let sysfs = sb.path().join("sysfs-note10");
+        copy_tree(&fixture("exynos"), &sysfs);
+        sb.write(
+            "boards.yaml",
+            &format!(
+                "boards:\n  note10: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+                sysfs.display()
+            ),
+        );
+        let f = Faults { sb, sysfs };
+        f.scenario(bench, extra);
+        f
+    }
+
+    /// (Re)writes the scenario.
+    fn scenario(&self, bench: &str, extra: &str) {
+        let text = "name: faults\nboards: [note10]\nbenchmark:\n  command:\n    run: |\n      echo \"{{ network }} $$\" >> STARTS\n      if [ {{ network }} = n2 ]; then BENCH; fi\n      sh fake-bench.sh {{ iterations }} 0 {{ network }}\n    push: [fake-bench.sh]\nnetworks: [n1, n2, n3]\niterations: 3\nload_settle_ms: 100\nloads:\n  light: LIGHT\nmatrix:\n  load: [light]\n  cpu_freq: [{all: min}]\n"
+            .replace("STARTS", &self.sb.path().join("starts").display().to_string())
+            .replace("BENCH", bench)
+            .replace("LIGHT", LIGHT_LOAD);
+        self.sb.write("s.yaml", &format!("{text}{extra}"));
+    }
+
+    fn out(&self) -> PathBuf {
+        self.sb.out("faults")
+    }
+
+    fn cell(&self, net: &str) -> PathBuf {
+        self.out()
+            .join("cells")
+            .join(CELL)
+            .join(net)
+            .join("default")
+    }
+
+    fn record(&self, net: &str) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.cell(net).join("cell.json")).unwrap())
+            .unwrap()
+    }
+
+    fn bytes(&self, net: &str) -> Vec<u8> {
+        std::fs::read(self.cell(net).join("cell.json")).unwrap()
+    }
+
+    /// Networks whose benchmark started, in order.
+    fn starts(&self) -> Vec<String> {
+        std::fs::read_to_string(self.sb.path().join("starts"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split(' ').next().unwrap_or("").to_string())
+            .collect()
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.sb
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The summary row of a cell, by column name.
+    fn row(&self, net: &str) -> Vec<String> {
+        let rows = csv_rows(&self.out().join("summary.csv"));
+        rows.into_iter()
+            .find(|r| r[0].ends_with(&format!("/{net}/default")))
+            .unwrap()
+    }
+
+    fn board_is_restored(&self) {
+        assert_same_tree(&self.sysfs, "exynos");
+    }
+}
+
+/// Waits for `child` to end; its status and stderr.
+fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String) {
+    let t = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read as _;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status, err);
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("klo-spec did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until n1 is finished and n2's benchmark runs; n2's loads and
+/// benchmark group.
+fn wait_for_n2(f: &Faults) -> (Vec<i32>, i32) {
+    wait_until("n1 to finish", Duration::from_secs(60), || {
+        f.cell("n1").join("cell.json").is_file()
+    });
+    let loads = wait_for_loads(&f.sb);
+    wait_until("n2's benchmark to start", Duration::from_secs(20), || {
+        !find(&f.sb.board_dir(), "bench.pid").is_empty()
+    });
+    (loads, bench_group(&f.sb.board_dir()))
+}
+
+fn no_process_left(loads: &[i32], bench: i32) {
+    wait_until("the loads to be gone", Duration::from_secs(20), || {
+        loads.iter().all(|p| !klo_load_running(*p))
+    });
+    wait_until("the benchmark to be gone", Duration::from_secs(20), || {
+        !group_alive(bench)
+    });
+}
+
+/// Files the kernel derives from the ones scripts write (the emulator's
+/// part: it dies with a killed runner).
+fn kernel_owned(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    matches!(
+        name,
+        "scaling_cur_freq" | "scaling_setspeed" | "affected_cpus" | "clock" | "cur_freq"
+    ) || p == Path::new("devices/system/cpu/online")
+}
+
+/// Stops the runner with `sig` while n2 runs, then checks the promises and
+/// that the next run resumes.
+fn signal_case(sig: i32) {
+    let f = Faults::new("true", "");
+    let slow = f.sb.path().join("slow");
+    std::fs::write(&slow, "").unwrap();
+    f.scenario(&format!("[ -e '{}' ] && sleep 60", slow.display()), "");
+    let child = f.spawn(&["run", "s.yaml"]);
+    let runner = child.id() as i32;
+    let (loads, bench) = wait_for_n2(&f);
+    let n1 = f.bytes("n1");
+    unsafe { libc::kill(runner, sig) };
+    let (status, err) = finish(child, Duration::from_secs(30));
+    no_process_left(&loads, bench);
+    if sig == libc::SIGKILL {
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        // The cell script cleaned up by itself (parent-death signal): what
+        // it wrote is back; what the kernel derives waits for an emulator.
+        wait_until("the cell script's cleanup", Duration::from_secs(20), || {
+            tree_differences(&f.sysfs, "exynos", &kernel_owned).is_empty()
+        });
+        assert!(
+            !f.cell("n2").exists(),
+            "a killed runner records nothing itself"
+        );
+    } else {
+        assert_eq!(status.code(), Some(130), "{err}");
+        assert!(
+            err.contains("run the same command again to continue"),
+            "{err}"
+        );
+        f.board_is_restored();
+        assert_eq!(f.record("n2")["status"], "interrupted");
+        assert!(!f.cell("n3").exists(), "n3 never started");
+        assert_eq!(f.row("n2")[8], "interrupted", "never counted as a result");
+        assert!(
+            f.row("n2")[10].is_empty(),
+            "no latency for an interrupted cell"
+        );
+    }
+    assert_eq!(f.bytes("n1"), n1, "the finished cell is byte-identical");
+
+    // The next run: n1 skipped, n2 and n3 run.
+    std::fs::remove_file(&slow).unwrap();
+    let again = f.sb.run(&["run", "s.yaml"]);
+    let err = text(&again.stderr);
+    assert!(again.status.success(), "{err}");
+    if sig == libc::SIGKILL {
+        assert!(
+            err.contains("found 1 cell(s) cut off when an earlier run was killed, recorded as interrupted: note10/light/cpu-min/gpu-current/n2/default"),
+            "{err}"
+        );
+    }
+    assert!(
+        err.contains("faults: 3 cells, 2 to run: 1 done (same hash, skipped), 1 missing, 0 changed, 1 failed before (1 interrupted)"),
+        "{err}"
+    );
+    assert_eq!(f.bytes("n1"), n1, "a skipped cell is not rewritten");
+    assert_eq!(f.starts(), ["n1", "n2", "n2", "n3"]);
+    for net in ["n1", "n2", "n3"] {
+        assert_eq!(f.record(net)["status"], "ok", "{net}");
+    }
+    f.board_is_restored();
+    assert!(
+        loads_alive_under(f.sb.path()).is_empty(),
+        "no load survives the rerun"
+    );
+}
+
+#[test]
+fn sigint_to_the_runner() {
+    signal_case(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_to_the_runner() {
+    signal_case(libc::SIGTERM);
+}
+
+#[test]
+fn sigkill_to_the_runner_then_a_rerun() {
+    signal_case(libc::SIGKILL);
+}
+
+/// Runs the scenario to its end: status and stderr.
+fn run(f: &Faults) -> (Option<i32>, String) {
+    let out = f.sb.run(&["run", "s.yaml"]);
+    (out.status.code(), text(&out.stderr))
+}
+
+/// What every case after the run checks: n1 and n3 ok, no load left, the
+/// board restored; returns n1's bytes.
+fn others_fine(f: &Faults) -> Vec<u8> {
+    for net in ["n1", "n3"] {
+        assert_eq!(f.record(net)["status"], "ok", "{net}");
+    }
+    assert!(loads_alive_under(f.sb.path()).is_empty());
+    for g in find(&f.out(), "bench.pid") {
+        let pgid: i32 = std::fs::read_to_string(g).unwrap().trim().parse().unwrap();
+        assert!(!group_alive(pgid), "a benchmark survived its cell");
+    }
+    f.board_is_restored();
+    f.bytes("n1")
+}
+
+/// The next run reruns n2 only (it failed before) and leaves n1 alone.
+fn next_run_resumes(f: &Faults, n1: &[u8], status_before: &str) {
+    let before = f.starts().len();
+    let (code, err) = run(f);
+    assert!(
+        err.contains(&format!(
+            "faults: 3 cells, 1 to run: 2 done (same hash, skipped), 0 missing, 0 changed, 1 failed before (1 {status_before})"
+        )),
+        "{err}"
+    );
+    assert_eq!(f.starts()[before..], ["n2"], "{code:?} {err}");
+    assert_eq!(f.bytes("n1"), n1);
+    f.board_is_restored();
+}
+
+#[test]
+fn a_load_that_exits_early_flags_the_cell_and_it_is_not_counted() {
+    // n2 runs 3 s under a load that is gone after about 1 s (one burst,
+    // then 1 s of sleep); n1 and n3 keep the light load.
+    let f = Faults::new("sleep 3", "");
+    let text_in = std::fs::read_to_string(f.sb.path().join("s.yaml"))
+        .unwrap()
+        .replace(
+            "  load: [light]\n  cpu_freq: [{all: min}]\n",
+            "  load: [light, short]\n  cpu_freq: [{all: min}]\nexclude:\n  - {load: short, network: n1}\n  - {load: short, network: n3}\n  - {load: light, network: n2}\nchecks:\n  - {id: C1, title: n2 vs n1, metric: latency, kind: differ, a: {network: n2, load: short}, b: {network: n1, load: light}}\n",
+        )
+        .replace(
+            "  light: {",
+            "  short: {procs_per_core: 1, t_sleep_us: 1000000, inner_iter: 1, log_iter: 0}\n  light: {",
+        );
+    f.sb.write("s.yaml", &text_in);
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    let cell = |load: &str, net: &str| {
+        f.out().join(format!(
+            "cells/note10/{load}/cpu-min/gpu-current/{net}/default/cell.json"
+        ))
+    };
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cell("short", "n2")).unwrap()).unwrap();
+    assert_eq!(j["status"], "load_died", "{j}");
+    assert!(err.contains("load processes were still running"), "{err}");
+    // Flagged, not counted: the check across it has no verdict.
+    let checklist = std::fs::read_to_string(f.out().join("checklist.csv")).unwrap();
+    assert!(
+        checklist.contains("INCONCLUSIVE") && checklist.contains("load_died"),
+        "{checklist}"
+    );
+    for net in ["n1", "n3"] {
+        let j = std::fs::read_to_string(cell("light", net)).unwrap();
+        assert!(j.contains("\"status\": \"ok\""), "{j}");
+    }
+    assert!(loads_alive_under(f.sb.path()).is_empty());
+    f.board_is_restored();
+    let n1 = std::fs::read(cell("light", "n1")).unwrap();
+    let (_, err) = run(&f);
+    assert!(
+        err.contains("faults: 3 cells, 1 to run: 2 done (same hash, skipped), 0 missing, 0 changed, 1 failed before (1 load_died)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(cell("light", "n1")).unwrap(), n1);
+    assert_eq!(f.starts(), ["n1", "n3", "n2", "n2"]);
+    f.board_is_restored();
+}
+
+#[test]
+fn a_benchmark_that_crashes_is_failed_and_retried_when_asked() {
+    // A segmentation fault of the benchmark's own shell.
+    let f = Faults::new("kill -SEGV $$", "");
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    let j = f.record("n2");
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the benchmark exited with"),
+        "{j}"
+    );
+    let n1 = others_fine(&f);
+    assert_eq!(f.starts(), ["n1", "n2", "n3"], "keep_going: n3 still ran");
+    next_run_resumes(&f, &n1, "failed");
+
+    // retries: 2 with retry_on [crash]: a crash once, then a clean run; the
+    // failed attempt is kept.
+    let once = f.sb.path().join("crash-once");
+    std::fs::write(&once, "").unwrap();
+    f.scenario(
+        &format!(
+            "if [ -e '{0}' ]; then rm '{0}'; kill -SEGV $$; fi",
+            once.display()
+        ),
+        "retries: 2\nretry_on: [crash]\n",
+    );
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("(retry_on: crash); attempt 2 of 3 (retries: 2)"),
+        "{err}"
+    );
+    let j = f.record("n2");
+    assert_eq!(j["status"], "ok", "{j}");
+    assert_eq!(j["attempt"], 2, "{j}");
+    assert_eq!(j["earlier_attempts"][0]["status"], "failed", "{j}");
+    assert_eq!(j["earlier_attempts"][0]["retried_by"], "scenario", "{j}");
+    let kept = f.cell("n2").join("attempts/1");
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kept.join("cell.json")).unwrap()).unwrap();
+    assert_eq!(first["status"], "failed");
+    assert!(kept.join("bench.err").is_file() && kept.join("cell.sh").is_file());
+    f.board_is_restored();
+}
+
+#[test]
+fn a_benchmark_that_hangs_is_killed_at_its_timeout_with_its_loads() {
+    let f = Faults::new("sleep 60", "timeout_s: 2\n");
+    let t = Instant::now();
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(40), "{:?}", t.elapsed());
+    assert_eq!(f.record("n2")["status"], "timeout");
+    let n1 = others_fine(&f);
+    // The next run (a quicker benchmark would pass; this one hangs again):
+    // it reruns n2 only.
+    next_run_resumes(&f, &n1, "timeout");
+
+    // retry_on: [timeout] with a benchmark that hangs once.
+    let once = f.sb.path().join("hang-once");
+    std::fs::write(&once, "").unwrap();
+    f.scenario(
+        &format!(
+            "if [ -e '{0}' ]; then rm '{0}'; sleep 60; fi",
+            once.display()
+        ),
+        "timeout_s: 2\nretries: 1\nretry_on: [timeout]\n",
+    );
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    let j = f.record("n2");
+    assert_eq!(
+        (j["status"].as_str(), j["attempt"].as_u64()),
+        (Some("ok"), Some(2)),
+        "{j}"
+    );
+    assert_eq!(j["earlier_attempts"][0]["status"], "timeout");
+    others_fine(&f);
+}
+
+#[test]
+fn a_truncated_log_is_incomplete_and_never_a_result() {
+    // The log stops after its first inference: no end line.
+    let f = Faults::new(
+        "sh fake-bench.sh {{ iterations }} 0 {{ network }} | head -n 4; exit 0",
+        "",
+    );
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    let j = f.record("n2");
+    assert_eq!(j["status"], "incomplete", "{j}");
+    assert!(j["reason"].as_str().unwrap().contains("no end line"), "{j}");
+    assert!(
+        f.row("n2")[10].is_empty(),
+        "no latency for an incomplete cell"
+    );
+    let n1 = others_fine(&f);
+    next_run_resumes(&f, &n1, "incomplete");
+}
+
+#[test]
+fn on_failure_bail_starts_no_further_cell() {
+    let f = Faults::new("exit 3", "on_failure: bail\n");
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("on_failure: bail stopped the run after note10/light/cpu-min/gpu-current/n2/default ended failed"),
+        "{err}"
+    );
+    assert_eq!(f.starts(), ["n1", "n2"], "n3 never started");
+    assert!(!f.cell("n3").exists());
+    assert_eq!(f.row("n3")[8], "not_run");
+    f.board_is_restored();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.out().join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["run"]["bailed_after"]["status"], "failed", "{meta}");
+}
+
+// ------------------------------------------------- full and read-only disks
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Mounts a tmpfs of `size` at `dir`, or says loudly why it cannot (not
+/// root, or no right to mount: a container without CAP_SYS_ADMIN). Where
+/// `KLO_SPEC_TEST_MOUNT` is set (tests/run.sh sets it for root), it must
+/// work.
+fn tmpfs(dir: &Path, size: &str) -> Option<Tmpfs> {
+    std::fs::create_dir_all(dir).unwrap();
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
+        other => {
+            let why = match other {
+                Ok(o) => text(&o.stderr),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                std::env::var_os("KLO_SPEC_TEST_MOUNT").is_none(),
+                "KLO_SPEC_TEST_MOUNT is set but a tmpfs cannot be mounted: {why}"
+            );
+            eprintln!(
+                "SKIPPED: this case needs a small tmpfs, and `mount` failed ({}): run the tests as root (tests/run.sh does in CI)",
+                why.trim()
+            );
+            None
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes (the result set as it is), but
+/// the lock file, where each run writes its PID.
+fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    common::fixture::snapshot(dir)
+        .into_iter()
+        .filter(|(p, _)| p != Path::new(".lock"))
+        .collect()
+}
+
+#[test]
+fn a_full_output_disk_stops_the_run_with_a_clear_error_and_corrupts_nothing() {
+    let f = Faults::new("true", "");
+    let Some(_mount) = tmpfs(&f.sb.path().join("outputs"), "1m") else {
+        return;
+    };
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    let before = all_files(&f.out());
+    // Fill the disk, leaving three pages: room for a cell's first record,
+    // not for what its round trip brings back.
+    let small = f.sb.path().join("outputs/small");
+    std::fs::write(&small, vec![0u8; 12 * 1024]).unwrap();
+    {
+        use std::io::Write as _;
+        let mut filler = std::fs::File::create(f.sb.path().join("outputs/filler")).unwrap();
+        while filler.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    std::fs::remove_file(&small).unwrap();
+    // Another definition (iterations): every cell must run again.
+    let text_in = std::fs::read_to_string(f.sb.path().join("s.yaml"))
+        .unwrap()
+        .replace("iterations: 3", "iterations: 4");
+    f.sb.write("s.yaml", &text_in);
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("the run stopped there: no further cell was started"),
+        "{err}"
+    );
+    assert_eq!(
+        f.starts(),
+        ["n1", "n2", "n3", "n1"],
+        "one cell tried, then the run stopped"
+    );
+    assert!(
+        all_files(&f.out()) == before,
+        "the result set changed: a file was corrupted, added or removed"
+    );
+    assert!(loads_alive_under(f.sb.path()).is_empty());
+    f.board_is_restored();
+
+    // Space again: the next run runs the three cells.
+    std::fs::remove_file(f.sb.path().join("outputs/filler")).unwrap();
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("3 to run"), "{err}");
+    f.board_is_restored();
+}
+
+#[test]
+fn a_read_only_output_folder_is_refused_before_any_cell_runs() {
+    let f = Faults::new("true", "");
+    let Some(mount) = tmpfs(&f.sb.path().join("outputs"), "4m") else {
+        return;
+    };
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    let before = all_files(&f.out());
+    let remount = |mode: &str| {
+        let s = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&mount.0)
+            .status()
+            .unwrap();
+        assert!(s.success());
+    };
+    remount("ro");
+    let text_in = std::fs::read_to_string(f.sb.path().join("s.yaml"))
+        .unwrap()
+        .replace("iterations: 3", "iterations: 4");
+    f.sb.write("s.yaml", &text_in);
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("cannot be written") && err.contains("Read-only file system"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was run"), "{err}");
+    assert_eq!(f.starts().len(), 3, "no cell started");
+    assert!(all_files(&f.out()) == before);
+    f.board_is_restored();
+    remount("rw");
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("3 to run"), "{err}");
+}
