@@ -19,7 +19,8 @@
 //! are compared, so both did the same work.
 //!
 //! Run: `cargo bench --bench ingest` (or `just bench`). `KLO_BENCH_INGEST_CELLS`
-//! scales the campaign (default 500 cells of 20,000 kernel lines).
+//! scales the campaign (default 500 cells of 20,000 kernel lines);
+//! `KLO_BENCH_INGEST_DIR=DIR` generates it there and keeps it.
 
 mod common;
 
@@ -240,12 +241,17 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(500);
+    // KLO_BENCH_INGEST_DIR keeps the campaign there (to profile
+    // `klo-spec analyze` on it afterwards); by default it is temporary.
     let tmp = tempfile::tempdir().expect("a temporary folder");
-    let cache = tmp.path().join("cache");
+    let keep = std::env::var_os("KLO_BENCH_INGEST_DIR").map(PathBuf::from);
+    let root = keep.as_deref().unwrap_or(tmp.path());
+    std::fs::create_dir_all(root).expect("the campaign folder");
+    let cache = root.join("cache");
     // SAFETY: set before any thread starts.
     unsafe { std::env::set_var("KLO_SPEC_CACHE", &cache) };
     let t = Instant::now();
-    let c = generate(tmp.path(), n_cells);
+    let c = generate(root, n_cells);
     println!(
         "campaign: {n_cells} cells, {} kernel lines, logs {:.0} MB, the same records as CSV {:.0} MB (generated in {:.0} s)",
         c.kernel_lines,
@@ -330,11 +336,17 @@ fn main() {
                     .arg(&out),
             );
             if !m.ok {
-                println!("(a) pandas: skipped: the script failed: {}", m.stderr.trim());
+                println!(
+                    "(a) pandas: skipped: the script failed: {}",
+                    m.stderr.trim()
+                );
             } else {
                 let t_pd = m.wall.as_secs_f64();
                 let version = Command::new(venv.join("bin/python"))
-                    .args(["-c", "import pandas, sys; print(pandas.__version__, sys.version.split()[0])"])
+                    .args([
+                        "-c",
+                        "import pandas, sys; print(pandas.__version__, sys.version.split()[0])",
+                    ])
                     .output()
                     .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
                     .unwrap_or_default();
@@ -355,7 +367,8 @@ fn main() {
                 let a = latency_means(&ours_summary);
                 let b = latency_means(&out);
                 let same = a.len() == b.len()
-                    && a.iter().all(|(id, x)| b.get(id).is_some_and(|y| (x - y).abs() <= 0.11));
+                    && a.iter()
+                        .all(|(id, x)| b.get(id).is_some_and(|y| (x - y).abs() <= 0.11));
                 println!(
                     "    summaries agree (mean latency of {} cells within 0.1 us): {}",
                     a.len(),

@@ -78,7 +78,8 @@ fn main() {
         "{:<44} {:>5} {:>8} {:>5} {:>8} {:>12} {:>10}",
         "network", "round", "sweep K", "runs", "search K", "search runs", "gap"
     );
-    let (mut cases, mut exact, mut same, mut sweep_runs, mut search_runs) = (0, 0, 0, 0usize, 0usize);
+    let (mut cases, mut exact, mut same, mut sweep_runs, mut search_runs) =
+        (0, 0, 0, 0usize, 0usize);
     let t = Instant::now();
     for round in 1..=rounds {
         let out = Command::new(common::klo_spec())
@@ -112,9 +113,7 @@ fn main() {
             let find = |kind: &str| {
                 sweeps
                     .iter()
-                    .find(|r| {
-                        r["sweep"].contains(&format!("/{net}/")) && r["sweep"].contains(kind)
-                    })
+                    .find(|r| r["sweep"].contains(&format!("/{net}/")) && r["sweep"].contains(kind))
                     .unwrap_or_else(|| panic!("no {kind} row for {net}"))
             };
             let (sw, se) = (find("/sweep"), find("/search"));

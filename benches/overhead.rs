@@ -68,7 +68,9 @@ fn timeline(cmd: &mut Command, stamps: &Path, what: &str) -> Result<Timeline, St
     std::fs::write(stamps, "").map_err(|e| e.to_string())?;
     let t0 = now_ns();
     let clock = Instant::now();
-    let out = cmd.output().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
     let wall = clock.elapsed().as_secs_f64();
     let t_end = t0 + (wall * 1e9) as u128;
     if !out.status.success() {
@@ -221,7 +223,10 @@ fn wa_run(
     let status = std::fs::read_to_string(d.join("out/status.txt")).unwrap_or_default();
     let ok = status.matches(": OK").count();
     if ok < cells {
-        return Err(format!("{what}: {ok} of {cells} jobs OK: {}", status.trim()));
+        return Err(format!(
+            "{what}: {ok} of {cells} jobs OK: {}",
+            status.trim()
+        ));
     }
     Ok(t)
 }
@@ -285,12 +290,23 @@ fn main() {
                     "default augm."
                 }
             );
-            let r = wa_run(&st, venv, target, lean, 1, "warm")
-                .and_then(|_| wa_run(&st, venv, target, lean, CELLS, if lean { "lean" } else { "default" }));
+            let r = wa_run(&st, venv, target, lean, 1, "warm").and_then(|_| {
+                wa_run(
+                    &st,
+                    venv,
+                    target,
+                    lean,
+                    CELLS,
+                    if lean { "lean" } else { "default" },
+                )
+            });
             match r {
                 Ok(t) => {
                     row(&name, &t);
-                    if best.as_ref().is_none_or(|(_, b)| t.per_cell() < b.per_cell()) {
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, b)| t.per_cell() < b.per_cell())
+                    {
                         best = Some((name, t));
                     }
                 }

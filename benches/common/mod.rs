@@ -177,7 +177,13 @@ pub fn python_venv(name: &str, packages: &[&str]) -> Result<PathBuf, String> {
         venv.display()
     );
     let out = Command::new(&py)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .arg("-c")
         .arg(&constraints)
         .args(packages)
@@ -203,5 +209,7 @@ pub fn ratio_line(what: &str, ours: f64, theirs: f64, unit: &str, goal: Option<(
         Some((g, met)) => format!("  goal {g}: {}", if met { "met" } else { "MISSED" }),
         None => String::new(),
     };
-    println!("{what}: klo-spec {ours:.3} {unit}, baseline {theirs:.3} {unit}, ratio {ratio:.1}x{goal}");
+    println!(
+        "{what}: klo-spec {ours:.3} {unit}, baseline {theirs:.3} {unit}, ratio {ratio:.1}x{goal}"
+    );
 }

@@ -99,7 +99,10 @@ pub fn assign(s: &Scenario, cells: &mut [Cell], ctx: &HashContext, extra: &[serd
     let mut per_network: BTreeMap<&str, Box<RawValue>> = BTreeMap::new();
     for n in &s.networks {
         let json = benchmark_material(s, n).to_string();
-        per_network.insert(n, RawValue::from_string(json).expect("serde_json's own output"));
+        per_network.insert(
+            n,
+            RawValue::from_string(json).expect("serde_json's own output"),
+        );
     }
     cells
         .par_iter_mut()
@@ -122,7 +125,12 @@ mod tests {
 
     /// The hash material as the first versions built it: a `json!` object
     /// per cell. Finished results carry hashes of this text.
-    fn reference(s: &Scenario, cell: &Cell, ctx: &HashContext, pins: Option<&serde_json::Value>) -> String {
+    fn reference(
+        s: &Scenario,
+        cell: &Cell,
+        ctx: &HashContext,
+        pins: Option<&serde_json::Value>,
+    ) -> String {
         let c = &cell.coord;
         json!({
             "v": 1,
@@ -159,7 +167,13 @@ mod tests {
             template: "def".into(),
         };
         let extra: Vec<_> = (0..cells.len())
-            .map(|i| if i % 2 == 0 { json!({"cpu": {"0": 1.5e6}, "lut": "é"}) } else { json!(null) })
+            .map(|i| {
+                if i % 2 == 0 {
+                    json!({"cpu": {"0": 1.5e6}, "lut": "é"})
+                } else {
+                    json!(null)
+                }
+            })
             .collect();
         // The last cell has no extra material.
         let extra = &extra[..cells.len() - 1];
