@@ -149,7 +149,7 @@ fn klo_spec_run(st: &Setup, board: &str, cells: usize, tag: &str) -> Result<Time
     std::fs::write(
         d.join("s.yaml"),
         format!(
-            "name: overhead\nboards: [{board}]\nbenchmark:\n  command:\n    run: >-\n      sh {} &&\n      echo 'KLO v1 iter=0 latency_us=1000000' && echo 'KLO v1 end iters=1'\niterations: 1\nnetworks: [{}]\n",
+            "name: overhead\nboards: [{board}]\nbenchmark:\n  command:\n    run: >-\n      sh {} &&\n      echo 'KLO v1 iter=0 latency_us=1000000' && echo 'KLO v1 iter=1 latency_us=1000000' &&\n      echo 'KLO v1 end iters=2'\niterations: 2\nnetworks: [{}]\n",
             st.script.display(),
             nets.join(", ")
         ),

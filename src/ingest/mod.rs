@@ -39,6 +39,18 @@ pub struct KernelRows {
 }
 
 impl KernelRows {
+    fn reserve(&mut self, n: usize) {
+        self.iter.reserve(n);
+        self.kernel.reserve(n);
+        self.name.reserve(n);
+        self.t_prod_us.reserve(n);
+        self.t_ker_us.reserve(n);
+        self.t_idle_us.reserve(n);
+        self.flush.reserve(n);
+        self.k.reserve(n);
+        self.t_flush_us.reserve(n);
+    }
+
     /// Record `i`'s kernel name.
     pub fn name(&self, i: usize) -> &str {
         &self.names[self.name[i] as usize]
@@ -327,6 +339,9 @@ impl<'a> Fields<'a> {
 /// Parses a log in the KLO v1 contract.
 pub fn parse_klo(text: &str) -> CellLog {
     let mut log = CellLog::default();
+    // Room for a record per line (most lines are kernel records), so the
+    // columns grow once instead of doubling through a long log.
+    log.kernels.reserve(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
     let mut names = Names::default();
     for (i, line) in text.lines().enumerate() {
         let Some(rest) = line.strip_prefix("KLO v1 ") else {
