@@ -25,21 +25,11 @@ schema:
 helpers:
     cargo run -- helpers
 
-# Benchmarks (release build; the first one compiles polars for a while).
-bench:
-    cargo bench --bench k_search
-
-# Fuzz one target (scenario, log, inventory) for `secs` seconds with
-# cargo-fuzz (nightly; `cargo install cargo-fuzz`), from the committed corpus.
-fuzz target="scenario" secs="600":
-    mkdir -p fuzz/corpus-work/{{target}}
-    cd fuzz && cargo +nightly fuzz run {{target}} -O -s none corpus-work/{{target}} corpus/{{target}} -- -max_total_time={{secs}} -max_len=4096 -timeout=10
-
-# Minimise a target's corpus (committed plus working) into fuzz/corpus/<target>.
-fuzz-cmin target="scenario":
-    rm -rf fuzz/corpus-min && mkdir -p fuzz/corpus-min/{{target}} fuzz/corpus-work/{{target}}
-    cd fuzz && cargo +nightly fuzz run {{target}} -O -s none corpus-min/{{target}} corpus/{{target}} corpus-work/{{target}} -- -merge=1
-    rm -rf fuzz/corpus/{{target}} && mv fuzz/corpus-min/{{target}} fuzz/corpus/{{target}} && rm -rf fuzz/corpus-min
+# Every benchmark (BENCHMARKS.md): installs what they need, release
+# build (the first compiles polars for a while), then each bench in turn;
+# about 15 minutes on 2 cores. `just bench ingest planning` runs some.
+bench *names:
+    benches/run.sh {{names}}
 
 # Format and lint.
 lint:

@@ -7,5 +7,5 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 pub fn hex_digest(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }

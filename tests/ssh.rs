@@ -112,6 +112,38 @@ fn a_scenario_runs_on_an_ssh_board_with_one_round_trip_and_no_new_handshake_per_
     );
     let meta = json(&sb.out("viassh").join("meta.json"));
     assert_eq!(meta["boards"]["pi"]["transport"], "ssh kloboard");
+
+    // What a cell costs on the board's side, counted by the server: the
+    // sessions of a 4-cell run minus those of a 1-cell run (the lock,
+    // helpers and topology are per run), per extra cell. With connection
+    // sharing a cell needs at most 3 connections' worth of commands
+    // (opening the connection again, taking the lock again, the round trip
+    // itself); on a healthy connection exactly the 1 round trip that
+    // cell.json counts.
+    let sessions_of = |name: &str, nets: &str| {
+        sb.write("s.yaml", &scenario(name, "pi", "0", nets));
+        let before = sshd.sessions();
+        let out = sb.run(&["run", "s.yaml"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let trips: u64 = find(&sb.out(name), "cell.json")
+            .iter()
+            .map(|r| json(r)["round_trips"].as_u64().unwrap())
+            .sum();
+        (sshd.sessions() - before, trips)
+    };
+    let (one, one_trips) = sessions_of("viassh1", "net1");
+    let (four, four_trips) = sessions_of("viassh4", "net1, net2, net3, net4");
+    let per_cell = (four - one) as f64 / 3.0;
+    assert!(
+        per_cell <= 3.0,
+        "{per_cell} sessions per cell ({one} for 1 cell, {four} for 4)"
+    );
+    assert_eq!(
+        (four - one) as u64,
+        four_trips - one_trips,
+        "the server's sessions per extra cell are the round trips cell.json counts"
+    );
+    assert_eq!(four_trips, 4);
 }
 
 /// Waits for a cell's loads on the `pi` board (its state folder).

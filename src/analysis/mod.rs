@@ -74,16 +74,125 @@ fn u32s(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>> {
     Ok(c.u32()?.iter().collect())
 }
 
+/// The kernel records the statistics read, of measured inferences only
+/// (the warm-up is left out while building): `cell`, `iter`, and the times
+/// with the first kernel's T_prod and T_idle already null, so that plain
+/// sums and counts skip them. Narrower than [`frames::build`]'s frame (no
+/// names, flushes or K), which a campaign of millions of records feels.
+fn measured_kernels(logs: &[(u32, &CellLog)]) -> PolarsResult<DataFrame> {
+    use rayon::prelude::*;
+    type Part = (
+        Vec<u32>,
+        Vec<u32>,
+        Vec<Option<f64>>,
+        Vec<f64>,
+        Vec<Option<f64>>,
+    );
+    let parts: Vec<Part> = logs
+        .par_iter()
+        .map(|(cell, log)| {
+            let k = &log.kernels;
+            let first = log.first_kernel_flags();
+            let n = k.iter.iter().filter(|&&it| it > 0).count();
+            let mut p: Part = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for (r, &it) in k.iter.iter().enumerate() {
+                if it == 0 {
+                    continue;
+                }
+                p.0.push(*cell);
+                p.1.push(it);
+                p.2.push((!first[r]).then_some(k.t_prod_us[r]));
+                p.3.push(k.t_ker_us[r]);
+                p.4.push(if first[r] { None } else { k.t_idle_us[r] });
+            }
+            p
+        })
+        .collect();
+    let n: usize = parts.iter().map(|p| p.0.len()).sum();
+    let mut cols: Part = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for p in parts {
+        cols.0.extend(p.0);
+        cols.1.extend(p.1);
+        cols.2.extend(p.2);
+        cols.3.extend(p.3);
+        cols.4.extend(p.4);
+    }
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("cell".into(), cols.0),
+            Column::new("iter".into(), cols.1),
+            Column::new("t_prod_us".into(), cols.2),
+            Column::new("t_ker_us".into(), cols.3),
+            Column::new("t_idle_us".into(), cols.4),
+        ],
+    )
+}
+
 /// Per-cell statistics and per-inference samples, computed with polars.
+///
+/// The kernel records are aggregated once, per (cell, inference): sums and
+/// counts of T_prod, T_ker and T_idle. A cell's mean is then the sum of its
+/// inferences' sums over the sum of their counts: the mean over all its
+/// kernel records, as a direct per-cell mean gives, for one pass over the
+/// large frame instead of two.
 pub fn cell_statistics(
     logs: &[(u32, &CellLog)],
 ) -> Result<(HashMap<u32, CellStats>, HashMap<u32, Samples>)> {
-    let (kernels, inferences) = frames::build(logs)
+    let kernels = measured_kernels(logs)
         .map_err(anyhow::Error::from)
-        .context("building the frames")?;
+        .context("building the kernel frame")?;
+    let (_, inferences) = frames::build_inferences(logs)
+        .map_err(anyhow::Error::from)
+        .context("building the inference frame")?;
     let measured_inf = inferences.lazy().filter(col("iter").gt(lit(0)));
-    let measured_ker = kernels.lazy().filter(col("iter").gt(lit(0)));
-    let not_first = col("first").not();
+
+    let sum_count = |name: &str| {
+        [
+            col(name).sum().alias(format!("{name}_sum")),
+            col(name).count().alias(format!("{name}_n")),
+        ]
+    };
+    let per_iter = kernels
+        .lazy()
+        .group_by([col("cell"), col("iter")])
+        .agg(
+            [
+                sum_count("t_prod_us"),
+                sum_count("t_ker_us"),
+                sum_count("t_idle_us"),
+            ]
+            .concat(),
+        )
+        .collect()?;
+    // A mean over no value is null, never 0/0.
+    let ratio = |sum: Expr, n: Expr| {
+        when(n.clone().gt(lit(0)))
+            .then(sum.cast(DataType::Float64) / n.cast(DataType::Float64))
+            .otherwise(lit(NULL).cast(DataType::Float64))
+    };
+    let mean_of = |name: &str, alias: &str| {
+        ratio(
+            col(format!("{name}_sum")).sum(),
+            col(format!("{name}_n")).sum(),
+        )
+        .alias(alias)
+    };
+    let per_inf_of = |name: &str, alias: &str| {
+        ratio(col(format!("{name}_sum")), col(format!("{name}_n"))).alias(alias)
+    };
 
     let per_cell = measured_inf
         .clone()
@@ -103,16 +212,10 @@ pub fn cell_statistics(
             col("k_mean").mean().alias("k_mean"),
         ])
         .left_join(
-            measured_ker.clone().group_by([col("cell")]).agg([
-                col("t_prod_us")
-                    .filter(not_first.clone())
-                    .mean()
-                    .alias("t_prod_mean"),
-                col("t_ker_us").mean().alias("t_ker_mean"),
-                col("t_idle_us")
-                    .filter(not_first.clone())
-                    .mean()
-                    .alias("t_idle_mean"),
+            per_iter.clone().lazy().group_by([col("cell")]).agg([
+                mean_of("t_prod_us", "t_prod_mean"),
+                mean_of("t_ker_us", "t_ker_mean"),
+                mean_of("t_idle_us", "t_idle_mean"),
             ]),
             col("cell"),
             col("cell"),
@@ -158,13 +261,12 @@ pub fn cell_statistics(
 
     let per_inference = measured_inf
         .join(
-            measured_ker.group_by([col("cell"), col("iter")]).agg([
-                col("t_prod_us")
-                    .filter(not_first.clone())
-                    .mean()
-                    .alias("t_prod"),
-                col("t_ker_us").mean().alias("t_ker"),
-                col("t_idle_us").filter(not_first).mean().alias("t_idle"),
+            per_iter.lazy().select([
+                col("cell"),
+                col("iter"),
+                per_inf_of("t_prod_us", "t_prod"),
+                per_inf_of("t_ker_us", "t_ker"),
+                per_inf_of("t_idle_us", "t_idle"),
             ]),
             [col("cell"), col("iter")],
             [col("cell"), col("iter")],

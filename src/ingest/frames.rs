@@ -13,6 +13,49 @@ use polars::prelude::*;
 
 use super::CellLog;
 
+/// The inference frame alone (the kernel frame empty), for readers that
+/// need no per-kernel column.
+pub fn build_inferences(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
+    let ni: usize = logs.iter().map(|(_, l)| l.inferences.iter.len()).sum();
+    let mut i_cell = Vec::with_capacity(ni);
+    let mut i_iter = Vec::with_capacity(ni);
+    let mut i_lat = Vec::with_capacity(ni);
+    let mut i_flushes = Vec::with_capacity(ni);
+    let mut i_kmean = Vec::with_capacity(ni);
+    for (cell, log) in logs {
+        let i = &log.inferences;
+        i_cell.extend(std::iter::repeat_n(*cell, i.iter.len()));
+        i_iter.extend_from_slice(&i.iter);
+        i_lat.extend_from_slice(&i.latency_us);
+        i_flushes.extend_from_slice(&i.flushes);
+        i_kmean.extend_from_slice(&i.k_mean);
+    }
+    Ok((
+        DataFrame::empty(),
+        inferences_frame(ni, i_cell, i_iter, i_lat, i_flushes, i_kmean)?,
+    ))
+}
+
+fn inferences_frame(
+    ni: usize,
+    cell: Vec<u32>,
+    iter: Vec<u32>,
+    latency: Vec<f64>,
+    flushes: Vec<Option<u32>>,
+    k_mean: Vec<Option<f64>>,
+) -> PolarsResult<DataFrame> {
+    DataFrame::new(
+        ni,
+        vec![
+            Column::new("cell".into(), cell),
+            Column::new("iter".into(), iter),
+            Column::new("latency_us".into(), latency),
+            Column::new("flushes".into(), flushes),
+            Column::new("k_mean".into(), k_mean),
+        ],
+    )
+}
+
 /// Concatenates the records of `(cell index, log)` pairs.
 pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
     let nk: usize = logs.iter().map(|(_, l)| l.kernels.iter.len()).sum();
@@ -41,7 +84,7 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
         k_iter.extend_from_slice(&k.iter);
         k_kernel.extend_from_slice(&k.kernel);
         k_first.extend(log.first_kernel_flags());
-        k_name.extend(k.name.iter().map(String::as_str));
+        k_name.extend(k.name.iter().map(|&n| k.names[n as usize].as_str()));
         k_prod.extend_from_slice(&k.t_prod_us);
         k_ker.extend_from_slice(&k.t_ker_us);
         k_idle.extend_from_slice(&k.t_idle_us);
@@ -72,15 +115,6 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
             Column::new("t_flush_us".into(), k_flush_us),
         ],
     )?;
-    let inferences = DataFrame::new(
-        ni,
-        vec![
-            Column::new("cell".into(), i_cell),
-            Column::new("iter".into(), i_iter),
-            Column::new("latency_us".into(), i_lat),
-            Column::new("flushes".into(), i_flushes),
-            Column::new("k_mean".into(), i_kmean),
-        ],
-    )?;
+    let inferences = inferences_frame(ni, i_cell, i_iter, i_lat, i_flushes, i_kmean)?;
     Ok((kernels, inferences))
 }

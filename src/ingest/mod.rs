@@ -16,7 +16,7 @@
 
 pub mod frames;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::scenario::LogRegexes;
 
@@ -25,7 +25,10 @@ use crate::scenario::LogRegexes;
 pub struct KernelRows {
     pub iter: Vec<u32>,
     pub kernel: Vec<u32>,
-    pub name: Vec<String>,
+    /// Per record, its kernel's name as an index into `names`.
+    pub name: Vec<u32>,
+    /// The kernel names of the log, each once.
+    pub names: Vec<String>,
     pub t_prod_us: Vec<f64>,
     pub t_ker_us: Vec<f64>,
     pub t_idle_us: Vec<Option<f64>>,
@@ -33,6 +36,25 @@ pub struct KernelRows {
     pub k: Vec<Option<u32>>,
     /// CPU time of the flush after this kernel, when it was flushed.
     pub t_flush_us: Vec<Option<f64>>,
+}
+
+impl KernelRows {
+    fn reserve(&mut self, n: usize) {
+        self.iter.reserve(n);
+        self.kernel.reserve(n);
+        self.name.reserve(n);
+        self.t_prod_us.reserve(n);
+        self.t_ker_us.reserve(n);
+        self.t_idle_us.reserve(n);
+        self.flush.reserve(n);
+        self.k.reserve(n);
+        self.t_flush_us.reserve(n);
+    }
+
+    /// Record `i`'s kernel name.
+    pub fn name(&self, i: usize) -> &str {
+        &self.names[self.name[i] as usize]
+    }
 }
 
 /// Per-inference records, as columns.
@@ -72,17 +94,23 @@ impl CellLog {
     /// lowest kernel index of that inference, whatever the numbering base).
     /// Its T_prod is excluded from means and its T_idle is undefined.
     pub fn first_kernel_flags(&self) -> Vec<bool> {
-        let mut first: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-        for (it, k) in self.kernels.iter.iter().zip(&self.kernels.kernel) {
+        let rows = || self.kernels.iter.iter().zip(&self.kernels.kernel);
+        let max_iter = self.kernels.iter.iter().copied().max().unwrap_or(0);
+        if (max_iter as usize) < 4 * self.kernels.iter.len() + 1024 {
+            // Inference numbers are small: a table indexed by them.
+            let mut first = vec![u32::MAX; max_iter as usize + 1];
+            for (it, k) in rows() {
+                let e = &mut first[*it as usize];
+                *e = (*e).min(*k);
+            }
+            return rows().map(|(it, k)| first[*it as usize] == *k).collect();
+        }
+        let mut first: HashMap<u32, u32> = HashMap::new();
+        for (it, k) in rows() {
             let e = first.entry(*it).or_insert(*k);
             *e = (*e).min(*k);
         }
-        self.kernels
-            .iter
-            .iter()
-            .zip(&self.kernels.kernel)
-            .map(|(it, k)| first[it] == *k)
-            .collect()
+        rows().map(|(it, k)| first[it] == *k).collect()
     }
 
     /// Why the log cannot count as a complete cell of `expected` inferences,
@@ -124,35 +152,80 @@ impl CellLog {
 }
 
 /// Splits `key=value` fields; values may be double-quoted (no escapes).
+/// One pass over the bytes (fields are short: a plain loop beats a search
+/// call per token); it runs on every field of every record of a campaign.
+/// Every split is at an ASCII byte, so the slices stay UTF-8.
 fn fields(rest: &str) -> impl Iterator<Item = (&str, &str)> {
-    let mut s = rest;
+    let b = rest.as_bytes();
+    let mut i = 0;
     std::iter::from_fn(move || {
-        let (key, after) = loop {
-            s = s.trim_start_matches(' ');
-            if s.is_empty() {
+        let key = loop {
+            while i < b.len() && b[i] == b' ' {
+                i += 1;
+            }
+            if i >= b.len() {
                 return None;
             }
-            let token_end = s.find(' ').unwrap_or(s.len());
-            match s[..token_end].find('=') {
-                Some(eq) => break (&s[..eq], &s[eq + 1..]),
-                // A word that is not a field: skip it.
-                None => s = &s[token_end..],
+            let start = i;
+            while i < b.len() && b[i] != b' ' && b[i] != b'=' {
+                i += 1;
             }
+            if i < b.len() && b[i] == b'=' {
+                break &rest[start..i];
+            }
+            // A word that is not a field: skip it.
         };
-        let (value, next) = if let Some(q) = after.strip_prefix('"') {
-            match q.find('"') {
-                Some(end) => (&q[..end], &q[end + 1..]),
-                None => (q, ""),
-            }
-        } else {
-            match after.find(' ') {
-                Some(sp) => (&after[..sp], &after[sp..]),
-                None => (after, ""),
-            }
-        };
-        s = next;
-        Some((key, value))
+        i += 1;
+        if i < b.len() && b[i] == b'"' {
+            let from = i + 1;
+            return Some(match b[from..].iter().position(|&c| c == b'"') {
+                Some(len) => {
+                    i = from + len + 1;
+                    (key, &rest[from..from + len])
+                }
+                None => {
+                    i = b.len();
+                    (key, &rest[from..])
+                }
+            });
+        }
+        let from = i;
+        while i < b.len() && b[i] != b' ' {
+            i += 1;
+        }
+        Some((key, &rest[from..i]))
     })
+}
+
+/// Kernel names of one log, each stored once: a campaign repeats a
+/// network's few names on millions of records.
+#[derive(Default)]
+struct Names<'a> {
+    ids: HashMap<&'a str, u32>,
+    /// The name last seen at each kernel index: usually the next one there.
+    by_kernel: Vec<u32>,
+}
+
+impl<'a> Names<'a> {
+    fn id(&mut self, rows: &mut KernelRows, kernel: u32, name: &'a str) -> u32 {
+        if let Some(&id) = self.by_kernel.get(kernel as usize)
+            && rows.names[id as usize] == name
+        {
+            return id;
+        }
+        let id = *self.ids.entry(name).or_insert_with(|| {
+            rows.names.push(name.to_string());
+            (rows.names.len() - 1) as u32
+        });
+        let k = kernel as usize;
+        if k < 1 << 16 {
+            if self.by_kernel.len() <= k {
+                self.by_kernel.resize(k + 1, id);
+            }
+            self.by_kernel[k] = id;
+        }
+        id
+    }
 }
 
 fn num<T: std::str::FromStr>(v: &str, key: &str) -> Result<T, String> {
@@ -221,7 +294,7 @@ impl<'a> Fields<'a> {
         v.ok_or_else(|| format!("`{key}` is missing"))
     }
 
-    fn push(&self, log: &mut CellLog) -> Result<(), String> {
+    fn push(&self, log: &mut CellLog, names: &mut Names<'a>) -> Result<(), String> {
         let iter: u32 = num(Self::required(self.iter, "iter")?, "iter")?;
         if let Some(kernel) = self.kernel {
             let kernel: u32 = num(kernel, "kernel")?;
@@ -236,7 +309,8 @@ impl<'a> Fields<'a> {
             let r = &mut log.kernels;
             r.iter.push(iter);
             r.kernel.push(kernel);
-            r.name.push(self.name.unwrap_or("").to_string());
+            let name = names.id(r, kernel, self.name.unwrap_or(""));
+            r.name.push(name);
             r.t_prod_us.push(t_prod);
             r.t_ker_us.push(t_ker);
             r.t_idle_us.push(t_idle);
@@ -265,6 +339,10 @@ impl<'a> Fields<'a> {
 /// Parses a log in the KLO v1 contract.
 pub fn parse_klo(text: &str) -> CellLog {
     let mut log = CellLog::default();
+    // Room for a record per line (most lines are kernel records), so the
+    // columns grow once instead of doubling through a long log.
+    log.kernels.reserve(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
+    let mut names = Names::default();
     for (i, line) in text.lines().enumerate() {
         let Some(rest) = line.strip_prefix("KLO v1 ") else {
             continue;
@@ -287,7 +365,7 @@ pub fn parse_klo(text: &str) -> CellLog {
         for (k, v) in fields(rest) {
             f.set(k, v);
         }
-        if let Err(why) = f.push(&mut log) {
+        if let Err(why) = f.push(&mut log, &mut names) {
             log.bad(i + 1, why);
         }
     }
@@ -297,6 +375,7 @@ pub fn parse_klo(text: &str) -> CellLog {
 /// Parses a log with a scenario's regular expressions.
 pub fn parse_regex(text: &str, re: &LogRegexes) -> CellLog {
     let mut log = CellLog::default();
+    let mut names = Names::default();
     for (i, line) in text.lines().enumerate() {
         if re.end.is_match(line) {
             log.end = Some(None);
@@ -327,7 +406,7 @@ pub fn parse_regex(text: &str, re: &LogRegexes) -> CellLog {
                 f.set(name, m.as_str());
             }
         }
-        if let Err(why) = f.push(&mut log) {
+        if let Err(why) = f.push(&mut log, &mut names) {
             log.bad(i + 1, why);
         }
     }

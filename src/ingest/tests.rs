@@ -16,7 +16,10 @@ KLO v1 end iters=2
 fn parses_the_log_contract() {
     let log = parse_klo(LOG);
     assert_eq!(log.kernels.iter, vec![0, 0, 1, 1]);
-    assert_eq!(log.kernels.name[1], "fc");
+    assert_eq!(log.kernels.name(1), "fc");
+    assert_eq!(log.kernels.name(3), "fc");
+    assert_eq!(log.kernels.name(2), "conv2d_3x3");
+    assert_eq!(log.kernels.names, vec!["conv2d_3x3", "fc"]);
     assert_eq!(log.kernels.t_prod_us, vec![900.0, 10.0, 30.0, 12.0]);
     assert_eq!(
         log.kernels.t_idle_us,
@@ -125,4 +128,32 @@ fn a_measured_time_must_be_finite() {
     );
     assert_eq!(log.malformed.len(), 2);
     assert_eq!(log.malformed[0].1, "`t_prod_us=nan` is not a finite number");
+}
+
+#[test]
+fn fields_split_words_quotes_and_empty_values() {
+    let got: Vec<(&str, &str)> =
+        fields("  word a=1 b= c=\"x y\" d=\"open e=é  f==2 tail").collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a", "1"),
+            ("b", ""),
+            ("c", "x y"),
+            ("d", "open e=é  f==2 tail")
+        ]
+    );
+    let got: Vec<(&str, &str)> = fields("k=v w é=ü last=").collect();
+    assert_eq!(got, vec![("k", "v"), ("é", "ü"), ("last", "")]);
+    assert_eq!(fields("   ").count(), 0);
+}
+
+#[test]
+fn first_kernels_of_huge_inference_numbers() {
+    // Inference numbers far above the record count take the map, not a
+    // table of that size.
+    let log = "KLO v1 iter=4000000000 kernel=3 t_prod_us=1 t_ker_us=1\n\
+               KLO v1 iter=4000000000 kernel=2 t_prod_us=1 t_ker_us=1\n\
+               KLO v1 iter=7 kernel=5 t_prod_us=1 t_ker_us=1\n";
+    assert_eq!(parse_klo(log).first_kernel_flags(), vec![false, true, true]);
 }

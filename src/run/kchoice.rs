@@ -13,6 +13,7 @@
 //!
 //! Default cells run first, so profiles exist when these cells run.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -75,14 +76,48 @@ pub fn profile_coord(cell: &Coord, from: &FromProfile) -> Coord {
     }
 }
 
-/// The profile cell of a cell, when its strategy needs one.
+/// The coordinates of a cell's profile cell, when its strategy needs one.
+fn wanted_profile(cell: &Cell) -> Option<Coord> {
+    match &cell.coord.strategy {
+        Strategy::Constant(f) | Strategy::Static(f) => Some(profile_coord(&cell.coord, f)),
+        _ => None,
+    }
+}
+
+/// The profile cell of a cell, when its strategy needs one (a scan of
+/// `cells`; [`Profiles`] answers many such questions in constant time).
 pub fn profile_of<'a>(cell: &Cell, cells: &'a [Cell]) -> Option<&'a Cell> {
-    let from = match &cell.coord.strategy {
-        Strategy::Constant(f) | Strategy::Static(f) => f,
-        _ => return None,
-    };
-    let want = profile_coord(&cell.coord, from);
+    let want = wanted_profile(cell)?;
     cells.iter().find(|c| c.coord == want)
+}
+
+/// The cells of a plan by coordinates, to find profile cells without a
+/// scan per cell (a plan of many LUT cells would be quadratic).
+pub struct Profiles<'a> {
+    cells: &'a [Cell],
+    by_coord: HashMap<&'a Coord, usize>,
+}
+
+impl<'a> Profiles<'a> {
+    pub fn new(cells: &'a [Cell]) -> Self {
+        let mut by_coord = HashMap::with_capacity(cells.len());
+        for (i, c) in cells.iter().enumerate() {
+            // The first cell of a coordinate, as `profile_of` finds it.
+            by_coord.entry(&c.coord).or_insert(i);
+        }
+        Profiles { cells, by_coord }
+    }
+
+    /// The index of a cell's profile cell, when its strategy needs one and
+    /// the plan has it.
+    pub fn index_of(&self, cell: &Cell) -> Option<usize> {
+        self.by_coord.get(&wanted_profile(cell)?).copied()
+    }
+
+    /// A cell's profile cell, as [`profile_of`].
+    pub fn of(&self, cell: &Cell) -> Option<&'a Cell> {
+        self.index_of(cell).map(|i| &self.cells[i])
+    }
 }
 
 /// A profile's measurements: overall and per kernel index, measured

@@ -274,10 +274,12 @@ pub fn prepare(
         }
     }
     hash::assign(&scenario, &mut cells, &ctx, &extra);
+    let index = kchoice::Profiles::new(&cells);
     let profiles: Vec<Option<String>> = cells
         .iter()
-        .map(|c| kchoice::profile_of(c, &cells).map(|p| p.hash.clone()))
+        .map(|c| index.of(c).map(|p| p.hash.clone()))
         .collect();
+    drop(index);
     for (i, p) in profiles.into_iter().enumerate() {
         if let Some(h) = p {
             extra[i]["profile"] = h.into();
@@ -311,11 +313,12 @@ fn check_luts(
 ) -> BTreeMap<String, Lut> {
     let mut luts = BTreeMap::new();
     let mut seen = HashSet::new();
+    let profiles = kchoice::Profiles::new(cells);
     for cell in cells.iter().filter(|c| c.coord.strategy.uses_lut()) {
         if matches!(
             cell.coord.strategy,
             crate::scenario::Strategy::Constant(_) | crate::scenario::Strategy::Static(_)
-        ) && kchoice::profile_of(cell, cells).is_none()
+        ) && profiles.of(cell).is_none()
         {
             let path = value_path(
                 s,

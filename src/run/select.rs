@@ -132,6 +132,7 @@ impl Resume {
         }
         // A LUT cell takes K from its profile: run the profile too when it
         // is not done (it is not counted in the outcome).
+        let profiles = super::kchoice::Profiles::new(cells);
         for (i, c) in cells.iter().enumerate() {
             if !run[i]
                 || !matches!(
@@ -141,8 +142,8 @@ impl Resume {
             {
                 continue;
             }
-            if let Some(p) = super::kchoice::profile_of(c, cells)
-                && let Some(j) = cells.iter().position(|x| x.id == p.id)
+            if let Some(j) = profiles.index_of(c)
+                && let p = &cells[j]
                 && !run[j]
                 && !records[j]
                     .as_ref()

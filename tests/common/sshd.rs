@@ -3,7 +3,9 @@
 //! host key, a user key in its own authorized_keys, a free port on
 //! 127.0.0.1, and an ssh config naming it `kloboard` (the inventory's
 //! `ssh_config`). The user is whoever runs the tests (root in CI). It logs
-//! every accepted key, so tests can count handshakes. Dropping it kills it.
+//! every accepted key and every session, so tests can count handshakes and
+//! remote commands. It serves sftp too, which benches/overhead.rs needs for
+//! Workload Automation (klo-spec does not use it). Dropping it kills it.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -61,7 +63,8 @@ impl Sshd {
             let config = format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-                 UsePAM no\nStrictModes no\nPidFile none\nLogLevel VERBOSE\nMaxSessions 20\nMaxStartups 50\n",
+                 UsePAM no\nStrictModes no\nPidFile none\nLogLevel VERBOSE\nMaxSessions 20\nMaxStartups 50\n\
+                 Subsystem sftp internal-sftp\n",
                 hk = host_key.display(),
                 ak = dir.join("authorized_keys").display()
             );
@@ -125,6 +128,15 @@ impl Sshd {
         std::fs::read_to_string(self.dir.join("sshd.log"))
             .unwrap_or_default()
             .matches("Accepted publickey")
+            .count()
+    }
+
+    /// Sessions started so far: one per remote command (or subsystem),
+    /// whether on a new connection or a shared one.
+    pub fn sessions(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("sshd.log"))
+            .unwrap_or_default()
+            .matches("Starting session:")
             .count()
     }
 
