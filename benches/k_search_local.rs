@@ -31,24 +31,15 @@ const NETWORKS: [&str; 9] = [
     "synth-15-2000-20000+synth-15-100000-20000",
 ];
 
-/// sweeps.csv as rows of (column name -> value).
+/// A result table as rows of (column name -> value), read as klo-spec
+/// reads its own tables (quoted fields hold commas: sweep ids list K).
 fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(String::from)
-        .collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(String::from))
-                .collect()
-        })
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let t = klo_spec::results::parse_csv(&bytes)
+        .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    t.rows
+        .into_iter()
+        .map(|r| t.columns.iter().cloned().zip(r).collect())
         .collect()
 }
 

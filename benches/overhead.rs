@@ -17,8 +17,8 @@
 //! builds, Python's imports in the page cache); each measured run opens its
 //! own ssh connection. WA runs with the augmentations its first run
 //! configures (`execution_time`, `interrupts`, `cpufreq`, `status`, `csv`)
-//! and with none (`augmentations: [~~]`); the goals are checked against the
-//! leaner of the two.
+//! and with none (`augmentations: [~~]`); the goals are checked against
+//! each.
 //!
 //! Run: `cargo bench --bench overhead` (or `just bench`). Goals: klo-spec's
 //! per-cell overhead at most 1/5 of WA's on each transport, start-up at most
@@ -63,8 +63,14 @@ fn now_ns() -> u128 {
         .as_nanos()
 }
 
-/// Runs `cmd` with the stamps file emptied; the timeline from its stamps.
-fn timeline(cmd: &mut Command, stamps: &Path, what: &str) -> Result<Timeline, String> {
+/// Runs `cmd` with the stamps file emptied; the timeline of its `cells`
+/// benchmarks from their stamps.
+fn timeline(
+    cmd: &mut Command,
+    stamps: &Path,
+    what: &str,
+    cells: usize,
+) -> Result<Timeline, String> {
     std::fs::write(stamps, "").map_err(|e| e.to_string())?;
     let t0 = now_ns();
     let clock = Instant::now();
@@ -98,9 +104,9 @@ fn timeline(cmd: &mut Command, stamps: &Path, what: &str) -> Result<Timeline, St
             _ => {}
         }
     }
-    if starts.len() != CELLS || ends.len() != CELLS {
+    if starts.len() != cells || ends.len() != cells {
         return Err(format!(
-            "{what}: {} benchmark starts and {} ends recorded, expected {CELLS}",
+            "{what}: {} benchmark starts and {} ends recorded, expected {cells}",
             starts.len(),
             ends.len()
         ));
@@ -108,9 +114,9 @@ fn timeline(cmd: &mut Command, stamps: &Path, what: &str) -> Result<Timeline, St
     let s = |a: u128, b: u128| (b as f64 - a as f64) / 1e9;
     Ok(Timeline {
         startup: s(t0, starts[0]),
-        gaps: (1..CELLS).map(|i| s(ends[i - 1], starts[i])).collect(),
-        own: (0..CELLS).map(|i| s(starts[i], ends[i])).collect(),
-        teardown: s(ends[CELLS - 1], t_end),
+        gaps: (1..cells).map(|i| s(ends[i - 1], starts[i])).collect(),
+        own: (0..cells).map(|i| s(starts[i], ends[i])).collect(),
+        teardown: s(ends[cells - 1], t_end),
         wall,
     })
 }
@@ -176,7 +182,7 @@ fn klo_spec_run(st: &Setup, board: &str, cells: usize, tag: &str) -> Result<Time
         .env("TMPDIR", &tmp)
         .env("KLO_SPEC_CACHE", st.dir.join("klo-cache"))
         .env("NO_COLOR", "1");
-    timeline(&mut cmd, st.stamps, &format!("klo-spec on {board}"))
+    timeline(&mut cmd, st.stamps, &format!("klo-spec on {board}"), cells)
 }
 
 /// Workload Automation: `cells` jobs of the script on `target`.
@@ -219,14 +225,14 @@ fn wa_run(
         // WA keeps its configuration under ~/.workload_automation.
         .env("HOME", st.dir.join("wa-home"));
     let what = format!("WA on {target}");
-    let t = timeline(&mut cmd, st.stamps, &what)?;
+    let t = timeline(&mut cmd, st.stamps, &what, cells)?;
+    // The stamps already say every job's script ran to its end; WA's own
+    // status file (written by its `status` augmentation, so not in the lean
+    // runs) must agree where there is one.
     let status = std::fs::read_to_string(d.join("out/status.txt")).unwrap_or_default();
-    let ok = status.matches(": OK").count();
-    if ok < cells {
-        return Err(format!(
-            "{what}: {ok} of {cells} jobs OK: {}",
-            status.trim()
-        ));
+    let all_ok = format!("{cells}/{cells} iterations completed without error");
+    if !status.is_empty() && !status.contains(&all_ok) {
+        return Err(format!("{what}: not every job OK: {}", status.trim()));
     }
     Ok(t)
 }
@@ -280,7 +286,7 @@ fn main() {
             Err(e) => panic!("{e}"),
         };
         let Ok(venv) = &wa else { continue };
-        let mut best: Option<(String, Timeline)> = None;
+        let mut was: Vec<(String, Timeline)> = Vec::new();
         for lean in [false, true] {
             let name = format!(
                 "WA 3.3.1 ({target}, {})",
@@ -303,30 +309,29 @@ fn main() {
             match r {
                 Ok(t) => {
                     row(&name, &t);
-                    if best
-                        .as_ref()
-                        .is_none_or(|(_, b)| t.per_cell() < b.per_cell())
-                    {
-                        best = Some((name, t));
-                    }
+                    was.push((name, t));
                 }
                 Err(e) => println!("  {name}: skipped: {e}"),
             }
         }
-        let Some((name, theirs)) = best else { continue };
-        let per_cell = theirs.per_cell() / ours.per_cell();
-        let startup = theirs.startup / ours.startup;
-        println!(
-            "  per-cell overhead: klo-spec {:.3} s, {name} {:.3} s: ratio {per_cell:.1}x  goal >= 5x: {}",
-            ours.per_cell(),
-            theirs.per_cell(),
-            if per_cell >= 5.0 { "met" } else { "MISSED" }
-        );
-        println!(
-            "  start-up: klo-spec {:.3} s, {name} {:.3} s: ratio {startup:.1}x  goal >= 10x: {}",
-            ours.startup,
-            theirs.startup,
-            if startup >= 10.0 { "met" } else { "MISSED" }
-        );
+        // Against each WA configuration that ran: its default one (what a
+        // user gets) and the stripped one (no augmentations: the least WA can
+        // do per job).
+        for (name, theirs) in &was {
+            let per_cell = theirs.per_cell() / ours.per_cell();
+            let startup = theirs.startup / ours.startup;
+            println!(
+                "  per-cell overhead vs {name}: klo-spec {:.3} s, WA {:.3} s: ratio {per_cell:.1}x  goal >= 5x: {}",
+                ours.per_cell(),
+                theirs.per_cell(),
+                if per_cell >= 5.0 { "met" } else { "MISSED" }
+            );
+            println!(
+                "  start-up vs {name}: klo-spec {:.3} s, WA {:.3} s: ratio {startup:.1}x  goal >= 10x: {}",
+                ours.startup,
+                theirs.startup,
+                if startup >= 10.0 { "met" } else { "MISSED" }
+            );
+        }
     }
 }

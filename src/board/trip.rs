@@ -144,6 +144,8 @@ pub fn exchange(
     let mut held: Option<ChildStdin> = None;
     let mut hung_up: Option<Instant> = None;
     let mut raw = Raw::default();
+    // Polled from 1 ms up to POLL: a short trip is seen to end at once.
+    let mut poll = Duration::from_millis(1);
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
@@ -171,7 +173,8 @@ pub fn exchange(
         {
             let _ = child.kill();
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll);
+        poll = (poll * 2).min(POLL);
     };
     drop(held);
     raw.wall = started.elapsed();

@@ -341,7 +341,8 @@ pub fn parse_klo(text: &str) -> CellLog {
     let mut log = CellLog::default();
     // Room for a record per line (most lines are kernel records), so the
     // columns grow once instead of doubling through a long log.
-    log.kernels.reserve(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
+    log.kernels
+        .reserve(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
     let mut names = Names::default();
     for (i, line) in text.lines().enumerate() {
         let Some(rest) = line.strip_prefix("KLO v1 ") else {
