@@ -324,7 +324,7 @@ fn main() {
     );
 
     let ours_summary = c.outputs.join("campaign/summary.csv");
-    match common::python_venv("tools", &["pandas"]) {
+    match common::python_venv("pandas", &["pandas"]) {
         Err(why) => println!("(a) pandas: skipped: {why}"),
         Ok(venv) => {
             let out = tmp.path().join("pandas-summary.csv");

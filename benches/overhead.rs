@@ -263,7 +263,7 @@ fn main() {
         stamps: &stamps,
         sshd: &sshd,
     };
-    let wa = common::python_venv("tools", &["wlauto==3.3.1", "pandas"]);
+    let wa = common::python_venv("wa", &["wlauto==3.3.1"]);
     if let Err(why) = &wa {
         println!("Workload Automation: skipped: {why}");
     }
