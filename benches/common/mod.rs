@@ -22,7 +22,9 @@ pub struct Measured {
 }
 
 /// Runs `cmd` to the end; its output is captured (to files, so a large
-/// output cannot block it).
+/// output cannot block it). The child is reaped by `wait4` (for its
+/// rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 pub fn measure(cmd: &mut Command) -> Measured {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
