@@ -16,17 +16,9 @@ command -v taskset >/dev/null 2>&1 || need="$need util-linux"
 [ -x /usr/sbin/sshd ] || need="$need openssh-server"
 command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
-if [ -n "$need" ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "benches/run.sh: missing:$need (install them with your package manager)" >&2
-        exit 1
-    fi
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    echo "benches/run.sh: installing$need" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $need >/dev/null
-fi
+. tests/install-missing.sh
+# shellcheck disable=SC2086
+install_missing benches/run.sh $need
 
 benches="${*:-planning ingest overhead k_search k_search_local}"
 # One build first, so that no bench's time includes compiling.

@@ -25,17 +25,9 @@ command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need="$need gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 command -v qemu-aarch64 >/dev/null 2>&1 || need="$need qemu-user"
-if [ -n "$need" ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "tests/run.sh: missing:$need (install them with your package manager)" >&2
-        exit 1
-    fi
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    echo "tests/run.sh: installing$need" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $need >/dev/null
-fi
+. tests/install-missing.sh
+# shellcheck disable=SC2086
+install_missing tests/run.sh $need
 
 # pocl is installed: the OpenCL tests must run, not skip.
 if [ -e /etc/OpenCL/vendors/pocl.icd ]; then

@@ -154,7 +154,7 @@ pub fn cell_statistics(
     let kernels = measured_kernels(logs)
         .map_err(anyhow::Error::from)
         .context("building the kernel frame")?;
-    let (_, inferences) = frames::build_inferences(logs)
+    let inferences = frames::inferences(logs)
         .map_err(anyhow::Error::from)
         .context("building the inference frame")?;
     let measured_inf = inferences.lazy().filter(col("iter").gt(lit(0)));
@@ -176,6 +176,10 @@ pub fn cell_statistics(
             ]
             .concat(),
         )
+        // In inference order: a cell's sums are then added up in the same
+        // order on every run (the group-by's own order varies), so the
+        // tables are byte-identical for the same logs.
+        .sort(["cell", "iter"], SortMultipleOptions::default())
         .collect()?;
     // A mean over no value is null, never 0/0.
     let ratio = |sum: Expr, n: Expr| {

@@ -13,9 +13,9 @@ use polars::prelude::*;
 
 use super::CellLog;
 
-/// The inference frame alone (the kernel frame empty), for readers that
-/// need no per-kernel column.
-pub fn build_inferences(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
+/// The inference frame of `(cell index, log)` pairs, for readers that need
+/// no per-kernel column.
+pub fn inferences(logs: &[(u32, &CellLog)]) -> PolarsResult<DataFrame> {
     let ni: usize = logs.iter().map(|(_, l)| l.inferences.iter.len()).sum();
     let mut i_cell = Vec::with_capacity(ni);
     let mut i_iter = Vec::with_capacity(ni);
@@ -30,28 +30,14 @@ pub fn build_inferences(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, Da
         i_flushes.extend_from_slice(&i.flushes);
         i_kmean.extend_from_slice(&i.k_mean);
     }
-    Ok((
-        DataFrame::empty(),
-        inferences_frame(ni, i_cell, i_iter, i_lat, i_flushes, i_kmean)?,
-    ))
-}
-
-fn inferences_frame(
-    ni: usize,
-    cell: Vec<u32>,
-    iter: Vec<u32>,
-    latency: Vec<f64>,
-    flushes: Vec<Option<u32>>,
-    k_mean: Vec<Option<f64>>,
-) -> PolarsResult<DataFrame> {
     DataFrame::new(
         ni,
         vec![
-            Column::new("cell".into(), cell),
-            Column::new("iter".into(), iter),
-            Column::new("latency_us".into(), latency),
-            Column::new("flushes".into(), flushes),
-            Column::new("k_mean".into(), k_mean),
+            Column::new("cell".into(), i_cell),
+            Column::new("iter".into(), i_iter),
+            Column::new("latency_us".into(), i_lat),
+            Column::new("flushes".into(), i_flushes),
+            Column::new("k_mean".into(), i_kmean),
         ],
     )
 }
@@ -59,7 +45,6 @@ fn inferences_frame(
 /// Concatenates the records of `(cell index, log)` pairs.
 pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
     let nk: usize = logs.iter().map(|(_, l)| l.kernels.iter.len()).sum();
-    let ni: usize = logs.iter().map(|(_, l)| l.inferences.iter.len()).sum();
 
     let mut k_cell = Vec::with_capacity(nk);
     let mut k_iter = Vec::with_capacity(nk);
@@ -72,11 +57,6 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
     let mut k_flush = Vec::with_capacity(nk);
     let mut k_k = Vec::with_capacity(nk);
     let mut k_flush_us = Vec::with_capacity(nk);
-    let mut i_cell = Vec::with_capacity(ni);
-    let mut i_iter = Vec::with_capacity(ni);
-    let mut i_lat = Vec::with_capacity(ni);
-    let mut i_flushes = Vec::with_capacity(ni);
-    let mut i_kmean = Vec::with_capacity(ni);
 
     for (cell, log) in logs {
         let k = &log.kernels;
@@ -91,12 +71,6 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
         k_flush.extend_from_slice(&k.flush);
         k_k.extend_from_slice(&k.k);
         k_flush_us.extend_from_slice(&k.t_flush_us);
-        let i = &log.inferences;
-        i_cell.extend(std::iter::repeat_n(*cell, i.iter.len()));
-        i_iter.extend_from_slice(&i.iter);
-        i_lat.extend_from_slice(&i.latency_us);
-        i_flushes.extend_from_slice(&i.flushes);
-        i_kmean.extend_from_slice(&i.k_mean);
     }
 
     let kernels = DataFrame::new(
@@ -115,6 +89,5 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
             Column::new("t_flush_us".into(), k_flush_us),
         ],
     )?;
-    let inferences = inferences_frame(ni, i_cell, i_iter, i_lat, i_flushes, i_kmean)?;
-    Ok((kernels, inferences))
+    Ok((kernels, inferences(logs)?))
 }
