@@ -12,10 +12,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 use super::Cell;
 use super::coord::Coord;
+use crate::digest::hex_sha256;
 use crate::networks;
 use crate::scenario::{Benchmark, Load, Scenario};
 
@@ -112,7 +112,7 @@ pub fn assign(s: &Scenario, cells: &mut [Cell], ctx: &HashContext, extra: &[serd
             let benchmark = per_network.get(cell.coord.network.as_str()).map(|b| &**b);
             serde_json::to_writer(&mut *buf, &material(s, cell, ctx, benchmark, extra.get(i)))
                 .expect("serializing to memory");
-            let mut h = hex::encode(Sha256::digest(&buf));
+            let mut h = hex_sha256(buf);
             h.truncate(HASH_LEN);
             cell.hash = h;
         });
@@ -181,7 +181,7 @@ mod tests {
         assert!(cells.len() > 8);
         for (i, cell) in cells.iter().enumerate() {
             let text = reference(&s, cell, &ctx, extra.get(i));
-            let mut want = hex::encode(Sha256::digest(text.as_bytes()));
+            let mut want = hex_sha256(text.as_bytes());
             want.truncate(HASH_LEN);
             assert_eq!(cell.hash, want, "{}", cell.id);
         }
