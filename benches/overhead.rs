@@ -145,11 +145,13 @@ struct Setup<'a> {
     script: &'a Path,
     stamps: &'a Path,
     sshd: &'a sshd::Sshd,
+    /// Names this transport's run folders (each run starts afresh).
+    variant: &'a str,
 }
 
 /// klo-spec: `cells` cells of the script on `board`.
 fn klo_spec_run(st: &Setup, board: &str, cells: usize, tag: &str) -> Result<Timeline, String> {
-    let d = st.dir.join(format!("klo-{board}-{tag}"));
+    let d = st.dir.join(format!("klo-{board}-{}-{tag}", st.variant));
     std::fs::create_dir_all(&d).unwrap();
     let nets: Vec<String> = (0..cells).map(|i| format!("c{i:02}")).collect();
     std::fs::write(
@@ -194,7 +196,7 @@ fn wa_run(
     cells: usize,
     tag: &str,
 ) -> Result<Timeline, String> {
-    let d = st.dir.join(format!("wa-{target}-{tag}"));
+    let d = st.dir.join(format!("wa-{target}-{}-{tag}", st.variant));
     std::fs::create_dir_all(&d).unwrap();
     let device_config = if target == "generic_linux" {
         format!(
@@ -256,13 +258,13 @@ fn main() {
     let dir = tmp.path();
     let stamps = dir.join("stamps");
     let script = stamp_script(dir, &stamps);
-    let sshd = sshd::Sshd::start(&dir.join("sshd"));
-    let st = Setup {
-        dir,
-        script: &script,
-        stamps: &stamps,
-        sshd: &sshd,
-    };
+    // Two servers on loopback, the same user and key: one whose sessions
+    // get an empty HOME (a board's service account: the login shell reads
+    // no rc files), one with this account as found (on the development VM,
+    // root's ~/.bashrc runs `pyenv init`, about 0.1 s before every command
+    // of an ssh session, for either tool).
+    let sshd_clean = sshd::Sshd::start_with(&dir.join("sshd-clean"), true);
+    let sshd_account = sshd::Sshd::start(&dir.join("sshd"));
     let wa = common::python_venv("wa", &["wlauto==3.3.1"]);
     if let Err(why) = &wa {
         println!("Workload Automation: skipped: {why}");
@@ -270,10 +272,36 @@ fn main() {
     println!(
         "{CELLS} cells of `sleep 1` (a shell script) per run; times from the script's own clock"
     );
-    for (board, target, transport) in [
-        ("local", "generic_local", "this machine"),
-        ("pi", "generic_linux", "ssh to a loopback sshd"),
+    for (variant, board, target, transport, sshd) in [
+        (
+            "local",
+            "local",
+            "generic_local",
+            "this machine",
+            &sshd_clean,
+        ),
+        (
+            "clean",
+            "pi",
+            "generic_linux",
+            "ssh to a loopback sshd, empty HOME on the server (no rc files)",
+            &sshd_clean,
+        ),
+        (
+            "account",
+            "pi",
+            "generic_linux",
+            "ssh to a loopback sshd, this account's HOME (its ~/.bashrc runs per session)",
+            &sshd_account,
+        ),
     ] {
+        let st = Setup {
+            dir,
+            script: &script,
+            stamps: &stamps,
+            sshd,
+            variant,
+        };
         println!("{transport}:");
         // Untimed warm-up: helper builds, board readings, imports.
         let ours = klo_spec_run(&st, board, 1, "warm")

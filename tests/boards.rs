@@ -206,7 +206,7 @@ fn kill_a_cell_mid_way(sb: &Sandbox) -> (Vec<i32>, i32) {
         .unwrap();
     let loads = wait_for_loads(sb);
     wait_until("the benchmark to start", Duration::from_secs(10), || {
-        !find(&sb.board_dir(), "bench.pid").is_empty()
+        !find_written(&sb.board_dir(), "bench.pid").is_empty()
     });
     let bench = bench_group(&sb.board_dir());
     // The cell script is the benchmark leader's parent.
@@ -217,6 +217,9 @@ fn kill_a_cell_mid_way(sb: &Sandbox) -> (Vec<i32>, i32) {
         .unwrap()
         .parse()
         .unwrap();
+    // The runner is stopped first: otherwise it may see its script die and
+    // clean up before it is killed itself (it does, when it can).
+    unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
     unsafe { libc::kill(script, libc::SIGKILL) };
     child.kill().unwrap();
     child.wait().unwrap();

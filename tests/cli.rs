@@ -455,7 +455,7 @@ fn a_killed_runner_still_leaves_no_load() {
         .unwrap();
     let pids = wait_for_loads(&sb);
     wait_until("the benchmark to start", Duration::from_secs(10), || {
-        !find(&sb.board_dir(), "bench.pid").is_empty()
+        !find_written(&sb.board_dir(), "bench.pid").is_empty()
     });
     let bench = bench_group(&sb.board_dir());
     child.kill().unwrap(); // SIGKILL: no handler runs in klo-spec.

@@ -136,7 +136,7 @@ fn wait_for_n2(f: &Faults) -> (Vec<i32>, i32) {
     });
     let loads = wait_for_loads(&f.sb);
     wait_until("n2's benchmark to start", Duration::from_secs(20), || {
-        !find(&f.sb.board_dir(), "bench.pid").is_empty()
+        !find_written(&f.sb.board_dir(), "bench.pid").is_empty()
     });
     (loads, bench_group(&f.sb.board_dir()))
 }

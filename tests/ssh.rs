@@ -41,10 +41,13 @@ fn pi_state(sb: &Sandbox) -> PathBuf {
 }
 
 /// Files left in the board's state folder (saved values, PIDs, the lock).
+/// What the `pi` board's state folder still holds: its non-empty entries
+/// (a finished cell empties its PID files rather than removing them).
 fn state_left(sb: &Sandbox) -> Vec<String> {
     std::fs::read_dir(pi_state(sb))
         .map(|d| {
             d.flatten()
+                .filter(|e| e.metadata().is_ok_and(|m| m.is_dir() || m.len() > 0))
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         })

@@ -74,113 +74,127 @@ fn u32s(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>> {
     Ok(c.u32()?.iter().collect())
 }
 
-/// The kernel records the statistics read, of measured inferences only
-/// (the warm-up is left out while building): `cell`, `iter`, and the times
-/// with the first kernel's T_prod and T_idle already null, so that plain
-/// sums and counts skip them. Narrower than [`frames::build`]'s frame (no
-/// names, flushes or K), which a campaign of millions of records feels.
-fn measured_kernels(logs: &[(u32, &CellLog)]) -> PolarsResult<DataFrame> {
+/// Sums and counts of one inference's kernel records.
+#[derive(Clone, Copy, Default)]
+struct IterSums {
+    seen: bool,
+    t_prod: (f64, u32),
+    t_ker: (f64, u32),
+    t_idle: (f64, u32),
+}
+
+impl IterSums {
+    fn add(&mut self, t_prod: Option<f64>, t_ker: f64, t_idle: Option<f64>) {
+        self.seen = true;
+        if let Some(x) = t_prod {
+            self.t_prod.0 += x;
+            self.t_prod.1 += 1;
+        }
+        self.t_ker.0 += t_ker;
+        self.t_ker.1 += 1;
+        if let Some(x) = t_idle {
+            self.t_idle.0 += x;
+            self.t_idle.1 += 1;
+        }
+    }
+}
+
+/// The kernel records reduced per (cell, measured inference), in that
+/// order: `cell`, `iter`, and per time (T_prod, T_ker, T_idle) the sum and
+/// the count of its values, `{name}_sum` and `{name}_n`. The warm-up
+/// inference is left out, and so are the first kernel's T_prod and T_idle
+/// of each inference and undefined idle times. Each log is reduced while
+/// it is read (in parallel, in record order, so the sums are the same on
+/// every run): a campaign's millions of kernel records never become a
+/// frame, only their thousands of inferences do.
+fn per_inference_sums(logs: &[(u32, &CellLog)]) -> PolarsResult<DataFrame> {
     use rayon::prelude::*;
-    type Part = (
-        Vec<u32>,
-        Vec<u32>,
-        Vec<Option<f64>>,
-        Vec<f64>,
-        Vec<Option<f64>>,
-    );
-    let parts: Vec<Part> = logs
+    let parts: Vec<Vec<(u32, u32, IterSums)>> = logs
         .par_iter()
         .map(|(cell, log)| {
             let k = &log.kernels;
             let first = log.first_kernel_flags();
-            let n = k.iter.iter().filter(|&&it| it > 0).count();
-            let mut p: Part = (
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-            );
-            for (r, &it) in k.iter.iter().enumerate() {
-                if it == 0 {
-                    continue;
+            let add = |s: &mut IterSums, r: usize| {
+                let first = first[r];
+                s.add(
+                    (!first).then_some(k.t_prod_us[r]),
+                    k.t_ker_us[r],
+                    if first { None } else { k.t_idle_us[r] },
+                )
+            };
+            let max_iter = k.iter.iter().copied().max().unwrap_or(0) as usize;
+            if max_iter < 4 * k.iter.len() + 1024 {
+                // Inference numbers are small: a table indexed by them.
+                let mut sums = vec![IterSums::default(); max_iter + 1];
+                for (r, &it) in k.iter.iter().enumerate() {
+                    if it > 0 {
+                        add(&mut sums[it as usize], r);
+                    }
                 }
-                p.0.push(*cell);
-                p.1.push(it);
-                p.2.push((!first[r]).then_some(k.t_prod_us[r]));
-                p.3.push(k.t_ker_us[r]);
-                p.4.push(if first[r] { None } else { k.t_idle_us[r] });
+                sums.into_iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.seen)
+                    .map(|(it, s)| (*cell, it as u32, s))
+                    .collect()
+            } else {
+                let mut sums: BTreeMap<u32, IterSums> = BTreeMap::new();
+                for (r, &it) in k.iter.iter().enumerate() {
+                    if it > 0 {
+                        add(sums.entry(it).or_default(), r);
+                    }
+                }
+                sums.into_iter().map(|(it, s)| (*cell, it, s)).collect()
             }
-            p
         })
         .collect();
-    let n: usize = parts.iter().map(|p| p.0.len()).sum();
-    let mut cols: Part = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for p in parts {
-        cols.0.extend(p.0);
-        cols.1.extend(p.1);
-        cols.2.extend(p.2);
-        cols.3.extend(p.3);
-        cols.4.extend(p.4);
-    }
-    DataFrame::new(
-        n,
-        vec![
-            Column::new("cell".into(), cols.0),
-            Column::new("iter".into(), cols.1),
-            Column::new("t_prod_us".into(), cols.2),
-            Column::new("t_ker_us".into(), cols.3),
-            Column::new("t_idle_us".into(), cols.4),
-        ],
-    )
+    let mut rows: Vec<(u32, u32, IterSums)> = parts.into_iter().flatten().collect();
+    rows.sort_by_key(|(cell, it, _)| (*cell, *it));
+    let col_of = |f: &dyn Fn(&IterSums) -> (f64, u32), name: &str| {
+        [
+            Column::new(
+                format!("{name}_sum").into(),
+                rows.iter().map(|r| f(&r.2).0).collect::<Vec<f64>>(),
+            ),
+            Column::new(
+                format!("{name}_n").into(),
+                rows.iter().map(|r| f(&r.2).1).collect::<Vec<u32>>(),
+            ),
+        ]
+    };
+    let mut columns = vec![
+        Column::new(
+            "cell".into(),
+            rows.iter().map(|r| r.0).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "iter".into(),
+            rows.iter().map(|r| r.1).collect::<Vec<u32>>(),
+        ),
+    ];
+    columns.extend(col_of(&|s| s.t_prod, "t_prod_us"));
+    columns.extend(col_of(&|s| s.t_ker, "t_ker_us"));
+    columns.extend(col_of(&|s| s.t_idle, "t_idle_us"));
+    DataFrame::new(rows.len(), columns)
 }
 
 /// Per-cell statistics and per-inference samples, computed with polars.
 ///
-/// The kernel records are aggregated once, per (cell, inference): sums and
-/// counts of T_prod, T_ker and T_idle. A cell's mean is then the sum of its
-/// inferences' sums over the sum of their counts: the mean over all its
-/// kernel records, as a direct per-cell mean gives, for one pass over the
-/// large frame instead of two.
+/// The kernel records are reduced once, per (cell, inference), to sums and
+/// counts of T_prod, T_ker and T_idle ([`per_inference_sums`]). A cell's
+/// mean is then the sum of its inferences' sums over the sum of their
+/// counts: the mean over all its kernel records, as a direct per-cell mean
+/// gives.
 pub fn cell_statistics(
     logs: &[(u32, &CellLog)],
 ) -> Result<(HashMap<u32, CellStats>, HashMap<u32, Samples>)> {
-    let kernels = measured_kernels(logs)
+    let per_iter = per_inference_sums(logs)
         .map_err(anyhow::Error::from)
-        .context("building the kernel frame")?;
+        .context("building the per-inference kernel sums")?;
     let inferences = frames::inferences(logs)
         .map_err(anyhow::Error::from)
         .context("building the inference frame")?;
     let measured_inf = inferences.lazy().filter(col("iter").gt(lit(0)));
 
-    let sum_count = |name: &str| {
-        [
-            col(name).sum().alias(format!("{name}_sum")),
-            col(name).count().alias(format!("{name}_n")),
-        ]
-    };
-    let per_iter = kernels
-        .lazy()
-        .group_by([col("cell"), col("iter")])
-        .agg(
-            [
-                sum_count("t_prod_us"),
-                sum_count("t_ker_us"),
-                sum_count("t_idle_us"),
-            ]
-            .concat(),
-        )
-        // In inference order: a cell's sums are then added up in the same
-        // order on every run (the group-by's own order varies), so the
-        // tables are byte-identical for the same logs.
-        .sort(["cell", "iter"], SortMultipleOptions::default())
-        .collect()?;
     // A mean over no value is null, never 0/0.
     let ratio = |sum: Expr, n: Expr| {
         when(n.clone().gt(lit(0)))

@@ -198,6 +198,17 @@ pub fn sweep_leftovers(cell_dir: &Path, script_pgid: i32) -> u32 {
         .into_iter()
         .chain([script_pgid])
         .collect();
+    // No process in any of the groups (the usual end, `kill(-pgid, 0)`
+    // fails with ESRCH): no need to read every /proc/*/stat.
+    let group_alive = |g: i32| {
+        // SAFETY: kill(2) with signal 0 only checks that the group exists.
+        g > 0
+            && (unsafe { libc::kill(-g, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH))
+    };
+    if !groups.iter().any(|&g| group_alive(g)) {
+        return killed;
+    }
     for (pid, pgid) in live_processes() {
         if groups.contains(&pgid) && pid != std::process::id() as i32 {
             signal(pid, libc::SIGKILL);
@@ -324,7 +335,9 @@ impl Transport for LocalBoard {
             std::fs::remove_dir_all(&dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
         }
-        std::fs::create_dir_all(&dir)
+        // With `push/`, where a command benchmark starts: its script then
+        // needs no `mkdir`.
+        std::fs::create_dir_all(dir.join("push"))
             .with_context(|| format!("cannot create the cell folder {}", dir.display()))?;
         for (name, content, exec) in &job.files {
             let path = dir.join(name);
@@ -411,9 +424,10 @@ impl Transport for LocalBoard {
         run.stdout = std::fs::read_to_string(dir.join("script.out")).unwrap_or_default();
         run.stderr = std::fs::read_to_string(dir.join("script.err")).unwrap_or_default();
 
-        // Pull: copy the folder back, then remove it from the board (also
-        // when the copy fails: the board keeps no cell folders).
-        let pulled = copy_dir(&dir, &job.pull_to);
+        // Pull: move the folder's files back (copied where they are on
+        // another file system), then remove it from the board (also when
+        // the pull fails: the board keeps no cell folders).
+        let pulled = move_dir(&dir, &job.pull_to);
         let _ = std::fs::remove_dir_all(&dir);
         pulled.with_context(|| {
             format!(
@@ -426,15 +440,23 @@ impl Transport for LocalBoard {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+/// Moves the files and folders of `from` into `to`: a rename each, or a
+/// copy where the rename fails (another file system).
+fn move_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let target = to.join(entry.file_name());
         let ft = entry.file_type()?;
+        if !(ft.is_dir() || ft.is_file()) {
+            continue;
+        }
+        if std::fs::rename(entry.path(), &target).is_ok() {
+            continue;
+        }
         if ft.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else if ft.is_file() {
+            move_dir(&entry.path(), &target)?;
+        } else {
             std::fs::copy(entry.path(), &target)?;
         }
     }

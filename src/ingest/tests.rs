@@ -157,3 +157,108 @@ fn first_kernels_of_huge_inference_numbers() {
                KLO v1 iter=7 kernel=5 t_prod_us=1 t_ker_us=1\n";
     assert_eq!(parse_klo(log).first_kernel_flags(), vec![false, true, true]);
 }
+
+/// The canonical-order reader and the general one give the same log, for
+/// records of every shape: canonical, reordered, with unknown, repeated,
+/// quoted, empty or missing fields, odd spacing.
+#[test]
+fn the_canonical_reader_agrees_with_the_general_one() {
+    let mut inputs: Vec<String> = vec![
+        LOG.to_string(),
+        "KLO v1 net=a iter=1 kernel=0 name=x t_prod_us=1.5 t_ker_us=2 t_idle_us=nan flush=1 k=4 t_flush_us=3.25\n".into(),
+        "KLO v1 net=a iter=1 kernel=0 name=x t_prod_us=1.5 t_ker_us=2 t_idle_us=nan flush=1 k=4 t_flush_us=3.25 more=1\n".into(),
+        "KLO v1 net=a iter=1 kernel=0 name=x t_prod_us=1.5 t_ker_us=2 t_idle_us=nan flush=1 k=4 k=5\n".into(),
+        "KLO v1 net=a  iter=1   kernel=0 name=x t_prod_us=-0.0 t_ker_us=.5 t_idle_us=1. flush=0 k=\n".into(),
+        "KLO v1 net=\"a b\" iter=1 kernel=0 name=x t_prod_us=1 t_ker_us=2 t_idle_us=3 flush=0 k=1\n".into(),
+        "KLO v1 net=a iter=1 kernel=0 name=\"x y\" t_prod_us=1 t_ker_us=2 t_idle_us=3 flush=0 k=1\n".into(),
+        "KLO v1 iter=1 net=a kernel=0 name=x t_prod_us=1 t_ker_us=2 t_idle_us=3 flush=0 k=1\n".into(),
+        "KLO v1 net=a iter=1 kernel=0 name=x t_prod_us=1e3 t_ker_us=+2 t_idle_us=inf flush=0 k=1\n".into(),
+        "KLO v1 net=a iter=1 kernel=0 name=x t_prod_us=12345678901234567 t_ker_us=1.2.3 t_idle_us=. flush=0 k=1\n".into(),
+        "KLO v1 net=a iter=1 kernel=0 name=x t_prod_us=1 t_ker_us=2 t_idle_us=3 flush=0\n".into(),
+        "KLO v1 net=a iter=1 kernel=0 name=x t_prod_us=1 t_ker_us=2 t_idle_us=3 flush=0 k=1 stray\n".into(),
+        "KLO v1 net=a iter=2 latency_us=10.5 flushes=3 k_mean=2.50\n".into(),
+        "KLO v1 net=a iter=2 latency_us=10.5 flushes=3 k_mean=2.50 x=1\n".into(),
+        "KLO v1 net=a iter=2 latency_us=10.5 k_mean=2.50\n".into(),
+        "KLO v1 net=a iter=2 kernel=1 latency_us=10.5 flushes=3 k_mean=2.50\n".into(),
+        "KLO v1 net=a iter=x latency_us=1 flushes=1 k_mean=1\n".into(),
+        "KLO v1 net= iter= latency_us= flushes= k_mean=\n".into(),
+        "KLO v1 net=a iter=2 latency_us=10.5 flushes=3 k_mean=2.50\t\n".into(),
+        "KLO v1 net=a iter=2 latency_us=10.5\tflushes=3 k_mean=2.50\n".into(),
+    ];
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/log")).unwrap()
+    {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        inputs.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    for text in &inputs {
+        assert_eq!(
+            parse_klo_with(text, true),
+            parse_klo_with(text, false),
+            "the readers disagree on {text:?}"
+        );
+    }
+}
+
+/// The fast decimal reader gives `str::parse`'s value, bit for bit, and
+/// leaves every other form to it.
+#[test]
+fn plain_decimals_parse_as_the_standard_library_does() {
+    let mut cases: Vec<String> = [
+        "0",
+        "-0",
+        "-0.0",
+        "1",
+        "1.",
+        ".5",
+        "41.2",
+        "118.0",
+        "0.1",
+        "0.3",
+        "123456789012345",
+        "1234567890.12345",
+        "0.00000000000001",
+        "999999999999999",
+        "3.14159265358979",
+        "-2.5",
+        "00012.50",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Pseudo-random decimals of 1 to 15 digits with the point anywhere.
+    let mut z: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..100_000 {
+        z ^= z << 13;
+        z ^= z >> 7;
+        z ^= z << 17;
+        let digits = 1 + (z % 15) as usize;
+        let mut s: String = (0..digits)
+            .map(|i| char::from(b'0' + ((z >> (i * 4 % 60)) % 10) as u8))
+            .collect();
+        let point = (z >> 40) as usize % (digits + 1);
+        if point < digits {
+            s.insert(point, '.');
+        }
+        cases.push(s);
+    }
+    for s in &cases {
+        let want: f64 = s.parse().unwrap();
+        let got = plain_decimal(s).unwrap_or_else(|| panic!("{s} not taken"));
+        assert_eq!(got.to_bits(), want.to_bits(), "{s}");
+    }
+    for s in [
+        "",
+        "-",
+        ".",
+        "1e3",
+        "+1",
+        "1.2.3",
+        "nan",
+        "inf",
+        "1_0",
+        "1234567890123456",
+        "9007199254740993",
+    ] {
+        assert_eq!(plain_decimal(s), None, "{s}");
+    }
+}

@@ -102,19 +102,14 @@ impl Cells {
                         "cell.json says {}, the table {}",
                         rec.status, r[status_c]
                     )),
-                    Some(rec) => match std::fs::read_to_string(
-                        rec.log_dir
+                    Some(rec) => match ingest::read_log(
+                        &rec.log_dir
                             .as_ref()
                             .map_or(dir.clone(), |d| dir.join(d))
                             .join("bench.log"),
+                        parser.as_ref(),
                     ) {
-                        Ok(text) => Ok((
-                            match &parser {
-                                Some(re) => ingest::parse_regex(&text, re),
-                                None => ingest::parse_klo(&text),
-                            },
-                            rec.device_info,
-                        )),
+                        Ok(log) => Ok((log, rec.device_info)),
                         Err(e) => Err(format!("bench.log: {e}")),
                     },
                 };

@@ -162,7 +162,7 @@ fn bench_script(
                 .with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
             let dir = shell_quote(&push_dir);
             format!(
-                "#!/bin/sh\n# benchmark command for {}\nmkdir -p {dir} && cd {dir} || exit 97\n{command}\n",
+                "#!/bin/sh\n# benchmark command for {}\ncd {dir} 2>/dev/null || {{ mkdir -p {dir} && cd {dir}; }} || exit 97\n{command}\n",
                 cell.id
             )
         }
@@ -215,11 +215,7 @@ fn read_status(path: &Path) -> BTreeMap<String, String> {
 
 /// Parses a pulled cell folder's log with the scenario's parser.
 pub fn parse_log(s: &Scenario, dir: &Path) -> Option<CellLog> {
-    let text = std::fs::read_to_string(dir.join("bench.log")).ok()?;
-    Some(match &s.parser {
-        Some(re) => ingest::parse_regex(&text, re),
-        None => ingest::parse_klo(&text),
-    })
+    ingest::read_log(&dir.join("bench.log"), s.parser.as_ref()).ok()
 }
 
 fn last_line(path: &Path) -> Option<String> {
@@ -356,7 +352,7 @@ pub fn attempt(
     let mut marker = record.clone();
     marker.status = Status::Interrupted;
     marker.reason = Some(cut_off_reason());
-    if let Err(e) = write_record(&staging, &marker) {
+    if let Err(e) = write_marker(&staging, &marker) {
         // Nothing can be stored: the cell does not run at all.
         record.reason = Some(format!("{e:#}"));
         return Attempt {
@@ -405,6 +401,16 @@ pub fn attempt(
         storage,
         staging,
     }
+}
+
+/// Writes the placeholder `cell.json` of a cell about to run into its
+/// staging folder: a plain write, no fsync (a staging folder never outlives
+/// its run: the next run removes what a crash left).
+fn write_marker(dir: &Path, record: &CellRecord) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let json = serde_json::to_string_pretty(record)? + "\n";
+    let path = dir.join("cell.json");
+    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes `cell.json` into a cell folder (atomically).

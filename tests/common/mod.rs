@@ -125,7 +125,7 @@ pub fn group_alive(pgid: i32) -> bool {
 
 /// The benchmark's PID (its process group) from the first bench.pid under `dir`.
 pub fn bench_group(dir: &Path) -> i32 {
-    std::fs::read_to_string(&find(dir, "bench.pid")[0])
+    std::fs::read_to_string(&find_written(dir, "bench.pid")[0])
         .unwrap()
         .trim()
         .parse()
@@ -142,7 +142,7 @@ pub fn wait_for_loads(sb: &Sandbox) -> Vec<i32> {
     });
     // The script writes the file once every load has started.
     std::thread::sleep(Duration::from_millis(300));
-    std::fs::read_to_string(&pid_files()[0])
+    std::fs::read_to_string(&find_written(&sb.board_dir(), "loads.pid")[0])
         .unwrap()
         .split_whitespace()
         .map(|p| p.parse().unwrap())
@@ -158,6 +158,15 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 }
 
 /// Files named `name` anywhere under `dir`.
+/// The files named `name` under `dir` that are not empty (a finished cell
+/// leaves its board's state files empty).
+pub fn find_written(dir: &Path, name: &str) -> Vec<PathBuf> {
+    find(dir, name)
+        .into_iter()
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+        .collect()
+}
+
 pub fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

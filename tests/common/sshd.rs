@@ -38,7 +38,22 @@ fn keygen(path: &Path) {
 impl Sshd {
     /// Starts a server with its files in `dir`.
     pub fn start(dir: &Path) -> Sshd {
+        Sshd::start_with(dir, false)
+    }
+
+    /// A server whose sessions get a fresh, empty folder as `HOME` (sshd's
+    /// `SetEnv`): the login shell finds no rc files, as on a board's service
+    /// account, instead of this machine's ~/.bashrc, which runs before every
+    /// command of an ssh session.
+    pub fn start_with(dir: &Path, clean_home: bool) -> Sshd {
         std::fs::create_dir_all(dir).unwrap();
+        let set_env = if clean_home {
+            let home = dir.join("home");
+            std::fs::create_dir_all(&home).unwrap();
+            format!("SetEnv HOME={}\n", home.display())
+        } else {
+            String::new()
+        };
         let host_key = dir.join("host_key");
         let user_key = dir.join("user_key");
         keygen(&host_key);
@@ -64,7 +79,7 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
                  UsePAM no\nStrictModes no\nPidFile none\nLogLevel VERBOSE\nMaxSessions 20\nMaxStartups 50\n\
-                 Subsystem sftp internal-sftp\n",
+                 Subsystem sftp internal-sftp\n{set_env}",
                 hk = host_key.display(),
                 ak = dir.join("authorized_keys").display()
             );
