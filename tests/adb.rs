@@ -103,7 +103,7 @@ fn an_adb_board_runs_a_scenario_with_the_exact_argument_vectors() {
     }
     let phone = sb.path().join("phone");
     let stage = Regex::new(&format!(
-        r"^sh -c 'mkdir -p {w}/tmp && F={w}/tmp/klo-run\.\$\$ && dd bs=1 count=[0-9]+ of=\$F 2>/dev/null \|\| \{{ echo klo-spec: cannot write \$F on the board >&2; exit 98; \}}; exec sh \$F'$",
+        r"^sh -c '\{{ \[ -d {w}/tmp \] \|\| mkdir -p {w}/tmp; \}} && F={w}/tmp/klo-run\.\$\$ && dd bs=1 count=[0-9]+ of=\$F 2>/dev/null \|\| \{{ echo klo-spec: cannot write \$F on the board >&2; exit 98; \}}; exec sh \$F'$",
         w = regex::escape(&phone.display().to_string())
     ))
     .unwrap();

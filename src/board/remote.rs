@@ -98,7 +98,7 @@ impl RemoteBoard {
         cancel: Option<&Cancel>,
     ) -> Result<Reply> {
         let archive = trip::tar_files(req.files)?;
-        let runner = self.templates.render_named(
+        let runner = trip::strip_comments(&self.templates.render_named(
             "remote.sh.j2",
             context! {
                 dir => req.dir,
@@ -107,7 +107,7 @@ impl RemoteBoard {
                 mode => if req.folder { "folder" } else { "stdout" },
                 keep => req.keep,
             },
-        )?;
+        )?);
         let line = trip::stage_one(&self.workdir, runner.len(), self.config.root);
         let mut input = runner.into_bytes();
         input.extend_from_slice(&archive);

@@ -111,7 +111,10 @@ impl Channel for Ssh {
 
     fn connect(&self) -> Result<u32> {
         let _one = self.starting.lock().unwrap_or_else(|e| e.into_inner());
-        if self.master_running() {
+        // Before every cell: a master that accepts a connection on its
+        // socket is up (no `ssh -O check` to start; a master that died
+        // leaves a socket that refuses).
+        if std::os::unix::net::UnixStream::connect(&self.control).is_ok() || self.master_running() {
             return Ok(0);
         }
         // A socket left by a master that died would make the new one give

@@ -12,6 +12,7 @@ use std::io::{Read as _, Seek as _, Write as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -72,8 +73,33 @@ pub fn unpack(archive: &[u8], to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
     let mut a = tar::Archive::new(archive);
     a.set_preserve_permissions(false);
-    a.unpack(to)
-        .with_context(|| format!("cannot unpack the board's files into {}", to.display()))
+    let mut unpack = || -> std::io::Result<()> {
+        for entry in a.entries()? {
+            let mut entry = entry?;
+            // The round trip script's own marker (templates/remote.sh.j2).
+            if entry.path()?.file_name() == Some(std::ffi::OsStr::new(".klo-done")) {
+                continue;
+            }
+            entry.unpack_in(to)?;
+        }
+        Ok(())
+    };
+    unpack().with_context(|| format!("cannot unpack the board's files into {}", to.display()))
+}
+
+/// A board-side script without its comment lines (the shebang stays):
+/// fewer bytes to send, and `dd bs=1` copies them one system call each.
+pub fn strip_comments(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    for (i, line) in script.lines().enumerate() {
+        let t = line.trim_start();
+        if (t.starts_with('#') && !(i == 0 && t.starts_with("#!"))) || t.is_empty() {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// The command line the board's login shell runs: it copies the round
@@ -88,7 +114,7 @@ pub fn stage_one(workdir: &str, runner_len: usize, root: RootMethod) -> String {
         RootMethod::Su => "su -c \"sh $F\"",
     };
     format!(
-        "sh -c 'mkdir -p {workdir}/tmp && F={workdir}/tmp/klo-run.$$ && dd bs=1 count={runner_len} of=$F 2>/dev/null || {{ echo klo-spec: cannot write $F on the board >&2; exit 98; }}; exec {run}'"
+        "sh -c '{{ [ -d {workdir}/tmp ] || mkdir -p {workdir}/tmp; }} && F={workdir}/tmp/klo-run.$$ && dd bs=1 count={runner_len} of=$F 2>/dev/null || {{ echo klo-spec: cannot write $F on the board >&2; exit 98; }}; exec {run}'"
     )
 }
 
@@ -98,6 +124,34 @@ pub fn split_trailer(out: &[u8]) -> Option<(&[u8], i32)> {
     let at = body.windows(10).rposition(|w| w == b"\nklo-exit=")?;
     let status = std::str::from_utf8(&body[at + 10..]).ok()?.parse().ok()?;
     Some((&out[..at], status))
+}
+
+/// A channel that receives once process `pid` (a child) has exited; the
+/// child stays to be reaped by its owner (`waitid` with `WNOWAIT`).
+fn exit_signal(pid: u32) -> Receiver<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: waitid(2) on our own child, into a zeroed siginfo_t.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        loop {
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                )
+            };
+            if r == 0 {
+                let _ = tx.send(());
+                return;
+            }
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -144,8 +198,11 @@ pub fn exchange(
     let mut held: Option<ChildStdin> = None;
     let mut hung_up: Option<Instant> = None;
     let mut raw = Raw::default();
-    // Polled from 1 ms up to POLL: a short trip is seen to end at once.
-    let mut poll = Duration::from_millis(1);
+    // A thread waits for the client to exit (without reaping it: `try_wait`
+    // below does), so that the end of a trip is seen at once; this one
+    // wakes at least every POLL to watch the deadline, the input writer and
+    // Ctrl-C.
+    let exited = exit_signal(child.id());
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
@@ -173,8 +230,11 @@ pub fn exchange(
         {
             let _ = child.kill();
         }
-        std::thread::sleep(poll);
-        poll = (poll * 2).min(POLL);
+        match exited.recv_timeout(POLL) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            // The waiter is gone (it could not wait): poll.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(2)),
+        }
     };
     drop(held);
     raw.wall = started.elapsed();
