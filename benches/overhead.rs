@@ -252,6 +252,22 @@ fn row(name: &str, t: &Timeline) {
     );
 }
 
+/// Unmounts what was mounted under `dir` (WA's `generic_linux` mounts
+/// cgroup hierarchies in its working directory and leaves them), deepest
+/// first, so that the temporary folder can go.
+fn unmount_under(dir: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = Command::new("umount").arg("-l").arg(p).status();
+    }
+}
+
 fn main() {
     println!("{}", common::machine());
     let tmp = tempfile::tempdir().expect("a temporary folder");
@@ -362,4 +378,5 @@ fn main() {
             );
         }
     }
+    unmount_under(dir);
 }
