@@ -17,8 +17,11 @@
 //! builds, Python's imports in the page cache); each measured run opens its
 //! own ssh connection. WA runs with the augmentations its first run
 //! configures (`execution_time`, `interrupts`, `cpufreq`, `status`, `csv`)
-//! and with none (`augmentations: [~~]`); the goals are checked against
-//! each.
+//! and with none (`augmentations: [~~]`). The goals are checked against the
+//! first, WA as a user runs it; the second, the least WA does per job, is
+//! printed beside it with the same thresholds for reference. The ssh side
+//! runs against a server whose sessions get an empty HOME (no rc files) and
+//! one with this account as found.
 //!
 //! Run: `cargo bench --bench overhead` (or `just bench`). Goals: klo-spec's
 //! per-cell overhead at most 1/5 of WA's on each transport, start-up at most
@@ -330,7 +333,7 @@ fn main() {
             Err(e) => panic!("{e}"),
         };
         let Ok(venv) = &wa else { continue };
-        let mut was: Vec<(String, Timeline)> = Vec::new();
+        let mut was: Vec<(String, bool, Timeline)> = Vec::new();
         for lean in [false, true] {
             let name = format!(
                 "WA 3.3.1 ({target}, {})",
@@ -353,7 +356,7 @@ fn main() {
             match r {
                 Ok(t) => {
                     row(&name, &t);
-                    was.push((name, t));
+                    was.push((name, lean, t));
                 }
                 Err(e) => println!("  {name}: skipped: {e}"),
             }
@@ -361,20 +364,29 @@ fn main() {
         // Against each WA configuration that ran: its default one (what a
         // user gets) and the stripped one (no augmentations: the least WA can
         // do per job).
-        for (name, theirs) in &was {
+        // The goals are against WA as a user runs it (its default
+        // configuration); the stripped run is printed beside it, as the
+        // least WA does per job, with the goal's threshold for reference.
+        for (name, lean, theirs) in &was {
             let per_cell = theirs.per_cell() / ours.per_cell();
             let startup = theirs.startup / ours.startup;
+            let verdict = |met: bool| match (lean, met) {
+                (false, true) => "goal met",
+                (false, false) => "goal MISSED",
+                (true, true) => "reference (not the goal's baseline): above",
+                (true, false) => "reference (not the goal's baseline): below",
+            };
             println!(
-                "  per-cell overhead vs {name}: klo-spec {:.3} s, WA {:.3} s: ratio {per_cell:.1}x  goal >= 5x: {}",
+                "  per-cell overhead vs {name}: klo-spec {:.3} s, WA {:.3} s: ratio {per_cell:.1}x  >= 5x {}",
                 ours.per_cell(),
                 theirs.per_cell(),
-                if per_cell >= 5.0 { "met" } else { "MISSED" }
+                verdict(per_cell >= 5.0)
             );
             println!(
-                "  start-up vs {name}: klo-spec {:.3} s, WA {:.3} s: ratio {startup:.1}x  goal >= 10x: {}",
+                "  start-up vs {name}: klo-spec {:.3} s, WA {:.3} s: ratio {startup:.1}x  >= 10x {}",
                 ours.startup,
                 theirs.startup,
-                if startup >= 10.0 { "met" } else { "MISSED" }
+                verdict(startup >= 10.0)
             );
         }
     }
