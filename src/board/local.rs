@@ -383,25 +383,18 @@ impl Transport for LocalBoard {
             .spawn()
             .with_context(|| format!("cannot start `{shell}` for the cell script"))?;
         let pid = child.id() as i32;
-        // A thread waits for the script, so that its end is seen at once;
-        // this one wakes every POLL to watch the deadline and Ctrl-C. (The
-        // script's parent-death signal follows this thread, which spawned it.)
-        let (exited, exit) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = exited.send(child.wait());
-        });
+        // Wakes at the script's exit, and at least every POLL to watch the
+        // deadline and Ctrl-C. (The script's parent-death signal follows
+        // this thread, which spawned it.)
+        let exited = super::trip::ExitWatch::new(child.id());
         let mut run = CellRun {
             round_trips: 1,
             ..CellRun::default()
         };
         let mut term_sent: Option<Instant> = None;
         let status = loop {
-            match exit.recv_timeout(POLL) {
-                Ok(status) => break status.context("waiting for the cell script")?,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    anyhow::bail!("lost the thread waiting for the cell script")
-                }
+            if let Some(status) = child.try_wait().context("waiting for the cell script")? {
+                break status;
             }
             let level = cancel.level();
             let overdue = started.elapsed() > job.deadline;
@@ -417,6 +410,7 @@ impl Transport for LocalBoard {
                 signal(-pid, libc::SIGKILL);
                 sweep_leftovers(&dir, pid);
             }
+            exited.wait(POLL);
         };
         run.wall = started.elapsed();
         run.exit_code = status.code();

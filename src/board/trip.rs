@@ -76,8 +76,10 @@ pub fn unpack(archive: &[u8], to: &Path) -> Result<()> {
     let mut unpack = || -> std::io::Result<()> {
         for entry in a.entries()? {
             let mut entry = entry?;
-            // The round trip script's own marker (templates/remote.sh.j2).
-            if entry.path()?.file_name() == Some(std::ffi::OsStr::new(".klo-done")) {
+            // The round trip script's own marker (templates/remote.sh.j2),
+            // at the top of the folder.
+            let path = entry.path()?;
+            if path.strip_prefix(".").unwrap_or(&path) == Path::new(".klo-done") {
                 continue;
             }
             entry.unpack_in(to)?;
@@ -126,32 +128,48 @@ pub fn split_trailer(out: &[u8]) -> Option<(&[u8], i32)> {
     Some((&out[..at], status))
 }
 
-/// A channel that receives once process `pid` (a child) has exited; the
-/// child stays to be reaped by its owner (`waitid` with `WNOWAIT`).
-fn exit_signal(pid: u32) -> Receiver<()> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // SAFETY: waitid(2) on our own child, into a zeroed siginfo_t.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        loop {
-            let r = unsafe {
-                libc::waitid(
-                    libc::P_PID,
-                    pid as libc::id_t,
-                    &mut info,
-                    libc::WEXITED | libc::WNOWAIT,
-                )
-            };
-            if r == 0 {
-                let _ = tx.send(());
-                return;
+/// Sees a child's exit as it happens: a thread waits for it (`waitid` with
+/// `WNOWAIT`, so the child stays to be reaped by its owner's `try_wait`),
+/// and [`ExitWatch::wait`] sleeps until then or a timeout. The loops that
+/// watch a client or a cell script for a deadline and Ctrl-C wake at once
+/// when it ends, instead of polling.
+pub struct ExitWatch(Receiver<()>);
+
+impl ExitWatch {
+    pub fn new(pid: u32) -> ExitWatch {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // SAFETY: waitid(2) on our own child, into a zeroed siginfo_t.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            loop {
+                let r = unsafe {
+                    libc::waitid(
+                        libc::P_PID,
+                        pid as libc::id_t,
+                        &mut info,
+                        libc::WEXITED | libc::WNOWAIT,
+                    )
+                };
+                if r == 0 {
+                    let _ = tx.send(());
+                    return;
+                }
+                if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    return;
+                }
             }
-            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return;
-            }
+        });
+        ExitWatch(rx)
+    }
+
+    /// Returns when the child has exited or `timeout` has passed.
+    pub fn wait(&self, timeout: Duration) {
+        match self.0.recv_timeout(timeout) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            // The waiter is gone (it could not wait): poll.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(2)),
         }
-    });
-    rx
+    }
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -198,11 +216,9 @@ pub fn exchange(
     let mut held: Option<ChildStdin> = None;
     let mut hung_up: Option<Instant> = None;
     let mut raw = Raw::default();
-    // A thread waits for the client to exit (without reaping it: `try_wait`
-    // below does), so that the end of a trip is seen at once; this one
-    // wakes at least every POLL to watch the deadline, the input writer and
-    // Ctrl-C.
-    let exited = exit_signal(child.id());
+    // Wakes at the client's exit, and at least every POLL to watch the
+    // deadline, the input writer and Ctrl-C.
+    let exited = ExitWatch::new(child.id());
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
@@ -230,11 +246,7 @@ pub fn exchange(
         {
             let _ = child.kill();
         }
-        match exited.recv_timeout(POLL) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-            // The waiter is gone (it could not wait): poll.
-            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(2)),
-        }
+        exited.wait(POLL);
     };
     drop(held);
     raw.wall = started.elapsed();
@@ -292,6 +304,20 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o100, 0o100);
+    }
+
+    #[test]
+    fn the_pull_leaves_out_the_round_trips_marker_only() {
+        let files = vec![
+            ("./.klo-done".to_string(), Vec::new(), false),
+            ("./bench.log".to_string(), b"x\n".to_vec(), false),
+            ("push/.klo-done".to_string(), b"mine\n".to_vec(), false),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        unpack(&tar_files(&files).unwrap(), dir.path()).unwrap();
+        assert!(!dir.path().join(".klo-done").exists());
+        assert!(dir.path().join("bench.log").exists());
+        assert!(dir.path().join("push/.klo-done").exists());
     }
 
     #[test]
