@@ -87,10 +87,24 @@ pub struct Common {
     pub max_cells: Option<usize>,
 }
 
+/// `--rounds` and `--seed`, for `run` and `plan`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RoundArgs {
+    /// Override the scenario's `rounds`: every cell runs once per round.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rounds: Option<u32>,
+    /// Override the scenario's `seed` of the random order within rounds
+    /// (meta.json records the seed of every run; give it to replay an order).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub order: RoundArgs,
     /// Where result sets go: OUTPUT_DIR/<scenario name>/.
     #[arg(
         long,
@@ -140,6 +154,8 @@ impl RunArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub order: RoundArgs,
     /// Show only the cells whose id matches PATTERN (as `run --only`).
     #[arg(long, value_name = "PATTERN", value_delimiter = ',', action = ArgAction::Append)]
     pub only: Vec<String>,

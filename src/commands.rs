@@ -22,7 +22,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let cancel = Cancel::default();
             install_signal_handler(&cancel);
             build_missing_luts(&a, &cancel)?;
-            let p = prepare(&a.common)?;
+            let mut p = prepare(&a.common)?;
+            apply_order(&mut p, a.order);
             print_notes(&p);
             let wait = a.wait_limit();
             let report = run::run(
@@ -44,6 +45,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Plan(a) => {
             let mut p = prepare(&a.common)?;
+            apply_order(&mut p, a.order);
             print_notes(&p);
             if !a.only.is_empty() {
                 let keep = run::select::matching(&p.cells, &a.only)?;
@@ -406,6 +408,16 @@ fn prepare(c: &Common) -> Result<Prepared> {
         default_templates(&c.templates).as_deref(),
         c.boards.as_deref(),
     )
+}
+
+/// `--rounds` and `--seed` over the scenario's.
+fn apply_order(p: &mut Prepared, o: crate::cli::RoundArgs) {
+    if let Some(r) = o.rounds {
+        p.scenario.rounds = r;
+    }
+    if let Some(seed) = o.seed {
+        p.scenario.seed = Some(seed);
+    }
 }
 
 fn install_signal_handler(cancel: &Cancel) {

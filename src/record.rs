@@ -148,6 +148,19 @@ pub struct CellRecord {
     /// The attempts of this run before this one, kept in `attempts/<n>/`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_attempts: Vec<AttemptSummary>,
+    /// The round this run of the cell belongs to (1-based).
+    #[serde(default)]
+    pub round: Option<u32>,
+    /// Its place in its round's order on its lane (0-based).
+    #[serde(default)]
+    pub position: Option<u32>,
+    /// The seed the run's order was drawn from.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Cells of other klo-spec runs that ran on this machine while this
+    /// one's benchmark ran: `<id> (pid <pid>)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overlapped: Vec<String>,
     pub klo_spec_version: String,
 }
 

@@ -1,295 +1,304 @@
-//! The checklist: each check's comparisons, decided by the tests of
-//! `stats.rs` on per-inference samples.
+//! The checklist: each check's comparisons, decided on per-round figures.
+//!
+//! For a comparison of cell a with cell b, each side gives one figure per
+//! ok round (`Inputs::per_round`). Positive figures compare as ratios, on
+//! the log scale:
+//!
+//! - paired by round when both ran ok in at least two of the same rounds:
+//!   d[r] = ln a[r] - ln b[r], a one-sample t test on d (df = n - 1);
+//! - otherwise Welch's t on the two sides' logs (Welch-Satterthwaite df).
+//!
+//! A speedup is taken per round against the condition's `default` cell of
+//! that round, so a baseline both sides share cancels exactly. The ratio
+//! shown is exp(mean d), the ratio the test tested, with its 95% interval;
+//! the means shown are geometric means over the rounds tested, so that
+//! mean_a / mean_b is that ratio. A figure that can be 0 (T_idle) falls back
+//! to the difference scale.
+//!
+//! Verdicts (margin delta = ln(1 + tolerance)), on p-values Holm-adjusted
+//! over the groups of one check:
+//!
+//! | kind    | PASS                         | FAIL                                                    |
+//! |---------|------------------------------|---------------------------------------------------------|
+//! | differ  | two-sided p < alpha          | the (1 - 2 alpha) interval inside (-delta, delta)        |
+//! | lower   | one-sided p < alpha          | significantly higher, or the interval inside the margin |
+//! | higher  | mirror of lower              | mirror of lower                                         |
+//! | similar | TOST p < alpha               | the (1 - 2 alpha) interval entirely outside the margin  |
+//!
+//! Anything else is INCONCLUSIVE, with the minimum detectable effect at the
+//! observed noise and the rounds that would detect the observed effect.
+//! Benjamini-Hochberg q-values over the whole checklist are shown beside.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 
-use super::{Inputs, Samples, stats};
+use super::Inputs;
+use super::stats::{self, TTest};
 use crate::matrix::groups::{check_pairs, condition_key};
 use crate::output::{Table, fmt_f, fmt_p};
-use crate::record::Status;
-use crate::scenario::{CheckKind, Metric, Strategy};
+use crate::scenario::{CheckKind, CheckSpec, Metric, Strategy};
 
-pub const CHECKLIST_COLUMNS: [&str; 17] = [
-    "check", "title", "group", "metric", "kind", "a", "b", "n_a", "n_b", "mean_a", "mean_b",
-    "ratio", "test", "p_value", "effect", "verdict", "note",
+pub const CHECKLIST_COLUMNS: [&str; 23] = [
+    "check",
+    "title",
+    "group",
+    "metric",
+    "kind",
+    "a",
+    "b",
+    "rounds",
+    "test",
+    "mean_a",
+    "mean_b",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "hl_ratio",
+    "df",
+    "p_value",
+    "p_holm",
+    "q_bh",
+    "verdict",
+    "mde_pct",
+    "rounds_needed",
+    "note",
 ];
 
-/// The per-inference values of `metric` in one cell (`baseline`: the mean
-/// latency of its condition's `default` cell, for speedups).
-pub fn metric_samples(metric: Metric, s: &Samples, baseline: Option<f64>) -> Vec<f64> {
-    match metric {
-        Metric::Latency => s.latency.clone(),
-        Metric::TProd => s.t_prod.clone(),
-        Metric::TKer => s.t_ker.clone(),
-        Metric::TIdle => s.t_idle.clone(),
-        Metric::K => s.k.clone(),
-        Metric::Speedup => match baseline {
-            Some(b) => s
-                .latency
-                .iter()
-                .filter(|l| **l > 0.0)
-                .map(|l| b / l)
-                .collect(),
-            None => Vec::new(),
-        },
-    }
-}
+/// Power at which the minimum detectable effect and the rounds needed are
+/// given.
+pub const POWER: f64 = 0.8;
+/// Rounds beyond which `rounds_needed` says "more than".
+pub const MAX_ROUNDS_NEEDED: u32 = 1000;
 
-/// The verdict of one comparison.
+/// The id of the A/A check that heads a checklist.
+pub const AA_ID: &str = "AA";
+
+/// A comparison of two sides' per-round figures.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub verdict: &'static str,
-    pub test: String,
-    pub p_value: Option<f64>,
-    pub effect: Option<f64>,
-    pub note: String,
+pub struct Comparison {
+    pub test: TTest,
+    /// Paired by round (else Welch).
+    pub paired: bool,
+    /// On the log scale (else the difference scale).
+    pub log: bool,
+    /// Rounds of each side used (equal when paired).
+    pub n_a: usize,
+    pub n_b: usize,
+    /// Means of the rounds used: geometric on the log scale.
+    pub mean_a: f64,
+    pub mean_b: f64,
+    /// Hodges-Lehmann estimate of the difference (estimate's scale).
+    pub hl: Option<f64>,
+    /// The spread of one round's difference (paired), or of a difference
+    /// of one round from each side (Welch): what more rounds divide.
+    pub sd_unit: f64,
 }
 
-impl Outcome {
-    /// A verdict without a test (a reason in `note`).
-    pub fn untested(verdict: &'static str, note: impl Into<String>) -> Outcome {
-        Outcome {
-            verdict,
-            test: String::new(),
-            p_value: None,
-            effect: None,
-            note: note.into(),
+impl Comparison {
+    /// Compares `a` with `b` (figures by round); `None` when a side has
+    /// fewer than 2 rounds.
+    pub fn new(a: &BTreeMap<u32, f64>, b: &BTreeMap<u32, f64>) -> Option<Comparison> {
+        let log = a.values().chain(b.values()).all(|v| *v > 0.0);
+        let tr = |v: f64| if log { v.ln() } else { v };
+        let common: Vec<u32> = a.keys().filter(|r| b.contains_key(r)).copied().collect();
+        let center = |v: &[f64]| {
+            let m = stats::mean(v);
+            if log { m.exp() } else { m }
+        };
+        if common.len() >= 2 {
+            let la: Vec<f64> = common.iter().map(|r| tr(a[r])).collect();
+            let lb: Vec<f64> = common.iter().map(|r| tr(b[r])).collect();
+            let d: Vec<f64> = la.iter().zip(&lb).map(|(x, y)| x - y).collect();
+            let test = TTest::paired(&d)?;
+            return Some(Comparison {
+                test,
+                paired: true,
+                log,
+                n_a: common.len(),
+                n_b: common.len(),
+                mean_a: center(&la),
+                mean_b: center(&lb),
+                hl: stats::hodges_lehmann_paired(&d),
+                sd_unit: stats::sd(&d),
+            });
+        }
+        let la: Vec<f64> = a.values().map(|v| tr(*v)).collect();
+        let lb: Vec<f64> = b.values().map(|v| tr(*v)).collect();
+        let test = TTest::welch(&la, &lb)?;
+        Some(Comparison {
+            test,
+            paired: false,
+            log,
+            n_a: la.len(),
+            n_b: lb.len(),
+            mean_a: center(&la),
+            mean_b: center(&lb),
+            hl: stats::hodges_lehmann_shift(&la, &lb),
+            sd_unit: (stats::variance(&la) + stats::variance(&lb)).sqrt(),
+        })
+    }
+
+    /// An estimate-scale value as a ratio a / b.
+    pub fn ratio(&self, x: f64) -> f64 {
+        if self.log {
+            x.exp()
+        } else {
+            1.0 + x / self.mean_b
         }
     }
-}
 
-/// Decides a check on two samples (see the README's "Checks" section).
-pub fn evaluate(kind: CheckKind, a: &[f64], b: &[f64], tolerance: f64, alpha: f64) -> Outcome {
-    let inconclusive = |note: String| Outcome::untested("INCONCLUSIVE", note);
-    if a.len() < stats::MIN_SAMPLES || b.len() < stats::MIN_SAMPLES {
-        return inconclusive(format!(
-            "too few samples ({} and {}); need {} each",
-            a.len(),
-            b.len(),
-            stats::MIN_SAMPLES
-        ));
+    /// The margin of a relative tolerance on the estimate's scale.
+    pub fn margin(&self, tolerance: f64) -> f64 {
+        if self.log {
+            (1.0 + tolerance).ln()
+        } else {
+            tolerance * self.mean_b.abs()
+        }
     }
-    let Some(mwu) = stats::mann_whitney(a, b) else {
-        return inconclusive("no samples".into());
-    };
-    let tost = stats::tost(a, b, tolerance).unwrap_or(1.0);
-    let mwu_name = if mwu.exact {
-        "mann-whitney-u exact"
-    } else {
-        "mann-whitney-u normal"
-    };
-    let ratio = stats::mean(a) / stats::mean(b);
-    let tol_pct = tolerance * 100.0;
-    let out = |verdict, test: &str, p, note: String| Outcome {
-        verdict,
-        test: test.to_string(),
-        p_value: Some(p),
-        effect: Some(mwu.delta),
-        note,
-    };
-    // FAIL for differ/lower/higher: shown equal within the tolerance.
-    let equivalent = || {
-        out(
-            "FAIL",
-            "tost-welch",
-            tost,
-            format!("equivalent within {tol_pct:.0}%"),
+
+    /// The test's name for the table.
+    pub fn name(&self) -> String {
+        format!(
+            "{} t{}",
+            if self.paired { "paired" } else { "welch" },
+            if self.log { " (log)" } else { "" }
         )
-    };
-    match kind {
-        CheckKind::Differ => {
-            if mwu.p_two < alpha {
-                out("PASS", mwu_name, mwu.p_two, String::new())
-            } else if tost < alpha {
-                equivalent()
-            } else {
-                out(
-                    "INCONCLUSIVE",
-                    mwu_name,
-                    mwu.p_two,
-                    format!("neither different nor equivalent within {tol_pct:.0}%"),
-                )
-            }
-        }
-        CheckKind::Lower | CheckKind::Higher => {
-            let (p_want, p_other, other) = if kind == CheckKind::Lower {
-                (mwu.p_less, mwu.p_greater, "higher")
-            } else {
-                (mwu.p_greater, mwu.p_less, "lower")
-            };
-            if p_want < alpha {
-                out("PASS", mwu_name, p_want, String::new())
-            } else if p_other < alpha {
-                out(
-                    "FAIL",
-                    mwu_name,
-                    p_other,
-                    format!("a is significantly {other} than b"),
-                )
-            } else if tost < alpha {
-                equivalent()
-            } else {
-                out(
-                    "INCONCLUSIVE",
-                    mwu_name,
-                    p_want,
-                    "no significant difference".into(),
-                )
-            }
-        }
-        CheckKind::Similar => {
-            if tost < alpha {
-                out(
-                    "PASS",
-                    "tost-welch",
-                    tost,
-                    format!("equivalent within {tol_pct:.0}%"),
-                )
-            } else if mwu.p_two < alpha && (ratio - 1.0).abs() > tolerance {
-                out(
-                    "FAIL",
-                    mwu_name,
-                    mwu.p_two,
-                    format!(
-                        "differ by {:.1}%, more than {tol_pct:.0}%",
-                        (ratio - 1.0) * 100.0
-                    ),
-                )
-            } else {
-                out(
-                    "INCONCLUSIVE",
-                    "tost-welch",
-                    tost,
-                    format!("not shown equivalent within {tol_pct:.0}%"),
-                )
-            }
+    }
+
+    /// The rounds column: `5` paired, `4+5` unpaired.
+    pub fn rounds(&self) -> String {
+        if self.paired {
+            self.n_a.to_string()
+        } else {
+            format!("{}+{}", self.n_a, self.n_b)
         }
     }
-}
 
-/// Decides a check on speedups: cell a's over its baseline against cell
-/// b's over its own. The samples are per-inference latencies; `shared`
-/// when both sides have the same baseline cell (its noise cancels out).
-/// A z-test on the log of the ratio of the two speedups, every cell's
-/// spread counted (see `stats::log_ratio`); Cliff's delta of the
-/// per-inference speedups as the effect size.
-pub struct SpeedupSides<'a> {
-    pub a: &'a [f64],
-    pub a_base: &'a [f64],
-    pub b: &'a [f64],
-    pub b_base: &'a [f64],
-    pub shared: bool,
-}
+    /// P-value of the hypothesis a check of `kind` states, and of the
+    /// opposite direction (directional kinds; else NaN).
+    pub fn p_values(&self, kind: CheckKind, tolerance: f64) -> (f64, f64) {
+        let t = &self.test;
+        match kind {
+            CheckKind::Differ => (t.p_two(), f64::NAN),
+            CheckKind::Lower => (t.p_less(), t.p_greater()),
+            CheckKind::Higher => (t.p_greater(), t.p_less()),
+            CheckKind::Similar => (t.p_equivalent(self.margin(tolerance)), f64::NAN),
+        }
+    }
 
-pub fn evaluate_speedup(kind: CheckKind, x: &SpeedupSides, tolerance: f64, alpha: f64) -> Outcome {
-    let sets = [x.a, x.a_base, x.b, x.b_base];
-    if sets.iter().any(|v| v.len() < stats::MIN_SAMPLES) {
-        return Outcome::untested(
-            "INCONCLUSIVE",
-            format!(
-                "too few samples (a {}, its baseline {}, b {}, its baseline {}); need {} each",
-                x.a.len(),
-                x.a_base.len(),
-                x.b.len(),
-                x.b_base.len(),
-                stats::MIN_SAMPLES
-            ),
+    /// The one-tail level a directional or two-sided test of `kind` uses.
+    fn alpha_side(kind: CheckKind, alpha: f64) -> f64 {
+        match kind {
+            CheckKind::Differ | CheckKind::Similar => alpha / 2.0,
+            CheckKind::Lower | CheckKind::Higher => alpha,
+        }
+    }
+
+    /// Decides a check of `kind` on this comparison, given its p-values
+    /// after adjustment (see the module docs).
+    pub fn decide(
+        &self,
+        kind: CheckKind,
+        tolerance: f64,
+        alpha: f64,
+        p_adj: f64,
+        p_other_adj: f64,
+    ) -> (Verdict, String) {
+        let delta = self.margin(tolerance);
+        let (lo, hi) = self.test.ci(1.0 - 2.0 * alpha);
+        let inside = -delta < lo && hi < delta;
+        let outside = lo >= delta || hi <= -delta;
+        let tol_pct = tolerance * 100.0;
+        let equivalent = format!(
+            "equivalent within {tol_pct:.0}%: the {:.0}% interval of the ratio is inside it",
+            100.0 * (1.0 - 2.0 * alpha)
         );
+        match kind {
+            CheckKind::Differ if p_adj < alpha => (Verdict::Pass, String::new()),
+            CheckKind::Differ if inside => (Verdict::Fail, equivalent),
+            CheckKind::Differ => (
+                Verdict::Inconclusive,
+                format!("neither different nor equivalent within {tol_pct:.0}%"),
+            ),
+            CheckKind::Lower | CheckKind::Higher => {
+                let other = if kind == CheckKind::Lower {
+                    "higher"
+                } else {
+                    "lower"
+                };
+                if p_adj < alpha {
+                    (Verdict::Pass, String::new())
+                } else if p_other_adj < alpha {
+                    (
+                        Verdict::Fail,
+                        format!("a is significantly {other} than b"),
+                    )
+                } else if inside {
+                    (Verdict::Fail, equivalent)
+                } else {
+                    (Verdict::Inconclusive, "no significant difference".into())
+                }
+            }
+            CheckKind::Similar if p_adj < alpha => (Verdict::Pass, equivalent),
+            CheckKind::Similar if outside => (
+                Verdict::Fail,
+                format!(
+                    "differ by more than {tol_pct:.0}%: the {:.0}% interval of the ratio lies outside it",
+                    100.0 * (1.0 - 2.0 * alpha)
+                ),
+            ),
+            CheckKind::Similar => (
+                Verdict::Inconclusive,
+                format!("not shown equivalent within {tol_pct:.0}%"),
+            ),
+        }
     }
-    // ln(S_a / S_b) = ln mean(a_base) - ln mean(a) - ln mean(b_base) + ln mean(b).
-    let lr = if x.shared {
-        stats::log_ratio(&[x.b], &[x.a])
-    } else {
-        stats::log_ratio(&[x.a_base, x.b], &[x.a, x.b_base])
-    };
-    let Some(lr) = lr else {
-        return Outcome::untested("INCONCLUSIVE", "a mean latency is not positive");
-    };
-    let per_inference = |lat: &[f64], base: &[f64]| -> Vec<f64> {
-        let m = stats::mean(base);
-        lat.iter().filter(|l| **l > 0.0).map(|l| m / l).collect()
-    };
-    let delta = stats::mann_whitney(&per_inference(x.a, x.a_base), &per_inference(x.b, x.b_base))
-        .map(|m| m.delta);
-    let ratio = lr.d.exp();
-    let tol_pct = tolerance * 100.0;
-    let test = "z log-speedup ratio";
-    let out = |verdict, p: f64, note: String| Outcome {
-        verdict,
-        test: test.into(),
-        p_value: Some(p),
-        effect: delta,
-        note,
-    };
-    let (p_less, p_greater) = (lr.p_less(), lr.p_greater());
-    let p_two = (2.0 * p_less.min(p_greater)).min(1.0);
-    let p_eq = lr.p_equivalent(tolerance);
-    let equivalent = || out("FAIL", p_eq, format!("equivalent within {tol_pct:.0}%"));
-    match kind {
-        CheckKind::Differ => {
-            if p_two < alpha {
-                out("PASS", p_two, String::new())
-            } else if p_eq < alpha {
-                equivalent()
-            } else {
-                out(
-                    "INCONCLUSIVE",
-                    p_two,
-                    format!("neither different nor equivalent within {tol_pct:.0}%"),
-                )
-            }
-        }
-        CheckKind::Lower | CheckKind::Higher => {
-            let (p_want, p_other, other) = if kind == CheckKind::Lower {
-                (p_less, p_greater, "higher")
-            } else {
-                (p_greater, p_less, "lower")
-            };
-            if p_want < alpha {
-                out("PASS", p_want, String::new())
-            } else if p_other < alpha {
-                out(
-                    "FAIL",
-                    p_other,
-                    format!("a is significantly {other} than b"),
-                )
-            } else if p_eq < alpha {
-                equivalent()
-            } else {
-                out("INCONCLUSIVE", p_want, "no significant difference".into())
-            }
-        }
-        CheckKind::Similar => {
-            if p_eq < alpha {
-                out("PASS", p_eq, format!("equivalent within {tol_pct:.0}%"))
-            } else if p_two < alpha && (ratio - 1.0).abs() > tolerance {
-                out(
-                    "FAIL",
-                    p_two,
-                    format!(
-                        "differ by {:.1}%, more than {tol_pct:.0}%",
-                        (ratio - 1.0) * 100.0
-                    ),
-                )
-            } else {
-                out(
-                    "INCONCLUSIVE",
-                    p_eq,
-                    format!("not shown equivalent within {tol_pct:.0}%"),
-                )
-            }
+
+    /// What would decide an INCONCLUSIVE row: the minimum detectable
+    /// effect (a relative change, 0.1 = 10%) at power [`POWER`], and the
+    /// rounds that would detect the observed effect (None above
+    /// [`MAX_ROUNDS_NEEDED`]).
+    pub fn what_would_decide(&self, kind: CheckKind, alpha: f64) -> (f64, Option<u32>) {
+        let side = Self::alpha_side(kind, alpha);
+        let mde = self.test.mde(side, POWER);
+        let mde_rel = (self.ratio(mde) - 1.0).abs();
+        let needed = stats::rounds_needed(
+            self.sd_unit,
+            self.test.est,
+            side,
+            POWER,
+            MAX_ROUNDS_NEEDED,
+        );
+        (mde_rel, needed)
+    }
+}
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "INCONCLUSIVE",
         }
     }
 }
 
 /// The frequency axis in which cells `a` and `b` differ (their own settings
-/// or those their K was chosen at) but which was left at the board's
-/// current setting in one of them: their comparison then says nothing about
-/// frequency.
-fn frequency_left(inp: &Inputs, a: usize, b: usize) -> Option<&'static str> {
-    use crate::scenario::Strategy;
+/// or those their K was chosen at), when the board could not make that
+/// difference real: the setting was left at the board's current one, or
+/// the board only plays frequencies on a sysfs tree while the benchmark
+/// runs at this machine's speed. Their comparison then says nothing about
+/// frequency; the reason is returned.
+fn frequency_not_real(inp: &Inputs, a: usize, b: usize) -> Option<String> {
     let settings = |i: usize| {
         let c = &inp.cells[i].coord;
         let from = match &c.strategy {
@@ -308,121 +317,289 @@ fn frequency_left(inp: &Inputs, a: usize, b: usize) -> Option<&'static str> {
     };
     let left = |axis: &str| {
         [a, b].iter().any(|&i| {
-            inp.records[i]
-                .as_ref()
-                .is_some_and(|r| r.pins.left_unset(axis))
+            inp.runs[i]
+                .iter()
+                .any(|r| r.record.pins.left_unset(axis))
         })
     };
     let (sa, sb) = (settings(a), settings(b));
-    if sa.0 != sb.0 && left("cpu_freq") {
-        Some("cpu_freq")
-    } else if sa.1 != sb.1 && left("gpu_freq") {
-        Some("gpu_freq")
-    } else {
-        None
+    let board = &inp.cells[a].coord.board;
+    let differs: Vec<&str> = [("cpu_freq", sa.0 != sb.0), ("gpu_freq", sa.1 != sb.1)]
+        .into_iter()
+        .filter(|(_, d)| *d)
+        .map(|(x, _)| x)
+        .collect();
+    for axis in &differs {
+        if left(axis) {
+            return Some(format!(
+                "{axis} was not applied on board `{board}` (left at its current setting): a and b ran at the same frequencies"
+            ));
+        }
     }
+    if !differs.is_empty() && inp.played_freq.contains(board) {
+        return Some(format!(
+            "{} on board `{board}` is played on a sysfs tree: the benchmark ran at this machine's own speed in a and b",
+            differs.join(" and ")
+        ));
+    }
+    None
 }
 
-type Totals = Vec<(String, String, usize, usize, usize)>;
+/// One row of the checklist before the p-values of its family are
+/// adjusted.
+struct Pending {
+    check: usize,
+    group: String,
+    a: usize,
+    b: usize,
+    /// The comparison, or why there is none.
+    cmp: Result<Comparison, String>,
+    /// Raw p of the check's hypothesis and of the opposite direction.
+    p: f64,
+    p_other: f64,
+}
 
-pub(super) fn checklist(
-    inp: &Inputs,
-    samples: &HashMap<u32, Samples>,
-    baseline: &HashMap<String, f64>,
-) -> Result<(Table, Totals)> {
-    let mut table = Table::new(&CHECKLIST_COLUMNS);
-    let mut totals = Vec::new();
-    let empty = Samples::default();
-    // The `ok` default cell of each condition: the speedup baseline.
+/// The per-check totals: (id, title, PASS, FAIL, INCONCLUSIVE).
+pub type Totals = Vec<(String, String, usize, usize, usize)>;
+
+/// The A/A pairs of a plan: in each condition, the cells that run with the
+/// same fixed K under two names (`default` is K = 1, `{fixed: K}`, a
+/// sweep's K). Each pair is (first by id, another).
+pub fn aa_pairs(inp: &Inputs) -> Vec<(usize, usize)> {
+    let mut by: BTreeMap<(String, u32), Vec<usize>> = BTreeMap::new();
+    for (i, c) in inp.cells.iter().enumerate() {
+        if matches!(
+            c.coord.strategy,
+            Strategy::Default | Strategy::Fixed(_) | Strategy::Sweep(_)
+        ) && c.k > 0
+        {
+            by.entry((condition_key(c), c.k)).or_default().push(i);
+        }
+    }
+    let mut pairs = Vec::new();
+    for (_, mut v) in by {
+        v.sort_by(|x, y| inp.cells[*x].id.cmp(&inp.cells[*y].id));
+        for &j in &v[1..] {
+            pairs.push((v[0], j));
+        }
+    }
+    pairs
+}
+
+/// The checklist table, its totals, and the noise-floor line when an A/A
+/// check ran.
+pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)> {
+    // The `default` cell of each condition with an ok round: the speedup
+    // baseline.
     let default_of: HashMap<String, usize> = inp
         .cells
         .iter()
         .enumerate()
-        .filter(|(i, c)| c.coord.strategy == Strategy::Default && inp.status(*i) == Status::Ok)
+        .filter(|(i, c)| c.coord.strategy == Strategy::Default && inp.any_ok(*i))
         .map(|(i, c)| (condition_key(c), i))
         .collect();
-    let latencies = |i: usize| samples.get(&(i as u32)).map_or(&[][..], |s| &s.latency[..]);
+    let base = |i: usize| default_of.get(&condition_key(&inp.cells[i])).copied();
+
+    // The checks: the A/A check first (latency, similar, 5%, 0.05), then
+    // the scenario's.
+    let mut specs: Vec<(CheckSpec, Vec<(String, usize, usize)>)> = Vec::new();
+    let aa = if inp.scenario.noise_floor == crate::scenario::raw::NoiseFloor::Auto {
+        aa_pairs(inp)
+    } else {
+        Vec::new()
+    };
+    if !aa.is_empty() {
+        let spec = CheckSpec {
+            id: AA_ID.into(),
+            title: "A/A: do two names for identical settings agree (the noise floor)?".into(),
+            metric: Metric::Latency,
+            kind: CheckKind::Similar,
+            a: crate::scenario::Pick::default(),
+            b: crate::scenario::Pick::default(),
+            tolerance: 0.05,
+            alpha: 0.05,
+            path: String::new(),
+        };
+        let pairs = aa
+            .iter()
+            .map(|&(a, b)| {
+                let c = &inp.cells[a];
+                (
+                    format!("{}/k{}", condition_key(c), c.k),
+                    b,
+                    a,
+                )
+            })
+            .collect();
+        specs.push((spec, pairs));
+    }
     for check in &inp.scenario.checks {
         let pairs = check_pairs(check, inp.cells)
             .map_err(|e| anyhow::anyhow!("check {}: {}", check.id, e.message))?;
-        let (mut pass, mut fail, mut inc) = (0, 0, 0);
-        for pair in pairs {
-            let side = |i: usize| -> (Status, Vec<f64>) {
-                let s = samples.get(&(i as u32)).unwrap_or(&empty);
-                let base = baseline.get(&condition_key(&inp.cells[i])).copied();
-                (inp.status(i), metric_samples(check.metric, s, base))
-            };
-            let ((sa, a), (sb, b)) = (side(pair.a), side(pair.b));
-            let unset = frequency_left(inp, pair.a, pair.b);
-            let outcome = if sa != Status::Ok || sb != Status::Ok {
-                Outcome::untested(
-                    "INCONCLUSIVE",
-                    format!("cells not ok: a is {sa}, b is {sb}"),
-                )
-            } else if check.metric == Metric::Speedup && (a.is_empty() || b.is_empty()) {
-                Outcome::untested(
-                    "INCONCLUSIVE",
-                    "no ok `default` cell to compute the speedup against",
-                )
-            } else if let Some(axis) = unset {
-                Outcome::untested(
-                    "INCONCLUSIVE",
-                    format!(
-                        "{axis} was not applied on board `{}` (left at its current setting): a and b ran at the same frequencies",
-                        inp.cells[pair.a].coord.board
-                    ),
-                )
-            } else if check.metric == Metric::Speedup {
-                let base = |i: usize| default_of.get(&condition_key(&inp.cells[i])).copied();
-                match (base(pair.a), base(pair.b)) {
-                    (Some(da), Some(db)) => evaluate_speedup(
-                        check.kind,
-                        &SpeedupSides {
-                            a: latencies(pair.a),
-                            a_base: latencies(da),
-                            b: latencies(pair.b),
-                            b_base: latencies(db),
-                            shared: da == db,
-                        },
-                        check.tolerance,
-                        check.alpha,
-                    ),
-                    _ => Outcome::untested(
-                        "INCONCLUSIVE",
-                        "no ok `default` cell to compute the speedup against",
-                    ),
-                }
-            } else {
-                evaluate(check.kind, &a, &b, check.tolerance, check.alpha)
-            };
-            match outcome.verdict {
-                "PASS" => pass += 1,
-                "FAIL" => fail += 1,
-                _ => inc += 1,
-            }
-            let mean = |v: &[f64]| (!v.is_empty()).then(|| stats::mean(v));
-            let (ma, mb) = (mean(&a), mean(&b));
-            table.rows.push(vec![
-                check.id.clone(),
-                check.title.clone(),
-                pair.group.clone(),
-                check.metric.name().into(),
-                check.kind.name().into(),
-                inp.cells[pair.a].id.clone(),
-                inp.cells[pair.b].id.clone(),
-                a.len().to_string(),
-                b.len().to_string(),
-                fmt_f(ma, 3),
-                fmt_f(mb, 3),
-                fmt_f(ma.zip(mb).map(|(x, y)| x / y), 3),
-                outcome.test,
-                fmt_p(outcome.p_value),
-                fmt_f(outcome.effect, 3),
-                outcome.verdict.into(),
-                outcome.note,
-            ]);
-        }
-        totals.push((check.id.clone(), check.title.clone(), pass, fail, inc));
+        specs.push((
+            check.clone(),
+            pairs.into_iter().map(|p| (p.group, p.a, p.b)).collect(),
+        ));
     }
-    Ok((table, totals))
+
+    let mut pending: Vec<Pending> = Vec::new();
+    for (ci, (check, pairs)) in specs.iter().enumerate() {
+        for (group, a, b) in pairs {
+            let (a, b) = (*a, *b);
+            let figures = |i: usize| inp.per_round(i, check.metric, base(i));
+            let cmp = if check.metric == Metric::Speedup && (base(a).is_none() || base(b).is_none())
+            {
+                Err("no ok `default` cell to compute the speedup against".to_string())
+            } else if let Some(why) = frequency_not_real(inp, a, b) {
+                Err(why)
+            } else {
+                let (fa, fb) = (figures(a), figures(b));
+                if fa.len() < 2 || fb.len() < 2 {
+                    let st = |i: usize, n: usize| {
+                        format!("{} ({n} ok round(s))", inp.status(i))
+                    };
+                    Err(format!(
+                        "too few ok rounds to test: a is {}, b is {}; a check needs 2 rounds a side",
+                        st(a, fa.len()),
+                        st(b, fb.len())
+                    ))
+                } else {
+                    Comparison::new(&fa, &fb)
+                        .ok_or_else(|| "a figure is not finite".to_string())
+                }
+            };
+            let (p, p_other) = match &cmp {
+                // The A/A check also asks whether the two names differ.
+                Ok(c) if check.id == AA_ID => {
+                    (c.p_values(check.kind, check.tolerance).0, c.test.p_two())
+                }
+                Ok(c) => c.p_values(check.kind, check.tolerance),
+                Err(_) => (f64::NAN, f64::NAN),
+            };
+            pending.push(Pending {
+                check: ci,
+                group: group.clone(),
+                a,
+                b,
+                cmp,
+                p,
+                p_other,
+            });
+        }
+    }
+
+    // Holm within each check; BH over the checklist (the A/A check aside).
+    let mut p_holm = vec![f64::NAN; pending.len()];
+    let mut p_other_holm = vec![f64::NAN; pending.len()];
+    for ci in 0..specs.len() {
+        let idx: Vec<usize> = (0..pending.len())
+            .filter(|&i| pending[i].check == ci)
+            .collect();
+        let h = stats::holm(&idx.iter().map(|&i| pending[i].p).collect::<Vec<_>>());
+        let ho = stats::holm(&idx.iter().map(|&i| pending[i].p_other).collect::<Vec<_>>());
+        for (k, &i) in idx.iter().enumerate() {
+            p_holm[i] = h[k];
+            p_other_holm[i] = ho[k];
+        }
+    }
+    let family: Vec<usize> = (0..pending.len())
+        .filter(|&i| specs[pending[i].check].0.id != AA_ID)
+        .collect();
+    let q = stats::benjamini_hochberg(&family.iter().map(|&i| pending[i].p).collect::<Vec<_>>());
+    let mut q_bh = vec![f64::NAN; pending.len()];
+    for (k, &i) in family.iter().enumerate() {
+        q_bh[i] = q[k];
+    }
+
+    let mut table = Table::new(&CHECKLIST_COLUMNS);
+    let mut totals: Vec<(String, String, usize, usize, usize)> = specs
+        .iter()
+        .map(|(c, _)| (c.id.clone(), c.title.clone(), 0, 0, 0))
+        .collect();
+    let mut aa_differ = 0;
+    let mut aa_tested = 0;
+    for (i, row) in pending.iter().enumerate() {
+        let check = &specs[row.check].0;
+        let is_aa = check.id == AA_ID;
+        let opt = |x: f64| (!x.is_nan()).then_some(x);
+        let (verdict, note, cells) = match &row.cmp {
+            Err(why) => (Verdict::Inconclusive, why.clone(), None),
+            Ok(c) => {
+                let (mut v, mut note) =
+                    c.decide(check.kind, check.tolerance, check.alpha, p_holm[i], p_other_holm[i]);
+                if is_aa {
+                    aa_tested += 1;
+                    // Two names for one setting that differ: the
+                    // environment moved between them.
+                    if v != Verdict::Pass && p_other_holm[i] < check.alpha {
+                        v = Verdict::Fail;
+                        note = format!(
+                            "identical settings differ by {:.1}% (p {:.2e}): the environment was not stable",
+                            (c.ratio(c.test.est) - 1.0) * 100.0,
+                            c.test.p_two()
+                        );
+                        aa_differ += 1;
+                    }
+                }
+                (v, note, Some(c))
+            }
+        };
+        let t = &mut totals[row.check];
+        match verdict {
+            Verdict::Pass => t.2 += 1,
+            Verdict::Fail => t.3 += 1,
+            Verdict::Inconclusive => t.4 += 1,
+        }
+        let (mde, needed) = match (verdict, cells) {
+            (Verdict::Inconclusive, Some(c)) if check.kind != CheckKind::Similar => {
+                let (m, n) = c.what_would_decide(check.kind, check.alpha);
+                (
+                    fmt_f(Some(100.0 * m), 1),
+                    n.map(|n| n.to_string())
+                        .unwrap_or_else(|| format!(">{MAX_ROUNDS_NEEDED}")),
+                )
+            }
+            _ => (String::new(), String::new()),
+        };
+        let ci = cells.map(|c| c.test.ci(0.95));
+        table.rows.push(vec![
+            check.id.clone(),
+            check.title.clone(),
+            row.group.clone(),
+            check.metric.name().into(),
+            check.kind.name().into(),
+            inp.cells[row.a].id.clone(),
+            inp.cells[row.b].id.clone(),
+            cells.map(|c| c.rounds()).unwrap_or_default(),
+            cells.map(|c| c.name()).unwrap_or_default(),
+            fmt_f(cells.map(|c| c.mean_a), 3),
+            fmt_f(cells.map(|c| c.mean_b), 3),
+            fmt_f(cells.map(|c| c.ratio(c.test.est)), 4),
+            fmt_f(cells.zip(ci).map(|(c, ci)| c.ratio(ci.0)), 4),
+            fmt_f(cells.zip(ci).map(|(c, ci)| c.ratio(ci.1)), 4),
+            fmt_f(cells.and_then(|c| c.hl.map(|h| c.ratio(h))), 4),
+            fmt_f(cells.map(|c| c.test.df), 1),
+            fmt_p(opt(row.p)),
+            fmt_p(opt(p_holm[i])),
+            fmt_p(opt(q_bh[i])),
+            verdict.as_str().into(),
+            mde,
+            needed,
+            note,
+        ]);
+    }
+    let floor = (aa_tested > 0 || !aa.is_empty()).then(|| {
+        if aa_differ > 0 {
+            format!(
+                "A/A: {aa_differ} of {} pairs of identical settings differ: the environment was NOT stable during this run; treat every verdict with suspicion",
+                aa.len()
+            )
+        } else {
+            format!(
+                "A/A: {} pair(s) of identical settings under two names, {aa_tested} tested, none differ",
+                aa.len()
+            )
+        }
+    });
+    Ok((table, totals, floor))
 }

@@ -16,14 +16,14 @@
 
 use std::collections::BTreeMap;
 
-use super::checks::{Outcome, evaluate};
+use super::checks::Comparison;
 use crate::ingest::CellLog;
 use crate::kstrategy::lut::Lut;
 use crate::kstrategy::model::{self, Costs, Profile};
 use crate::matrix::Cell;
 use crate::matrix::groups::condition_key;
 use crate::output::{Table, fmt_f, fmt_p};
-use crate::record::{CellRecord, Status};
+use crate::record::CellRecord;
 use crate::scenario::CheckKind;
 use crate::scenario::raw::ProfileKind;
 use crate::scenario::{Benchmark, Scenario, Strategy};
@@ -142,22 +142,20 @@ pub const KSTRATEGY_COLUMNS: [&str; 12] = [
 ];
 
 /// Within this relative latency difference, K_opt counts as close to
-/// K_answer (`k_opt_close`: an equivalence test on the per-inference
+/// K_answer (`k_opt_close`: an equivalence test on the per-round
 /// latencies of the two cells, at `CLOSE_ALPHA`).
 pub const CLOSE_TOLERANCE: f64 = 0.05;
 pub const CLOSE_ALPHA: f64 = 0.05;
 
 /// kstrategy.csv: one row per condition that has a K_answer or a K_opt.
-/// `latency[i]` is cell i's mean latency when it is ok, `samples` its
-/// per-inference values.
+/// `latency[i]` is cell i's latency by ok round, `profile[i]` its mean
+/// T_prod and T_ker over rounds.
 pub fn table(
-    cells: &[Cell],
-    records: &[Option<CellRecord>],
-    latency: &BTreeMap<usize, f64>,
-    samples: &std::collections::HashMap<u32, super::Samples>,
+    inp: &super::Inputs,
+    latency: &[BTreeMap<u32, f64>],
     profile: &BTreeMap<usize, (f64, f64)>,
-    luts: &BTreeMap<String, Lut>,
 ) -> Table {
+    let cells = inp.cells;
     /// (K, mean latency, cell index).
     type Run = (u32, f64, usize);
     struct Row {
@@ -167,16 +165,28 @@ pub fn table(
         constant: Option<usize>,
         by_k: BTreeMap<u32, (f64, usize)>,
     }
+    // The K a cell ran with in all its rounds (a constant cell may choose
+    // another K in another round: then it has none).
+    let k_of = |i: usize| -> Option<u32> {
+        let ks: std::collections::BTreeSet<u32> = inp.runs[i]
+            .iter()
+            .filter_map(|r| k_used(&cells[i], Some(&r.record)))
+            .collect();
+        (ks.len() == 1).then(|| *ks.iter().next().unwrap_or(&0))
+    };
+    let mean_of = |i: usize| -> Option<f64> {
+        let v: Vec<f64> = latency[i].values().copied().collect();
+        (!v.is_empty()).then(|| super::stats::mean(&v))
+    };
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     for (i, cell) in cells.iter().enumerate() {
-        let ok = records[i].as_ref().is_some_and(|r| r.status == Status::Ok);
         let row = rows.entry(condition_key(cell)).or_insert(Row {
             k_answer: None,
             default: None,
             constant: None,
             by_k: BTreeMap::new(),
         });
-        let Some(lat) = latency.get(&i).copied().filter(|_| ok) else {
+        let Some(lat) = mean_of(i) else {
             continue;
         };
         match &cell.coord.strategy {
@@ -190,7 +200,7 @@ pub fn table(
             }
             _ => {}
         }
-        if let Some(k) = k_used(cell, records[i].as_ref()) {
+        if let Some(k) = k_of(i) {
             row.by_k.entry(k).or_insert((lat, i));
             let answers = matches!(
                 cell.coord.strategy,
@@ -201,17 +211,11 @@ pub fn table(
             }
         }
     }
-    let latencies = |i: usize| {
-        samples
-            .get(&(i as u32))
-            .map(|s| s.latency.clone())
-            .unwrap_or_default()
-    };
     let mut t = Table::new(&KSTRATEGY_COLUMNS);
     for (condition, row) in rows {
         let stats = row.default.and_then(|d| profile.get(&d).copied());
         let board = condition.split('/').next().unwrap_or("");
-        let lut = luts.get(board);
+        let lut = inp.luts.get(board);
         let k_opt = stats.zip(lut).map(|((p, k), l)| l.lookup(p, k).k);
         if k_opt.is_none() && row.k_answer.is_none() {
             continue;
@@ -220,8 +224,8 @@ pub fn table(
         // profile is the default cell), else any cell with that K.
         let opt = k_opt.and_then(|k| {
             row.constant
-                .filter(|&c| k_used(&cells[c], records[c].as_ref()) == Some(k))
-                .and_then(|c| latency.get(&c).map(|l| (*l, c)))
+                .filter(|&c| k_of(c) == Some(k))
+                .and_then(|c| mean_of(c).map(|l| (l, c)))
                 .or_else(|| row.by_k.get(&k).copied())
         });
         let lat_opt = opt.map(|o| o.0);
@@ -229,20 +233,21 @@ pub fn table(
             .zip(row.k_answer)
             .map(|(o, (_, a, _))| 100.0 * (o / a - 1.0));
         // Is K_opt close to K_answer? The same K is; otherwise the two
-        // cells' latencies are tested for equivalence.
-        let close = match (k_opt, opt, row.k_answer) {
-            (Some(ko), _, Some((ka, _, _))) if ko == ka => Outcome {
-                test: "same K".into(),
-                ..Outcome::untested("PASS", "")
-            },
-            (_, Some((_, oi)), Some((_, _, ai))) => evaluate(
-                CheckKind::Similar,
-                &latencies(oi),
-                &latencies(ai),
-                CLOSE_TOLERANCE,
-                CLOSE_ALPHA,
-            ),
-            _ => Outcome::untested("", ""),
+        // cells' per-round latencies are tested for equivalence.
+        let (verdict, test, p) = match (k_opt, opt, row.k_answer) {
+            (Some(ko), _, Some((ka, _, _))) if ko == ka => ("PASS", "same K".to_string(), None),
+            (_, Some((_, oi)), Some((_, _, ai))) => {
+                match Comparison::new(&latency[oi], &latency[ai]) {
+                    Some(c) => {
+                        let (p, _) = c.p_values(CheckKind::Similar, CLOSE_TOLERANCE);
+                        let (v, _) =
+                            c.decide(CheckKind::Similar, CLOSE_TOLERANCE, CLOSE_ALPHA, p, f64::NAN);
+                        (v.as_str(), format!("tost, {}", c.name()), Some(p))
+                    }
+                    None => ("INCONCLUSIVE", "too few rounds".to_string(), None),
+                }
+            }
+            _ => ("", String::new(), None),
         };
         t.rows.push(vec![
             condition,
@@ -254,9 +259,9 @@ pub fn table(
                 .unwrap_or_default(),
             fmt_f(row.k_answer.map(|(_, l, _)| l), 1),
             fmt_f(gap, 1),
-            close.verdict.into(),
-            close.test,
-            fmt_p(close.p_value),
+            verdict.into(),
+            test,
+            fmt_p(p),
             fmt_f(stats.map(|s| s.0), 2),
             fmt_f(stats.map(|s| s.1), 2),
         ]);

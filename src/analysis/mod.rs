@@ -1,16 +1,24 @@
-//! From cell logs to result tables: per-cell statistics (polars), speedups,
-//! K sweeps and the checklist.
+//! From cell logs to result tables: per-round figures (polars), their
+//! summaries over rounds, speedups, K sweeps and the checklist.
 //!
-//! Measurement rules (KLO.md): the first inference of a cell is a warm-up
-//! and is excluded everywhere; the T_prod of each inference's first kernel
-//! (its lowest kernel index) is excluded from means (divide by n - 1); the
-//! first T_idle is undefined, not zero. Only `ok` cells count in speedups
-//! and checks.
+//! Measurement rules (docs/statistics.md): the first inference of a run is
+//! a warm-up and is excluded everywhere; the T_prod of each inference's
+//! first kernel (its lowest kernel index) is excluded from means (divide by
+//! n - 1); the first T_idle is undefined, not zero. A cell runs once per
+//! round; each round's run gives one figure per metric (the mean over its
+//! measured inferences), and everything across rounds (means, intervals,
+//! speedups, checks) works on those figures. Only `ok` rounds count.
 
 pub mod checks;
+pub mod figures;
 pub mod kstrategy;
+pub mod noise;
 pub mod stats;
+mod summary;
 mod sweeps;
+
+pub use figures::{Inputs, RoundFig, RoundRun};
+pub use summary::{ROUNDS_COLUMNS, SUMMARY_COLUMNS, analyze};
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,11 +26,7 @@ use anyhow::{Context, Result};
 use polars::prelude::*;
 
 use crate::ingest::{CellLog, frames};
-use crate::matrix::Cell;
-use crate::matrix::groups::condition_key;
-use crate::output::{Table, fmt_f};
-use crate::record::{CellRecord, Status};
-use crate::scenario::{Scenario, Strategy};
+use crate::output::Table;
 
 /// Per-cell statistics over measured inferences.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,6 +57,8 @@ pub struct Samples {
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {
     pub summary: Table,
+    /// Per cell and round: the round's figures (rounds.csv).
+    pub rounds: Table,
     pub checklist: Table,
     /// Per check: (id, title, PASS, FAIL, INCONCLUSIVE).
     pub check_totals: Vec<(String, String, usize, usize, usize)>,
@@ -60,8 +66,14 @@ pub struct Analysis {
     /// K_opt vs K_answer per condition (kstrategy.csv).
     pub kstrategy: Table,
     /// What the reader should know about the results (a LUT lookup outside
-    /// the LUT's grid), printed after the tables.
+    /// the LUT's grid, noisy cells), printed after the tables.
     pub warnings: Vec<String>,
+    /// The A/A check's conclusion, when the checklist has one: the
+    /// environment's noise floor, shown first.
+    pub noise_floor: Option<String>,
+    /// What a next run should do about rounds and inferences, from the
+    /// variance components of this one.
+    pub design: Vec<String>,
 }
 
 fn f64s(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
@@ -316,282 +328,3 @@ pub fn cell_statistics(
     Ok((stats, samples))
 }
 
-/// Everything known about the cells of a plan, for the tables.
-pub struct Inputs<'a> {
-    pub scenario: &'a Scenario,
-    pub cells: &'a [Cell],
-    /// Per cell: its record, when it ran with the current definition.
-    pub records: &'a [Option<CellRecord>],
-    /// Per cell: its parsed log, when it has measurements.
-    pub logs: &'a [Option<CellLog>],
-    /// Per board: the LUT of its LUT-strategy cells.
-    pub luts: &'a std::collections::BTreeMap<String, crate::kstrategy::lut::Lut>,
-}
-
-impl Inputs<'_> {
-    fn status(&self, i: usize) -> Status {
-        self.records[i]
-            .as_ref()
-            .map(|r| r.status)
-            .unwrap_or(Status::NotRun)
-    }
-}
-
-/// cpu_khz or gpu_khz of a cell whose setting the board could not apply
-/// (`local` without cpufreq or GPU control).
-pub const NOT_SET: &str = "not set (left at current)";
-
-pub const SUMMARY_COLUMNS: [&str; 31] = [
-    "id",
-    "board",
-    "load",
-    "cpu_freq",
-    "gpu_freq",
-    "network",
-    "strategy",
-    "k",
-    "status",
-    "n",
-    "latency_mean_us",
-    "latency_median_us",
-    "latency_p95_us",
-    "latency_std_us",
-    "t_prod_mean_us",
-    "t_ker_mean_us",
-    "t_idle_mean_us",
-    "flushes_mean",
-    "k_mean",
-    "speedup",
-    "cpu_util_pct",
-    "loads_alive",
-    "cpu_khz",
-    "gpu_khz",
-    "k_range",
-    "lut",
-    "profile_t_prod_us",
-    "profile_t_ker_us",
-    "model_latency_us",
-    "device",
-    "hash",
-];
-
-pub fn analyze(inp: &Inputs) -> Result<Analysis> {
-    let logs: Vec<(u32, &CellLog)> = inp
-        .logs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| inp.status(*i).has_measurements())
-        .filter_map(|(i, l)| l.as_ref().map(|l| (i as u32, l)))
-        .collect();
-    let (stats, samples) = cell_statistics(&logs)?;
-
-    // Speedup baselines: the `ok` default cell of each condition.
-    let mut baseline: HashMap<String, f64> = HashMap::new();
-    for (i, cell) in inp.cells.iter().enumerate() {
-        if cell.coord.strategy == Strategy::Default
-            && inp.status(i) == Status::Ok
-            && let Some(m) = stats.get(&(i as u32)).and_then(|s| s.latency_mean)
-        {
-            baseline.insert(condition_key(cell), m);
-        }
-    }
-    let speedup = |i: usize| -> Option<f64> {
-        let lat = stats.get(&(i as u32))?.latency_mean?;
-        Some(baseline.get(&condition_key(&inp.cells[i]))? / lat)
-    };
-
-    let mut summary = Table::new(&SUMMARY_COLUMNS);
-    let mut order: Vec<usize> = (0..inp.cells.len()).collect();
-    order.sort_by(|&a, &b| inp.cells[a].id.cmp(&inp.cells[b].id));
-    for &i in &order {
-        let cell = &inp.cells[i];
-        let c = &cell.coord;
-        let status = inp.status(i);
-        let rec = inp.records[i].as_ref();
-        let st = if status.has_measurements() {
-            stats.get(&(i as u32)).cloned().unwrap_or_default()
-        } else {
-            CellStats::default()
-        };
-        let loads = match rec {
-            Some(r) if r.loads.started > 0 => {
-                format!(
-                    "{}/{}",
-                    r.loads
-                        .alive_after
-                        .map(|a| a.to_string())
-                        .unwrap_or_else(|| "?".into()),
-                    r.loads.started
-                )
-            }
-            _ => String::new(),
-        };
-        let choice = rec.and_then(|r| r.k_choice.as_ref());
-        let means = if status.has_measurements() {
-            inp.logs[i].as_ref().and_then(kstrategy::kernel_means)
-        } else {
-            None
-        };
-        summary.rows.push(vec![
-            cell.id.clone(),
-            c.board.clone(),
-            c.load.clone(),
-            c.cpu_freq.slug().trim_start_matches("cpu-").to_string(),
-            c.gpu_freq.slug().trim_start_matches("gpu-").to_string(),
-            c.network.clone(),
-            cell.strategy_slug.clone(),
-            kstrategy::k_used(cell, rec)
-                .map(|k| k.to_string())
-                .unwrap_or_default(),
-            status.to_string(),
-            if status.has_measurements() {
-                st.n.to_string()
-            } else {
-                String::new()
-            },
-            fmt_f(st.latency_mean, 1),
-            fmt_f(st.latency_median, 1),
-            fmt_f(st.latency_p95, 1),
-            fmt_f(st.latency_std, 1),
-            fmt_f(st.t_prod_mean, 2),
-            fmt_f(st.t_ker_mean, 2),
-            fmt_f(st.t_idle_mean, 2),
-            fmt_f(st.flushes_mean, 2),
-            fmt_f(st.k_mean, 2),
-            fmt_f(
-                // A cell whose conditions were not met gets no speedup.
-                if status == Status::Ok {
-                    speedup(i)
-                } else {
-                    None
-                },
-                3,
-            ),
-            fmt_f(rec.and_then(|r| r.cpu_util_pct), 1),
-            loads,
-            // The frequencies read just before the benchmark, kHz.
-            rec.map(|r| {
-                if r.pins.left_unset("cpu_freq") {
-                    return NOT_SET.to_string();
-                }
-                r.freq_before
-                    .iter()
-                    .filter(|(k, _)| *k != "gpu")
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default(),
-            rec.and_then(|r| {
-                if r.pins.left_unset("gpu_freq") {
-                    return Some(NOT_SET.to_string());
-                }
-                r.freq_before.get("gpu").map(|g| g.to_string())
-            })
-            .unwrap_or_default(),
-            means
-                .as_ref()
-                .and_then(|m| m.k_range)
-                .map(|(a, b)| {
-                    if a == b {
-                        a.to_string()
-                    } else {
-                        format!("{a}-{b}")
-                    }
-                })
-                .unwrap_or_default(),
-            choice.and_then(|c| c.lut.clone()).unwrap_or_default(),
-            fmt_f(choice.and_then(|c| c.t_prod_us), 2),
-            fmt_f(choice.and_then(|c| c.t_ker_us), 2),
-            fmt_f(
-                means
-                    .as_ref()
-                    .and_then(|m| kstrategy::model_latency(inp.scenario, cell, rec, m)),
-                1,
-            ),
-            rec.and_then(|r| r.device.clone()).unwrap_or_default(),
-            cell.hash.clone(),
-        ]);
-    }
-
-    let (checklist, check_totals) = checks::checklist(inp, &samples, &baseline)?;
-    let sweeps = sweeps::sweeps(inp, &stats, &baseline);
-    let latency: std::collections::BTreeMap<usize, f64> = (0..inp.cells.len())
-        .filter_map(|i| {
-            stats
-                .get(&(i as u32))
-                .and_then(|s| s.latency_mean)
-                .map(|l| (i, l))
-        })
-        .collect();
-    let profile: std::collections::BTreeMap<usize, (f64, f64)> = (0..inp.cells.len())
-        .filter_map(|i| {
-            stats
-                .get(&(i as u32))
-                .and_then(|s| s.t_prod_mean.zip(s.t_ker_mean))
-                .map(|p| (i, p))
-        })
-        .collect();
-    let kstrategy = kstrategy::table(
-        inp.cells,
-        inp.records,
-        &latency,
-        &samples,
-        &profile,
-        inp.luts,
-    );
-    let clamped: Vec<&str> = inp
-        .records
-        .iter()
-        .flatten()
-        .filter(|r| r.k_choice.as_ref().is_some_and(|c| c.clamped))
-        .map(|r| r.id.as_str())
-        .collect();
-    let mut warnings = Vec::new();
-    // A LUT measured on another device than the one its cells ran on (the
-    // board identity of `local` does not name its GPU).
-    let mut other_device: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
-    for (i, rec) in inp.records.iter().enumerate() {
-        let Some(rec) = rec.as_ref().filter(|r| r.k_choice.is_some()) else {
-            continue;
-        };
-        let cell = &inp.cells[i];
-        let made_on = inp
-            .luts
-            .get(&cell.coord.board)
-            .and_then(|l| l.get("device"));
-        if let (Some(made_on), Some(ran_on)) = (made_on, crate::kstrategy::build::device_of(rec))
-            && made_on != ran_on
-        {
-            other_device
-                .entry((made_on.to_string(), ran_on))
-                .or_default()
-                .push(cell.id.as_str());
-        }
-    }
-    for ((made_on, ran_on), ids) in other_device {
-        warnings.push(format!(
-            "{} cell(s) ran on `{ran_on}` with a LUT measured on `{made_on}`: {}",
-            ids.len(),
-            ids.join(", ")
-        ));
-    }
-    if !clamped.is_empty() {
-        warnings.push(format!(
-            "{} cell(s) looked K up outside the LUT's grid (the nearest grid point was used; extend the LUT's grid to cover them): {}",
-            clamped.len(),
-            clamped.join(", ")
-        ));
-    }
-    Ok(Analysis {
-        warnings,
-        summary,
-        checklist,
-        check_totals,
-        sweeps,
-        kstrategy,
-    })
-}
-
-#[cfg(test)]
-mod tests;

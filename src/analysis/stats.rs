@@ -1,28 +1,34 @@
-//! The statistics behind checks, on per-inference samples.
+//! The statistics behind checks and `diff`, on per-round figures.
 //!
-//! - Differences in location: the Mann-Whitney U test (rank-based: latency
-//!   distributions are skewed and have outliers). Exact distribution of U
-//!   when there are no ties and both samples have at most 50 values; normal
-//!   approximation with tie correction and continuity correction otherwise.
-//!   Effect size: Cliff's delta, P(a > b) - P(a < b), in [-1, 1].
-//! - Equivalence within a relative tolerance: two one-sided Welch t-tests
-//!   (TOST) on the difference of means, margin `tolerance x |mean(b)|`.
-//! - Ratios of means (speedups, each over its own baseline): a z-test on the
-//!   log of the ratio, its variance from every sample set by the delta
-//!   method (`log_ratio`).
+//! A cell runs once per round; a round's figure for a metric is the mean
+//! over that run's measured inferences. Inferences of one process run share
+//! its placement, caches, clocks and heat, so they are not independent
+//! samples: every test here takes one value per round (see
+//! `docs/statistics.md`).
+//!
+//! - A t statistic with its standard error and degrees of freedom
+//!   ([`TTest`]): paired by round (the differences of both sides' logs),
+//!   or Welch's unpaired test with Welch-Satterthwaite degrees of freedom.
+//!   Tails come from Student's t survival function, never `1 - cdf` (which
+//!   rounds small tails to 0).
+//! - Equivalence: two one-sided tests against a margin (TOST), the same as
+//!   a (1 - 2 alpha) confidence interval inside the margin.
+//! - Many comparisons: Holm's step-down adjustment (family-wise) and
+//!   Benjamini-Hochberg's q-values (false discovery rate).
+//! - Robust companions: the Hodges-Lehmann estimate (the median of Walsh
+//!   averages for paired differences, of all pairwise differences for two
+//!   samples), Spearman's rank correlation, Tukey's fences.
+//! - Design: the minimum detectable effect at a power, the rounds that
+//!   would detect an effect, and one-way ANOVA variance components
+//!   (between rounds, within a round).
 
-use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
-
-/// Samples below which no verdict is given.
-pub const MIN_SAMPLES: usize = 3;
-/// Largest sample size for which the exact U distribution is computed.
-pub const EXACT_MAX: usize = 50;
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 pub fn mean(x: &[f64]) -> f64 {
     x.iter().sum::<f64>() / x.len() as f64
 }
 
-/// Sample variance (n - 1 in the denominator).
+/// Sample variance (n - 1 in the denominator); 0 for fewer than 2 values.
 pub fn variance(x: &[f64]) -> f64 {
     if x.len() < 2 {
         return 0.0;
@@ -31,28 +37,246 @@ pub fn variance(x: &[f64]) -> f64 {
     x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (x.len() - 1) as f64
 }
 
-/// Result of a Mann-Whitney U test of `a` against `b`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Mwu {
-    /// U of `a`: pairs with a > b, ties counting one half.
-    pub u: f64,
-    /// P-value for "a and b differ in location".
-    pub p_two: f64,
-    /// P-value for "a tends to be lower than b".
-    pub p_less: f64,
-    /// P-value for "a tends to be higher than b".
-    pub p_greater: f64,
-    pub exact: bool,
-    /// Cliff's delta: P(a > b) - P(a < b).
-    pub delta: f64,
+pub fn sd(x: &[f64]) -> f64 {
+    variance(x).sqrt()
 }
 
-/// Ranks with ties averaged (1-based), and the tie groups' sizes.
-fn ranks(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
+/// Student's t with `df` degrees of freedom (`df` may be fractional).
+fn student(df: f64) -> StudentsT {
+    StudentsT::new(0.0, 1.0, df.max(f64::MIN_POSITIVE)).expect("df > 0 is a valid Student's t")
+}
+
+/// The `p` quantile of Student's t with `df` degrees of freedom.
+pub fn t_quantile(df: f64, p: f64) -> f64 {
+    student(df).inverse_cdf(p)
+}
+
+/// P(T > x) for Student's t with `df` degrees of freedom.
+pub fn t_sf(df: f64, x: f64) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    student(df).sf(x)
+}
+
+/// An estimate with a t-distributed error: the mean of paired differences,
+/// or a difference of two means (Welch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TTest {
+    /// The estimate (a mean difference, on whatever scale it was taken).
+    pub est: f64,
+    /// Its standard error.
+    pub se: f64,
+    pub df: f64,
+}
+
+impl TTest {
+    /// One-sample t on paired differences `d` (H0: mean 0), as SciPy's
+    /// `ttest_rel`; `None` with fewer than 2 values.
+    pub fn paired(d: &[f64]) -> Option<TTest> {
+        if d.len() < 2 || d.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        let n = d.len() as f64;
+        Some(TTest {
+            est: mean(d),
+            se: sd(d) / n.sqrt(),
+            df: n - 1.0,
+        })
+    }
+
+    /// Welch's t on mean(a) - mean(b), degrees of freedom by
+    /// Welch-Satterthwaite, as SciPy's `ttest_ind(equal_var=False)`; `None`
+    /// with fewer than 2 values a side.
+    pub fn welch(a: &[f64], b: &[f64]) -> Option<TTest> {
+        if a.len() < 2 || b.len() < 2 || a.iter().chain(b).any(|x| !x.is_finite()) {
+            return None;
+        }
+        let (na, nb) = (a.len() as f64, b.len() as f64);
+        let (va, vb) = (variance(a) / na, variance(b) / nb);
+        let se2 = va + vb;
+        let df = if se2 > 0.0 {
+            se2 * se2 / (va * va / (na - 1.0) + vb * vb / (nb - 1.0))
+        } else {
+            na + nb - 2.0
+        };
+        Some(TTest {
+            est: mean(a) - mean(b),
+            se: se2.sqrt(),
+            df,
+        })
+    }
+
+    /// The t statistic; with no spread at all, +-infinity for a nonzero
+    /// estimate and NaN for zero.
+    pub fn t(&self) -> f64 {
+        if self.se > 0.0 {
+            self.est / self.se
+        } else if self.est == 0.0 {
+            f64::NAN
+        } else {
+            self.est.signum() * f64::INFINITY
+        }
+    }
+
+    /// P-value of H0 `est <= shift` against `est > shift`.
+    pub fn p_greater_than(&self, shift: f64) -> f64 {
+        let shifted = TTest {
+            est: self.est - shift,
+            ..*self
+        };
+        let t = shifted.t();
+        if t.is_nan() { 0.5 } else { t_sf(self.df, t) }
+    }
+
+    /// P-value of H0 `est >= shift` against `est < shift`.
+    pub fn p_less_than(&self, shift: f64) -> f64 {
+        let shifted = TTest {
+            est: self.est - shift,
+            ..*self
+        };
+        let t = shifted.t();
+        if t.is_nan() { 0.5 } else { t_sf(self.df, -t) }
+    }
+
+    /// One-sided p-value for "the estimate is above 0".
+    pub fn p_greater(&self) -> f64 {
+        self.p_greater_than(0.0)
+    }
+
+    /// One-sided p-value for "the estimate is below 0".
+    pub fn p_less(&self) -> f64 {
+        self.p_less_than(0.0)
+    }
+
+    /// Two-sided p-value for "the estimate is not 0".
+    pub fn p_two(&self) -> f64 {
+        let t = self.t();
+        if t.is_nan() {
+            1.0
+        } else {
+            (2.0 * t_sf(self.df, t.abs())).min(1.0)
+        }
+    }
+
+    /// The two-sided confidence interval at `level` (0.95 for 95%).
+    pub fn ci(&self, level: f64) -> (f64, f64) {
+        if self.se == 0.0 {
+            return (self.est, self.est);
+        }
+        let h = t_quantile(self.df, 0.5 + level / 2.0) * self.se;
+        (self.est - h, self.est + h)
+    }
+
+    /// P-value of "the estimate lies within (-margin, margin)": the larger
+    /// of the two one-sided tests (TOST), as statsmodels' `ttost_paired` /
+    /// `ttost_ind(usevar="unequal")`. It is below alpha exactly when the
+    /// (1 - 2 alpha) interval lies inside the margin.
+    pub fn p_equivalent(&self, margin: f64) -> f64 {
+        self.p_greater_than(-margin)
+            .max(self.p_less_than(margin))
+    }
+
+    /// Minimum detectable effect (on the estimate's scale): the smallest
+    /// true effect a test at level `alpha_side` (one tail) finds with
+    /// probability `power`, at this standard error.
+    pub fn mde(&self, alpha_side: f64, power: f64) -> f64 {
+        (t_quantile(self.df, 1.0 - alpha_side) + t_quantile(self.df, power)) * self.se
+    }
+}
+
+/// The smallest number of rounds n (at least 2) for which a paired test at
+/// level `alpha_side` (one tail) detects `effect` with probability `power`,
+/// given the spread `sd_d` of one round's difference:
+/// `(t(n-1, 1-alpha) + t(n-1, power)) * sd_d / sqrt(n) <= |effect|`.
+/// `None` above `limit`.
+pub fn rounds_needed(sd_d: f64, effect: f64, alpha_side: f64, power: f64, limit: u32) -> Option<u32> {
+    if !(sd_d.is_finite() && effect.is_finite()) {
+        return None;
+    }
+    if sd_d == 0.0 {
+        return Some(2);
+    }
+    (2..=limit).find(|&n| {
+        let df = (n - 1) as f64;
+        (t_quantile(df, 1.0 - alpha_side) + t_quantile(df, power)) * sd_d / (n as f64).sqrt()
+            <= effect.abs()
+    })
+}
+
+/// Holm's step-down adjustment (as statsmodels' `multipletests(method=
+/// "holm")`): controls the family-wise error rate. NaN stays NaN and is
+/// not counted.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..p.len()).filter(|&i| !p[i].is_nan()).collect();
+    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let m = idx.len();
+    let mut out = vec![f64::NAN; p.len()];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in idx.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        out[i] = running;
+    }
+    out
+}
+
+/// Benjamini-Hochberg q-values (as statsmodels' `multipletests(method=
+/// "fdr_bh")`): controls the false discovery rate. NaN stays NaN.
+pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..p.len()).filter(|&i| !p[i].is_nan()).collect();
+    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let m = idx.len();
+    let mut out = vec![f64::NAN; p.len()];
+    let mut running: f64 = 1.0;
+    for (rank, &i) in idx.iter().enumerate().rev() {
+        running = running.min((m as f64 * p[i] / (rank + 1) as f64).min(1.0));
+        out[i] = running;
+    }
+    out
+}
+
+/// Median of a non-empty slice (mean of the two middle values).
+pub fn median(x: &[f64]) -> f64 {
+    let mut v = x.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Hodges-Lehmann estimate of the center of paired differences: the
+/// median of the Walsh averages (d_i + d_j) / 2, i <= j.
+pub fn hodges_lehmann_paired(d: &[f64]) -> Option<f64> {
+    if d.is_empty() {
+        return None;
+    }
+    let mut w = Vec::with_capacity(d.len() * (d.len() + 1) / 2);
+    for i in 0..d.len() {
+        for j in i..d.len() {
+            w.push((d[i] + d[j]) / 2.0);
+        }
+    }
+    Some(median(&w))
+}
+
+/// Hodges-Lehmann estimate of the shift between two samples: the median of
+/// all differences a_i - b_j.
+pub fn hodges_lehmann_shift(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let w: Vec<f64> = a.iter().flat_map(|x| b.iter().map(move |y| x - y)).collect();
+    Some(median(&w))
+}
+
+/// Ranks with ties averaged (1-based).
+pub fn ranks(values: &[f64]) -> Vec<f64> {
     let mut idx: Vec<usize> = (0..values.len()).collect();
     idx.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
     let mut r = vec![0.0; values.len()];
-    let mut ties = Vec::new();
     let mut i = 0;
     while i < idx.len() {
         let mut j = i;
@@ -63,230 +287,83 @@ fn ranks(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
         for &k in &idx[i..=j] {
             r[k] = avg;
         }
-        if j > i {
-            ties.push(j - i + 1);
-        }
         i = j + 1;
     }
-    (r, ties)
+    r
 }
 
-/// Number of arrangements of n a-values and m b-values (no ties) for each
-/// value of U (pairs with a above b). Built by adding the largest value:
-/// an `a` on top is above all m b's.
-fn u_distribution(n: usize, m: usize) -> Vec<f64> {
-    let max_u = n * m;
-    // prev[mm][u] = count for (na - 1, mm); cur[mm][u] = count for (na, mm).
-    let mut prev: Vec<Vec<f64>> = (0..=m)
-        .map(|_| {
-            let mut v = vec![0.0; max_u + 1];
-            v[0] = 1.0;
-            v
-        })
-        .collect();
-    for _na in 1..=n {
-        let mut cur: Vec<Vec<f64>> = vec![vec![0.0; max_u + 1]; m + 1];
-        cur[0][0] = 1.0;
-        for mm in 1..=m {
-            for u in 0..=max_u {
-                let top_a = if u >= mm { prev[mm][u - mm] } else { 0.0 };
-                cur[mm][u] = top_a + cur[mm - 1][u];
-            }
-        }
-        prev = cur;
-    }
-    prev.swap_remove(m)
-}
-
-pub fn mann_whitney(a: &[f64], b: &[f64]) -> Option<Mwu> {
-    let (n, m) = (a.len(), b.len());
-    if n == 0 || m == 0 {
+/// Pearson's correlation; `None` when either side has no spread.
+fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    if x.len() != y.len() || x.len() < 2 {
         return None;
     }
-    let all: Vec<f64> = a.iter().chain(b).copied().collect();
-    let (r, ties) = ranks(&all);
-    let rank_sum_a: f64 = r[..n].iter().sum();
-    let u = rank_sum_a - (n * (n + 1)) as f64 / 2.0;
-    let nm = (n * m) as f64;
-    let delta = 2.0 * u / nm - 1.0;
-
-    if ties.is_empty() && n <= EXACT_MAX && m <= EXACT_MAX {
-        let dist = u_distribution(n, m);
-        let total: f64 = dist.iter().sum();
-        let u_obs = u.round() as usize;
-        let p_greater = dist[u_obs..].iter().sum::<f64>() / total;
-        let p_less = dist[..=u_obs].iter().sum::<f64>() / total;
-        let p_two = (2.0 * p_less.min(p_greater)).min(1.0);
-        return Some(Mwu {
-            u,
-            p_two,
-            p_less,
-            p_greater,
-            exact: true,
-            delta,
-        });
+    let (mx, my) = (mean(x), mean(y));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
     }
-
-    let total_n = (n + m) as f64;
-    let tie_term: f64 =
-        ties.iter().map(|&t| (t * t * t - t) as f64).sum::<f64>() / (total_n * (total_n - 1.0));
-    let var = nm / 12.0 * ((total_n + 1.0) - tie_term);
-    if var <= 0.0 {
-        return Some(Mwu {
-            u,
-            p_two: 1.0,
-            p_less: 1.0,
-            p_greater: 1.0,
-            exact: false,
-            delta,
-        });
-    }
-    let sd = var.sqrt();
-    let mu = nm / 2.0;
-    let normal = Normal::standard();
-    let p_greater = 1.0 - normal.cdf((u - mu - 0.5) / sd);
-    let p_less = normal.cdf((u - mu + 0.5) / sd);
-    let p_two = (2.0 * p_less.min(p_greater)).min(1.0);
-    Some(Mwu {
-        u,
-        p_two,
-        p_less,
-        p_greater,
-        exact: false,
-        delta,
-    })
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
 }
 
-/// P-value of "mean(a) and mean(b) differ by less than `tol x |mean(b)|`"
-/// (two one-sided Welch t-tests; the larger of the two p-values).
-pub fn tost(a: &[f64], b: &[f64], tol: f64) -> Option<f64> {
-    if a.len() < 2 || b.len() < 2 {
+/// Spearman's rank correlation of `y` against `x` (as SciPy's `spearmanr`).
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    pearson(&ranks(x), &ranks(y))
+}
+
+/// Quantile with linear interpolation between order statistics (NumPy's
+/// default `linear` method).
+pub fn quantile(x: &[f64], q: f64) -> f64 {
+    let mut v = x.to_vec();
+    v.sort_by(f64::total_cmp);
+    let h = (v.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = h.ceil() as usize;
+    v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+}
+
+/// Values outside Tukey's fences: (beyond 1.5 IQR, beyond 3 IQR) from the
+/// quartiles.
+pub fn tukey_outliers(x: &[f64]) -> (usize, usize) {
+    if x.len() < 4 {
+        return (0, 0);
+    }
+    let (q1, q3) = (quantile(x, 0.25), quantile(x, 0.75));
+    let iqr = q3 - q1;
+    let beyond = |k: f64| {
+        x.iter()
+            .filter(|v| **v < q1 - k * iqr || **v > q3 + k * iqr)
+            .count()
+    };
+    (beyond(1.5), beyond(3.0))
+}
+
+/// One-way ANOVA variance components of groups (rounds) of observations
+/// (inferences): (between-group variance sigma_b^2, within-group variance
+/// sigma_w^2, mean group size). sigma_b^2 = max(0, (MS_between -
+/// MS_within) / n0), with n0 the usual size for unequal groups.
+pub fn variance_components(groups: &[Vec<f64>]) -> Option<(f64, f64, f64)> {
+    let groups: Vec<&Vec<f64>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    let k = groups.len();
+    let n: usize = groups.iter().map(|g| g.len()).sum();
+    if k < 2 || n <= k {
         return None;
     }
-    let (ma, mb) = (mean(a), mean(b));
-    let (va, vb) = (variance(a) / a.len() as f64, variance(b) / b.len() as f64);
-    let d = ma - mb;
-    let margin = tol * mb.abs();
-    let se = (va + vb).sqrt();
-    if se == 0.0 {
-        return Some(if d.abs() < margin { 0.0 } else { 1.0 });
+    let grand = groups.iter().flat_map(|g| g.iter()).sum::<f64>() / n as f64;
+    let mut ssb = 0.0;
+    let mut ssw = 0.0;
+    for g in &groups {
+        let m = mean(g);
+        ssb += g.len() as f64 * (m - grand) * (m - grand);
+        ssw += g.iter().map(|x| (x - m) * (x - m)).sum::<f64>();
     }
-    let df = (va + vb).powi(2)
-        / (va * va / (a.len() - 1) as f64 + vb * vb / (b.len() - 1) as f64).max(f64::MIN_POSITIVE);
-    let t = StudentsT::new(0.0, 1.0, df.max(1.0)).ok()?;
-    let p_lower = 1.0 - t.cdf((d + margin) / se); // H0: d <= -margin
-    let p_upper = t.cdf((d - margin) / se); // H0: d >= margin
-    Some(p_lower.max(p_upper))
-}
-
-/// The log of a product of mean ratios, with its standard error by the
-/// delta method: `num` are sample sets whose means multiply the ratio,
-/// `den` those that divide it (Var ln mean(x) ~ var(x) / (n mean(x)^2)).
-pub struct LogRatio {
-    pub d: f64,
-    pub se: f64,
-}
-
-pub fn log_ratio(num: &[&[f64]], den: &[&[f64]]) -> Option<LogRatio> {
-    let mut d = 0.0;
-    let mut var = 0.0;
-    for (sets, sign) in [(num, 1.0), (den, -1.0)] {
-        for x in sets {
-            let m = mean(x);
-            if x.is_empty() || m <= 0.0 || !m.is_finite() {
-                return None;
-            }
-            d += sign * m.ln();
-            var += variance(x) / (x.len() as f64 * m * m);
-        }
-    }
-    Some(LogRatio { d, se: var.sqrt() })
-}
-
-impl LogRatio {
-    fn cdf(&self, at: f64) -> f64 {
-        if self.se > 0.0 {
-            Normal::new(0.0, 1.0)
-                .map(|n| n.cdf((at - self.d) / self.se))
-                .unwrap_or(0.5)
-        } else if at >= self.d {
-            1.0
-        } else {
-            0.0
-        }
-    }
-
-    /// p of "the ratio is below 1" being due to chance (small when it is
-    /// clearly below).
-    pub fn p_less(&self) -> f64 {
-        1.0 - self.cdf(0.0)
-    }
-
-    pub fn p_greater(&self) -> f64 {
-        self.cdf(0.0)
-    }
-
-    /// Two one-sided tests that the ratio is within a factor (1 + tol).
-    pub fn p_equivalent(&self, tol: f64) -> f64 {
-        let delta = (1.0 + tol).ln();
-        // H0: d <= -delta (p = P(D > d | d = -delta)) or d >= delta.
-        let lower = self.cdf(-delta);
-        let upper = 1.0 - self.cdf(delta);
-        lower.max(upper)
-    }
+    let msb = ssb / (k - 1) as f64;
+    let msw = ssw / (n - k) as f64;
+    let sum_sq: f64 = groups.iter().map(|g| (g.len() * g.len()) as f64).sum();
+    let n0 = (n as f64 - sum_sq / n as f64) / (k - 1) as f64;
+    Some((((msb - msw) / n0).max(0.0), msw, n as f64 / k as f64))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol
-    }
-
-    #[test]
-    fn exact_u_matches_scipy() {
-        // scipy.stats.mannwhitneyu([1,2,3,4,5],[6,7,8,9,10], method="exact")
-        // gives U = 0, two-sided p = 0.007936507936507936.
-        let r = mann_whitney(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]).unwrap();
-        assert!(r.exact);
-        assert_eq!(r.u, 0.0);
-        assert!(close(r.p_two, 0.007936507936507936, 1e-12), "{}", r.p_two);
-        assert!(close(r.p_less, 0.003968253968253968, 1e-12));
-        assert_eq!(r.delta, -1.0);
-        // [1,4,7,10] vs [2,3,5,6,8]: U = 11, exact two-sided p = 0.9047619047619049.
-        let r = mann_whitney(&[1.0, 4.0, 7.0, 10.0], &[2.0, 3.0, 5.0, 6.0, 8.0]).unwrap();
-        assert_eq!(r.u, 11.0);
-        assert!(close(r.p_two, 0.9047619047619049, 1e-12), "{}", r.p_two);
-    }
-
-    #[test]
-    fn normal_approximation_with_ties_matches_scipy() {
-        // scipy.stats.mannwhitneyu([1,2,2,3,4,5],[2,3,6,7,8,8], method="asymptotic")
-        // gives U = 6.5, p = 0.07504619556200975 (continuity- and tie-corrected).
-        let r = mann_whitney(
-            &[1.0, 2.0, 2.0, 3.0, 4.0, 5.0],
-            &[2.0, 3.0, 6.0, 7.0, 8.0, 8.0],
-        )
-        .unwrap();
-        assert!(!r.exact);
-        assert_eq!(r.u, 6.5);
-        assert!(close(r.p_two, 0.07504619556200975, 1e-9), "{}", r.p_two);
-    }
-
-    #[test]
-    fn all_equal_samples_give_no_evidence() {
-        let r = mann_whitney(&[5.0; 6], &[5.0; 6]).unwrap();
-        assert_eq!(r.p_two, 1.0);
-        assert_eq!(r.delta, 0.0);
-    }
-
-    #[test]
-    fn tost_tells_equivalent_from_different() {
-        let a: Vec<f64> = (0..30).map(|i| 100.0 + (i % 5) as f64 * 0.2).collect();
-        let b: Vec<f64> = (0..30).map(|i| 100.1 + (i % 3) as f64 * 0.2).collect();
-        assert!(tost(&a, &b, 0.05).unwrap() < 0.001);
-        let c: Vec<f64> = a.iter().map(|x| x * 1.3).collect();
-        assert!(tost(&c, &b, 0.05).unwrap() > 0.5);
-    }
-}
+mod tests;

@@ -1,21 +1,24 @@
 //! K sweeps and searches: per sweep (or search) and condition, the K with
-//! the lowest mean latency (K_answer), its speedup over the condition's
-//! `default` cell, and the runs it took (a sweep: one per K; a search: its
-//! runs against the K a sweep of 1..=k_max would run).
+//! the lowest mean latency over rounds (K_answer), in how many rounds that
+//! K was also the round's own best, its speedup over the condition's
+//! `default` cell (geometric mean of per-round speedups), and the runs it
+//! took (a sweep: one per K and round; a search: its runs against those a
+//! sweep of 1..=k_max would make).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use super::{CellStats, Inputs};
+use super::Inputs;
+use super::stats;
 use crate::matrix::coord::strategy_label;
 use crate::matrix::groups::condition_key;
 use crate::output::{Table, fmt_f};
-use crate::record::Status;
 use crate::scenario::Strategy;
 
-pub const SWEEP_COLUMNS: [&str; 8] = [
+pub const SWEEP_COLUMNS: [&str; 9] = [
     "sweep",
     "k_values",
     "k_answer",
+    "k_answer_rounds",
     "latency_mean_us",
     "default_latency_mean_us",
     "speedup",
@@ -23,91 +26,132 @@ pub const SWEEP_COLUMNS: [&str; 8] = [
     "runs",
 ];
 
+/// The geometric mean of a default cell's latency over a cell's, in the
+/// rounds both have.
+fn speedup(base: Option<&BTreeMap<u32, f64>>, lat: &BTreeMap<u32, f64>) -> Option<f64> {
+    let base = base?;
+    let logs: Vec<f64> = lat
+        .iter()
+        .filter_map(|(r, l)| Some((base.get(r)? / l).ln()))
+        .filter(|v| v.is_finite())
+        .collect();
+    (!logs.is_empty()).then(|| stats::mean(&logs).exp())
+}
+
+fn mean(m: &BTreeMap<u32, f64>) -> Option<f64> {
+    (!m.is_empty()).then(|| stats::mean(&m.values().copied().collect::<Vec<_>>()))
+}
+
 /// One row per sweep and condition: the K with the lowest mean latency.
+/// `latency[i]`: cell i's latency by ok round; `base(i)`: its condition's
+/// `default` cell.
 pub(super) fn sweeps(
     inp: &Inputs,
-    stats: &HashMap<u32, CellStats>,
-    baseline: &HashMap<String, f64>,
+    latency: &[BTreeMap<u32, f64>],
+    base: &dyn Fn(usize) -> Option<usize>,
 ) -> Table {
-    // Per sweep: its condition and (K, mean latency when ok).
-    type Sweeps = std::collections::BTreeMap<String, (String, Vec<(u32, Option<f64>)>)>;
+    // Per sweep: its condition's default cell and its cells (K, index).
+    type Sweeps = BTreeMap<String, (Option<usize>, Vec<(u32, usize)>)>;
     let mut groups: Sweeps = Default::default();
     for (i, cell) in inp.cells.iter().enumerate() {
-        let Strategy::Sweep(sw) = &cell.coord.strategy else {
+        if !matches!(cell.coord.strategy, Strategy::Sweep(_)) {
             continue;
-        };
+        }
         let key = format!(
             "{}/{}",
             condition_key(cell),
             strategy_label(&cell.coord.strategy)
         );
-        let lat = (inp.status(i) == Status::Ok)
-            .then(|| stats.get(&(i as u32)).and_then(|s| s.latency_mean))
-            .flatten();
-        let entry = groups
-            .entry(key)
-            .or_insert_with(|| (condition_key(cell), Vec::new()));
-        entry.1.push((cell.k, lat));
-        let _ = sw;
+        let entry = groups.entry(key).or_insert_with(|| (base(i), Vec::new()));
+        entry.1.push((cell.k, i));
     }
     let mut t = Table::new(&SWEEP_COLUMNS);
-    for (key, (condition, ks)) in groups {
-        let best = ks
+    for (key, (def, ks)) in groups {
+        let means: Vec<(u32, usize, Option<f64>)> =
+            ks.iter().map(|&(k, i)| (k, i, mean(&latency[i]))).collect();
+        let best = means
             .iter()
-            .filter_map(|(k, l)| l.map(|l| (*k, l)))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        let base = baseline.get(&condition).copied();
-        let ok = ks.iter().filter(|(_, l)| l.is_some()).count();
+            .filter_map(|(k, i, l)| l.map(|l| (*k, *i, l)))
+            .min_by(|a, b| a.2.total_cmp(&b.2));
+        // Each round's own best K, over the K measured ok in that round.
+        let mut per_round: BTreeMap<u32, (u32, f64)> = BTreeMap::new();
+        for &(k, i) in &ks {
+            for (&r, &l) in &latency[i] {
+                let e = per_round.entry(r).or_insert((k, l));
+                if l < e.1 {
+                    *e = (k, l);
+                }
+            }
+        }
+        let agree = best.map(|(k, _, _)| per_round.values().filter(|(b, _)| *b == k).count());
+        let base_lat = def.map(|d| &latency[d]);
+        let ok = means.iter().filter(|(_, _, l)| l.is_some()).count();
+        let runs: usize = ks.iter().map(|&(_, i)| inp.runs[i].len()).sum();
         t.rows.push(vec![
             key,
             ks.iter()
                 .map(|(k, _)| k.to_string())
                 .collect::<Vec<_>>()
                 .join(" "),
-            best.map(|(k, _)| k.to_string()).unwrap_or_default(),
-            fmt_f(best.map(|b| b.1), 1),
-            fmt_f(base, 1),
-            fmt_f(best.zip(base).map(|(b, d)| d / b.1), 3),
+            best.map(|(k, _, _)| k.to_string()).unwrap_or_default(),
+            agree
+                .map(|a| format!("{a}/{}", per_round.len()))
+                .unwrap_or_default(),
+            fmt_f(best.map(|b| b.2), 1),
+            fmt_f(base_lat.and_then(mean), 1),
+            fmt_f(best.and_then(|(_, i, _)| speedup(base_lat, &latency[i])), 3),
             format!("{ok}/{}", ks.len()),
-            ks.len().to_string(),
+            runs.to_string(),
         ]);
     }
     for (i, cell) in inp.cells.iter().enumerate() {
         let Strategy::Search(spec) = &cell.coord.strategy else {
             continue;
         };
-        let Some(search) = inp.records[i].as_ref().and_then(|r| r.search.as_ref()) else {
-            continue;
-        };
-        let ok = inp.status(i) == Status::Ok;
-        let lat = search
-            .means
-            .get(&search.k_answer)
-            .copied()
-            .filter(|l| ok && l.is_finite());
-        let base = baseline.get(&condition_key(cell)).copied();
+        // Each ok round's search found its own K_answer.
+        let answers: Vec<(u32, u32)> = inp.runs[i]
+            .iter()
+            .filter(|r| r.ok_fig().is_some())
+            .filter_map(|r| Some((r.round, r.record.search.as_ref()?.k_answer)))
+            .collect();
+        let searched: BTreeMap<u32, ()> = inp.runs[i]
+            .iter()
+            .filter_map(|r| r.record.search.as_ref())
+            .flat_map(|s| s.means.keys().map(|k| (*k, ())))
+            .collect();
+        let mut count: BTreeMap<u32, usize> = BTreeMap::new();
+        for (_, k) in &answers {
+            *count.entry(*k).or_default() += 1;
+        }
+        // The most frequent answer (the smallest K on a tie).
+        let mode = count
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(k, n)| (*k, *n));
+        let (runs, sweep_runs) = inp.runs[i]
+            .iter()
+            .filter_map(|r| r.record.search.as_ref())
+            .fold((0, 0), |acc, s| (acc.0 + s.runs, acc.1 + s.sweep_runs.max(spec.k_max as usize)));
+        let base_lat = base(i).map(|d| &latency[d]);
         t.rows.push(vec![
             format!(
                 "{}/{}",
                 condition_key(cell),
                 strategy_label(&cell.coord.strategy)
             ),
-            search
-                .means
+            searched
                 .keys()
                 .map(|k| k.to_string())
                 .collect::<Vec<_>>()
                 .join(" "),
-            if ok {
-                search.k_answer.to_string()
-            } else {
-                String::new()
-            },
-            fmt_f(lat, 1),
-            fmt_f(base, 1),
-            fmt_f(lat.zip(base).map(|(l, d)| d / l), 3),
-            format!("{}/{}", usize::from(ok), 1),
-            format!("{}/{}", search.runs, spec.k_max),
+            mode.map(|(k, _)| k.to_string()).unwrap_or_default(),
+            mode.map(|(_, n)| format!("{n}/{}", answers.len()))
+                .unwrap_or_default(),
+            fmt_f(mean(&latency[i]), 1),
+            fmt_f(base_lat.and_then(mean), 1),
+            fmt_f(speedup(base_lat, &latency[i]), 3),
+            format!("{}/{}", answers.len(), inp.runs[i].len()),
+            format!("{runs}/{sweep_runs}"),
         ]);
     }
     t.rows.sort_by(|a, b| a[0].cmp(&b[0]));

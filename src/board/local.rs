@@ -36,7 +36,7 @@ pub struct LocalBoard {
 /// The parent folder of the local boards' work folders: `KLO_SPEC_LOCAL_DIR`
 /// or `$TMPDIR/klo-spec-<uid>`. Absolute, since cell scripts run from inside
 /// their own folders.
-fn local_root() -> Result<PathBuf> {
+pub fn local_root() -> Result<PathBuf> {
     Ok(
         match std::env::var_os("KLO_SPEC_LOCAL_DIR").filter(|d| !d.is_empty()) {
             Some(d) => std::path::absolute(PathBuf::from(d))?,

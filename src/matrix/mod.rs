@@ -42,6 +42,17 @@ pub struct Cell {
     pub timeout_s: u32,
     /// Content hash (see `hash.rs`), filled in by [`hash::assign`].
     pub hash: String,
+    /// Set on the copy of a cell that runs in one round (see
+    /// `run::rounds`): the round and its place in the round's order.
+    pub slot: Option<Slot>,
+}
+
+/// Where one run of a cell sits in a run: its round (1-based) and its
+/// place in that round's order on its lane (0-based).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Slot {
+    pub round: u32,
+    pub position: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -309,6 +320,7 @@ fn to_cells(s: &Scenario, combos: Vec<Combo>) -> Result<Vec<Cell>, InputError> {
                 iterations: combo.iterations.unwrap_or(s.iterations),
                 timeout_s: combo.timeout_s.unwrap_or(s.timeout_s),
                 hash: String::new(),
+                slot: None,
             });
         }
     }

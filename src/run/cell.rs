@@ -46,6 +46,11 @@ pub struct BoardRun<'a> {
     /// Set when the run stops starting cells (`on_failure: bail`, a full
     /// output folder).
     pub halt: &'a super::Halt,
+    /// The seed of the run's order within rounds (recorded per cell).
+    pub seed: u64,
+    /// For a board on this machine: where its cells register, to find
+    /// cells of other runs that overlapped them.
+    pub activity: Option<super::activity::Activity>,
 }
 
 /// One load entry of the cell template: `procs` processes on `core`.
@@ -279,6 +284,10 @@ fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
         log_dir: None,
         attempt: 1,
         earlier_attempts: Vec::new(),
+        round: cell.slot.map(|s| s.round),
+        position: cell.slot.map(|s| s.position),
+        seed: None,
+        overlapped: Vec::new(),
         klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -349,6 +358,7 @@ pub fn attempt(
     let staging = r.out_dir.join(".staging").join(&token);
     let mut record = new_record(cell, plan, choice);
     record.attempt = n;
+    record.seed = cell.slot.map(|_| r.seed);
     let mut marker = record.clone();
     marker.status = Status::Interrupted;
     marker.reason = Some(cut_off_reason());
@@ -363,7 +373,11 @@ pub fn attempt(
             staging,
         };
     }
+    let registration = r.activity.as_ref().map(|a| a.begin(&cell.id));
     let outcome = run_round_trip(r, cell, plan, choice, &token, &staging, &mut record);
+    if let Some(reg) = registration {
+        record.overlapped = reg.end();
+    }
     let (mut unreachable, mut storage) = (None, None);
     let log = match outcome {
         Ok(run) => judge(r, cell, &staging, run, &mut record),

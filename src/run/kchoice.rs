@@ -11,7 +11,8 @@
 //!   i + K. K0 is the LUT's K for the whole profile.
 //! - `dynamic`: the benchmark gets the LUT and looks K up itself.
 //!
-//! Default cells run first, so profiles exist when these cells run.
+//! A profile runs before the cells that need it in each round (see
+//! `rounds.rs`), so it exists when they run.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -234,7 +235,12 @@ pub fn choose(
         Strategy::Constant(_) | Strategy::Static(_) => {
             let lut = lut.ok_or("no LUT for this board")?;
             let profile = profile_of(cell, cells).ok_or("its profile cell is not in the plan")?;
-            let stats = profile_stats(s, out_dir, profile)?;
+            // A cell of a round takes its profile's run of the same round.
+            let profile = match cell.slot {
+                Some(slot) => super::rounds::round_cell(profile, slot.round, 0),
+                None => profile.clone(),
+            };
+            let stats = profile_stats(s, out_dir, &profile)?;
             let mut rec = KChoice {
                 lut: Some(lut.hash.clone()),
                 profile: Some(profile.id.clone()),

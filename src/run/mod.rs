@@ -3,12 +3,14 @@
 //! time), then the tables. Nothing is written under `outputs/` before the
 //! scenario and the preflight have passed.
 
+pub mod activity;
 pub mod attempts;
 mod board_ctx;
 pub mod cell;
 pub mod kchoice;
 pub mod prepare;
 pub mod progress;
+pub mod rounds;
 pub mod select;
 mod tables;
 mod worker;
@@ -19,7 +21,7 @@ pub use tables::{
     print_tables, write_tables,
 };
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -330,66 +332,113 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let started_at = cell::now_rfc3339();
     let t0 = Instant::now();
 
+    // Every planned run: each cell once per round.
+    let rounds = s.rounds;
+    let round_cells = |i: usize| (1..=rounds).map(move |r| rounds::round_cell(&p.cells[i], r, 0));
     // A run killed mid-cell left its attempt in .staging/: record it.
-    let cut_off = attempts::recover_cut_off(&out_dir, &p.cells);
-    let resume = select::Resume::plan(&p.cells, &out_dir, &only, opts.force, opts.rerun_failed);
-    // One worker per board; its cells run one at a time: `default` cells
-    // first (the profiles), then in plan order, searches last.
-    let mut per_board: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &i in &resume.to_run {
-        per_board
-            .entry(p.cells[i].coord.board.as_str())
-            .or_default()
-            .push(i);
-    }
-    let counts: Vec<(String, usize)> = per_board
+    let planned: Vec<Cell> = (0..p.cells.len()).flat_map(round_cells).collect();
+    let cut_off = attempts::recover_cut_off(&out_dir, &planned);
+    drop(planned);
+    let resume = select::Resume::plan(
+        &p.cells,
+        rounds,
+        &out_dir,
+        &only,
+        opts.force,
+        opts.rerun_failed,
+    );
+    let seed = s.seed.unwrap_or_else(rounds::fresh_seed);
+    // Lanes: boards on this machine one after the other, others in
+    // parallel. Each lane's schedule covers all its planned cells (so that
+    // a seed gives the same order whatever is already done); the runs
+    // already done are skipped.
+    let lanes = rounds::lanes(p.boards.values().map(|b| b.config()));
+    let to_run: HashSet<rounds::Unit> = resume.to_run.iter().copied().collect();
+    let profiles = kchoice::Profiles::new(&p.cells);
+    let profile_of = |i: usize| profiles.index_of(&p.cells[i]);
+    let schedules: Vec<(Vec<String>, Vec<(rounds::Unit, u32)>)> = lanes
         .iter()
-        .map(|(b, v)| (b.to_string(), v.len()))
+        .map(|lane| {
+            let cells: Vec<usize> = (0..p.cells.len())
+                .filter(|&i| lane.contains(&p.cells[i].coord.board))
+                .collect();
+            let units: Vec<(rounds::Unit, u32)> =
+                rounds::schedule(&cells, rounds, seed, &profile_of)
+                    .into_iter()
+                    .filter(|(u, _)| to_run.contains(u))
+                    .collect();
+            (lane.clone(), units)
+        })
+        .filter(|(_, units)| !units.is_empty())
         .collect();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for u in &resume.to_run {
+        *counts.entry(p.cells[u.cell].coord.board.clone()).or_default() += 1;
+    }
+    let counts: Vec<(String, usize)> = counts.into_iter().collect();
     let progress = Progress::new(&counts, opts.progress);
     if opts.progress {
         if !cut_off.is_empty() {
             let ids: Vec<&str> = cut_off.iter().map(|(id, _)| id.as_str()).collect();
             progress.note(&format!(
-                "found {} cell(s) cut off when an earlier run was killed, recorded as interrupted: {}",
+                "found {} run(s) cut off when an earlier run was killed, recorded as interrupted: {}",
                 cut_off.len(),
                 ids.join(", ")
             ));
         }
         progress.note(&resume.summary(&s.name, p.cells.len(), opts));
+        if !resume.to_run.is_empty() {
+            progress.note(&format!(
+                "order: random within each round, seed {seed} (--seed {seed} replays it)"
+            ));
+        }
     }
     let halt = Halt::default();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let per_board_results: Vec<BoardResults> = std::thread::scope(|scope| {
-        let handles: Vec<_> = per_board
-            .into_iter()
-            .map(|(board, mut indexes)| {
-                worker::order(p, &mut indexes);
-                let r = BoardRun {
-                    transport: p.boards[board].as_ref(),
-                    topology: &p.topologies[board],
-                    helpers: helper_paths.get(board).cloned().unwrap_or(
+    let activity = activity::Activity::for_this_machine();
+    let board_runs: BTreeMap<&str, BoardRun> = p
+        .boards
+        .keys()
+        .map(|board| {
+            let b = board.as_str();
+            (
+                b,
+                BoardRun {
+                    transport: p.boards[b].as_ref(),
+                    topology: &p.topologies[b],
+                    helpers: helper_paths.get(b).cloned().unwrap_or(
                         crate::board::HelperPaths {
                             load: String::new(),
                             probe: String::new(),
                         },
                     ),
-                    cores: p.cores[board].clone(),
+                    cores: p.cores[b].clone(),
                     scenario: s,
                     templates: &p.templates,
                     out_dir: &out_dir,
                     cancel: cancel.clone(),
                     halt: &halt,
-                };
-                let (progress, done) = (&progress, &done);
-                let lost_at_start = lost.get(board).cloned();
-                scope.spawn(move || {
-                    let out = board_worker(p, &r, board, indexes, lost_at_start, progress, done);
-                    (board.to_string(), out.0, out.1)
-                })
+                    seed,
+                    activity: activity
+                        .clone()
+                        .filter(|_| rounds::on_this_host(p.boards[b].config())),
+                },
+            )
+        })
+        .collect();
+    let per_board_results: Vec<BoardResults> = std::thread::scope(|scope| {
+        let handles: Vec<_> = schedules
+            .iter()
+            .map(|(lane, units)| {
+                let (progress, done, board_runs, lost) = (&progress, &done, &board_runs, &lost);
+                scope.spawn(move || lane_worker(p, board_runs, lane, units, lost, progress, done))
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
     });
     for (board, _, why) in &per_board_results {
         if let Some(why) = why {
@@ -411,7 +460,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             .filter(|c| current_record(&out_dir, c).is_some_and(|r| r.status == Status::Ok))
             .count();
         anyhow::bail!(
-            "the result of {id} could not be stored in {}: {error}\nthe run stopped there: no further cell was started, the boards were cleaned up, and the {kept} finished cells on disk are intact (the tables were not rewritten); free space or make the folder writable, then run the same command again to continue",
+            "the result of {id} could not be stored in {}: {error}\nthe run stopped there: no further cell was started, the boards were cleaned up, and the {kept} finished runs on disk are intact (the tables were not rewritten); free space or make the folder writable, then run the same command again to continue",
             out_dir.display()
         );
     }
@@ -448,9 +497,16 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             "finished_at": cell::now_rfc3339(),
             "wall_s": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             "cells_total": p.cells.len(),
-            "cells_selected": resume.selected,
-            "cells_run": results.len(),
-            "cells_skipped": if opts.force { 0 } else { resume.done },
+            "order": {
+                "rounds": rounds,
+                "seed": seed,
+                "how": "every cell once per round; within a round, a random order drawn from the seed (ChaCha8, one stream per round); profiles before the cells that take K from them",
+                "lanes": schedules.iter().map(|(lane, _)| lane.clone()).collect::<Vec<_>>(),
+            },
+            "runs_total": p.cells.len() * rounds as usize,
+            "runs_selected": resume.selected,
+            "runs_run": results.len(),
+            "runs_skipped": if opts.force { 0 } else { resume.done },
             "resume": {
                 "done": resume.done,
                 "missing": resume.missing,
@@ -473,12 +529,12 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         (serde_json::to_string_pretty(&meta)? + "\n").as_bytes(),
     )?;
 
-    let not_ok = p
-        .cells
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            resume.counted[*i] && current_record(&out_dir, c).is_none_or(|r| r.status != Status::Ok)
+    let not_ok = (0..p.cells.len())
+        .flat_map(|cell| (1..=rounds).map(move |round| rounds::Unit { cell, round }))
+        .filter(|u| {
+            resume.counts(*u)
+                && current_record(&out_dir, &rounds::round_cell(&p.cells[u.cell], u.round, 0))
+                    .is_none_or(|r| r.status != Status::Ok)
         })
         .count();
     Ok(RunReport {
@@ -494,39 +550,47 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
 /// A board's records (by cell index) and why it was lost, if it was.
 type BoardResults = (String, Vec<(usize, CellRecord)>, Option<String>);
 
-/// Runs one board's cells in order. A cell whose board cannot be reached is
-/// tried again up to the board's `retries` (`worker::execute`); after that
-/// the board is lost: its remaining cells are not run. Returns the records and why the board
-/// was lost, if it was.
-fn board_worker(
+/// Runs one lane's schedule in order (its boards share a machine, or it is
+/// one board). A run whose board cannot be reached is tried again up to
+/// the board's `retries` (`worker::execute`); after that the board is
+/// lost: its remaining runs are not run, the lane's other boards go on.
+/// Returns, per board of the lane, the records and why it was lost.
+fn lane_worker(
     p: &Prepared,
-    r: &BoardRun,
-    board: &str,
-    indexes: Vec<usize>,
-    mut lost: Option<String>,
+    runs: &BTreeMap<&str, BoardRun>,
+    lane: &[String],
+    units: &[(rounds::Unit, u32)],
+    lost_at_start: &BTreeMap<String, String>,
     progress: &Progress,
     done: &std::sync::atomic::AtomicUsize,
-) -> (Vec<(usize, CellRecord)>, Option<String>) {
+) -> Vec<BoardResults> {
     use std::sync::atomic::Ordering::SeqCst;
-    let mut out = Vec::new();
-    if let Some(why) = &lost {
-        progress.board_note(board, &format!("unreachable, its cells are not run: {why}"));
+    let mut out: BTreeMap<&str, Vec<(usize, CellRecord)>> = BTreeMap::new();
+    let mut lost: BTreeMap<&str, String> = BTreeMap::new();
+    for board in lane {
+        if let Some(why) = lost_at_start.get(board) {
+            progress.board_note(board, &format!("unreachable, its cells are not run: {why}"));
+            lost.insert(board, why.clone());
+        }
     }
-    for i in indexes {
+    for (u, position) in units {
+        let base = &p.cells[u.cell];
+        let board = base.coord.board.as_str();
+        let r = &runs[board];
         if r.cancel.is_cancelled() || r.halt.is_set() {
             break;
         }
-        let c = &p.cells[i];
-        if let Some(why) = &lost {
+        let c = rounds::round_cell(base, u.round, *position);
+        if let Some(why) = lost.get(board) {
             progress.skipped(board, done.fetch_add(1, SeqCst) + 1, &c.id, why);
             continue;
         }
         progress.started(board, &c.id);
         let note = |msg: &str| progress.board_note(board, msg);
-        let res = worker::run(r, p, i, &note);
+        let res = worker::run(r, p, u.cell, &c, &note);
         if let Some(why) = &res.unreachable {
             progress.board_note(board, &format!("lost: {why}"));
-            lost = Some(why.clone());
+            lost.insert(board, why.clone());
         }
         if let Some(error) = &res.storage {
             r.halt.stop(HaltReason::Storage {
@@ -555,18 +619,29 @@ fn board_worker(
             &res.record,
             res.latency,
         );
-        out.push((i, res.record));
+        out.entry(board).or_default().push((u.cell, res.record));
     }
-    (out, lost)
+    lane.iter()
+        .map(|b| {
+            (
+                b.clone(),
+                out.remove(b.as_str()).unwrap_or_default(),
+                lost.get(b.as_str()).cloned(),
+            )
+        })
+        .collect()
 }
 
+/// Runs (cell and round) per status.
 fn status_counts(p: &Prepared, out_dir: &Path) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for c in &p.cells {
-        let s = current_record(out_dir, c)
-            .map(|r| r.status)
-            .unwrap_or(Status::NotRun);
-        *m.entry(s.to_string()).or_insert(0) += 1;
+        for round in 1..=p.scenario.rounds {
+            let s = current_record(out_dir, &rounds::round_cell(c, round, 0))
+                .map(|r| r.status)
+                .unwrap_or(Status::NotRun);
+            *m.entry(s.to_string()).or_insert(0) += 1;
+        }
     }
     m
 }

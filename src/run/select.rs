@@ -10,6 +10,8 @@ use crate::matrix::Cell;
 use crate::record::Status;
 use crate::scenario::Strategy;
 
+use super::rounds::{Unit, round_segment};
+
 /// A glob on cell ids (globset's syntax): `*` any text, `/` included, `?`
 /// one character, `[abc]`, `[a-z]`, `[!a]` one of a set or not (commas
 /// separate patterns on the command line). A pattern globset cannot read is
@@ -67,99 +69,137 @@ pub fn matching(cells: &[Cell], only: &[String]) -> Result<Vec<bool>, UsageError
     Ok(selected)
 }
 
-/// What the results on disk say about each planned cell, and which cells
-/// this run runs.
+/// What the results on disk say about each planned run of a cell (a cell
+/// in one round), and which of them this run runs. Counts are of runs.
 #[derive(Debug, Default)]
 pub struct Resume {
-    /// Selected cells with an `ok` result of the same hash (skipped unless
+    /// Rounds of the scenario (every cell runs once per round).
+    pub rounds: u32,
+    /// Selected runs with an `ok` result of the same hash (skipped unless
     /// `--force`).
     pub done: usize,
-    /// Selected cells with no result.
+    /// Selected runs with no result.
     pub missing: usize,
-    /// Selected cells whose result has another hash (their definition
-    /// changed).
+    /// Selected runs whose result has another hash (their cell's
+    /// definition changed).
     pub changed: usize,
-    /// Selected cells whose result (same hash) is not `ok`, by status.
+    /// Selected runs whose result (same hash) is not `ok`, by status.
     pub failed: BTreeMap<String, usize>,
-    /// Cells `--only` or `--rerun-failed` picks.
+    /// Runs `--only` or `--rerun-failed` picks.
     pub selected: usize,
-    /// Profiles (`default` cells) run because a selected LUT cell needs them.
+    /// Profile runs (`default` cells) added because a selected LUT cell of
+    /// the same round needs them.
     pub profiles_added: usize,
-    /// Plan indexes to run, in plan order.
-    pub to_run: Vec<usize>,
-    /// Per planned cell: whether the run's outcome counts it.
+    /// Runs to do, in plan order then round order.
+    pub to_run: Vec<Unit>,
+    /// Per planned cell and round (index `cell * rounds + round - 1`):
+    /// whether the run's outcome counts it.
     pub counted: Vec<bool>,
 }
 
 impl Resume {
-    /// Classifies the planned cells against the results in `out_dir`.
+    /// Classifies the planned runs (every cell in rounds 1..=`rounds`)
+    /// against the results in `out_dir`.
     pub fn plan(
         cells: &[Cell],
+        rounds: u32,
         out_dir: &Path,
         only: &[bool],
         force: bool,
         rerun_failed: bool,
     ) -> Resume {
+        let per = rounds as usize;
         let mut r = Resume {
-            counted: vec![false; cells.len()],
+            rounds,
+            counted: vec![false; cells.len() * per],
             ..Resume::default()
         };
-        let path = |c: &Cell| super::cell::cell_path(out_dir, &c.id).join("cell.json");
-        let records: Vec<_> = cells
-            .iter()
-            .map(|c| crate::record::CellRecord::read(&path(c)))
-            .collect();
-        let mut run = vec![false; cells.len()];
+        let record = |i: usize, round: u32| {
+            let dir = super::cell::cell_path(out_dir, &cells[i].id).join(round_segment(round));
+            crate::record::CellRecord::read(&dir.join("cell.json"))
+        };
+        let mut state: Vec<Option<(bool, Status)>> = vec![None; cells.len() * per];
+        let mut run = vec![false; cells.len() * per];
         for (i, c) in cells.iter().enumerate() {
             if !only[i] {
                 continue;
             }
-            let same = records[i].as_ref().filter(|rec| rec.hash == c.hash);
-            let failed = same.is_some_and(|rec| rec.status != Status::Ok);
-            match (&records[i], same) {
-                (None, _) => r.missing += 1,
-                (Some(_), None) => r.changed += 1,
-                (Some(_), Some(rec)) if rec.status == Status::Ok => r.done += 1,
-                (Some(_), Some(rec)) => *r.failed.entry(rec.status.to_string()).or_insert(0) += 1,
+            for round in 1..=rounds {
+                let u = i * per + round as usize - 1;
+                let rec = record(i, round);
+                let same = rec.as_ref().filter(|rec| rec.hash == c.hash);
+                state[u] = rec.as_ref().map(|rec| (rec.hash == c.hash, rec.status));
+                let failed = same.is_some_and(|rec| rec.status != Status::Ok);
+                match (&rec, same) {
+                    (None, _) => r.missing += 1,
+                    (Some(_), None) => r.changed += 1,
+                    (Some(_), Some(rec)) if rec.status == Status::Ok => r.done += 1,
+                    (Some(_), Some(rec)) => {
+                        *r.failed.entry(rec.status.to_string()).or_insert(0) += 1
+                    }
+                }
+                if rerun_failed && !failed {
+                    continue;
+                }
+                r.selected += 1;
+                r.counted[u] = true;
+                let done = same.is_some_and(|rec| rec.status == Status::Ok);
+                run[u] = force || !done;
             }
-            if rerun_failed && !failed {
-                continue;
-            }
-            r.selected += 1;
-            r.counted[i] = true;
-            let done = same.is_some_and(|rec| rec.status == Status::Ok);
-            run[i] = force || !done;
         }
-        // A LUT cell takes K from its profile: run the profile too when it
-        // is not done (it is not counted in the outcome).
+        // A LUT cell takes K from its profile's run of the same round: run
+        // that too when it is not done (it is not counted in the outcome).
         let profiles = super::kchoice::Profiles::new(cells);
         for (i, c) in cells.iter().enumerate() {
-            if !run[i]
-                || !matches!(
-                    c.coord.strategy,
-                    Strategy::Constant(_) | Strategy::Static(_)
-                )
-            {
+            if !matches!(
+                c.coord.strategy,
+                Strategy::Constant(_) | Strategy::Static(_)
+            ) {
                 continue;
             }
-            if let Some(j) = profiles.index_of(c)
-                && let p = &cells[j]
-                && !run[j]
-                && !records[j]
-                    .as_ref()
-                    .is_some_and(|rec| rec.hash == p.hash && rec.status == Status::Ok)
-            {
-                run[j] = true;
-                r.profiles_added += 1;
+            let Some(j) = profiles.index_of(c) else {
+                continue;
+            };
+            for round in 1..=rounds {
+                let (u, v) = (i * per + round as usize - 1, j * per + round as usize - 1);
+                if !run[u] || run[v] {
+                    continue;
+                }
+                let ok = match state[v] {
+                    Some(st) => st == (true, Status::Ok),
+                    // Not classified (outside --only): look on disk.
+                    None => record(j, round)
+                        .is_some_and(|rec| rec.hash == cells[j].hash && rec.status == Status::Ok),
+                };
+                if !ok {
+                    run[v] = true;
+                    r.profiles_added += 1;
+                }
             }
         }
-        r.to_run = (0..cells.len()).filter(|i| run[*i]).collect();
+        r.to_run = (0..cells.len())
+            .flat_map(|i| (1..=rounds).map(move |round| Unit { cell: i, round }))
+            .filter(|u| run[u.cell * per + u.round as usize - 1])
+            .collect();
         r
+    }
+
+    /// Whether the outcome counts the run of `u`.
+    pub fn counts(&self, u: Unit) -> bool {
+        self.counted[u.cell * self.rounds as usize + u.round as usize - 1]
     }
 
     /// The line the run prints before it starts.
     pub fn summary(&self, name: &str, total: usize, opts: &super::RunOptions) -> String {
-        let mut head = format!("{name}: {total} cells");
+        let mut head = if self.rounds > 1 {
+            format!(
+                "{name}: {total} cells x {} rounds = {} runs",
+                self.rounds,
+                total * self.rounds as usize
+            )
+        } else {
+            format!("{name}: {total} cells, 1 round")
+        };
         if !opts.only.is_empty() || opts.rerun_failed {
             let how: Vec<&str> = [
                 (!opts.only.is_empty()).then_some("--only"),
@@ -221,7 +261,7 @@ impl Resume {
         let mut line = format!("{head}: {}", parts.join(", "));
         if self.profiles_added > 0 {
             line.push_str(&format!(
-                "; {} profile cell(s) the selected cells take K from run too",
+                "; {} profile run(s) the selected cells take K from in the same round run too",
                 self.profiles_added
             ));
         }

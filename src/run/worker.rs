@@ -1,6 +1,6 @@
 //! What a board's worker does with one planned cell: choose its K (LUT
-//! strategies, from profiles that ran before it), run it, or, for a
-//! search, run the K the search asks for one at a time.
+//! strategies, from the profiles that ran before it in its round), run
+//! it, or, for a search, run the K the search asks for one at a time.
 
 use super::attempts::{self, RetriedBy};
 use super::cell::{self, BoardRun, cell_path};
@@ -11,17 +11,6 @@ use crate::kstrategy::search;
 use crate::matrix::Cell;
 use crate::record::{CellRecord, SearchRecord, Status};
 use crate::scenario::Strategy;
-
-/// The order cells of one board run in: `default` cells first (they are
-/// the profiles of LUT strategies), searches last, plan order otherwise.
-pub fn order(p: &Prepared, indexes: &mut [usize]) {
-    let rank = |i: &usize| match p.cells[*i].coord.strategy {
-        Strategy::Default => 0,
-        Strategy::Search(_) => 2,
-        _ => 1,
-    };
-    indexes.sort_by_key(|i| (rank(i), *i));
-}
 
 /// Mean latency of the measured inferences of a log.
 pub fn mean_latency(log: &CellLog) -> Option<f64> {
@@ -106,12 +95,11 @@ fn execute(
     }
 }
 
-/// Runs planned cell `i`: its record, its mean latency, and whether the
-/// board was lost.
-pub fn run(r: &BoardRun, p: &Prepared, i: usize, note: &dyn Fn(&str)) -> Ran {
-    let c = &p.cells[i];
+/// Runs `c`, the copy of planned cell `i` for one round: its record, its
+/// mean latency, and whether the board was lost.
+pub fn run(r: &BoardRun, p: &Prepared, i: usize, c: &Cell, note: &dyn Fn(&str)) -> Ran {
     if let Strategy::Search(spec) = &c.coord.strategy {
-        return run_search(r, p, i, spec.k_max, note);
+        return run_search(r, p, i, c, spec.k_max, note);
     }
     let choice = match kchoice::choose(
         &p.scenario,
@@ -163,8 +151,14 @@ fn sub_cell(c: &Cell, k: u32) -> Cell {
 
 /// Runs a search: each K it asks for is a cell run (or a result kept from
 /// an earlier run with the same hash, so an interrupted search resumes).
-fn run_search(r: &BoardRun, p: &Prepared, i: usize, k_max: u32, note: &dyn Fn(&str)) -> Ran {
-    let c = &p.cells[i];
+fn run_search(
+    r: &BoardRun,
+    p: &Prepared,
+    i: usize,
+    c: &Cell,
+    k_max: u32,
+    note: &dyn Fn(&str),
+) -> Ran {
     let mut failure: Option<CellRecord> = None;
     let mut unreachable: Option<String> = None;
     let mut storage: Option<String> = None;

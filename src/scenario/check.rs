@@ -99,6 +99,7 @@ impl Checker<'_> {
                     "extra attempts per failed cell: a board that fails 10 times needs a person"
                 }
                 "timeout_s" => "seconds a benchmark may run: at most a day",
+                "rounds" => "every cell runs once per round; checks need at least 2",
                 "load_settle_ms" => {
                     "milliseconds between starting the loads and the benchmark: at most 10 minutes"
                 }
@@ -267,6 +268,7 @@ pub(super) fn check(
         c.err("max_cells", "`max_cells` must be at least 1", None);
     }
     let retry_on = check_retries(&mut c, &raw);
+    c.range("rounds", "`rounds`", raw.rounds, 1, MAX_ROUNDS);
 
     let (push, parser) = check_benchmark(&mut c, file, &benchmark);
     let loads = check_loads(&mut c, &raw.loads);
@@ -330,6 +332,9 @@ pub(super) fn check(
         retries: raw.retries,
         retry_on,
         on_failure: raw.on_failure,
+        rounds: raw.rounds,
+        seed: raw.seed,
+        noise_floor: raw.noise_floor,
         loads,
         axes,
         exclude,
@@ -338,6 +343,9 @@ pub(super) fn check(
         lut,
     })
 }
+
+/// Most rounds a scenario may ask for.
+pub const MAX_ROUNDS: u32 = 1000;
 
 /// Most attempts a cell may get beyond the first.
 pub const MAX_RETRIES: u32 = 10;

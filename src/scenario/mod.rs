@@ -51,6 +51,11 @@ pub struct Scenario {
     /// The failures that are retried (all four when the file gives none).
     pub retry_on: Vec<raw::RetryOn>,
     pub on_failure: raw::OnFailure,
+    /// Rounds: every cell runs once per round.
+    pub rounds: u32,
+    /// Seed of the order within rounds (`None`: drawn when the run starts).
+    pub seed: Option<u64>,
+    pub noise_floor: raw::NoiseFloor,
     /// Every load by name, `none` (no load) included.
     pub loads: BTreeMap<String, Option<Load>>,
     /// The axes in multiplication order: `board`, the declared ones in file
@@ -103,7 +108,7 @@ pub struct AxisSpec {
 
 /// A selector after validation: axis values that must match, and (checks
 /// only) a K.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pick {
     pub pairs: Vec<(Axis, AxisValue)>,
     pub k: Option<u32>,

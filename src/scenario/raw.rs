@@ -123,6 +123,44 @@ pub struct RawScenario {
     /// cell on any board, writes the tables and exits 1.
     #[serde(default)]
     pub on_failure: OnFailure,
+    /// How many times every cell runs: one process run per round, all the
+    /// cells of a board in each round, in an order drawn at random per
+    /// round (see `seed`). Checks test per-round figures, so a check needs
+    /// at least 2 rounds to decide anything; `--rounds` overrides it.
+    /// Raising it later runs only the new rounds.
+    #[serde(default = "default_rounds")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub rounds: u32,
+    /// Seed of the random order of the cells within each round (recorded
+    /// in `meta.json`; give the same seed, or `--seed`, to replay an
+    /// order). Default: a new seed for every run.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// The A/A check that heads the checklist: `auto` (default) compares
+    /// the cells of a condition that run with identical settings under two
+    /// names (`default` and `{fixed: 1}` or `sweep-k1`, `{fixed: 4}` and
+    /// `sweep-k4`), to show the environment's noise floor; `off` leaves it
+    /// out.
+    #[serde(default)]
+    pub noise_floor: NoiseFloor,
+}
+
+/// Whether the checklist starts with an A/A check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseFloor {
+    /// Every pair of cells with identical settings under two names.
+    #[default]
+    Auto,
+    /// No A/A check.
+    Off,
+}
+
+/// Rounds when a scenario does not say: see `docs/statistics.md` for why.
+pub const DEFAULT_ROUNDS: u32 = 5;
+
+fn default_rounds() -> u32 {
+    DEFAULT_ROUNDS
 }
 
 /// A kind of failure `retry_on` retries.
