@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 
 use super::checks::Comparison;
 use crate::ingest::CellLog;
-use crate::kstrategy::lut::Lut;
 use crate::kstrategy::model::{self, Costs, Profile};
 use crate::matrix::Cell;
 use crate::matrix::groups::condition_key;

@@ -3,27 +3,25 @@
 //! p-values of the whole diff are Holm-adjusted; and the checklist
 //! verdicts that flipped.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::Result;
 
-use super::noise::{self, Basis, Spread};
+use super::noise::{self, Basis};
 use super::{Diff, Flip, Mark, MetricInfo, Options, Row, info};
-use crate::analysis::Samples;
-use crate::analysis::checks::metric_samples;
 use crate::results::ResultSet;
-use crate::results::cells::Cells;
-use crate::scenario::Metric;
 
 /// One result set, indexed for the join.
 struct Side<'a> {
     set: &'a ResultSet,
     by_id: HashMap<&'a str, usize>,
-    samples: Option<HashMap<usize, Samples>>,
+    /// Per cell id and metric column of rounds.csv: the figure of each ok
+    /// round (empty when the set has no rounds.csv).
+    rounds: HashMap<&'a str, HashMap<&'static str, BTreeMap<u32, f64>>>,
 }
 
 impl<'a> Side<'a> {
-    fn new(set: &'a ResultSet, with_samples: bool) -> Result<Side<'a>> {
+    fn new(set: &'a ResultSet, metrics: &[MetricInfo]) -> Side<'a> {
         let id = set.summary.column("id").unwrap_or(0);
         let by_id = set
             .summary
@@ -32,15 +30,33 @@ impl<'a> Side<'a> {
             .enumerate()
             .map(|(i, r)| (r[id].as_str(), i))
             .collect();
-        let samples = match with_samples {
-            true => Cells::load(set)?.map(|c| c.samples()).transpose()?,
-            false => None,
-        };
-        Ok(Side {
-            set,
-            by_id,
-            samples,
-        })
+        let mut rounds: HashMap<&str, HashMap<&'static str, BTreeMap<u32, f64>>> = HashMap::new();
+        let t = &set.rounds;
+        if let (Some(ci), Some(cr), Some(cs)) =
+            (t.column("id"), t.column("round"), t.column("status"))
+        {
+            for row in t.rows.iter().filter(|r| r[cs] == "ok") {
+                let Ok(round) = row[cr].parse::<u32>() else {
+                    continue;
+                };
+                for m in metrics {
+                    let Some(c) = t.column(m.rounds_column) else {
+                        continue;
+                    };
+                    if let Ok(v) = row[c].parse::<f64>()
+                        && v.is_finite()
+                    {
+                        rounds
+                            .entry(row[ci].as_str())
+                            .or_default()
+                            .entry(m.rounds_column)
+                            .or_default()
+                            .insert(round, v);
+                    }
+                }
+            }
+        }
+        Side { set, by_id, rounds }
     }
 
     fn get(&self, row: usize, column: &str) -> &str {
@@ -51,34 +67,9 @@ impl<'a> Side<'a> {
         self.set.summary_number(row, column)
     }
 
-    /// The row of the `default` cell of the row's condition.
-    fn default_row(&self, row: usize) -> Option<usize> {
-        let cond = ["board", "load", "cpu_freq", "gpu_freq", "network"];
-        let key: Vec<&str> = cond.iter().map(|c| self.get(row, c)).collect();
-        (0..self.set.summary.rows.len()).find(|&i| {
-            self.get(i, "strategy") == "default"
-                && cond.iter().zip(&key).all(|(c, k)| self.get(i, c) == *k)
-        })
-    }
-
-    /// Variance of the log speedup of a row (its latency and its default
-    /// cell's latency are both measured).
-    fn speedup_log_variance(&self, row: usize) -> Option<f64> {
-        noise::log_ratio_variance(self.spread(row)?, self.spread(self.default_row(row)?)?)
-    }
-
-    fn metric_samples(&self, row: usize, m: &MetricInfo) -> Option<Vec<f64>> {
-        let s = self.samples.as_ref()?.get(&row)?;
-        let v = metric_samples(m.samples, s, None);
-        (v.len() >= crate::analysis::stats::MIN_SAMPLES).then_some(v)
-    }
-
-    fn spread(&self, row: usize) -> Option<Spread> {
-        Some(Spread {
-            mean: self.number(row, "latency_mean_us")?,
-            std: self.number(row, "latency_std_us")?,
-            n: self.number(row, "n")?,
-        })
+    /// A cell's per-round figures of a metric (ok rounds).
+    fn per_round(&self, id: &str, m: &MetricInfo) -> Option<&BTreeMap<u32, f64>> {
+        self.rounds.get(id)?.get(m.rounds_column)
     }
 }
 
@@ -92,10 +83,9 @@ struct Pending {
 
 /// Compares two result sets.
 pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff> {
-    let with_samples = old.cells_root.is_some() && new.cells_root.is_some();
-    let (o, n) = (Side::new(old, with_samples)?, Side::new(new, with_samples)?);
-    let ids: BTreeSet<&str> = o.by_id.keys().chain(n.by_id.keys()).copied().collect();
     let metrics: Vec<MetricInfo> = opts.metrics.iter().map(|m| info(*m)).collect();
+    let (o, n) = (Side::new(old, &metrics), Side::new(new, &metrics));
+    let ids: BTreeSet<&str> = o.by_id.keys().chain(n.by_id.keys()).copied().collect();
     let mut pending: Vec<Pending> = Vec::new();
     let fixed =
         |id: &str, metric: &'static str, old: &str, new: &str, mark: Mark, note: String| Pending {
@@ -176,7 +166,7 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
     let tested: Vec<usize> = (0..pending.len())
         .filter(|&k| pending[k].raw_p.is_some())
         .collect();
-    let adjusted = noise::holm(
+    let adjusted = crate::analysis::stats::holm(
         &tested
             .iter()
             .map(|&k| pending[k].raw_p.unwrap_or(1.0))
@@ -267,24 +257,11 @@ fn compare_metric(
         Mark::Better
     };
     let direction = if b > a { up } else { down };
-    let (raw_p, basis) = if m.samples == Metric::Speedup {
-        let var = o.speedup_log_variance(i).zip(n.speedup_log_variance(j));
-        (
-            var.and_then(|(va, vb)| noise::log_ratio_z(a, va, b, vb)),
-            Basis::LogRatio,
-        )
-    } else {
-        match (o.metric_samples(i, m), n.metric_samples(j, m)) {
-            (Some(sa), Some(sb)) => (
-                crate::analysis::stats::mann_whitney(&sa, &sb).map(|u| u.p_two),
-                Basis::Samples,
-            ),
-            _ => match (m.samples, o.spread(i), n.spread(j)) {
-                (Metric::Latency, Some(sa), Some(sb)) => (noise::welch(sa, sb), Basis::Summary),
-                _ => (None, Basis::Threshold),
-            },
-        }
-    };
+    let raw_p = o
+        .per_round(id, m)
+        .zip(n.per_round(id, m))
+        .and_then(|(a, b)| noise::rounds_p(a, b));
+    let basis = Basis::Rounds;
     row.basis = Some(if raw_p.is_some() {
         basis
     } else {

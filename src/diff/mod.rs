@@ -18,7 +18,6 @@ use anyhow::Result;
 use crate::cli::{DiffArgs, DiffMetric, DiffSort};
 use crate::error::UsageError;
 use crate::results::{ResultSet, Source};
-use crate::scenario::Metric;
 pub use compare::compare;
 use noise::Basis;
 pub use render::{render_json, render_markdown, render_table};
@@ -34,23 +33,25 @@ pub const ALL_METRICS: [DiffMetric; 5] = [
 
 struct MetricInfo {
     name: &'static str,
+    /// Its column in summary.csv (the mean over rounds).
     column: &'static str,
-    samples: Metric,
+    /// Its column in rounds.csv (the figure of each round).
+    rounds_column: &'static str,
     higher_is_better: bool,
 }
 
 fn info(m: DiffMetric) -> MetricInfo {
-    let (name, column, samples, higher_is_better) = match m {
-        DiffMetric::Latency => ("latency", "latency_mean_us", Metric::Latency, false),
-        DiffMetric::TProd => ("t_prod", "t_prod_mean_us", Metric::TProd, false),
-        DiffMetric::TKer => ("t_ker", "t_ker_mean_us", Metric::TKer, false),
-        DiffMetric::TIdle => ("t_idle", "t_idle_mean_us", Metric::TIdle, false),
-        DiffMetric::Speedup => ("speedup", "speedup", Metric::Speedup, true),
+    let (name, column, rounds_column, higher_is_better) = match m {
+        DiffMetric::Latency => ("latency", "latency_mean_us", "latency_us", false),
+        DiffMetric::TProd => ("t_prod", "t_prod_mean_us", "t_prod_us", false),
+        DiffMetric::TKer => ("t_ker", "t_ker_mean_us", "t_ker_us", false),
+        DiffMetric::TIdle => ("t_idle", "t_idle_mean_us", "t_idle_us", false),
+        DiffMetric::Speedup => ("speedup", "speedup", "speedup", true),
     };
     MetricInfo {
         name,
         column,
-        samples,
+        rounds_column,
         higher_is_better,
     }
 }

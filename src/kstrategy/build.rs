@@ -48,14 +48,14 @@ fn only<'a>(
 /// Builds the LUT of one slice of the result set in `dir`.
 pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
     let summary = dir.join("summary.csv");
-    let text = std::fs::read_to_string(&summary)
-        .with_context(|| format!("cannot read {}", summary.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let bytes =
+        std::fs::read(&summary).with_context(|| format!("cannot read {}", summary.display()))?;
+    let table = crate::results::parse_csv(&bytes)
+        .with_context(|| format!("{}", summary.display()))?;
+    let header: Vec<&str> = table.columns.iter().map(String::as_str).collect();
     let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
+        table
+            .column(name)
             .with_context(|| format!("{}: no column `{name}`", summary.display()))
     };
     let (c_board, c_load, c_cpu, c_gpu, c_net, c_strategy, c_k, c_status) = (
@@ -73,9 +73,10 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
         col("t_prod_mean_us")?,
         col("t_ker_mean_us")?,
     );
-    let rows: Vec<Vec<&str>> = lines
-        .map(|l| l.split(',').collect())
-        .filter(|r: &Vec<&str>| r.len() == header.len())
+    let rows: Vec<Vec<&str>> = table
+        .rows
+        .iter()
+        .map(|r| r.iter().map(String::as_str).collect())
         .collect();
     let sweeps: Vec<&Vec<&str>> = rows
         .iter()
@@ -194,7 +195,7 @@ pub fn probe_key(p: &crate::scenario::raw::ProbeSpec) -> String {
 }
 
 /// The device the sweeps ran on, as the probe reported it (an OpenCL
-/// device's name, or `thread`), from the first sweep cell's record.
+/// device's name, or `thread`), from the first sweep cell's first round.
 fn device_name(
     dir: &Path,
     sweeps: &[&Vec<&str>],
@@ -204,9 +205,10 @@ fn device_name(
 ) -> Option<String> {
     let c_id = c_id?;
     let row = sweeps.iter().find(|r| r[c_board] == board)?;
-    let rec = crate::record::CellRecord::read(
-        &crate::run::cell::cell_path(dir, row[c_id]).join("cell.json"),
-    )?;
+    // Its first round's record.
+    let cell = crate::run::cell::cell_path(dir, row[c_id]);
+    let round = *crate::results::cells::round_folders(&cell).first()?;
+    let rec = crate::record::CellRecord::read(&cell.join(format!("r{round}")).join("cell.json"))?;
     device_of(&rec)
 }
 

@@ -1,5 +1,5 @@
 //! Latency against K for every sweep: one panel per network, one line per
-//! condition, mean latency with a bar of one standard deviation, K on a
+//! condition, mean latency over rounds with a bar of its 95% interval, K on a
 //! log2 axis. K_answer (the sweep's argmin, from sweeps.csv) is ringed;
 //! K_opt, the LUT's answer for the condition (a `k_opt` column of
 //! sweeps.csv or kstrategy.csv), is a dashed line, so the two can be
@@ -14,7 +14,8 @@ use super::{
 };
 use crate::results::ResultSet;
 
-/// One sweep: its condition's name and (K, mean, std) per ok cell.
+/// One sweep: its condition's name and (K, mean, half the 95% interval
+/// over rounds) per ok cell.
 struct Line {
     network: String,
     name: String,
@@ -55,8 +56,12 @@ fn lines(set: &ResultSet) -> Vec<Line> {
                 continue;
             }
             if let Some(mean) = set.summary_number(row, "latency_mean_us") {
-                let std = set.summary_number(row, "latency_std_us").unwrap_or(0.0);
-                points.push((k, mean / 1000.0, std / 1000.0));
+                // Half the 95% interval over rounds (0 from one round).
+                let half = set
+                    .summary_number(row, "latency_ci_high_us")
+                    .zip(set.summary_number(row, "latency_ci_low_us"))
+                    .map_or(0.0, |(hi, lo)| (hi - lo) / 2.0);
+                points.push((k, mean / 1000.0, half / 1000.0));
             }
         }
         let Some(row) = any_row else { continue };
@@ -201,7 +206,7 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
     Ok(Ok(Plot {
         name: "sweep",
         title,
-        caption: "Mean latency per inference against K, one line per condition, bars of one standard deviation; the ringed point is K_answer, the K with the lowest mean latency; a dashed line marks K_opt, the LUT's K, where the result set has one.".into(),
+        caption: "Mean latency over rounds against K, one line per condition, bars of its 95% interval over rounds; the ringed point is K_answer, the K with the lowest mean latency; a dashed line marks K_opt, the LUT's K, where the result set has one.".into(),
         svg: text,
     }))
 }

@@ -14,12 +14,14 @@ use crate::results::ResultSet;
 use crate::results::cells::Cells;
 
 /// Summary columns the report shows (summary.csv has them all).
-const SUMMARY_COLUMNS: [&str; 13] = [
+const SUMMARY_COLUMNS: [&str; 16] = [
     "id",
     "status",
-    "n",
+    "rounds",
     "latency_mean_us",
-    "latency_std_us",
+    "latency_ci_low_us",
+    "latency_ci_high_us",
+    "latency_cv_between_pct",
     "t_prod_mean_us",
     "t_ker_mean_us",
     "t_idle_mean_us",
@@ -28,11 +30,24 @@ const SUMMARY_COLUMNS: [&str; 13] = [
     "cpu_util_pct",
     "loads_alive",
     "device",
+    "noise",
 ];
 
-const CHECKLIST_COLUMNS: [&str; 12] = [
-    "check", "group", "metric", "kind", "n_a", "n_b", "ratio", "test", "p_value", "effect",
-    "verdict", "note",
+const CHECKLIST_COLUMNS: [&str; 14] = [
+    "check",
+    "group",
+    "metric",
+    "kind",
+    "rounds",
+    "test",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p_value",
+    "p_holm",
+    "q_bh",
+    "verdict",
+    "note",
 ];
 
 /// A table cut to some columns; `class` is a CSS class per row (from its

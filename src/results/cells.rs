@@ -1,19 +1,18 @@
-//! The raw cells of a result set on disk (`cells/<id>/bench.log` and
-//! `cell.json`): per-inference samples for `diff`, the kernels and
-//! inferences frames for `export`, and per-kernel data for the plots.
+//! The raw runs of a result set on disk (`cells/<id>/r<round>/bench.log`
+//! and `cell.json`): the kernels and inferences frames for `export`, and
+//! per-kernel data for the plots.
 //!
-//! A cell's log is used only when its `cell.json` has the hash and status of
-//! the summary row: cells left from another run (another definition, a
-//! newer rerun) must not be read as the samples behind these tables.
+//! A round's log is used only when its `cell.json` has the hash of the
+//! summary row and says `ok`: runs left from another definition must not be
+//! read as the samples behind these tables.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::ResultSet;
-use crate::analysis::{Samples, cell_statistics};
 use crate::ingest::{self, CellLog, frames};
 use crate::record::{CellRecord, Status};
 use crate::run::cell::cell_path;
@@ -26,6 +25,8 @@ pub struct Cells {
     pub rows: Vec<usize>,
     /// Per log: its cell id.
     pub ids: Vec<String>,
+    /// Per log: its round.
+    pub rounds: Vec<u32>,
     pub logs: Vec<CellLog>,
     /// Rows with measurements whose log could not be used, and why.
     pub unusable: Vec<(String, String)>,
@@ -83,52 +84,74 @@ impl Cells {
             _ => anyhow::bail!("{}: summary.csv lacks id, status or hash", set.label),
         };
         type Read = Result<(CellLog, BTreeMap<String, String>), String>;
-        let read: Vec<(usize, Read)> = t
-            .rows
-            .par_iter()
-            .enumerate()
-            .filter(|(_, r)| {
+        let rounds_c = t.column("rounds");
+        // A row has measurements when one of its rounds is ok (or, for a
+        // set without a rounds column, when its status says so).
+        let measured = |r: &Vec<String>| match rounds_c {
+            Some(c) => r[c]
+                .split('/')
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n > 0),
+            None => {
                 r[status_c] == Status::Ok.as_str() || r[status_c] == Status::LoadDied.as_str()
+            }
+        };
+        let runs: Vec<(usize, u32)> = t
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| measured(r))
+            .flat_map(|(i, r)| {
+                round_folders(&cell_path(root, &r[id_c]))
+                    .into_iter()
+                    .map(move |round| (i, round))
             })
-            .map(|(i, r)| {
-                let dir = cell_path(root, &r[id_c]);
+            .collect();
+        let read: Vec<(usize, u32, Option<Read>)> = runs
+            .par_iter()
+            .map(|&(i, round)| {
+                let r = &t.rows[i];
+                let dir = cell_path(root, &r[id_c]).join(format!("r{round}"));
                 let log = match CellRecord::read(&dir.join("cell.json")) {
-                    None => Err("no readable cell.json".to_string()),
-                    Some(rec) if rec.hash != r[hash_c] => Err(format!(
-                        "cell.json has hash {}, the table {}",
+                    None => Some(Err(format!("round {round}: no readable cell.json"))),
+                    Some(rec) if rec.hash != r[hash_c] => Some(Err(format!(
+                        "round {round}: cell.json has hash {}, the table {}",
                         rec.hash, r[hash_c]
-                    )),
-                    Some(rec) if rec.status.as_str() != r[status_c] => Err(format!(
-                        "cell.json says {}, the table {}",
-                        rec.status, r[status_c]
-                    )),
-                    Some(rec) => match ingest::read_log(
-                        &rec.log_dir
-                            .as_ref()
-                            .map_or(dir.clone(), |d| dir.join(d))
-                            .join("bench.log"),
-                        parser.as_ref(),
-                    ) {
-                        Ok(log) => Ok((log, rec.device_info)),
-                        Err(e) => Err(format!("bench.log: {e}")),
-                    },
+                    ))),
+                    Some(rec) if rec.status != Status::Ok => None,
+                    Some(rec) => Some(
+                        match ingest::read_log(
+                            &rec.log_dir
+                                .as_ref()
+                                .map_or(dir.clone(), |d| dir.join(d))
+                                .join("bench.log"),
+                            parser.as_ref(),
+                        ) {
+                            Ok(log) => Ok((log, rec.device_info)),
+                            Err(e) => Err(format!("round {round}: bench.log: {e}")),
+                        },
+                    ),
                 };
-                (i, log)
+                (i, round, log)
             })
             .collect();
         let mut cells = Cells {
             rows: Vec::new(),
             ids: Vec::new(),
+            rounds: Vec::new(),
             logs: Vec::new(),
             unusable: Vec::new(),
             devices: BTreeMap::new(),
         };
-        for (i, log) in read {
+        for (i, round, log) in read {
             let id = t.rows[i][id_c].clone();
             match log {
-                Ok((log, info)) => {
+                None => {}
+                Some(Ok((log, info))) => {
                     cells.rows.push(i);
                     cells.ids.push(id);
+                    cells.rounds.push(round);
                     cells.logs.push(log);
                     for (k, v) in info {
                         if !PER_CELL_INFO.contains(&k.as_str()) {
@@ -136,7 +159,7 @@ impl Cells {
                         }
                     }
                 }
-                Err(why) => cells.unusable.push((id, why)),
+                Some(Err(why)) => cells.unusable.push((id, why)),
             }
         }
         Ok(Some(cells))
@@ -150,17 +173,9 @@ impl Cells {
             .collect()
     }
 
-    /// Per summary row: its per-inference samples (measured inferences).
-    pub fn samples(&self) -> Result<HashMap<usize, Samples>> {
-        let (_, samples) = cell_statistics(&self.indexed())?;
-        Ok(samples
-            .into_iter()
-            .map(|(i, s)| (self.rows[i as usize], s))
-            .collect())
-    }
-
     /// The kernels and inferences frames (see `ingest::frames`), with the
-    /// cell named by its id instead of an index, in summary order.
+    /// cell named by its id instead of an index and a `round` column after
+    /// it, in summary order, then round order.
     pub fn frames(&self) -> Result<(DataFrame, DataFrame)> {
         let (mut kernels, mut inferences) = frames::build(&self.indexed())?;
         for df in [&mut kernels, &mut inferences] {
@@ -169,7 +184,12 @@ impl Cells {
                 .iter()
                 .map(|i| i.map(|i| self.ids[i as usize].as_str()).unwrap_or_default())
                 .collect();
+            let rounds: Vec<u32> = idx
+                .iter()
+                .map(|i| i.map(|i| self.rounds[i as usize]).unwrap_or_default())
+                .collect();
             df.replace("cell", Column::new("cell".into(), ids))?;
+            df.insert_column(1, Column::new("round".into(), rounds))?;
         }
         Ok((kernels, inferences))
     }
@@ -182,11 +202,16 @@ impl Cells {
             .collect()
     }
 
-    /// Per kernel index of one cell, over its measured inferences: mean
-    /// T_prod (the inference's first kernel excluded: an outlier by rule),
-    /// mean T_ker and mean T_idle (undefined for the first kernel).
+    /// Per kernel index of one cell (the cell of log `position`), over the
+    /// measured inferences of all its rounds: mean T_prod (the inference's
+    /// first kernel excluded: an outlier by rule), mean T_ker and mean
+    /// T_idle (undefined for the first kernel).
     pub fn kernel_means(&self, position: usize) -> Result<KernelMeans> {
-        let (kernels, _) = frames::build(&[(0, &self.logs[position])])?;
+        let logs: Vec<(u32, &CellLog)> = (0..self.logs.len())
+            .filter(|&p| self.ids[p] == self.ids[position])
+            .map(|p| (p as u32, &self.logs[p]))
+            .collect();
+        let (kernels, _) = frames::build(&logs)?;
         let not_first = col("first").not();
         let df = kernels
             .lazy()
@@ -240,6 +265,24 @@ impl Cells {
             })
             .collect()
     }
+}
+
+/// The rounds of a cell folder (`r<N>` subfolders), sorted.
+pub fn round_folders(dir: &std::path::Path) -> Vec<u32> {
+    let mut v: Vec<u32> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name();
+                    let name = name.to_str()?;
+                    let n: u32 = name.strip_prefix('r')?.parse().ok()?;
+                    (n >= 1 && name == format!("r{n}")).then_some(n)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_unstable();
+    v
 }
 
 /// Per-kernel means of one cell, by kernel index.

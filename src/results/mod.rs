@@ -1,5 +1,5 @@
 //! A result set read back: the committed tables of `outputs/<scenario>/`
-//! (summary, checklist, sweeps, kstrategy when written, meta.json,
+//! (summary, rounds, checklist, sweeps, kstrategy when written, meta.json,
 //! scenario.yaml), from a folder or
 //! from a git revision of it, and, when read from a folder that has them,
 //! the raw cells (`cells/`, git-ignored) for per-inference samples and the
@@ -47,6 +47,9 @@ pub struct ResultSet {
     /// How to name it to a person: `outputs/q` or `outputs/q@HEAD~1 (1a2b3c4)`.
     pub label: String,
     pub summary: Table,
+    /// Per cell and round, the round's figures (rounds.csv; empty for a
+    /// set written before rounds existed).
+    pub rounds: Table,
     pub checklist: Table,
     pub sweeps: Table,
     /// K_opt (from a LUT) against K_answer per condition, when the run
@@ -120,6 +123,7 @@ impl ResultSet {
             }
         };
         let checklist = table("checklist.csv")?;
+        let rounds = table("rounds.csv")?;
         let sweeps = table("sweeps.csv")?;
         let kstrategy = table("kstrategy.csv")?;
         let meta = match read("meta.json")? {
@@ -133,6 +137,7 @@ impl ResultSet {
         Ok(ResultSet {
             label,
             summary,
+            rounds,
             checklist,
             sweeps,
             kstrategy,

@@ -6,64 +6,88 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use std::collections::BTreeSet;
+
 use super::cell::{self, cell_path};
-use super::{OutputLock, Prepared, current_record, output_dir};
-use crate::analysis::{self, Analysis, Inputs};
+use super::{OutputLock, Prepared, current_record, output_dir, rounds};
+use crate::analysis::{self, Analysis, Inputs, RoundFig, RoundRun};
 use crate::error::UsageError;
-use crate::ingest::CellLog;
 use crate::output::atomic_write;
-use crate::record::CellRecord;
 use crate::scenario::Scenario;
 
-/// Reads every cell of the plan from `out_dir` and writes the tables.
+/// Reads every run of every cell of the plan from `out_dir` (each round's
+/// log reduced to its figures as soon as it is read) and writes the
+/// tables.
 pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
-    let records: Vec<Option<CellRecord>> =
-        p.cells.iter().map(|c| current_record(out_dir, c)).collect();
-    let logs: Vec<Option<CellLog>> = {
-        use rayon::prelude::*;
-        p.cells
-            .par_iter()
-            .zip(records.par_iter())
-            .map(|(c, r)| {
-                r.as_ref()
-                    .filter(|r| r.status.has_measurements())
-                    .and_then(|r| {
-                        // A search's log is its K_answer run's.
-                        let dir = cell_path(out_dir, &c.id);
-                        cell::parse_log(
-                            &p.scenario,
-                            &r.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
-                        )
-                    })
-            })
-            .collect()
-    };
+    use rayon::prelude::*;
+    let units: Vec<(usize, u32)> = p
+        .cells
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, c)| crate::results::cells::round_folders(&cell_path(out_dir, &c.id)).into_iter().map(move |r| (i, r)))
+        .collect();
+    let read: Vec<(usize, Option<RoundRun>)> = units
+        .par_iter()
+        .map(|&(i, round)| {
+            let c = rounds::round_cell(&p.cells[i], round, 0);
+            let Some(record) = current_record(out_dir, &c) else {
+                return (i, None);
+            };
+            let fig = record
+                .status
+                .has_measurements()
+                .then(|| {
+                    // A search's log is its K_answer run's.
+                    let dir = cell_path(out_dir, &c.id);
+                    cell::parse_log(
+                        &p.scenario,
+                        &record.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
+                    )
+                })
+                .flatten()
+                .map(|log| RoundFig::from_log(&p.scenario, &p.cells[i], &record, &log));
+            (i, Some(RoundRun { round, record, fig }))
+        })
+        .collect();
+    let mut runs: Vec<Vec<RoundRun>> = vec![Vec::new(); p.cells.len()];
+    for (i, r) in read {
+        if let Some(r) = r {
+            runs[i].push(r);
+        }
+    }
+    for r in &mut runs {
+        r.sort_by_key(|x| x.round);
+    }
+    let played_freq: BTreeSet<String> = p
+        .boards
+        .iter()
+        .filter(|(_, b)| {
+            let c = b.config();
+            c.transport == crate::board::inventory::TransportKind::Local
+                && c.sysfs_root != Path::new("/sys")
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
     let analysis = analysis::analyze(&Inputs {
         scenario: &p.scenario,
         cells: &p.cells,
-        records: &records,
-        logs: &logs,
+        runs: &runs,
+        rounds: p.scenario.rounds,
         luts: &p.luts,
+        played_freq: &played_freq,
     })?;
-    atomic_write(
-        &out_dir.join("summary.csv"),
-        analysis.summary.to_csv().as_bytes(),
-    )?;
-    atomic_write(
-        &out_dir.join("kstrategy.csv"),
-        analysis.kstrategy.to_csv().as_bytes(),
-    )?;
-    atomic_write(
-        &out_dir.join("checklist.csv"),
-        analysis.checklist.to_csv().as_bytes(),
-    )?;
+    for (name, table) in [
+        ("summary.csv", &analysis.summary),
+        ("rounds.csv", &analysis.rounds),
+        ("kstrategy.csv", &analysis.kstrategy),
+        ("checklist.csv", &analysis.checklist),
+        ("sweeps.csv", &analysis.sweeps),
+    ] {
+        atomic_write(&out_dir.join(name), table.to_csv().as_bytes())?;
+    }
     atomic_write(
         &out_dir.join("checklist.md"),
         checklist_markdown(&p.scenario, &analysis).as_bytes(),
-    )?;
-    atomic_write(
-        &out_dir.join("sweeps.csv"),
-        analysis.sweeps.to_csv().as_bytes(),
     )?;
     atomic_write(&out_dir.join("scenario.yaml"), p.scenario.text.as_bytes())?;
     Ok(analysis)
@@ -83,16 +107,30 @@ pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
     for (id, title, p, f, i) in &a.check_totals {
         out.push_str(&format!("| {id} | {title} | {p} | {f} | {i} |\n"));
     }
-    out.push_str("\nEach row compares the per-inference samples of cell `a` and cell `b` of one group (cells that agree on every axis the check does not name). Tests: Mann-Whitney U (exact without ties up to 50 samples a side, else normal with tie correction) for differ/lower/higher, two one-sided Welch t-tests (TOST) for equivalence within the tolerance. Effect: Cliff's delta, P(a > b) - P(a < b).\n\n");
+    out.push_str(&format!("\n{METHOD}\n\n"));
+    if let Some(floor) = &a.noise_floor {
+        out.push_str(&format!("**Noise floor.** {floor}\n\n"));
+    }
     out.push_str(&a.checklist.to_markdown());
+    if !a.design.is_empty() {
+        out.push('\n');
+        for line in &a.design {
+            out.push_str(&format!("- {line}\n"));
+        }
+    }
     out
 }
 
+/// How the checklist decides, as its Markdown page says.
+pub const METHOD: &str = "Each row compares cell `a` with cell `b` of one group (cells that agree on every axis the check does not name) on per-round figures: each round's run gives one value per metric, the mean over its measured inferences; inferences of one run are not independent samples. Test: Student's t on the log of the figures, paired by round when both cells ran ok in the same rounds (else Welch, Welch-Satterthwaite degrees of freedom); speedups are taken per round against the condition's `default` cell. `ratio` is the ratio tested, exp(mean log difference), with its 95% interval; `mean_a` and `mean_b` are geometric means over the rounds tested; `hl_ratio` the Hodges-Lehmann estimate. Verdicts use `p_holm` (Holm over the groups of a check); `q_bh` is the Benjamini-Hochberg q over the checklist. PASS: the check's hypothesis at alpha (differ: two-sided; lower/higher: one-sided; similar: the (1 - 2 alpha) interval inside the tolerance, TOST). FAIL: the (1 - 2 alpha) interval inside the tolerance (differ, lower, higher), significantly the other way (lower, higher), or entirely outside the tolerance (similar). INCONCLUSIVE rows give the minimum detectable effect at power 0.8 (`mde_pct`) and the rounds that would detect the observed effect (`rounds_needed`).";
+
 /// The summary columns printed on a terminal (`run`, `show`).
-pub const SUMMARY_TERMINAL_COLUMNS: [&str; 9] = [
+pub const SUMMARY_TERMINAL_COLUMNS: [&str; 11] = [
     "id",
     "status",
+    "rounds",
     "latency_mean_us",
+    "latency_cv_between_pct",
     "t_prod_mean_us",
     "t_ker_mean_us",
     "t_idle_mean_us",
@@ -102,8 +140,17 @@ pub const SUMMARY_TERMINAL_COLUMNS: [&str; 9] = [
 ];
 
 /// The checklist columns printed on a terminal (`run`, `show`).
-pub const CHECKLIST_TERMINAL_COLUMNS: [&str; 8] = [
-    "check", "group", "metric", "kind", "ratio", "p_value", "effect", "verdict",
+pub const CHECKLIST_TERMINAL_COLUMNS: [&str; 10] = [
+    "check",
+    "group",
+    "metric",
+    "kind",
+    "rounds",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p_holm",
+    "verdict",
 ];
 
 /// Prints the checklist (and where the tables are) on stdout.
@@ -116,6 +163,7 @@ pub fn print_tables(a: &Analysis) {
             a.sweeps.to_terminal(&[
                 "sweep",
                 "k_answer",
+                "k_answer_rounds",
                 "latency_mean_us",
                 "speedup",
                 "cells_ok"
@@ -147,8 +195,14 @@ pub fn print_tables(a: &Analysis) {
     }
     println!("{}", a.checklist.to_terminal(&CHECKLIST_TERMINAL_COLUMNS));
     println!();
+    if let Some(floor) = &a.noise_floor {
+        println!("{floor}");
+    }
     for (id, title, p, f, i) in &a.check_totals {
         println!("{id}: {title}: {p} PASS, {f} FAIL, {i} INCONCLUSIVE");
+    }
+    for line in &a.design {
+        println!("{line}");
     }
 }
 
