@@ -24,21 +24,37 @@ pub struct RoundFig {
     pub model_latency: Option<f64>,
 }
 
-impl RoundFig {
-    /// Reduces a run's log.
-    pub fn from_log(s: &Scenario, cell: &Cell, rec: &CellRecord, log: &CellLog) -> RoundFig {
-        let (stats, samples) = cell_statistics(&[(0, log)]).unwrap_or_default();
-        let means = kstrategy::kernel_means(log);
-        RoundFig {
-            stats: stats.get(&0).cloned().unwrap_or_default(),
-            latencies: samples.get(&0).map(|s| s.latency.clone()).unwrap_or_default(),
-            k_range: means.as_ref().and_then(|m| m.k_range),
-            model_latency: means
-                .as_ref()
-                .and_then(|m| kstrategy::model_latency(s, cell, Some(rec), m)),
-        }
-    }
+/// Reduces runs' logs to their figures: one polars pass over all of them
+/// (called with a bounded batch at a time, so that memory stays bounded),
+/// in the order given.
+pub fn figures_of(s: &Scenario, runs: &[(&Cell, &CellRecord, &CellLog)]) -> anyhow::Result<Vec<RoundFig>> {
+    let indexed: Vec<(u32, &CellLog)> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, log))| (i as u32, *log))
+        .collect();
+    let (mut stats, mut samples) = cell_statistics(&indexed)?;
+    Ok(runs
+        .iter()
+        .enumerate()
+        .map(|(i, (cell, rec, log))| {
+            let means = kstrategy::kernel_means(log);
+            RoundFig {
+                stats: stats.remove(&(i as u32)).unwrap_or_default(),
+                latencies: samples
+                    .remove(&(i as u32))
+                    .map(|s| s.latency)
+                    .unwrap_or_default(),
+                k_range: means.as_ref().and_then(|m| m.k_range),
+                model_latency: means
+                    .as_ref()
+                    .and_then(|m| kstrategy::model_latency(s, cell, Some(rec), m)),
+            }
+        })
+        .collect())
+}
 
+impl RoundFig {
     /// The round's figure of a metric (speedup is not a figure of one
     /// run: see `Inputs::per_round`).
     pub fn value(&self, m: Metric) -> Option<f64> {

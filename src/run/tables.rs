@@ -10,10 +10,14 @@ use std::collections::BTreeSet;
 
 use super::cell::{self, cell_path};
 use super::{OutputLock, Prepared, current_record, output_dir, rounds};
-use crate::analysis::{self, Analysis, Inputs, RoundFig, RoundRun};
+use crate::analysis::{self, Analysis, Inputs, RoundRun};
+use crate::ingest::CellLog;
 use crate::error::UsageError;
 use crate::output::atomic_write;
 use crate::scenario::Scenario;
+
+/// Logs read and reduced at a time by `write_tables`.
+const LOG_BATCH: usize = 256;
 
 /// Reads every run of every cell of the plan from `out_dir` (each round's
 /// log reduced to its figures as soon as it is read) and writes the
@@ -26,32 +30,47 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
         .enumerate()
         .flat_map_iter(|(i, c)| crate::results::cells::round_folders(&cell_path(out_dir, &c.id)).into_iter().map(move |r| (i, r)))
         .collect();
-    let read: Vec<(usize, Option<RoundRun>)> = units
-        .par_iter()
-        .map(|&(i, round)| {
-            let c = rounds::round_cell(&p.cells[i], round, 0);
-            let Some(record) = current_record(out_dir, &c) else {
-                return (i, None);
-            };
-            let fig = record
-                .status
-                .has_measurements()
-                .then(|| {
-                    // A search's log is its K_answer run's.
-                    let dir = cell_path(out_dir, &c.id);
-                    cell::parse_log(
-                        &p.scenario,
-                        &record.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
-                    )
-                })
-                .flatten()
-                .map(|log| RoundFig::from_log(&p.scenario, &p.cells[i], &record, &log));
-            (i, Some(RoundRun { round, record, fig }))
-        })
-        .collect();
+    // In batches: the logs of a batch are read in parallel, reduced in one
+    // polars pass, and dropped before the next batch is read.
     let mut runs: Vec<Vec<RoundRun>> = vec![Vec::new(); p.cells.len()];
-    for (i, r) in read {
-        if let Some(r) = r {
+    for batch in units.chunks(LOG_BATCH) {
+        let read: Vec<(usize, RoundRun, Option<CellLog>)> = batch
+            .par_iter()
+            .filter_map(|&(i, round)| {
+                let c = rounds::round_cell(&p.cells[i], round, 0);
+                let record = current_record(out_dir, &c)?;
+                let log = record
+                    .status
+                    .has_measurements()
+                    .then(|| {
+                        // A search's log is its K_answer run's.
+                        let dir = cell_path(out_dir, &c.id);
+                        cell::parse_log(
+                            &p.scenario,
+                            &record.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
+                        )
+                    })
+                    .flatten();
+                Some((
+                    i,
+                    RoundRun {
+                        round,
+                        record,
+                        fig: None,
+                    },
+                    log,
+                ))
+            })
+            .collect();
+        let with_log: Vec<(&crate::matrix::Cell, &crate::record::CellRecord, &CellLog)> = read
+            .iter()
+            .filter_map(|(i, r, log)| Some((&p.cells[*i], &r.record, log.as_ref()?)))
+            .collect();
+        let mut figs = analysis::figures::figures_of(&p.scenario, &with_log)?.into_iter();
+        for (i, mut r, log) in read {
+            if log.is_some() {
+                r.fig = figs.next();
+            }
             runs[i].push(r);
         }
     }
