@@ -328,3 +328,6 @@ pub fn cell_statistics(
     Ok((stats, samples))
 }
 
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,6 @@
-use super::checks::evaluate;
-use super::stats;
+use std::collections::BTreeMap;
+
+use super::checks::{Comparison, Verdict};
 use super::*;
 use crate::ingest::parse_klo;
 use crate::scenario::CheckKind;
@@ -53,150 +54,89 @@ fn statistics_follow_the_measurement_rules() {
     assert_eq!(samples[&7].t_idle, vec![2.0; 2]);
 }
 
-fn spread(center: f64, n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| center + (i as f64 - n as f64 / 2.0) * 0.01 * center / n as f64)
+/// Per-round figures: `center` times (1 + offset) for each round.
+fn rounds(center: f64, offsets: &[f64]) -> BTreeMap<u32, f64> {
+    offsets
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (i as u32 + 1, center * (1.0 + o)))
         .collect()
 }
 
-#[test]
-fn verdicts() {
-    let lo = spread(100.0, 10);
-    let hi = spread(150.0, 10);
-    let same = spread(100.2, 10);
-    assert_eq!(
-        evaluate(CheckKind::Differ, &lo, &hi, 0.05, 0.05).verdict,
-        "PASS"
-    );
-    assert_eq!(
-        evaluate(CheckKind::Differ, &lo, &same, 0.05, 0.05).verdict,
-        "FAIL"
-    );
-    assert_eq!(
-        evaluate(CheckKind::Lower, &lo, &hi, 0.05, 0.05).verdict,
-        "PASS"
-    );
-    assert_eq!(
-        evaluate(CheckKind::Lower, &hi, &lo, 0.05, 0.05).verdict,
-        "FAIL"
-    );
-    assert_eq!(
-        evaluate(CheckKind::Higher, &hi, &lo, 0.05, 0.05).verdict,
-        "PASS"
-    );
-    assert_eq!(
-        evaluate(CheckKind::Similar, &lo, &same, 0.05, 0.05).verdict,
-        "PASS"
-    );
-    assert_eq!(
-        evaluate(CheckKind::Similar, &lo, &hi, 0.05, 0.05).verdict,
-        "FAIL"
-    );
-    let few = evaluate(CheckKind::Differ, &lo[..2], &hi, 0.05, 0.05);
-    assert_eq!(few.verdict, "INCONCLUSIVE");
-    assert!(few.note.contains("too few samples"));
-    // Overlapping noisy samples: neither different nor equivalent.
-    let a = [100.0, 130.0, 90.0, 120.0, 80.0];
-    let b = [110.0, 85.0, 125.0, 95.0, 105.0];
-    assert_eq!(
-        evaluate(CheckKind::Differ, &a, &b, 0.01, 0.05).verdict,
-        "INCONCLUSIVE"
-    );
-    let out = evaluate(CheckKind::Higher, &hi, &lo, 0.05, 0.05);
-    assert_eq!(out.test, "mann-whitney-u exact");
-    assert_eq!(out.effect, Some(1.0));
-    assert!(out.p_value.unwrap() < 1e-4);
+const WOBBLE: [f64; 6] = [0.01, -0.012, 0.004, -0.006, 0.009, -0.003];
+
+fn verdict(kind: CheckKind, a: &BTreeMap<u32, f64>, b: &BTreeMap<u32, f64>) -> (Verdict, String) {
+    let c = Comparison::new(a, b).unwrap();
+    let (p, other) = c.p_values(kind, 0.05);
+    c.decide(kind, 0.05, 0.05, p, other)
 }
 
 #[test]
-fn the_log_ratio_and_its_delta_method_error() {
-    // mean 2 over mean 1, each from 4 values of variance 0 and 2/3.
-    let (num, den) = ([2.0; 4], [0.0, 1.0, 1.0, 2.0]);
-    let lr = stats::log_ratio(&[&num], &[&den]).unwrap();
-    assert!((lr.d - 2f64.ln()).abs() < 1e-12);
-    // Var ln mean(den) = (2/3) / (4 x 1^2) = 1/6; num adds nothing.
-    assert!((lr.se - (1.0f64 / 6.0).sqrt()).abs() < 1e-12);
-    assert!(stats::log_ratio(&[&num], &[&[0.0, 0.0]]).is_none());
-    // One-sided p of a ratio above 1, two standard errors up: about 0.023.
-    let two_se = stats::LogRatio { d: 0.2, se: 0.1 };
-    assert!((two_se.p_greater() - 0.02275).abs() < 1e-4);
-    assert!((two_se.p_less() - 0.97725).abs() < 1e-4);
-    // Within a factor 1.5 (ln 1.5 = 0.405): equivalent; within 1.1: not.
-    assert!(two_se.p_equivalent(0.5) < 0.05);
-    assert!(two_se.p_equivalent(0.1) > 0.5);
+fn verdicts_on_per_round_figures() {
+    let lo = rounds(100.0, &WOBBLE);
+    let hi = rounds(150.0, &[0.0, 0.01, -0.01, 0.005, -0.005, 0.002]);
+    let same = rounds(100.5, &[-0.002, 0.003, 0.0, 0.001, -0.001, 0.002]);
+    assert_eq!(verdict(CheckKind::Differ, &lo, &hi).0, Verdict::Pass);
+    assert_eq!(verdict(CheckKind::Differ, &lo, &same).0, Verdict::Fail);
+    assert_eq!(verdict(CheckKind::Lower, &lo, &hi).0, Verdict::Pass);
+    let (v, note) = verdict(CheckKind::Lower, &hi, &lo);
+    assert_eq!((v, note.as_str()), (Verdict::Fail, "a is significantly higher than b"));
+    assert_eq!(verdict(CheckKind::Higher, &hi, &lo).0, Verdict::Pass);
+    assert_eq!(verdict(CheckKind::Similar, &lo, &same).0, Verdict::Pass);
+    assert_eq!(verdict(CheckKind::Similar, &lo, &hi).0, Verdict::Fail);
+    // Rounds that disagree by +-30%: neither different nor equivalent.
+    let a = rounds(100.0, &[0.3, -0.3, 0.1, -0.2, 0.25, -0.1]);
+    let b = rounds(105.0, &[-0.2, 0.3, -0.25, 0.1, -0.3, 0.2]);
+    assert_eq!(verdict(CheckKind::Differ, &a, &b).0, Verdict::Inconclusive);
+    assert_eq!(verdict(CheckKind::Similar, &a, &b).0, Verdict::Inconclusive);
 }
 
 #[test]
-fn speedup_checks_count_the_noise_of_their_baselines() {
-    use super::checks::{SpeedupSides, evaluate_speedup};
-    // a runs in 77 over a baseline of 100 (speedup 1.3), b in 100 over 100.
-    let (a, b) = (spread(77.0, 10), spread(100.0, 10));
-    let quiet = spread(100.0, 10);
-    let sides = |a_base: &[f64], b_base: &[f64]| {
-        evaluate_speedup(
-            CheckKind::Higher,
-            &SpeedupSides {
-                a: &a,
-                a_base,
-                b: &b,
-                b_base,
-                shared: false,
-            },
-            0.05,
-            0.05,
-        )
-    };
-    let out = sides(&quiet, &quiet);
-    assert_eq!(out.verdict, "PASS");
-    assert_eq!(out.test, "z log-speedup ratio");
-    assert!(out.p_value.unwrap() < 1e-6);
-    // A's baseline is noise (mean 100, spread 40-160): a speedup of 1.3 over
-    // it is no longer shown, where per-inference speedups over its mean
-    // alone (the old test) would call it certain.
-    let noisy = [40.0, 160.0, 45.0, 155.0, 100.0];
-    let out = sides(&noisy, &quiet);
-    assert_eq!(out.verdict, "INCONCLUSIVE", "{out:?}");
-    let per_inference = |lat: &[f64], base: &[f64]| -> Vec<f64> {
-        let m = stats::mean(base);
-        lat.iter().map(|l| m / l).collect()
-    };
-    assert_eq!(
-        evaluate(
-            CheckKind::Higher,
-            &per_inference(&a, &noisy),
-            &per_inference(&b, &quiet),
-            0.05,
-            0.05
-        )
-        .verdict,
-        "PASS"
-    );
-    // A baseline both sides share cancels out, however noisy.
-    let shared = evaluate_speedup(
-        CheckKind::Higher,
-        &SpeedupSides {
-            a: &a,
-            a_base: &noisy,
-            b: &b,
-            b_base: &noisy,
-            shared: true,
-        },
-        0.05,
-        0.05,
-    );
-    assert_eq!(shared.verdict, "PASS");
-    // Equal speedups over quiet baselines are similar.
-    let similar = evaluate_speedup(
-        CheckKind::Similar,
-        &SpeedupSides {
-            a: &b,
-            a_base: &quiet,
-            b: &spread(100.5, 10),
-            b_base: &quiet,
-            shared: false,
-        },
-        0.05,
-        0.05,
-    );
-    assert_eq!(similar.verdict, "PASS", "{similar:?}");
+fn paired_when_rounds_match_welch_otherwise() {
+    // Both sides move together from round to round (drift): pairing by
+    // round removes it, and a steady 3% difference is found.
+    let drift = [0.0, 0.2, -0.15, 0.3, -0.25, 0.1];
+    let a = rounds(103.0, &drift);
+    let b = rounds(100.0, &drift);
+    let c = Comparison::new(&a, &b).unwrap();
+    assert!(c.paired && c.log);
+    assert_eq!(c.rounds(), "6");
+    assert!((c.ratio(c.test.est) - 1.03).abs() < 1e-12);
+    assert!(c.test.p_two() < 1e-10);
+    // The shown means are geometric means over the rounds tested: their
+    // ratio is the ratio tested.
+    assert!((c.mean_a / c.mean_b - c.ratio(c.test.est)).abs() < 1e-12);
+    // The same figures from other rounds (no round in common): Welch, and
+    // the drift is noise again.
+    let b_later: BTreeMap<u32, f64> = b.iter().map(|(r, v)| (r + 10, *v)).collect();
+    let u = Comparison::new(&a, &b_later).unwrap();
+    assert!(!u.paired);
+    assert_eq!(u.rounds(), "6+6");
+    assert!(u.test.p_two() > 0.5, "{}", u.test.p_two());
+    // One round a side is no test.
+    let one: BTreeMap<u32, f64> = [(1, 5.0)].into_iter().collect();
+    assert!(Comparison::new(&one, &b).is_none());
+}
+
+#[test]
+fn a_figure_that_can_be_zero_compares_on_the_difference_scale() {
+    let a = rounds(2.0, &WOBBLE);
+    let mut b = rounds(0.0, &WOBBLE);
+    b.insert(7, 0.5);
+    let c = Comparison::new(&a, &b).unwrap();
+    assert!(!c.log);
+    assert!(c.paired);
+}
+
+#[test]
+fn inconclusive_rows_say_what_would_decide_them() {
+    let a = rounds(104.0, &[0.05, -0.04, 0.03, -0.05, 0.04, -0.03]);
+    let b = rounds(100.0, &[-0.03, 0.04, -0.05, 0.03, -0.04, 0.05]);
+    let c = Comparison::new(&a, &b).unwrap();
+    let (v, _) = verdict(CheckKind::Higher, &a, &b);
+    assert_eq!(v, Verdict::Inconclusive);
+    let (mde, needed) = c.what_would_decide(CheckKind::Higher, 0.05);
+    assert!(mde > 0.04 && mde < 0.2, "{mde}");
+    let n = needed.unwrap();
+    assert!(n > 6 && n < 100, "{n}");
 }

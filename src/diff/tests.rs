@@ -1,4 +1,3 @@
-use super::noise::Spread;
 use super::*;
 use crate::results::fixture::{self, HEAVY, NONE, ok};
 
@@ -57,7 +56,7 @@ fn with(label: &str, id: &str, f: impl Fn(&mut fixture::Cell)) -> crate::results
 fn a_tested_latency_change_is_worse_and_noise_is_unchanged() {
     let old = fixture::quick("old");
     let slow = format!("{NONE}/fixed-4");
-    // 30% slower with a 2% spread over 10 inferences: Welch from the tables.
+    // 30% slower with rounds 2% apart: Welch over the 5 rounds a side.
     let new = with("new", &slow, |c| c.latency *= 1.3);
     let d = compare(&old, &new, &opts()).unwrap();
     let row = d
@@ -66,10 +65,10 @@ fn a_tested_latency_change_is_worse_and_noise_is_unchanged() {
         .find(|r| r.id == slow && r.metric == "latency")
         .unwrap();
     assert_eq!(row.mark, Mark::Worse, "{row:?}");
-    assert_eq!(row.basis, Some(Basis::Summary));
+    assert_eq!(row.basis, Some(Basis::Rounds));
     assert_eq!(row.ratio.map(|r| (r * 1000.0).round()), Some(1300.0));
-    assert!(row.p.unwrap() < 1e-6);
-    // Its speedup dropped with it (z-test on the log ratio).
+    assert!(row.p.unwrap() < 1e-4, "{row:?}");
+    // Its speedup dropped with it (per-round speedups).
     let sp = d
         .rows
         .iter()
@@ -77,7 +76,7 @@ fn a_tested_latency_change_is_worse_and_noise_is_unchanged() {
         .unwrap();
     assert_eq!(
         (sp.mark, sp.basis),
-        (Mark::Worse, Some(Basis::LogRatio)),
+        (Mark::Worse, Some(Basis::Rounds)),
         "{sp:?}"
     );
     assert!(d.any_worse());
@@ -108,13 +107,16 @@ fn a_tested_latency_change_is_worse_and_noise_is_unchanged() {
 }
 
 #[test]
-fn without_a_stored_spread_the_threshold_decides() {
+fn without_rounds_the_threshold_decides() {
     let id = format!("{HEAVY}/default");
-    let old = fixture::quick("old");
-    let new = with("new", &id, |c| {
+    let mut old = fixture::quick("old");
+    let mut new = with("new", &id, |c| {
         c.t_prod = 27.0; // 10% lower: better
         c.t_ker = 103.0; // 3%: below the threshold
     });
+    // Sets written before rounds existed have no rounds.csv.
+    old.rounds = crate::output::Table::default();
+    new.rounds = crate::output::Table::default();
     let d = compare(&old, &new, &opts()).unwrap();
     let get = |m: &str| d.rows.iter().find(|r| r.id == id && r.metric == m).unwrap();
     assert_eq!(
@@ -210,21 +212,21 @@ fn flipped_verdicts_are_found_by_check_and_cells() {
 
 #[test]
 fn holm_keeps_one_real_change_among_many_small_ones_apart() {
-    // Ten cells drift by 6% with a 4% spread (weak evidence each); one
-    // doubles. Only the doubling survives the family-wise adjustment.
+    // Ten cells drift by 6% with rounds 2% apart (weak evidence each);
+    // one doubles. Only the doubling survives the family-wise adjustment.
     let mut old_cells = Vec::new();
     let mut new_cells = Vec::new();
     for i in 0..10 {
         let id = format!("{NONE}/fixed-{}", i + 2);
         let mut a = ok(&id, i + 2, 1000.0);
-        a.std = 40.0;
+        a.std = 20.0;
         let mut b = a.clone();
         b.latency = 1060.0;
         old_cells.push(a);
         new_cells.push(b);
     }
     let mut a = ok(&format!("{NONE}/default"), 1, 1000.0);
-    a.std = 40.0;
+    a.std = 20.0;
     let mut b = a.clone();
     b.latency = 2000.0;
     old_cells.push(a);
@@ -245,19 +247,14 @@ fn holm_keeps_one_real_change_among_many_small_ones_apart() {
         .collect();
     assert_eq!(worse, vec![format!("{NONE}/default")]);
     // Unadjusted, a 6% drift with this spread would pass at 0.01.
-    let one = noise::welch(
-        Spread {
-            mean: 1000.0,
-            std: 40.0,
-            n: 10.0,
-        },
-        Spread {
-            mean: 1060.0,
-            std: 40.0,
-            n: 10.0,
-        },
-    )
-    .unwrap();
+    let rounds = |m: f64| -> std::collections::BTreeMap<u32, f64> {
+        [-1.2649110640673518, -0.6324555320336759, 0.0, 0.6324555320336759, 1.2649110640673518]
+            .iter()
+            .enumerate()
+            .map(|(r, z)| (r as u32 + 1, m + z * 20.0))
+            .collect()
+    };
+    let one = noise::rounds_p(&rounds(1000.0), &rounds(1060.0)).unwrap();
     assert!(one < 0.01 && one * 11.0 > 0.01, "{one}");
 }
 

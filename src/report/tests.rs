@@ -31,7 +31,7 @@ fn the_pages_hold_the_tables_plots_and_provenance() {
     let md = &r.md;
     assert!(md.contains("![Latency vs K (flush period) per sweep](plots/sweep.svg)"));
     assert!(md.contains("| C1 | a question | 1 | 0 | 0 |"));
-    assert!(md.contains("| id | status | n |"));
+    assert!(md.contains("| id | status | rounds |"));
 
     let again = make(&set, None, None, None).unwrap();
     assert_eq!(

@@ -3,7 +3,7 @@
 //! test.
 
 use super::ResultSet;
-use crate::analysis::SUMMARY_COLUMNS;
+use crate::analysis::{ROUNDS_COLUMNS, SUMMARY_COLUMNS};
 use crate::output::{Table, fmt_f};
 
 /// One cell of a test result set; `ok(id, k, latency)` fills the rest.
@@ -21,7 +21,8 @@ pub struct Cell {
     pub hash: String,
 }
 
-/// An ok cell: 10 inferences, 2% spread, T_prod 30, T_ker 100, T_idle 5.
+/// An ok cell: 10 inferences in each of 5 rounds, rounds 2% apart (SD),
+/// T_prod 30, T_ker 100, T_idle 5.
 pub fn ok(id: &str, k: u32, latency: f64) -> Cell {
     Cell {
         id: id.to_string(),
@@ -37,26 +38,52 @@ pub fn ok(id: &str, k: u32, latency: f64) -> Cell {
     }
 }
 
-/// summary.csv of `cells`, sorted by id, speedups against each
-/// condition's `default` cell as `analyze` computes them.
+/// Offsets of the 5 rounds of a fixture cell, in standard deviations
+/// (their mean is 0 and their sample SD 1).
+const ROUND_Z: [f64; 5] = [-1.2649110640673518, -0.6324555320336759, 0.0, 0.6324555320336759, 1.2649110640673518];
+
+/// The per-round latencies of a fixture cell: its mean, spread by `std`.
+fn round_latencies(c: &Cell) -> Vec<f64> {
+    ROUND_Z.iter().map(|z| c.latency + z * c.std).collect()
+}
+
+fn condition(id: &str) -> String {
+    id.rsplit_once('/')
+        .map(|x| x.0.to_string())
+        .unwrap_or_default()
+}
+
+/// The ok `default` cell of a cell's condition.
+fn base_of<'a>(cells: &'a [Cell], c: &Cell) -> Option<&'a Cell> {
+    cells.iter().find(|d| {
+        d.status == "ok" && d.id.ends_with("/default") && condition(&d.id) == condition(&c.id)
+    })
+}
+
+/// summary.csv of `cells`, sorted by id: 5 rounds each, speedups against
+/// each condition's `default` cell round by round, as `analyze` computes
+/// them.
 pub fn summary(cells: &[Cell]) -> Table {
     let mut t = Table::new(&SUMMARY_COLUMNS);
     let mut cells = cells.to_vec();
     cells.sort_by(|a, b| a.id.cmp(&b.id));
-    let condition = |id: &str| {
-        id.rsplit_once('/')
-            .map(|x| x.0.to_string())
-            .unwrap_or_default()
-    };
     for c in &cells {
         let parts: Vec<&str> = c.id.split('/').collect();
         let ok = c.status == "ok";
-        let base = cells.iter().find(|d| {
-            d.status == "ok" && d.id.ends_with("/default") && condition(&d.id) == condition(&c.id)
-        });
+        let base = base_of(&cells, c);
         let v = |x: f64| if ok { fmt_f(Some(x), 1) } else { String::new() };
         let opt = |x: f64, d: usize| if ok { fmt_f(Some(x), d) } else { String::new() };
-        let values: [(&str, String); 24] = [
+        // A 95% interval over 5 rounds: t(4, 0.975) = 2.776.
+        let half = 2.7764451051977934 * c.std / 5f64.sqrt();
+        let speedup = base.filter(|_| ok).map(|b| {
+            let logs: Vec<f64> = round_latencies(b)
+                .iter()
+                .zip(round_latencies(c))
+                .map(|(x, y)| (x / y).ln())
+                .collect();
+            (logs.iter().sum::<f64>() / 5.0).exp()
+        });
+        let values: [(&str, String); 25] = [
             ("id", c.id.clone()),
             ("board", parts[0].into()),
             ("load", parts[1].into()),
@@ -66,20 +93,18 @@ pub fn summary(cells: &[Cell]) -> Table {
             ("strategy", parts[5].into()),
             ("k", c.k.to_string()),
             ("status", c.status.into()),
-            ("n", if ok { c.n.to_string() } else { String::new() }),
+            ("rounds", format!("{}/5", if ok { 5 } else { 0 })),
+            ("inferences", if ok { (5 * c.n).to_string() } else { String::new() }),
             ("latency_mean_us", v(c.latency)),
-            ("latency_median_us", v(c.latency)),
-            ("latency_p95_us", v(c.latency * 1.1)),
-            ("latency_std_us", v(c.std)),
+            ("latency_ci_low_us", v(c.latency - half)),
+            ("latency_ci_high_us", v(c.latency + half)),
+            ("latency_cv_between_pct", opt(100.0 * c.std / c.latency, 1)),
             ("t_prod_mean_us", opt(c.t_prod, 2)),
             ("t_ker_mean_us", opt(c.t_ker, 2)),
             ("t_idle_mean_us", opt(c.t_idle, 2)),
             ("flushes_mean", opt(30.0 / c.k as f64, 2)),
             ("k_mean", opt(c.k as f64, 2)),
-            (
-                "speedup",
-                fmt_f(base.filter(|_| ok).map(|b| b.latency / c.latency), 3),
-            ),
+            ("speedup", fmt_f(speedup, 3)),
             (
                 "cpu_util_pct",
                 if ok { "55.0".into() } else { String::new() },
@@ -102,11 +127,50 @@ pub fn summary(cells: &[Cell]) -> Table {
     t
 }
 
+/// rounds.csv of `cells`: 5 rounds each, latency spread by the cell's
+/// `std` (T_prod, T_ker and T_idle by the same relative amount).
+pub fn rounds(cells: &[Cell]) -> Table {
+    let mut t = Table::new(&ROUNDS_COLUMNS);
+    let mut cells = cells.to_vec();
+    cells.sort_by(|a, b| a.id.cmp(&b.id));
+    for c in &cells {
+        let base = base_of(&cells, c).map(round_latencies);
+        for (r, lat) in round_latencies(c).into_iter().enumerate() {
+            let ok = c.status == "ok";
+            let rel = lat / c.latency;
+            let f = |x: f64, d: usize| if ok { fmt_f(Some(x), d) } else { String::new() };
+            let values: [(&str, String); 10] = [
+                ("id", c.id.clone()),
+                ("round", (r + 1).to_string()),
+                ("position", r.to_string()),
+                ("status", c.status.into()),
+                ("latency_us", f(lat, 1)),
+                ("t_prod_us", f(c.t_prod * rel, 2)),
+                ("t_ker_us", f(c.t_ker * rel, 2)),
+                ("t_idle_us", f(c.t_idle * rel, 2)),
+                ("k", c.k.to_string()),
+                (
+                    "speedup",
+                    fmt_f(base.as_ref().filter(|_| ok).map(|b| b[r] / lat), 3),
+                ),
+            ];
+            let mut row = vec![String::new(); t.columns.len()];
+            for (col, value) in values {
+                let i = t.column(col).expect("a rounds column");
+                row[i] = value;
+            }
+            t.rows.push(row);
+        }
+    }
+    t
+}
+
 /// A result set of these tables, read "from disk" without cells.
 pub fn set(label: &str, cells: &[Cell], checklist: Table, sweeps: Table) -> ResultSet {
     ResultSet {
         label: label.into(),
         summary: summary(cells),
+        rounds: rounds(cells),
         checklist,
         sweeps,
         kstrategy: Table::default(),
@@ -157,6 +221,7 @@ pub fn quick(label: &str) -> ResultSet {
         "sweep",
         "k_values",
         "k_answer",
+        "k_answer_rounds",
         "latency_mean_us",
         "default_latency_mean_us",
         "speedup",
@@ -167,6 +232,7 @@ pub fn quick(label: &str) -> ResultSet {
             format!("{cond}/sweep[1,4,16]"),
             "1 4 16".into(),
             "4".into(),
+            "5/5".into(),
             fmt_f(Some(850.0 * scale), 1),
             fmt_f(Some(1000.0 * scale), 1),
             "1.176".into(),
