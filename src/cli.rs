@@ -162,6 +162,15 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Where earlier results are (OUTPUT_DIR/<scenario name>/): their run
+    /// times estimate this plan's, and their noise what it can detect.
+    #[arg(
+        long,
+        env = "KLO_SPEC_OUTPUTS",
+        default_value = "outputs",
+        value_name = "DIR"
+    )]
+    pub output_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

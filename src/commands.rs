@@ -55,7 +55,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                     keep[i - 1]
                 });
             }
-            print_plan(&p, a.json)?;
+            print_plan(&p, a.json, &a.output_dir)?;
             Ok(0)
         }
         Command::Analyze(a) => {
@@ -434,8 +434,9 @@ fn install_signal_handler(cancel: &Cancel) {
     });
 }
 
-fn print_plan(p: &Prepared, as_json: bool) -> Result<()> {
+fn print_plan(p: &Prepared, as_json: bool, output_root: &Path) -> Result<()> {
     let s = &p.scenario;
+    let cost = run::plan_cost::estimate(p, &run::output_dir(output_root, s));
     if as_json {
         let cells: Vec<_> = p
             .cells
@@ -458,7 +459,15 @@ fn print_plan(p: &Prepared, as_json: bool) -> Result<()> {
                 })
             })
             .collect();
-        let doc = json!({"scenario": s.name, "count": p.cells.len(), "cells": cells});
+        let doc = json!({
+            "scenario": s.name,
+            "count": p.cells.len(),
+            "rounds": s.rounds,
+            "runs": p.cells.len() * s.rounds as usize,
+            "estimated_s": cost.estimated_s,
+            "warnings": cost.warnings,
+            "cells": cells,
+        });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
@@ -477,7 +486,19 @@ fn print_plan(p: &Prepared, as_json: bool) -> Result<()> {
     let mut boards: Vec<_> = run::cells_per_board(&p.cells).into_iter().collect();
     boards.sort();
     let per: Vec<String> = boards.iter().map(|(b, n)| format!("{b}: {n}")).collect();
-    println!("{} cells ({})", p.cells.len(), per.join(", "));
+    println!(
+        "{} cells ({}) x {} round(s) = {} runs, each round in a random order",
+        p.cells.len(),
+        per.join(", "),
+        s.rounds,
+        p.cells.len() * s.rounds as usize
+    );
+    for line in &cost.lines {
+        println!("{line}");
+    }
+    for w in &cost.warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(())
 }
 

@@ -63,6 +63,7 @@ impl Faults {
             .join(CELL)
             .join(net)
             .join("default")
+            .join("r1")
     }
 
     fn record(&self, net: &str) -> serde_json::Value {
@@ -301,7 +302,7 @@ fn a_load_that_exits_early_flags_the_cell_and_it_is_not_counted() {
     assert_eq!(code, Some(1), "{err}");
     let cell = |load: &str, net: &str| {
         f.out().join(format!(
-            "cells/note10/{load}/cpu-min/gpu-current/{net}/default/cell.json"
+            "cells/note10/{load}/cpu-min/gpu-current/{net}/default/r1/cell.json"
         ))
     };
     let j: serde_json::Value =

@@ -236,7 +236,7 @@ fn the_search_finds_k_answer_with_fewer_runs_than_the_sweep() {
     assert!((1..=32).contains(&k));
     let rec: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(sb.out("search").join(
-            "cells/local/none/cpu-current/gpu-current/synth-20-6000-20000/search-max32/cell.json",
+            "cells/local/none/cpu-current/gpu-current/synth-20-6000-20000/search-max32/r1/cell.json",
         ))
         .unwrap(),
     )
@@ -256,7 +256,7 @@ fn the_search_finds_k_answer_with_fewer_runs_than_the_sweep() {
     // Every run is kept, one folder per K and repeat (k4, k4-r1, ...).
     let sub = sb
         .out("search")
-        .join("cells/local/none/cpu-current/gpu-current/synth-20-6000-20000/search-max32");
+        .join("cells/local/none/cpu-current/gpu-current/synth-20-6000-20000/search-max32/r1");
     let folders = std::fs::read_dir(&sub)
         .unwrap()
         .flatten()

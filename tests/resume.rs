@@ -41,7 +41,7 @@ fn started(sb: &Sandbox) -> Vec<String> {
 
 fn status_of(sb: &Sandbox, name: &str, net: &str) -> String {
     let p = sb.out(name).join(format!(
-        "cells/local/none/cpu-current/gpu-current/{net}/default/cell.json"
+        "cells/local/none/cpu-current/gpu-current/{net}/default/r1/cell.json"
     ));
     let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     j["status"].as_str().unwrap().to_string()

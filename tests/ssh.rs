@@ -239,7 +239,7 @@ fn a_cell_whose_connection_dropped_is_tried_again_over_a_new_connection() {
     assert!(loads.iter().all(|p| !klo_load_running(*p)));
     let cell = sb
         .out("retried")
-        .join("cells/pi/light/cpu-current/gpu-current/net1/default");
+        .join("cells/pi/light/cpu-current/gpu-current/net1/default/r1");
     let j = json(&cell.join("cell.json"));
     assert_eq!(j["status"], "ok", "{j}");
     // The try whose connection dropped is kept for inspection.
@@ -281,7 +281,7 @@ fn a_lost_attempt_is_retried_by_the_scenario_once_the_boards_own_retries_are_use
         .unwrap();
     let cell = |net: &str| {
         sb.out("layers").join(format!(
-            "cells/pi/light/cpu-current/gpu-current/{net}/default"
+            "cells/pi/light/cpu-current/gpu-current/{net}/default/r1"
         ))
     };
     wait_until("net1 to finish", Duration::from_secs(60), || {

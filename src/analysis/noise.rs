@@ -108,7 +108,7 @@ impl CellNoise {
             f.push(format!("rounds disagree (CV {cv:.0}%)"));
         }
         if let Some((rho, p)) = self.drift.filter(|(_, p)| *p < DRIFT_ALPHA) {
-            f.push(format!("drift within runs (rho {rho:+.2}, p {p:.1e})"));
+            f.push(format!("drift within runs (rho {rho:+.2} at p {p:.1e})"));
         }
         if self.outliers.1 > 0 {
             f.push(format!("{} far outlier(s)", self.outliers.1));

@@ -344,6 +344,17 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             clamped.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
+    let plan_order = inp
+        .runs
+        .iter()
+        .flatten()
+        .filter(|r| r.record.round.is_some() && r.record.seed.is_none())
+        .count();
+    if plan_order > 0 {
+        warnings.push(format!(
+            "{plan_order} run(s) ran in plan order (`order: plan`): time, warm-up and drift line up with the matrix's axes, so differences between cells may be differences between moments; measure with `order: random`"
+        ));
+    }
     let noisy: Vec<String> = order
         .iter()
         .filter(|&&i| !noise[i].flags().is_empty())

@@ -46,8 +46,9 @@ pub struct BoardRun<'a> {
     /// Set when the run stops starting cells (`on_failure: bail`, a full
     /// output folder).
     pub halt: &'a super::Halt,
-    /// The seed of the run's order within rounds (recorded per cell).
-    pub seed: u64,
+    /// The seed of the run's order within rounds (recorded per cell);
+    /// `None` in plan order.
+    pub seed: Option<u64>,
     /// For a board on this machine: where its cells register, to find
     /// cells of other runs that overlapped them.
     pub activity: Option<super::activity::Activity>,
@@ -358,7 +359,7 @@ pub fn attempt(
     let staging = r.out_dir.join(".staging").join(&token);
     let mut record = new_record(cell, plan, choice);
     record.attempt = n;
-    record.seed = cell.slot.map(|_| r.seed);
+    record.seed = cell.slot.and(r.seed);
     let mut marker = record.clone();
     marker.status = Status::Interrupted;
     marker.reason = Some(cut_off_reason());

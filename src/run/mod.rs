@@ -8,6 +8,7 @@ pub mod attempts;
 mod board_ctx;
 pub mod cell;
 pub mod kchoice;
+pub mod plan_cost;
 pub mod prepare;
 pub mod progress;
 pub mod rounds;
@@ -348,6 +349,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         opts.rerun_failed,
     );
     let seed = s.seed.unwrap_or_else(rounds::fresh_seed);
+    let random = s.order == crate::scenario::raw::RunOrder::Random;
     // Lanes: boards on this machine one after the other, others in
     // parallel. Each lane's schedule covers all its planned cells (so that
     // a seed gives the same order whatever is already done); the runs
@@ -363,7 +365,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                 .filter(|&i| lane.contains(&p.cells[i].coord.board))
                 .collect();
             let units: Vec<(rounds::Unit, u32)> =
-                rounds::schedule(&cells, rounds, seed, &profile_of)
+                rounds::schedule(&cells, rounds, random.then_some(seed), &profile_of)
                     .into_iter()
                     .filter(|(u, _)| to_run.contains(u))
                     .collect();
@@ -388,9 +390,11 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         }
         progress.note(&resume.summary(&s.name, p.cells.len(), opts));
         if !resume.to_run.is_empty() {
-            progress.note(&format!(
-                "order: random within each round, seed {seed} (--seed {seed} replays it)"
-            ));
+            progress.note(&if random {
+                format!("order: random within each round, seed {seed} (--seed {seed} replays it)")
+            } else {
+                "order: plan (`order: plan`): the same every round, so time and drift line up with the matrix's axes; measure with `order: random`".to_string()
+            });
         }
     }
     let halt = Halt::default();
@@ -418,7 +422,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                     out_dir: &out_dir,
                     cancel: cancel.clone(),
                     halt: &halt,
-                    seed,
+                    seed: random.then_some(seed),
                     activity: activity
                         .clone()
                         .filter(|_| rounds::on_this_host(p.boards[b].config())),
@@ -499,7 +503,8 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             "cells_total": p.cells.len(),
             "order": {
                 "rounds": rounds,
-                "seed": seed,
+                "seed": random.then_some(seed),
+                "order": if random { "random" } else { "plan" },
                 "how": "every cell once per round; within a round, a random order drawn from the seed (ChaCha8, one stream per round); profiles before the cells that take K from them",
                 "lanes": schedules.iter().map(|(lane, _)| lane.clone()).collect::<Vec<_>>(),
             },

@@ -94,17 +94,20 @@ fn round_rng(seed: u64, round: u32) -> ChaCha8Rng {
 }
 
 /// The order of one round on a lane: a random permutation of `cells` (plan
-/// indexes), then every profile moved to just before the first cell that
-/// needs it when it came after. `profile_of` gives a cell's profile.
+/// indexes; plan order when `seed` is `None`), then every profile moved to
+/// just before the first cell that needs it when it came after.
+/// `profile_of` gives a cell's profile.
 pub fn round_order(
     cells: &[usize],
-    seed: u64,
+    seed: Option<u64>,
     round: u32,
     profile_of: &dyn Fn(usize) -> Option<usize>,
 ) -> Vec<usize> {
     let mut order = cells.to_vec();
     order.sort_unstable();
-    order.shuffle(&mut round_rng(seed, round));
+    if let Some(seed) = seed {
+        order.shuffle(&mut round_rng(seed, round));
+    }
     let in_lane: HashMap<usize, ()> = order.iter().map(|&i| (i, ())).collect();
     let mut placed = vec![];
     let mut done: HashMap<usize, ()> = HashMap::new();
@@ -131,11 +134,12 @@ pub fn round_order(
 }
 
 /// The whole schedule of a lane: round 1's order, then round 2's, ...
-/// Each unit comes with its place in its round's order.
+/// Each unit comes with its place in its round's order. `seed` `None`:
+/// plan order.
 pub fn schedule(
     cells: &[usize],
     rounds: u32,
-    seed: u64,
+    seed: Option<u64>,
     profile_of: &dyn Fn(usize) -> Option<usize>,
 ) -> Vec<(Unit, u32)> {
     let mut out = Vec::with_capacity(cells.len() * rounds as usize);
@@ -164,18 +168,18 @@ mod tests {
     fn an_order_is_a_permutation_fixed_by_seed_and_round() {
         let cells: Vec<usize> = (0..20).collect();
         let none = |_: usize| None;
-        let a = round_order(&cells, 42, 1, &none);
+        let a = round_order(&cells, Some(42), 1, &none);
         let mut sorted = a.clone();
         sorted.sort();
         assert_eq!(sorted, cells);
-        assert_eq!(a, round_order(&cells, 42, 1, &none), "replayable");
-        assert_ne!(a, round_order(&cells, 42, 2, &none), "another round");
-        assert_ne!(a, round_order(&cells, 43, 1, &none), "another seed");
+        assert_eq!(a, round_order(&cells, Some(42), 1, &none), "replayable");
+        assert_ne!(a, round_order(&cells, Some(42), 2, &none), "another round");
+        assert_ne!(a, round_order(&cells, Some(43), 1, &none), "another seed");
         assert_ne!(a, cells, "shuffled");
         // The input's order does not matter, only the set.
         let mut rev = cells.clone();
         rev.reverse();
-        assert_eq!(a, round_order(&rev, 42, 1, &none));
+        assert_eq!(a, round_order(&rev, Some(42), 1, &none));
     }
 
     #[test]
@@ -184,10 +188,10 @@ mod tests {
         // recorded in meta.json replays on any later klo-spec.
         let cells: Vec<usize> = (0..8).collect();
         assert_eq!(
-            round_order(&cells, 1, 1, &|_| None),
-            round_order(&cells, 1, 1, &|_| None)
+            round_order(&cells, Some(1), 1, &|_| None),
+            round_order(&cells, Some(1), 1, &|_| None)
         );
-        insta::assert_debug_snapshot!(round_order(&cells, 1, 1, &|_| None));
+        insta::assert_debug_snapshot!(round_order(&cells, Some(1), 1, &|_| None));
     }
 
     #[test]
@@ -196,7 +200,7 @@ mod tests {
         let cells: Vec<usize> = (0..20).collect();
         let profile = |i: usize| (i >= 10).then(|| i - 10);
         for seed in 0..50 {
-            let o = round_order(&cells, seed, 3, &profile);
+            let o = round_order(&cells, Some(seed), 3, &profile);
             assert_eq!(o.len(), 20);
             let pos: HashMap<usize, usize> = o.iter().enumerate().map(|(p, &c)| (c, p)).collect();
             for c in 10..20 {
@@ -204,14 +208,18 @@ mod tests {
             }
         }
         // Not all profiles first: the order stays mixed.
-        let o = round_order(&cells, 7, 1, &profile);
+        let o = round_order(&cells, Some(7), 1, &profile);
         assert!(o[..10].iter().any(|&c| c >= 10), "{o:?}");
+        // Plan order: the profiles move up, the rest stays in plan order.
+        let rev_profile = |i: usize| (i < 10).then(|| i + 10);
+        let o = round_order(&cells, None, 1, &rev_profile);
+        assert_eq!(&o[..4], &[10, 0, 11, 1]);
     }
 
     #[test]
     fn a_schedule_runs_every_cell_once_per_round_in_round_order() {
         let cells = [3usize, 5, 9];
-        let s = schedule(&cells, 4, 9, &|_| None);
+        let s = schedule(&cells, 4, Some(9), &|_| None);
         assert_eq!(s.len(), 12);
         for (i, (u, pos)) in s.iter().enumerate() {
             assert_eq!(u.round as usize, i / 3 + 1);

@@ -334,6 +334,7 @@ pub(super) fn check(
         on_failure: raw.on_failure,
         rounds: raw.rounds,
         seed: raw.seed,
+        order: raw.order,
         noise_floor: raw.noise_floor,
         loads,
         axes,

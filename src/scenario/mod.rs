@@ -55,6 +55,7 @@ pub struct Scenario {
     pub rounds: u32,
     /// Seed of the order within rounds (`None`: drawn when the run starts).
     pub seed: Option<u64>,
+    pub order: raw::RunOrder,
     pub noise_floor: raw::NoiseFloor,
     /// Every load by name, `none` (no load) included.
     pub loads: BTreeMap<String, Option<Load>>,

@@ -136,6 +136,12 @@ pub struct RawScenario {
     /// order). Default: a new seed for every run.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The order of the cells within a round: `random` (default; drawn
+    /// per round from `seed`) or `plan` (the order `plan` lists them in,
+    /// the same every round: time, warm-up and drift then line up with the
+    /// matrix's axes, so use it to debug a scenario, not to measure).
+    #[serde(default)]
+    pub order: RunOrder,
     /// The A/A check that heads the checklist: `auto` (default) compares
     /// the cells of a condition that run with identical settings under two
     /// names (`default` and `{fixed: 1}` or `sweep-k1`, `{fixed: 4}` and
@@ -143,6 +149,17 @@ pub struct RawScenario {
     /// out.
     #[serde(default)]
     pub noise_floor: NoiseFloor,
+}
+
+/// The order of the cells within a round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOrder {
+    /// A random order per round, from `seed`.
+    #[default]
+    Random,
+    /// Plan order in every round.
+    Plan,
 }
 
 /// Whether the checklist starts with an A/A check.

@@ -34,8 +34,26 @@ impl Sandbox {
         self.path().join("board")
     }
 
+    /// Writes a file of the test. A scenario (a `.yaml` file with a
+    /// top-level `name:`) that does not choose its rounds and order runs one
+    /// round in plan order: most tests check what one run of each cell does,
+    /// in an order they know; the tests of rounds say `rounds:` and `order:`
+    /// themselves.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.path().join(name);
+        let scenario = name.ends_with(".yaml") && text.lines().any(|l| l.starts_with("name:"));
+        let mut text = text.to_string();
+        if scenario {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            if !text.lines().any(|l| l.starts_with("rounds:")) {
+                text.push_str("rounds: 1\n");
+            }
+            if !text.lines().any(|l| l.starts_with("order:")) {
+                text.push_str("order: plan\n");
+            }
+        }
         std::fs::write(&p, text).unwrap();
         p
     }
