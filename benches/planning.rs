@@ -8,7 +8,8 @@
 //!   100,000 cells and for the same scenario with 10x fewer networks
 //!   (10,000 cells): the ratio of the two shows whether the cost is linear;
 //! - resume: `run::select::Resume::plan` (what `klo-spec run` prints and
-//!   runs: done, missing, changed, failed) over 10,000 finished cells on disk,
+//!   runs: done, missing, changed, failed) over 10,000 finished cells on disk
+//!   (one round each, `cells/<id>/r1/cell.json`),
 //!   against reading their 10,000 `cell.json` files raw (no parsing), the
 //!   floor any resume has to pay.
 //!
@@ -122,6 +123,11 @@ fn record(c: &klo_spec::matrix::Cell) -> CellRecord {
         earlier_attempts: vec![],
         search: None,
         log_dir: None,
+        round: Some(1),
+        position: Some(0),
+        seed: Some(1),
+        overlapped: vec![],
+        foreign_cpu_pct: Some(0.5),
         klo_spec_version: env!("CARGO_PKG_VERSION").into(),
     }
 }
@@ -160,7 +166,7 @@ fn main() {
     let out_dir = run::output_dir(&out, &p_small.scenario);
     let t = Instant::now();
     for c in &p_small.cells {
-        let dir = run::cell::cell_path(&out_dir, &c.id);
+        let dir = run::cell::cell_path(&out_dir, &c.id).join("r1");
         std::fs::create_dir_all(&dir).unwrap();
         let json = serde_json::to_string_pretty(&record(c)).unwrap();
         std::fs::write(dir.join("cell.json"), json + "\n").unwrap();
@@ -174,7 +180,7 @@ fn main() {
             .cells
             .iter()
             .map(|c| {
-                std::fs::read(run::cell::cell_path(&out_dir, &c.id).join("cell.json"))
+                std::fs::read(run::cell::cell_path(&out_dir, &c.id).join("r1/cell.json"))
                     .map(|b| b.len())
                     .unwrap_or(0)
             })
@@ -184,7 +190,7 @@ fn main() {
     let (t_raw, bytes) = best_of(3, raw);
     let all = vec![true; p_small.cells.len()];
     let (t_resume, pending) = best_of(3, || {
-        run::select::Resume::plan(&p_small.cells, &out_dir, &all, false, false)
+        run::select::Resume::plan(&p_small.cells, 1, &out_dir, &all, false, false)
     });
     assert_eq!(pending.to_run.len(), 0, "every cell is done");
     assert_eq!(pending.done, 10_000);

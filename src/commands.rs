@@ -487,11 +487,15 @@ fn print_plan(p: &Prepared, as_json: bool, output_root: &Path) -> Result<()> {
     boards.sort();
     let per: Vec<String> = boards.iter().map(|(b, n)| format!("{b}: {n}")).collect();
     println!(
-        "{} cells ({}) x {} round(s) = {} runs, each round in a random order",
+        "{} cells ({}) x {} round(s) = {} runs, {}",
         p.cells.len(),
         per.join(", "),
         s.rounds,
-        p.cells.len() * s.rounds as usize
+        p.cells.len() * s.rounds as usize,
+        match s.order {
+            scenario::raw::RunOrder::Random => "each round in a random order",
+            scenario::raw::RunOrder::Plan => "each round in plan order (`order: plan`)",
+        }
     );
     for line in &cost.lines {
         println!("{line}");

@@ -161,6 +161,11 @@ pub struct CellRecord {
     /// one's benchmark ran: `<id> (pid <pid>)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overlapped: Vec<String>,
+    /// Boards on this machine: the share of the machine's CPU time (percent
+    /// of all CPUs over the cell's wall time) that processes other than the
+    /// cell's and klo-spec's used while it ran.
+    #[serde(default)]
+    pub foreign_cpu_pct: Option<f64>,
     pub klo_spec_version: String,
 }
 

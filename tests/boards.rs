@@ -39,7 +39,7 @@ fn pinning_pins_reads_back_and_restores_every_file() {
     let (q, e) = fixture_boards(&sb);
     let scenario = Path::new(ROOT).join("scenarios/pinning.yaml");
     let out = sb
-        .command(&["run", "--boards", "boards.yaml"])
+        .command(&["run", "--boards", "boards.yaml", "--rounds", "1"])
         .arg(&scenario)
         .output()
         .unwrap();

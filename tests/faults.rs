@@ -198,7 +198,7 @@ fn signal_case(sig: i32) {
         assert!(!f.cell("n3").exists(), "n3 never started");
         assert_eq!(f.row("n2")[8], "interrupted", "never counted as a result");
         assert!(
-            f.row("n2")[10].is_empty(),
+            f.row("n2")[11].is_empty(),
             "no latency for an interrupted cell"
         );
     }
@@ -211,7 +211,7 @@ fn signal_case(sig: i32) {
     assert!(again.status.success(), "{err}");
     if sig == libc::SIGKILL {
         assert!(
-            err.contains("found 1 cell(s) cut off when an earlier run was killed, recorded as interrupted: note10/light/cpu-min/gpu-current/n2/default"),
+            err.contains("found 1 run(s) cut off when an earlier run was killed, recorded as interrupted: note10/light/cpu-min/gpu-current/n2/default/r1"),
             "{err}"
         );
     }
@@ -429,7 +429,7 @@ fn a_truncated_log_is_incomplete_and_never_a_result() {
     assert_eq!(j["status"], "incomplete", "{j}");
     assert!(j["reason"].as_str().unwrap().contains("no end line"), "{j}");
     assert!(
-        f.row("n2")[10].is_empty(),
+        f.row("n2")[11].is_empty(),
         "no latency for an incomplete cell"
     );
     let n1 = others_fine(&f);
@@ -442,7 +442,7 @@ fn on_failure_bail_starts_no_further_cell() {
     let (code, err) = run(&f);
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains("on_failure: bail stopped the run after note10/light/cpu-min/gpu-current/n2/default ended failed"),
+        err.contains("on_failure: bail stopped the run after note10/light/cpu-min/gpu-current/n2/default/r1 ended failed"),
         "{err}"
     );
     assert_eq!(f.starts(), ["n1", "n2"], "n3 never started");

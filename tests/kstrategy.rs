@@ -422,3 +422,40 @@ fn with_leave_current_a_frequency_local_cannot_set_is_left_as_it_is_and_said_so(
     let meta = std::fs::read_to_string(sb.out("freq").join("meta.json")).unwrap();
     assert!(meta.contains("left at the current setting"), "{meta}");
 }
+
+#[test]
+fn a_lut_cell_takes_k_from_its_profiles_run_of_the_same_round() {
+    let sb = Sandbox::new();
+    sb.write("lut.csv", &two_point_lut("elsewhere"));
+    let yaml = scenario(
+        "perround",
+        "{file: lut.csv, foreign: allow}",
+        "[default, {constant: {profile: baseline}}, {static: {profile: baseline}}]",
+    ) + "rounds: 3\norder: random\nseed: 5\n";
+    sb.write("s.yaml", &yaml);
+    let out = sb.run(&["run", "s.yaml", "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cell = |strategy: &str, round: u32| -> serde_json::Value {
+        let p = sb.out("perround").join(format!(
+            "cells/local/none/cpu-current/gpu-current/{TWO_PHASES}/{strategy}/r{round}/cell.json"
+        ));
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    for round in 1..=3 {
+        let profile = cell("default", round);
+        for strategy in ["constant-baseline", "static-baseline"] {
+            let rec = cell(strategy, round);
+            let choice = &rec["k_choice"];
+            assert_eq!(
+                choice["profile"].as_str().unwrap(),
+                format!("local/none/cpu-current/gpu-current/{TWO_PHASES}/default/r{round}"),
+                "{rec}"
+            );
+            // It ran after its profile in that round.
+            assert!(
+                rec["position"].as_u64() > profile["position"].as_u64(),
+                "{strategy} ran before its profile in round {round}"
+            );
+        }
+    }
+}

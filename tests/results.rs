@@ -27,7 +27,7 @@ fn scaled(sb: &Sandbox, load: &str) -> PathBuf {
         "s.yaml",
         &format!(
             "name: sc\nbenchmark:\n  command:\n    run: sh scaled-bench.sh {{{{ iterations }}}} {{{{ network }}}} {}\n    push: [scaled-bench.sh]\n\
-             networks: [net1]\niterations: 11\nload_settle_ms: 100\nloads:\n  light: {load}\n\
+             networks: [net1]\niterations: 11\nload_settle_ms: 100\nrounds: 3\nloads:\n  light: {load}\n\
              matrix:\n  load: [none, light]\n  strategy: [default, {{fixed: 4}}]\n\
              checks:\n  - {{id: C1, title: t, metric: latency, kind: lower, a: {{strategy: {{fixed: 4}}}}, b: {{strategy: default}}}}\n",
             scale.display()
@@ -96,7 +96,7 @@ fn a_changed_load_marks_its_cells_and_nothing_else() {
     );
     assert_eq!(j["cells"]["not comparable"], 2);
     assert_eq!(j["cells"]["unchanged"], 2);
-    // Both sides have their raw cells: the samples were tested.
+    // Both sides have 3 rounds: their per-round figures were tested.
     let basis: Vec<&str> = j["rows"]
         .as_array()
         .unwrap()
@@ -106,7 +106,7 @@ fn a_changed_load_marks_its_cells_and_nothing_else() {
         })
         .map(|r| r["basis"].as_str().unwrap())
         .collect();
-    assert_eq!(basis, ["u-test", "u-test"]);
+    assert_eq!(basis, ["welch over rounds", "welch over rounds"]);
 
     // A result set against itself: no change, exit 0.
     let same = sb.run(&["diff", "a/sc", "a/sc"]);
@@ -214,13 +214,13 @@ fn diff_rev_reads_committed_tables_without_a_checkout() {
         .collect();
     assert_eq!(
         latency,
-        vec![("worse", "welch"); 4],
-        "the stored spread decides: {rows:?}"
+        vec![("worse", "welch over rounds"); 4],
+        "the committed rounds.csv decides: {rows:?}"
     );
     let t_prod = rows.iter().find(|r| r["metric"] == "t_prod").unwrap();
     assert_eq!(
         (t_prod["mark"].as_str(), t_prod["basis"].as_str()),
-        (Some("worse"), Some("threshold"))
+        (Some("worse"), Some("welch over rounds"))
     );
 
     // Against the working tree (the same tables as HEAD): no change.
@@ -388,13 +388,13 @@ fn export_writes_every_format_and_the_same_bytes_twice() {
     );
     let k = std::fs::read_to_string(sb.path().join(text(&csv.stdout).trim())).unwrap();
     assert!(
-        k.starts_with("cell,iter,kernel,first,name,t_prod_us,"),
+        k.starts_with("cell,round,iter,kernel,first,name,t_prod_us,"),
         "{k}"
     );
     assert_eq!(
         k.lines().count(),
-        1 + 4 * 11 * 4,
-        "4 cells x 11 inferences x 4 kernels"
+        1 + 4 * 3 * 11 * 4,
+        "4 cells x 3 rounds x 11 inferences x 4 kernels"
     );
     let bad = sb.run(&["export", "outputs/sc", "-t", "summary", "-f", "parquet"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));

@@ -148,7 +148,7 @@ fn only_and_rerun_failed_pick_cells_and_the_run_says_what_it_skips() {
     // `plan --only` shows the selection.
     let out = sb.run(&["plan", "s.yaml", "--only", "*n4*"]);
     assert!(
-        text(&out.stdout).trim_end().ends_with("1 cells (local: 1)"),
+        text(&out.stdout).contains("1 cells (local: 1) x 1 round(s) = 1 runs"),
         "{}",
         text(&out.stdout)
     );

@@ -230,10 +230,7 @@ impl Comparison {
                 if p_adj < alpha {
                     (Verdict::Pass, String::new())
                 } else if p_other_adj < alpha {
-                    (
-                        Verdict::Fail,
-                        format!("a is significantly {other} than b"),
-                    )
+                    (Verdict::Fail, format!("a is significantly {other} than b"))
                 } else if inside {
                     (Verdict::Fail, equivalent)
                 } else {
@@ -263,13 +260,8 @@ impl Comparison {
         let side = Self::alpha_side(kind, alpha);
         let mde = self.test.mde(side, POWER);
         let mde_rel = (self.ratio(mde) - 1.0).abs();
-        let needed = stats::rounds_needed(
-            self.sd_unit,
-            self.test.est,
-            side,
-            POWER,
-            MAX_ROUNDS_NEEDED,
-        );
+        let needed =
+            stats::rounds_needed(self.sd_unit, self.test.est, side, POWER, MAX_ROUNDS_NEEDED);
         (mde_rel, needed)
     }
 }
@@ -316,11 +308,9 @@ fn frequency_not_real(inp: &Inputs, a: usize, b: usize) -> Option<String> {
         )
     };
     let left = |axis: &str| {
-        [a, b].iter().any(|&i| {
-            inp.runs[i]
-                .iter()
-                .any(|r| r.record.pins.left_unset(axis))
-        })
+        [a, b]
+            .iter()
+            .any(|&i| inp.runs[i].iter().any(|r| r.record.pins.left_unset(axis)))
     };
     let (sa, sb) = (settings(a), settings(b));
     let board = &inp.cells[a].coord.board;
@@ -358,6 +348,9 @@ struct Pending {
     p: f64,
     p_other: f64,
 }
+
+/// One comparison of a check: its group and the indexes of cells a and b.
+type GroupPair = (String, usize, usize);
 
 /// The per-check totals: (id, title, PASS, FAIL, INCONCLUSIVE).
 pub type Totals = Vec<(String, String, usize, usize, usize)>;
@@ -402,7 +395,7 @@ pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)>
 
     // The checks: the A/A check first (latency, similar, 5%, 0.05), then
     // the scenario's.
-    let mut specs: Vec<(CheckSpec, Vec<(String, usize, usize)>)> = Vec::new();
+    let mut specs: Vec<(CheckSpec, Vec<GroupPair>)> = Vec::new();
     let aa = if inp.scenario.noise_floor == crate::scenario::raw::NoiseFloor::Auto {
         aa_pairs(inp)
     } else {
@@ -424,11 +417,7 @@ pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)>
             .iter()
             .map(|&(a, b)| {
                 let c = &inp.cells[a];
-                (
-                    format!("{}/k{}", condition_key(c), c.k),
-                    b,
-                    a,
-                )
+                (format!("{}/k{}", condition_key(c), c.k), b, a)
             })
             .collect();
         specs.push((spec, pairs));
@@ -455,17 +444,14 @@ pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)>
             } else {
                 let (fa, fb) = (figures(a), figures(b));
                 if fa.len() < 2 || fb.len() < 2 {
-                    let st = |i: usize, n: usize| {
-                        format!("{} ({n} ok round(s))", inp.status(i))
-                    };
+                    let st = |i: usize, n: usize| format!("{} ({n} ok round(s))", inp.status(i));
                     Err(format!(
                         "too few ok rounds to test: a is {}, b is {}; a check needs 2 rounds a side",
                         st(a, fa.len()),
                         st(b, fb.len())
                     ))
                 } else {
-                    Comparison::new(&fa, &fb)
-                        .ok_or_else(|| "a figure is not finite".to_string())
+                    Comparison::new(&fa, &fb).ok_or_else(|| "a figure is not finite".to_string())
                 }
             };
             let (p, p_other) = match &cmp {
@@ -525,8 +511,13 @@ pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)>
         let (verdict, note, cells) = match &row.cmp {
             Err(why) => (Verdict::Inconclusive, why.clone(), None),
             Ok(c) => {
-                let (mut v, mut note) =
-                    c.decide(check.kind, check.tolerance, check.alpha, p_holm[i], p_other_holm[i]);
+                let (mut v, mut note) = c.decide(
+                    check.kind,
+                    check.tolerance,
+                    check.alpha,
+                    p_holm[i],
+                    p_other_holm[i],
+                );
                 if is_aa {
                     aa_tested += 1;
                     // Two names for one setting that differ: the

@@ -27,7 +27,10 @@ pub struct RoundFig {
 /// Reduces runs' logs to their figures: one polars pass over all of them
 /// (called with a bounded batch at a time, so that memory stays bounded),
 /// in the order given.
-pub fn figures_of(s: &Scenario, runs: &[(&Cell, &CellRecord, &CellLog)]) -> anyhow::Result<Vec<RoundFig>> {
+pub fn figures_of(
+    s: &Scenario,
+    runs: &[(&Cell, &CellRecord, &CellLog)],
+) -> anyhow::Result<Vec<RoundFig>> {
     let indexed: Vec<(u32, &CellLog)> = runs
         .iter()
         .enumerate()
@@ -83,7 +86,9 @@ pub struct RoundRun {
 impl RoundRun {
     /// The figures of an `ok` run.
     pub fn ok_fig(&self) -> Option<&RoundFig> {
-        self.fig.as_ref().filter(|_| self.record.status == Status::Ok)
+        self.fig
+            .as_ref()
+            .filter(|_| self.record.status == Status::Ok)
     }
 }
 

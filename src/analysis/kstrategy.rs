@@ -239,8 +239,13 @@ pub fn table(
                 match Comparison::new(&latency[oi], &latency[ai]) {
                     Some(c) => {
                         let (p, _) = c.p_values(CheckKind::Similar, CLOSE_TOLERANCE);
-                        let (v, _) =
-                            c.decide(CheckKind::Similar, CLOSE_TOLERANCE, CLOSE_ALPHA, p, f64::NAN);
+                        let (v, _) = c.decide(
+                            CheckKind::Similar,
+                            CLOSE_TOLERANCE,
+                            CLOSE_ALPHA,
+                            p,
+                            f64::NAN,
+                        );
                         (v.as_str(), format!("tost, {}", c.name()), Some(p))
                     }
                     None => ("INCONCLUSIVE", "too few rounds".to_string(), None),

@@ -66,8 +66,11 @@ pub struct Analysis {
     /// K_opt vs K_answer per condition (kstrategy.csv).
     pub kstrategy: Table,
     /// What the reader should know about the results (a LUT lookup outside
-    /// the LUT's grid, noisy cells), printed after the tables.
+    /// the LUT's grid), printed after the tables.
     pub warnings: Vec<String>,
+    /// The cells whose noise flags are set, with their flags (summary.csv's
+    /// `noise` column), printed with the tables.
+    pub noisy: Vec<String>,
     /// The A/A check's conclusion, when the checklist has one: the
     /// environment's noise floor, shown first.
     pub noise_floor: Option<String>,
@@ -327,7 +330,6 @@ pub fn cell_statistics(
     }
     Ok((stats, samples))
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,9 @@ use super::stats;
 pub const CV_WARN_PCT: f64 = 10.0;
 /// Drift within runs is flagged at this level (combined over rounds).
 pub const DRIFT_ALPHA: f64 = 0.01;
+/// A round during which other work took more than this share of the
+/// machine's CPUs (percent) is counted as disturbed.
+pub const FOREIGN_WARN_PCT: f64 = 10.0;
 /// The difference the design recommendation is sized for.
 pub const DESIGN_EFFECT: f64 = 0.05;
 
@@ -36,6 +39,9 @@ pub struct CellNoise {
     /// Rounds that overlapped a cell of another klo-spec run on the same
     /// machine.
     pub overlapped: usize,
+    /// Rounds during which other work used more than
+    /// [`FOREIGN_WARN_PCT`] of the machine's CPUs, and the largest share.
+    pub disturbed: (usize, f64),
     /// Variance components of latency: (between rounds, within a round).
     pub components: Option<(f64, f64)>,
     pub grand_mean: Option<f64>,
@@ -95,7 +101,15 @@ impl CellNoise {
             cv_within_pct: cv_within,
             drift,
             outliers,
-            overlapped: runs.iter().filter(|r| !r.record.overlapped.is_empty()).count(),
+            overlapped: runs
+                .iter()
+                .filter(|r| !r.record.overlapped.is_empty())
+                .count(),
+            disturbed: runs
+                .iter()
+                .filter_map(|r| r.record.foreign_cpu_pct)
+                .filter(|p| *p > FOREIGN_WARN_PCT)
+                .fold((0, 0.0), |(n, m), p| (n + 1, f64::max(m, p))),
             components: stats::variance_components(&groups).map(|(b, w, _)| (b, w)),
             grand_mean: grand,
         }
@@ -112,6 +126,12 @@ impl CellNoise {
         }
         if self.outliers.1 > 0 {
             f.push(format!("{} far outlier(s)", self.outliers.1));
+        }
+        if self.disturbed.0 > 0 {
+            f.push(format!(
+                "{} round(s) shared this machine with other work (up to {:.0}% of its CPUs)",
+                self.disturbed.0, self.disturbed.1
+            ));
         }
         if self.overlapped > 0 {
             f.push(format!(
@@ -226,16 +246,32 @@ mod tests {
         assert!(quiet.cv_between_pct.unwrap() < 1e-9);
         let far: Vec<f64> = flat.iter().map(|x| x * 1.5).collect();
         let noisy = CellNoise::of(&[run(1, flat.clone()), run(2, far)]);
-        assert!(noisy.flags().contains("rounds disagree"), "{}", noisy.flags());
+        assert!(
+            noisy.flags().contains("rounds disagree"),
+            "{}",
+            noisy.flags()
+        );
         let rising: Vec<f64> = (0..20).map(|i| 100.0 + i as f64).collect();
         let d = CellNoise::of(&[run(1, rising.clone()), run(2, rising)]);
         assert!(d.flags().contains("drift"), "{}", d.flags());
         let mut spike = flat.clone();
         spike[4] = 1000.0;
-        assert!(CellNoise::of(&[run(1, spike)]).flags().contains("1 far outlier"));
+        assert!(
+            CellNoise::of(&[run(1, spike)])
+                .flags()
+                .contains("1 far outlier")
+        );
         let mut o = run(1, flat.clone());
         o.record.overlapped = vec!["other (pid 1)".into()];
         assert!(CellNoise::of(&[o]).flags().contains("overlapped"));
+        let mut busy = run(1, flat.clone());
+        busy.record.foreign_cpu_pct = Some(45.0);
+        let mut quiet_run = run(2, flat);
+        quiet_run.record.foreign_cpu_pct = Some(2.0);
+        assert_eq!(
+            CellNoise::of(&[busy, quiet_run]).flags(),
+            "1 round(s) shared this machine with other work (up to 45% of its CPUs)"
+        );
     }
 
     #[test]
@@ -255,7 +291,10 @@ mod tests {
             .collect();
         let lines = design(&cells, 0.05);
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[1].starts_with("design: about 2 measured"), "{lines:?}");
+        assert!(
+            lines[1].starts_with("design: about 2 measured"),
+            "{lines:?}"
+        );
         assert!(design(&[], 0.05).is_empty());
     }
 }

@@ -173,8 +173,7 @@ impl TTest {
     /// `ttost_ind(usevar="unequal")`. It is below alpha exactly when the
     /// (1 - 2 alpha) interval lies inside the margin.
     pub fn p_equivalent(&self, margin: f64) -> f64 {
-        self.p_greater_than(-margin)
-            .max(self.p_less_than(margin))
+        self.p_greater_than(-margin).max(self.p_less_than(margin))
     }
 
     /// Minimum detectable effect (on the estimate's scale): the smallest
@@ -190,7 +189,13 @@ impl TTest {
 /// given the spread `sd_d` of one round's difference:
 /// `(t(n-1, 1-alpha) + t(n-1, power)) * sd_d / sqrt(n) <= |effect|`.
 /// `None` above `limit`.
-pub fn rounds_needed(sd_d: f64, effect: f64, alpha_side: f64, power: f64, limit: u32) -> Option<u32> {
+pub fn rounds_needed(
+    sd_d: f64,
+    effect: f64,
+    alpha_side: f64,
+    power: f64,
+    limit: u32,
+) -> Option<u32> {
     if !(sd_d.is_finite() && effect.is_finite()) {
         return None;
     }
@@ -268,7 +273,10 @@ pub fn hodges_lehmann_shift(a: &[f64], b: &[f64]) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    let w: Vec<f64> = a.iter().flat_map(|x| b.iter().map(move |y| x - y)).collect();
+    let w: Vec<f64> = a
+        .iter()
+        .flat_map(|x| b.iter().map(move |y| x - y))
+        .collect();
     Some(median(&w))
 }
 

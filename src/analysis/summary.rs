@@ -57,7 +57,7 @@ pub const SUMMARY_COLUMNS: [&str; 36] = [
     "hash",
 ];
 
-pub const ROUNDS_COLUMNS: [&str; 15] = [
+pub const ROUNDS_COLUMNS: [&str; 16] = [
     "id",
     "round",
     "position",
@@ -72,6 +72,7 @@ pub const ROUNDS_COLUMNS: [&str; 15] = [
     "k",
     "speedup",
     "cpu_util_pct",
+    "foreign_cpu_pct",
     "overlapped",
 ];
 
@@ -268,15 +269,15 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             cell.hash.clone(),
         ]);
         for r in runs {
-            let f = r.ok_fig().or(r.fig.as_ref()).filter(|_| r.record.status.has_measurements());
+            let f = r
+                .ok_fig()
+                .or(r.fig.as_ref())
+                .filter(|_| r.record.status.has_measurements());
             let v = |m: Metric| f.and_then(|f| f.value(m));
             rounds.rows.push(vec![
                 cell.id.clone(),
                 r.round.to_string(),
-                r.record
-                    .position
-                    .map(|p| p.to_string())
-                    .unwrap_or_default(),
+                r.record.position.map(|p| p.to_string()).unwrap_or_default(),
                 r.record.status.to_string(),
                 f.map(|f| f.stats.n.to_string()).unwrap_or_default(),
                 fmt_f(v(Metric::Latency), 1),
@@ -290,6 +291,7 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
                     .unwrap_or_default(),
                 fmt_f(speedups[i].get(&r.round).copied(), 3),
                 fmt_f(r.record.cpu_util_pct, 1),
+                fmt_f(r.record.foreign_cpu_pct, 1),
                 r.record.overlapped.join(" "),
             ]);
         }
@@ -318,7 +320,10 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             if r.record.k_choice.as_ref().is_some_and(|c| c.clamped) {
                 clamped.insert(cell.id.as_str());
             }
-            let made_on = inp.luts.get(&cell.coord.board).and_then(|l| l.get("device"));
+            let made_on = inp
+                .luts
+                .get(&cell.coord.board)
+                .and_then(|l| l.get("device"));
             if let (Some(made_on), Some(ran_on)) =
                 (made_on, crate::kstrategy::build::device_of(&r.record))
                 && made_on != ran_on
@@ -344,33 +349,18 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             clamped.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
-    let plan_order = inp
-        .runs
-        .iter()
-        .flatten()
-        .filter(|r| r.record.round.is_some() && r.record.seed.is_none())
-        .count();
-    if plan_order > 0 {
-        warnings.push(format!(
-            "{plan_order} run(s) ran in plan order (`order: plan`): time, warm-up and drift line up with the matrix's axes, so differences between cells may be differences between moments; measure with `order: random`"
-        ));
-    }
     let noisy: Vec<String> = order
         .iter()
         .filter(|&&i| !noise[i].flags().is_empty())
         .map(|&i| format!("{}: {}", inp.cells[i].id, noise[i].flags()))
         .collect();
-    if !noisy.is_empty() {
-        warnings.push(format!(
-            "{} cell(s) are noisy (summary.csv's noise column):\n  {}",
-            noisy.len(),
-            noisy.join("\n  ")
-        ));
-    }
+
     let cells_design: Vec<(CellNoise, f64, f64)> = (0..n)
         .filter_map(|i| {
-            let ok: Vec<&super::RoundRun> =
-                inp.runs[i].iter().filter(|r| r.ok_fig().is_some()).collect();
+            let ok: Vec<&super::RoundRun> = inp.runs[i]
+                .iter()
+                .filter(|r| r.ok_fig().is_some())
+                .collect();
             if ok.len() < 2 {
                 return None;
             }
@@ -388,6 +378,7 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
     let design = noise::design(&cells_design, 0.05);
     Ok(Analysis {
         warnings,
+        noisy,
         summary,
         rounds,
         checklist,

@@ -131,7 +131,12 @@ pub(super) fn sweeps(
         let (runs, sweep_runs) = inp.runs[i]
             .iter()
             .filter_map(|r| r.record.search.as_ref())
-            .fold((0, 0), |acc, s| (acc.0 + s.runs, acc.1 + s.sweep_runs.max(spec.k_max as usize)));
+            .fold((0, 0), |acc, s| {
+                (
+                    acc.0 + s.runs,
+                    acc.1 + s.sweep_runs.max(spec.k_max as usize),
+                )
+            });
         let base_lat = base(i).map(|d| &latency[d]);
         t.rows.push(vec![
             format!(

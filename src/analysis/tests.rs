@@ -80,7 +80,10 @@ fn verdicts_on_per_round_figures() {
     assert_eq!(verdict(CheckKind::Differ, &lo, &same).0, Verdict::Fail);
     assert_eq!(verdict(CheckKind::Lower, &lo, &hi).0, Verdict::Pass);
     let (v, note) = verdict(CheckKind::Lower, &hi, &lo);
-    assert_eq!((v, note.as_str()), (Verdict::Fail, "a is significantly higher than b"));
+    assert_eq!(
+        (v, note.as_str()),
+        (Verdict::Fail, "a is significantly higher than b")
+    );
     assert_eq!(verdict(CheckKind::Higher, &hi, &lo).0, Verdict::Pass);
     assert_eq!(verdict(CheckKind::Similar, &lo, &same).0, Verdict::Pass);
     assert_eq!(verdict(CheckKind::Similar, &lo, &hi).0, Verdict::Fail);

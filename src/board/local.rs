@@ -379,7 +379,8 @@ impl Transport for LocalBoard {
             });
         }
         let started = Instant::now();
-        let mut child = cmd
+        let foreign = ForeignCpu::start();
+        let child = cmd
             .spawn()
             .with_context(|| format!("cannot start `{shell}` for the cell script"))?;
         let pid = child.id() as i32;
@@ -393,7 +394,8 @@ impl Transport for LocalBoard {
         };
         let mut term_sent: Option<Instant> = None;
         let status = loop {
-            if let Some(status) = child.try_wait().context("waiting for the cell script")? {
+            if let Some((status, usage)) = reap(pid).context("waiting for the cell script")? {
+                run.foreign_cpu = foreign.and_then(|f| f.end(&usage));
                 break status;
             }
             let level = cancel.level();
@@ -431,6 +433,94 @@ impl Transport for LocalBoard {
             )
         })?;
         Ok(run)
+    }
+}
+
+/// Reaps the cell script if it has exited: its status and its resource
+/// usage, which includes every descendant it waited for (the benchmark,
+/// the loads). `None` while it runs.
+fn reap(pid: i32) -> std::io::Result<Option<(std::process::ExitStatus, libc::rusage)>> {
+    use std::os::unix::process::ExitStatusExt as _;
+    loop {
+        let mut status = 0;
+        // SAFETY: wait4(2) on our own child, into a zeroed rusage.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        match r {
+            0 => return Ok(None),
+            r if r == pid => {
+                return Ok(Some((std::process::ExitStatus::from_raw(status), usage)));
+            }
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+fn cpu_seconds(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 * 1e-6
+}
+
+/// The CPU time other work used on this machine while a cell ran: the
+/// busy time of all CPUs (`/proc/stat`: user, nice, system, irq, softirq)
+/// minus what the cell script and its waited-for descendants used and what
+/// klo-spec itself used. Steal time (another guest of the hypervisor) is
+/// not counted.
+struct ForeignCpu {
+    busy: u64,
+    own: f64,
+    tick: f64,
+    cpus: u32,
+}
+
+/// Busy jiffies of all CPUs and the number of CPUs, from `/proc/stat`.
+fn busy_jiffies() -> Option<(u64, u32)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let total = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = total
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let cpus = text
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .count() as u32;
+    // user nice system idle iowait irq softirq
+    (v.len() >= 7).then(|| (v[0] + v[1] + v[2] + v[5] + v[6], cpus))
+}
+
+fn own_cpu() -> f64 {
+    // SAFETY: getrusage(2) into a zeroed rusage.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    cpu_seconds(u.ru_utime) + cpu_seconds(u.ru_stime)
+}
+
+impl ForeignCpu {
+    fn start() -> Option<ForeignCpu> {
+        let (busy, cpus) = busy_jiffies()?;
+        // SAFETY: sysconf(3) has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Some(ForeignCpu {
+            busy,
+            own: own_cpu(),
+            tick: 1.0 / hz.max(1) as f64,
+            cpus,
+        })
+    }
+
+    /// Seconds of foreign CPU time (never below 0) and the CPUs.
+    fn end(self, script: &libc::rusage) -> Option<(f64, u32)> {
+        let (busy, _) = busy_jiffies()?;
+        let all = busy.saturating_sub(self.busy) as f64 * self.tick;
+        let ours =
+            cpu_seconds(script.ru_utime) + cpu_seconds(script.ru_stime) + (own_cpu() - self.own);
+        Some(((all - ours).max(0.0), self.cpus))
     }
 }
 

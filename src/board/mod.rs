@@ -80,6 +80,10 @@ pub struct CellRun {
     /// Processes the runner had to kill after the script was gone (a load
     /// or benchmark that survived its cleanup): should always be 0.
     pub leftovers_killed: u32,
+    /// Boards on this machine: CPU time (s) that other processes than the
+    /// cell's and klo-spec's used on this machine while the cell ran, and
+    /// the machine's CPUs (see `local::ForeignCpu`).
+    pub foreign_cpu: Option<(f64, u32)>,
 }
 
 /// A board klo-spec can run cells on.

@@ -248,11 +248,17 @@ fn holm_keeps_one_real_change_among_many_small_ones_apart() {
     assert_eq!(worse, vec![format!("{NONE}/default")]);
     // Unadjusted, a 6% drift with this spread would pass at 0.01.
     let rounds = |m: f64| -> std::collections::BTreeMap<u32, f64> {
-        [-1.2649110640673518, -0.6324555320336759, 0.0, 0.6324555320336759, 1.2649110640673518]
-            .iter()
-            .enumerate()
-            .map(|(r, z)| (r as u32 + 1, m + z * 20.0))
-            .collect()
+        [
+            -1.2649110640673518,
+            -0.6324555320336759,
+            0.0,
+            0.6324555320336759,
+            1.2649110640673518,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(r, z)| (r as u32 + 1, m + z * 20.0))
+        .collect()
     };
     let one = noise::rounds_p(&rounds(1000.0), &rounds(1060.0)).unwrap();
     assert!(one < 0.01 && one * 11.0 > 0.01, "{one}");

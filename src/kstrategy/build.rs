@@ -50,8 +50,8 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
     let summary = dir.join("summary.csv");
     let bytes =
         std::fs::read(&summary).with_context(|| format!("cannot read {}", summary.display()))?;
-    let table = crate::results::parse_csv(&bytes)
-        .with_context(|| format!("{}", summary.display()))?;
+    let table =
+        crate::results::parse_csv(&bytes).with_context(|| format!("{}", summary.display()))?;
     let header: Vec<&str> = table.columns.iter().map(String::as_str).collect();
     let col = |name: &str| {
         table

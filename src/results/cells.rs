@@ -93,9 +93,7 @@ impl Cells {
                 .next()
                 .and_then(|n| n.parse::<u32>().ok())
                 .is_some_and(|n| n > 0),
-            None => {
-                r[status_c] == Status::Ok.as_str() || r[status_c] == Status::LoadDied.as_str()
-            }
+            None => r[status_c] == Status::Ok.as_str() || r[status_c] == Status::LoadDied.as_str(),
         };
         let runs: Vec<(usize, u32)> = t
             .rows

@@ -40,7 +40,13 @@ pub fn ok(id: &str, k: u32, latency: f64) -> Cell {
 
 /// Offsets of the 5 rounds of a fixture cell, in standard deviations
 /// (their mean is 0 and their sample SD 1).
-const ROUND_Z: [f64; 5] = [-1.2649110640673518, -0.6324555320336759, 0.0, 0.6324555320336759, 1.2649110640673518];
+const ROUND_Z: [f64; 5] = [
+    -1.2649110640673518,
+    -0.6324555320336759,
+    0.0,
+    0.6324555320336759,
+    1.2649110640673518,
+];
 
 /// The per-round latencies of a fixture cell: its mean, spread by `std`.
 fn round_latencies(c: &Cell) -> Vec<f64> {
@@ -94,7 +100,14 @@ pub fn summary(cells: &[Cell]) -> Table {
             ("k", c.k.to_string()),
             ("status", c.status.into()),
             ("rounds", format!("{}/5", if ok { 5 } else { 0 })),
-            ("inferences", if ok { (5 * c.n).to_string() } else { String::new() }),
+            (
+                "inferences",
+                if ok {
+                    (5 * c.n).to_string()
+                } else {
+                    String::new()
+                },
+            ),
             ("latency_mean_us", v(c.latency)),
             ("latency_ci_low_us", v(c.latency - half)),
             ("latency_ci_high_us", v(c.latency + half)),

@@ -61,7 +61,9 @@ impl Activity {
 
     /// The registry of the local boards' parent folder.
     pub fn for_this_machine() -> Option<Activity> {
-        crate::board::local::local_root().ok().map(|r| Activity::new(&r))
+        crate::board::local::local_root()
+            .ok()
+            .map(|r| Activity::new(&r))
     }
 
     /// Registers a cell of ours that starts now. Failing to register (an
@@ -74,7 +76,10 @@ impl Activity {
             SEQ.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::create_dir_all(self.dir.join("active"));
-        let _ = std::fs::write(&file, format!("{} {start} {}\n", std::process::id(), one_line(id)));
+        let _ = std::fs::write(
+            &file,
+            format!("{} {start} {}\n", std::process::id(), one_line(id)),
+        );
         Registration {
             dir: self.dir.clone(),
             file,

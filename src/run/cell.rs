@@ -289,6 +289,7 @@ fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
         position: cell.slot.map(|s| s.position),
         seed: None,
         overlapped: Vec::new(),
+        foreign_cpu_pct: None,
         klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -525,6 +526,10 @@ fn judge(
     record.loads.alive_after = num("loads_alive_after").map(|v| v as u32);
     record.loads.left_after_cleanup = num("loads_left").map(|v| v as u32);
     record.leftovers_killed_by_runner = run.leftovers_killed;
+    record.foreign_cpu_pct = run.foreign_cpu.and_then(|(s, cpus)| {
+        let wall = run.wall.as_secs_f64();
+        (wall > 0.0 && cpus > 0).then(|| (1000.0 * s / (wall * cpus as f64)).round() / 10.0)
+    });
     if let (Ok(b), Ok(a)) = (
         std::fs::read_to_string(staging.join("stat.before")),
         std::fs::read_to_string(staging.join("stat.after")),

@@ -358,7 +358,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let to_run: HashSet<rounds::Unit> = resume.to_run.iter().copied().collect();
     let profiles = kchoice::Profiles::new(&p.cells);
     let profile_of = |i: usize| profiles.index_of(&p.cells[i]);
-    let schedules: Vec<(Vec<String>, Vec<(rounds::Unit, u32)>)> = lanes
+    let schedules: Vec<(Vec<String>, rounds::Schedule)> = lanes
         .iter()
         .map(|lane| {
             let cells: Vec<usize> = (0..p.cells.len())
@@ -375,7 +375,9 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         .collect();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for u in &resume.to_run {
-        *counts.entry(p.cells[u.cell].coord.board.clone()).or_default() += 1;
+        *counts
+            .entry(p.cells[u.cell].coord.board.clone())
+            .or_default() += 1;
     }
     let counts: Vec<(String, usize)> = counts.into_iter().collect();
     let progress = Progress::new(&counts, opts.progress);
@@ -400,36 +402,36 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let halt = Halt::default();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let activity = activity::Activity::for_this_machine();
-    let board_runs: BTreeMap<&str, BoardRun> = p
-        .boards
-        .keys()
-        .map(|board| {
-            let b = board.as_str();
-            (
-                b,
-                BoardRun {
-                    transport: p.boards[b].as_ref(),
-                    topology: &p.topologies[b],
-                    helpers: helper_paths.get(b).cloned().unwrap_or(
-                        crate::board::HelperPaths {
-                            load: String::new(),
-                            probe: String::new(),
-                        },
-                    ),
-                    cores: p.cores[b].clone(),
-                    scenario: s,
-                    templates: &p.templates,
-                    out_dir: &out_dir,
-                    cancel: cancel.clone(),
-                    halt: &halt,
-                    seed: random.then_some(seed),
-                    activity: activity
-                        .clone()
-                        .filter(|_| rounds::on_this_host(p.boards[b].config())),
-                },
-            )
-        })
-        .collect();
+    let board_runs: BTreeMap<&str, BoardRun> =
+        p.boards
+            .keys()
+            .map(|board| {
+                let b = board.as_str();
+                (
+                    b,
+                    BoardRun {
+                        transport: p.boards[b].as_ref(),
+                        topology: &p.topologies[b],
+                        helpers: helper_paths.get(b).cloned().unwrap_or(
+                            crate::board::HelperPaths {
+                                load: String::new(),
+                                probe: String::new(),
+                            },
+                        ),
+                        cores: p.cores[b].clone(),
+                        scenario: s,
+                        templates: &p.templates,
+                        out_dir: &out_dir,
+                        cancel: cancel.clone(),
+                        halt: &halt,
+                        seed: random.then_some(seed),
+                        activity: activity
+                            .clone()
+                            .filter(|_| rounds::on_this_host(p.boards[b].config())),
+                    },
+                )
+            })
+            .collect();
     let per_board_results: Vec<BoardResults> = std::thread::scope(|scope| {
         let handles: Vec<_> = schedules
             .iter()

@@ -54,8 +54,7 @@ pub fn estimate(p: &Prepared, out_dir: &Path) -> PlanCost {
         let dir = super::cell::cell_path(out_dir, &c.id);
         let mut walls = Vec::new();
         for r in round_folders(&dir) {
-            let Some(rec) =
-                CellRecord::read(&dir.join(rounds::round_segment(r)).join("cell.json"))
+            let Some(rec) = CellRecord::read(&dir.join(rounds::round_segment(r)).join("cell.json"))
             else {
                 continue;
             };
@@ -112,8 +111,7 @@ pub fn estimate(p: &Prepared, out_dir: &Path) -> PlanCost {
         let sd_d = (2.0f64).sqrt() * cv;
         let df = (s.rounds - 1) as f64;
         let alpha = s.checks.first().map_or(0.05, |c| c.alpha);
-        let mde = (stats::t_quantile(df, 1.0 - alpha / 2.0) + stats::t_quantile(df, POWER))
-            * sd_d
+        let mde = (stats::t_quantile(df, 1.0 - alpha / 2.0) + stats::t_quantile(df, POWER)) * sd_d
             / (s.rounds as f64).sqrt();
         cost.lines.push(format!(
             "power: at the between-round noise of the earlier results (median CV {:.1}% of latency), {} rounds detect a latency difference of about {:.0}% (power {POWER}, alpha {alpha}, two-sided); smaller effects come out INCONCLUSIVE",

@@ -58,7 +58,8 @@ pub fn on_this_host(b: &BoardConfig) -> bool {
             let host = host.split(']').next().unwrap_or(host);
             host == "localhost"
                 || host == "::1"
-                || host.split('.').next() == Some("127") && host.parse::<std::net::Ipv4Addr>().is_ok()
+                || host.split('.').next() == Some("127")
+                    && host.parse::<std::net::Ipv4Addr>().is_ok()
         }),
         TransportKind::Adb => false,
     }
@@ -133,6 +134,9 @@ pub fn round_order(
     placed
 }
 
+/// Runs in order, each with its place in its round's order.
+pub type Schedule = Vec<(Unit, u32)>;
+
 /// The whole schedule of a lane: round 1's order, then round 2's, ...
 /// Each unit comes with its place in its round's order. `seed` `None`:
 /// plan order.
@@ -141,7 +145,7 @@ pub fn schedule(
     rounds: u32,
     seed: Option<u64>,
     profile_of: &dyn Fn(usize) -> Option<usize>,
-) -> Vec<(Unit, u32)> {
+) -> Schedule {
     let mut out = Vec::with_capacity(cells.len() * rounds as usize);
     for round in 1..=rounds {
         for (pos, cell) in round_order(cells, seed, round, profile_of)

@@ -198,7 +198,7 @@ impl Resume {
                 total * self.rounds as usize
             )
         } else {
-            format!("{name}: {total} cells, 1 round")
+            format!("{name}: {total} cells")
         };
         if !opts.only.is_empty() || opts.rerun_failed {
             let how: Vec<&str> = [

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use super::cell::{self, cell_path};
 use super::{OutputLock, Prepared, current_record, output_dir, rounds};
 use crate::analysis::{self, Analysis, Inputs, RoundRun};
-use crate::ingest::CellLog;
 use crate::error::UsageError;
+use crate::ingest::CellLog;
 use crate::output::atomic_write;
 use crate::scenario::Scenario;
 
@@ -28,7 +28,11 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
         .cells
         .par_iter()
         .enumerate()
-        .flat_map_iter(|(i, c)| crate::results::cells::round_folders(&cell_path(out_dir, &c.id)).into_iter().map(move |r| (i, r)))
+        .flat_map_iter(|(i, c)| {
+            crate::results::cells::round_folders(&cell_path(out_dir, &c.id))
+                .into_iter()
+                .map(move |r| (i, r))
+        })
         .collect();
     // In batches: the logs of a batch are read in parallel, reduced in one
     // polars pass, and dropped before the next batch is read.
@@ -206,6 +210,13 @@ pub fn print_tables(a: &Analysis) {
     }
     for w in &a.warnings {
         eprintln!("warning: {w}");
+    }
+    if !a.noisy.is_empty() {
+        println!(
+            "\nnoisy cells ({}; summary.csv's noise column):\n  {}",
+            a.noisy.len(),
+            a.noisy.join("\n  ")
+        );
     }
     println!();
     if a.check_totals.is_empty() {

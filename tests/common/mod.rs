@@ -201,12 +201,11 @@ pub fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
     found
 }
 
+/// A CSV table as rows of fields, the header first (quoted fields
+/// unquoted).
 pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect()
+    let t = klo_spec::results::parse_csv(&std::fs::read(path).unwrap()).unwrap();
+    std::iter::once(t.columns).chain(t.rows).collect()
 }
 
 pub const LIGHT_LOAD: &str =

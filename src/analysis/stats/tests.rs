@@ -18,7 +18,11 @@ macro_rules! assert_close {
     };
     ($a:expr, $b:expr, $rel:expr) => {{
         let (a, b): (f64, f64) = ($a, $b);
-        assert!(close(a, b, $rel), "{} = {a:e}, expected {b:e}", stringify!($a));
+        assert!(
+            close(a, b, $rel),
+            "{} = {a:e}, expected {b:e}",
+            stringify!($a)
+        );
     }};
 }
 
