@@ -128,6 +128,7 @@ fn record(c: &klo_spec::matrix::Cell) -> CellRecord {
         seed: Some(1),
         overlapped: vec![],
         foreign_cpu_pct: Some(0.5),
+        regime: None,
         klo_spec_version: env!("CARGO_PKG_VERSION").into(),
     }
 }

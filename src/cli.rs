@@ -55,6 +55,52 @@ pub enum Command {
     /// root method, work folder, and whether each answers (one round trip
     /// each, in parallel): its CPU, user and missing tools.
     Boards(BoardsArgs),
+    /// Measure a board for the reference workload: the time of one host
+    /// work unit, one device work unit and a flush, kept in the cache with
+    /// the board's identity; probe scenarios with a `regime` size their
+    /// networks from it.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The board's name (`local`, or one from the inventory).
+    pub board: String,
+    /// The board inventory (default: scenarios/boards.yaml when it exists).
+    #[arg(long, env = "KLO_SPEC_BOARDS", value_name = "FILE")]
+    pub boards: Option<PathBuf>,
+    /// Take the probe settings (device, submit, global_size, platform) from
+    /// this scenario instead of the flags.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["device", "submit"])]
+    pub scenario: Option<PathBuf>,
+    /// The probe's device.
+    #[arg(long, value_enum, default_value_t = ProbeDevice::Auto)]
+    pub device: ProbeDevice,
+    /// The probe's submission mode.
+    #[arg(long, value_enum, default_value_t = ProbeSubmit::Deferred)]
+    pub submit: ProbeSubmit,
+    /// Measure again even when a calibration of this board is kept.
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Folder with templates overriding the built-in ones.
+    #[arg(long, env = "KLO_SPEC_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeDevice {
+    Auto,
+    Opencl,
+    Thread,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeSubmit {
+    Native,
+    Deferred,
 }
 
 #[derive(Debug, Args)]

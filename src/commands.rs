@@ -22,7 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let cancel = Cancel::default();
             install_signal_handler(&cancel);
             build_missing_luts(&a, &cancel)?;
-            let mut p = prepare(&a.common)?;
+            let mut p = prepare_calibrating(&a.common, &cancel)?;
             apply_order(&mut p, a.order);
             print_notes(&p);
             let wait = a.wait_limit();
@@ -115,6 +115,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             crate::board::listing::list(&load_inventory(&a.boards)?, a.json, a.timeout)?;
             Ok(0)
         }
+        Command::Calibrate(a) => calibrate_command(&a),
         Command::Schema(a) => {
             let text = if a.boards {
                 boards_schema_json()
@@ -408,6 +409,132 @@ fn prepare(c: &Common) -> Result<Prepared> {
         default_templates(&c.templates).as_deref(),
         c.boards.as_deref(),
     )
+}
+
+/// As `prepare`, calibrating first the boards the scenario's regimes need.
+fn prepare_calibrating(c: &Common, cancel: &Cancel) -> Result<Prepared> {
+    let mut s = scenario::load(&c.file)?;
+    if let Some(m) = c.max_cells {
+        s.max_cells = m;
+    }
+    run::prepare_calibrating(
+        s,
+        default_templates(&c.templates).as_deref(),
+        c.boards.as_deref(),
+        Some(cancel),
+    )
+}
+
+/// `klo-spec calibrate BOARD`: measures the board (or shows what is kept).
+fn calibrate_command(a: &crate::cli::CalibrateArgs) -> Result<i32> {
+    use crate::cli::{ProbeDevice, ProbeSubmit};
+    use crate::scenario::raw::{Device, Submit};
+    let spec = match &a.scenario {
+        Some(file) => match scenario::load(file)?.benchmark {
+            scenario::Benchmark::Probe(p) => p,
+            scenario::Benchmark::Command(_) => {
+                return Err(UsageError::new(
+                    format!("{} runs a command benchmark: only the probe is calibrated", file.display()),
+                    Some("give a scenario whose benchmark is `probe`, or the probe's settings as flags".into()),
+                )
+                .into());
+            }
+        },
+        None => scenario::ProbeSpec {
+            device: match a.device {
+                ProbeDevice::Auto => Device::Auto,
+                ProbeDevice::Opencl => Device::Opencl,
+                ProbeDevice::Thread => Device::Thread,
+            },
+            submit: match a.submit {
+                ProbeSubmit::Native => Submit::Native,
+                ProbeSubmit::Deferred => Submit::Deferred,
+            },
+            ..scenario::ProbeSpec::default()
+        },
+    };
+    let inventory = load_inventory(&a.boards)?;
+    let config = find_board(&inventory, &a.board)?;
+    let templates_dir = default_templates(&a.templates);
+    let templates = Templates::load(templates_dir.as_deref())?;
+    let identity = crate::board::connect(config, &templates)?.identity()?;
+    let kept = crate::calibrate::cached(&a.board, &identity, &spec).filter(|_| !a.force);
+    let fresh = kept.is_none();
+    let cal = match kept {
+        Some(c) => c,
+        None => {
+            let cancel = Cancel::default();
+            install_signal_handler(&cancel);
+            crate::calibrate::calibrate(
+                &a.board,
+                &spec,
+                inventory.file.as_deref(),
+                templates_dir.as_deref(),
+                &cancel,
+                !a.json,
+            )?
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&cal)?);
+        return Ok(0);
+    }
+    let mut t = Table::new(&["quantity", "value", "between-round CV %"]);
+    let cv = |k: &str| {
+        cal.spread_pct
+            .get(k)
+            .map(|v| format!("{v:.1}"))
+            .unwrap_or_default()
+    };
+    t.rows.push(vec![
+        "host work unit (T_prod, flushes)".into(),
+        format!("{:.4} ns", 1e3 * cal.host_us_per_unit),
+        cv("host"),
+    ]);
+    t.rows.push(vec![
+        "device work unit (T_ker)".into(),
+        format!("{:.4} ns", 1e3 * cal.device_us_per_unit),
+        cv("device"),
+    ]);
+    t.rows.push(vec![
+        "flush, beyond its host units".into(),
+        format!("{:.2} us", cal.flush_fixed_us),
+        cv("flush_fixed"),
+    ]);
+    t.rows.push(vec![
+        format!("flush at flush_units {}", spec.flush_units),
+        format!("{:.2} us", cal.flush_us(spec.flush_units)),
+        String::new(),
+    ]);
+    println!("{}", t.to_terminal(&[]));
+    let mut r = Table::new(&["network", "cpu_bound", "balanced", "gpu_bound"]);
+    for n in ["mobilenet_v1", "squeezenet", "resnet18"] {
+        let scale = |name: scenario::raw::RegimeName| {
+            cal.ker_scale(n, &spec, scenario::raw::Regime::Named(name))
+                .map(|k| format!("{k:.4}"))
+                .unwrap_or_default()
+        };
+        r.rows.push(vec![
+            n.into(),
+            scale(scenario::raw::RegimeName::CpuBound),
+            scale(scenario::raw::RegimeName::Balanced),
+            scale(scenario::raw::RegimeName::GpuBound),
+        ]);
+    }
+    println!("\nker_scale per regime (T_ker / (T_prod + flush cost) = 1/3, 1, 3):");
+    println!("{}", r.to_terminal(&[]));
+    println!(
+        "\nboard {} ({}), probe {}, device {}: {} {} ({} rounds; the run is in {})",
+        cal.board,
+        cal.identity,
+        cal.probe,
+        cal.ran_on.as_deref().unwrap_or("?"),
+        if fresh { "measured at" } else { "kept from" },
+        cal.measured_at,
+        cal.rounds,
+        cal.source
+    );
+    Ok(0)
 }
 
 /// `--rounds` and `--seed` over the scenario's.

@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod board;
+pub mod calibrate;
 pub mod cli;
 pub mod commands;
 pub mod diff;

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::scenario::ProbeSpec;
+use crate::scenario::raw::Regime;
 
 /// Multiply-accumulates per device work unit: calibrated so that
 /// MobileNetV1 takes roughly 10-20 ms per inference on one desktop CPU core
@@ -106,9 +107,60 @@ pub fn synthetic_phases(name: &str) -> Option<Vec<(u32, u64, u64)>> {
     (phases.iter().map(|p| p.0).sum::<u32>() <= 4096).then_some(phases)
 }
 
-/// The kernel list of a network (built in or synthetic) for a probe
-/// setting, or None for a name that is neither.
+/// A network name as the probe reads it: the base network and the regime
+/// its suffix asks for, `NAME.REGIME` (`mobilenet_v1.gpu_bound`,
+/// `synth-30-8000-20000.x2`). `Err` for a suffix that is no regime.
+pub fn split_regime(name: &str) -> (&str, Option<Result<Regime, String>>) {
+    match name.split_once('.') {
+        None => (name, None),
+        Some((base, suffix)) => (
+            base,
+            Some(Regime::parse(suffix).ok_or_else(|| suffix.to_string())),
+        ),
+    }
+}
+
+/// Whether the probe knows a network (built in or synthetic), its regime
+/// suffix aside.
+pub fn known(name: &str) -> bool {
+    let base = split_regime(name).0;
+    find(base).is_some() || synthetic_phases(base).is_some()
+}
+
+/// Mean host and device work units per kernel of a network (its regime
+/// suffix aside) at scales 1, the first kernel's host work left out as the
+/// statistics leave its T_prod out.
+pub fn mean_units(name: &str) -> Option<(f64, f64)> {
+    let base = split_regime(name).0;
+    let kernels: Vec<(u64, u64)> = if let Some(p) = find(base) {
+        p.layers()
+            .iter()
+            .map(|l| {
+                (
+                    l.kind.prod_units(),
+                    (l.macs as f64 / MACS_PER_UNIT as f64).ceil().max(1.0) as u64,
+                )
+            })
+            .collect()
+    } else {
+        synthetic_phases(base)?
+            .into_iter()
+            .flat_map(|(n, p, k)| std::iter::repeat_n((p, k), n as usize))
+            .collect()
+    };
+    let n = kernels.len();
+    if n < 2 {
+        return None;
+    }
+    let prod = kernels[1..].iter().map(|k| k.0 as f64).sum::<f64>() / (n - 1) as f64;
+    let ker = kernels.iter().map(|k| k.1 as f64).sum::<f64>() / n as f64;
+    Some((prod, ker))
+}
+
+/// The kernel list of a network (built in or synthetic, its regime suffix
+/// aside) for a probe setting, or None for a name that is neither.
 pub fn kernels(name: &str, spec: &ProbeSpec) -> Option<String> {
+    let name = split_regime(name).0;
     if let Some(profile) = find(name) {
         return Some(kernel_list(profile, spec));
     }

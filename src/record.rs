@@ -166,6 +166,10 @@ pub struct CellRecord {
     /// cell's and klo-spec's used while it ran.
     #[serde(default)]
     pub foreign_cpu_pct: Option<f64>,
+    /// The probe's regime on this board and network, and the `ker_scale`
+    /// it resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regime: Option<crate::calibrate::RegimeScale>,
     pub klo_spec_version: String,
 }
 

@@ -20,6 +20,8 @@ pub struct RoundFig {
     pub latencies: Vec<f64>,
     /// Smallest and largest per-kernel K.
     pub k_range: Option<(u32, u32)>,
+    /// Mean host time of a flush (µs), when the log has it.
+    pub t_flush: Option<f64>,
     /// The timing model's latency for this run's own profile.
     pub model_latency: Option<f64>,
 }
@@ -49,6 +51,7 @@ pub fn figures_of(
                     .map(|s| s.latency)
                     .unwrap_or_default(),
                 k_range: means.as_ref().and_then(|m| m.k_range),
+                t_flush: means.as_ref().and_then(|m| m.flush_us),
                 model_latency: means
                     .as_ref()
                     .and_then(|m| kstrategy::model_latency(s, cell, Some(rec), m)),

@@ -18,7 +18,7 @@ use crate::scenario::{Metric, Strategy};
 /// (`local` without cpufreq or GPU control).
 pub const NOT_SET: &str = "not set (left at current)";
 
-pub const SUMMARY_COLUMNS: [&str; 36] = [
+pub const SUMMARY_COLUMNS: [&str; 37] = [
     "id",
     "board",
     "load",
@@ -38,6 +38,7 @@ pub const SUMMARY_COLUMNS: [&str; 36] = [
     "t_prod_mean_us",
     "t_ker_mean_us",
     "t_idle_mean_us",
+    "t_flush_mean_us",
     "flushes_mean",
     "k_mean",
     "speedup",
@@ -57,7 +58,7 @@ pub const SUMMARY_COLUMNS: [&str; 36] = [
     "hash",
 ];
 
-pub const ROUNDS_COLUMNS: [&str; 16] = [
+pub const ROUNDS_COLUMNS: [&str; 17] = [
     "id",
     "round",
     "position",
@@ -67,6 +68,7 @@ pub const ROUNDS_COLUMNS: [&str; 16] = [
     "t_prod_us",
     "t_ker_us",
     "t_idle_us",
+    "t_flush_us",
     "flushes_mean",
     "k_mean",
     "k",
@@ -223,6 +225,13 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             fmt_f(mean_of(Metric::TIdle), 2),
             fmt_f(
                 {
+                    let v: Vec<f64> = ok.iter().filter_map(|f| f.t_flush).collect();
+                    (!v.is_empty()).then(|| stats::mean(&v))
+                },
+                2,
+            ),
+            fmt_f(
+                {
                     let v: Vec<f64> = ok.iter().filter_map(|f| f.stats.flushes_mean).collect();
                     (!v.is_empty()).then(|| stats::mean(&v))
                 },
@@ -284,6 +293,7 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
                 fmt_f(v(Metric::TProd), 2),
                 fmt_f(v(Metric::TKer), 2),
                 fmt_f(v(Metric::TIdle), 2),
+                fmt_f(f.and_then(|f| f.t_flush), 2),
                 fmt_f(f.and_then(|f| f.stats.flushes_mean), 2),
                 fmt_f(v(Metric::K), 2),
                 kstrategy::k_used(cell, Some(&r.record))

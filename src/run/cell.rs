@@ -49,6 +49,8 @@ pub struct BoardRun<'a> {
     /// The seed of the run's order within rounds (recorded per cell);
     /// `None` in plan order.
     pub seed: Option<u64>,
+    /// Per (board, network): the probe's regime resolved on the board.
+    pub regimes: &'a BTreeMap<(String, String), crate::calibrate::RegimeScale>,
     /// For a board on this machine: where its cells register, to find
     /// cells of other runs that overlapped them.
     pub activity: Option<super::activity::Activity>,
@@ -108,6 +110,8 @@ fn bench_script(
     }
     let script = match &s.benchmark {
         Benchmark::Probe(p) => {
+            let p =
+                &crate::calibrate::probe_for(p, r.regimes, &cell.coord.board, &cell.coord.network);
             let kernels =
                 networks::kernels(&cell.coord.network, p).context("unknown network profile")?;
             files.push(("kernels.txt".to_string(), kernels.into_bytes(), false));
@@ -290,6 +294,7 @@ fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
         seed: None,
         overlapped: Vec::new(),
         foreign_cpu_pct: None,
+        regime: None,
         klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -361,6 +366,10 @@ pub fn attempt(
     let mut record = new_record(cell, plan, choice);
     record.attempt = n;
     record.seed = cell.slot.and(r.seed);
+    record.regime = r
+        .regimes
+        .get(&(cell.coord.board.clone(), cell.coord.network.clone()))
+        .cloned();
     let mut marker = record.clone();
     marker.status = Status::Interrupted;
     marker.reason = Some(cut_off_reason());

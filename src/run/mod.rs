@@ -16,7 +16,7 @@ pub mod select;
 mod tables;
 mod worker;
 
-pub use prepare::{Prepared, prepare};
+pub use prepare::{Prepared, prepare, prepare_calibrating};
 pub use tables::{
     CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS, analyze_only, checklist_markdown,
     print_tables, write_tables,
@@ -425,6 +425,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                         cancel: cancel.clone(),
                         halt: &halt,
                         seed: random.then_some(seed),
+                        regimes: &p.regimes,
                         activity: activity
                             .clone()
                             .filter(|_| rounds::on_this_host(p.boards[b].config())),
@@ -496,6 +497,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             "lost": lost.get(b),
         }))).collect::<serde_json::Map<_, _>>(),
         "helpers_source_sha256": helpers::source_hash(),
+        "regimes": p.regimes.iter().map(|((b, n), r)| json!({"board": b, "network": n, "regime": r.regime, "ratio": r.ratio, "ker_scale": r.ker_scale, "calibration": r.calibration})).collect::<Vec<_>>(),
         "notes": p.notes,
         "templates": p.templates.overrides().iter().map(|o| o.display().to_string()).collect::<Vec<_>>(),
         "run": {

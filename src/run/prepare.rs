@@ -39,6 +39,9 @@ pub struct Prepared {
     /// What the run does other than asked, to print before it starts (a
     /// frequency `local` cannot set, left at its current value).
     pub notes: Vec<String>,
+    /// Per (board, network): what its regime resolved to (probe scenarios
+    /// with a `regime`).
+    pub regimes: BTreeMap<(String, String), crate::calibrate::RegimeScale>,
 }
 
 /// The YAML path where an axis value is written (for errors found against
@@ -58,11 +61,25 @@ fn value_path(s: &Scenario, axis: Axis, value: &AxisValue) -> String {
 }
 
 /// Expands, checks against the boards, and hashes. `boards_file` is the
-/// inventory (default: `boards.yaml` beside the scenario).
+/// inventory (default: `boards.yaml` beside the scenario). A board the
+/// scenario's regimes need a calibration of is not calibrated here (see
+/// [`prepare_calibrating`]).
 pub fn prepare(
     scenario: Scenario,
     templates_dir: Option<&Path>,
     boards_file: Option<&Path>,
+) -> Result<Prepared> {
+    prepare_calibrating(scenario, templates_dir, boards_file, None)
+}
+
+/// As [`prepare`], calibrating first (a run of its own on the board, which
+/// `cancel` stops) every board the scenario's regimes need and that has no
+/// calibration yet.
+pub fn prepare_calibrating(
+    scenario: Scenario,
+    templates_dir: Option<&Path>,
+    boards_file: Option<&Path>,
+    cancel: Option<&crate::board::Cancel>,
 ) -> Result<Prepared> {
     let cells = matrix::expand(&scenario)?;
     let mut problems: Vec<Diagnostic> = Vec::new();
@@ -254,6 +271,14 @@ pub fn prepare(
         .into());
     }
 
+    let (regimes, regime_notes) = crate::calibrate::resolve(
+        &scenario,
+        &identities,
+        inventory.file.as_deref(),
+        templates_dir,
+        cancel,
+    )?;
+    notes.extend(regime_notes);
     let ctx = HashContext {
         boards: identities.clone(),
         helpers: helpers::source_hash(),
@@ -266,6 +291,12 @@ pub fn prepare(
         .iter()
         .map(|p| serde_json::json!({"pins": p}))
         .collect();
+    // A regime's resolved scale is part of what a cell runs.
+    for (i, c) in cells.iter().enumerate() {
+        if let Some(r) = regimes.get(&(c.coord.board.clone(), c.coord.network.clone())) {
+            extra[i]["regime"] = serde_json::to_value(r).unwrap_or_default();
+        }
+    }
     for (i, c) in cells.iter().enumerate() {
         if c.coord.strategy.uses_lut()
             && let Some(l) = luts.get(&c.coord.board)
@@ -298,6 +329,7 @@ pub fn prepare(
         templates,
         luts,
         notes: notes.into_iter().collect(),
+        regimes,
     })
 }
 

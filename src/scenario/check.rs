@@ -227,9 +227,17 @@ pub(super) fn check(
             continue;
         }
         if matches!(benchmark, Benchmark::Probe(_))
-            && networks::find(n).is_none()
-            && networks::synthetic_phases(n).is_none()
+            && let (base, Some(Err(suffix))) = networks::split_regime(n)
+            && networks::known(base)
         {
+            c.err(
+                &path,
+                format!("network `{n}`: `{suffix}` is not a regime"),
+                Some("a network `NAME.REGIME` sizes NAME for a regime: `cpu_bound`, `balanced`, `gpu_bound`, or `x` and the ratio T_ker / (T_prod + flush cost) between 0.01 and 100 (`mobilenet_v1.x2`)".into()),
+            );
+            continue;
+        }
+        if matches!(benchmark, Benchmark::Probe(_)) && !networks::known(n) {
             let known: Vec<&str> = networks::BUILTIN.iter().map(|p| p.name).collect();
             c.unknown(
                 &path,

@@ -58,6 +58,15 @@ pub(super) fn check_benchmark(
             if let Some(pl) = p.platform {
                 c.range(&format!("{base}.platform"), "`platform`", pl, 0, 63);
             }
+            if let Some(raw::Regime::Ratio(r)) = p.regime {
+                c.range(
+                    &format!("{base}.regime"),
+                    "`regime`",
+                    r,
+                    raw::MIN_RATIO,
+                    raw::MAX_RATIO,
+                );
+            }
             (Vec::new(), None)
         }
         Benchmark::Command(cmd) => {
