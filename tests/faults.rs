@@ -591,3 +591,70 @@ fn a_read_only_output_folder_is_refused_before_any_cell_runs() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("3 to run"), "{err}");
 }
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    all_files(dir)
+        .into_iter()
+        .filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+#[test]
+fn links_and_special_files_a_cell_leaves_are_never_pulled_into_the_results() {
+    // n2's benchmark points names of its cell folder at a host file and a
+    // host folder, and leaves a FIFO and a hard link: none comes back.
+    let f = Faults::new("true", "");
+    let secret = f.sb.write("secret.txt", "local-board-exfiltrated\n");
+    let outside = f.sb.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    f.scenario(
+        &format!(
+            "ln -s {o} ../attempts; rm -f ../bench.err; ln -s {s} ../bench.err; mkfifo ../fifo; ln ../cell.sh ../hard; mkdir ../d; ln -s {s} ../d/l",
+            o = outside.display(),
+            s = secret.display()
+        ),
+        "",
+    );
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    let j = f.record("n2");
+    assert_eq!(j["status"], "rejected", "{j}");
+    let reason = j["reason"].as_str().unwrap();
+    for what in [
+        "`attempts` is a name klo-spec writes itself",
+        "`bench.err` is a symbolic link",
+        "`d/l` is a symbolic link",
+        "`fifo` is a FIFO",
+        "is a hard link",
+    ] {
+        assert!(reason.contains(what), "{what}: {reason}");
+    }
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(files_containing(&f.out(), "local-board-exfiltrated").is_empty());
+    assert_eq!(f.row("n2")[8], "rejected");
+    let n1 = others_fine(&f);
+    next_run_resumes(&f, &n1, "rejected");
+}
+
+#[test]
+fn a_cell_that_leaves_more_than_its_pull_limits_is_too_large() {
+    let f = Faults::new(
+        "head -c 3000000 /dev/zero > ../big.bin",
+        "pull_limits: {file_mib: 2}\n",
+    );
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    let j = f.record("n2");
+    assert_eq!(j["status"], "too_large", "{j}");
+    assert!(
+        j["reason"].as_str().unwrap().contains(
+            "`big.bin` holds 3000000 bytes, more than the 2 MiB of `pull_limits.file_mib`"
+        ),
+        "{j}"
+    );
+    assert!(!f.cell("n2").join("big.bin").exists());
+    let n1 = others_fine(&f);
+    next_run_resumes(&f, &n1, "too_large");
+}

@@ -415,15 +415,19 @@ impl Transport for LocalBoard {
         run.wall = started.elapsed();
         run.exit_code = status.code();
         run.leftovers_killed = sweep_leftovers(&dir, pid);
-        run.stdout = std::fs::read_to_string(dir.join("script.out")).unwrap_or_default();
-        run.stderr = std::fs::read_to_string(dir.join("script.err")).unwrap_or_default();
+        // The script could have replaced these with links: read as data.
+        let read = |name: &str| {
+            crate::untrusted::read_tail_lossy(&dir.join(name), 64 << 10).unwrap_or_default()
+        };
+        run.stdout = read("script.out");
+        run.stderr = read("script.err");
 
-        // Pull: move the folder's files back (copied where they are on
-        // another file system), then remove it from the board (also when
-        // the pull fails: the board keeps no cell folders).
-        let pulled = move_dir(&dir, &job.pull_to);
+        // Pull: move the folder's folders and regular files back (copied
+        // where they are on another file system), then remove it from the
+        // board (also when the pull fails: the board keeps no cell folders).
+        let pulled = super::pull::move_tree(&dir, &job.pull_to, &job.limits);
         let _ = std::fs::remove_dir_all(&dir);
-        pulled.with_context(|| {
+        run.pull = pulled.with_context(|| {
             format!(
                 "cannot pull {} into {}",
                 dir.display(),
@@ -432,29 +436,6 @@ impl Transport for LocalBoard {
         })?;
         Ok(run)
     }
-}
-
-/// Moves the files and folders of `from` into `to`: a rename each, or a
-/// copy where the rename fails (another file system).
-fn move_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        let ft = entry.file_type()?;
-        if !(ft.is_dir() || ft.is_file()) {
-            continue;
-        }
-        if std::fs::rename(entry.path(), &target).is_ok() {
-            continue;
-        }
-        if ft.is_dir() {
-            move_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 /// sha256 over the files of a tree: each file's path relative to the root

@@ -13,6 +13,7 @@ mod inventory_check;
 pub mod keeper;
 pub mod listing;
 pub mod local;
+pub mod pull;
 pub mod remote;
 pub mod ssh;
 pub mod topology;
@@ -60,6 +61,8 @@ pub struct CellJob {
     pub pull_to: PathBuf,
     /// Longest the whole round trip may take before it is killed.
     pub deadline: Duration,
+    /// How much of the cell folder may come back.
+    pub limits: pull::PullLimits,
 }
 
 /// What came back from a cell's round trip.
@@ -80,6 +83,9 @@ pub struct CellRun {
     /// Processes the runner had to kill after the script was gone (a load
     /// or benchmark that survived its cleanup): should always be 0.
     pub leftovers_killed: u32,
+    /// What the pull of the cell folder refused (links, special files,
+    /// paths leaving the folder, sizes over the limits).
+    pub pull: pull::PullReport,
 }
 
 /// A board klo-spec can run cells on.

@@ -465,8 +465,14 @@ fn canonical(rest: &str) -> Option<Fields<'_>> {
 /// expressions when it has some, else the KLO v1 contract. The text goes
 /// into a buffer each thread keeps: a campaign's logs are megabytes each,
 /// and fresh memory for every one costs more (page faults, zeroing) than
-/// parsing it.
-pub fn read_log(path: &std::path::Path, regexes: Option<&LogRegexes>) -> std::io::Result<CellLog> {
+/// parsing it. The log came from a board: it is read only when it is a
+/// regular file (no link followed, no FIFO or device) of at most `limit`
+/// bytes.
+pub fn read_log(
+    path: &std::path::Path,
+    regexes: Option<&LogRegexes>,
+    limit: u64,
+) -> std::io::Result<CellLog> {
     use std::io::Read;
     thread_local! {
         static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -474,7 +480,11 @@ pub fn read_log(path: &std::path::Path, regexes: Option<&LogRegexes>) -> std::io
     TEXT.with(|text| {
         let mut text = text.borrow_mut();
         text.clear();
-        std::fs::File::open(path)?.read_to_string(&mut text)?;
+        let (file, size) = crate::untrusted::open_regular(path)?;
+        if size > limit {
+            return Err(crate::untrusted::too_large(size, limit));
+        }
+        file.take(limit).read_to_string(&mut text)?;
         let log = match regexes {
             Some(re) => parse_regex(&text, re),
             None => parse_klo(&text),

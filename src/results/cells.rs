@@ -68,6 +68,17 @@ pub fn log_parser(scenario_text: Option<&str>) -> Result<Option<LogRegexes>> {
     }))
 }
 
+/// The most bytes of a log the result set's scenario let come back from a
+/// board (`pull_limits.file_mib`, or its default): a larger `bench.log` was
+/// not written by klo-spec and is not read.
+pub fn file_limit(scenario_text: Option<&str>) -> u64 {
+    let mib = scenario_text
+        .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(t).ok())
+        .and_then(|v| v.get("pull_limits")?.get("file_mib")?.as_u64())
+        .unwrap_or(crate::board::pull::DEFAULT_FILE_MIB as u64);
+    mib.saturating_mul(crate::untrusted::MIB)
+}
+
 impl Cells {
     /// Reads the logs behind the summary rows with measurements; `None`
     /// when the set has no cells (read from git, or cells/ removed).
@@ -76,6 +87,7 @@ impl Cells {
             return Ok(None);
         };
         let parser = log_parser(set.scenario_text.as_deref())?;
+        let limit = file_limit(set.scenario_text.as_deref());
         let t = &set.summary;
         let (id_c, status_c, hash_c) = match (t.column("id"), t.column("status"), t.column("hash"))
         {
@@ -102,12 +114,22 @@ impl Cells {
                         "cell.json says {}, the table {}",
                         rec.status, r[status_c]
                     )),
+                    Some(rec)
+                        if rec.log_dir.as_ref().is_some_and(|d| {
+                            !std::path::Path::new(d)
+                                .components()
+                                .all(|c| matches!(c, std::path::Component::Normal(_)))
+                        }) =>
+                    {
+                        Err("cell.json names a log folder outside the cell".to_string())
+                    }
                     Some(rec) => match ingest::read_log(
                         &rec.log_dir
                             .as_ref()
                             .map_or(dir.clone(), |d| dir.join(d))
                             .join("bench.log"),
                         parser.as_ref(),
+                        limit,
                     ) {
                         Ok(log) => Ok((log, rec.device_info)),
                         Err(e) => Err(format!("bench.log: {e}")),

@@ -200,7 +200,9 @@ pub fn command_context(cell: &Cell, choice: &Choice, cell_dir: &str) -> minijinj
 /// (`core_onlined`) keeps every value, space-separated.
 fn read_status(path: &Path) -> BTreeMap<String, String> {
     let mut m: BTreeMap<String, String> = BTreeMap::new();
-    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+    // Written on the board: read as data (no link followed), bounded.
+    let text = crate::untrusted::read_lossy(path, SMALL_FILE).unwrap_or_default();
+    for line in text.lines() {
         if let Some((k, v)) = line.split_once('=') {
             m.entry(k.to_string())
                 .and_modify(|e| {
@@ -213,17 +215,26 @@ fn read_status(path: &Path) -> BTreeMap<String, String> {
     m
 }
 
+/// Most bytes klo-spec reads of a small file a cell wrote (`cell.status`,
+/// `/proc/stat` snapshots, the end of `bench.err`).
+const SMALL_FILE: u64 = 1 << 20;
+
 /// Parses a pulled cell folder's log with the scenario's parser.
 pub fn parse_log(s: &Scenario, dir: &Path) -> Option<CellLog> {
-    ingest::read_log(&dir.join("bench.log"), s.parser.as_ref()).ok()
+    ingest::read_log(
+        &dir.join("bench.log"),
+        s.parser.as_ref(),
+        s.pull_limits.file_bytes,
+    )
+    .ok()
 }
 
 fn last_line(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::untrusted::read_tail_lossy(path, 64 << 10).ok()?;
     text.lines()
         .rev()
         .find(|l| !l.trim().is_empty())
-        .map(|l| l.chars().take(300).collect())
+        .map(|l| crate::text::shorten(l, 300))
 }
 
 /// What running a cell gave, once its folder is in place.
@@ -488,6 +499,7 @@ fn run_round_trip(
         script: "cell.sh".into(),
         pull_to: staging.to_path_buf(),
         deadline,
+        limits: s.pull_limits,
     };
     r.transport.run_cell(&job, &r.cancel)
 }
@@ -511,8 +523,8 @@ fn judge(
     record.loads.left_after_cleanup = num("loads_left").map(|v| v as u32);
     record.leftovers_killed_by_runner = run.leftovers_killed;
     if let (Ok(b), Ok(a)) = (
-        std::fs::read_to_string(staging.join("stat.before")),
-        std::fs::read_to_string(staging.join("stat.after")),
+        crate::untrusted::read_lossy(&staging.join("stat.before"), SMALL_FILE),
+        crate::untrusted::read_lossy(&staging.join("stat.after"), SMALL_FILE),
     ) {
         let util = cpu_utilization(&b, &a);
         record.cpu_util_pct = util.get("cpu").map(|u| (u * 10.0).round() / 10.0);
@@ -546,8 +558,14 @@ fn judge(
         r.scenario.freq_tolerance_pct,
     );
     // The runner's deadline TERMs the script, which records the signal: a
-    // deadline is a timeout unless a cancellation came first.
-    let (status, reason) = if run.deadline_hit && !run.interrupted {
+    // deadline is a timeout unless a cancellation came first. What the
+    // board sent back and the pull refused comes first: such a cell is
+    // never a result, whatever its files say.
+    let (status, reason) = if let Some(why) = run.pull.rejected_reason() {
+        (Status::Rejected, Some(why))
+    } else if let Some(why) = run.pull.too_large_reason() {
+        (Status::TooLarge, Some(why))
+    } else if run.deadline_hit && !run.interrupted {
         (
             Status::Timeout,
             Some("the cell script outlived its deadline and was killed by the runner".into()),

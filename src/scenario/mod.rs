@@ -60,6 +60,8 @@ pub struct Scenario {
     pub include: Vec<IncludeEntry>,
     pub checks: Vec<CheckSpec>,
     pub lut: Option<LutSpec>,
+    /// How much of a cell's folder may come back from its board.
+    pub pull_limits: crate::board::pull::PullLimits,
 }
 
 /// The `lut` section after validation.
