@@ -1,9 +1,11 @@
 //! Reading files klo-spec did not write itself: what came back from a board
 //! (a cell's logs, its status file, its `/proc/stat` snapshots) and files a
-//! scenario names. Such a file is data, never a path: it is opened without
-//! following a symbolic link, only when it is a regular file (a FIFO would
-//! block the read forever, a device could stream without end), and read up
-//! to a byte budget, never without one.
+//! scenario names. A file from a board is data, never a path: it is opened
+//! without following a symbolic link ([`read`]). A file a person names (a
+//! scenario, an inventory, a pushed file, a LUT) may be reached through
+//! their own links ([`read_input`]). Either is read only when it is a
+//! regular file (a FIFO would block the read forever, a device could stream
+//! without end) and up to a byte budget, never without one.
 
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom};
@@ -84,6 +86,141 @@ pub fn open_regular(path: &Path) -> io::Result<(File, u64)> {
         ));
     }
     Ok((file, now.len()))
+}
+
+/// Most bytes of a scenario or board inventory file.
+pub const YAML_MAX: u64 = 4 * MIB;
+/// Most bytes of a LUT file.
+pub const LUT_MAX: u64 = 16 * MIB;
+/// Most bytes of one file a command benchmark pushes to the board.
+pub const PUSH_MAX: u64 = 256 * MIB;
+/// Most bytes of a template file.
+pub const TEMPLATE_MAX: u64 = 4 * MIB;
+
+/// A byte count as a person reads it: `4 MiB`, `1500 bytes`.
+pub fn size_text(bytes: u64) -> String {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Opens a file a person named (links followed: they are theirs) when it
+/// is a regular file: a FIFO, device, socket or folder is refused before it
+/// is opened. Returns the file, its size and its permission bits.
+pub fn open_input(path: &Path) -> io::Result<(File, u64, u32)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path)?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(kind_of(&meta.file_type())));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let now = file.metadata()?;
+    if !now.file_type().is_file() || now.ino() != meta.ino() || now.dev() != meta.dev() {
+        return Err(io::Error::other(
+            "it was replaced while it was being opened",
+        ));
+    }
+    Ok((file, now.len(), now.permissions().mode() & 0o7777))
+}
+
+/// Reads a file a person named (see [`open_input`]) of at most `limit`
+/// bytes; also returns its permission bits.
+pub fn read_input(path: &Path, limit: u64) -> io::Result<(Vec<u8>, u32)> {
+    let (file, size, mode) = open_input(path)?;
+    if size > limit {
+        return Err(too_large(size, limit));
+    }
+    let mut out = Vec::with_capacity(size as usize);
+    file.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(too_large(u64::MAX, limit));
+    }
+    Ok((out, mode))
+}
+
+/// [`read_input`] as UTF-8 text.
+pub fn read_input_text(path: &Path, limit: u64) -> io::Result<String> {
+    let (bytes, _) = read_input(path, limit)?;
+    String::from_utf8(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is not UTF-8 text (byte {} is not)",
+                e.utf8_error().valid_up_to() + 1
+            ),
+        )
+    })
+}
+
+/// What to do about a file that could not be read, for a hint: `default`
+/// unless the error says more.
+pub fn input_hint(e: &io::Error, what: &str, default: &str) -> String {
+    match e.kind() {
+        io::ErrorKind::FileTooLarge => {
+            format!("{what} is far smaller than that: is this the right file?")
+        }
+        io::ErrorKind::InvalidInput => format!(
+            "give {what} as a regular file: a FIFO, a device, a socket or a folder is not read"
+        ),
+        io::ErrorKind::InvalidData => format!("save {what} as UTF-8 text"),
+        _ => default.to_string(),
+    }
+}
+
+/// Checks a tree a person names (a fixture board's sysfs tree) before it is
+/// copied and read: folders and regular files only (no links, which could
+/// lead out of it; no FIFO or device, which a copy would block on or read
+/// without end), at most `max_entries` entries 32 folders deep, each file
+/// at most `max_file` bytes. Returns what is wrong with the first entry
+/// that is not so.
+pub fn check_tree(root: &Path, max_entries: usize, max_file: u64) -> Result<(), String> {
+    let mut stack = vec![(root.to_path_buf(), 0usize)];
+    let mut seen = 0usize;
+    while let Some((dir, depth)) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| format!("`{}` cannot be read: {e}", dir.display()))?;
+        for e in entries {
+            let e = e.map_err(|e| format!("`{}` cannot be read: {e}", dir.display()))?;
+            let path = e.path();
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| format!("`{}` cannot be read: {e}", path.display()))?;
+            seen += 1;
+            if seen > max_entries {
+                return Err(format!(
+                    "it holds more than {max_entries} files and folders"
+                ));
+            }
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                if depth + 1 > 32 {
+                    return Err(format!(
+                        "`{}` is nested deeper than 32 folders",
+                        path.display()
+                    ));
+                }
+                stack.push((path, depth + 1));
+            } else if !ft.is_file() {
+                return Err(format!(
+                    "`{}` is {}, not a regular file",
+                    crate::text::quote(&path.display().to_string()),
+                    kind_of(&ft)
+                ));
+            } else if meta.len() > max_file {
+                return Err(format!(
+                    "`{}` holds {} bytes, more than {}",
+                    crate::text::quote(&path.display().to_string()),
+                    meta.len(),
+                    size_text(max_file)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads a regular file of at most `limit` bytes (see [`open_regular`]).

@@ -797,3 +797,180 @@ fn a_signal_during_the_settle_time_is_handled_at_once() {
         t.elapsed()
     );
 }
+
+// ------------------------------------------------------ hostile input files
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Runs `args` in `sb` with a time limit: a FIFO read by mistake would
+/// block for ever.
+fn run_quickly(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = sb
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("klo-spec {args:?} hangs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), text(&out.stderr))
+}
+
+/// Asserts a bad-input answer: exit 2, `file:line:column: ...` first, a hint,
+/// nothing written.
+fn assert_located(
+    sb: &Sandbox,
+    (code, err): (Option<i32>, String),
+    file: &str,
+    line: usize,
+    what: &str,
+) {
+    assert_eq!(code, Some(2), "{err}");
+    let first = err.lines().next().unwrap_or_default();
+    let want = format!("error: {file}:{line}:");
+    assert!(first.starts_with(&want), "want {want}... in {err}");
+    assert!(first.contains(what), "want {what:?} in {err}");
+    assert!(err.contains("\n  hint: "), "{err}");
+    assert!(!sb.path().join("outputs").exists(), "{err}");
+}
+
+#[test]
+fn files_a_scenario_names_are_regular_files_read_within_a_budget() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    // The scenario itself a FIFO: refused at once, not waited on.
+    mkfifo(&sb.path().join("fifo.yaml"));
+    let r = run_quickly(&sb, &["run", "fifo.yaml"]);
+    assert_located(
+        &sb,
+        r,
+        "fifo.yaml",
+        1,
+        "it is a FIFO (named pipe), not a regular file",
+    );
+    // A folder.
+    std::fs::create_dir(sb.path().join("dir.yaml")).unwrap();
+    let r = run_quickly(&sb, &["plan", "dir.yaml"]);
+    assert_located(&sb, r, "dir.yaml", 1, "it is a folder, not a regular file");
+    // Larger than a scenario can be (a sparse file: no disk used).
+    let big = std::fs::File::create(sb.path().join("big.yaml")).unwrap();
+    big.set_len(64 << 20).unwrap();
+    let r = run_quickly(&sb, &["plan", "big.yaml"]);
+    assert_located(
+        &sb,
+        r,
+        "big.yaml",
+        1,
+        "more than the limit of 4194304 bytes",
+    );
+
+    // Pushed files: a FIFO, a folder, one over the limit, one outside the
+    // scenario's folder (a path and a link leading out of it).
+    mkfifo(&sb.path().join("pipe"));
+    std::fs::create_dir(sb.path().join("folder")).unwrap();
+    let huge = std::fs::File::create(sb.path().join("huge.bin")).unwrap();
+    huge.set_len(300 << 20).unwrap();
+    let secret = sb.path().with_extension("secret");
+    std::fs::write(&secret, "not yours").unwrap();
+    std::os::unix::fs::symlink(&secret, sb.path().join("link-out")).unwrap();
+    for (entry, what) in [
+        ("pipe", "it is a FIFO (named pipe), not a regular file"),
+        ("folder", "it is a folder, not a regular file"),
+        ("huge.bin", "more than the limit of 268435456 bytes"),
+        ("../x.bin", "is outside the scenario's folder"),
+        ("link-out", "is outside the scenario's folder"),
+    ] {
+        sb.write(
+            "s.yaml",
+            &format!("name: p\nbenchmark:\n  command:\n    run: sh fake-bench.sh 2 0 n\n    push: [fake-bench.sh, {entry}]\nnetworks: [n]\n"),
+        );
+        let r = run_quickly(&sb, &["run", "s.yaml"]);
+        assert_located(&sb, r.clone(), "s.yaml", 5, what);
+        assert!(r.1.contains("(at `benchmark.command.push[1]`)"), "{}", r.1);
+    }
+
+    // A board inventory that is a FIFO, next to the scenario or named.
+    sb.write("s.yaml", "name: q\nnetworks: [tiny]\n");
+    mkfifo(&sb.path().join("boards.yaml"));
+    let r = run_quickly(&sb, &["plan", "s.yaml"]);
+    assert_located(&sb, r, "boards.yaml", 1, "FIFO");
+    std::fs::remove_file(sb.path().join("boards.yaml")).unwrap();
+
+    // A fixture tree with a FIFO or a link in it.
+    let tree = sb.path().join("tree");
+    copy_dir(&Path::new(ROOT).join("tests/fixtures/sysfs/qcom"), &tree);
+    mkfifo(&tree.join("devices/system/cpu/stuck"));
+    sb.write("inv.yaml", "boards:\n  fx:\n    fixture: tree\n");
+    sb.write("s.yaml", "name: q\nboards: [fx]\nnetworks: [tiny]\n");
+    let r = run_quickly(&sb, &["plan", "s.yaml", "--boards", "inv.yaml"]);
+    assert_located(
+        &sb,
+        r.clone(),
+        "inv.yaml",
+        3,
+        "is a FIFO (named pipe), not a regular file",
+    );
+    std::fs::remove_file(tree.join("devices/system/cpu/stuck")).unwrap();
+    std::os::unix::fs::symlink("/etc", tree.join("devices/system/cpu/etc")).unwrap();
+    let r = run_quickly(&sb, &["plan", "s.yaml", "--boards", "inv.yaml"]);
+    assert_located(
+        &sb,
+        r,
+        "inv.yaml",
+        3,
+        "is a symbolic link, not a regular file",
+    );
+
+    // A LUT that is a FIFO: refused by name, not reported missing.
+    std::fs::create_dir_all(sb.path().join("luts")).unwrap();
+    mkfifo(&sb.path().join("luts/local.csv"));
+    sb.write(
+        "s.yaml",
+        "name: l\nnetworks: [tiny]\nbenchmark: {probe: {device: thread}}\nlut: {file: luts/local.csv}\nmatrix:\n  strategy: [default, dynamic]\n",
+    );
+    let r = run_quickly(&sb, &["plan", "s.yaml"]);
+    assert_located(&sb, r, "s.yaml", 4, "FIFO");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_pushed_file_keeps_its_mode_never_wider() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let data = sb.write("data.bin", "d");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let tool = sb.write("tool.sh", "true");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o4777)).unwrap();
+    sb.write(
+        "s.yaml",
+        "name: modes\nbenchmark:\n  command:\n    run: |\n      stat -c %a data.bin tool.sh > modes.txt\n      sh fake-bench.sh 2 0 n\n    push: [fake-bench.sh, data.bin, tool.sh]\nnetworks: [n]\niterations: 2\n",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let modes = std::fs::read_to_string(&find(&sb.out("modes"), "modes.txt")[0]).unwrap();
+    assert_eq!(
+        modes, "640\n755\n",
+        "the source's mode, no set-id bit, no write for others"
+    );
+}

@@ -170,7 +170,7 @@ fn the_round_trip_script_works_under_each_shell() {
                 "cleaned\n",
             ),
         ] {
-            let files = vec![("cell.sh".to_string(), script.as_bytes().to_vec(), true)];
+            let files = vec![("cell.sh".to_string(), script.as_bytes().to_vec(), 0o755)];
             let archive = trip::tar_files(&files).unwrap();
             let runner = t
                 .render_named(

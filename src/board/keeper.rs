@@ -59,7 +59,11 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
             me => me(),
         },
     )?;
-    let files = [("klo-lock-keeper.sh".to_string(), script.into_bytes(), true)];
+    let files = [(
+        "klo-lock-keeper.sh".to_string(),
+        script.into_bytes(),
+        super::EXEC,
+    )];
     let dir = format!("{}/tmp/{}", board.workdir(), token("lock"));
     let req = Request {
         dir: &dir,

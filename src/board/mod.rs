@@ -48,13 +48,20 @@ impl Cancel {
     }
 }
 
+/// A file sent to a board: (name, content, permission bits).
+pub type JobFile = (String, Vec<u8>, u32);
+/// The mode of a script or program klo-spec sends.
+pub const EXEC: u32 = 0o755;
+/// The mode of a data file klo-spec sends.
+pub const DATA: u32 = 0o644;
+
 /// What a cell sends to the board.
 #[derive(Debug, Clone)]
 pub struct CellJob {
     /// Unique name of this attempt on the board.
     pub token: String,
-    /// Files to create in the cell folder: (name, content, executable).
-    pub files: Vec<(String, Vec<u8>, bool)>,
+    /// Files to create in the cell folder.
+    pub files: Vec<JobFile>,
     /// The file among `files` that the board runs with `sh`.
     pub script: String,
     /// Local folder the cell folder is pulled into.

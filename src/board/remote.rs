@@ -232,7 +232,7 @@ impl RemoteBoard {
                 let path = built.dir.join(h.name);
                 let bytes = std::fs::read(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                files.push((h.name.to_string(), bytes, true));
+                files.push((h.name.to_string(), bytes, super::EXEC));
             }
             let req = Request {
                 dir: &dir,
@@ -273,11 +273,17 @@ impl RemoteBoard {
                 helpers => list,
             },
         )?;
-        let mut files: Vec<(String, Vec<u8>, bool)> = helpers::ALL
+        let mut files: Vec<super::JobFile> = helpers::ALL
             .iter()
-            .map(|h| (format!("{}.c", h.name), h.source.as_bytes().to_vec(), false))
+            .map(|h| {
+                (
+                    format!("{}.c", h.name),
+                    h.source.as_bytes().to_vec(),
+                    super::DATA,
+                )
+            })
             .collect();
-        files.push(("build.sh".into(), script.into_bytes(), true));
+        files.push(("build.sh".into(), script.into_bytes(), super::EXEC));
         let tmp = format!("{}/tmp/{}", self.workdir, token("build"));
         let req = Request {
             dir: &tmp,
@@ -347,7 +353,11 @@ impl Transport for RemoteBoard {
 
     fn run_script(&self, script: &str, timeout: Duration) -> Result<String> {
         self.channel.connect()?;
-        let files = [("script.sh".to_string(), script.as_bytes().to_vec(), true)];
+        let files = [(
+            "script.sh".to_string(),
+            script.as_bytes().to_vec(),
+            super::EXEC,
+        )];
         let dir = format!("{}/tmp/{}", self.workdir, token("script"));
         let req = Request {
             dir: &dir,

@@ -38,8 +38,8 @@ const STDERR_SHOWN: u64 = 64 << 10;
 pub struct Request<'a> {
     /// The board folder the files are unpacked into (created afresh).
     pub dir: &'a str,
-    /// (name, content, executable).
-    pub files: &'a [(String, Vec<u8>, bool)],
+    /// (name, content, permission bits).
+    pub files: &'a [super::JobFile],
     /// The file among `files` run with `sh`, if any.
     pub script: Option<&'a str>,
     /// Send back the whole folder (a tar archive) instead of the script's
@@ -92,13 +92,14 @@ impl Raw {
     }
 }
 
-/// The tar archive of `files`: regular files, mode 0755 or 0644.
-pub fn tar_files(files: &[(String, Vec<u8>, bool)]) -> Result<Vec<u8>> {
+/// The tar archive of `files`: regular files with their modes (never
+/// wider than 0755).
+pub fn tar_files(files: &[super::JobFile]) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
-    for (name, content, exec) in files {
+    for (name, content, mode) in files {
         let mut h = tar::Header::new_ustar();
         h.set_size(content.len() as u64);
-        h.set_mode(if *exec { 0o755 } else { 0o644 });
+        h.set_mode(*mode & 0o755);
         h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, name, content.as_slice())

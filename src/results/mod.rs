@@ -58,6 +58,9 @@ pub struct ResultSet {
     pub cells_root: Option<PathBuf>,
 }
 
+/// Most bytes of one table or meta file of a result set.
+const TABLE_MAX: u64 = 1 << 30;
+
 /// Reads one file of a source: its bytes, or `None` when absent.
 type Reader<'a> = Box<dyn Fn(&str) -> Result<Option<Vec<u8>>> + 'a>;
 
@@ -76,11 +79,15 @@ impl ResultSet {
                 let d = dir.clone();
                 (
                     dir.display().to_string(),
-                    Box::new(move |name: &str| match std::fs::read(d.join(name)) {
-                        Ok(b) => Ok(Some(b)),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                        Err(e) => Err(e)
-                            .with_context(|| format!("cannot read {}", d.join(name).display())),
+                    // A table is read only when it is a regular file (no
+                    // FIFO to hang on, no device to read without end).
+                    Box::new(move |name: &str| {
+                        match crate::untrusted::read_input(&d.join(name), TABLE_MAX) {
+                            Ok((b, _)) => Ok(Some(b)),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                            Err(e) => Err(e)
+                                .with_context(|| format!("cannot read {}", d.join(name).display())),
+                        }
                     }),
                     Some(dir.clone()),
                 )

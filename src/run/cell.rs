@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::board::Topology;
 use crate::board::freqplan::FreqPlan;
-use crate::board::{Cancel, CellJob, CellRun, HelperPaths, Transport};
+use crate::board::{Cancel, CellJob, CellRun, DATA, EXEC, HelperPaths, JobFile, Transport};
 use crate::ingest::{self, CellLog};
 use crate::matrix::Cell;
 use crate::networks;
@@ -74,9 +74,6 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-/// A file sent with a cell: (name, content, executable).
-type JobFile = (String, Vec<u8>, bool);
-
 fn bench_script(
     r: &BoardRun,
     cell: &Cell,
@@ -94,17 +91,17 @@ fn bench_script(
         files.push((
             "schedule.txt".to_string(),
             (text.join(" ") + "\n").into_bytes(),
-            false,
+            DATA,
         ));
     }
     if let Some(lut) = &choice.lut_text {
-        files.push(("lut.csv".to_string(), lut.clone().into_bytes(), false));
+        files.push(("lut.csv".to_string(), lut.clone().into_bytes(), DATA));
     }
     let script = match &s.benchmark {
         Benchmark::Probe(p) => {
             let kernels =
                 networks::kernels(&cell.coord.network, p).context("unknown network profile")?;
-            files.push(("kernels.txt".to_string(), kernels.into_bytes(), false));
+            files.push(("kernels.txt".to_string(), kernels.into_bytes(), DATA));
             let submit = match p.submit {
                 Submit::Native => "native",
                 Submit::Deferred => "deferred",
@@ -154,9 +151,17 @@ fn bench_script(
         Benchmark::Command(c) => {
             let push_dir = format!("{cell_dir}/push");
             for f in &s.push {
-                let bytes = std::fs::read(&f.source)
-                    .with_context(|| format!("cannot read {}", f.source.display()))?;
-                files.push((format!("push/{}", f.name), bytes, true));
+                let (bytes, _) =
+                    crate::untrusted::read_input(&f.source, crate::untrusted::PUSH_MAX)
+                        .with_context(|| format!("cannot read {}", f.source.display()))?;
+                // What the cell's hash covers is what is sent.
+                if crate::digest::hex_sha256(&bytes) != f.sha256 {
+                    anyhow::bail!(
+                        "{} changed since the scenario was read: run again",
+                        f.source.display()
+                    );
+                }
+                files.push((format!("push/{}", f.name), bytes, f.mode));
             }
             let command = render_str(&c.run, command_context(cell, choice, cell_dir))
                 .with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
@@ -443,7 +448,7 @@ fn run_round_trip(
     let s = r.scenario;
     let dir = r.transport.cell_dir(token);
     let (bench, mut files) = bench_script(r, cell, choice, &dir)?;
-    files.push(("bench.sh".into(), bench.into_bytes(), true));
+    files.push(("bench.sh".into(), bench.into_bytes(), EXEC));
 
     let mut loads = Vec::new();
     if let Some(l) = s.load(&cell.coord.load) {
@@ -488,7 +493,7 @@ fn run_round_trip(
         core_ctl => minijinja::Value::from(minijinja::value::Serde(&ctx.core_ctl)),
         reads => minijinja::Value::from(minijinja::value::Serde(&ctx.reads)),
     })?;
-    files.push(("cell.sh".into(), script.into_bytes(), true));
+    files.push(("cell.sh".into(), script.into_bytes(), EXEC));
 
     let deadline = Duration::from_millis(s.load_settle_ms as u64)
         + Duration::from_secs(cell.timeout_s as u64)
