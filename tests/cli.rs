@@ -974,3 +974,93 @@ fn a_pushed_file_keeps_its_mode_never_wider() {
         "the source's mode, no set-id bit, no write for others"
     );
 }
+
+#[test]
+fn alias_and_nesting_bombs_are_refused_at_once_under_a_memory_limit() {
+    let sb = Sandbox::new();
+    let depth = 200_000;
+    sb.write(
+        "deep_seq.yaml",
+        &format!(
+            "name: x\nnetworks: [tiny]\ndescription: {}1{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ),
+    );
+    sb.write(
+        "deep_map.yaml",
+        &format!(
+            "name: x\nnetworks: [tiny]\ndescription: {}1{}\n",
+            "{a: ".repeat(depth),
+            "}".repeat(depth)
+        ),
+    );
+    std::fs::copy(
+        Path::new(ROOT).join("tests/fixtures/bad/alias_bomb.yaml"),
+        sb.path().join("bomb.yaml"),
+    )
+    .unwrap();
+    // A merge key makes the reader build a value of the whole document:
+    // the bomb must be refused before that too.
+    let bomb = std::fs::read_to_string(sb.path().join("bomb.yaml")).unwrap();
+    sb.write(
+        "bomb_merge.yaml",
+        &format!("{bomb}x: &d {{a: 1}}\ny:\n  <<: *d\n"),
+    );
+    for (file, what) in [
+        ("deep_seq.yaml", "nested deeper than 64 levels"),
+        ("deep_map.yaml", "nested deeper than 64 levels"),
+        (
+            "bomb.yaml",
+            "more than 1000000 nodes once its aliases are replaced",
+        ),
+        (
+            "bomb_merge.yaml",
+            "more than 1000000 nodes once its aliases are replaced",
+        ),
+    ] {
+        let mut cmd = sb.command(&["plan", file]);
+        // 512 MiB of address space: the binary needs a tenth of it; an
+        // expanded bomb would need far more.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 512 << 20,
+                    rlim_max: 512 << 20,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let t = Instant::now();
+        let out = cmd.output().unwrap();
+        let took = t.elapsed();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        assert!(took < Duration::from_secs(1), "{file}: {took:?}");
+        let first = err.lines().next().unwrap();
+        assert!(first.starts_with(&format!("error: {file}:")), "{err}");
+        assert!(first.contains(what), "{file}: {err}");
+        assert!(err.contains("\n  hint: "), "{err}");
+        assert!(err.len() < 1000, "{file}: a short message: {err}");
+    }
+    // Many problems: the first ones, then a count.
+    let many: String = (0..500).map(|i| format!("  - l{i}\n")).collect();
+    sb.write(
+        "many.yaml",
+        &format!("name: m\nnetworks: [tiny]\nmatrix:\n  load:\n{many}"),
+    );
+    let out = sb.run(&["plan", "many.yaml"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.lines()
+            .filter(|l| l.starts_with("error: many.yaml:"))
+            .count()
+            <= 50,
+        "{err}"
+    );
+    assert!(err.contains("more problems like these"), "{err}");
+}

@@ -44,8 +44,8 @@ pub fn log_parser(scenario_text: Option<&str>) -> Result<Option<LogRegexes>> {
     let Some(text) = scenario_text else {
         return Ok(None);
     };
-    let mut v: serde_yaml::Value =
-        serde_yaml::from_str(text).context("the result set's scenario.yaml is not YAML")?;
+    let mut v = crate::yaml::parse_value(text)
+        .map_err(|e| anyhow::anyhow!("the result set's scenario.yaml is not YAML: {e}"))?;
     v.apply_merge()
         .context("the result set's scenario.yaml has a bad merge key")?;
     let Some(re) = v
@@ -73,7 +73,7 @@ pub fn log_parser(scenario_text: Option<&str>) -> Result<Option<LogRegexes>> {
 /// not written by klo-spec and is not read.
 pub fn file_limit(scenario_text: Option<&str>) -> u64 {
     let mib = scenario_text
-        .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(t).ok())
+        .and_then(|t| crate::yaml::parse_value(t).ok())
         .and_then(|v| v.get("pull_limits")?.get("file_mib")?.as_u64())
         .unwrap_or(crate::board::pull::DEFAULT_FILE_MIB as u64);
     mib.saturating_mul(crate::untrusted::MIB)
