@@ -658,3 +658,38 @@ fn a_cell_that_leaves_more_than_its_pull_limits_is_too_large() {
     let n1 = others_fine(&f);
     next_run_resumes(&f, &n1, "too_large");
 }
+
+#[test]
+fn impossible_log_values_are_incomplete_and_never_a_result() {
+    // n2's benchmark prints a complete log of another network.
+    let f = Faults::new("sh fake-bench.sh {{ iterations }} 0 other; exit 0", "");
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    let j = f.record("n2");
+    assert_eq!(j["status"], "incomplete", "{j}");
+    assert_eq!(
+        j["reason"], "the log is of network `other`, the cell ran `n2`",
+        "{j}"
+    );
+    assert!(f.row("n2")[10].is_empty(), "no latency for it");
+    others_fine(&f);
+
+    // A gap in its kernel numbering, then a negative time.
+    for (bench, why) in [
+        (
+            "sh fake-bench.sh {{ iterations }} 0 {{ network }} | sed 's/kernel=1 /kernel=2 /'; exit 0",
+            "kernel 2 of inference 0 follows kernel 0",
+        ),
+        (
+            "sh fake-bench.sh {{ iterations }} 0 {{ network }} | sed 's/t_ker_us=20.0/t_ker_us=-20.0/'; exit 0",
+            "`t_ker_us=-20.0` is negative",
+        ),
+    ] {
+        f.scenario(bench, "");
+        let (code, err) = run(&f);
+        assert_eq!(code, Some(1), "{err}");
+        let j = f.record("n2");
+        assert_eq!(j["status"], "incomplete", "{j}");
+        assert!(j["reason"].as_str().unwrap().contains(why), "{j}");
+    }
+}

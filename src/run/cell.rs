@@ -619,7 +619,7 @@ fn judge(
             Some(format!("the benchmark exited with {code}: {why}")),
         )
     } else if let Some(why) = log.as_ref().map_or(Some("no log".to_string()), |l| {
-        l.incomplete_reason(cell.iterations)
+        l.incomplete_reason(cell.iterations, Some(&cell.coord.network))
     }) {
         (Status::Incomplete, Some(why))
     } else if record.loads.alive_after.unwrap_or(0) < record.loads.started {
