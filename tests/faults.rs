@@ -693,3 +693,52 @@ fn impossible_log_values_are_incomplete_and_never_a_result() {
         assert!(j["reason"].as_str().unwrap().contains(why), "{j}");
     }
 }
+
+#[test]
+fn a_benchmark_that_escapes_its_process_group_is_found_and_stopped() {
+    // n2's benchmark leaves two daemons, each in a session of its own
+    // (setsid), the second also double-forked (its parent gone, adopted by
+    // init): no signal to the benchmark's group reaches them. Each writes
+    // its PID and sleeps on.
+    let f = Faults::new("true", "");
+    let pids = f.sb.path().join("daemons");
+    f.scenario(
+        &format!(
+            "setsid sh -c 'echo $$ >> {p}; exec sleep 300' > /dev/null 2>&1 < /dev/null & ( ( setsid sh -c 'echo $$ >> {p}; exec sleep 300' > /dev/null 2>&1 < /dev/null & ) & ); sleep 0.3",
+            p = pids.display()
+        ),
+        "",
+    );
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    let daemons: Vec<i32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(daemons.len(), 2, "{daemons:?}");
+    wait_until(
+        "the escaped daemons to be gone",
+        Duration::from_secs(10),
+        || daemons.iter().all(|&p| !process_alive(p)),
+    );
+    let j = f.record("n2");
+    assert_eq!(j["status"], "ok", "{j}");
+    let reason = j["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("started 2 process(es) that left its process group"),
+        "{j}"
+    );
+    others_fine(&f);
+}
+
+/// True while `pid` runs (not a zombie).
+fn process_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        let state = s[s.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("Z");
+        state != "Z" && state != "X"
+    })
+}

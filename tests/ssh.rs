@@ -687,3 +687,50 @@ fn what_a_board_sends_back_is_bounded_per_file_per_cell_and_in_transfer() {
     let out = sb.run(&["run", "s.yaml"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_benchmark_that_escapes_its_process_group_on_an_ssh_board_is_stopped() {
+    let (sb, _sshd) = ssh_board("");
+    let pids = sb.path().join("daemons");
+    hostile_scenario(
+        &sb,
+        "escape",
+        &format!(
+            "setsid sh -c 'echo $$ >> {p}; exec sleep 300' > /dev/null 2>&1 < /dev/null &\n( ( setsid sh -c 'echo $$ >> {p}; exec sleep 300' > /dev/null 2>&1 < /dev/null & ) & )\nsleep 0.3",
+            p = pids.display()
+        ),
+        "",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let daemons: Vec<i32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(daemons.len(), 2, "{daemons:?}");
+    wait_until(
+        "the escaped daemons to be gone",
+        Duration::from_secs(10),
+        || {
+            daemons.iter().all(|&p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |s| {
+                    let state = s[s.rfind(')').unwrap() + 1..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("Z");
+                    state == "Z" || state == "X"
+                })
+            })
+        },
+    );
+    let j = json(&find(&sb.out("escape"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("started 2 process(es) that left its process group"),
+        "{j}"
+    );
+}

@@ -187,10 +187,62 @@ fn signal(pid: i32, sig: i32) {
     }
 }
 
-/// Kills whatever the cell left behind: load processes from loads.pid and
-/// the benchmark's process group. Returns how many processes were alive.
+/// The processes whose environment holds `KLO_SPEC_CELL=<mark>`, the
+/// marker the cell script gives the benchmark (templates/cell.sh.j2): the
+/// benchmark and everything it started, wherever it went (another process
+/// group or session). This process excepted.
+pub fn marked_processes(mark: &str) -> Vec<i32> {
+    use std::io::Read as _;
+    let needle = format!("KLO_SPEC_CELL={mark}");
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut buf = Vec::new();
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            buf.clear();
+            let Ok(f) = std::fs::File::open(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            if f.take(1 << 20).read_to_end(&mut buf).is_err() {
+                return false;
+            }
+            buf.split(|&b| b == 0).any(|v| v == needle.as_bytes())
+        })
+        .collect()
+}
+
+/// Kills the processes of [`marked_processes`] in rounds (one may fork
+/// while the last round kills), at most 10; returns how many it killed.
+pub fn kill_marked(mark: &str) -> u32 {
+    let mut killed = 0;
+    for _ in 0..10 {
+        let found = marked_processes(mark);
+        if found.is_empty() {
+            break;
+        }
+        for pid in found {
+            if process_running(pid, None) {
+                signal(pid, libc::SIGKILL);
+                killed += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed
+}
+
+/// Kills whatever the cell left behind: load processes from loads.pid,
+/// the benchmark's process group, and what the benchmark started outside
+/// it (found by the cell's marker). Returns how many processes were alive.
 pub fn sweep_leftovers(cell_dir: &Path, script_pgid: i32) -> u32 {
     let mut killed = 0;
+    if let Some(token) = cell_dir.file_name().and_then(|n| n.to_str()) {
+        killed += kill_marked(&format!("{token}-cell"));
+    }
     for pid in read_pids(&cell_dir.join("loads.pid")) {
         if process_running(pid, Some("klo-load")) {
             signal(pid, libc::SIGKILL);

@@ -570,6 +570,14 @@ fn judge(
         (Status::Rejected, Some(why))
     } else if let Some(why) = run.pull.too_large_reason() {
         (Status::TooLarge, Some(why))
+    } else if let Some(n) = st.get("escaped_left") {
+        (
+            Status::Error,
+            Some(format!(
+                "{} process(es) the benchmark started outside its process group (setsid, a double fork) were still running after ten rounds of kills: stop them (their environment holds KLO_SPEC_CELL=...-cell) before the next run",
+                n.trim()
+            )),
+        )
     } else if run.deadline_hit && !run.interrupted {
         (
             Status::Timeout,
@@ -657,6 +665,12 @@ fn judge(
     }
     if st.contains_key("bench_children_killed") {
         notes.push("the benchmark left processes running; they were killed".to_string());
+    }
+    if let Some(n) = st.get("escaped_killed") {
+        notes.push(format!(
+            "the benchmark started {} process(es) that left its process group (setsid, a double fork); found by the cell's marker and killed",
+            n.trim()
+        ));
     }
     if run.leftovers_killed > 0 {
         notes.push(format!(
