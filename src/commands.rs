@@ -219,7 +219,7 @@ fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
     let missing: Vec<String> = s
         .boards
         .iter()
-        .filter(|b| !spec.path(&s.file, b).is_file())
+        .filter(|b| !spec.path(&s.file, b).exists())
         .cloned()
         .collect();
     if !uses || missing.is_empty() {
@@ -338,7 +338,8 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 eprintln!("klo-spec: wrote {}", path.display());
             }
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&topo)?);
+                let json = serde_json::to_string_pretty(&topo)?;
+                println!("{}", crate::text::json_safe(&json));
                 return Ok(0);
             }
             println!("{}", topo.table().to_terminal(&[]));
@@ -371,7 +372,8 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
             let out = board.run_script(&script, std::time::Duration::from_secs(120));
             match out {
                 Ok(text) => {
-                    print!("{text}");
+                    // What the board printed: shown, not acted on.
+                    print!("{}", crate::text::printable_lines(&text));
                     Ok(0)
                 }
                 Err(e) => Err(e.context(format!("resetting board `{}`: some values could not be put back (they stay in {state}/saved)", config.name))),

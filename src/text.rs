@@ -89,6 +89,75 @@ pub fn quote(s: &str) -> String {
     shorten(s, QUOTE_MAX)
 }
 
+/// A JSON text with the characters of [`is_unsafe`] that JSON writers
+/// leave raw (DEL, C1 controls, bidirectional overrides; serde_json
+/// already escapes C0) written as `\uXXXX` escapes: the same JSON value,
+/// nothing a terminal acts on. Such characters only occur inside strings.
+pub fn json_safe(s: &str) -> Cow<'_, str> {
+    // Line breaks and tabs outside strings are the layout of pretty JSON.
+    let unsafe_here = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r');
+    if !s.chars().any(unsafe_here) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_here(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// True for a plain number as tables write them: an optional sign, digits
+/// with at most one `.`, an optional exponent, an optional `%`.
+fn is_plain_number(s: &str) -> bool {
+    let s = s.strip_suffix('%').unwrap_or(s);
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mant, exp) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (s, None),
+    };
+    let digits = mant.chars().filter(char::is_ascii_digit).count();
+    let mant_ok = digits > 0
+        && mant.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && mant.matches('.').count() <= 1;
+    let exp_ok = exp.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+    });
+    mant_ok && exp_ok
+}
+
+/// A CSV cell a spreadsheet will not run as a formula (OWASP's CSV
+/// injection advice): a value starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return gets a leading `'`, unless it is a plain number
+/// (`-1.5`, `+2e3`, `-12%`). A value already starting with `'` gets one
+/// more, so that [`csv_unguard`] gives back exactly what was guarded.
+pub fn csv_guard(s: &str) -> Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if !is_plain_number(s) => {
+            Cow::Owned(format!("'{s}"))
+        }
+        Some('\'') => Cow::Owned(format!("'{s}")),
+        _ => Cow::Borrowed(s),
+    }
+}
+
+/// A CSV cell as [`csv_guard`] wrote it, back to its value.
+pub fn csv_unguard(s: &str) -> &str {
+    s.strip_prefix('\'').unwrap_or(s)
+}
+
+/// A Markdown table cell that stays one cell whatever the value holds:
+/// line breaks become spaces, pipes are escaped, control characters made
+/// [`printable`].
+pub fn md_cell(s: &str) -> String {
+    let flat = s.replace("\r\n", " ").replace(['\n', '\r'], " ");
+    printable(&flat).replace('|', "\\|")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +171,52 @@ mod tests {
         assert_eq!(printable("\u{202e}evil"), "\\u{202e}evil");
         assert_eq!(printable_lines("one\ntwo\u{7}\n"), "one\ntwo\\u{7}\n");
         assert!(!printable("\u{1b}]0;title\u{7}").chars().any(is_unsafe));
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula_and_numbers_stay_numbers() {
+        for v in [
+            "=1+1",
+            "+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "-",
+            "+",
+            "=-1",
+        ] {
+            let g = csv_guard(v);
+            assert!(g.starts_with('\''), "{v:?} -> {g:?}");
+            assert_eq!(csv_unguard(&g), v);
+        }
+        for v in [
+            "-1.5", "+2", "-3e-4", "1e5", "-12.5%", "0", "ok", "", "a=b", "-inf",
+        ] {
+            let g = csv_guard(v);
+            if v == "-inf" {
+                assert_eq!(g, "'-inf", "not a plain number");
+            } else {
+                assert_eq!(g, v, "{v:?}");
+            }
+        }
+        assert_eq!(csv_guard("'quoted"), "''quoted");
+        assert_eq!(csv_unguard(&csv_guard("'quoted")), "'quoted");
+    }
+
+    #[test]
+    fn markdown_cells_stay_cells_and_json_stays_json() {
+        assert_eq!(md_cell("a|b\nc\r\nd\u{1b}[1m"), "a\\|b c d\\e[1m");
+        let j = serde_json::to_string(&"x\u{1b}\u{9b}\u{202e}").unwrap();
+        let safe = json_safe(&j);
+        assert!(!safe.chars().any(is_unsafe), "{safe}");
+        let pretty = serde_json::to_string_pretty(&serde_json::json!({"a": "\u{9b}"})).unwrap();
+        let safe_pretty = json_safe(&pretty);
+        assert!(safe_pretty.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&safe_pretty).unwrap();
+        assert_eq!(v["a"], "\u{9b}");
+        let back: String = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, "x\u{1b}\u{9b}\u{202e}");
     }
 
     #[test]

@@ -1064,3 +1064,82 @@ fn alias_and_nesting_bombs_are_refused_at_once_under_a_memory_limit() {
     );
     assert!(err.contains("more problems like these"), "{err}");
 }
+
+/// True when `s` holds a character a terminal acts on (ESC, C1 controls,
+/// BEL, bidirectional overrides), line breaks and tabs aside.
+fn has_terminal_controls(s: &str) -> bool {
+    s.chars().any(|c| {
+        matches!(c, '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            && c != '\r'
+    })
+}
+
+#[test]
+fn output_cannot_attack_its_reader() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    // A check title that would rewrite the terminal's title and clear the
+    // screen, start a spreadsheet formula and break a Markdown table; a
+    // benchmark whose error output does the same.
+    sb.write(
+        "s.yaml",
+        "name: hostile\nbenchmark:\n  command:\n    run: |\n      if [ {{ network }} = n2 ]; then printf '\\033[2J\\033]0;owned\\007\\302\\233boom\\n' >&2; exit 3; fi\n      sh fake-bench.sh 3 0 {{ network }}\n    push: [fake-bench.sh]\nnetworks: [n1, n2]\niterations: 3\nchecks:\n  - {id: C1, title: \"=HYPERLINK(\\\"http://x\\\") \\e]0;pwned\\a | col\\nnext \\u202e\", metric: latency, kind: differ, a: {network: n1}, b: {network: n2}}\n",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("boom"), "the reason is shown: {stderr}");
+    assert!(!has_terminal_controls(&stdout), "{stdout:?}");
+    assert!(!has_terminal_controls(&stderr), "{stderr:?}");
+    // CSV: the title cannot run as a formula; numbers stay numbers.
+    let csv = std::fs::read_to_string(sb.out("hostile").join("checklist.csv")).unwrap();
+    assert!(csv.contains(",\"'=HYPERLINK("), "{csv}");
+    let summary = std::fs::read_to_string(sb.out("hostile").join("summary.csv")).unwrap();
+    assert!(
+        !summary.contains(",'-"),
+        "no plain number is guarded: {summary}"
+    );
+    // Markdown: the table stays a table.
+    let md = std::fs::read_to_string(sb.out("hostile").join("checklist.md")).unwrap();
+    let cells = |l: &str| l.replace("\\|", "").matches('|').count();
+    let mut tables = 0;
+    for block in md.split("\n\n").filter(|b| b.starts_with('|')) {
+        let rows: Vec<&str> = block.lines().collect();
+        assert!(rows.len() >= 3, "{md}");
+        assert!(
+            rows.iter().all(|l| l.starts_with('|')),
+            "a row broke out: {block}"
+        );
+        assert!(rows.iter().all(|l| cells(l) == cells(rows[0])), "{block}");
+        tables += 1;
+    }
+    assert_eq!(tables, 2, "{md}");
+    assert!(!has_terminal_controls(&md), "{md:?}");
+    // show, in each format.
+    for args in [
+        vec!["show", "outputs/hostile", "checklist"],
+        vec!["show", "outputs/hostile", "checklist", "--format", "csv"],
+        vec!["show", "outputs/hostile", "checklist", "--format", "md"],
+        vec!["show", "outputs/hostile", "checklist", "--format", "json"],
+        vec!["show", "outputs/hostile", "--all"],
+    ] {
+        let out = sb.run(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let shown = text(&out.stdout);
+        assert!(!has_terminal_controls(&shown), "{args:?}: {shown:?}");
+        if args.contains(&"json") {
+            let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+            assert!(
+                v[0]["title"].as_str().unwrap().contains("\u{1b}]0;pwned"),
+                "the value itself is kept: {v}"
+            );
+        }
+    }
+    // Read back through show, the guarded title is the title again.
+    let out = sb.run(&["show", "outputs/hostile", "checklist", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v[0]["title"].as_str().unwrap().starts_with("=HYPERLINK("),
+        "{v}"
+    );
+}

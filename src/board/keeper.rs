@@ -99,6 +99,8 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         // without end) is not read into memory.
         for line in BufReader::new(stdout.take(1 << 20)).lines() {
             let Ok(line) = line else { break };
+            // The board's words: shown, not acted on by a terminal.
+            let line = crate::text::printable(&line).into_owned();
             if tx.send(line).is_err() {
                 break;
             }
@@ -132,7 +134,7 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
                 let mut err = err;
                 let _ = err.rewind();
                 let stderr = std::io::read_to_string((&mut err).take(64 << 10)).unwrap_or_default();
-                let mut f = stderr.trim().to_string();
+                let mut f = crate::text::printable_lines(stderr.trim()).into_owned();
                 if f.is_empty() {
                     f = "the lock process ended without an answer".into();
                 }

@@ -292,7 +292,9 @@ pub fn exchange(
         client_exit: status.code(),
         out,
         out_len,
-        stderr: String::from_utf8_lossy(&e).trim().to_string(),
+        // What the client or the board said: it reaches messages and the
+        // terminal, so its escape sequences are made visible here.
+        stderr: crate::text::printable_lines(String::from_utf8_lossy(&e).trim()).into_owned(),
         wall,
         interrupted,
         deadline_hit,

@@ -57,7 +57,7 @@ fn render(t: &Template, ctx: &Context) -> Result<String> {
     // `.html.j2`, none for `.md.j2`), not the shell quoting of scripts.
     let mut env = crate::render::strict_environment();
     // A table cell of Markdown: `|` would end it, a newline the row.
-    env.add_filter("cell", |s: String| s.replace('|', "\\|").replace('\n', " "));
+    env.add_filter("cell", |s: String| crate::text::md_cell(&s));
     let where_ = t
         .origin
         .as_ref()

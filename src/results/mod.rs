@@ -177,7 +177,17 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Table> {
         .finish()
         .map_err(anyhow::Error::from)
         .context("not a valid CSV table")?;
-    frame_table(&df)
+    let mut t = frame_table(&df)?;
+    // Cells the writer guarded against spreadsheet formulas, back to their
+    // values.
+    for r in &mut t.rows {
+        for c in r.iter_mut() {
+            if c.starts_with('\'') {
+                *c = crate::text::csv_unguard(c).to_string();
+            }
+        }
+    }
+    Ok(t)
 }
 
 /// A frame's values as text: integers and booleans as written, floats in

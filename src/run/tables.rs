@@ -73,7 +73,7 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
 pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
     let mut out = format!("# Checklist: {}\n\n", s.name);
     if let Some(d) = &s.description {
-        out.push_str(&format!("{}\n\n", d.trim()));
+        out.push_str(&format!("{}\n\n", crate::text::printable_lines(d.trim())));
     }
     if a.check_totals.is_empty() {
         out.push_str("The scenario defines no checks.\n");
@@ -81,6 +81,7 @@ pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
     }
     out.push_str("| check | question | PASS | FAIL | INCONCLUSIVE |\n|---|---|---|---|---|\n");
     for (id, title, p, f, i) in &a.check_totals {
+        let (id, title) = (crate::text::md_cell(id), crate::text::md_cell(title));
         out.push_str(&format!("| {id} | {title} | {p} | {f} | {i} |\n"));
     }
     out.push_str("\nEach row compares the per-inference samples of cell `a` and cell `b` of one group (cells that agree on every axis the check does not name). Tests: Mann-Whitney U (exact without ties up to 50 samples a side, else normal with tie correction) for differ/lower/higher, two one-sided Welch t-tests (TOST) for equivalence within the tolerance. Effect: Cliff's delta, P(a > b) - P(a < b).\n\n");
@@ -138,7 +139,7 @@ pub fn print_tables(a: &Analysis) {
         );
     }
     for w in &a.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::text::printable_lines(w));
     }
     println!();
     if a.check_totals.is_empty() {
@@ -148,6 +149,7 @@ pub fn print_tables(a: &Analysis) {
     println!("{}", a.checklist.to_terminal(&CHECKLIST_TERMINAL_COLUMNS));
     println!();
     for (id, title, p, f, i) in &a.check_totals {
+        let title = crate::text::printable(title);
         println!("{id}: {title}: {p} PASS, {f} FAIL, {i} INCONCLUSIVE");
     }
 }
