@@ -297,7 +297,7 @@ fn find_board<'a>(
     inventory.get(board).ok_or_else(|| {
         let names = inventory.names();
         UsageError::new(
-            format!("unknown board `{board}`"),
+            format!("unknown board `{}`", crate::text::quote(board)),
             Some(match crate::error::suggest(board, names.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`? Boards: {}", names.join(", ")),
                 None => format!("boards: {}", names.join(", ")),
@@ -315,7 +315,6 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
     let board = crate::board::connect(config, &templates)?;
     match cmd {
         BoardCommand::Probe(a) => {
-            let topo = crate::board::topology(board.as_ref(), &templates, true, None)?;
             if a.write && a.board == "local" {
                 return Err(UsageError::new(
                     "`local` is read afresh at every run: there is nothing to keep".to_string(),
@@ -323,6 +322,10 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 )
                 .into());
             }
+            // A probe reads (and tries writing) the board's frequency files:
+            // not while a run's cell is measuring on it.
+            let _lock = board.lock()?;
+            let topo = crate::board::topology(board.as_ref(), &templates, true, None)?;
             if a.write {
                 let Some(path) = crate::board::saved_topology(&inventory, &a.board) else {
                     return Err(UsageError::new(

@@ -37,11 +37,22 @@ fn main() {
                     }
                 }
                 // Values from files and boards are in the message: a
-                // terminal is shown their escape sequences, never fed them.
-                None => eprintln!(
-                    "error: {}",
-                    klo_spec::text::printable_lines(&format!("{err:#}"))
-                ),
+                // terminal is shown their escape sequences, never fed them,
+                // and a long line (a long value quoted) is shortened.
+                None => {
+                    let text = format!("{err:#}");
+                    let lines: Vec<String> = text
+                        .lines()
+                        .map(|l| {
+                            if l.chars().count() > klo_spec::error::MESSAGE_MAX {
+                                klo_spec::text::shorten(l, klo_spec::error::MESSAGE_MAX)
+                            } else {
+                                klo_spec::text::printable(l).into_owned()
+                            }
+                        })
+                        .collect();
+                    eprintln!("error: {}", lines.join("\n"));
+                }
             }
             klo_spec::error::exit_code(&err)
         }

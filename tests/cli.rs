@@ -1143,3 +1143,47 @@ fn output_cannot_attack_its_reader() {
         "{v}"
     );
 }
+
+#[test]
+fn board_probe_respects_the_board_lock_and_errors_quote_long_values_shortened() {
+    use std::io::Write as _;
+    let sb = Sandbox::new();
+    // Another run holds `local`, as `run` does: its lock file, locked.
+    let lock = sb.board_dir().join("local/state/lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let mut held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    held.lock().unwrap();
+    writeln!(held, "pid 4242 on lab1").unwrap();
+    let out = sb.run(&["board", "probe", "local"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("board `local` is in use by another klo-spec run (pid 4242 on lab1)"),
+        "{err}"
+    );
+    drop(held);
+    let out = sb.run(&["board", "probe", "local"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A long value in an error is quoted shortened, with its length.
+    let long = "b".repeat(20_000);
+    let out = sb.run(&["board", "probe", &long]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.len() < 1000, "{} bytes", err.len());
+    assert!(err.contains("(20000 characters)"), "{err}");
+    let out = sb.run(&[
+        "plan",
+        &format!("{ROOT}/scenarios/quickstart.yaml"),
+        "--only",
+        &long,
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.lines().all(|l| l.chars().count() <= 700), "{err}");
+}
