@@ -1187,3 +1187,236 @@ fn board_probe_respects_the_board_lock_and_errors_quote_long_values_shortened() 
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.lines().all(|l| l.chars().count() <= 700), "{err}");
 }
+
+// ------------------------------------------------------------- klo-probe
+
+/// The probe built for this machine by `klo-spec helpers` (its cache in
+/// the sandbox).
+fn probe_path(sb: &Sandbox) -> String {
+    let out = sb
+        .command(&["helpers"])
+        .env("KLO_SPEC_CACHE", sb.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().nth(1).unwrap().to_string()
+}
+
+/// Runs the probe; its status, stdout, stderr, and the CPU time it used
+/// (its own, from wait4: the tests run in parallel in this process).
+fn probe(p: &str, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String, f64) {
+    use std::io::Read as _;
+    let mut child = Command::new(p)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    // A probe that hangs (a gate that never opens) is killed: the test
+    // fails instead of waiting for ever.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let (done, pid) = (done.clone(), child.id() as i32);
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(60) {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut log = String::new();
+    out.read_to_string(&mut log).unwrap();
+    let stderr = reader.join().unwrap();
+    let mut status = 0;
+    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut r) };
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    watch.join().unwrap();
+    assert_eq!(pid, child.id() as i32);
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, log, stderr, t(r.ru_utime) + t(r.ru_stime))
+}
+
+#[test]
+fn the_probe_refuses_counts_it_cannot_hold_and_sleeps_without_spinning() {
+    let sb = Sandbox::new();
+    let p = probe_path(&sb);
+    let k = sb.write("k.txt", "conv 20000 5000\nfc 5000 1000\n");
+    let k = k.to_str().unwrap();
+    // A negative count is not a huge one.
+    let bad = sb.write("bad.txt", "conv -5 1\n");
+    let (code, _, err, _) = probe(
+        &p,
+        &[
+            "-f",
+            bad.to_str().unwrap(),
+            "-n",
+            "t",
+            "-i",
+            "1",
+            "-k",
+            "1",
+            "-d",
+            "thread",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("bad.txt:1: ker_units must be a whole number"),
+        "{err}"
+    );
+    // A LUT row with a K_opt out of range.
+    let lut = sb.write(
+        "lut.csv",
+        "t_prod_us,t_ker_us,k_opt,latency_us\n10.0,100.0,-3,\n",
+    );
+    let (code, _, err, _) = probe(
+        &p,
+        &[
+            "-f",
+            k,
+            "-n",
+            "t",
+            "-i",
+            "1",
+            "-d",
+            "thread",
+            "-L",
+            lut.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("out of range"), "{err}");
+    // A submission latency over a second: slept, not spun (nanosleep
+    // refuses a tv_nsec of a second or more).
+    let t = Instant::now();
+    let (code, log, err, cpu) = probe(
+        &p,
+        &[
+            "-f", k, "-n", "t", "-i", "1", "-k", "2", "-d", "thread", "-s", "deferred", "-U",
+            "2500000",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(t.elapsed() >= Duration::from_millis(2500));
+    assert!(cpu < 0.25, "{cpu:.3} s of CPU for a 2.5 s wait: {log}");
+    let parsed = klo_spec::ingest::parse_klo(&log);
+    assert_eq!(parsed.incomplete_reason(1, Some("t")), None, "{log}");
+}
+
+/// A stand-in for the OpenCL library that forwards to the real one (pocl
+/// through the ICD loader) and makes one call fail when asked.
+const SHIM: &str = r#"
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+typedef int32_t cl_int;
+static void *real(const char *name) {
+    static void *lib;
+    if (!lib) lib = dlopen("libOpenCL.so.1", RTLD_NOW | RTLD_LOCAL);
+    return lib ? dlsym(lib, name) : NULL;
+}
+cl_int clGetEventProfilingInfo(void *e, uint32_t p, size_t n, void *v, size_t *r) {
+    if (getenv("SHIM_FAIL_PROFILING")) return -7;
+    cl_int (*f)(void *, uint32_t, size_t, void *, size_t *) = real("clGetEventProfilingInfo");
+    return f(e, p, n, v, r);
+}
+cl_int clSetUserEventStatus(void *e, cl_int s) {
+    if (getenv("SHIM_FAIL_GATE")) return -58;
+    cl_int (*f)(void *, cl_int) = real("clSetUserEventStatus");
+    return f(e, s);
+}
+cl_int clEnqueueWriteBuffer(void *q, void *b, uint32_t bl, size_t o, size_t n, const void *p,
+                            uint32_t nw, const void *w, void *ev) {
+    static int calls;
+    if (getenv("SHIM_FAIL_WRITE") && calls++ == 0) return -5;
+    cl_int (*f)(void *, void *, uint32_t, size_t, size_t, const void *, uint32_t, const void *,
+                void *) = real("clEnqueueWriteBuffer");
+    return f(q, b, bl, o, n, p, nw, w, ev);
+}
+"#;
+
+#[test]
+fn the_probe_fails_the_run_when_the_opencl_runtime_fails() {
+    if std::env::var_os("KLO_SPEC_TEST_OPENCL").is_none() {
+        eprintln!(
+            "skipped: set KLO_SPEC_TEST_OPENCL=1 where an OpenCL platform (pocl) is installed; tests/run.sh does"
+        );
+        return;
+    }
+    let sb = Sandbox::new();
+    let p = probe_path(&sb);
+    let k = sb.write("k.txt", "conv 20000 5000\nfc 5000 1000\n");
+    let k = k.to_str().unwrap();
+    let src = sb.write("shim.c", SHIM);
+    let shim = sb.path().join("libshim.so");
+    let cc = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&shim)
+        .arg(&src)
+        .args(["-Wl,--no-as-needed", "-l:libOpenCL.so.1", "-ldl"])
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "{}", text(&cc.stderr));
+    let lib = shim.to_str().unwrap();
+    let args = [
+        "-f", k, "-n", "t", "-i", "2", "-k", "2", "-d", "opencl", "-s", "deferred",
+    ];
+    // Through the stand-in, nothing failing: a complete log.
+    let (code, log, err, _) = probe(&p, &args, &[("KLO_OPENCL_LIB", lib)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        klo_spec::ingest::parse_klo(&log).incomplete_reason(2, Some("t")),
+        None,
+        "{log}"
+    );
+    // Each failure ends the run (exit 4, said on stderr), never a time.
+    for (flag, what) in [
+        ("SHIM_FAIL_PROFILING", "clGetEventProfilingInfo"),
+        ("SHIM_FAIL_GATE", "clSetUserEventStatus"),
+        ("SHIM_FAIL_WRITE", "clEnqueueWriteBuffer"),
+    ] {
+        let (code, log, err, _) = probe(&p, &args, &[("KLO_OPENCL_LIB", lib), (flag, "1")]);
+        assert_eq!(code, Some(4), "{flag}: {err}\n{log}");
+        assert!(err.contains(what), "{flag}: {err}");
+        assert!(!log.contains("t_ker_us="), "{flag}: no time printed: {log}");
+    }
+    // A kernel whose work does not fit OpenCL's iteration count.
+    let big = sb.write("big.txt", "conv 999999999999 1\n");
+    let (code, _, err, _) = probe(
+        &p,
+        &[
+            "-f",
+            big.to_str().unwrap(),
+            "-n",
+            "t",
+            "-i",
+            "1",
+            "-k",
+            "1",
+            "-d",
+            "opencl",
+            "-g",
+            "1",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("more than OpenCL's cl_uint holds"), "{err}");
+}
