@@ -1204,6 +1204,8 @@ fn probe_path(sb: &Sandbox) -> String {
 
 /// Runs the probe; its status, stdout, stderr, and the CPU time it used
 /// (its own, from wait4: the tests run in parallel in this process).
+// The child is reaped with wait4 (for its own rusage), not Child::wait.
+#[allow(clippy::zombie_processes)]
 fn probe(p: &str, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String, f64) {
     use std::io::Read as _;
     let mut child = Command::new(p)
