@@ -50,14 +50,38 @@
 #define PROBE_VERSION "1"
 #define MAX_KERNELS 4096
 #define NAME_LEN 48
+/* Most work units of one kernel (host or device): about a minute of work
+ * on a phone core; above it a count is a mistake. */
+#define MAX_UNITS 1000000000000ULL
 
 /* ------------------------------------------------------------------ util */
 
-static double now_ns(void)
+/* The monotonic clock in integer nanoseconds: a double holds whole
+ * nanoseconds only up to 2^53 (104 days of uptime), so times are kept as
+ * integers and only their differences become doubles. */
+static uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* b - a in nanoseconds, as a double: the integers are subtracted first,
+ * so no precision is lost however large they are; negative when b < a. */
+static double ns_between(uint64_t a, uint64_t b)
+{
+    return b >= a ? (double)(b - a) : -(double)(a - b);
+}
+
+/* Sleeps `ns` nanoseconds: tv_nsec must stay below a second (nanosleep
+ * refuses anything else with EINVAL, and returns at once). */
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 static void die(int code, const char *fmt, ...)
@@ -117,14 +141,27 @@ static int load_kernels(const char *path, struct kernel_spec *ks)
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
-        char name[NAME_LEN];
-        unsigned long ku, pu;
+        char name[NAME_LEN], kw[32], pw[32];
         char extra[2];
-        int got = sscanf(line, "%47s %lu %lu %1s", name, &ku, &pu, extra);
+        int got = sscanf(line, "%47s %31s %31s %1s", name, kw, pw, extra);
         if (got <= 0)
             continue;
         if (got != 3)
             die(2, "%s:%d: expected 'name ker_units prod_units'", path, lineno);
+        /* Whole numbers only: strtoul would take "-1" as a huge count. */
+        char *end = NULL;
+        errno = 0;
+        unsigned long ku = strtoul(kw, &end, 10);
+        if (kw[0] == '-' || kw[0] == '+' || errno || *end || end == kw ||
+            (unsigned long long)ku > MAX_UNITS)
+            die(2, "%s:%d: ker_units must be a whole number in 0..%llu, got '%s'", path, lineno,
+                MAX_UNITS, kw);
+        errno = 0;
+        unsigned long pu = strtoul(pw, &end, 10);
+        if (pw[0] == '-' || pw[0] == '+' || errno || *end || end == pw ||
+            (unsigned long long)pu > MAX_UNITS)
+            die(2, "%s:%d: prod_units must be a whole number in 0..%llu, got '%s'", path, lineno,
+                MAX_UNITS, pw);
         if (n == MAX_KERNELS)
             die(2, "%s: more than %d kernels", path, MAX_KERNELS);
         memcpy(ks[n].name, name, NAME_LEN);
@@ -140,9 +177,10 @@ static int load_kernels(const char *path, struct kernel_spec *ks)
 
 /* ------------------------------------------------------- device interface */
 
-/* Per-inference record of one kernel, filled by the device. */
+/* Per-inference record of one kernel, filled by the device: device
+ * timestamps in nanoseconds (OpenCL's cl_ulong, or the worker's clock). */
 struct kernel_times {
-    double start_ns, end_ns;
+    uint64_t start_ns, end_ns;
 };
 
 struct device {
@@ -158,9 +196,9 @@ struct device {
     void (*input_upload)(struct device *);
 };
 
-static int submit_deferred = 0;      /* -s deferred */
-static unsigned long flush_units = 0; /* host work per flush (driver cost) */
-static double submit_latency_ns = 0;  /* flush to runnable (thread device) */
+static int submit_deferred = 0;        /* -s deferred */
+static unsigned long flush_units = 0;   /* host work per flush (driver cost) */
+static uint64_t submit_latency_ns = 0;  /* flush to runnable (thread device) */
 
 /* ---------------------------------------------------------- thread device */
 
@@ -176,7 +214,7 @@ struct thread_dev {
     int generation;        /* inference counter, so the worker knows a reset */
     int quit;
     unsigned char batch_start[MAX_KERNELS];
-    double release_ns[MAX_KERNELS];  /* when a batch may start (flush + L) */
+    uint64_t release_ns[MAX_KERNELS];  /* when a batch may start (flush + L) */
     unsigned long units[MAX_KERNELS];
     struct kernel_times times[MAX_KERNELS];
     float input[224 * 224 * 3];
@@ -195,23 +233,21 @@ static void *thread_worker(void *arg)
         int i = d->executed;
         int gen = d->generation;
         int batch = d->batch_start[i];
-        double release = d->release_ns[i];
+        uint64_t release = d->release_ns[i];
         unsigned long units = d->units[i];
         pthread_mutex_unlock(&d->mu);
         /* A batch becomes runnable a submission latency after its flush
          * (the timing model's L): the device idles until then, while it may
          * still be running earlier batches, as a GPU does. */
         if (batch) {
-            for (double t = now_ns(); t < release; t = now_ns()) {
-                if (release - t > 200e3) {
-                    struct timespec ts = {0, (long)(release - t - 100e3)};
-                    nanosleep(&ts, NULL);
-                }
+            for (uint64_t t = now_ns(); t < release; t = now_ns()) {
+                if (release - t > 200000)
+                    sleep_ns(release - t - 100000);
             }
         }
-        double s = now_ns();
+        uint64_t s = now_ns();
         device_work(units);
-        double e = now_ns();
+        uint64_t e = now_ns();
         pthread_mutex_lock(&d->mu);
         if (gen != d->generation)
             continue;
@@ -527,9 +563,13 @@ static int cl_init(struct cl_dev *d, int platform_index, size_t global)
     d->buf = d->api.CreateBuffer(d->ctx, CL_MEM_READ_WRITE, global * sizeof(float), NULL, &err);
     if (!d->buf)
         return cl_fail("clCreateBuffer: %d", err);
-    d->api.EnqueueWriteBuffer(d->q, d->buf, CL_TRUE, 0, global * sizeof(float), init, 0, NULL,
-                              NULL);
+    /* The kernels read this buffer: a run on memory never written would
+     * measure something else. */
+    err = d->api.EnqueueWriteBuffer(d->q, d->buf, CL_TRUE, 0, global * sizeof(float), init, 0,
+                                    NULL, NULL);
     free(init);
+    if (err != CL_SUCCESS)
+        die(4, "clEnqueueWriteBuffer (the kernels' buffer): %d", err);
     d->input_buf =
         d->api.CreateBuffer(d->ctx, CL_MEM_READ_WRITE, sizeof d->input, NULL, &err);
     if (!d->input_buf)
@@ -552,6 +592,7 @@ static int opencl_begin(struct device *dev, int n)
 static int opencl_enqueue(struct device *dev, int i, unsigned long units)
 {
     struct cl_dev *d = (struct cl_dev *)dev;
+    /* Checked before the run (check_units): it fits a cl_uint. */
     cl_uint iters = (cl_uint)(units / d->global + 1);
     cl_int err = d->api.SetKernelArg(d->kernel, 1, sizeof iters, &iters);
     if (err != CL_SUCCESS)
@@ -579,7 +620,12 @@ static int opencl_flush(struct device *dev)
 {
     struct cl_dev *d = (struct cl_dev *)dev;
     if (d->gate) {
-        d->api.SetUserEventStatus(d->gate, CL_COMPLETE);
+        /* A gate that cannot open holds the batch for ever, or lets the
+         * driver run it at some other time: no time measured then is the
+         * one asked for. */
+        cl_int err = d->api.SetUserEventStatus(d->gate, CL_COMPLETE);
+        if (err != CL_SUCCESS)
+            die(4, "clSetUserEventStatus: %d", err);
         d->api.ReleaseEvent(d->gate);
         d->gate = NULL;
     }
@@ -599,10 +645,21 @@ static int opencl_finish(struct device *dev, struct kernel_times *times)
         die(4, "clFinish: %d", err);
     for (int i = 0; i < d->n; i++) {
         cl_ulong s = 0, e = 0;
-        d->api.GetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_START, sizeof s, &s, NULL);
-        d->api.GetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_END, sizeof e, &e, NULL);
-        times[i].start_ns = (double)s;
-        times[i].end_ns = (double)e;
+        /* A failed query leaves 0: a time computed from it would be a
+         * finite, wrong number. */
+        err = d->api.GetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_START, sizeof s, &s,
+                                           NULL);
+        if (err != CL_SUCCESS)
+            die(4, "clGetEventProfilingInfo(CL_PROFILING_COMMAND_START) of kernel %d: %d", i, err);
+        err = d->api.GetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_END, sizeof e, &e,
+                                           NULL);
+        if (err != CL_SUCCESS)
+            die(4, "clGetEventProfilingInfo(CL_PROFILING_COMMAND_END) of kernel %d: %d", i, err);
+        if (e < s)
+            die(4, "kernel %d ends (%llu ns) before it starts (%llu ns): the device's timestamps "
+                   "cannot be used", i, (unsigned long long)e, (unsigned long long)s);
+        times[i].start_ns = s;
+        times[i].end_ns = e;
         d->api.ReleaseEvent(d->events[i]);
     }
     return 0;
@@ -669,8 +726,9 @@ static void load_lut(const char *path)
             continue;
         if (lut_n == MAX_LUT)
             die(2, "%s: more than %d rows", path, MAX_LUT);
-        if (p <= 0 || k <= 0 || kopt == 0)
-            die(2, "%s: a row with a non-positive value", path);
+        if (!(p > 0) || !(k > 0) || kopt == 0 || kopt > MAX_KERNELS || strchr(line, '-'))
+            die(2, "%s: a row with a value out of range (times > 0, 1 <= k_opt <= %d)", path,
+                MAX_KERNELS);
         lut_prod[lut_n] = log(p);
         lut_ker[lut_n] = log(k);
         lut_k[lut_n] = kopt;
@@ -773,7 +831,7 @@ int main(int argc, char **argv)
         case 'P': platform_index = (int)parse_ul(v, "-P PLATFORM", 0, 63); break;
         case 'g': global = parse_ul(v, "-g GLOBAL", 1, 1UL << 24); break;
         case 'F': flush_units = parse_ul(v, "-F FLUSH_UNITS", 0, 1UL << 30); break;
-        case 'U': submit_latency_ns = 1e3 * (double)parse_ul(v, "-U SUBMIT_US", 0, 10000000); break;
+        case 'U': submit_latency_ns = 1000u * (uint64_t)parse_ul(v, "-U SUBMIT_US", 0, 10000000); break;
         case 'S': schedule_path = v; break;
         case 'L': lut_path = v; break;
         default: usage();
@@ -805,11 +863,22 @@ int main(int argc, char **argv)
     }
     if (!dev)
         dev = thread_dev_create();
+    /* The OpenCL kernel counts its iterations in a cl_uint: a kernel whose
+     * work does not fit is refused, never run with a truncated count. */
+    if (strcmp(dev->kind, "opencl") == 0) {
+        for (int i = 0; i < n; i++) {
+            unsigned long long iters = (unsigned long long)(ks[i].ker_units / global) + 1;
+            if (iters > UINT32_MAX)
+                die(2, "kernel %s: %lu device units make %llu iterations per work-item, more "
+                       "than OpenCL's cl_uint holds (%lu); raise -g GLOBAL or lower the units",
+                    ks[i].name, ks[i].ker_units, iters, (unsigned long)UINT32_MAX);
+        }
+    }
 
     printf("KLO v1 info probe=%s device=%s submit=%s net=%s kernels=%d iters=%lu k=%lu mode=%s "
            "flush_units=%lu submit_us=%.0f global=%lu",
            PROBE_VERSION, dev->kind, submit_deferred ? "deferred" : "native", net, n, iters, k, mode,
-           flush_units, submit_latency_ns / 1e3, global);
+           flush_units, (double)submit_latency_ns / 1e3, global);
     if (fallback)
         print_quoted("fallback", fallback);
     if (strcmp(dev->kind, "opencl") == 0) {
@@ -833,11 +902,11 @@ int main(int argc, char **argv)
         int flushes = 0;
         memset(flushed, 0, sizeof flushed);
         dev->begin(dev, n);
-        double t0 = now_ns();
+        uint64_t t0 = now_ns();
         /* The input upload belongs to the first kernel's production time,
          * as in a real engine: that is why its T_prod is an outlier. */
         dev->input_upload(dev);
-        double mark = t0;
+        uint64_t mark = t0;
         int left = 0; /* kernels left in the current batch */
         unsigned k_cur = (unsigned)k;
         double cur_prod = 0;
@@ -861,8 +930,8 @@ int main(int argc, char **argv)
             }
             host_work(ks[i].prod_units);
             dev->enqueue(dev, i, ks[i].ker_units);
-            double after = now_ns();
-            prod_ns[i] = after - mark;
+            uint64_t after = now_ns();
+            prod_ns[i] = ns_between(mark, after);
             if (i > 0) {
                 cur_prod += prod_ns[i];
                 cur_n++;
@@ -874,7 +943,7 @@ int main(int argc, char **argv)
                 host_work(flush_units);
                 dev->flush(dev);
                 mark = now_ns();
-                flush_ns[i] = mark - after;
+                flush_ns[i] = ns_between(after, mark);
                 flushed[i] = 1;
                 flushes++;
                 left = 0;
@@ -883,15 +952,15 @@ int main(int argc, char **argv)
             }
         }
         dev->finish(dev, times);
-        double t1 = now_ns();
+        uint64_t t1 = now_ns();
         for (int i = 0; i < n; i++) {
-            double ker = times[i].end_ns - times[i].start_ns;
+            double ker = ns_between(times[i].start_ns, times[i].end_ns);
             printf("KLO v1 net=%s iter=%lu kernel=%d name=%s t_prod_us=%.1f t_ker_us=%.1f ", net,
                    it, i, ks[i].name, prod_ns[i] / 1e3, ker / 1e3);
             if (i == 0)
                 printf("t_idle_us=nan");
             else
-                printf("t_idle_us=%.1f", (times[i].start_ns - times[i - 1].end_ns) / 1e3);
+                printf("t_idle_us=%.1f", ns_between(times[i - 1].end_ns, times[i].start_ns) / 1e3);
             printf(" flush=%d k=%u", flushed[i], k_of[i]);
             if (flushed[i])
                 printf(" t_flush_us=%.1f", flush_ns[i] / 1e3);
@@ -904,7 +973,7 @@ int main(int argc, char **argv)
             }
         }
         printf("KLO v1 net=%s iter=%lu latency_us=%.1f flushes=%d k_mean=%.2f\n", net, it,
-               (t1 - t0) / 1e3, flushes, (double)n / flushes);
+               ns_between(t0, t1) / 1e3, flushes, (double)n / flushes);
         fflush(stdout);
     }
     printf("KLO v1 end iters=%lu\n", iters);

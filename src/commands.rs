@@ -222,7 +222,7 @@ fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
     let missing: Vec<String> = s
         .boards
         .iter()
-        .filter(|b| !spec.path(&s.file, b).is_file())
+        .filter(|b| !spec.path(&s.file, b).exists())
         .cloned()
         .collect();
     if !uses || missing.is_empty() {
@@ -300,7 +300,7 @@ fn find_board<'a>(
     inventory.get(board).ok_or_else(|| {
         let names = inventory.names();
         UsageError::new(
-            format!("unknown board `{board}`"),
+            format!("unknown board `{}`", crate::text::quote(board)),
             Some(match crate::error::suggest(board, names.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`? Boards: {}", names.join(", ")),
                 None => format!("boards: {}", names.join(", ")),
@@ -318,7 +318,6 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
     let board = crate::board::connect(config, &templates)?;
     match cmd {
         BoardCommand::Probe(a) => {
-            let topo = crate::board::topology(board.as_ref(), &templates, true, None)?;
             if a.write && a.board == "local" {
                 return Err(UsageError::new(
                     "`local` is read afresh at every run: there is nothing to keep".to_string(),
@@ -326,6 +325,10 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 )
                 .into());
             }
+            // A probe reads (and tries writing) the board's frequency files:
+            // not while a run's cell is measuring on it.
+            let _lock = board.lock()?;
+            let topo = crate::board::topology(board.as_ref(), &templates, true, None)?;
             if a.write {
                 let Some(path) = crate::board::saved_topology(&inventory, &a.board) else {
                     return Err(UsageError::new(
@@ -341,7 +344,8 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 eprintln!("klo-spec: wrote {}", path.display());
             }
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&topo)?);
+                let json = serde_json::to_string_pretty(&topo)?;
+                println!("{}", crate::text::json_safe(&json));
                 return Ok(0);
             }
             println!("{}", topo.table().to_terminal(&[]));
@@ -374,7 +378,8 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
             let out = board.run_script(&script, std::time::Duration::from_secs(120));
             match out {
                 Ok(text) => {
-                    print!("{text}");
+                    // What the board printed: shown, not acted on.
+                    print!("{}", crate::text::printable_lines(&text));
                     Ok(0)
                 }
                 Err(e) => Err(e.context(format!("resetting board `{}`: some values could not be put back (they stay in {state}/saved)", config.name))),

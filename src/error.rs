@@ -30,20 +30,32 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
+/// Most characters of a diagnostic's message or hint: a value quoted in
+/// it (a 10 MB string where a number was expected) is shortened to its
+/// start and end.
+pub const MESSAGE_MAX: usize = 600;
+/// Most characters of the YAML path a diagnostic shows.
+const PATH_MAX: usize = 200;
+/// Diagnostics printed before the rest are only counted.
+pub const DIAGNOSTICS_SHOWN: usize = 50;
+
 impl Diagnostic {
+    /// A located problem. The message, hint and YAML path hold values from
+    /// the file: each is made printable (no terminal escape sequence gets
+    /// through) and shortened.
     pub fn new(file: &Path, pos: Pos, path: &str, message: impl Into<String>) -> Self {
         Diagnostic {
             file: file.to_path_buf(),
             line: pos.line,
             column: pos.column,
-            path: path.trim_start_matches('.').to_string(),
-            message: message.into(),
+            path: crate::text::shorten(path.trim_start_matches('.'), PATH_MAX),
+            message: crate::text::shorten(&message.into(), MESSAGE_MAX),
             hint: None,
         }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(crate::text::shorten(&hint.into(), MESSAGE_MAX));
         self
     }
 }
@@ -53,7 +65,7 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.file.display(),
+            crate::text::printable(&self.file.display().to_string()),
             self.line,
             self.column,
             self.message
@@ -84,11 +96,18 @@ impl InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.diagnostics.iter().enumerate() {
+        for (i, d) in self.diagnostics.iter().take(DIAGNOSTICS_SHOWN).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             write!(f, "{d}")?;
+        }
+        if self.diagnostics.len() > DIAGNOSTICS_SHOWN {
+            write!(
+                f,
+                "\n... and {} more problems like these",
+                self.diagnostics.len() - DIAGNOSTICS_SHOWN
+            )?;
         }
         if self.diagnostics.len() > 1 {
             write!(f, "\n{} problems found", self.diagnostics.len())?;

@@ -66,7 +66,7 @@ pub fn log(data: &[u8]) {
     } else {
         ingest::parse_regex(&text, regexes())
     };
-    let _ = log.incomplete_reason(u32::from(mode >> 1));
+    let _ = log.incomplete_reason(u32::from(mode >> 1), Some("tiny"));
     let _ = log.first_kernel_flags();
 }
 

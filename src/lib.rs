@@ -33,4 +33,6 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod show;
+pub mod text;
+pub mod untrusted;
 pub mod yaml;

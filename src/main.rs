@@ -15,8 +15,17 @@ fn main() {
         Err(err) => {
             match err.downcast_ref::<klo_spec::error::InputError>() {
                 Some(input) => {
-                    for d in &input.diagnostics {
+                    // The first problems, then a count: a file that is wrong
+                    // everywhere must not bury the first one.
+                    let shown = klo_spec::error::DIAGNOSTICS_SHOWN;
+                    for d in input.diagnostics.iter().take(shown) {
                         eprintln!("error: {d}");
+                    }
+                    if input.diagnostics.len() > shown {
+                        eprintln!(
+                            "error: ... and {} more problems like these",
+                            input.diagnostics.len() - shown
+                        );
                     }
                     if input.diagnostics.len() > 1 {
                         eprintln!(
@@ -27,7 +36,23 @@ fn main() {
                         eprintln!("nothing was run or written");
                     }
                 }
-                None => eprintln!("error: {err:#}"),
+                // Values from files and boards are in the message: a
+                // terminal is shown their escape sequences, never fed them,
+                // and a long line (a long value quoted) is shortened.
+                None => {
+                    let text = format!("{err:#}");
+                    let lines: Vec<String> = text
+                        .lines()
+                        .map(|l| {
+                            if l.chars().count() > klo_spec::error::MESSAGE_MAX {
+                                klo_spec::text::shorten(l, klo_spec::error::MESSAGE_MAX)
+                            } else {
+                                klo_spec::text::printable(l).into_owned()
+                            }
+                        })
+                        .collect();
+                    eprintln!("error: {}", lines.join("\n"));
+                }
             }
             klo_spec::error::exit_code(&err)
         }

@@ -35,6 +35,12 @@ pub enum Status {
     Interrupted,
     /// The runner could not run the cell (transport, file system).
     Error,
+    /// The board sent back what klo-spec does not take: a symbolic or hard
+    /// link, a device file, a FIFO, a path leaving the cell folder, a name
+    /// klo-spec writes itself, a malformed archive. None of it was written.
+    Rejected,
+    /// The board sent back more than the scenario's `pull_limits` allow.
+    TooLarge,
     /// Not run (yet), or run with a different definition (hash).
     NotRun,
 }
@@ -52,6 +58,8 @@ impl Status {
             Status::Incomplete => "incomplete",
             Status::Interrupted => "interrupted",
             Status::Error => "error",
+            Status::Rejected => "rejected",
+            Status::TooLarge => "too_large",
             Status::NotRun => "not_run",
         }
     }
@@ -192,8 +200,9 @@ pub struct AttemptSummary {
 
 impl CellRecord {
     pub fn read(path: &Path) -> Option<CellRecord> {
-        let text = std::fs::read_to_string(path).ok()?;
-        serde_json::from_str(&text).ok()
+        // In a cell folder: read as data (no link followed), bounded.
+        let bytes = crate::untrusted::read(path, 16 << 20).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 }
 

@@ -152,11 +152,16 @@ impl Templates {
     pub fn load(dir: Option<&Path>) -> Result<Templates> {
         let mut files = Vec::new();
         for (name, builtin) in BUILTIN_TEMPLATES {
-            let path = dir.map(|d| d.join(name)).filter(|p| p.is_file());
+            // Anything there is read: a FIFO or a folder is refused by
+            // name, not passed over for the built-in one.
+            let path = dir.map(|d| d.join(name)).filter(|p| p.exists());
             let (text, origin) = match path {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read the template {}", path.display()))?;
+                    let text =
+                        crate::untrusted::read_input_text(&path, crate::untrusted::TEMPLATE_MAX)
+                            .with_context(|| {
+                                format!("cannot read the template {}", path.display())
+                            })?;
                     check_template(&text).map_err(|e| {
                         crate::error::UsageError::new(
                             format!("{}: {e}", path.display()),

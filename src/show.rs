@@ -77,9 +77,15 @@ pub fn command(a: &ShowArgs) -> Result<i32> {
                 ) + "\n"
             }
         }
-        ShowFormat::Csv => String::from_utf8(Data::Table(table).write(TableFormat::Csv)?)?,
+        ShowFormat::Csv => {
+            let csv = String::from_utf8(Data::Table(table).write(TableFormat::Csv)?)?;
+            crate::text::printable_lines(&csv).into_owned()
+        }
         ShowFormat::Md => String::from_utf8(Data::Table(table).write(TableFormat::Md)?)?,
-        ShowFormat::Json => String::from_utf8(Data::Table(table).write(TableFormat::Json)?)?,
+        ShowFormat::Json => {
+            let json = String::from_utf8(Data::Table(table).write(TableFormat::Json)?)?;
+            crate::text::json_safe(&json).into_owned()
+        }
     };
     print!("{text}");
     Ok(0)

@@ -417,3 +417,62 @@ fn a_written_topology_is_used_without_reaching_the_board() {
     );
     assert_same_tree(&q, "qcom");
 }
+
+#[test]
+fn board_reset_stops_what_a_killed_cells_benchmark_started_outside_its_group() {
+    let sb = Sandbox::new();
+    fixture_boards(&sb);
+    copy_fake_bench(&sb);
+    // The benchmark leaves a daemon in a session of its own, then runs on.
+    let daemon_file = sb.path().join("daemon");
+    sb.write(
+        "s.yaml",
+        &format!(
+            "name: esc\nboards: [note10]\nbenchmark:\n  command:\n    run: |\n      setsid sh -c 'echo $$ > {}; exec sleep 300' > /dev/null 2>&1 < /dev/null &\n      sh fake-bench.sh 3 60 n\n    push: [fake-bench.sh]\nnetworks: [n]\niterations: 3\nload_settle_ms: 100\n",
+            daemon_file.display()
+        ),
+    );
+    let mut child = sb
+        .command(&["run", "s.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the daemon to start", Duration::from_secs(30), || {
+        std::fs::read_to_string(&daemon_file).is_ok_and(|s| s.trim().parse::<i32>().is_ok())
+    });
+    let daemon: i32 = std::fs::read_to_string(&daemon_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let bench = bench_group(&sb.board_dir());
+    let stat = std::fs::read_to_string(format!("/proc/{bench}/stat")).unwrap();
+    let script: i32 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Runner and cell script killed: nobody cleans up.
+    unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
+    unsafe { libc::kill(script, libc::SIGKILL) };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            let state = s[s.rfind(')').unwrap() + 1..]
+                .split_whitespace()
+                .next()
+                .unwrap_or("Z");
+            state != "Z" && state != "X"
+        })
+    };
+    assert!(alive(daemon), "the daemon outlived its killed cell");
+    let out = sb.run(&["board", "reset", "note10", "--boards", "boards.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_until("the daemon to be stopped", Duration::from_secs(10), || {
+        !alive(daemon)
+    });
+    assert!(!group_alive(bench), "and the benchmark's group");
+}

@@ -797,3 +797,628 @@ fn a_signal_during_the_settle_time_is_handled_at_once() {
         t.elapsed()
     );
 }
+
+// ------------------------------------------------------ hostile input files
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Runs `args` in `sb` with a time limit: a FIFO read by mistake would
+/// block for ever.
+fn run_quickly(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = sb
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("klo-spec {args:?} hangs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), text(&out.stderr))
+}
+
+/// Asserts a bad-input answer: exit 2, `file:line:column: ...` first, a hint,
+/// nothing written.
+fn assert_located(
+    sb: &Sandbox,
+    (code, err): (Option<i32>, String),
+    file: &str,
+    line: usize,
+    what: &str,
+) {
+    assert_eq!(code, Some(2), "{err}");
+    let first = err.lines().next().unwrap_or_default();
+    let want = format!("error: {file}:{line}:");
+    assert!(first.starts_with(&want), "want {want}... in {err}");
+    assert!(first.contains(what), "want {what:?} in {err}");
+    assert!(err.contains("\n  hint: "), "{err}");
+    assert!(!sb.path().join("outputs").exists(), "{err}");
+}
+
+#[test]
+fn files_a_scenario_names_are_regular_files_read_within_a_budget() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    // The scenario itself a FIFO: refused at once, not waited on.
+    mkfifo(&sb.path().join("fifo.yaml"));
+    let r = run_quickly(&sb, &["run", "fifo.yaml"]);
+    assert_located(
+        &sb,
+        r,
+        "fifo.yaml",
+        1,
+        "it is a FIFO (named pipe), not a regular file",
+    );
+    // A folder.
+    std::fs::create_dir(sb.path().join("dir.yaml")).unwrap();
+    let r = run_quickly(&sb, &["plan", "dir.yaml"]);
+    assert_located(&sb, r, "dir.yaml", 1, "it is a folder, not a regular file");
+    // Larger than a scenario can be (a sparse file: no disk used).
+    let big = std::fs::File::create(sb.path().join("big.yaml")).unwrap();
+    big.set_len(64 << 20).unwrap();
+    let r = run_quickly(&sb, &["plan", "big.yaml"]);
+    assert_located(
+        &sb,
+        r,
+        "big.yaml",
+        1,
+        "more than the limit of 4194304 bytes",
+    );
+
+    // Pushed files: a FIFO, a folder, one over the limit, one outside the
+    // scenario's folder (a path and a link leading out of it).
+    mkfifo(&sb.path().join("pipe"));
+    std::fs::create_dir(sb.path().join("folder")).unwrap();
+    let huge = std::fs::File::create(sb.path().join("huge.bin")).unwrap();
+    huge.set_len(300 << 20).unwrap();
+    let secret = sb.path().with_extension("secret");
+    std::fs::write(&secret, "not yours").unwrap();
+    std::os::unix::fs::symlink(&secret, sb.path().join("link-out")).unwrap();
+    for (entry, what) in [
+        ("pipe", "it is a FIFO (named pipe), not a regular file"),
+        ("folder", "it is a folder, not a regular file"),
+        ("huge.bin", "more than the limit of 268435456 bytes"),
+        ("../x.bin", "is outside the scenario's folder"),
+        ("link-out", "is outside the scenario's folder"),
+    ] {
+        sb.write(
+            "s.yaml",
+            &format!("name: p\nbenchmark:\n  command:\n    run: sh fake-bench.sh 2 0 n\n    push: [fake-bench.sh, {entry}]\nnetworks: [n]\n"),
+        );
+        let r = run_quickly(&sb, &["run", "s.yaml"]);
+        assert_located(&sb, r.clone(), "s.yaml", 5, what);
+        assert!(r.1.contains("(at `benchmark.command.push[1]`)"), "{}", r.1);
+    }
+
+    // A board inventory that is a FIFO, next to the scenario or named.
+    sb.write("s.yaml", "name: q\nnetworks: [tiny]\n");
+    mkfifo(&sb.path().join("boards.yaml"));
+    let r = run_quickly(&sb, &["plan", "s.yaml"]);
+    assert_located(&sb, r, "boards.yaml", 1, "FIFO");
+    std::fs::remove_file(sb.path().join("boards.yaml")).unwrap();
+
+    // A fixture tree with a FIFO or a link in it.
+    let tree = sb.path().join("tree");
+    copy_dir(&Path::new(ROOT).join("tests/fixtures/sysfs/qcom"), &tree);
+    mkfifo(&tree.join("devices/system/cpu/stuck"));
+    sb.write("inv.yaml", "boards:\n  fx:\n    fixture: tree\n");
+    sb.write("s.yaml", "name: q\nboards: [fx]\nnetworks: [tiny]\n");
+    let r = run_quickly(&sb, &["plan", "s.yaml", "--boards", "inv.yaml"]);
+    assert_located(
+        &sb,
+        r.clone(),
+        "inv.yaml",
+        3,
+        "is a FIFO (named pipe), not a regular file",
+    );
+    std::fs::remove_file(tree.join("devices/system/cpu/stuck")).unwrap();
+    std::os::unix::fs::symlink("/etc", tree.join("devices/system/cpu/etc")).unwrap();
+    let r = run_quickly(&sb, &["plan", "s.yaml", "--boards", "inv.yaml"]);
+    assert_located(
+        &sb,
+        r,
+        "inv.yaml",
+        3,
+        "is a symbolic link, not a regular file",
+    );
+
+    // A LUT that is a FIFO: refused by name, not reported missing.
+    std::fs::create_dir_all(sb.path().join("luts")).unwrap();
+    mkfifo(&sb.path().join("luts/local.csv"));
+    sb.write(
+        "s.yaml",
+        "name: l\nnetworks: [tiny]\nbenchmark: {probe: {device: thread}}\nlut: {file: luts/local.csv}\nmatrix:\n  strategy: [default, dynamic]\n",
+    );
+    let r = run_quickly(&sb, &["plan", "s.yaml"]);
+    assert_located(&sb, r, "s.yaml", 4, "FIFO");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_pushed_file_keeps_its_mode_never_wider() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let data = sb.write("data.bin", "d");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let tool = sb.write("tool.sh", "true");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o4777)).unwrap();
+    sb.write(
+        "s.yaml",
+        "name: modes\nbenchmark:\n  command:\n    run: |\n      stat -c %a data.bin tool.sh > modes.txt\n      sh fake-bench.sh 2 0 n\n    push: [fake-bench.sh, data.bin, tool.sh]\nnetworks: [n]\niterations: 2\n",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let modes = std::fs::read_to_string(&find(&sb.out("modes"), "modes.txt")[0]).unwrap();
+    assert_eq!(
+        modes, "640\n755\n",
+        "the source's mode, no set-id bit, no write for others"
+    );
+}
+
+#[test]
+fn alias_and_nesting_bombs_are_refused_at_once_under_a_memory_limit() {
+    let sb = Sandbox::new();
+    let depth = 200_000;
+    sb.write(
+        "deep_seq.yaml",
+        &format!(
+            "name: x\nnetworks: [tiny]\ndescription: {}1{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ),
+    );
+    sb.write(
+        "deep_map.yaml",
+        &format!(
+            "name: x\nnetworks: [tiny]\ndescription: {}1{}\n",
+            "{a: ".repeat(depth),
+            "}".repeat(depth)
+        ),
+    );
+    std::fs::copy(
+        Path::new(ROOT).join("tests/fixtures/bad/alias_bomb.yaml"),
+        sb.path().join("bomb.yaml"),
+    )
+    .unwrap();
+    // A merge key makes the reader build a value of the whole document:
+    // the bomb must be refused before that too.
+    let bomb = std::fs::read_to_string(sb.path().join("bomb.yaml")).unwrap();
+    sb.write(
+        "bomb_merge.yaml",
+        &format!("{bomb}x: &d {{a: 1}}\ny:\n  <<: *d\n"),
+    );
+    for (file, what) in [
+        ("deep_seq.yaml", "nested deeper than 64 levels"),
+        ("deep_map.yaml", "nested deeper than 64 levels"),
+        (
+            "bomb.yaml",
+            "more than 1000000 nodes once its aliases are replaced",
+        ),
+        (
+            "bomb_merge.yaml",
+            "more than 1000000 nodes once its aliases are replaced",
+        ),
+    ] {
+        let mut cmd = sb.command(&["plan", file]);
+        // 512 MiB of address space: the binary needs a tenth of it; an
+        // expanded bomb would need far more.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 512 << 20,
+                    rlim_max: 512 << 20,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let t = Instant::now();
+        let out = cmd.output().unwrap();
+        let took = t.elapsed();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        assert!(took < Duration::from_secs(1), "{file}: {took:?}");
+        let first = err.lines().next().unwrap();
+        assert!(first.starts_with(&format!("error: {file}:")), "{err}");
+        assert!(first.contains(what), "{file}: {err}");
+        assert!(err.contains("\n  hint: "), "{err}");
+        assert!(err.len() < 1000, "{file}: a short message: {err}");
+    }
+    // Many problems: the first ones, then a count.
+    let many: String = (0..500).map(|i| format!("  - l{i}\n")).collect();
+    sb.write(
+        "many.yaml",
+        &format!("name: m\nnetworks: [tiny]\nmatrix:\n  load:\n{many}"),
+    );
+    let out = sb.run(&["plan", "many.yaml"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.lines()
+            .filter(|l| l.starts_with("error: many.yaml:"))
+            .count()
+            <= 50,
+        "{err}"
+    );
+    assert!(err.contains("more problems like these"), "{err}");
+}
+
+/// True when `s` holds a character a terminal acts on (ESC, C1 controls,
+/// BEL, bidirectional overrides), line breaks and tabs aside.
+fn has_terminal_controls(s: &str) -> bool {
+    s.chars().any(|c| {
+        matches!(c, '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            && c != '\r'
+    })
+}
+
+#[test]
+fn output_cannot_attack_its_reader() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    // A check title that would rewrite the terminal's title and clear the
+    // screen, start a spreadsheet formula and break a Markdown table; a
+    // benchmark whose error output does the same.
+    sb.write(
+        "s.yaml",
+        "name: hostile\nbenchmark:\n  command:\n    run: |\n      if [ {{ network }} = n2 ]; then printf '\\033[2J\\033]0;owned\\007\\302\\233boom\\n' >&2; exit 3; fi\n      sh fake-bench.sh 3 0 {{ network }}\n    push: [fake-bench.sh]\nnetworks: [n1, n2]\niterations: 3\nchecks:\n  - {id: C1, title: \"=HYPERLINK(\\\"http://x\\\") \\e]0;pwned\\a | col\\nnext \\u202e\", metric: latency, kind: differ, a: {network: n1}, b: {network: n2}}\n",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("boom"), "the reason is shown: {stderr}");
+    assert!(!has_terminal_controls(&stdout), "{stdout:?}");
+    assert!(!has_terminal_controls(&stderr), "{stderr:?}");
+    // CSV: the title cannot run as a formula; numbers stay numbers.
+    let csv = std::fs::read_to_string(sb.out("hostile").join("checklist.csv")).unwrap();
+    assert!(csv.contains(",\"'=HYPERLINK("), "{csv}");
+    let summary = std::fs::read_to_string(sb.out("hostile").join("summary.csv")).unwrap();
+    assert!(
+        !summary.contains(",'-"),
+        "no plain number is guarded: {summary}"
+    );
+    // Markdown: the table stays a table.
+    let md = std::fs::read_to_string(sb.out("hostile").join("checklist.md")).unwrap();
+    let cells = |l: &str| l.replace("\\|", "").matches('|').count();
+    let mut tables = 0;
+    for block in md.split("\n\n").filter(|b| b.starts_with('|')) {
+        let rows: Vec<&str> = block.lines().collect();
+        assert!(rows.len() >= 3, "{md}");
+        assert!(
+            rows.iter().all(|l| l.starts_with('|')),
+            "a row broke out: {block}"
+        );
+        assert!(rows.iter().all(|l| cells(l) == cells(rows[0])), "{block}");
+        tables += 1;
+    }
+    assert_eq!(tables, 2, "{md}");
+    assert!(!has_terminal_controls(&md), "{md:?}");
+    // show, in each format.
+    for args in [
+        vec!["show", "outputs/hostile", "checklist"],
+        vec!["show", "outputs/hostile", "checklist", "--format", "csv"],
+        vec!["show", "outputs/hostile", "checklist", "--format", "md"],
+        vec!["show", "outputs/hostile", "checklist", "--format", "json"],
+        vec!["show", "outputs/hostile", "--all"],
+    ] {
+        let out = sb.run(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let shown = text(&out.stdout);
+        assert!(!has_terminal_controls(&shown), "{args:?}: {shown:?}");
+        if args.contains(&"json") {
+            let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+            assert!(
+                v[0]["title"].as_str().unwrap().contains("\u{1b}]0;pwned"),
+                "the value itself is kept: {v}"
+            );
+        }
+    }
+    // Read back through show, the guarded title is the title again.
+    let out = sb.run(&["show", "outputs/hostile", "checklist", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v[0]["title"].as_str().unwrap().starts_with("=HYPERLINK("),
+        "{v}"
+    );
+}
+
+#[test]
+fn board_probe_respects_the_board_lock_and_errors_quote_long_values_shortened() {
+    use std::io::Write as _;
+    let sb = Sandbox::new();
+    // Another run holds `local`, as `run` does: its lock file, locked.
+    let lock = sb.board_dir().join("local/state/lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let mut held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    held.lock().unwrap();
+    writeln!(held, "pid 4242 on lab1").unwrap();
+    let out = sb.run(&["board", "probe", "local"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("board `local` is in use by another klo-spec run (pid 4242 on lab1)"),
+        "{err}"
+    );
+    drop(held);
+    let out = sb.run(&["board", "probe", "local"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A long value in an error is quoted shortened, with its length.
+    let long = "b".repeat(20_000);
+    let out = sb.run(&["board", "probe", &long]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.len() < 1000, "{} bytes", err.len());
+    assert!(err.contains("(20000 characters)"), "{err}");
+    let out = sb.run(&[
+        "plan",
+        &format!("{ROOT}/scenarios/quickstart.yaml"),
+        "--only",
+        &long,
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.lines().all(|l| l.chars().count() <= 700), "{err}");
+}
+
+// ------------------------------------------------------------- klo-probe
+
+/// The probe built for this machine by `klo-spec helpers` (its cache in
+/// the sandbox).
+fn probe_path(sb: &Sandbox) -> String {
+    let out = sb
+        .command(&["helpers"])
+        .env("KLO_SPEC_CACHE", sb.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().nth(1).unwrap().to_string()
+}
+
+/// Runs the probe; its status, stdout, stderr, and the CPU time it used
+/// (its own, from wait4: the tests run in parallel in this process).
+// The child is reaped with wait4 (for its own rusage), not Child::wait.
+#[allow(clippy::zombie_processes)]
+fn probe(p: &str, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String, f64) {
+    use std::io::Read as _;
+    let mut child = Command::new(p)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    // A probe that hangs (a gate that never opens) is killed: the test
+    // fails instead of waiting for ever.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let (done, pid) = (done.clone(), child.id() as i32);
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(60) {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut log = String::new();
+    out.read_to_string(&mut log).unwrap();
+    let stderr = reader.join().unwrap();
+    let mut status = 0;
+    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut r) };
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    watch.join().unwrap();
+    assert_eq!(pid, child.id() as i32);
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, log, stderr, t(r.ru_utime) + t(r.ru_stime))
+}
+
+#[test]
+fn the_probe_refuses_counts_it_cannot_hold_and_sleeps_without_spinning() {
+    let sb = Sandbox::new();
+    let p = probe_path(&sb);
+    let k = sb.write("k.txt", "conv 20000 5000\nfc 5000 1000\n");
+    let k = k.to_str().unwrap();
+    // A negative count is not a huge one.
+    let bad = sb.write("bad.txt", "conv -5 1\n");
+    let (code, _, err, _) = probe(
+        &p,
+        &[
+            "-f",
+            bad.to_str().unwrap(),
+            "-n",
+            "t",
+            "-i",
+            "1",
+            "-k",
+            "1",
+            "-d",
+            "thread",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("bad.txt:1: ker_units must be a whole number"),
+        "{err}"
+    );
+    // A LUT row with a K_opt out of range.
+    let lut = sb.write(
+        "lut.csv",
+        "t_prod_us,t_ker_us,k_opt,latency_us\n10.0,100.0,-3,\n",
+    );
+    let (code, _, err, _) = probe(
+        &p,
+        &[
+            "-f",
+            k,
+            "-n",
+            "t",
+            "-i",
+            "1",
+            "-d",
+            "thread",
+            "-L",
+            lut.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("out of range"), "{err}");
+    // A submission latency over a second: slept, not spun (nanosleep
+    // refuses a tv_nsec of a second or more).
+    let t = Instant::now();
+    let (code, log, err, cpu) = probe(
+        &p,
+        &[
+            "-f", k, "-n", "t", "-i", "1", "-k", "2", "-d", "thread", "-s", "deferred", "-U",
+            "2500000",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(t.elapsed() >= Duration::from_millis(2500));
+    assert!(cpu < 0.25, "{cpu:.3} s of CPU for a 2.5 s wait: {log}");
+    let parsed = klo_spec::ingest::parse_klo(&log);
+    assert_eq!(parsed.incomplete_reason(1, Some("t")), None, "{log}");
+}
+
+/// A stand-in for the OpenCL library that forwards to the real one (pocl
+/// through the ICD loader) and makes one call fail when asked.
+const SHIM: &str = r#"
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+typedef int32_t cl_int;
+static void *real(const char *name) {
+    static void *lib;
+    if (!lib) lib = dlopen("libOpenCL.so.1", RTLD_NOW | RTLD_LOCAL);
+    return lib ? dlsym(lib, name) : NULL;
+}
+cl_int clGetEventProfilingInfo(void *e, uint32_t p, size_t n, void *v, size_t *r) {
+    if (getenv("SHIM_FAIL_PROFILING")) return -7;
+    cl_int (*f)(void *, uint32_t, size_t, void *, size_t *) = real("clGetEventProfilingInfo");
+    return f(e, p, n, v, r);
+}
+cl_int clSetUserEventStatus(void *e, cl_int s) {
+    if (getenv("SHIM_FAIL_GATE")) return -58;
+    cl_int (*f)(void *, cl_int) = real("clSetUserEventStatus");
+    return f(e, s);
+}
+cl_int clEnqueueWriteBuffer(void *q, void *b, uint32_t bl, size_t o, size_t n, const void *p,
+                            uint32_t nw, const void *w, void *ev) {
+    static int calls;
+    if (getenv("SHIM_FAIL_WRITE") && calls++ == 0) return -5;
+    cl_int (*f)(void *, void *, uint32_t, size_t, size_t, const void *, uint32_t, const void *,
+                void *) = real("clEnqueueWriteBuffer");
+    return f(q, b, bl, o, n, p, nw, w, ev);
+}
+"#;
+
+#[test]
+fn the_probe_fails_the_run_when_the_opencl_runtime_fails() {
+    if std::env::var_os("KLO_SPEC_TEST_OPENCL").is_none() {
+        eprintln!(
+            "skipped: set KLO_SPEC_TEST_OPENCL=1 where an OpenCL platform (pocl) is installed; tests/run.sh does"
+        );
+        return;
+    }
+    let sb = Sandbox::new();
+    let p = probe_path(&sb);
+    let k = sb.write("k.txt", "conv 20000 5000\nfc 5000 1000\n");
+    let k = k.to_str().unwrap();
+    let src = sb.write("shim.c", SHIM);
+    let shim = sb.path().join("libshim.so");
+    let cc = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&shim)
+        .arg(&src)
+        .args(["-Wl,--no-as-needed", "-l:libOpenCL.so.1", "-ldl"])
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "{}", text(&cc.stderr));
+    let lib = shim.to_str().unwrap();
+    let args = [
+        "-f", k, "-n", "t", "-i", "2", "-k", "2", "-d", "opencl", "-s", "deferred",
+    ];
+    // Through the stand-in, nothing failing: a complete log.
+    let (code, log, err, _) = probe(&p, &args, &[("KLO_OPENCL_LIB", lib)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        klo_spec::ingest::parse_klo(&log).incomplete_reason(2, Some("t")),
+        None,
+        "{log}"
+    );
+    // Each failure ends the run (exit 4, said on stderr), never a time.
+    for (flag, what) in [
+        ("SHIM_FAIL_PROFILING", "clGetEventProfilingInfo"),
+        ("SHIM_FAIL_GATE", "clSetUserEventStatus"),
+        ("SHIM_FAIL_WRITE", "clEnqueueWriteBuffer"),
+    ] {
+        let (code, log, err, _) = probe(&p, &args, &[("KLO_OPENCL_LIB", lib), (flag, "1")]);
+        assert_eq!(code, Some(4), "{flag}: {err}\n{log}");
+        assert!(err.contains(what), "{flag}: {err}");
+        assert!(!log.contains("t_ker_us="), "{flag}: no time printed: {log}");
+    }
+    // A kernel whose work does not fit OpenCL's iteration count.
+    let big = sb.write("big.txt", "conv 999999999999 1\n");
+    let (code, _, err, _) = probe(
+        &p,
+        &[
+            "-f",
+            big.to_str().unwrap(),
+            "-n",
+            "t",
+            "-i",
+            "1",
+            "-k",
+            "1",
+            "-d",
+            "opencl",
+            "-g",
+            "1",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("more than OpenCL's cl_uint holds"), "{err}");
+}

@@ -89,7 +89,7 @@ fn aarch64_helpers_cross_build_and_run_under_qemu() {
         ],
     );
     let parsed = klo_spec::ingest::parse_klo(&log);
-    assert_eq!(parsed.incomplete_reason(4), None, "{log}");
+    assert_eq!(parsed.incomplete_reason(4, Some("tiny")), None, "{log}");
     assert_eq!(
         parsed.info.get("device").map(String::as_str),
         Some("thread")

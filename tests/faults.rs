@@ -592,3 +592,154 @@ fn a_read_only_output_folder_is_refused_before_any_cell_runs() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("3 to run"), "{err}");
 }
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    all_files(dir)
+        .into_iter()
+        .filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+#[test]
+fn links_and_special_files_a_cell_leaves_are_never_pulled_into_the_results() {
+    // n2's benchmark points names of its cell folder at a host file and a
+    // host folder, and leaves a FIFO and a hard link: none comes back.
+    let f = Faults::new("true", "");
+    let secret = f.sb.write("secret.txt", "local-board-exfiltrated\n");
+    let outside = f.sb.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    f.scenario(
+        &format!(
+            "ln -s {o} ../attempts; rm -f ../bench.err; ln -s {s} ../bench.err; mkfifo ../fifo; ln ../cell.sh ../hard; mkdir ../d; ln -s {s} ../d/l",
+            o = outside.display(),
+            s = secret.display()
+        ),
+        "",
+    );
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    let j = f.record("n2");
+    assert_eq!(j["status"], "rejected", "{j}");
+    let reason = j["reason"].as_str().unwrap();
+    for what in [
+        "`attempts` is a name klo-spec writes itself",
+        "`bench.err` is a symbolic link",
+        "`d/l` is a symbolic link",
+        "`fifo` is a FIFO",
+        "is a hard link",
+    ] {
+        assert!(reason.contains(what), "{what}: {reason}");
+    }
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(files_containing(&f.out(), "local-board-exfiltrated").is_empty());
+    assert_eq!(f.row("n2")[8], "rejected");
+    let n1 = others_fine(&f);
+    next_run_resumes(&f, &n1, "rejected");
+}
+
+#[test]
+fn a_cell_that_leaves_more_than_its_pull_limits_is_too_large() {
+    let f = Faults::new(
+        "head -c 3000000 /dev/zero > ../big.bin",
+        "pull_limits: {file_mib: 2}\n",
+    );
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    let j = f.record("n2");
+    assert_eq!(j["status"], "too_large", "{j}");
+    assert!(
+        j["reason"].as_str().unwrap().contains(
+            "`big.bin` holds 3000000 bytes, more than the 2 MiB of `pull_limits.file_mib`"
+        ),
+        "{j}"
+    );
+    assert!(!f.cell("n2").join("big.bin").exists());
+    let n1 = others_fine(&f);
+    next_run_resumes(&f, &n1, "too_large");
+}
+
+#[test]
+fn impossible_log_values_are_incomplete_and_never_a_result() {
+    // n2's benchmark prints a complete log of another network.
+    let f = Faults::new("sh fake-bench.sh {{ iterations }} 0 other; exit 0", "");
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(1), "{err}");
+    let j = f.record("n2");
+    assert_eq!(j["status"], "incomplete", "{j}");
+    assert_eq!(
+        j["reason"], "the log is of network `other`, the cell ran `n2`",
+        "{j}"
+    );
+    assert!(f.row("n2")[10].is_empty(), "no latency for it");
+    others_fine(&f);
+
+    // A gap in its kernel numbering, then a negative time.
+    for (bench, why) in [
+        (
+            "sh fake-bench.sh {{ iterations }} 0 {{ network }} | sed 's/kernel=1 /kernel=2 /'; exit 0",
+            "kernel 2 of inference 0 follows kernel 0",
+        ),
+        (
+            "sh fake-bench.sh {{ iterations }} 0 {{ network }} | sed 's/t_ker_us=20.0/t_ker_us=-20.0/'; exit 0",
+            "`t_ker_us=-20.0` is negative",
+        ),
+    ] {
+        f.scenario(bench, "");
+        let (code, err) = run(&f);
+        assert_eq!(code, Some(1), "{err}");
+        let j = f.record("n2");
+        assert_eq!(j["status"], "incomplete", "{j}");
+        assert!(j["reason"].as_str().unwrap().contains(why), "{j}");
+    }
+}
+
+#[test]
+fn a_benchmark_that_escapes_its_process_group_is_found_and_stopped() {
+    // n2's benchmark leaves two daemons, each in a session of its own
+    // (setsid), the second also double-forked (its parent gone, adopted by
+    // init): no signal to the benchmark's group reaches them. Each writes
+    // its PID and sleeps on.
+    let f = Faults::new("true", "");
+    let pids = f.sb.path().join("daemons");
+    f.scenario(
+        &format!(
+            "setsid sh -c 'echo $$ >> {p}; exec sleep 300' > /dev/null 2>&1 < /dev/null & ( ( setsid sh -c 'echo $$ >> {p}; exec sleep 300' > /dev/null 2>&1 < /dev/null & ) & ); sleep 0.3",
+            p = pids.display()
+        ),
+        "",
+    );
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    let daemons: Vec<i32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(daemons.len(), 2, "{daemons:?}");
+    wait_until(
+        "the escaped daemons to be gone",
+        Duration::from_secs(10),
+        || daemons.iter().all(|&p| !process_alive(p)),
+    );
+    let j = f.record("n2");
+    assert_eq!(j["status"], "ok", "{j}");
+    let reason = j["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("started 2 process(es) that left its process group"),
+        "{j}"
+    );
+    others_fine(&f);
+}
+
+/// True while `pid` runs (not a zombie).
+fn process_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        let state = s[s.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("Z");
+        state != "Z" && state != "X"
+    })
+}

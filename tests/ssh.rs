@@ -481,3 +481,256 @@ fn two_boards_run_in_parallel() {
         "not parallel: {run_wall} s for {local} + {pi} s of cells"
     );
 }
+
+/// A scenario on `pi` whose benchmark runs `hostile` (shell lines, in the
+/// cell's push folder on the board; the cell folder is `..`) and then
+/// prints a complete log.
+fn hostile_scenario(sb: &Sandbox, name: &str, hostile: &str, extra: &str) {
+    let run = format!(
+        "run: |\n      {}\n      sh fake-bench.sh {{{{ iterations }}}} 0 {{{{ network }}}}\n",
+        hostile.trim().replace('\n', "\n      ")
+    );
+    sb.write(
+        "s.yaml",
+        &format!(
+            "name: {name}\nboards: [pi]\nbenchmark:\n  command:\n    {run}    push: [fake-bench.sh]\nnetworks: [net1]\niterations: 3\n{extra}"
+        ),
+    );
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file()
+                && std::fs::read(e.path())
+                    .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                hits.push(e.path());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn links_and_special_files_a_board_sends_back_are_refused_and_no_host_file_is_read_or_written() {
+    let (sb, _sshd) = ssh_board("");
+    // A host file the board points at, and a host folder it aims the next
+    // attempt's files at.
+    let secret = sb.write("secret.txt", "KLO v1 info secret=ssh-board-exfiltrated\n");
+    let outside = sb.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    hostile_scenario(
+        &sb,
+        "hostile",
+        &format!(
+            "ln -s {outside} ../attempts\nrm -f ../bench.err && ln -s {secret} ../bench.err\nmkfifo ../fifo\nln -s /dev/zero ../zero\nmkdir -p ../deep && ln -s {secret} ../deep/log\nexit 1",
+            outside = outside.display(),
+            secret = secret.display()
+        ),
+        "retries: 1\nretry_on: [crash]\n",
+    );
+    let t = Instant::now();
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(60), "no hang");
+    let records = find(&sb.out("hostile"), "cell.json");
+    assert_eq!(records.len(), 1, "{records:?}");
+    let j = json(&records[0]);
+    assert_eq!(j["status"], "rejected", "{j}");
+    let reason = j["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`./attempts` is a symbolic link"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("`./bench.err` is a symbolic link"),
+        "{reason}"
+    );
+    assert!(reason.contains("`./fifo` is a FIFO"), "{reason}");
+    assert!(
+        reason.contains("`./deep/log` is a symbolic link"),
+        "{reason}"
+    );
+    // Never retried: what the board sends back says something about it.
+    assert_eq!(j["attempt"], 1, "{j}");
+    // No host file was written through the link, and the secret's
+    // content is nowhere in the results.
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(
+        files_containing(&sb.out("hostile"), "ssh-board-exfiltrated").is_empty(),
+        "{:?}",
+        files_containing(&sb.out("hostile"), "ssh-board-exfiltrated")
+    );
+    // Nothing that is not a folder or a regular file came back.
+    let mut stack = vec![sb.out("hostile")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let ft = e.file_type().unwrap();
+            assert!(ft.is_dir() || ft.is_file(), "{:?} came back", e.path());
+            if ft.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        "KLO v1 info secret=ssh-board-exfiltrated\n"
+    );
+    // The summary says so too.
+    let summary = std::fs::read_to_string(sb.out("hostile").join("summary.csv")).unwrap();
+    assert!(summary.contains(",rejected,"), "{summary}");
+}
+
+#[test]
+fn a_log_linked_to_a_host_file_or_dev_zero_is_never_a_result() {
+    let (sb, _sshd) = ssh_board("");
+    // A host file laid out as a complete log: through a link it would be
+    // an `ok` result.
+    let fake = sb.path().join("fake.log");
+    let mut log = String::new();
+    for i in 0..3 {
+        for k in 0..3 {
+            log += &format!(
+                "KLO v1 net=net1 iter={i} kernel={k} name=k t_prod_us=1.0 t_ker_us=1.0 t_idle_us=1.0 flush=1 k=1\n"
+            );
+        }
+        log += &format!("KLO v1 net=net1 iter={i} latency_us=5.0 flushes=3 k_mean=1.00\n");
+    }
+    log += "KLO v1 end iters=3\n";
+    std::fs::write(&fake, log).unwrap();
+    hostile_scenario(
+        &sb,
+        "linkedlog",
+        &format!(
+            "trap 'rm -f ../bench.log; ln -s {} ../bench.log' EXIT",
+            fake.display()
+        ),
+        "",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let j = json(&find(&sb.out("linkedlog"), "cell.json")[0]);
+    assert_eq!(j["status"], "rejected", "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`./bench.log` is a symbolic link"),
+        "{j}"
+    );
+
+    // bench.log -> /dev/zero: refused at once, not read without end.
+    hostile_scenario(
+        &sb,
+        "zerolog",
+        "trap 'rm -f ../bench.log; ln -s /dev/zero ../bench.log' EXIT",
+        "",
+    );
+    let t = Instant::now();
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(60));
+    let j = json(&find(&sb.out("zerolog"), "cell.json")[0]);
+    assert_eq!(j["status"], "rejected", "{j}");
+}
+
+#[test]
+fn what_a_board_sends_back_is_bounded_per_file_per_cell_and_in_transfer() {
+    let (sb, _sshd) = ssh_board("");
+    // A file over the per-file limit: not written, the cell too_large.
+    hostile_scenario(
+        &sb,
+        "bigfile",
+        "head -c 3000000 /dev/zero > ../big.bin",
+        "pull_limits: {file_mib: 2}\n",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let rec = &find(&sb.out("bigfile"), "cell.json")[0];
+    let j = json(rec);
+    assert_eq!(j["status"], "too_large", "{j}");
+    let reason = j["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`./big.bin` holds 3000000 bytes") && reason.contains("file_mib"),
+        "{reason}"
+    );
+    assert!(!rec.parent().unwrap().join("big.bin").exists());
+
+    // A folder whose archive runs past the cell's cap: the transfer is
+    // stopped as it happens, not read to its end.
+    hostile_scenario(
+        &sb,
+        "bigcell",
+        "for i in 1 2 3 4 5 6; do head -c 900000 /dev/urandom > ../f$i; done",
+        "pull_limits: {file_mib: 1, cell_mib: 1, files: 10}\n",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let j = json(&find(&sb.out("bigcell"), "cell.json")[0]);
+    assert_eq!(j["status"], "too_large", "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the transfer was stopped"),
+        "{j}"
+    );
+    // The board is usable at once afterwards.
+    hostile_scenario(&sb, "after", "true", "");
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_benchmark_that_escapes_its_process_group_on_an_ssh_board_is_stopped() {
+    let (sb, _sshd) = ssh_board("");
+    let pids = sb.path().join("daemons");
+    hostile_scenario(
+        &sb,
+        "escape",
+        &format!(
+            "setsid sh -c 'echo $$ >> {p}; exec sleep 300' > /dev/null 2>&1 < /dev/null &\n( ( setsid sh -c 'echo $$ >> {p}; exec sleep 300' > /dev/null 2>&1 < /dev/null & ) & )\nsleep 0.3",
+            p = pids.display()
+        ),
+        "",
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let daemons: Vec<i32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(daemons.len(), 2, "{daemons:?}");
+    wait_until(
+        "the escaped daemons to be gone",
+        Duration::from_secs(10),
+        || {
+            daemons.iter().all(|&p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |s| {
+                    let state = s[s.rfind(')').unwrap() + 1..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("Z");
+                    state == "Z" || state == "X"
+                })
+            })
+        },
+    );
+    let j = json(&find(&sb.out("escape"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("started 2 process(es) that left its process group"),
+        "{j}"
+    );
+}

@@ -170,7 +170,7 @@ fn the_round_trip_script_works_under_each_shell() {
                 "cleaned\n",
             ),
         ] {
-            let files = vec![("cell.sh".to_string(), script.as_bytes().to_vec(), true)];
+            let files = vec![("cell.sh".to_string(), script.as_bytes().to_vec(), 0o755)];
             let archive = trip::tar_files(&files).unwrap();
             let runner = t
                 .render_named(
@@ -182,12 +182,21 @@ fn the_round_trip_script_works_under_each_shell() {
             std::fs::write(&file, &runner).unwrap();
             let mut cmd = std::process::Command::new(shell[0]);
             cmd.args(&shell[1..]).arg(&file);
-            let raw = trip::exchange(cmd, archive, Duration::from_secs(deadline), None).unwrap();
-            let (body, status) = trip::split_trailer(&raw.stdout)
+            let mut raw = trip::exchange(
+                cmd,
+                archive,
+                Duration::from_secs(deadline),
+                None,
+                trip::STDOUT_CAP,
+            )
+            .unwrap();
+            let stdout = raw.stdout().unwrap();
+            let (body, status) = trip::split_trailer(&stdout)
                 .unwrap_or_else(|| panic!("{shell:?}: no status line: {}", raw.stderr));
             assert_eq!(status, want_status, "{shell:?}: {}", raw.stderr);
             let back = dir.path().join("back");
-            trip::unpack(body, &back).unwrap();
+            let report = klo_spec::board::pull::unpack(body, &back, &Default::default()).unwrap();
+            assert!(report.is_clean(), "{shell:?}: {report:?}");
             assert_eq!(
                 std::fs::read_to_string(back.join("out.txt")).unwrap(),
                 want_file,

@@ -72,20 +72,22 @@ impl Adb {
 
     /// Runs a short adb command; its standard output, or why it failed.
     fn call(&self, args: &[&str]) -> Result<String> {
-        let raw = exchange(self.adb(args), Vec::new(), self.timeout, None)?;
-        if raw.client_exit != Some(0) || raw.deadline_hit {
+        let mut raw = exchange(self.adb(args), Vec::new(), self.timeout, None, 1 << 20)?;
+        if raw.client_exit != Some(0) || raw.deadline_hit || raw.overflow {
             let why = if raw.deadline_hit {
                 format!(
                     "`adb {}` did not answer within {} s",
                     args.join(" "),
                     self.timeout.as_secs()
                 )
+            } else if raw.overflow {
+                format!("`adb {}` answered with more than 1 MiB", args.join(" "))
             } else {
                 format!("`adb {}` failed: {}", args.join(" "), raw.stderr)
             };
             return Err(self.unreachable(why));
         }
-        Ok(String::from_utf8_lossy(&raw.stdout).into_owned())
+        Ok(String::from_utf8_lossy(&raw.stdout()?).into_owned())
     }
 }
 

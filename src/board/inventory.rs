@@ -258,7 +258,9 @@ pub fn for_scenario(
                 .parent()
                 .unwrap_or(Path::new("."))
                 .join("boards.yaml");
-            if !p.is_file() {
+            // Anything there is read (a FIFO or a folder is refused then,
+            // not passed over).
+            if !p.exists() {
                 return Ok(Inventory::default());
             }
             p
@@ -269,17 +271,22 @@ pub fn for_scenario(
 
 /// Reads and validates an inventory file.
 pub fn load(path: &Path) -> Result<Inventory, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputError::one(
-            Diagnostic::new(
-                path,
-                Pos::START,
-                "",
-                format!("cannot read the board inventory: {e}"),
+    let text =
+        crate::untrusted::read_input_text(path, crate::untrusted::YAML_MAX).map_err(|e| {
+            InputError::one(
+                Diagnostic::new(
+                    path,
+                    Pos::START,
+                    "",
+                    format!("cannot read the board inventory: {e}"),
+                )
+                .with_hint(crate::untrusted::input_hint(
+                    &e,
+                    "a board inventory",
+                    "the inventory is scenarios/boards.yaml, or the file given with --boards",
+                )),
             )
-            .with_hint("the inventory is scenarios/boards.yaml, or the file given with --boards"),
-        )
-    })?;
+        })?;
     parse(path, &text)
 }
 

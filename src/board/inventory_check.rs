@@ -158,7 +158,23 @@ fn local_board(
             );
             return None;
         }
-        (Some(r), None) => (resolve(r), None),
+        (Some(r), None) => {
+            let r = resolve(r);
+            // A tree the emulator plays the kernel on is read and written
+            // file by file: only folders and regular files.
+            if b.emulate_kernel
+                && r.exists()
+                && let Err(why) = crate::untrusted::check_tree(&r, 100_000, 1 << 20)
+            {
+                c.err(
+                    &format!("{base}.sysfs_root"),
+                    format!("`{}` cannot be emulated: {why}", r.display()),
+                    "an emulated sysfs tree holds folders and small regular files only (see tests/fixtures/sysfs/)",
+                );
+                return None;
+            }
+            (r, None)
+        }
         (None, Some(f)) => {
             let f = resolve(f);
             if !f.join("devices/system/cpu").is_dir() {
@@ -172,6 +188,15 @@ fn local_board(
                 );
                 return None;
             }
+            if let Err(why) = crate::untrusted::check_tree(&f, 100_000, 1 << 20) {
+                c.err(
+                    &format!("{base}.fixture"),
+                    format!("`{}` is not a fixture tree klo-spec copies: {why}", f.display()),
+                    "a fixture tree holds folders and small regular files only (no links, FIFOs or devices); see tests/fixtures/sysfs/",
+                );
+                return None;
+            }
+
             (PathBuf::new(), Some(f))
         }
         (None, None) => (PathBuf::from("/sys"), None),

@@ -6,7 +6,7 @@
 //! A second run is refused with the holder's host and PID; a stale lock is
 //! cleaned up (its cell stopped, loads killed, values put back) and taken.
 
-use std::io::{BufRead as _, BufReader, Seek as _, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Seek as _, Write as _};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
@@ -59,7 +59,11 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
             me => me(),
         },
     )?;
-    let files = [("klo-lock-keeper.sh".to_string(), script.into_bytes(), true)];
+    let files = [(
+        "klo-lock-keeper.sh".to_string(),
+        script.into_bytes(),
+        super::EXEC,
+    )];
     let dir = format!("{}/tmp/{}", board.workdir(), token("lock"));
     let req = Request {
         dir: &dir,
@@ -67,6 +71,7 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         script: Some("klo-lock-keeper.sh"),
         folder: false,
         keep: false,
+        cap: trip::STDOUT_CAP,
     };
     let archive = trip::tar_files(req.files)?;
     let runner = board.templates.render_named(
@@ -90,8 +95,12 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         .context("no output from the lock process")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        // A few short lines are expected: a board sending more (or a line
+        // without end) is not read into memory.
+        for line in BufReader::new(stdout.take(1 << 20)).lines() {
             let Ok(line) = line else { break };
+            // The board's words: shown, not acted on by a terminal.
+            let line = crate::text::printable(&line).into_owned();
             if tx.send(line).is_err() {
                 break;
             }
@@ -124,8 +133,8 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
                 keeper.release();
                 let mut err = err;
                 let _ = err.rewind();
-                let stderr = std::io::read_to_string(&mut err).unwrap_or_default();
-                let mut f = stderr.trim().to_string();
+                let stderr = std::io::read_to_string((&mut err).take(64 << 10)).unwrap_or_default();
+                let mut f = crate::text::printable_lines(stderr.trim()).into_owned();
                 if f.is_empty() {
                     f = "the lock process ended without an answer".into();
                 }

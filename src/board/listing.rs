@@ -73,7 +73,8 @@ pub fn list(inventory: &Inventory, as_json: bool, timeout_s: u64) -> Result<()> 
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&listed)?);
+        let json = serde_json::to_string_pretty(&listed)?;
+        println!("{}", crate::text::json_safe(&json));
         return Ok(());
     }
     let mut t = Table::new(&[

@@ -45,15 +45,20 @@ pub fn local_root() -> Result<PathBuf> {
     )
 }
 
+/// Copies a fixture tree (checked when the inventory was read: folders and
+/// regular files only). Anything else found now is refused, not followed.
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for e in std::fs::read_dir(from)? {
         let e = e?;
         let target = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
+        let ft = e.file_type()?;
+        if ft.is_dir() {
             copy_tree(&e.path(), &target)?;
         } else {
-            std::fs::copy(e.path(), &target)?;
+            let bytes = crate::untrusted::read(&e.path(), 1 << 20)
+                .with_context(|| format!("cannot copy {}", e.path().display()))?;
+            std::fs::write(&target, bytes)?;
         }
     }
     Ok(())
@@ -182,10 +187,62 @@ fn signal(pid: i32, sig: i32) {
     }
 }
 
-/// Kills whatever the cell left behind: load processes from loads.pid and
-/// the benchmark's process group. Returns how many processes were alive.
+/// The processes whose environment holds `KLO_SPEC_CELL=<mark>`, the
+/// marker the cell script gives the benchmark (templates/cell.sh.j2): the
+/// benchmark and everything it started, wherever it went (another process
+/// group or session). This process excepted.
+pub fn marked_processes(mark: &str) -> Vec<i32> {
+    use std::io::Read as _;
+    let needle = format!("KLO_SPEC_CELL={mark}");
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut buf = Vec::new();
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            buf.clear();
+            let Ok(f) = std::fs::File::open(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            if f.take(1 << 20).read_to_end(&mut buf).is_err() {
+                return false;
+            }
+            buf.split(|&b| b == 0).any(|v| v == needle.as_bytes())
+        })
+        .collect()
+}
+
+/// Kills the processes of [`marked_processes`] in rounds (one may fork
+/// while the last round kills), at most 10; returns how many it killed.
+pub fn kill_marked(mark: &str) -> u32 {
+    let mut killed = 0;
+    for _ in 0..10 {
+        let found = marked_processes(mark);
+        if found.is_empty() {
+            break;
+        }
+        for pid in found {
+            if process_running(pid, None) {
+                signal(pid, libc::SIGKILL);
+                killed += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed
+}
+
+/// Kills whatever the cell left behind: load processes from loads.pid,
+/// the benchmark's process group, and what the benchmark started outside
+/// it (found by the cell's marker). Returns how many processes were alive.
 pub fn sweep_leftovers(cell_dir: &Path, script_pgid: i32) -> u32 {
     let mut killed = 0;
+    if let Some(token) = cell_dir.file_name().and_then(|n| n.to_str()) {
+        killed += kill_marked(&format!("{token}-cell"));
+    }
     for pid in read_pids(&cell_dir.join("loads.pid")) {
         if process_running(pid, Some("klo-load")) {
             signal(pid, libc::SIGKILL);
@@ -339,16 +396,14 @@ impl Transport for LocalBoard {
         // needs no `mkdir`.
         std::fs::create_dir_all(dir.join("push"))
             .with_context(|| format!("cannot create the cell folder {}", dir.display()))?;
-        for (name, content, exec) in &job.files {
+        for (name, content, mode) in &job.files {
             let path = dir.join(name);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
             std::fs::write(&path, content)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            if *exec {
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
-            }
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode & 0o755))?;
         }
         let out = std::fs::File::create(dir.join("script.out"))?;
         let err = std::fs::File::create(dir.join("script.err"))?;
@@ -417,15 +472,19 @@ impl Transport for LocalBoard {
         run.wall = started.elapsed();
         run.exit_code = status.code();
         run.leftovers_killed = sweep_leftovers(&dir, pid);
-        run.stdout = std::fs::read_to_string(dir.join("script.out")).unwrap_or_default();
-        run.stderr = std::fs::read_to_string(dir.join("script.err")).unwrap_or_default();
+        // The script could have replaced these with links: read as data.
+        let read = |name: &str| {
+            crate::untrusted::read_tail_lossy(&dir.join(name), 64 << 10).unwrap_or_default()
+        };
+        run.stdout = read("script.out");
+        run.stderr = read("script.err");
 
-        // Pull: move the folder's files back (copied where they are on
-        // another file system), then remove it from the board (also when
-        // the pull fails: the board keeps no cell folders).
-        let pulled = move_dir(&dir, &job.pull_to);
+        // Pull: move the folder's folders and regular files back (copied
+        // where they are on another file system), then remove it from the
+        // board (also when the pull fails: the board keeps no cell folders).
+        let pulled = super::pull::move_tree(&dir, &job.pull_to, &job.limits);
         let _ = std::fs::remove_dir_all(&dir);
-        pulled.with_context(|| {
+        run.pull = pulled.with_context(|| {
             format!(
                 "cannot pull {} into {}",
                 dir.display(),
@@ -524,29 +583,6 @@ impl ForeignCpu {
     }
 }
 
-/// Moves the files and folders of `from` into `to`: a rename each, or a
-/// copy where the rename fails (another file system).
-fn move_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        let ft = entry.file_type()?;
-        if !(ft.is_dir() || ft.is_file()) {
-            continue;
-        }
-        if std::fs::rename(entry.path(), &target).is_ok() {
-            continue;
-        }
-        if ft.is_dir() {
-            move_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
 /// sha256 over the files of a tree: each file's path relative to the root
 /// and its bytes, in path order.
 fn tree_digest(root: &Path) -> Result<String> {
@@ -554,8 +590,9 @@ fn tree_digest(root: &Path) -> Result<String> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let p = e?.path();
-            if p.is_dir() {
+            let e = e?;
+            let p = e.path();
+            if e.file_type()?.is_dir() {
                 stack.push(p);
             } else {
                 files.push(p);
@@ -569,7 +606,10 @@ fn tree_digest(root: &Path) -> Result<String> {
         let rel = f.strip_prefix(root).unwrap_or(&f);
         h.update(rel.to_string_lossy().as_bytes());
         h.update([0]);
-        h.update(std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
+        h.update(
+            crate::untrusted::read(&f, 1 << 20)
+                .with_context(|| format!("reading {}", f.display()))?,
+        );
         h.update([0]);
     }
     Ok(crate::digest::hex_digest(h.finalize().as_slice()))

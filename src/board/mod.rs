@@ -13,6 +13,7 @@ mod inventory_check;
 pub mod keeper;
 pub mod listing;
 pub mod local;
+pub mod pull;
 pub mod remote;
 pub mod ssh;
 pub mod topology;
@@ -47,19 +48,28 @@ impl Cancel {
     }
 }
 
+/// A file sent to a board: (name, content, permission bits).
+pub type JobFile = (String, Vec<u8>, u32);
+/// The mode of a script or program klo-spec sends.
+pub const EXEC: u32 = 0o755;
+/// The mode of a data file klo-spec sends.
+pub const DATA: u32 = 0o644;
+
 /// What a cell sends to the board.
 #[derive(Debug, Clone)]
 pub struct CellJob {
     /// Unique name of this attempt on the board.
     pub token: String,
-    /// Files to create in the cell folder: (name, content, executable).
-    pub files: Vec<(String, Vec<u8>, bool)>,
+    /// Files to create in the cell folder.
+    pub files: Vec<JobFile>,
     /// The file among `files` that the board runs with `sh`.
     pub script: String,
     /// Local folder the cell folder is pulled into.
     pub pull_to: PathBuf,
     /// Longest the whole round trip may take before it is killed.
     pub deadline: Duration,
+    /// How much of the cell folder may come back.
+    pub limits: pull::PullLimits,
 }
 
 /// What came back from a cell's round trip.
@@ -84,6 +94,9 @@ pub struct CellRun {
     /// cell's and klo-spec's used on this machine while the cell ran, and
     /// the machine's CPUs (see `local::ForeignCpu`).
     pub foreign_cpu: Option<(f64, u32)>,
+    /// What the pull of the cell folder refused (links, special files,
+    /// paths leaving the folder, sizes over the limits).
+    pub pull: pull::PullReport,
 }
 
 /// A board klo-spec can run cells on.

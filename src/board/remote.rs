@@ -14,6 +14,7 @@ use minijinja::context;
 
 use super::inventory::{BoardConfig, TransportKind};
 use super::keeper::{self, Keeper};
+use super::pull;
 use super::trip::{self, Request};
 use super::{Cancel, CellJob, CellRun, HelperPaths, Transport, Unreachable, helpers};
 use crate::render::Templates;
@@ -39,12 +40,29 @@ pub trait Channel: Send + Sync {
 /// What came back from a round trip.
 pub struct Reply {
     /// The board-side script's status (None when the reply was cut off
-    /// after a cancellation).
+    /// after a cancellation, or was longer than its cap).
     pub status: Option<i32>,
-    /// Its standard output, or the folder as a tar archive.
-    pub body: Vec<u8>,
+    /// Its standard output, or the folder as a tar archive: the first
+    /// `body_len` bytes of `raw.out`.
+    pub body_len: u64,
     pub stderr: String,
     pub raw: trip::Raw,
+}
+
+impl Reply {
+    /// The body as a reader (never all in memory).
+    pub fn body_reader(&mut self) -> Result<impl std::io::Read + '_> {
+        use std::io::{Read as _, Seek as _};
+        self.raw.out.rewind()?;
+        Ok((&self.raw.out).take(self.body_len))
+    }
+
+    /// The body as text (a script's output, within its cap).
+    pub fn body_text(&mut self) -> Result<String> {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut self.body_reader()?, &mut b)?;
+        Ok(String::from_utf8_lossy(&b).into_owned())
+    }
 }
 
 pub struct RemoteBoard {
@@ -111,17 +129,24 @@ impl RemoteBoard {
         let line = trip::stage_one(&self.workdir, runner.len(), self.config.root);
         let mut input = runner.into_bytes();
         input.extend_from_slice(&archive);
-        let raw = trip::exchange(self.channel.command(&line), input, deadline, cancel)?;
-        match trip::split_trailer(&raw.stdout) {
-            Some((body, status)) => Ok(Reply {
+        let mut raw = trip::exchange(
+            self.channel.command(&line),
+            input,
+            deadline,
+            cancel,
+            req.cap,
+        )?;
+        let trailer = if raw.overflow { None } else { raw.trailer()? };
+        match trailer {
+            Some((body_len, status)) => Ok(Reply {
                 status: Some(status),
-                body: body.to_vec(),
+                body_len,
                 stderr: raw.stderr.clone(),
                 raw,
             }),
-            None if raw.interrupted || raw.deadline_hit => Ok(Reply {
+            None if raw.interrupted || raw.deadline_hit || raw.overflow => Ok(Reply {
                 status: None,
-                body: Vec::new(),
+                body_len: 0,
                 stderr: raw.stderr.clone(),
                 raw,
             }),
@@ -207,7 +232,7 @@ impl RemoteBoard {
                 let path = built.dir.join(h.name);
                 let bytes = std::fs::read(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                files.push((h.name.to_string(), bytes, true));
+                files.push((h.name.to_string(), bytes, super::EXEC));
             }
             let req = Request {
                 dir: &dir,
@@ -215,6 +240,7 @@ impl RemoteBoard {
                 script: None,
                 folder: false,
                 keep: true,
+                cap: trip::STDOUT_CAP,
             };
             let r = self.trip(&req, Duration::from_secs(300), None)?;
             if r.status != Some(0) {
@@ -247,11 +273,17 @@ impl RemoteBoard {
                 helpers => list,
             },
         )?;
-        let mut files: Vec<(String, Vec<u8>, bool)> = helpers::ALL
+        let mut files: Vec<super::JobFile> = helpers::ALL
             .iter()
-            .map(|h| (format!("{}.c", h.name), h.source.as_bytes().to_vec(), false))
+            .map(|h| {
+                (
+                    format!("{}.c", h.name),
+                    h.source.as_bytes().to_vec(),
+                    super::DATA,
+                )
+            })
             .collect();
-        files.push(("build.sh".into(), script.into_bytes(), true));
+        files.push(("build.sh".into(), script.into_bytes(), super::EXEC));
         let tmp = format!("{}/tmp/{}", self.workdir, token("build"));
         let req = Request {
             dir: &tmp,
@@ -259,6 +291,7 @@ impl RemoteBoard {
             script: Some("build.sh"),
             folder: false,
             keep: false,
+            cap: trip::STDOUT_CAP,
         };
         let r = self.trip(&req, Duration::from_secs(600), None)?;
         if r.status != Some(0) {
@@ -320,7 +353,11 @@ impl Transport for RemoteBoard {
 
     fn run_script(&self, script: &str, timeout: Duration) -> Result<String> {
         self.channel.connect()?;
-        let files = [("script.sh".to_string(), script.as_bytes().to_vec(), true)];
+        let files = [(
+            "script.sh".to_string(),
+            script.as_bytes().to_vec(),
+            super::EXEC,
+        )];
         let dir = format!("{}/tmp/{}", self.workdir, token("script"));
         let req = Request {
             dir: &dir,
@@ -328,11 +365,16 @@ impl Transport for RemoteBoard {
             script: Some("script.sh"),
             folder: false,
             keep: false,
+            cap: trip::STDOUT_CAP,
         };
-        let r = self.trip(&req, timeout, None)?;
+        let mut r = self.trip(&req, timeout, None)?;
         match r.status {
-            Some(0) => Ok(String::from_utf8_lossy(&r.body).into_owned()),
+            Some(0) => r.body_text(),
             Some(code) => anyhow::bail!("the script failed (exit {code}): {}", r.stderr),
+            None if r.raw.overflow => anyhow::bail!(
+                "the script's answer was longer than {} bytes: stopped",
+                trip::STDOUT_CAP
+            ),
             None => anyhow::bail!("the script did not finish within {} s", timeout.as_secs()),
         }
     }
@@ -366,8 +408,9 @@ impl Transport for RemoteBoard {
             script: Some(&job.script),
             folder: true,
             keep: false,
+            cap: job.limits.archive_bytes(),
         };
-        let reply = self.trip(&req, job.deadline, Some(cancel))?;
+        let mut reply = self.trip(&req, job.deadline, Some(cancel))?;
         let mut run = CellRun {
             round_trips: round_trips + 1,
             wall: reply.raw.wall,
@@ -376,11 +419,20 @@ impl Transport for RemoteBoard {
             ..CellRun::default()
         };
         let Some(status) = reply.status else {
+            if reply.raw.overflow {
+                run.pull.over(format!(
+                    "the cell folder's archive ran past {} bytes (`pull_limits.cell_mib` and `files`, with the archive's headers): the transfer was stopped and nothing of it was kept",
+                    req.cap
+                ));
+            }
             run.stderr = reply.stderr;
             return Ok(run);
         };
-        trip::unpack(&reply.body, &job.pull_to)?;
-        let read = |name: &str| std::fs::read_to_string(job.pull_to.join(name)).unwrap_or_default();
+        run.pull = pull::unpack(reply.body_reader()?, &job.pull_to, &job.limits)?;
+        // Files the board wrote: read as data (no link followed), bounded.
+        let read = |name: &str| {
+            crate::untrusted::read_tail_lossy(&job.pull_to.join(name), 64 << 10).unwrap_or_default()
+        };
         run.stdout = read("script.out");
         run.stderr = read("script.err");
         run.leftovers_killed = read(".klo-leftovers").trim().parse().unwrap_or(0);

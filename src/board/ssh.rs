@@ -129,7 +129,7 @@ impl Channel for Ssh {
         // master in the background; its output goes to files so that the
         // master, which keeps running, holds no pipe of ours open.
         let deadline = Duration::from_secs(self.connect_timeout_s as u64 + 20);
-        let raw = super::trip::exchange(c, Vec::new(), deadline, None)?;
+        let raw = super::trip::exchange(c, Vec::new(), deadline, None, 1 << 20)?;
         if raw.client_exit != Some(0) {
             let why = if raw.deadline_hit {
                 format!("no connection within {} s", deadline.as_secs())

@@ -8,9 +8,9 @@
 //! back ends with a `klo-exit=<status>` line, so the status does not depend
 //! on the client passing it on.
 
-use std::io::{Read as _, Seek as _, Write as _};
+use std::fs::File;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
@@ -24,14 +24,22 @@ use super::inventory::RootMethod;
 /// How long a board gets to clean up and answer after its input closed.
 pub const HANGUP_GRACE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
+/// Most bytes a round trip that answers with a script's standard output
+/// (not a cell folder) may send back: a topology reading, a check, a build
+/// log are kilobytes.
+pub const STDOUT_CAP: u64 = 64 << 20;
+/// Most bytes a client may write to its standard error before it is
+/// stopped; messages quote at most the last [`STDERR_SHOWN`] of them.
+const STDERR_CAP: u64 = 16 << 20;
+const STDERR_SHOWN: u64 = 64 << 10;
 
 /// What one round trip sends.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
     /// The board folder the files are unpacked into (created afresh).
     pub dir: &'a str,
-    /// (name, content, executable).
-    pub files: &'a [(String, Vec<u8>, bool)],
+    /// (name, content, permission bits).
+    pub files: &'a [super::JobFile],
     /// The file among `files` run with `sh`, if any.
     pub script: Option<&'a str>,
     /// Send back the whole folder (a tar archive) instead of the script's
@@ -39,54 +47,65 @@ pub struct Request<'a> {
     pub folder: bool,
     /// Leave the folder on the board (helpers), instead of removing it.
     pub keep: bool,
+    /// Most bytes the answer may have ([`STDOUT_CAP`], or for a folder
+    /// the pull limits' [`super::pull::PullLimits::archive_bytes`]): past
+    /// it the client is stopped and the answer is not used.
+    pub cap: u64,
 }
 
 /// What the client process did.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Raw {
     /// The client's exit code (None when killed by a signal).
     pub client_exit: Option<i32>,
-    pub stdout: Vec<u8>,
+    /// What the client wrote to its standard output, in a temporary file
+    /// (never all in memory: a board decides its size), `out_len` bytes.
+    pub out: File,
+    pub out_len: u64,
+    /// The end of what it wrote to its standard error, as text.
     pub stderr: String,
     pub wall: Duration,
     pub interrupted: bool,
     pub deadline_hit: bool,
+    /// The client wrote more than its cap and was stopped.
+    pub overflow: bool,
 }
 
-/// The tar archive of `files`: regular files, mode 0755 or 0644.
-pub fn tar_files(files: &[(String, Vec<u8>, bool)]) -> Result<Vec<u8>> {
+impl Raw {
+    /// The whole standard output (for callers whose cap is small).
+    pub fn stdout(&mut self) -> std::io::Result<Vec<u8>> {
+        self.out.rewind()?;
+        let mut v = Vec::with_capacity(self.out_len as usize);
+        (&self.out).take(self.out_len).read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    /// Where the `klo-exit=<status>` line starts and the status it gives,
+    /// read from the end of the output.
+    pub fn trailer(&mut self) -> std::io::Result<Option<(u64, i32)>> {
+        let tail_len = self.out_len.min(64);
+        self.out.seek(SeekFrom::Start(self.out_len - tail_len))?;
+        let mut tail = vec![0; tail_len as usize];
+        self.out.read_exact(&mut tail)?;
+        Ok(split_trailer(&tail)
+            .map(|(body, status)| (self.out_len - tail_len + body.len() as u64, status)))
+    }
+}
+
+/// The tar archive of `files`: regular files with their modes (never
+/// wider than 0755).
+pub fn tar_files(files: &[super::JobFile]) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
-    for (name, content, exec) in files {
+    for (name, content, mode) in files {
         let mut h = tar::Header::new_ustar();
         h.set_size(content.len() as u64);
-        h.set_mode(if *exec { 0o755 } else { 0o644 });
+        h.set_mode(*mode & 0o755);
         h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, name, content.as_slice())
             .with_context(|| format!("cannot pack {name}"))?;
     }
     Ok(b.into_inner()?)
-}
-
-/// Unpacks a tar archive that came back from a board into `to`.
-pub fn unpack(archive: &[u8], to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
-    let mut a = tar::Archive::new(archive);
-    a.set_preserve_permissions(false);
-    let mut unpack = || -> std::io::Result<()> {
-        for entry in a.entries()? {
-            let mut entry = entry?;
-            // The round trip script's own marker (templates/remote.sh.j2),
-            // at the top of the folder.
-            let path = entry.path()?;
-            if path.strip_prefix(".").unwrap_or(&path) == Path::new(".klo-done") {
-                continue;
-            }
-            entry.unpack_in(to)?;
-        }
-        Ok(())
-    };
-    unpack().with_context(|| format!("cannot unpack the board's files into {}", to.display()))
 }
 
 /// A board-side script without its comment lines (the shebang stays):
@@ -185,11 +204,17 @@ fn signal(child: &Child, sig: i32) {
 /// at a second cancellation). The client runs in its own process group, so
 /// a Ctrl-C at the terminal reaches klo-spec only, which then closes the
 /// input: the board cleans up and still sends back what the cell wrote.
+///
+/// A client that writes more than `cap` bytes to its standard output (or
+/// more than 16 MiB to its standard error) is killed at once and the
+/// answer marked `overflow`: what a board sends back is bounded on this
+/// machine's disk too.
 pub fn exchange(
     mut cmd: Command,
     input: Vec<u8>,
     deadline: Duration,
     cancel: Option<&Cancel>,
+    cap: u64,
 ) -> Result<Raw> {
     let mut out = tempfile::tempfile().context("cannot create a temporary file")?;
     let mut err = tempfile::tempfile().context("cannot create a temporary file")?;
@@ -215,7 +240,7 @@ pub fn exchange(
         }));
     let mut held: Option<ChildStdin> = None;
     let mut hung_up: Option<Instant> = None;
-    let mut raw = Raw::default();
+    let (mut interrupted, mut deadline_hit, mut overflow) = (false, false, false);
     // Wakes at the client's exit, and at least every POLL to watch the
     // deadline, the input writer and Ctrl-C.
     let exited = ExitWatch::new(child.id());
@@ -230,11 +255,16 @@ pub fn exchange(
                 .and_then(|w| w.join().ok())
                 .and_then(|r| r.ok());
         }
+        if !overflow && (out.metadata()?.len() > cap || err.metadata()?.len() > STDERR_CAP) {
+            overflow = true;
+            let _ = child.kill();
+            drop(held.take());
+        }
         let level = cancel.map_or(0, Cancel::level);
         let overdue = started.elapsed() > deadline;
         if (level >= 1 || overdue) && hung_up.is_none() {
-            raw.interrupted = level >= 1;
-            raw.deadline_hit = overdue;
+            interrupted = level >= 1;
+            deadline_hit = overdue;
             if writer.is_some() {
                 signal(&child, libc::SIGTERM);
             }
@@ -249,15 +279,27 @@ pub fn exchange(
         exited.wait(POLL);
     };
     drop(held);
-    raw.wall = started.elapsed();
-    raw.client_exit = status.code();
+    let wall = started.elapsed();
+    let out_len = out.metadata()?.len();
+    // A client killed for writing too much may have gone on a little.
+    let out_len = if overflow { out_len.min(cap) } else { out_len };
     out.rewind()?;
-    out.read_to_end(&mut raw.stdout)?;
+    let err_len = err.metadata()?.len();
+    err.seek(SeekFrom::Start(err_len.saturating_sub(STDERR_SHOWN)))?;
     let mut e = Vec::new();
-    err.rewind()?;
-    err.read_to_end(&mut e)?;
-    raw.stderr = String::from_utf8_lossy(&e).trim().to_string();
-    Ok(raw)
+    (&err).take(STDERR_SHOWN).read_to_end(&mut e)?;
+    Ok(Raw {
+        client_exit: status.code(),
+        out,
+        out_len,
+        // What the client or the board said: it reaches messages and the
+        // terminal, so its escape sequences are made visible here.
+        stderr: crate::text::printable_lines(String::from_utf8_lossy(&e).trim()).into_owned(),
+        wall,
+        interrupted,
+        deadline_hit,
+        overflow,
+    })
 }
 
 #[cfg(test)]
@@ -287,49 +329,38 @@ mod tests {
     }
 
     #[test]
-    fn files_round_trip_through_tar() {
-        let files = vec![
-            ("cell.sh".to_string(), b"echo hi\n".to_vec(), true),
-            ("push/data.bin".to_string(), vec![0u8, 255, 10], false),
-        ];
-        let dir = tempfile::tempdir().unwrap();
-        unpack(&tar_files(&files).unwrap(), dir.path()).unwrap();
-        assert_eq!(
-            std::fs::read(dir.path().join("push/data.bin")).unwrap(),
-            [0, 255, 10]
-        );
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(dir.path().join("cell.sh"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o100, 0o100);
-    }
-
-    #[test]
-    fn the_pull_leaves_out_the_round_trips_marker_only() {
-        let files = vec![
-            ("./.klo-done".to_string(), Vec::new(), false),
-            ("./bench.log".to_string(), b"x\n".to_vec(), false),
-            ("push/.klo-done".to_string(), b"mine\n".to_vec(), false),
-        ];
-        let dir = tempfile::tempdir().unwrap();
-        unpack(&tar_files(&files).unwrap(), dir.path()).unwrap();
-        assert!(!dir.path().join(".klo-done").exists());
-        assert!(dir.path().join("bench.log").exists());
-        assert!(dir.path().join("push/.klo-done").exists());
-    }
-
-    #[test]
     fn a_closed_input_reaches_the_other_side_and_the_client_status_is_kept() {
         // `sh` stands in for the client: it reads what was sent, then waits
         // for the end of its input, which klo-spec sends at the deadline.
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg("head -c 3; cat >/dev/null; echo done; exit 7");
-        let raw = exchange(cmd, b"abc".to_vec(), Duration::from_millis(300), None).unwrap();
-        assert_eq!(raw.stdout, b"abcdone\n");
+        let mut raw =
+            exchange(cmd, b"abc".to_vec(), Duration::from_millis(300), None, 100).unwrap();
+        assert_eq!(raw.stdout().unwrap(), b"abcdone\n");
         assert_eq!(raw.client_exit, Some(7));
-        assert!(raw.deadline_hit && !raw.interrupted);
+        assert!(raw.deadline_hit && !raw.interrupted && !raw.overflow);
+    }
+
+    #[test]
+    fn a_client_that_writes_past_its_cap_is_stopped_at_once() {
+        // A board answering with /dev/zero: stopped, not read to the end.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg("cat /dev/zero");
+        let t = Instant::now();
+        let mut raw = exchange(cmd, Vec::new(), Duration::from_secs(60), None, 1 << 20).unwrap();
+        assert!(raw.overflow && !raw.deadline_hit);
+        assert!(t.elapsed() < Duration::from_secs(10));
+        assert!(raw.out_len <= 1 << 20);
+        assert!(raw.stdout().unwrap().len() <= 1 << 20);
+    }
+
+    #[test]
+    fn the_status_line_is_found_at_the_end_of_the_output_file() {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("head -c 100000 /dev/zero; printf '\\nklo-exit=5\\n'");
+        let mut raw = exchange(cmd, Vec::new(), Duration::from_secs(60), None, 1 << 20).unwrap();
+        assert_eq!(raw.trailer().unwrap(), Some((100_000, 5)));
     }
 }

@@ -255,8 +255,11 @@ pub fn command(a: &DiffArgs) -> Result<i32> {
             render_table(&diff, crate::output::terminal::stdout_colour())
         }
         crate::cli::DiffFormat::Md => render_markdown(&diff),
-        crate::cli::DiffFormat::Json => render_json(&diff)?,
+        crate::cli::DiffFormat::Json => crate::text::json_safe(&render_json(&diff)?).into_owned(),
     };
+    // Cell ids, titles and values come from result sets: shown, never
+    // acted on by the terminal (the table's cells are made printable
+    // already; its colours are klo-spec's own).
     print!("{text}");
     Ok(if diff.any_worse() { 1 } else { 0 })
 }

@@ -12,7 +12,12 @@
 //! benchmarks may add some). `KLO v1 info key=value key="quoted value"`
 //! lines describe the run (device, fallback). `t_idle_us=nan` (or a missing
 //! field) is an undefined idle time. A log with no `end` line, a malformed
-//! record or a missing inference is incomplete: never a row of results.
+//! record or a missing inference is incomplete: never a row of results. So
+//! is one whose values cannot be true: a negative or non-finite time, times
+//! whose sum overflows, a `net=` that is not the cell's network, kernels
+//! numbered with a gap or out of order, a record of an inference beyond the
+//! log's count, or an inference with another number of kernel records than
+//! the info line's `kernels=` (or than the other inferences).
 
 pub mod frames;
 
@@ -76,9 +81,15 @@ pub struct CellLog {
     pub end: Option<Option<u32>>,
     /// The first malformed records: (1-based line, what is wrong).
     pub malformed: Vec<(usize, String)>,
+    /// The distinct `net=` values of the records (the first few).
+    pub nets: Vec<String>,
+    /// The first record out of sequence: (1-based line, what is wrong).
+    pub disorder: Option<(usize, String)>,
 }
 
 const MAX_MALFORMED: usize = 5;
+/// Distinct networks kept in [`CellLog::nets`].
+const MAX_NETS: usize = 4;
 
 impl CellLog {
     fn bad(&mut self, line: usize, why: String) {
@@ -113,11 +124,26 @@ impl CellLog {
         rows().map(|(it, k)| first[it] == *k).collect()
     }
 
-    /// Why the log cannot count as a complete cell of `expected` inferences,
-    /// or `None` when it is complete.
-    pub fn incomplete_reason(&self, expected: u32) -> Option<String> {
+    /// Why the log cannot count as a complete cell of `expected` inferences
+    /// of `network` (when the records name one), or `None` when it is
+    /// complete.
+    pub fn incomplete_reason(&self, expected: u32, network: Option<&str>) -> Option<String> {
         if let Some((line, why)) = self.malformed.first() {
             return Some(format!("malformed record at line {line}: {why}"));
+        }
+        if let Some(network) = network {
+            let info_net = self.info.get("net").filter(|n| *n != network);
+            if let Some(other) = self.nets.iter().find(|n| *n != network).or(info_net) {
+                return Some(format!(
+                    "the log is of network `{}`, the cell ran `{network}`",
+                    crate::text::quote(other)
+                ));
+            }
+        }
+        if let Some((line, why)) = &self.disorder {
+            return Some(format!(
+                "kernel records out of sequence at line {line}: {why}"
+            ));
         }
         let Some(end) = self.end else {
             return Some(format!(
@@ -146,6 +172,75 @@ impl CellLog {
         }
         if let Some(missing) = seen.iter().position(|s| !s) {
             return Some(format!("inference {missing} is missing"));
+        }
+        self.kernels_reason(expected)
+            .or_else(|| self.overflow_reason())
+    }
+
+    /// Kernel records: each of an inference the log counts, and as many per
+    /// inference as the info line's `kernels=` says (or, without one, as
+    /// the first inference has).
+    fn kernels_reason(&self, expected: u32) -> Option<String> {
+        let mut counts = vec![0u64; expected as usize];
+        for &it in &self.kernels.iter {
+            match counts.get_mut(it as usize) {
+                Some(c) => *c += 1,
+                None => {
+                    return Some(format!(
+                        "a kernel record of inference {it} is out of range (the log has {expected})"
+                    ));
+                }
+            }
+        }
+        if self.kernels.iter.is_empty() && !self.info.contains_key("kernels") {
+            // A log without kernel records (a regex parser with no kernel
+            // expression): nothing to count.
+            return None;
+        }
+        let declared: Option<u64> = match self.info.get("kernels") {
+            Some(k) => match k.parse() {
+                Ok(k) => Some(k),
+                Err(_) => {
+                    return Some(format!(
+                        "the info line's `kernels={}` is not a number",
+                        crate::text::quote(k)
+                    ));
+                }
+            },
+            None => None,
+        };
+        let want = declared.or(counts.first().copied())?;
+        let (it, got) = counts.iter().enumerate().find(|(_, c)| **c != want)?;
+        Some(match declared {
+            Some(_) => format!(
+                "inference {it} has {got} kernel records, the info line says the network has {want} kernels"
+            ),
+            None => format!("inference {it} has {got} kernel records, inference 0 has {want}"),
+        })
+    }
+
+    /// Times each finite, but whose sum is not: no mean of them exists.
+    fn overflow_reason(&self) -> Option<String> {
+        let columns: [(&str, &[f64]); 3] = [
+            ("latency_us", &self.inferences.latency_us),
+            ("t_prod_us", &self.kernels.t_prod_us),
+            ("t_ker_us", &self.kernels.t_ker_us),
+        ];
+        for (name, v) in columns {
+            if !v.iter().sum::<f64>().is_finite() {
+                return Some(format!(
+                    "the `{name}` values are too large to average (their sum overflows)"
+                ));
+            }
+        }
+        let idle: f64 = self.kernels.t_idle_us.iter().flatten().sum();
+        let flush: f64 = self.kernels.t_flush_us.iter().flatten().sum();
+        for (name, sum) in [("t_idle_us", idle), ("t_flush_us", flush)] {
+            if !sum.is_finite() {
+                return Some(format!(
+                    "the `{name}` values are too large to average (their sum overflows)"
+                ));
+            }
         }
         None
     }
@@ -280,13 +375,26 @@ fn float(v: &str, key: &str) -> Result<f64, String> {
     }
 }
 
-/// A measured time: a finite number (`nan` is only allowed for T_idle).
+/// A measured time: a finite number, not negative (`nan` is only allowed
+/// for T_idle).
 fn time(v: &str, key: &str) -> Result<f64, String> {
     let x: f64 = float(v, key)?;
-    if x.is_finite() {
-        Ok(x)
-    } else {
+    if !x.is_finite() {
         Err(format!("`{key}={v}` is not a finite number"))
+    } else if x < 0.0 {
+        Err(format!("`{key}={v}` is negative: no time is"))
+    } else {
+        Ok(x)
+    }
+}
+
+/// An optional time: missing, `nan`, `-` or empty is undefined; otherwise
+/// a finite number, not negative.
+fn opt_time(v: Option<&str>, key: &str) -> Result<Option<f64>, String> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.eq_ignore_ascii_case("nan") || s == "-" || s.is_empty() => Ok(None),
+        Some(s) => time(s, key).map(Some),
     }
 }
 
@@ -296,6 +404,9 @@ fn opt_f64(v: Option<&str>, key: &str) -> Result<Option<f64>, String> {
         Some(s) if s.eq_ignore_ascii_case("nan") || s == "-" || s.is_empty() => Ok(None),
         Some(s) => {
             let x = float(s, key)?;
+            if x < 0.0 {
+                return Err(format!("`{key}={s}` is negative"));
+            }
             Ok(x.is_finite().then_some(x))
         }
     }
@@ -303,6 +414,7 @@ fn opt_f64(v: Option<&str>, key: &str) -> Result<Option<f64>, String> {
 
 #[derive(Default)]
 struct Fields<'a> {
+    net: Option<&'a str>,
     iter: Option<&'a str>,
     kernel: Option<&'a str>,
     name: Option<&'a str>,
@@ -320,6 +432,7 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn set(&mut self, key: &str, value: &'a str) {
         let slot = match key {
+            "net" => &mut self.net,
             "iter" => &mut self.iter,
             "kernel" => &mut self.kernel,
             "name" => &mut self.name,
@@ -341,13 +454,25 @@ impl<'a> Fields<'a> {
         v.ok_or_else(|| format!("`{key}` is missing"))
     }
 
-    fn push(&self, log: &mut CellLog, names: &mut Names<'a>) -> Result<(), String> {
+    fn push(
+        &self,
+        log: &mut CellLog,
+        names: &mut Names<'a>,
+        seq: &mut Sequence,
+        line: usize,
+    ) -> Result<(), String> {
         let iter: u32 = num(Self::required(self.iter, "iter")?, "iter")?;
+        if let Some(net) = self.net
+            && !log.nets.iter().any(|n| n == net)
+            && log.nets.len() < MAX_NETS
+        {
+            log.nets.push(net.to_string());
+        }
         if let Some(kernel) = self.kernel {
             let kernel: u32 = num(kernel, "kernel")?;
             let t_prod = time(Self::required(self.t_prod_us, "t_prod_us")?, "t_prod_us")?;
             let t_ker = time(Self::required(self.t_ker_us, "t_ker_us")?, "t_ker_us")?;
-            let t_idle = opt_f64(self.t_idle_us, "t_idle_us")?;
+            let t_idle = opt_time(self.t_idle_us, "t_idle_us")?;
             let flush = match self.flush {
                 None => false,
                 Some(f) => num::<u32>(f, "flush")? != 0,
@@ -363,7 +488,12 @@ impl<'a> Fields<'a> {
             r.t_idle_us.push(t_idle);
             r.flush.push(flush);
             r.k.push(k);
-            r.t_flush_us.push(opt_f64(self.t_flush_us, "t_flush_us")?);
+            r.t_flush_us.push(opt_time(self.t_flush_us, "t_flush_us")?);
+            if log.disorder.is_none()
+                && let Err(why) = seq.next(iter, kernel)
+            {
+                log.disorder = Some((line, why));
+            }
         } else if let Some(lat) = self.latency_us {
             let latency = time(lat, "latency_us")?;
             let flushes = self.flushes.map(|f| num::<u32>(f, "flushes")).transpose()?;
@@ -380,6 +510,31 @@ impl<'a> Fields<'a> {
             );
         }
         Ok(())
+    }
+}
+
+/// The kernel numbering of a log, checked record by record: each inference
+/// starts at the log's first kernel index (0 or 1, whatever the benchmark
+/// uses) and counts up by one.
+#[derive(Default)]
+struct Sequence {
+    base: Option<u32>,
+    /// Per inference, the last kernel index seen.
+    last: HashMap<u32, u32>,
+}
+
+impl Sequence {
+    fn next(&mut self, iter: u32, kernel: u32) -> Result<(), String> {
+        let base = *self.base.get_or_insert(kernel);
+        match self.last.insert(iter, kernel) {
+            None if kernel != base => Err(format!(
+                "inference {iter} starts at kernel {kernel}, the log's first inference at kernel {base}"
+            )),
+            Some(prev) if Some(kernel) != prev.checked_add(1) => Err(format!(
+                "kernel {kernel} of inference {iter} follows kernel {prev} (a gap or a repeat: kernels count up by one)"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -439,9 +594,11 @@ fn canonical(rest: &str) -> Option<Fields<'_>> {
         }
     }
     let mut c = Cursor { s: rest, i: 0 };
-    let mut f = Fields::default();
-    c.field(b"net")?;
-    f.iter = Some(c.field(b"iter")?);
+    let mut f = Fields {
+        net: Some(c.field(b"net")?),
+        iter: Some(c.field(b"iter")?),
+        ..Fields::default()
+    };
     if c.next_is(b"kernel") {
         f.kernel = Some(c.field(b"kernel")?);
         f.name = Some(c.field(b"name")?);
@@ -465,23 +622,41 @@ fn canonical(rest: &str) -> Option<Fields<'_>> {
 /// expressions when it has some, else the KLO v1 contract. The text goes
 /// into a buffer each thread keeps: a campaign's logs are megabytes each,
 /// and fresh memory for every one costs more (page faults, zeroing) than
-/// parsing it.
-pub fn read_log(path: &std::path::Path, regexes: Option<&LogRegexes>) -> std::io::Result<CellLog> {
+/// parsing it. The log came from a board: it is read only when it is a
+/// regular file (no link followed, no FIFO or device) of at most `limit`
+/// bytes.
+pub fn read_log(
+    path: &std::path::Path,
+    regexes: Option<&LogRegexes>,
+    limit: u64,
+) -> std::io::Result<CellLog> {
     use std::io::Read;
     thread_local! {
-        static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        static BYTES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    TEXT.with(|text| {
-        let mut text = text.borrow_mut();
-        text.clear();
-        std::fs::File::open(path)?.read_to_string(&mut text)?;
+    BYTES.with(|bytes| {
+        let mut bytes = bytes.borrow_mut();
+        bytes.clear();
+        let (file, size) = crate::untrusted::open_regular(path)?;
+        if size > limit {
+            return Err(crate::untrusted::too_large(size, limit));
+        }
+        file.take(limit).read_to_end(&mut bytes)?;
+        // A byte that is not UTF-8 (a benchmark's chatter in a legacy
+        // encoding) does not throw the log away: it becomes U+FFFD, which a
+        // record's number or name then shows as malformed.
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(&bytes),
+        };
         let log = match regexes {
             Some(re) => parse_regex(&text, re),
             None => parse_klo(&text),
         };
+        drop(text);
         // A buffer grown by an unusually long log is not kept.
-        if text.capacity() > 64 << 20 {
-            *text = String::new();
+        if bytes.capacity() > 64 << 20 {
+            *bytes = Vec::new();
         }
         Ok(log)
     })
@@ -501,6 +676,7 @@ fn parse_klo_with(text: &str, fast: bool) -> CellLog {
     log.kernels
         .reserve(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
     let mut names = Names::default();
+    let mut seq = Sequence::default();
     for (i, line) in text.lines().enumerate() {
         let Some(rest) = line.strip_prefix("KLO v1 ") else {
             continue;
@@ -529,7 +705,7 @@ fn parse_klo_with(text: &str, fast: bool) -> CellLog {
                 f
             }
         };
-        if let Err(why) = f.push(&mut log, &mut names) {
+        if let Err(why) = f.push(&mut log, &mut names, &mut seq, i + 1) {
             log.bad(i + 1, why);
         }
     }
@@ -540,6 +716,7 @@ fn parse_klo_with(text: &str, fast: bool) -> CellLog {
 pub fn parse_regex(text: &str, re: &LogRegexes) -> CellLog {
     let mut log = CellLog::default();
     let mut names = Names::default();
+    let mut seq = Sequence::default();
     for (i, line) in text.lines().enumerate() {
         if re.end.is_match(line) {
             log.end = Some(None);
@@ -570,7 +747,7 @@ pub fn parse_regex(text: &str, re: &LogRegexes) -> CellLog {
                 f.set(name, m.as_str());
             }
         }
-        if let Err(why) = f.push(&mut log, &mut names) {
+        if let Err(why) = f.push(&mut log, &mut names, &mut seq, i + 1) {
             log.bad(i + 1, why);
         }
     }

@@ -34,13 +34,15 @@ fn parses_the_log_contract() {
         "no OpenCL library: libOpenCL.so.1: cannot open"
     );
     assert_eq!(log.end, Some(Some(2)));
-    assert_eq!(log.incomplete_reason(2), None);
+    assert_eq!(log.incomplete_reason(2, Some("tiny")), None);
 }
 
 #[test]
 fn a_log_without_its_end_line_is_incomplete() {
     let truncated: String = LOG.lines().take(6).map(|l| format!("{l}\n")).collect();
-    let reason = parse_klo(&truncated).incomplete_reason(2).unwrap();
+    let reason = parse_klo(&truncated)
+        .incomplete_reason(2, Some("tiny"))
+        .unwrap();
     assert!(
         reason.starts_with("no end line: the log stops after 1 of 2 inferences"),
         "{reason}"
@@ -50,25 +52,27 @@ fn a_log_without_its_end_line_is_incomplete() {
 #[test]
 fn malformed_records_are_located() {
     let bad = LOG.replace("t_prod_us=12.0", "t_prod_us=12,0");
-    let reason = parse_klo(&bad).incomplete_reason(2).unwrap();
+    let reason = parse_klo(&bad).incomplete_reason(2, Some("tiny")).unwrap();
     assert_eq!(
         reason,
         "malformed record at line 7: `t_prod_us=12,0` is not a number"
     );
     let missing = LOG.replace(" t_ker_us=6.5", "");
-    let reason = parse_klo(&missing).incomplete_reason(2).unwrap();
+    let reason = parse_klo(&missing)
+        .incomplete_reason(2, Some("tiny"))
+        .unwrap();
     assert_eq!(reason, "malformed record at line 7: `t_ker_us` is missing");
 }
 
 #[test]
 fn missing_duplicate_and_miscounted_inferences_are_incomplete() {
     assert_eq!(
-        parse_klo(LOG).incomplete_reason(3).unwrap(),
+        parse_klo(LOG).incomplete_reason(3, Some("tiny")).unwrap(),
         "the end line says 2 inferences, the cell asked for 3"
     );
     let dup = LOG.replace("iter=1 latency_us", "iter=0 latency_us");
     assert_eq!(
-        parse_klo(&dup).incomplete_reason(2).unwrap(),
+        parse_klo(&dup).incomplete_reason(2, Some("tiny")).unwrap(),
         "inference 0 is reported twice"
     );
     let gone: String = LOG
@@ -77,7 +81,7 @@ fn missing_duplicate_and_miscounted_inferences_are_incomplete() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_eq!(
-        parse_klo(&gone).incomplete_reason(2).unwrap(),
+        parse_klo(&gone).incomplete_reason(2, Some("tiny")).unwrap(),
         "inference 1 is missing"
     );
 }
@@ -104,10 +108,10 @@ fn regex_parser_maps_named_groups() {
     assert_eq!(log.kernels.t_ker_us, vec![7.0, 8.0, 7.0, 8.0]);
     assert_eq!(log.kernels.t_idle_us, vec![None; 4]);
     assert_eq!(log.inferences.latency_us, vec![20.0, 21.5]);
-    assert_eq!(log.incomplete_reason(2), None);
+    assert_eq!(log.incomplete_reason(2, Some("tiny")), None);
     assert!(
         parse_regex(&text.replace("done\n", ""), &re)
-            .incomplete_reason(2)
+            .incomplete_reason(2, Some("tiny"))
             .is_some()
     );
 }
@@ -261,4 +265,162 @@ fn plain_decimals_parse_as_the_standard_library_does() {
     ] {
         assert_eq!(plain_decimal(s), None, "{s}");
     }
+}
+
+/// LOG with `from` replaced by `to`, judged as 2 inferences of `tiny`.
+fn judged(from: &str, to: &str) -> Option<String> {
+    let text = LOG.replace(from, to);
+    assert_ne!(text, LOG, "{from} is in LOG");
+    parse_klo(&text).incomplete_reason(2, Some("tiny"))
+}
+
+#[test]
+fn values_that_cannot_be_true_make_the_log_incomplete() {
+    // Negative times, wherever they are.
+    for (from, to, key) in [
+        ("t_prod_us=30.0", "t_prod_us=-30.0", "t_prod_us=-30.0"),
+        ("t_ker_us=6.5", "t_ker_us=-6.5", "t_ker_us=-6.5"),
+        ("t_idle_us=2.5", "t_idle_us=-2.5", "t_idle_us=-2.5"),
+        ("latency_us=80.0", "latency_us=-80.0", "latency_us=-80.0"),
+    ] {
+        let why = judged(from, to).unwrap();
+        assert!(why.contains(&format!("`{key}` is negative")), "{why}");
+        assert!(why.starts_with("malformed record at line "), "{why}");
+    }
+    // Non-finite, and finite values whose mean overflows.
+    assert!(
+        judged("latency_us=80.0", "latency_us=inf")
+            .unwrap()
+            .contains("not a finite number")
+    );
+    assert_eq!(
+        judged("latency_us=950.0", "latency_us=1.7e308"),
+        None,
+        "one huge value alone still averages"
+    );
+    let huge = LOG
+        .replace("latency_us=80.0", "latency_us=1.7e308")
+        .replace("latency_us=950.0", "latency_us=1.7e308");
+    let why = parse_klo(&huge).incomplete_reason(2, Some("tiny")).unwrap();
+    assert!(
+        why.contains("`latency_us` values are too large to average"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_log_of_another_network_is_incomplete() {
+    let why = judged("net=tiny iter=1 kernel=1", "net=other iter=1 kernel=1").unwrap();
+    assert_eq!(why, "the log is of network `other`, the cell ran `tiny`");
+    let other = LOG.replace("net=tiny", "net=resnet18");
+    assert!(
+        parse_klo(&other)
+            .incomplete_reason(2, Some("tiny"))
+            .unwrap()
+            .contains("network `resnet18`")
+    );
+    // The info line's too.
+    let info = LOG.replace(
+        "KLO v1 info probe=1",
+        "KLO v1 info net=mobilenet_v1 probe=1",
+    );
+    assert!(
+        parse_klo(&info)
+            .incomplete_reason(2, Some("tiny"))
+            .unwrap()
+            .contains("`mobilenet_v1`")
+    );
+    // Nothing said about the network: nothing to compare.
+    assert_eq!(parse_klo(LOG).incomplete_reason(2, None), None);
+}
+
+#[test]
+fn gaps_and_disorder_in_kernel_numbering_are_incomplete() {
+    let gap = judged("iter=1 kernel=1", "iter=1 kernel=2").unwrap();
+    assert_eq!(
+        gap,
+        "kernel records out of sequence at line 7: kernel 2 of inference 1 follows kernel 0 (a gap or a repeat: kernels count up by one)"
+    );
+    // Swapped lines: inference 1 starts at kernel 1.
+    let lines: Vec<&str> = LOG.lines().collect();
+    let mut swapped = lines.clone();
+    swapped.swap(5, 6);
+    let text = swapped.join("\n") + "\n";
+    let why = parse_klo(&text).incomplete_reason(2, Some("tiny")).unwrap();
+    assert!(
+        why.contains("inference 1 starts at kernel 1, the log's first inference at kernel 0"),
+        "{why}"
+    );
+    // A repeated kernel.
+    let rep = judged("iter=1 kernel=1", "iter=1 kernel=0").unwrap();
+    assert!(
+        rep.contains("kernel 0 of inference 1 follows kernel 0"),
+        "{rep}"
+    );
+    // 1-based numbering is fine.
+    let one = LOG
+        .replace("kernel=1 ", "kernel=2 ")
+        .replace("kernel=0 ", "kernel=1 ");
+    assert_eq!(parse_klo(&one).incomplete_reason(2, Some("tiny")), None);
+}
+
+#[test]
+fn kernel_records_are_counted_against_the_info_line_and_the_log() {
+    let declared = LOG.replace("KLO v1 info probe=1", "KLO v1 info kernels=2 probe=1");
+    assert_eq!(
+        parse_klo(&declared).incomplete_reason(2, Some("tiny")),
+        None
+    );
+    let three = LOG.replace("KLO v1 info probe=1", "KLO v1 info kernels=3 probe=1");
+    assert_eq!(
+        parse_klo(&three)
+            .incomplete_reason(2, Some("tiny"))
+            .unwrap(),
+        "inference 0 has 2 kernel records, the info line says the network has 3 kernels"
+    );
+    // The last kernel of inference 1 is missing (no info line count).
+    let short: String = LOG
+        .lines()
+        .filter(|l| !l.contains("iter=1 kernel=1"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        parse_klo(&short)
+            .incomplete_reason(2, Some("tiny"))
+            .unwrap(),
+        "inference 1 has 1 kernel records, inference 0 has 2"
+    );
+    // A kernel record of an inference beyond the log's count.
+    let beyond = LOG.replace(
+        "KLO v1 end iters=2",
+        "KLO v1 net=tiny iter=7 kernel=0 name=x t_prod_us=1.0 t_ker_us=1.0 t_idle_us=nan flush=1 k=1\nKLO v1 end iters=2",
+    );
+    assert_eq!(
+        parse_klo(&beyond)
+            .incomplete_reason(2, Some("tiny"))
+            .unwrap(),
+        "a kernel record of inference 7 is out of range (the log has 2)"
+    );
+}
+
+#[test]
+fn a_byte_that_is_not_utf8_in_chatter_does_not_throw_the_log_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.log");
+    let mut bytes = b"caf\xe9 au lait: starting\n".to_vec();
+    bytes.extend_from_slice(LOG.as_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let log = read_log(&path, None, 1 << 20).unwrap();
+    assert_eq!(log.inferences.latency_us, vec![950.0, 80.0]);
+    assert_eq!(log.incomplete_reason(2, Some("tiny")), None);
+    // In a record's number it is a malformed record, located.
+    let mut raw = LOG.replace("t_ker_us=6.5", "t_ker_us=6.#5").into_bytes();
+    let at = raw.iter().position(|&b| b == b'#').unwrap();
+    raw[at] = 0xff;
+    std::fs::write(&path, &raw).unwrap();
+    let why = read_log(&path, None, 1 << 20)
+        .unwrap()
+        .incomplete_reason(2, Some("tiny"))
+        .unwrap();
+    assert!(why.starts_with("malformed record at line 7"), "{why}");
 }

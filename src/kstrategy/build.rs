@@ -167,8 +167,10 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
 /// `submit=deferred flush_units=12000`: the settings that define K, from
 /// the result set's copy of its scenario (a probe benchmark only).
 fn probe_settings(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("scenario.yaml")).ok()?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    let text =
+        crate::untrusted::read_input_text(&dir.join("scenario.yaml"), crate::untrusted::YAML_MAX)
+            .ok()?;
+    let doc = crate::yaml::parse_value(&text).ok()?;
     let bench = doc.get("benchmark");
     if bench.is_some_and(|b| b.get("probe").is_none()) {
         return None;

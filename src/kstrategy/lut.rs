@@ -21,7 +21,9 @@
 //! that a 2x step counts the same at 10 µs as at 1000 µs. A query outside the
 //! grid's range on either axis is clamped to it (the nearest point) and
 //! reported. A LUT whose data does not hash to its recorded `data_sha256`
-//! was changed after it was built, and is refused.
+//! was changed after it was built, and is refused; so is one without a
+//! `data_sha256` (nothing says where its numbers come from), one with a
+//! K_opt outside 1..=4096 or without rows, and one of more than 100,000 rows.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -60,6 +62,8 @@ pub struct Lookup {
 }
 
 pub const HEADER: &str = "t_prod_us,t_ker_us,k_opt,latency_us";
+/// Most grid points a LUT may have.
+pub const MAX_ROWS: usize = 100_000;
 
 fn data_text(points: &[Point]) -> String {
     let mut out = format!("{HEADER}\n");
@@ -134,8 +138,16 @@ impl Lut {
                 .unwrap_or("")
                 .parse()
                 .with_context(|| format!("{name}:{line_no}: `k_opt` is not a whole number"))?;
-            if k == 0 {
-                bail!("{name}:{line_no}: `k_opt` must be at least 1");
+            if k == 0 || k > crate::scenario::check::MAX_K {
+                bail!(
+                    "{name}:{line_no}: `k_opt` must be between 1 and {}, not {k}",
+                    crate::scenario::check::MAX_K
+                );
+            }
+            if points.len() == MAX_ROWS {
+                bail!(
+                    "{name}:{line_no}: more than {MAX_ROWS} rows: a LUT is a grid of conditions, not a log"
+                );
             }
             let latency_us = match f.get(3).copied().filter(|s| !s.is_empty()) {
                 Some(_) => Some(num(3, "latency_us")?),
@@ -156,23 +168,28 @@ impl Lut {
             provenance,
             hash: hex_sha256(text.as_bytes())[..16].to_string(),
         };
-        if let Some(recorded) = lut.get("data_sha256") {
-            let body: String = text
-                .lines()
-                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-                .map(|l| format!("{l}\n"))
-                .collect();
-            if hex_sha256(body.as_bytes()) != recorded {
-                bail!(
-                    "{name}: its data does not match its recorded provenance (data_sha256): the LUT was changed after it was built; rebuild it with `klo-spec lut build`"
-                );
-            }
+        let Some(recorded) = lut.get("data_sha256") else {
+            bail!(
+                "{name}: it has no `# data_sha256:` line, so nothing says its data is what `klo-spec lut build` measured; rebuild it with `klo-spec lut build`"
+            );
+        };
+        let body: String = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if hex_sha256(body.as_bytes()) != recorded {
+            bail!(
+                "{name}: its data does not match its recorded provenance (data_sha256): the LUT was changed after it was built; rebuild it with `klo-spec lut build`"
+            );
         }
         Ok(lut)
     }
 
+    /// Reads a LUT file: a regular file (a FIFO, a device or a folder is
+    /// refused, not read) of at most 16 MiB.
     pub fn read(path: &Path) -> Result<Lut> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::untrusted::read_input_text(path, crate::untrusted::LUT_MAX)
             .with_context(|| format!("cannot read the LUT {}", path.display()))?;
         Lut::parse(&text, &path.display().to_string())
     }
@@ -308,7 +325,44 @@ mod tests {
             Lut::parse("t_prod_us,t_ker_us,k_opt\n1,2,0\n", "y.csv")
                 .unwrap_err()
                 .to_string()
-                .contains("at least 1")
+                .contains("between 1 and 4096, not 0")
         );
+    }
+
+    /// A LUT whose provenance hashes its data, as `lut build` writes it.
+    fn sealed(data: &str) -> String {
+        format!(
+            "# klo-spec LUT v1\n# data_sha256: {}\n{data}",
+            hex_sha256(data.as_bytes())
+        )
+    }
+
+    #[test]
+    fn a_lut_without_its_data_hash_or_with_values_out_of_range_is_refused() {
+        let data = "t_prod_us,t_ker_us,k_opt,latency_us\n10.00,100.00,4,1000.0\n";
+        assert!(Lut::parse(&sealed(data), "ok.csv").is_ok());
+        let err = Lut::parse(data, "bare.csv").unwrap_err().to_string();
+        assert!(err.contains("no `# data_sha256:` line"), "{err}");
+        let err = Lut::parse(&sealed(&data.replace(",4,", ",5000,")), "k.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("k.csv:4: `k_opt` must be between 1 and 4096, not 5000"),
+            "{err}"
+        );
+        let err = Lut::parse(&sealed(&data.replace("10.00", "inf")), "t.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("positive number"), "{err}");
+        let mut many = String::from("t_prod_us,t_ker_us,k_opt,latency_us\n");
+        for i in 0..=MAX_ROWS {
+            many.push_str(&format!("{}.0,1.0,1,\n", i + 1));
+        }
+        let err = Lut::parse(&sealed(&many), "m.csv").unwrap_err().to_string();
+        assert!(err.contains("more than 100000 rows"), "{err}");
+        let err = Lut::parse(&sealed("t_prod_us,t_ker_us,k_opt,latency_us\n"), "e.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no rows"), "{err}");
     }
 }

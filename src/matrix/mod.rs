@@ -122,6 +122,31 @@ pub fn expand(s: &Scenario) -> Result<Vec<Cell>, InputError> {
     let combos = apply_exclude(s, combos)?;
     let combos = apply_include(s, combos)?;
     let cells = to_cells(s, combos)?;
+    if cells.is_empty() {
+        // Nothing to run is never a successful run.
+        let (path, why, hint) = if s.exclude.is_empty() {
+            (
+                "matrix",
+                "the scenario expands to no cell".to_string(),
+                "give every axis at least one value (`klo-spec plan` shows the cells)",
+            )
+        } else {
+            (
+                "exclude",
+                format!(
+                    "the scenario expands to no cell: its {} `exclude` {} every combination of the matrix",
+                    s.exclude.len(),
+                    if s.exclude.len() == 1 {
+                        "entry drops"
+                    } else {
+                        "entries drop"
+                    }
+                ),
+                "narrow or remove an `exclude` entry, or add the cells to run with `include`",
+            )
+        };
+        return Err(InputError::one(s.diag(path, why).with_hint(hint)));
+    }
     if cells.len() > s.max_cells {
         return Err(over_cap(cells.len() as u128));
     }

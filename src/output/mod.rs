@@ -54,8 +54,10 @@ impl Table {
         out
     }
 
+    /// A Markdown (GFM) table: whatever a value holds (pipes, line breaks,
+    /// control characters), each stays in its cell.
     pub fn to_markdown(&self) -> String {
-        let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        let esc = |s: &str| crate::text::md_cell(s);
         let mut out = format!(
             "| {} |\n",
             self.columns
@@ -81,7 +83,11 @@ impl Table {
     }
 }
 
+/// A CSV field: quoted when it must be, and never a formula a spreadsheet
+/// would run (see [`crate::text::csv_guard`]; reading a table back undoes
+/// the guard).
 fn csv_field(s: &str) -> String {
+    let s = crate::text::csv_guard(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -138,6 +144,23 @@ mod tests {
         let mut t = Table::new(&["id", "note"]);
         t.rows.push(vec!["a/b".into(), "x, \"y\"".into()]);
         assert_eq!(t.to_csv(), "id,note\na/b,\"x, \"\"y\"\"\"\n");
+    }
+
+    #[test]
+    fn csv_and_markdown_cannot_attack_their_reader() {
+        let mut t = Table::new(&["id", "title"]);
+        t.rows
+            .push(vec!["-1.5".into(), "=HYPERLINK(\"http://x\",\"y\")".into()]);
+        t.rows.push(vec!["a".into(), "x | y\nz".into()]);
+        assert_eq!(
+            t.to_csv(),
+            "id,title\n-1.5,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\na,\"x | y\nz\"\n"
+        );
+        let md = t.to_markdown();
+        assert_eq!(md.lines().count(), 4, "{md}");
+        for line in md.lines().filter(|l| !l.starts_with("|---")) {
+            assert_eq!(line.matches(" | ").count(), 1, "two cells: {line}");
+        }
     }
 
     #[test]

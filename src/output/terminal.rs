@@ -56,10 +56,15 @@ pub fn render(table: &Table, columns: &[&str], coloured: &[&str], colour: bool) 
     } else {
         t.force_no_tty();
     }
-    t.set_header(idx.iter().map(|&i| table.columns[i].clone()));
+    // Values from files and boards: their escape sequences are shown,
+    // never sent to the terminal.
+    t.set_header(
+        idx.iter()
+            .map(|&i| crate::text::printable(&table.columns[i]).into_owned()),
+    );
     for r in &table.rows {
         t.add_row(idx.iter().zip(&paint).map(|(&i, &p)| {
-            let cell = Cell::new(&r[i]);
+            let cell = Cell::new(crate::text::printable(&r[i]));
             match word_colour(&table.columns[i], &r[i]).filter(|_| p) {
                 Some(c) => cell.fg(c),
                 None => cell,

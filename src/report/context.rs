@@ -317,7 +317,7 @@ pub fn build(
     let scenario: Option<serde_yaml::Value> = set
         .scenario_text
         .as_deref()
-        .and_then(|t| serde_yaml::from_str(t).ok());
+        .and_then(|t| crate::yaml::parse_value(t).ok());
     let field = |k: &str| {
         scenario
             .as_ref()

@@ -34,8 +34,8 @@ struct Template {
 
 /// `dir/name` when it exists, else the built-in text.
 fn template(dir: Option<&Path>, name: &'static str, builtin: &str) -> Result<Template> {
-    if let Some(path) = dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
-        let text = std::fs::read_to_string(&path)
+    if let Some(path) = dir.map(|d| d.join(name)).filter(|p| p.exists()) {
+        let text = crate::untrusted::read_input_text(&path, crate::untrusted::TEMPLATE_MAX)
             .with_context(|| format!("cannot read the template {}", path.display()))?;
         return Ok(Template {
             name,
@@ -57,7 +57,7 @@ fn render(t: &Template, ctx: &Context) -> Result<String> {
     // `.html.j2`, none for `.md.j2`), not the shell quoting of scripts.
     let mut env = crate::render::strict_environment();
     // A table cell of Markdown: `|` would end it, a newline the row.
-    env.add_filter("cell", |s: String| s.replace('|', "\\|").replace('\n', " "));
+    env.add_filter("cell", |s: String| crate::text::md_cell(&s));
     let where_ = t
         .origin
         .as_ref()

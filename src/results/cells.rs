@@ -45,8 +45,8 @@ pub fn log_parser(scenario_text: Option<&str>) -> Result<Option<LogRegexes>> {
     let Some(text) = scenario_text else {
         return Ok(None);
     };
-    let mut v: serde_yaml::Value =
-        serde_yaml::from_str(text).context("the result set's scenario.yaml is not YAML")?;
+    let mut v = crate::yaml::parse_value(text)
+        .map_err(|e| anyhow::anyhow!("the result set's scenario.yaml is not YAML: {e}"))?;
     v.apply_merge()
         .context("the result set's scenario.yaml has a bad merge key")?;
     let Some(re) = v
@@ -69,6 +69,17 @@ pub fn log_parser(scenario_text: Option<&str>) -> Result<Option<LogRegexes>> {
     }))
 }
 
+/// The most bytes of a log the result set's scenario let come back from a
+/// board (`pull_limits.file_mib`, or its default): a larger `bench.log` was
+/// not written by klo-spec and is not read.
+pub fn file_limit(scenario_text: Option<&str>) -> u64 {
+    let mib = scenario_text
+        .and_then(|t| crate::yaml::parse_value(t).ok())
+        .and_then(|v| v.get("pull_limits")?.get("file_mib")?.as_u64())
+        .unwrap_or(crate::board::pull::DEFAULT_FILE_MIB as u64);
+    mib.saturating_mul(crate::untrusted::MIB)
+}
+
 impl Cells {
     /// Reads the logs behind the summary rows with measurements; `None`
     /// when the set has no cells (read from git, or cells/ removed).
@@ -77,6 +88,7 @@ impl Cells {
             return Ok(None);
         };
         let parser = log_parser(set.scenario_text.as_deref())?;
+        let limit = file_limit(set.scenario_text.as_deref());
         let t = &set.summary;
         let (id_c, status_c, hash_c) = match (t.column("id"), t.column("status"), t.column("hash"))
         {
@@ -118,6 +130,17 @@ impl Cells {
                         rec.hash, r[hash_c]
                     ))),
                     Some(rec) if rec.status != Status::Ok => None,
+                    Some(rec)
+                        if rec.log_dir.as_ref().is_some_and(|d| {
+                            !std::path::Path::new(d)
+                                .components()
+                                .all(|c| matches!(c, std::path::Component::Normal(_)))
+                        }) =>
+                    {
+                        Some(Err(format!(
+                            "round {round}: cell.json names a log folder outside the cell"
+                        )))
+                    }
                     Some(rec) => Some(
                         match ingest::read_log(
                             &rec.log_dir
@@ -125,6 +148,7 @@ impl Cells {
                                 .map_or(dir.clone(), |d| dir.join(d))
                                 .join("bench.log"),
                             parser.as_ref(),
+                            limit,
                         ) {
                             Ok(log) => Ok((log, rec.device_info)),
                             Err(e) => Err(format!("round {round}: bench.log: {e}")),

@@ -61,6 +61,9 @@ pub struct ResultSet {
     pub cells_root: Option<PathBuf>,
 }
 
+/// Most bytes of one table or meta file of a result set.
+const TABLE_MAX: u64 = 1 << 30;
+
 /// Reads one file of a source: its bytes, or `None` when absent.
 type Reader<'a> = Box<dyn Fn(&str) -> Result<Option<Vec<u8>>> + 'a>;
 
@@ -79,11 +82,15 @@ impl ResultSet {
                 let d = dir.clone();
                 (
                     dir.display().to_string(),
-                    Box::new(move |name: &str| match std::fs::read(d.join(name)) {
-                        Ok(b) => Ok(Some(b)),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                        Err(e) => Err(e)
-                            .with_context(|| format!("cannot read {}", d.join(name).display())),
+                    // A table is read only when it is a regular file (no
+                    // FIFO to hang on, no device to read without end).
+                    Box::new(move |name: &str| {
+                        match crate::untrusted::read_input(&d.join(name), TABLE_MAX) {
+                            Ok((b, _)) => Ok(Some(b)),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                            Err(e) => Err(e)
+                                .with_context(|| format!("cannot read {}", d.join(name).display())),
+                        }
                     }),
                     Some(dir.clone()),
                 )
@@ -175,7 +182,17 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Table> {
         .finish()
         .map_err(anyhow::Error::from)
         .context("not a valid CSV table")?;
-    frame_table(&df)
+    let mut t = frame_table(&df)?;
+    // Cells the writer guarded against spreadsheet formulas, back to their
+    // values.
+    for r in &mut t.rows {
+        for c in r.iter_mut() {
+            if c.starts_with('\'') {
+                *c = crate::text::csv_unguard(c).to_string();
+            }
+        }
+    }
+    Ok(t)
 }
 
 /// A frame's values as text: integers and booleans as written, floats in

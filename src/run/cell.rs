@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::board::Topology;
 use crate::board::freqplan::FreqPlan;
-use crate::board::{Cancel, CellJob, CellRun, HelperPaths, Transport};
+use crate::board::{Cancel, CellJob, CellRun, DATA, EXEC, HelperPaths, JobFile, Transport};
 use crate::ingest::{self, CellLog};
 use crate::matrix::Cell;
 use crate::networks;
@@ -82,9 +82,6 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-/// A file sent with a cell: (name, content, executable).
-type JobFile = (String, Vec<u8>, bool);
-
 fn bench_script(
     r: &BoardRun,
     cell: &Cell,
@@ -102,11 +99,11 @@ fn bench_script(
         files.push((
             "schedule.txt".to_string(),
             (text.join(" ") + "\n").into_bytes(),
-            false,
+            DATA,
         ));
     }
     if let Some(lut) = &choice.lut_text {
-        files.push(("lut.csv".to_string(), lut.clone().into_bytes(), false));
+        files.push(("lut.csv".to_string(), lut.clone().into_bytes(), DATA));
     }
     let script = match &s.benchmark {
         Benchmark::Probe(p) => {
@@ -114,7 +111,7 @@ fn bench_script(
                 &crate::calibrate::probe_for(p, r.regimes, &cell.coord.board, &cell.coord.network);
             let kernels =
                 networks::kernels(&cell.coord.network, p).context("unknown network profile")?;
-            files.push(("kernels.txt".to_string(), kernels.into_bytes(), false));
+            files.push(("kernels.txt".to_string(), kernels.into_bytes(), DATA));
             let submit = match p.submit {
                 Submit::Native => "native",
                 Submit::Deferred => "deferred",
@@ -164,9 +161,17 @@ fn bench_script(
         Benchmark::Command(c) => {
             let push_dir = format!("{cell_dir}/push");
             for f in &s.push {
-                let bytes = std::fs::read(&f.source)
-                    .with_context(|| format!("cannot read {}", f.source.display()))?;
-                files.push((format!("push/{}", f.name), bytes, true));
+                let (bytes, _) =
+                    crate::untrusted::read_input(&f.source, crate::untrusted::PUSH_MAX)
+                        .with_context(|| format!("cannot read {}", f.source.display()))?;
+                // What the cell's hash covers is what is sent.
+                if crate::digest::hex_sha256(&bytes) != f.sha256 {
+                    anyhow::bail!(
+                        "{} changed since the scenario was read: run again",
+                        f.source.display()
+                    );
+                }
+                files.push((format!("push/{}", f.name), bytes, f.mode));
             }
             let command = render_str(&c.run, command_context(cell, choice, cell_dir))
                 .with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
@@ -210,7 +215,9 @@ pub fn command_context(cell: &Cell, choice: &Choice, cell_dir: &str) -> minijinj
 /// (`core_onlined`) keeps every value, space-separated.
 fn read_status(path: &Path) -> BTreeMap<String, String> {
     let mut m: BTreeMap<String, String> = BTreeMap::new();
-    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+    // Written on the board: read as data (no link followed), bounded.
+    let text = crate::untrusted::read_lossy(path, SMALL_FILE).unwrap_or_default();
+    for line in text.lines() {
         if let Some((k, v)) = line.split_once('=') {
             m.entry(k.to_string())
                 .and_modify(|e| {
@@ -223,17 +230,26 @@ fn read_status(path: &Path) -> BTreeMap<String, String> {
     m
 }
 
+/// Most bytes klo-spec reads of a small file a cell wrote (`cell.status`,
+/// `/proc/stat` snapshots, the end of `bench.err`).
+const SMALL_FILE: u64 = 1 << 20;
+
 /// Parses a pulled cell folder's log with the scenario's parser.
 pub fn parse_log(s: &Scenario, dir: &Path) -> Option<CellLog> {
-    ingest::read_log(&dir.join("bench.log"), s.parser.as_ref()).ok()
+    ingest::read_log(
+        &dir.join("bench.log"),
+        s.parser.as_ref(),
+        s.pull_limits.file_bytes,
+    )
+    .ok()
 }
 
 fn last_line(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::untrusted::read_tail_lossy(path, 64 << 10).ok()?;
     text.lines()
         .rev()
         .find(|l| !l.trim().is_empty())
-        .map(|l| l.chars().take(300).collect())
+        .map(|l| crate::text::shorten(l, 300))
 }
 
 /// What running a cell gave, once its folder is in place.
@@ -457,7 +473,7 @@ fn run_round_trip(
     let s = r.scenario;
     let dir = r.transport.cell_dir(token);
     let (bench, mut files) = bench_script(r, cell, choice, &dir)?;
-    files.push(("bench.sh".into(), bench.into_bytes(), true));
+    files.push(("bench.sh".into(), bench.into_bytes(), EXEC));
 
     let mut loads = Vec::new();
     if let Some(l) = s.load(&cell.coord.load) {
@@ -502,7 +518,7 @@ fn run_round_trip(
         core_ctl => minijinja::Value::from(minijinja::value::Serde(&ctx.core_ctl)),
         reads => minijinja::Value::from(minijinja::value::Serde(&ctx.reads)),
     })?;
-    files.push(("cell.sh".into(), script.into_bytes(), true));
+    files.push(("cell.sh".into(), script.into_bytes(), EXEC));
 
     let deadline = Duration::from_millis(s.load_settle_ms as u64)
         + Duration::from_secs(cell.timeout_s as u64)
@@ -513,6 +529,7 @@ fn run_round_trip(
         script: "cell.sh".into(),
         pull_to: staging.to_path_buf(),
         deadline,
+        limits: s.pull_limits,
     };
     r.transport.run_cell(&job, &r.cancel)
 }
@@ -540,8 +557,8 @@ fn judge(
         (wall > 0.0 && cpus > 0).then(|| (1000.0 * s / (wall * cpus as f64)).round() / 10.0)
     });
     if let (Ok(b), Ok(a)) = (
-        std::fs::read_to_string(staging.join("stat.before")),
-        std::fs::read_to_string(staging.join("stat.after")),
+        crate::untrusted::read_lossy(&staging.join("stat.before"), SMALL_FILE),
+        crate::untrusted::read_lossy(&staging.join("stat.after"), SMALL_FILE),
     ) {
         let util = cpu_utilization(&b, &a);
         record.cpu_util_pct = util.get("cpu").map(|u| (u * 10.0).round() / 10.0);
@@ -575,8 +592,22 @@ fn judge(
         r.scenario.freq_tolerance_pct,
     );
     // The runner's deadline TERMs the script, which records the signal: a
-    // deadline is a timeout unless a cancellation came first.
-    let (status, reason) = if run.deadline_hit && !run.interrupted {
+    // deadline is a timeout unless a cancellation came first. What the
+    // board sent back and the pull refused comes first: such a cell is
+    // never a result, whatever its files say.
+    let (status, reason) = if let Some(why) = run.pull.rejected_reason() {
+        (Status::Rejected, Some(why))
+    } else if let Some(why) = run.pull.too_large_reason() {
+        (Status::TooLarge, Some(why))
+    } else if let Some(n) = st.get("escaped_left") {
+        (
+            Status::Error,
+            Some(format!(
+                "{} process(es) the benchmark started outside its process group (setsid, a double fork) were still running after ten rounds of kills: stop them (their environment holds KLO_SPEC_CELL=...-cell) before the next run",
+                n.trim()
+            )),
+        )
+    } else if run.deadline_hit && !run.interrupted {
         (
             Status::Timeout,
             Some("the cell script outlived its deadline and was killed by the runner".into()),
@@ -625,7 +656,7 @@ fn judge(
             Some(format!("the benchmark exited with {code}: {why}")),
         )
     } else if let Some(why) = log.as_ref().map_or(Some("no log".to_string()), |l| {
-        l.incomplete_reason(cell.iterations)
+        l.incomplete_reason(cell.iterations, Some(&cell.coord.network))
     }) {
         (Status::Incomplete, Some(why))
     } else if record.loads.alive_after.unwrap_or(0) < record.loads.started {
@@ -663,6 +694,12 @@ fn judge(
     }
     if st.contains_key("bench_children_killed") {
         notes.push("the benchmark left processes running; they were killed".to_string());
+    }
+    if let Some(n) = st.get("escaped_killed") {
+        notes.push(format!(
+            "the benchmark started {} process(es) that left its process group (setsid, a double fork); found by the cell's marker and killed",
+            n.trim()
+        ));
     }
     if run.leftovers_killed > 0 {
         notes.push(format!(

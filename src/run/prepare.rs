@@ -370,7 +370,9 @@ fn check_luts(
             continue;
         }
         let path = spec.path(&s.file, board);
-        if !path.is_file() {
+        // Anything there is read: a FIFO or a folder is refused by name,
+        // not reported missing.
+        if !path.exists() {
             if spec.build_with.is_none() {
                 problems.push(
                     s.diag("lut.file", format!("the LUT of board `{board}`, {}, does not exist", path.display()))

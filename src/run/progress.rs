@@ -125,6 +125,9 @@ impl Progress {
     }
 
     fn print(&self, line: &str) {
+        // Reasons quote boards and benchmarks: their escape sequences are
+        // shown, never acted on.
+        let line = &*crate::text::printable_lines(line);
         if self.plain {
             eprintln!("{line}");
         } else {

@@ -120,7 +120,7 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
 pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
     let mut out = format!("# Checklist: {}\n\n", s.name);
     if let Some(d) = &s.description {
-        out.push_str(&format!("{}\n\n", d.trim()));
+        out.push_str(&format!("{}\n\n", crate::text::printable_lines(d.trim())));
     }
     if a.check_totals.is_empty() {
         out.push_str("The scenario defines no checks.\n");
@@ -128,6 +128,7 @@ pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
     }
     out.push_str("| check | question | PASS | FAIL | INCONCLUSIVE |\n|---|---|---|---|---|\n");
     for (id, title, p, f, i) in &a.check_totals {
+        let (id, title) = (crate::text::md_cell(id), crate::text::md_cell(title));
         out.push_str(&format!("| {id} | {title} | {p} | {f} | {i} |\n"));
     }
     out.push_str(&format!("\n{METHOD}\n\n"));
@@ -209,7 +210,7 @@ pub fn print_tables(a: &Analysis) {
         );
     }
     for w in &a.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::text::printable_lines(w));
     }
     if !a.noisy.is_empty() {
         println!(
@@ -229,6 +230,7 @@ pub fn print_tables(a: &Analysis) {
         println!("{floor}");
     }
     for (id, title, p, f, i) in &a.check_totals {
+        let title = crate::text::printable(title);
         println!("{id}: {title}: {p} PASS, {f} FAIL, {i} INCONCLUSIVE");
     }
     for line in &a.design {

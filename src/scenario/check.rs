@@ -312,6 +312,16 @@ pub(super) fn check(
         .collect();
     let checks = check_checks(&mut c, &ctx, &raw.checks);
     let lut = check_lut(&mut c, file, &raw, &axes, &include);
+    let pl = raw.pull_limits;
+    c.range("pull_limits.file_mib", "`file_mib`", pl.file_mib, 1, 65536);
+    c.range(
+        "pull_limits.cell_mib",
+        "`cell_mib`",
+        pl.cell_mib,
+        1,
+        1 << 20,
+    );
+    c.range("pull_limits.files", "`files`", pl.files, 1, 1_000_000);
 
     if !c.problems.is_empty() {
         return Err(InputError {
@@ -350,6 +360,7 @@ pub(super) fn check(
         include,
         checks,
         lut,
+        pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
     })
 }
 

@@ -88,6 +88,15 @@ pub(super) fn check_benchmark(
                 );
             }
             let dir = file.parent().unwrap_or(Path::new("."));
+            // Pushed files come from the scenario's own folder: a path
+            // leading elsewhere (`..`, an absolute path, a link out of it)
+            // would send whatever it names to every board.
+            let home = std::fs::canonicalize(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            })
+            .ok();
             let mut push = Vec::new();
             let mut names = HashSet::new();
             for (i, p) in cmd.push.iter().enumerate() {
@@ -97,18 +106,58 @@ pub(super) fn check_benchmark(
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                match std::fs::read(&src) {
-                    Ok(bytes) if is_slug(&name) => {
+                // As written (no absolute path, no `..` above the folder),
+                // and where its links lead.
+                let mut depth = 0i32;
+                let written_inside = Path::new(p).components().all(|c| {
+                    match c {
+                        std::path::Component::Normal(_) => depth += 1,
+                        std::path::Component::ParentDir => depth -= 1,
+                        std::path::Component::CurDir => {}
+                        _ => depth = -1,
+                    }
+                    depth >= 0
+                });
+                let inside = written_inside
+                    && match (&home, std::fs::canonicalize(&src)) {
+                        (Some(h), Ok(real)) => real.starts_with(h),
+                        // Not there: the read below says so.
+                        _ => true,
+                    };
+                if !inside {
+                    c.err(
+                        &path,
+                        format!(
+                            "`{}` is outside the scenario's folder",
+                            crate::text::quote(p)
+                        ),
+                        Some("pushed files are copied to every board: put them next to the scenario (or below it) and name them relative to it".into()),
+                    );
+                    continue;
+                }
+                match crate::untrusted::read_input(&src, crate::untrusted::PUSH_MAX) {
+                    Ok((bytes, mode)) if is_slug(&name) => {
                         if !names.insert(name.clone()) {
                             c.err(&path, format!("two pushed files are named `{name}`"), Some("pushed files land in one folder: rename one".into()));
                         }
-                        push.push(PushFile { source: src, name, sha256: hex_sha256(&bytes) });
+                        push.push(PushFile {
+                            source: src,
+                            name,
+                            sha256: hex_sha256(&bytes),
+                            // The source's mode, never wider: no set-id
+                            // or sticky bit, no write for group or others.
+                            mode: mode & 0o755,
+                        });
                     }
-                    Ok(_) => c.err(&path, format!("pushed file name `{name}` is not a plain file name"), Some("use letters, digits, `_`, `.`, `-`".into())),
+                    Ok(_) => c.err(&path, format!("pushed file name `{}` is not a plain file name", crate::text::quote(&name)), Some("use letters, digits, `_`, `.`, `-`".into())),
                     Err(e) => c.err(
                         &path,
-                        format!("cannot read `{}`: {e}", src.display()),
-                        Some("push paths are relative to the scenario file and name files, not folders".into()),
+                        format!("cannot read `{}`: {e}", crate::text::quote(&src.display().to_string())),
+                        Some(crate::untrusted::input_hint(
+                            &e,
+                            "a pushed file",
+                            "push paths are relative to the scenario file and name files, not folders",
+                        )),
                     ),
                 }
             }

@@ -66,6 +66,8 @@ pub struct Scenario {
     pub include: Vec<IncludeEntry>,
     pub checks: Vec<CheckSpec>,
     pub lut: Option<LutSpec>,
+    /// How much of a cell's folder may come back from its board.
+    pub pull_limits: crate::board::pull::PullLimits,
 }
 
 /// The `lut` section after validation.
@@ -146,6 +148,8 @@ pub struct PushFile {
     /// File name on the board (inside the cell's push folder).
     pub name: String,
     pub sha256: String,
+    /// Permission bits of the copy: the source's, never wider (`& 0o755`).
+    pub mode: u32,
 }
 
 /// The compiled expressions of a regex log parser.
@@ -184,21 +188,25 @@ impl Scenario {
     }
 }
 
-/// Reads and validates a scenario file.
+/// Reads and validates a scenario file: a regular file (a FIFO, a device
+/// or a folder is refused, not read) of at most 4 MiB of UTF-8 text.
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputError::one(
-            Diagnostic::new(
-                path,
-                Pos::START,
-                "",
-                format!("cannot read the scenario: {e}"),
+    let text =
+        crate::untrusted::read_input_text(path, crate::untrusted::YAML_MAX).map_err(|e| {
+            InputError::one(
+                Diagnostic::new(
+                    path,
+                    Pos::START,
+                    "",
+                    format!("cannot read the scenario: {e}"),
+                )
+                .with_hint(crate::untrusted::input_hint(
+                    &e,
+                    "a scenario",
+                    "check the path; scenarios live in scenarios/, e.g. scenarios/quickstart.yaml",
+                )),
             )
-            .with_hint(
-                "check the path; scenarios live in scenarios/, e.g. scenarios/quickstart.yaml",
-            ),
-        )
-    })?;
+        })?;
     parse(path, &text)
 }
 

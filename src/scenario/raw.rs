@@ -149,6 +149,50 @@ pub struct RawScenario {
     /// out.
     #[serde(default)]
     pub noise_floor: NoiseFloor,
+    /// How much of a cell's folder may come back from its board (the
+    /// benchmark decides what it holds). A file over `file_mib`, or a
+    /// folder over `cell_mib` or with more than `files` entries, makes the
+    /// cell `too_large`; nothing past a limit is written.
+    #[serde(default)]
+    pub pull_limits: PullLimitsConfig,
+}
+
+/// `pull_limits`: per file, per cell, and in files.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullLimitsConfig {
+    /// Most MiB of one file (default 256).
+    #[serde(default = "default_file_mib")]
+    #[schemars(range(min = 1, max = 65536))]
+    pub file_mib: u32,
+    /// Most MiB of all the files of a cell (default 1024).
+    #[serde(default = "default_cell_mib")]
+    #[schemars(range(min = 1, max = 1048576))]
+    pub cell_mib: u32,
+    /// Most files and folders in a cell (default 10000).
+    #[serde(default = "default_pull_files")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub files: u32,
+}
+
+impl Default for PullLimitsConfig {
+    fn default() -> Self {
+        PullLimitsConfig {
+            file_mib: default_file_mib(),
+            cell_mib: default_cell_mib(),
+            files: default_pull_files(),
+        }
+    }
+}
+
+fn default_file_mib() -> u32 {
+    crate::board::pull::DEFAULT_FILE_MIB
+}
+fn default_cell_mib() -> u32 {
+    crate::board::pull::DEFAULT_CELL_MIB
+}
+fn default_pull_files() -> u32 {
+    crate::board::pull::DEFAULT_FILES
 }
 
 /// The order of the cells within a round.

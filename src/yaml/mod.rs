@@ -23,7 +23,23 @@ pub fn read<T: DeserializeOwned>(
     what: &str,
     start_hint: &str,
 ) -> Result<(T, SourceMap), InputError> {
-    let source = SourceMap::build(text).unwrap_or_default();
+    // A byte-order mark is not content (an editor on Windows may write
+    // one): it is skipped, and line 1 keeps its columns.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Within budgets before serde_yaml sees it: nesting, and the size
+    // once aliases are expanded ("billion laughs").
+    let source = match SourceMap::index(text) {
+        Ok(map) => map,
+        Err(source::IndexError::Syntax) => SourceMap::default(),
+        Err(source::IndexError::Budget(pos, why)) => {
+            return Err(InputError::one(
+                Diagnostic::new(path, pos, "", format!("the {what} file is refused: {why}"))
+                    .with_hint(format!(
+                        "a {what} is a small document: write each value out (anchors and aliases are for a few repeated blocks) and keep nesting shallow"
+                    )),
+            ));
+        }
+    };
     if text
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
@@ -49,6 +65,18 @@ pub fn read<T: DeserializeOwned>(
     }
     let value = deserialize(path, text, &source)?;
     Ok((value, source))
+}
+
+/// Parses YAML that klo-spec wrote or keeps (a result set's copy of its
+/// scenario) into a value, within the same budgets as a scenario: nesting
+/// and the size once aliases are expanded are checked before serde_yaml
+/// expands anything.
+pub fn parse_value(text: &str) -> Result<serde_yaml::Value, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Err(source::IndexError::Budget(pos, why)) = SourceMap::index(text) {
+        return Err(format!("line {}, column {}: {why}", pos.line, pos.column));
+    }
+    serde_yaml::from_str(text).map_err(|e| e.to_string())
 }
 
 fn deserialize<T: DeserializeOwned>(
@@ -214,6 +242,111 @@ mod tests {
             strip_serde_decorations("invalid type: string \"x\", expected u32 at line 1 column 2"),
             "invalid type: string \"x\", expected a whole number"
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: String,
+        #[serde(default)]
+        other: Option<serde_yaml::Value>,
+    }
+
+    fn read_doc(text: &str) -> Result<Doc, InputError> {
+        read::<Doc>(Path::new("d.yaml"), text, "scenario", "start").map(|(d, _)| d)
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_expands_and_located() {
+        let mut text = String::from(
+            "name: x
+other:
+  l0: &l0 [x, x, x, x, x, x, x, x, x, x]
+",
+        );
+        for i in 1..10 {
+            let refs = vec![format!("*l{}", i - 1); 10].join(", ");
+            text.push_str(&format!(
+                "  l{i}: &l{i} [{refs}]
+"
+            ));
+        }
+        let t = std::time::Instant::now();
+        let err = read_doc(&text).unwrap_err();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        let d = &err.diagnostics[0];
+        assert!(d.message.contains("more than 1000000 nodes"), "{d}");
+        // Where the expansion passes the budget: an alias of `l5`, whose
+        // 10^6 nodes cross it.
+        assert_eq!(d.line, 8, "{d}");
+        // A few aliases are fine.
+        assert!(
+            read_doc(
+                "name: x
+other: {a: &a [1, 2], b: *a, c: *a}
+"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_once_and_located() {
+        let depth = 200_000;
+        let text = format!(
+            "name: x
+other: {}1{}
+",
+            "{a: ".repeat(depth),
+            "}".repeat(depth)
+        );
+        let t = std::time::Instant::now();
+        let err = read_doc(&text).unwrap_err();
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(900),
+            "{:?}",
+            t.elapsed()
+        );
+        let d = &err.diagnostics[0];
+        assert!(d.message.contains("nested deeper than 64 levels"), "{d}");
+        // The 64th `{` opens the 65th level (the document's mapping is the
+        // first).
+        assert_eq!((d.line, d.column), (2, 8 + 4 * 63), "{d}");
+        let seq = format!(
+            "name: x
+other: {}1{}
+",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        assert!(
+            read_doc(&seq).unwrap_err().diagnostics[0]
+                .message
+                .contains("nested deeper")
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_positions_stay_right() {
+        let d = read_doc("\u{feff}name: x\nother: [1]\n").unwrap();
+        assert_eq!(d.name, "x");
+        let err = read_doc("\u{feff}name: [1]\n").unwrap_err();
+        let d = &err.diagnostics[0];
+        assert_eq!((d.line, d.column), (1, 7), "{d}");
+    }
+
+    #[test]
+    fn messages_quoting_a_long_value_are_shortened() {
+        let long = "9".repeat(100_000);
+        let err = read_doc(&format!("name: [{long}x]\n")).unwrap_err();
+        let d = &err.diagnostics[0];
+        assert!(
+            d.message.chars().count() <= 700,
+            "{} characters",
+            d.message.len()
+        );
+        let err = read_doc(&format!("name: x\n{long}: 1\n")).unwrap_err();
+        assert!(err.to_string().len() < 2000, "{}", err.to_string().len());
     }
 
     #[test]

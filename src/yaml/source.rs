@@ -35,6 +35,33 @@ enum Frame {
     Seq { path: String, index: usize },
 }
 
+/// Most levels of nested mappings and sequences a file may have: a
+/// scenario needs about 8.
+pub const MAX_DEPTH: usize = 64;
+/// Most nodes a file may expand to once every alias is replaced by what it
+/// names: a scenario has hundreds to thousands; an alias bomb ("billion
+/// laughs") has billions, and is refused before anything expands it.
+pub const MAX_NODES: u64 = 1_000_000;
+/// Most bytes of YAML paths the index may hold.
+const MAX_PATH_BYTES: usize = 64 << 20;
+
+/// Why a file cannot be indexed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexError {
+    /// The parser rejects it: serde_yaml reports where, in its words.
+    Syntax,
+    /// It is over a budget (nesting, size after alias expansion): where,
+    /// and what.
+    Budget(Pos, String),
+}
+
+/// Per open collection: its anchor (0: none) and the node count when it
+/// started, to size the anchor once it ends.
+struct Open {
+    anchor: usize,
+    start: u64,
+}
+
 fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_string()
@@ -52,14 +79,93 @@ fn pos_of(span: &Span) -> Pos {
 
 impl SourceMap {
     /// Indexes `text`. Returns `None` when the parser rejects it (serde_yaml
-    /// reports syntax errors with their own location).
+    /// reports syntax errors with their own location) or it is over a
+    /// budget.
     pub fn build(text: &str) -> Option<SourceMap> {
+        Self::index(text).ok()
+    }
+
+    /// Indexes `text`, within the budgets: at most [`MAX_DEPTH`] levels of
+    /// nesting and [`MAX_NODES`] nodes once aliases are expanded (counted,
+    /// never expanded: each anchor's size is known when its node ends).
+    pub fn index(text: &str) -> Result<SourceMap, IndexError> {
         let mut map = SourceMap::default();
         let mut stack: Vec<Frame> = Vec::new();
         let mut documents = 0;
+        let mut nodes: u64 = 0;
+        let mut open: Vec<Open> = Vec::new();
+        let mut sizes: HashMap<usize, u64> = HashMap::new();
+        let mut path_bytes = 0usize;
+        let over = |pos: Pos, nodes: u64| {
+            IndexError::Budget(
+                pos,
+                format!(
+                    "the document expands to more than {MAX_NODES} nodes once its aliases are replaced by what they name (at least {nodes} here)"
+                ),
+            )
+        };
         for item in Parser::new_from_str(text) {
-            let (event, span) = item.ok()?;
+            let (event, span) = item.map_err(|e| {
+                // The scanner's own limit (255 open flow collections, met
+                // before their first event): deep nesting, not a syntax
+                // error to hand on (libyaml takes time quadratic in the
+                // depth to say the same).
+                if e.info().contains("recursion limit") {
+                    IndexError::Budget(
+                        Pos {
+                            line: e.marker().line(),
+                            column: e.marker().col() + 1,
+                        },
+                        format!("mappings and sequences are nested deeper than {MAX_DEPTH} levels"),
+                    )
+                } else {
+                    IndexError::Syntax
+                }
+            })?;
             let pos = pos_of(&span);
+            match &event {
+                Event::Scalar(.., anchor, _) => {
+                    nodes += 1;
+                    if *anchor != 0 {
+                        sizes.insert(*anchor, 1);
+                    }
+                }
+                Event::Alias(id) => {
+                    nodes = nodes.saturating_add(sizes.get(id).copied().unwrap_or(1));
+                }
+                Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                    nodes += 1;
+                    if open.len() >= MAX_DEPTH {
+                        return Err(IndexError::Budget(
+                            pos,
+                            format!(
+                                "mappings and sequences are nested deeper than {MAX_DEPTH} levels"
+                            ),
+                        ));
+                    }
+                    open.push(Open {
+                        anchor: *anchor,
+                        start: nodes - 1,
+                    });
+                }
+                Event::MappingEnd | Event::SequenceEnd => {
+                    if let Some(o) = open.pop()
+                        && o.anchor != 0
+                    {
+                        sizes.insert(o.anchor, nodes - o.start);
+                    }
+                }
+                _ => {}
+            }
+            if nodes > MAX_NODES {
+                return Err(over(pos, nodes));
+            }
+            if path_bytes > MAX_PATH_BYTES {
+                return Err(IndexError::Budget(
+                    pos,
+                    "the document's keys are too long to index (more than 64 MiB of paths)".into(),
+                ));
+            }
             match event {
                 Event::DocumentStart(_) => {
                     documents += 1;
@@ -74,6 +180,7 @@ impl SourceMap {
                     }) = stack.last_mut()
                     {
                         // A mapping key.
+                        path_bytes += path.len() + value.len();
                         let list = map.keys.entry(path.clone()).or_default();
                         if let Some((_, first)) = list.iter().find(|(k, _)| *k == value) {
                             map.duplicates.push((join(path, &value), pos, *first));
@@ -83,6 +190,7 @@ impl SourceMap {
                         *key = Some(value.to_string());
                     } else {
                         let path = map.value_path(&stack);
+                        path_bytes += path.len();
                         map.nodes.entry(path).or_insert(pos);
                         Self::value_done(&mut stack);
                     }
@@ -95,6 +203,7 @@ impl SourceMap {
                         *key = Some("*alias".to_string());
                     } else {
                         let path = map.value_path(&stack);
+                        path_bytes += path.len();
                         map.nodes.entry(path).or_insert(pos);
                         Self::value_done(&mut stack);
                     }
@@ -106,6 +215,7 @@ impl SourceMap {
                     } else {
                         map.value_path(&stack)
                     };
+                    path_bytes += 2 * path.len();
                     map.nodes.entry(path.clone()).or_insert(pos);
                     stack.push(if matches!(event, Event::MappingStart(..)) {
                         Frame::Map { path, key: None }
@@ -120,7 +230,7 @@ impl SourceMap {
                 _ => {}
             }
         }
-        Some(map)
+        Ok(map)
     }
 
     fn value_path(&self, stack: &[Frame]) -> String {
