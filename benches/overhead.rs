@@ -152,15 +152,22 @@ struct Setup<'a> {
     variant: &'a str,
 }
 
-/// klo-spec: `cells` cells of the script on `board`.
-fn klo_spec_run(st: &Setup, board: &str, cells: usize, tag: &str) -> Result<Timeline, String> {
+/// klo-spec: `cells` runs of the script on `board`, as `cells / rounds`
+/// cells in `rounds` rounds (random order within each).
+fn klo_spec_run(
+    st: &Setup,
+    board: &str,
+    cells: usize,
+    rounds: usize,
+    tag: &str,
+) -> Result<Timeline, String> {
     let d = st.dir.join(format!("klo-{board}-{}-{tag}", st.variant));
     std::fs::create_dir_all(&d).unwrap();
-    let nets: Vec<String> = (0..cells).map(|i| format!("c{i:02}")).collect();
+    let nets: Vec<String> = (0..cells / rounds).map(|i| format!("c{i:02}")).collect();
     std::fs::write(
         d.join("s.yaml"),
         format!(
-            "name: overhead\nboards: [{board}]\nbenchmark:\n  command:\n    run: >-\n      sh {} &&\n      echo 'KLO v1 iter=0 latency_us=1000000' && echo 'KLO v1 iter=1 latency_us=1000000' &&\n      echo 'KLO v1 end iters=2'\niterations: 2\nnetworks: [{}]\n",
+            "name: overhead\nboards: [{board}]\nbenchmark:\n  command:\n    run: >-\n      sh {} &&\n      echo 'KLO v1 iter=0 latency_us=1000000' && echo 'KLO v1 iter=1 latency_us=1000000' &&\n      echo 'KLO v1 end iters=2'\niterations: 2\nrounds: {rounds}\nnetworks: [{}]\n",
             st.script.display(),
             nets.join(", ")
         ),
@@ -323,8 +330,8 @@ fn main() {
         };
         println!("{transport}:");
         // Untimed warm-up: helper builds, board readings, imports.
-        let ours = klo_spec_run(&st, board, 1, "warm")
-            .and_then(|_| klo_spec_run(&st, board, CELLS, "timed"));
+        let ours = klo_spec_run(&st, board, 1, 1, "warm")
+            .and_then(|_| klo_spec_run(&st, board, CELLS, 1, "timed"));
         let ours = match ours {
             Ok(t) => {
                 row(&format!("klo-spec ({board})"), &t);
@@ -332,6 +339,11 @@ fn main() {
             }
             Err(e) => panic!("{e}"),
         };
+        // The same 21 runs as 7 cells in 3 rounds: what rounds cost.
+        match klo_spec_run(&st, board, CELLS, 3, "rounds") {
+            Ok(t) => row(&format!("klo-spec ({board}), 7 cells x 3 rounds"), &t),
+            Err(e) => panic!("{e}"),
+        }
         let Ok(venv) = &wa else { continue };
         let mut was: Vec<(String, bool, Timeline)> = Vec::new();
         for lean in [false, true] {

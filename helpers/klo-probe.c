@@ -7,7 +7,11 @@
  * computation: T_prod), enqueues a kernel that does real device work (T_ker),
  * and flushes the queue every K kernels. It measures T_prod on the host clock
  * and T_ker and T_idle from device timestamps (OpenCL event profiling, or the
- * worker thread's clock), and prints the KLO v1 log contract.
+ * worker thread's clock), and prints the KLO v1 log contract. Each kernel's
+ * record ends with its timeline: when it was enqueued, started and ended,
+ * in µs from the inference's start on the host clock (t_enq_us, t_start_us,
+ * t_end_us; an OpenCL device's clock is tied to the host's at the first
+ * kernel, queued when the host enqueued it).
  *
  * Devices:
  *   opencl  libOpenCL is loaded at run time (dlopen), so the binary has no
@@ -181,10 +185,17 @@ static int load_kernels(const char *path, struct kernel_spec *ks)
  * timestamps in nanoseconds (OpenCL's cl_ulong, or the worker's clock). */
 struct kernel_times {
     uint64_t start_ns, end_ns;
+    /* When the kernel was queued, on the device's clock (OpenCL's
+     * CL_PROFILING_COMMAND_QUEUED; 0 when unknown): it ties the device's
+     * clock to the host's for the timeline. */
+    uint64_t queued_ns;
 };
 
 struct device {
     const char *kind;
+    /* Its timestamps are on the host's monotonic clock (the thread
+     * device), not a device clock of its own. */
+    int host_clock;
     /* Called before the first kernel of an inference, for n kernels. */
     int (*begin)(struct device *, int n);
     /* Host side: make kernel i (of `units` work) known to the device. */
@@ -329,6 +340,7 @@ static struct device *thread_dev_create(void)
     if (!d)
         die(4, "out of memory");
     d->base.kind = "thread";
+    d->base.host_clock = 1;
     d->base.begin = thread_begin;
     d->base.enqueue = thread_enqueue;
     d->base.flush = thread_flush;
@@ -378,6 +390,7 @@ typedef struct _cl_event *cl_event;
 #define CL_DEVICE_NAME 0x102B
 #define CL_DRIVER_VERSION 0x102D
 #define CL_PROGRAM_BUILD_LOG 0x1183
+#define CL_PROFILING_COMMAND_QUEUED 0x1280
 #define CL_PROFILING_COMMAND_START 0x1282
 #define CL_PROFILING_COMMAND_END 0x1283
 
@@ -660,6 +673,13 @@ static int opencl_finish(struct device *dev, struct kernel_times *times)
                    "cannot be used", i, (unsigned long long)e, (unsigned long long)s);
         times[i].start_ns = s;
         times[i].end_ns = e;
+        /* Only the timeline needs it: a driver that cannot say leaves the
+         * timeline out, never a wrong time in it. */
+        cl_ulong q = 0;
+        if (d->api.GetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_QUEUED, sizeof q, &q,
+                                         NULL) != CL_SUCCESS || q > s)
+            q = 0;
+        times[i].queued_ns = q;
         d->api.ReleaseEvent(d->events[i]);
     }
     return 0;
@@ -891,6 +911,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     static double prod_ns[MAX_KERNELS], flush_ns[MAX_KERNELS];
+    static uint64_t enq_at[MAX_KERNELS]; /* host clock when kernel i was enqueued */
     static unsigned char flushed[MAX_KERNELS];
     static unsigned k_of[MAX_KERNELS];
     static struct kernel_times times[MAX_KERNELS];
@@ -931,6 +952,7 @@ int main(int argc, char **argv)
             host_work(ks[i].prod_units);
             dev->enqueue(dev, i, ks[i].ker_units);
             uint64_t after = now_ns();
+            enq_at[i] = after;
             prod_ns[i] = ns_between(mark, after);
             if (i > 0) {
                 cur_prod += prod_ns[i];
@@ -953,6 +975,11 @@ int main(int argc, char **argv)
         }
         dev->finish(dev, times);
         uint64_t t1 = now_ns();
+        /* The timeline: host and device times on one axis, from the
+         * inference's start (the host clock). A device clock of its own is
+         * tied to the host's at the first kernel: it was queued when the
+         * host enqueued it. */
+        int timeline = dev->host_clock || times[0].queued_ns != 0;
         for (int i = 0; i < n; i++) {
             double ker = ns_between(times[i].start_ns, times[i].end_ns);
             printf("KLO v1 net=%s iter=%lu kernel=%d name=%s t_prod_us=%.1f t_ker_us=%.1f ", net,
@@ -964,6 +991,19 @@ int main(int argc, char **argv)
             printf(" flush=%d k=%u", flushed[i], k_of[i]);
             if (flushed[i])
                 printf(" t_flush_us=%.1f", flush_ns[i] / 1e3);
+            if (timeline) {
+                double s_us, e_us;
+                if (dev->host_clock) {
+                    s_us = ns_between(t0, times[i].start_ns) / 1e3;
+                    e_us = ns_between(t0, times[i].end_ns) / 1e3;
+                } else {
+                    double base = ns_between(t0, enq_at[0]);
+                    s_us = (base + ns_between(times[0].queued_ns, times[i].start_ns)) / 1e3;
+                    e_us = (base + ns_between(times[0].queued_ns, times[i].end_ns)) / 1e3;
+                }
+                printf(" t_enq_us=%.1f t_start_us=%.1f t_end_us=%.1f", ns_between(t0, enq_at[i]) / 1e3,
+                       s_us, e_us);
+            }
             putchar('\n');
             past_ker += ker;
             past_ker_n++;

@@ -42,6 +42,9 @@ const FLUSH_UNITS: u64 = 20_000;
 pub const ROUNDS: u32 = 7;
 /// Kernels per calibration network.
 const KERNELS: u32 = 16;
+/// A calibration during which other work took more than this share of the
+/// machine's CPUs (median over its runs, percent) is not kept.
+pub const DISTURBED_PCT: f64 = 10.0;
 
 /// What one unit of work costs on a board.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,8 +67,18 @@ pub struct Calibration {
     /// µs a flush costs beyond its host work units (the runtime's own part;
     /// never below 0).
     pub flush_fixed_us: f64,
+    /// µs from the end of a flush to the start of its batch on an idle
+    /// device (the timing model's L), from the probe's timeline.
+    #[serde(default)]
+    pub submit_latency_us: Option<f64>,
     /// Between-round coefficient of variation of each, percent.
     pub spread_pct: BTreeMap<String, f64>,
+    /// Boards on this machine: the median share of the machine's CPUs that
+    /// other work took during the calibration's runs (percent). Above
+    /// `DISTURBED_PCT` the calibration is used for the run that made it,
+    /// never kept for the next.
+    #[serde(default)]
+    pub foreign_cpu_pct: Option<f64>,
     pub rounds: u32,
     pub measured_at: String,
     /// The result set of the calibration run.
@@ -100,6 +113,44 @@ impl Calibration {
     }
 }
 
+impl Calibration {
+    /// The timing model's LUT for this board under probe `spec` (see
+    /// `kstrategy::lut::from_model`): its flush cost at `spec.flush_units`
+    /// and its measured submission latency.
+    pub fn model_lut(&self, spec: &ProbeSpec) -> crate::kstrategy::lut::Lut {
+        let costs = crate::kstrategy::model::Costs {
+            flush_us: self.flush_us(spec.flush_units),
+            submit_us: self.submit_latency_us.unwrap_or(0.0),
+        };
+        crate::kstrategy::lut::from_model(
+            costs,
+            vec![
+                ("board".into(), self.board.clone()),
+                ("board_identity".into(), self.identity.clone()),
+                ("helpers".into(), self.helpers.clone()),
+                (
+                    "probe".into(),
+                    crate::kstrategy::build::probe_key(spec),
+                ),
+                (
+                    "device".into(),
+                    self.ran_on.clone().unwrap_or_else(|| "unknown".into()),
+                ),
+                (
+                    "source".into(),
+                    format!(
+                        "timing model: flush {:.1} us, submission latency {:.1} us, {} kernels (calibration {})",
+                        costs.flush_us,
+                        costs.submit_us,
+                        crate::kstrategy::lut::MODEL_KERNELS,
+                        self.hash()
+                    ),
+                ),
+            ],
+        )
+    }
+}
+
 /// The probe settings a calibration holds for, as a key.
 pub fn probe_key(spec: &ProbeSpec) -> String {
     let device = match spec.device {
@@ -131,7 +182,10 @@ pub fn path(board: &str, spec: &ProbeSpec) -> PathBuf {
 pub fn cached(board: &str, identity: &str, spec: &ProbeSpec) -> Option<Calibration> {
     let text = std::fs::read_to_string(path(board, spec)).ok()?;
     let c: Calibration = serde_json::from_str(&text).ok()?;
-    (c.identity == identity && c.helpers == helpers::source_hash()).then_some(c)
+    (c.identity == identity
+        && c.helpers == helpers::source_hash()
+        && c.foreign_cpu_pct.is_none_or(|f| f <= DISTURBED_PCT))
+    .then_some(c)
 }
 
 /// The scenario the calibration runs.
@@ -212,13 +266,17 @@ pub fn calibrate(
     // Per round, the median over its measured kernels (the first of each
     // inference left out): a kernel the scheduler preempted does not move
     // it, where it would move a mean.
-    let (mut host, mut dev, mut fixed) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut host, mut dev, mut fixed, mut latency, mut foreign) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for c in &p.cells {
         let host_heavy = c.coord.network == format!("synth-{KERNELS}-{UNITS}-1");
         for round in 1..=ROUNDS {
             let rc = crate::run::rounds::round_cell(c, round, 0);
-            let ok = crate::run::current_record(&report.out_dir, &rc)
-                .is_some_and(|r| r.status == crate::record::Status::Ok);
+            let rec = crate::run::current_record(&report.out_dir, &rc);
+            if let Some(f) = rec.as_ref().and_then(|r| r.foreign_cpu_pct) {
+                foreign.push(f);
+            }
+            let ok = rec.is_some_and(|r| r.status == crate::record::Status::Ok);
             let log = ok
                 .then(|| {
                     crate::run::cell::parse_log(
@@ -244,6 +302,22 @@ pub fn calibrate(
                 if let Some(f) = med(measured.iter().filter_map(|&i| k.t_flush_us[i]).collect()) {
                     fixed.push((f - FLUSH_UNITS as f64 * a).max(0.0));
                 }
+                // The device idles on this network: a kernel starts as
+                // soon as its flush has reached it.
+                let text = crate::untrusted::read_lossy(
+                    &crate::run::cell::cell_path(&report.out_dir, &rc.id).join("bench.log"),
+                    crate::board::pull::DEFAULT_FILE_MIB as u64 * crate::untrusted::MIB,
+                )
+                .unwrap_or_default();
+                let waits: Vec<f64> = (1..=k.iter.iter().copied().max().unwrap_or(0))
+                    .flat_map(|it| crate::plot::timeline::inference_spans(&text, it))
+                    .skip(1)
+                    .filter_map(|s| Some(s.start - (s.enq + s.flush?)))
+                    .filter(|w| *w >= 0.0)
+                    .collect();
+                if let Some(l) = median(&waits) {
+                    latency.push(l);
+                }
             } else if let Some(t_ker) = med(measured.iter().map(|&i| k.t_ker_us[i]).collect()) {
                 dev.push(t_ker / UNITS as f64);
             }
@@ -263,7 +337,12 @@ pub fn calibrate(
         })
         .and_then(|r| crate::kstrategy::build::device_of(&r));
     let mut spread = BTreeMap::new();
-    for (name, v) in [("host", &host), ("device", &dev), ("flush_fixed", &fixed)] {
+    for (name, v) in [
+        ("host", &host),
+        ("device", &dev),
+        ("flush_fixed", &fixed),
+        ("submit_latency", &latency),
+    ] {
         if let Some(cv) = cv_pct(v) {
             spread.insert(name.to_string(), (cv * 10.0).round() / 10.0);
         }
@@ -277,7 +356,9 @@ pub fn calibrate(
         host_us_per_unit: a,
         device_us_per_unit: b,
         flush_fixed_us: median(&fixed).unwrap_or(0.0),
+        submit_latency_us: median(&latency),
         spread_pct: spread,
+        foreign_cpu_pct: median(&foreign),
         rounds: ROUNDS,
         measured_at: crate::run::cell::now_rfc3339(),
         source: report.out_dir.display().to_string(),
@@ -286,6 +367,11 @@ pub fn calibrate(
         &path(board, spec),
         (serde_json::to_string_pretty(&c)? + "\n").as_bytes(),
     )?;
+    if let Some(f) = c.foreign_cpu_pct.filter(|f| *f > DISTURBED_PCT) {
+        eprintln!(
+            "klo-spec: warning: other work took {f:.0}% of this machine's CPUs while board `{board}` was calibrated: the figures may be off; the next run calibrates again (or `klo-spec calibrate {board} --force` on a quiet machine)"
+        );
+    }
     Ok(c)
 }
 
@@ -314,9 +400,10 @@ pub fn regime_of(network: &str, spec: &ProbeSpec) -> Option<Regime> {
     }
 }
 
-/// Resolves every regime of a probe scenario on its boards: per (board,
-/// network) the `ker_scale` from the board's calibration. A board without
-/// one is calibrated first when `calibrate` gives a way to stop it;
+/// Resolves what a probe scenario takes from its boards' calibrations: per
+/// (board, network) the `ker_scale` of its regime, and the calibrations a
+/// model LUT (`lut: {model: true}`) is worked out from. A board without one
+/// is calibrated first when `calibrate_missing` gives a way to stop it;
 /// otherwise its scales stay unknown (`plan`), and a note says so.
 pub fn resolve(
     s: &crate::scenario::Scenario,
@@ -324,19 +411,19 @@ pub fn resolve(
     inventory: Option<&Path>,
     templates: Option<&Path>,
     calibrate_missing: Option<&Cancel>,
-) -> Result<(Regimes, Vec<String>)> {
-    let mut out = BTreeMap::new();
-    let mut notes = Vec::new();
+) -> Result<Resolved> {
+    let mut out = Resolved::default();
     let crate::scenario::Benchmark::Probe(spec) = &s.benchmark else {
-        return Ok((out, notes));
+        return Ok(out);
     };
+    let model_lut = s.lut.as_ref().is_some_and(|l| l.model);
     for board in &s.boards {
         let wanted: Vec<(&String, Regime)> = s
             .networks
             .iter()
             .filter_map(|n| regime_of(n, spec).map(|r| (n, r)))
             .collect();
-        if wanted.is_empty() {
+        if wanted.is_empty() && !model_lut {
             continue;
         }
         let identity = identities.get(board).map(String::as_str).unwrap_or("");
@@ -360,15 +447,15 @@ pub fn resolve(
                 Some(c)
             }
             (None, None) => {
-                notes.push(format!(
-                    "board `{board}` has no calibration for the probe at {}: the regimes' ker_scale (and the hashes) are unknown until `klo-spec calibrate {board}` (or `klo-spec run`, which calibrates first)",
+                out.notes.push(format!(
+                    "board `{board}` has no calibration for the probe at {}: the regimes' ker_scale, the model's LUT and the hashes are unknown until `klo-spec calibrate {board}` (or `klo-spec run`, which calibrates first)",
                     probe_key(spec)
                 ));
                 None
             }
         };
         for (n, regime) in wanted {
-            out.insert(
+            out.regimes.insert(
                 (board.clone(), n.clone()),
                 RegimeScale {
                     regime: regime.label(),
@@ -378,8 +465,21 @@ pub fn resolve(
                 },
             );
         }
+        if let Some(c) = cal {
+            out.calibrations.insert(board.clone(), c);
+        }
     }
-    Ok((out, notes))
+    Ok(out)
+}
+
+/// What [`resolve`] found for a scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    pub regimes: Regimes,
+    /// The calibration of every board that needed one and has it.
+    pub calibrations: BTreeMap<String, Calibration>,
+    /// What the run should say first (boards left uncalibrated).
+    pub notes: Vec<String>,
 }
 
 /// The probe settings a cell of `board` and `network` runs with: the
@@ -417,7 +517,9 @@ mod tests {
             host_us_per_unit: 0.001,
             device_us_per_unit: 0.002,
             flush_fixed_us: 4.0,
+            submit_latency_us: Some(50.0),
             spread_pct: BTreeMap::new(),
+            foreign_cpu_pct: None,
             rounds: 5,
             measured_at: String::new(),
             source: String::new(),

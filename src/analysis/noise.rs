@@ -13,6 +13,10 @@ use super::stats;
 /// A cell whose per-round latency varies more than this (coefficient of
 /// variation between rounds, percent) is flagged.
 pub const CV_WARN_PCT: f64 = 10.0;
+/// Far outliers (beyond Tukey's 3-IQR fences) are flagged above this share
+/// of a cell's measured inferences: latency has a heavy tail, and one
+/// preempted inference in fifty says nothing about the cell.
+pub const FAR_OUTLIER_SHARE: f64 = 0.05;
 /// Drift within runs is flagged at this level (combined over rounds).
 pub const DRIFT_ALPHA: f64 = 0.01;
 /// A round during which other work took more than this share of the
@@ -36,6 +40,8 @@ pub struct CellNoise {
     /// Inferences beyond Tukey's 1.5-IQR and 3-IQR fences, summed over
     /// rounds.
     pub outliers: (usize, usize),
+    /// Measured inferences of the ok rounds.
+    pub inferences: usize,
     /// Rounds that overlapped a cell of another klo-spec run on the same
     /// machine.
     pub overlapped: usize,
@@ -95,12 +101,14 @@ impl CellNoise {
             (acc.0 + a, acc.1 + b)
         });
         let groups: Vec<Vec<f64>> = lat.iter().map(|l| (*l).clone()).collect();
+        let inferences = lat.iter().map(|l| l.len()).sum();
         CellNoise {
             rounds: ok.len(),
             cv_between_pct: cv_between,
             cv_within_pct: cv_within,
             drift,
             outliers,
+            inferences,
             overlapped: runs
                 .iter()
                 .filter(|r| !r.record.overlapped.is_empty())
@@ -124,8 +132,11 @@ impl CellNoise {
         if let Some((rho, p)) = self.drift.filter(|(_, p)| *p < DRIFT_ALPHA) {
             f.push(format!("drift within runs (rho {rho:+.2} at p {p:.1e})"));
         }
-        if self.outliers.1 > 0 {
-            f.push(format!("{} far outlier(s)", self.outliers.1));
+        if self.outliers.1 as f64 > FAR_OUTLIER_SHARE * self.inferences as f64 {
+            f.push(format!(
+                "{} far outlier(s) in {} inferences",
+                self.outliers.1, self.inferences
+            ));
         }
         if self.disturbed.0 > 0 {
             f.push(format!(

@@ -543,6 +543,7 @@ impl Sequence {
 ///
 /// ```text
 /// net= iter= kernel= name= t_prod_us= t_ker_us= t_idle_us= flush= k= [t_flush_us=]
+///     [t_enq_us= t_start_us= t_end_us=]
 /// net= iter= latency_us= flushes= k_mean=
 /// ```
 ///
@@ -607,8 +608,16 @@ fn canonical(rest: &str) -> Option<Fields<'_>> {
         f.t_idle_us = Some(c.field(b"t_idle_us")?);
         f.flush = Some(c.field(b"flush")?);
         f.k = Some(c.field(b"k")?);
-        if !c.done() {
+        if c.next_is(b"t_flush_us") {
             f.t_flush_us = Some(c.field(b"t_flush_us")?);
+        }
+        if c.next_is(b"t_enq_us") {
+            // The kernel's timeline: read by the report's timeline plot
+            // from the log itself, not a statistic (the general reader
+            // passes over these fields too).
+            c.field(b"t_enq_us")?;
+            c.field(b"t_start_us")?;
+            c.field(b"t_end_us")?;
         }
     } else {
         f.latency_us = Some(c.field(b"latency_us")?);

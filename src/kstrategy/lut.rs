@@ -269,9 +269,74 @@ pub fn from_sweeps(
     lut
 }
 
+/// The grid of a model LUT: T_prod and T_ker per kernel (µs), doubling.
+pub const MODEL_T_PROD_US: [f64; 8] = [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0];
+pub const MODEL_T_KER_US: [f64; 10] = [
+    5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, 2560.0,
+];
+/// The K a model LUT chooses from, and the kernels of its inferences.
+pub const MODEL_KS: [u32; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
+pub const MODEL_KERNELS: usize = 30;
+
+/// A LUT from the timing model: per grid point, the K with the lowest
+/// model latency for an inference of [`MODEL_KERNELS`] kernels of that
+/// T_prod and T_ker, at the flush cost and submission latency given.
+pub fn from_model(costs: super::model::Costs, provenance: Vec<(String, String)>) -> Lut {
+    use super::model;
+    let mut points = Vec::new();
+    for &t_prod_us in &MODEL_T_PROD_US {
+        for &t_ker_us in &MODEL_T_KER_US {
+            let profile = model::Profile {
+                t_prod: vec![t_prod_us; MODEL_KERNELS],
+                t_ker: vec![t_ker_us; MODEL_KERNELS],
+            };
+            if let Some((k_opt, lat)) = model::argmin_k(&profile, &MODEL_KS, costs) {
+                points.push(Point {
+                    t_prod_us,
+                    t_ker_us,
+                    k_opt,
+                    latency_us: Some((lat * 10.0).round() / 10.0),
+                });
+            }
+        }
+    }
+    let mut lut = Lut {
+        points,
+        provenance,
+        hash: String::new(),
+    };
+    let text = lut.to_text();
+    lut.hash = hex_sha256(text.as_bytes())[..16].to_string();
+    lut
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_lut_chooses_larger_k_when_flushes_cost_more() {
+        let lut = |flush_us| {
+            from_model(
+                super::super::model::Costs {
+                    flush_us,
+                    submit_us: 100.0,
+                },
+                vec![("board".into(), "b".into())],
+            )
+        };
+        let (cheap, costly) = (lut(1.0), lut(200.0));
+        assert_eq!(cheap.points.len(), 80);
+        // A host-bound point (T_prod 80, T_ker 20): with costly flushes the
+        // best K is larger.
+        let k = |l: &Lut| l.lookup(80.0, 20.0).k;
+        assert!(k(&costly) > k(&cheap), "{} {}", k(&costly), k(&cheap));
+        // The text round-trips with its hash.
+        let text = costly.to_text();
+        let back = Lut::parse(&text, "model").unwrap();
+        assert_eq!(back.points.len(), 80);
+        assert_eq!(back.lookup(80.0, 20.0).k, k(&costly));
+    }
 
     fn grid() -> Lut {
         let mut g = BTreeMap::new();

@@ -7,11 +7,14 @@
 //!   K_opt when the sweeps table has one);
 //! - `speedup`: speedup per strategy and condition;
 //! - `kernels`: T_prod, T_ker and T_idle along the kernel sequence of one
-//!   cell.
+//!   cell;
+//! - `timeline`: one inference of K = 1 and of K_answer per load, host and
+//!   device lanes on one time axis.
 
 mod kernels;
 mod speedup;
 mod sweep;
+pub mod timeline;
 mod tprod;
 
 use anyhow::{Result, anyhow};
@@ -56,6 +59,7 @@ pub fn all(
         sweep::plot(set),
         speedup::plot(set),
         kernels::plot(set, cells, cell),
+        timeline::plot(set, cells),
     ] {
         match result? {
             Ok(p) => plots.push(p),

@@ -263,7 +263,16 @@ pub fn prepare_calibrating(
         .into());
     }
 
-    let luts = check_luts(&scenario, &cells, &identities, &mut problems);
+    let resolved = crate::calibrate::resolve(
+        &scenario,
+        &identities,
+        inventory.file.as_deref(),
+        templates_dir,
+        cancel,
+    )?;
+    notes.extend(resolved.notes.iter().cloned());
+    let regimes = resolved.regimes.clone();
+    let luts = check_luts(&scenario, &cells, &identities, &resolved, &mut problems);
     if !problems.is_empty() {
         return Err(InputError {
             diagnostics: problems,
@@ -271,14 +280,6 @@ pub fn prepare_calibrating(
         .into());
     }
 
-    let (regimes, regime_notes) = crate::calibrate::resolve(
-        &scenario,
-        &identities,
-        inventory.file.as_deref(),
-        templates_dir,
-        cancel,
-    )?;
-    notes.extend(regime_notes);
     let ctx = HashContext {
         boards: identities.clone(),
         helpers: helpers::source_hash(),
@@ -341,6 +342,7 @@ fn check_luts(
     s: &Scenario,
     cells: &[Cell],
     identities: &BTreeMap<String, String>,
+    resolved: &crate::calibrate::Resolved,
     problems: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Lut> {
     let mut luts = BTreeMap::new();
@@ -367,6 +369,17 @@ fn check_luts(
         let board = &cell.coord.board;
         let Some(spec) = &s.lut else { continue };
         if luts.contains_key(board) || !seen.insert(format!("lut@{board}")) {
+            continue;
+        }
+        if spec.model {
+            // The timing model's, from the board's calibration: made on
+            // this board by construction. Without a calibration (`plan`
+            // before any run) the LUT strategies' cells have no LUT yet.
+            if let (Some(c), Benchmark::Probe(p)) =
+                (resolved.calibrations.get(board), &s.benchmark)
+            {
+                luts.insert(board.clone(), c.model_lut(p));
+            }
             continue;
         }
         let path = spec.path(&s.file, board);

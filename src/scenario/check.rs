@@ -451,11 +451,30 @@ fn check_lut(
         }
         return None;
     };
-    if l.file.trim().is_empty() {
+    if l.model && !l.file.trim().is_empty() {
+        c.err(
+            "lut.model",
+            "`model: true` and `file` both say where the LUT comes from",
+            Some("keep `file` for a measured LUT, or `model: true` for the timing model's from the board's calibration".into()),
+        );
+    } else if l.model && l.build_with.is_some() {
+        c.err(
+            "lut.build_with",
+            "`build_with` measures a LUT file, and `model: true` has none",
+            Some("remove `build_with`, or use `file` instead of `model`".into()),
+        );
+    } else if !l.model && l.file.trim().is_empty() {
         c.err(
             "lut.file",
             "`file` is empty",
-            Some("e.g. `../luts/{board}.csv`".into()),
+            Some("e.g. `../luts/{board}.csv`, or `model: true` for the timing model's LUT".into()),
+        );
+    }
+    if l.model && !matches!(raw.benchmark, None | Some(raw::Benchmark::Probe(_))) {
+        c.err(
+            "lut.model",
+            "the model's LUT comes from a calibration of the probe, and this scenario runs a command benchmark",
+            Some("give a measured LUT with `file`".into()),
         );
     }
     let dir = file.parent().unwrap_or(Path::new("."));
@@ -471,6 +490,7 @@ fn check_lut(
     }
     Some(super::LutSpec {
         file: l.file.clone(),
+        model: l.model,
         foreign: l.foreign,
         build_with,
     })

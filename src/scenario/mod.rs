@@ -73,8 +73,11 @@ pub struct Scenario {
 /// The `lut` section after validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LutSpec {
-    /// The file, `{board}` not yet replaced, relative to the scenario.
+    /// The file, `{board}` not yet replaced, relative to the scenario
+    /// (empty with `model`).
     pub file: String,
+    /// The LUT is the timing model's, from each board's calibration.
+    pub model: bool,
     pub foreign: raw::Foreign,
     pub build_with: Option<PathBuf>,
 }

@@ -276,7 +276,15 @@ pub enum OnFailure {
 pub struct LutConfig {
     /// The LUT file, relative to the scenario file; `{board}` is replaced by
     /// the cell's board (one LUT per board: e.g. `../luts/{board}.csv`).
+    #[serde(default)]
     pub file: String,
+    /// `true`: no file; each board's LUT is worked out from its calibration
+    /// (`klo-spec calibrate`) with the timing model (deferred submission:
+    /// a flush costs the host its measured time, a batch starts after it)
+    /// over a grid of T_prod and T_ker, instead of measured K sweeps. Quick,
+    /// and exact for the model; a measured LUT (`file`) is the reference.
+    #[serde(default)]
+    pub model: bool,
     /// A LUT made on another board, or with other board-side helpers, is
     /// `refuse`d (default) or `allow`ed.
     #[serde(default)]
