@@ -128,10 +128,7 @@ impl Calibration {
                 ("board".into(), self.board.clone()),
                 ("board_identity".into(), self.identity.clone()),
                 ("helpers".into(), self.helpers.clone()),
-                (
-                    "probe".into(),
-                    crate::kstrategy::build::probe_key(spec),
-                ),
+                ("probe".into(), crate::kstrategy::build::probe_key(spec)),
                 (
                     "device".into(),
                     self.ran_on.clone().unwrap_or_else(|| "unknown".into()),

@@ -456,7 +456,13 @@ fn the_report_opens_in_a_real_browser_with_no_console_errors() {
     let ids: Vec<&str> = page.plots.iter().map(|p| p.0.as_str()).collect();
     assert_eq!(
         ids,
-        ["plot-tprod", "plot-sweep", "plot-speedup", "plot-kernels"]
+        [
+            "plot-tprod",
+            "plot-sweep",
+            "plot-speedup",
+            "plot-kernels",
+            "plot-timeline"
+        ]
     );
     for (id, w, h, shapes) in &page.plots {
         assert!(*w > 600.0 && *h > 300.0, "{id} is laid out at {w} x {h}");

@@ -122,7 +122,10 @@ fn chosen(set: &ResultSet) -> Vec<(String, String)> {
         let best = format!("{condition}/sweep-k{}", r[c_ans]);
         out.push((k1, format!("load {}, K = 1", parts[1])));
         if r[c_ans] != "1" {
-            out.push((best, format!("load {}, K = {} (K_answer)", parts[1], r[c_ans])));
+            out.push((
+                best,
+                format!("load {}, K = {} (K_answer)", parts[1], r[c_ans]),
+            ));
         }
         if out.len() >= 6 {
             break;
@@ -147,7 +150,9 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
     };
     let picks = chosen(set);
     if picks.is_empty() {
-        return missing("it draws K = 1 against a sweep's K_answer, and the result set has no K sweep".into());
+        return missing(
+            "it draws K = 1 against a sweep's K_answer, and the result set has no K sweep".into(),
+        );
     }
     // Per pick: its first ok round's log, the median inference.
     let mut panels: Vec<(String, String, u32, u32, Vec<KernelSpan>)> = Vec::new();
@@ -178,7 +183,10 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
     }
     let x_max = panels
         .iter()
-        .flat_map(|p| p.4.iter().map(|s| s.end.max(s.enq + s.flush.unwrap_or(0.0))))
+        .flat_map(|p| {
+            p.4.iter()
+                .map(|s| s.end.max(s.enq + s.flush.unwrap_or(0.0)))
+        })
         .fold(0.0f64, f64::max)
         / 1000.0;
     let height = 120 + 150 * panels.len() as u32;
@@ -231,11 +239,17 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
                 })
             })))?;
             drawing(chart.draw_series(spans.iter().map(|s| {
-                Rectangle::new([(ms(s.start), 0.2), (ms(s.end), 0.8)], dev_c.mix(0.85).filled())
+                Rectangle::new(
+                    [(ms(s.start), 0.2), (ms(s.end), 0.8)],
+                    dev_c.mix(0.85).filled(),
+                )
             })))?;
             // A thin outline per kernel, so that neighbours stay apart.
             drawing(chart.draw_series(spans.iter().map(|s| {
-                Rectangle::new([(ms(s.start), 0.2), (ms(s.end), 0.8)], WHITE.stroke_width(1))
+                Rectangle::new(
+                    [(ms(s.start), 0.2), (ms(s.end), 0.8)],
+                    WHITE.stroke_width(1),
+                )
             })))?;
         }
         Ok(())

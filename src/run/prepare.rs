@@ -375,8 +375,7 @@ fn check_luts(
             // The timing model's, from the board's calibration: made on
             // this board by construction. Without a calibration (`plan`
             // before any run) the LUT strategies' cells have no LUT yet.
-            if let (Some(c), Benchmark::Probe(p)) =
-                (resolved.calibrations.get(board), &s.benchmark)
+            if let (Some(c), Benchmark::Probe(p)) = (resolved.calibrations.get(board), &s.benchmark)
             {
                 luts.insert(board.clone(), c.model_lut(p));
             }
