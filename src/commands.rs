@@ -553,17 +553,23 @@ fn apply_order(p: &mut Prepared, o: crate::cli::RoundArgs) {
 }
 
 fn install_signal_handler(cancel: &Cancel) {
-    let c = cancel.clone();
     // SIGINT, SIGTERM and SIGHUP: the first asks the running cell to clean
-    // up and stops scheduling; the second stops without waiting.
-    let _ = ctrlc::set_handler(move || {
-        let level = c.escalate();
-        if level == 1 {
-            eprintln!("\nklo-spec: stopping: cleaning up the running cell (again to force)");
-        } else {
-            eprintln!("\nklo-spec: forcing the stop");
-        }
-    });
+    // up and stops scheduling; the second stops without waiting. The first
+    // signal is kept, so that records and messages name it. The action runs
+    // in the signal handler: atomics and write(2) only, nothing that
+    // allocates or locks.
+    const FIRST: &[u8] = b"\nklo-spec: stopping: cleaning up the running cell (again to force)\n";
+    const AGAIN: &[u8] = b"\nklo-spec: forcing the stop\n";
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let c = cancel.clone();
+        // SAFETY: the action is async-signal-safe (see above).
+        let _ = unsafe {
+            signal_hook::low_level::register(sig, move || {
+                let msg = if c.escalate_by(sig) == 1 { FIRST } else { AGAIN };
+                libc::write(libc::STDERR_FILENO, msg.as_ptr().cast(), msg.len());
+            })
+        };
+    }
 }
 
 fn print_plan(p: &Prepared, as_json: bool, output_root: &Path) -> Result<()> {
