@@ -18,7 +18,10 @@
  *           build dependency on OpenCL headers or libraries;
  *   thread  a CPU worker thread plays the GPU (used when no OpenCL platform
  *           exists; the log says so);
- *   auto    opencl if it initialises, else thread.
+ *   auto    an OpenCL GPU (or accelerator) if there is one, else thread: an
+ *           OpenCL device of the CPU type (pocl) runs its kernels on the
+ *           host's own cores, so host and device never overlap and it is no
+ *           stand-in for a GPU (ask for it with -d opencl).
  * Submission modes:
  *   native    the driver's behaviour: kernels go to the device as the driver
  *             decides (desktop runtimes submit on enqueue; the thread device
@@ -383,6 +386,7 @@ typedef struct _cl_event *cl_event;
 #define CL_TRUE 1
 #define CL_COMPLETE 0x0
 #define CL_DEVICE_TYPE_GPU (1 << 2)
+#define CL_DEVICE_TYPE_ACCELERATOR (1 << 3)
 #define CL_DEVICE_TYPE_ALL 0xFFFFFFFF
 #define CL_QUEUE_PROFILING_ENABLE (1 << 1)
 #define CL_MEM_READ_WRITE (1 << 0)
@@ -495,7 +499,7 @@ static void *load_opencl(void)
             return cl_fail("OpenCL library lacks %s", sym);                    \
     } while (0)
 
-static int cl_init(struct cl_dev *d, int platform_index, size_t global)
+static int cl_init(struct cl_dev *d, int platform_index, size_t global, int gpu_only)
 {
     void *lib = load_opencl();
     if (!lib)
@@ -529,16 +533,17 @@ static int cl_init(struct cl_dev *d, int platform_index, size_t global)
     if (platform_index >= (int)np)
         return cl_fail("OpenCL platform %d requested, %u present", platform_index, np);
 
-    /* Pick the requested platform, or the first one with a GPU, else the
-     * first device of any type. */
+    /* Pick the requested platform, or the first one with a GPU (or an
+     * accelerator), else (unless `gpu_only`) the first device of any type. */
     cl_device_id dev = NULL;
     cl_platform_id plat = NULL;
-    for (int pass = 0; pass < 2 && !dev; pass++) {
+    for (int pass = 0; pass < (gpu_only ? 1 : 2) && !dev; pass++) {
         for (cl_uint p = 0; p < np && !dev; p++) {
             if (platform_index >= 0 && (int)p != platform_index)
                 continue;
             cl_uint nd = 0;
-            cl_device_type type = pass == 0 ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_ALL;
+            cl_device_type type =
+                pass == 0 ? CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR : CL_DEVICE_TYPE_ALL;
             if (d->api.GetDeviceIDs(platforms[p], type, 1, &dev, &nd) != CL_SUCCESS || nd == 0)
                 dev = NULL;
             else
@@ -546,7 +551,10 @@ static int cl_init(struct cl_dev *d, int platform_index, size_t global)
         }
     }
     if (!dev)
-        return cl_fail("no OpenCL device on %u platform(s)", np);
+        return cl_fail(gpu_only ? "no OpenCL GPU on %u platform(s) (a CPU device is used only "
+                                  "when asked for with -d opencl)"
+                                : "no OpenCL device on %u platform(s)",
+                       np);
     d->api.GetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof d->platform, d->platform, NULL);
     d->api.GetDeviceInfo(dev, CL_DEVICE_NAME, sizeof d->device_name, d->device_name, NULL);
     d->api.GetDeviceInfo(dev, CL_DRIVER_VERSION, sizeof d->driver, d->driver, NULL);
@@ -695,12 +703,12 @@ static void opencl_input_upload(struct device *dev)
         die(4, "clEnqueueWriteBuffer: %d", err);
 }
 
-static struct device *opencl_dev_create(int platform_index, size_t global)
+static struct device *opencl_dev_create(int platform_index, size_t global, int gpu_only)
 {
     struct cl_dev *d = calloc(1, sizeof *d);
     if (!d)
         die(4, "out of memory");
-    if (cl_init(d, platform_index, global) != 0) {
+    if (cl_init(d, platform_index, global, gpu_only) != 0) {
         free(d);
         return NULL;
     }
@@ -874,7 +882,8 @@ int main(int argc, char **argv)
     struct device *dev = NULL;
     const char *fallback = NULL;
     if (strcmp(device_arg, "thread") != 0) {
-        dev = opencl_dev_create(platform_index, (size_t)global);
+        dev = opencl_dev_create(platform_index, (size_t)global,
+                                strcmp(device_arg, "auto") == 0);
         if (!dev) {
             if (strcmp(device_arg, "opencl") == 0)
                 die(3, "OpenCL device unavailable: %s", cl_error);

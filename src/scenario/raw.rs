@@ -367,8 +367,11 @@ pub struct ProbeSpec {
     /// flush, as mobile drivers do.
     #[serde(default)]
     pub submit: Submit,
-    /// `auto` uses OpenCL when a platform exists and falls back to a CPU
-    /// thread playing the GPU; `opencl` and `thread` force one.
+    /// `auto` uses an OpenCL GPU (or accelerator) when there is one, else a
+    /// CPU thread playing the GPU (the thread device); `opencl` and `thread`
+    /// force one. A CPU OpenCL device (pocl) runs its kernels on the host's
+    /// own cores, so host and device never overlap: `auto` passes it over,
+    /// `opencl` takes it.
     #[serde(default)]
     pub device: Device,
     /// Multiplies every kernel's device work.
