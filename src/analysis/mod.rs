@@ -20,7 +20,7 @@ mod sweeps;
 pub use figures::{Inputs, RoundFig, RoundRun};
 pub use summary::{ROUNDS_COLUMNS, SUMMARY_COLUMNS, analyze};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use polars::prelude::*;

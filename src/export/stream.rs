@@ -32,7 +32,7 @@ pub struct FrameFile {
     path: PathBuf,
     tmp: PathBuf,
     out: Option<std::io::BufWriter<std::fs::File>>,
-    parquet: Option<BatchedWriter<std::fs::File>>,
+    parquet: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
     /// The Parquet writer's file, to flush it to disk at the end.
     synced: Option<std::fs::File>,
     rows: u64,
