@@ -353,7 +353,10 @@ fn main() {
     let set = c.outputs.join("campaign");
     let exported = root.join("export");
     for (what, args) in [
-        ("report", vec!["report".into(), set.clone().into_os_string()]),
+        (
+            "report",
+            vec!["report".into(), set.clone().into_os_string()],
+        ),
         (
             "export (both frames, Parquet)",
             vec![

@@ -565,7 +565,11 @@ fn install_signal_handler(cancel: &Cancel) {
         // SAFETY: the action is async-signal-safe (see above).
         let _ = unsafe {
             signal_hook::low_level::register(sig, move || {
-                let msg = if c.escalate_by(sig) == 1 { FIRST } else { AGAIN };
+                let msg = if c.escalate_by(sig) == 1 {
+                    FIRST
+                } else {
+                    AGAIN
+                };
                 libc::write(libc::STDERR_FILENO, msg.as_ptr().cast(), msg.len());
             })
         };

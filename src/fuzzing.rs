@@ -88,6 +88,7 @@ pub fn log(data: &[u8]) {
         let k = &log.kernels;
         let mut sums: std::collections::BTreeMap<u32, ingest::digest::IterSums> =
             std::collections::BTreeMap::new();
+        #[allow(clippy::needless_range_loop)] // r indexes five columns of the frame
         for r in 0..k.iter.len() {
             let s = sums.entry(k.iter[r]).or_default();
             s.records += 1;

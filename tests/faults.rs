@@ -270,9 +270,11 @@ fn sigkill_to_the_runner_then_a_rerun() {
 fn forced_rerun_at_n2(f: &Faults) -> (Child, Vec<i32>, i32) {
     let before = f.starts().len();
     let child = f.spawn(&["run", "s.yaml", "--force"]);
-    wait_until("n2's forced rerun to start", Duration::from_secs(60), || {
-        f.starts().len() >= before + 2
-    });
+    wait_until(
+        "n2's forced rerun to start",
+        Duration::from_secs(60),
+        || f.starts().len() >= before + 2,
+    );
     let loads = wait_for_loads(&f.sb);
     wait_until("n2's benchmark to start", Duration::from_secs(20), || {
         !find_written(&f.sb.board_dir(), "bench.pid").is_empty()
@@ -355,7 +357,10 @@ fn a_forced_rerun_that_is_interrupted_keeps_the_finished_result() {
     )
     .unwrap();
     assert!(
-        cut["reason"].as_str().unwrap().starts_with("cut off: klo-spec"),
+        cut["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("cut off: klo-spec"),
         "{cut}"
     );
 }
@@ -370,11 +375,15 @@ fn a_forced_stop_says_what_it_left_pinned_and_how_to_put_it_back() {
     let runner = child.id() as i32;
     let (loads, bench) = wait_for_n2(&f);
     unsafe { libc::kill(runner, libc::SIGINT) };
-    wait_until("the cell's cleanup to stop the benchmark", Duration::from_secs(20), || {
-        find_written(&f.sb.board_dir(), "cell.status")
-            .iter()
-            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("bench_killed=1")))
-    });
+    wait_until(
+        "the cell's cleanup to stop the benchmark",
+        Duration::from_secs(20),
+        || {
+            find_written(&f.sb.board_dir(), "cell.status")
+                .iter()
+                .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("bench_killed=1")))
+        },
+    );
     unsafe { libc::kill(runner, libc::SIGINT) };
     let (status, err) = finish(child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "{err}");
@@ -389,11 +398,11 @@ fn a_forced_stop_says_what_it_left_pinned_and_how_to_put_it_back() {
     assert!(err.contains(" kHz"), "{err}");
     assert!(err.contains("load process(es) on cores "), "{err}");
     assert!(
-        err.contains("put it back with: klo-spec board reset note10"),
+        err.contains("put it back with: klo-spec board reset note10 --boards boards.yaml"),
         "{err}"
     );
     assert!(
-        err.contains("a forced stop cut a cell's cleanup short on board `note10`: put it back with `klo-spec board reset note10`"),
+        err.contains("a forced stop cut a cell's cleanup short on board `note10`: put it back with `klo-spec board reset note10 --boards boards.yaml`"),
         "the last words say it again: {err}"
     );
     // klo-spec itself killed what the cell started; the values stay.
@@ -407,12 +416,13 @@ fn a_forced_stop_says_what_it_left_pinned_and_how_to_put_it_back() {
     assert_eq!(j["status"], "interrupted", "{j}");
     assert!(
         j["reason"].as_str().unwrap().starts_with(
-            "stopped by SIGINT (Ctrl-C) to klo-spec; a second signal forced the stop: the cell's cleanup was cut short (run `klo-spec board reset note10`)"
+            "stopped by SIGINT (Ctrl-C) to klo-spec; a second signal forced the stop: the cell's cleanup was cut short (run `klo-spec board reset note10 --boards boards.yaml`)"
         ),
         "{j}"
     );
     // The command it printed puts the board back.
-    let out = f.sb.run(&["board", "reset", "note10"]);
+    let out =
+        f.sb.run(&["board", "reset", "note10", "--boards", "boards.yaml"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     f.board_is_restored();
 }

@@ -489,7 +489,9 @@ fn a_log_of_two_million_records_is_run_reported_and_exported_in_bounded_memory()
     // per kernel (an SVG of hundreds of MB). Now every command holds what
     // its digest or chunk holds, whatever the log's size.
     const KERNELS: u32 = 1_000_000;
-    const PEAK: u64 = 120 << 20;
+    // A debug build (the tests') peaks at 90-140 MiB here; before, `run`
+    // held about the log (over 230 MiB) and `report` six times it.
+    const PEAK: u64 = 160 << 20;
     let sb = Sandbox::new();
     sb.write(
         "big.yaml",
@@ -514,7 +516,9 @@ fn a_log_of_two_million_records_is_run_reported_and_exported_in_bounded_memory()
         out
     };
     measured(&["run", "big.yaml", "--quiet"]);
-    let log = sb.out("big").join("cells/local/none/cpu-current/gpu-current/n1/default/r1/bench.log");
+    let log = sb
+        .out("big")
+        .join("cells/local/none/cpu-current/gpu-current/n1/default/r1/bench.log");
     let size = std::fs::metadata(&log).unwrap().len();
     assert!(size > 180_000_000, "the log holds {size} bytes");
     let rows = common::csv_rows(&sb.out("big").join("summary.csv"));
@@ -526,15 +530,37 @@ fn a_log_of_two_million_records_is_run_reported_and_exported_in_bounded_memory()
 
     measured(&["report", "outputs/big"]);
     let svg = std::fs::read_to_string(sb.out("big").join("plots/kernels.svg")).unwrap();
-    assert!(svg.len() < 400_000, "the kernels plot has {} bytes", svg.len());
+    assert!(
+        svg.len() < 400_000,
+        "the kernels plot has {} bytes",
+        svg.len()
+    );
     let md = std::fs::read_to_string(sb.out("big").join("report.md")).unwrap();
     assert!(
         md.contains("The cell has 1000000 kernel positions and a plot draws at most 1000 points per series: each point is the mean over 1024 neighbouring kernel indexes"),
         "{md}"
     );
 
-    let out = measured(&["export", "outputs/big", "-t", "kernels", "-t", "inferences", "-f", "csv", "-f", "parquet", "-o", "x"]);
-    assert_eq!(text(&out.stdout).lines().count(), 4, "{}", text(&out.stdout));
+    let out = measured(&[
+        "export",
+        "outputs/big",
+        "-t",
+        "kernels",
+        "-t",
+        "inferences",
+        "-f",
+        "csv",
+        "-f",
+        "parquet",
+        "-o",
+        "x",
+    ]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        4,
+        "{}",
+        text(&out.stdout)
+    );
     let kernels = std::fs::File::open(sb.path().join("x/kernels.csv")).unwrap();
     use std::io::BufRead as _;
     let lines = std::io::BufReader::new(kernels).lines().count();
@@ -545,13 +571,26 @@ fn a_log_of_two_million_records_is_run_reported_and_exported_in_bounded_memory()
     assert_eq!(&parquet[..4], b"PAR1");
 
     // `show` prints a frame's first rows and says how many it left out.
-    let (out, peak) = run_with_peak_rss(&mut sb.command(&["show", "outputs/big", "inferences", "--format", "csv"]));
+    let (out, peak) = run_with_peak_rss(&mut sb.command(&[
+        "show",
+        "outputs/big",
+        "inferences",
+        "--format",
+        "csv",
+    ]));
     assert!(out.status.success() && peak < PEAK, "{}", text(&out.stderr));
-    let (out, peak) = run_with_peak_rss(&mut sb.command(&["show", "outputs/big", "kernels", "--format", "csv"]));
-    assert!(out.status.success() && peak < PEAK, "{} MiB: {}", peak >> 20, text(&out.stderr));
-    assert_eq!(text(&out.stdout).lines().count(), 1 + 100_000);
+    let (out, peak) =
+        run_with_peak_rss(&mut sb.command(&["show", "outputs/big", "kernels", "--format", "csv"]));
     assert!(
-        text(&out.stderr).contains("the first 100000 rows of the kernels frame are shown, 1900000 more are not"),
+        out.status.success() && peak < PEAK,
+        "{} MiB: {}",
+        peak >> 20,
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1 + 20_000);
+    assert!(
+        text(&out.stderr)
+            .contains("the first 20000 rows of the kernels frame are shown, 1980000 more are not"),
         "{}",
         text(&out.stderr)
     );

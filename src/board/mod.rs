@@ -57,7 +57,10 @@ impl Cancel {
     }
     /// Raises the level by one (each signal escalates).
     pub fn escalate(&self) -> u8 {
-        self.0.level.fetch_add(1, Ordering::SeqCst).saturating_add(1)
+        self.0
+            .level
+            .fetch_add(1, Ordering::SeqCst)
+            .saturating_add(1)
     }
     /// Raises the level by one for signal `sig`; the first signal is kept.
     pub fn escalate_by(&self, sig: i32) -> u8 {

@@ -93,7 +93,7 @@ fn no_cells(set: &ResultSet, name: TableName) -> anyhow::Error {
 }
 
 /// Rows of a frame `show` holds and prints; `export` writes them all.
-pub const SHOW_ROWS: usize = 100_000;
+pub const SHOW_ROWS: usize = 20_000;
 
 /// Reads one table of a result set. `cells` is loaded on first need. A
 /// frame is read up to its first [`SHOW_ROWS`] rows (stderr says how many
@@ -219,12 +219,18 @@ pub fn command(a: &ExportArgs) -> Result<i32> {
         let c = frame_cells(&set, frames[0], &mut cells)?;
         let mut written = Vec::new();
         let mut outputs = [None, None];
-        for (i, name) in [TableName::Kernels, TableName::Inferences].into_iter().enumerate() {
+        for (i, name) in [TableName::Kernels, TableName::Inferences]
+            .into_iter()
+            .enumerate()
+        {
             if !frames.contains(&name) {
                 continue;
             }
             let mut files = Vec::new();
-            for f in formats.iter().filter(|f| applies(name, **f, explicit_formats)) {
+            for f in formats
+                .iter()
+                .filter(|f| applies(name, **f, explicit_formats))
+            {
                 files.push(stream::FrameFile::create(&path(name, *f), *f)?);
                 written.push(path(name, *f));
             }

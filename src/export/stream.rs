@@ -23,7 +23,7 @@ use crate::results::cells::Cells;
 use crate::results::frame_table;
 
 /// Rows of a frame held before they are written.
-pub const CHUNK_ROWS: usize = 65_536;
+pub const CHUNK_ROWS: usize = 16_384;
 
 /// One frame file being written: a temporary file in the target's folder,
 /// renamed over it once complete (as `output::atomic_write` does).
@@ -151,7 +151,9 @@ fn csv_rows(t: &Table, header: bool) -> String {
         text
     } else {
         // The header is the first line (column names hold no line break).
-        text.split_once('\n').map(|x| x.1.to_string()).unwrap_or_default()
+        text.split_once('\n')
+            .map(|x| x.1.to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -359,7 +361,10 @@ impl Records for Rows<'_> {
         c.k.push(r.k);
         c.t_flush.push(r.t_flush);
         if c.iter.len() >= CHUNK_ROWS
-            && let Err(e) = c.frame().map_err(anyhow::Error::from).and_then(|df| out.chunk(&df))
+            && let Err(e) = c
+                .frame()
+                .map_err(anyhow::Error::from)
+                .and_then(|df| out.chunk(&df))
         {
             self.error = Some(e);
         }
@@ -379,7 +384,10 @@ impl Records for Rows<'_> {
         c.flushes.push(r.flushes);
         c.k_mean.push(r.k_mean);
         if c.iter.len() >= CHUNK_ROWS
-            && let Err(e) = c.frame().map_err(anyhow::Error::from).and_then(|df| out.chunk(&df))
+            && let Err(e) = c
+                .frame()
+                .map_err(anyhow::Error::from)
+                .and_then(|df| out.chunk(&df))
         {
             self.error = Some(e);
         }

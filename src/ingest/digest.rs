@@ -221,7 +221,7 @@ impl Default for Sample {
 
 impl Sample {
     pub fn add(&mut self, x: f64) {
-        if self.seen % self.stride == 0 {
+        if self.seen.is_multiple_of(self.stride) {
             self.values.push(x);
             if self.values.len() > SAMPLE_MAX {
                 let mut i = 0;
@@ -555,13 +555,19 @@ mod tests {
         assert_eq!(p.width, 4);
         let total: u32 = p.buckets.iter().map(|b| b.n).sum();
         assert_eq!(total, n, "every record is in a bucket");
-        assert_eq!(p.buckets[0].t_prod.n, 3, "the first kernel's T_prod is left out");
-        assert!(d.model_means().is_none(), "no per-kernel model past the cap");
+        assert_eq!(
+            p.buckets[0].t_prod.n, 3,
+            "the first kernel's T_prod is left out"
+        );
+        assert!(
+            d.model_means().is_none(),
+            "no per-kernel model past the cap"
+        );
         let c = p.coarsened(100);
         assert!(c.buckets.len() <= 100);
         assert_eq!(c.buckets.iter().map(|b| b.n).sum::<u32>(), n);
         let (first, last, _) = c.ranges().last().unwrap();
-        assert!(first <= n - 1 && n - 1 <= last, "{first}..{last}");
+        assert!(first < n && n - 1 <= last, "{first}..{last}");
     }
 
     #[test]
@@ -573,7 +579,11 @@ mod tests {
         assert!(s.values.len() <= SAMPLE_MAX, "{}", s.values.len());
         assert_eq!(s.seen, 100_000);
         // Every kept value is a multiple of the stride: evenly spread.
-        assert!(s.values.iter().all(|v| (*v as u64) % s.stride == 0));
+        assert!(
+            s.values
+                .iter()
+                .all(|v| (*v as u64).is_multiple_of(s.stride))
+        );
         assert_eq!(s.values.len() as u64, 100_000u64.div_ceil(s.stride));
     }
 
@@ -596,6 +606,9 @@ mod tests {
             d.incomplete_reason(0, None),
             Some("a kernel record of inference 0 is out of range (the log has 0)".into())
         );
-        assert_eq!(d.kernels_reason(3).unwrap(), "a kernel record of inference 4000000000 is out of range (the log has 3)");
+        assert_eq!(
+            d.kernels_reason(3).unwrap(),
+            "a kernel record of inference 4000000000 is out of range (the log has 3)"
+        );
     }
 }

@@ -76,7 +76,10 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>, wanted: Option<&str>)
     }
     // At most MAX_POINTS per series: neighbouring kernels merged.
     let m = full.coarsened(MAX_POINTS);
-    let positions = full.ranges().last().map_or(0, |(_, last, _)| last - full.start + 1);
+    let positions = full
+        .ranges()
+        .last()
+        .map_or(0, |(_, last, _)| last - full.start + 1);
     let x: Vec<f64> = m
         .ranges()
         .map(|(first, last, _)| (first as f64 + last as f64) / 2.0)

@@ -246,7 +246,9 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
                 String::new()
             },
             if lines.iter().any(|l| l.thinned) {
-                format!(" A sweep of more than {MAX_POINTS} K values is drawn at evenly spaced ones (K_answer kept).")
+                format!(
+                    " A sweep of more than {MAX_POINTS} K values is drawn at evenly spaced ones (K_answer kept)."
+                )
             } else {
                 String::new()
             }

@@ -331,6 +331,9 @@ KLO v1 end iters=3\n";
         // Without the timeline fields, nothing is drawn from a record.
         assert!(inference_spans(log, 2).is_empty());
         // The median of the measured inferences (1 and 2): the lower, 1.
-        assert_eq!(median_of(&crate::ingest::parse_klo(log).inferences), Some(1));
+        assert_eq!(
+            median_of(&crate::ingest::parse_klo(log).inferences),
+            Some(1)
+        );
     }
 }

@@ -320,7 +320,9 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
                 String::new()
             },
             if sampled {
-                format!(" Where a condition has more values than a plot holds, its box is drawn from a sample of them (every log's values thinned evenly to at most {SAMPLE_MAX}, then at most {MAX_BOX_SAMPLE} per condition drawn at random, weighted); n counts them all.")
+                format!(
+                    " Where a condition has more values than a plot holds, its box is drawn from a sample of them (every log's values thinned evenly to at most {SAMPLE_MAX}, then at most {MAX_BOX_SAMPLE} per condition drawn at random, weighted); n counts them all."
+                )
             } else {
                 String::new()
             },

@@ -171,13 +171,14 @@ impl Cells {
                             .join("bench.log");
                         // Readable as a log is read: a regular file, no
                         // link followed, within the budget.
-                        let checked = crate::untrusted::open_regular(&path).and_then(|(_, size)| {
-                            if size > limit {
-                                Err(crate::untrusted::too_large(size, limit))
-                            } else {
-                                Ok(())
-                            }
-                        });
+                        let checked =
+                            crate::untrusted::open_regular(&path).and_then(|(_, size)| {
+                                if size > limit {
+                                    Err(crate::untrusted::too_large(size, limit))
+                                } else {
+                                    Ok(())
+                                }
+                            });
                         Some(match checked {
                             Ok(()) => Ok((path, rec.device_info)),
                             Err(e) => Err(format!("round {round}: bench.log: {e}")),

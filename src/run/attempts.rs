@@ -171,13 +171,11 @@ pub fn recover_cut_off(out_dir: &Path, cells: &[Cell]) -> Vec<CutOff> {
     latest
         .into_iter()
         .filter_map(|(id, (_, path, rec))| {
-            cell::place(out_dir, &id, &path)
-                .ok()
-                .map(|placed| CutOff {
-                    id,
-                    status: rec.status,
-                    placed,
-                })
+            cell::place(out_dir, &id, &path).ok().map(|placed| CutOff {
+                id,
+                status: rec.status,
+                placed,
+            })
         })
         .collect()
 }

@@ -54,6 +54,9 @@ pub struct BoardRun<'a> {
     /// For a board on this machine: where its cells register, to find
     /// cells of other runs that overlapped them.
     pub activity: Option<super::activity::Activity>,
+    /// The command that puts this board back (`klo-spec board reset`, with
+    /// the inventory when it is not the default one).
+    pub reset_command: String,
 }
 
 /// One load entry of the cell template: `procs` processes on `core`.
@@ -303,6 +306,8 @@ pub struct LeftBehind {
     pub cell: String,
     /// One line per kind of change.
     pub items: Vec<String>,
+    /// The command that puts the board back.
+    pub reset: String,
 }
 
 impl LeftBehind {
@@ -315,10 +320,7 @@ impl LeftBehind {
         for i in &self.items {
             out.push_str(&format!("\n  {i}"));
         }
-        out.push_str(&format!(
-            "\nput it back with: klo-spec board reset {}",
-            self.board
-        ));
+        out.push_str(&format!("\nput it back with: {}", self.reset));
         out
     }
 }
@@ -327,7 +329,12 @@ impl LeftBehind {
 /// cleanup short; `None` when its cleanup finished (its `cell.status` says
 /// `finished=1`). From what the cell script noted before it was killed
 /// where that came back, else from what the cell was to do.
-fn left_behind(r: &BoardRun, cell: &Cell, staging: &Path, record: &CellRecord) -> Option<LeftBehind> {
+fn left_behind(
+    r: &BoardRun,
+    cell: &Cell,
+    staging: &Path,
+    record: &CellRecord,
+) -> Option<LeftBehind> {
     let status_file = staging.join("cell.status");
     let st = read_status(&status_file);
     if st.contains_key("finished") {
@@ -347,7 +354,10 @@ fn left_behind(r: &BoardRun, cell: &Cell, staging: &Path, record: &CellRecord) -
             items.push(format!("CPU frequencies pinned: {}", cpu.join(", ")));
         }
         if let Some(g) = &record.pins.gpu {
-            items.push(format!("GPU frequency pinned at {} kHz ({})", g.khz, g.path));
+            items.push(format!(
+                "GPU frequency pinned at {} kHz ({})",
+                g.khz, g.path
+            ));
         }
         let onlined: Vec<u32> = if known {
             record.cores_onlined.clone()
@@ -393,6 +403,7 @@ fn left_behind(r: &BoardRun, cell: &Cell, staging: &Path, record: &CellRecord) -
         board: cell.coord.board.clone(),
         cell: cell.id.clone(),
         items,
+        reset: r.reset_command.clone(),
     })
 }
 
@@ -759,8 +770,8 @@ fn judge(
         let mut why = format!("stopped by {} to klo-spec", r.cancel.cause());
         if r.cancel.is_forced() && !st.contains_key("finished") {
             why.push_str(&format!(
-                "; a second signal forced the stop: the cell's cleanup was cut short (run `klo-spec board reset {}`)",
-                cell.coord.board
+                "; a second signal forced the stop: the cell's cleanup was cut short (run `{}`)",
+                r.reset_command
             ));
         }
         (Status::Interrupted, Some(why))
@@ -776,8 +787,8 @@ fn judge(
         (
             Status::Error,
             Some(format!(
-                "{n} value(s) could not be put back ({files}): run `klo-spec board reset {}`",
-                cell.coord.board
+                "{n} value(s) could not be put back ({files}): run `{}`",
+                r.reset_command
             )),
         )
     } else if let Some(e) = st.get("error") {

@@ -163,7 +163,11 @@ pub fn profile_stats(s: &Scenario, out_dir: &Path, profile: &Cell) -> Result<Pro
     // have no record: the mean T_prod, and no device time).
     let lead = p.start as usize;
     let prod = std::iter::repeat_n(t_prod_mean, lead)
-        .chain(p.buckets.iter().map(|b| b.t_prod.value().unwrap_or(t_prod_mean)))
+        .chain(
+            p.buckets
+                .iter()
+                .map(|b| b.t_prod.value().unwrap_or(t_prod_mean)),
+        )
         .collect();
     let ker = std::iter::repeat_n(0.0, lead)
         .chain(

@@ -216,13 +216,16 @@ impl RunReport {
     /// The error to exit with: interrupted (130), cells failed (1), or none.
     pub fn outcome(&self, cancel: &Cancel) -> Result<()> {
         if cancel.is_cancelled() {
-            let mut boards: Vec<&str> =
-                self.left_behind.iter().map(|l| l.board.as_str()).collect();
+            let mut boards: Vec<(&str, &str)> = self
+                .left_behind
+                .iter()
+                .map(|l| (l.board.as_str(), l.reset.as_str()))
+                .collect();
             boards.sort_unstable();
             boards.dedup();
             let reset: String = boards
                 .iter()
-                .map(|b| format!("\na forced stop cut a cell's cleanup short on board `{b}`: put it back with `klo-spec board reset {b}`"))
+                .map(|(b, cmd)| format!("\na forced stop cut a cell's cleanup short on board `{b}`: put it back with `{cmd}`"))
                 .collect();
             return Err(Interrupted(format!(
                 "stopped by {}: the tables of the {} finished cells are in {}; run the same command again to continue{reset}",
@@ -452,6 +455,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                         activity: activity
                             .clone()
                             .filter(|_| rounds::on_this_host(p.boards[b].config())),
+                        reset_command: p.inventory.reset_command(b),
                     },
                 )
             })
