@@ -18,9 +18,15 @@
 //! cache for every side (just written). The summaries of klo-spec and pandas
 //! are compared, so both did the same work.
 //!
+//! Then the peak resident memory of `klo-spec report` and of `klo-spec
+//! export` (both frames, Parquet) on the same campaign, once each.
+//!
 //! Run: `cargo bench --bench ingest` (or `just bench`). `KLO_BENCH_INGEST_CELLS`
-//! scales the campaign (default 500 cells of 20,000 kernel lines);
-//! `KLO_BENCH_INGEST_DIR=DIR` generates it there and keeps it.
+//! scales the campaign (default 500 cells), `KLO_BENCH_INGEST_ITERS` and
+//! `KLO_BENCH_INGEST_KERNELS` the log of each (default 100 inferences of
+//! 200 kernels: 20,000 kernel lines); `KLO_BENCH_INGEST_DIR=DIR` generates
+//! it there and keeps it. `KLO_BENCH_INGEST_BIN` runs another klo-spec
+//! binary (an earlier build, for a before-and-after).
 
 mod common;
 
@@ -33,8 +39,19 @@ use std::time::Instant;
 use common::{measure, median, mib};
 use rayon::prelude::*;
 
-const ITERS: u32 = 100;
-const KERNELS: u32 = 200;
+/// Inferences and kernels per inference of each cell's log.
+fn shape() -> (u32, u32) {
+    let var = |name: &str, default: u32| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        var("KLO_BENCH_INGEST_ITERS", 100),
+        var("KLO_BENCH_INGEST_KERNELS", 200),
+    )
+}
 const NAMES: [&str; 6] = [
     "conv2d_3x3",
     "dwconv_3x3",
@@ -59,25 +76,27 @@ fn unit(cell: u64, iter: u64, kernel: u64, which: u64) -> f64 {
 
 /// One cell's log, and its records as CSV rows (kernels, inferences).
 fn cell_texts(index: u32, net: &str) -> (String, String, String) {
+    let (iters, kernels) = shape();
     let c = index as u64;
     let k_flush = 1u32 << (index % 6);
-    let mut log = String::with_capacity((ITERS * KERNELS * 110) as usize);
-    let mut kcsv = String::with_capacity((ITERS * KERNELS * 70) as usize);
+    let records = iters as usize * kernels as usize;
+    let mut log = String::with_capacity(records * 110);
+    let mut kcsv = String::with_capacity(records * 70);
     let mut icsv = String::new();
     let _ = writeln!(
         log,
-        "KLO v1 info probe=1 device=thread submit=deferred net={net} kernels={KERNELS} iters={ITERS} k={k_flush}"
+        "KLO v1 info probe=1 device=thread submit=deferred net={net} kernels={kernels} iters={iters} k={k_flush}"
     );
-    for it in 0..ITERS {
+    for it in 0..iters {
         let mut latency = 0.0;
         let mut flushes = 0;
-        for kn in 0..KERNELS {
+        for kn in 0..kernels {
             let (i, k) = (it as u64, kn as u64);
             let base_prod = 5.0 + 95.0 * unit(c, 0, k, 1);
             let base_ker = 10.0 + 390.0 * unit(c, 0, k, 2);
             let prod = base_prod * (0.8 + 0.4 * unit(c, i, k, 3));
             let ker = base_ker * (0.9 + 0.2 * unit(c, i, k, 4));
-            let flush = (kn + 1) % k_flush == 0 || kn + 1 == KERNELS;
+            let flush = (kn + 1) % k_flush == 0 || kn + 1 == kernels;
             flushes += flush as u32;
             latency += prod.max(ker);
             let name = NAMES[(kn as usize) % NAMES.len()];
@@ -98,14 +117,14 @@ fn cell_texts(index: u32, net: &str) -> (String, String, String) {
                 flush as u8
             );
         }
-        let k_mean = KERNELS as f64 / flushes as f64;
+        let k_mean = kernels as f64 / flushes as f64;
         let _ = writeln!(
             log,
             "KLO v1 net={net} iter={it} latency_us={latency:.1} flushes={flushes} k_mean={k_mean:.2}"
         );
         let _ = writeln!(icsv, "{index},{it},{latency:.1},{flushes},{k_mean:.2}");
     }
-    let _ = writeln!(log, "KLO v1 end iters={ITERS}");
+    let _ = writeln!(log, "KLO v1 end iters={iters}");
     (log, kcsv, icsv)
 }
 
@@ -121,12 +140,13 @@ struct Campaign {
 }
 
 fn generate(dir: &Path, n_cells: usize) -> Campaign {
+    let (iters, kernels) = shape();
     let nets: Vec<String> = (0..n_cells).map(|i| format!("n{i:04}")).collect();
     let scenario = dir.join("campaign.yaml");
     std::fs::write(
         &scenario,
         format!(
-            "name: campaign\nboards: [local]\nbenchmark:\n  command:\n    run: ./bench --net {{{{ network }}}} --k {{{{ k }}}}\niterations: {ITERS}\nnetworks: [{}]\n",
+            "name: campaign\nboards: [local]\nbenchmark:\n  command:\n    run: ./bench --net {{{{ network }}}} --k {{{{ k }}}}\niterations: {iters}\nrounds: 1\norder: plan\nmax_cells: 1000000\nnetworks: [{}]\n",
             nets.join(", ")
         ),
     )
@@ -155,7 +175,8 @@ fn generate(dir: &Path, n_cells: usize) -> Campaign {
             .map(|(j, c)| {
                 let index = (b * 16 + j) as u32;
                 let texts = cell_texts(index, &c.coord.network);
-                let dir = klo_spec::run::cell::cell_path(&out_dir, &c.id);
+                // Round 1 of the cell (`cells/<id>/r1/`).
+                let dir = klo_spec::run::cell::cell_path(&out_dir, &c.id).join("r1");
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::write(dir.join("bench.log"), &texts.0).unwrap();
                 let record = serde_json::json!({
@@ -167,7 +188,8 @@ fn generate(dir: &Path, n_cells: usize) -> Campaign {
                     "leftovers_killed_by_runner": 0, "cpu_util_pct": 55.0,
                     "cpu_util_per_cpu": {"cpu0": 50.0, "cpu1": 60.0},
                     "device": "thread", "device_info": {"device": "thread"},
-                    "round_trips": 1, "klo_spec_version": env!("CARGO_PKG_VERSION"),
+                    "round_trips": 1, "round": 1, "position": index,
+                    "klo_spec_version": env!("CARGO_PKG_VERSION"),
                 });
                 std::fs::write(dir.join("cell.json"), record.to_string()).unwrap();
                 texts
@@ -192,7 +214,7 @@ fn generate(dir: &Path, n_cells: usize) -> Campaign {
         inferences_csv,
         log_bytes,
         csv_bytes,
-        kernel_lines: n_cells as u64 * (ITERS * KERNELS) as u64,
+        kernel_lines: n_cells as u64 * iters as u64 * kernels as u64,
     }
 }
 
@@ -260,9 +282,13 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
+    let bin = std::env::var_os("KLO_BENCH_INGEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(common::klo_spec);
+    println!("klo-spec: {}", bin.display());
     let analyze = || {
         let m = measure(
-            Command::new(common::klo_spec())
+            Command::new(&bin)
                 .arg("analyze")
                 .arg(&c.scenario)
                 .arg("--output-dir")
@@ -322,6 +348,47 @@ fn main() {
             "MISSED"
         }
     );
+
+    // `report` and `export` read the same result set back.
+    let set = c.outputs.join("campaign");
+    let exported = root.join("export");
+    for (what, args) in [
+        (
+            "report",
+            vec!["report".into(), set.clone().into_os_string()],
+        ),
+        (
+            "export (both frames, Parquet)",
+            vec![
+                "export".into(),
+                set.clone().into_os_string(),
+                "-t".into(),
+                "kernels,inferences".into(),
+                "-f".into(),
+                "parquet".into(),
+                "-o".into(),
+                exported.clone().into_os_string(),
+            ],
+        ),
+    ] {
+        let args: Vec<std::ffi::OsString> = args;
+        let m = measure(
+            Command::new(&bin)
+                .args(&args)
+                .env("KLO_SPEC_CACHE", &cache)
+                .env("NO_COLOR", "1"),
+        );
+        if m.ok {
+            println!(
+                "klo-spec {what}: {:.2} s, peak RSS {:.0} MiB ({:.2}x the logs' size)",
+                m.wall.as_secs_f64(),
+                mib(m.max_rss),
+                m.max_rss as f64 / c.log_bytes as f64
+            );
+        } else {
+            println!("klo-spec {what}: failed: {}", m.stderr.trim());
+        }
+    }
 
     let ours_summary = c.outputs.join("campaign/summary.csv");
     match common::python_venv("pandas", &["pandas"]) {

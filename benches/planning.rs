@@ -13,8 +13,12 @@
 //!   against reading their 10,000 `cell.json` files raw (no parsing), the
 //!   floor any resume has to pay.
 //!
-//! Run: `cargo bench --bench planning` (or `just bench`). Goal: each under
-//! 1 s.
+//! - memory: the peak resident memory of `klo-spec plan` on a plan of
+//!   999,000 cells (just under the 1,000,000 cells any scenario may
+//!   expand to), against the same command on 10,000 cells.
+//!
+//! Run: `cargo bench --bench planning` (or `just bench`). Goal: each time
+//! under 1 s; the largest plan within [`PLAN_BUDGET`] of memory.
 
 mod common;
 
@@ -55,6 +59,9 @@ fn scenario_text(networks: usize) -> String {
     );
     s
 }
+
+/// The memory budget of planning the largest plan the caps allow.
+const PLAN_BUDGET: u64 = 2 << 30;
 
 fn write_scenario(dir: &Path, networks: usize) -> std::path::PathBuf {
     std::fs::write(
@@ -204,5 +211,40 @@ fn main() {
         t_raw,
         t_resume / t_raw,
         if t_resume < 1.0 { "met" } else { "MISSED" }
+    );
+
+    // Memory: `klo-spec plan` as a user runs it, 999,000 cells against
+    // 10,000 (the same board reading, cached above).
+    let huge = write_scenario(tmp.path(), 9_990);
+    let plan_cmd = |file: &Path| {
+        let m = common::measure(
+            std::process::Command::new(common::klo_spec())
+                .arg("plan")
+                .arg(file)
+                .env("KLO_SPEC_CACHE", tmp.path().join("cache")),
+        );
+        assert!(m.ok, "klo-spec plan {}: {}", file.display(), m.stderr);
+        m
+    };
+    let m_small = plan_cmd(&small);
+    let m_huge = plan_cmd(&huge);
+    assert!(
+        m_huge.stdout.len() > m_small.stdout.len() * 50,
+        "the big plan printed its cells"
+    );
+    println!(
+        "klo-spec plan, peak resident memory: 999,000 cells {:.0} MiB in {:.1} s; \
+         10,000 cells {:.0} MiB in {:.2} s; ratio {:.1}x  budget {:.0} MiB: {}",
+        common::mib(m_huge.max_rss),
+        m_huge.wall.as_secs_f64(),
+        common::mib(m_small.max_rss),
+        m_small.wall.as_secs_f64(),
+        m_huge.max_rss as f64 / m_small.max_rss as f64,
+        common::mib(PLAN_BUDGET),
+        if m_huge.max_rss < PLAN_BUDGET {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 }

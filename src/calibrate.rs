@@ -276,7 +276,7 @@ pub fn calibrate(
             let ok = rec.is_some_and(|r| r.status == crate::record::Status::Ok);
             let log = ok
                 .then(|| {
-                    crate::run::cell::parse_log(
+                    crate::run::cell::parse_log_full(
                         &p.scenario,
                         &crate::run::cell::cell_path(&report.out_dir, &rc.id),
                     )

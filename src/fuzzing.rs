@@ -61,13 +61,53 @@ pub fn log(data: &[u8]) {
         return;
     };
     let text = String::from_utf8_lossy(rest);
-    let log = if mode & 1 == 0 {
-        ingest::parse_klo(&text)
-    } else {
-        ingest::parse_regex(&text, regexes())
+    let re = (mode & 1 == 1).then(regexes);
+    let log = match re {
+        None => ingest::parse_klo(&text),
+        Some(re) => ingest::parse_regex(&text, re),
     };
-    let _ = log.incomplete_reason(u32::from(mode >> 1), Some("tiny"));
-    let _ = log.first_kernel_flags();
+    let expected = u32::from(mode >> 1);
+    let reason = log.incomplete_reason(expected, Some("tiny"));
+    let flags = log.first_kernel_flags();
+    // The digest, which results are read as, judges every log as the whole
+    // log does, and reduces a complete one to the same sums.
+    let keep = ingest::digest::Keep {
+        t_prod_sample: true,
+    };
+    let d = ingest::digest_text(&text, re, keep);
+    for net in [Some("tiny"), None] {
+        assert_eq!(
+            d.incomplete_reason(expected, net),
+            log.incomplete_reason(expected, net),
+            "the digest and the whole log disagree on {net:?}"
+        );
+    }
+    assert_eq!(d.inferences, log.inferences);
+    assert_eq!(d.kernel_records, log.kernels.iter.len() as u64);
+    if reason.is_none() {
+        let k = &log.kernels;
+        let mut sums: std::collections::BTreeMap<u32, ingest::digest::IterSums> =
+            std::collections::BTreeMap::new();
+        #[allow(clippy::needless_range_loop)] // r indexes five columns of the frame
+        for r in 0..k.iter.len() {
+            let s = sums.entry(k.iter[r]).or_default();
+            s.records += 1;
+            if k.iter[r] > 0 {
+                if !flags[r] {
+                    s.t_prod.add(k.t_prod_us[r]);
+                }
+                s.t_ker.add(k.t_ker_us[r]);
+                if let Some(x) = k.t_idle_us[r].filter(|_| !flags[r]) {
+                    s.t_idle.add(x);
+                }
+            }
+        }
+        let got: Vec<(u32, ingest::digest::IterSums)> =
+            d.measured_iters().map(|(it, s)| (it, *s)).collect();
+        let want: Vec<(u32, ingest::digest::IterSums)> =
+            sums.into_iter().filter(|(it, _)| *it > 0).collect();
+        assert_eq!(got, want, "per-inference sums");
+    }
 }
 
 /// The board inventory parser.

@@ -199,6 +199,23 @@ pub struct AttemptSummary {
 }
 
 impl CellRecord {
+    /// Drops what the tables never read (the reason, per-CPU utilization,
+    /// the device's details but its OpenCL name, frequencies after the
+    /// benchmark, earlier attempts, times, versions): the analysis keeps
+    /// one record per run of the plan, and a plan of a million runs must
+    /// fit.
+    pub fn slim(&mut self) {
+        self.reason = None;
+        self.cpu_util_per_cpu = BTreeMap::new();
+        self.device_info.retain(|k, _| k == "opencl_device");
+        self.freq_after = BTreeMap::new();
+        self.earlier_attempts = Vec::new();
+        self.started_at = String::new();
+        self.signal = None;
+        self.regime = None;
+        self.klo_spec_version = String::new();
+    }
+
     pub fn read(path: &Path) -> Option<CellRecord> {
         // In a cell folder: read as data (no link followed), bounded.
         let bytes = crate::untrusted::read(path, 16 << 20).ok()?;

@@ -195,6 +195,19 @@ fn signal_case(sig: i32) {
         );
         f.board_is_restored();
         assert_eq!(f.record("n2")["status"], "interrupted");
+        // The record and the message name the signal klo-spec received (the
+        // runner itself sends the cell script TERM in every case).
+        let name = match sig {
+            libc::SIGINT => "SIGINT (Ctrl-C)",
+            libc::SIGTERM => "SIGTERM",
+            _ => "SIGHUP (a hang-up)",
+        };
+        let reason = f.record("n2")["reason"].as_str().unwrap().to_string();
+        assert_eq!(reason, format!("stopped by {name} to klo-spec"));
+        assert!(
+            err.contains(&format!("interrupted: stopped by {name}: the tables")),
+            "{err}"
+        );
         assert!(!f.cell("n3").exists(), "n3 never started");
         assert_eq!(f.row("n2")[8], "interrupted", "never counted as a result");
         assert!(
@@ -242,8 +255,176 @@ fn sigterm_to_the_runner() {
 }
 
 #[test]
+fn sighup_to_the_runner() {
+    signal_case(libc::SIGHUP);
+}
+
+#[test]
 fn sigkill_to_the_runner_then_a_rerun() {
     signal_case(libc::SIGKILL);
+}
+
+/// Starts `run s.yaml --force` and waits until n2's benchmark runs (the
+/// cells ran once before, so their folders are there already): the child,
+/// n2's loads and its benchmark's group.
+fn forced_rerun_at_n2(f: &Faults) -> (Child, Vec<i32>, i32) {
+    let before = f.starts().len();
+    let child = f.spawn(&["run", "s.yaml", "--force"]);
+    wait_until(
+        "n2's forced rerun to start",
+        Duration::from_secs(60),
+        || f.starts().len() >= before + 2,
+    );
+    let loads = wait_for_loads(&f.sb);
+    wait_until("n2's benchmark to start", Duration::from_secs(20), || {
+        !find_written(&f.sb.board_dir(), "bench.pid").is_empty()
+    });
+    (child, loads, bench_group(&f.sb.board_dir()))
+}
+
+#[test]
+fn a_forced_rerun_that_is_interrupted_keeps_the_finished_result() {
+    // Every cell ran ok; `--force` reruns them, and n2's rerun is stopped
+    // (TERM, then Ctrl-C, then a killed runner). A stopped run measured
+    // nothing: n2's finished result stays byte for byte, its log too, and
+    // the stopped run is kept beside it in attempts/ for inspection.
+    let f = Faults::new("true", "");
+    let slow = f.sb.path().join("slow");
+    f.scenario(&format!("[ -e '{}' ] && sleep 60", slow.display()), "");
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    let n2 = f.bytes("n2");
+    let n2_log = std::fs::read(f.cell("n2").join("bench.log")).unwrap();
+    let n3 = f.bytes("n3");
+    std::fs::write(&slow, "").unwrap();
+    for (n, sig, name) in [
+        (1, libc::SIGTERM, "SIGTERM"),
+        (2, libc::SIGINT, "SIGINT (Ctrl-C)"),
+    ] {
+        let (child, loads, bench) = forced_rerun_at_n2(&f);
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let (status, err) = finish(child, Duration::from_secs(30));
+        assert_eq!(status.code(), Some(130), "{err}");
+        no_process_left(&loads, bench);
+        f.board_is_restored();
+        assert_eq!(f.bytes("n2"), n2, "the finished result is byte-identical");
+        assert_eq!(
+            std::fs::read(f.cell("n2").join("bench.log")).unwrap(),
+            n2_log,
+            "its log is kept"
+        );
+        assert_eq!(f.bytes("n3"), n3, "n3 never started: untouched");
+        let folder = format!("attempts/interrupted-{n}");
+        assert!(
+            err.contains(&format!(
+                "stopped by {name} to klo-spec; the earlier ok result is kept, this run is in {folder}"
+            )),
+            "{err}"
+        );
+        let kept: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(f.cell("n2").join(&folder).join("cell.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(kept["status"], "interrupted", "{kept}");
+        assert!(f.cell("n2").join(&folder).join("cell.sh").is_file());
+        assert_eq!(f.row("n2")[8], "ok", "the tables still count it");
+        assert!(!f.row("n2")[11].is_empty(), "with its latency");
+    }
+
+    // A runner killed during a forced rerun: the next run finds the cut-off
+    // run and keeps it beside the result too.
+    let (child, loads, bench) = forced_rerun_at_n2(&f);
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = finish(child, Duration::from_secs(30));
+    no_process_left(&loads, bench);
+    wait_until("the cell script's cleanup", Duration::from_secs(20), || {
+        tree_differences(&f.sysfs, "exynos", &kernel_owned).is_empty()
+    });
+    std::fs::remove_file(&slow).unwrap();
+    let (code, err) = run(&f);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("found a run of note10/light/cpu-min/gpu-current/n2/default/r1 cut off when an earlier run was killed: the earlier ok result is kept, the cut-off run is in its attempts/interrupted-3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("faults: 3 cells, 0 to run: 3 done (same hash, skipped)"),
+        "{err}"
+    );
+    assert_eq!(f.bytes("n2"), n2);
+    let cut: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(f.cell("n2").join("attempts/interrupted-3/cell.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        cut["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("cut off: klo-spec"),
+        "{cut}"
+    );
+}
+
+#[test]
+fn a_forced_stop_says_what_it_left_pinned_and_how_to_put_it_back() {
+    // n2's benchmark ignores TERM, so its cell's cleanup waits 2 s before
+    // it kills it; a second Ctrl-C during that wait forces the stop: the
+    // cleanup never puts the frequencies back.
+    let f = Faults::new("trap '' TERM; sleep 60", "");
+    let child = f.spawn(&["run", "s.yaml"]);
+    let runner = child.id() as i32;
+    let (loads, bench) = wait_for_n2(&f);
+    unsafe { libc::kill(runner, libc::SIGINT) };
+    wait_until(
+        "the cell's cleanup to stop the benchmark",
+        Duration::from_secs(20),
+        || {
+            find_written(&f.sb.board_dir(), "cell.status")
+                .iter()
+                .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("bench_killed=1")))
+        },
+    );
+    unsafe { libc::kill(runner, libc::SIGINT) };
+    let (status, err) = finish(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("klo-spec: forcing the stop"), "{err}");
+    let cell = "note10/light/cpu-min/gpu-current/n2/default/r1";
+    assert!(
+        err.contains(&format!(
+            "forced stop: the cleanup of {cell} was cut short; board `note10` may still have:\n  CPU frequencies pinned: "
+        )),
+        "{err}"
+    );
+    assert!(err.contains(" kHz"), "{err}");
+    assert!(err.contains("load process(es) on cores "), "{err}");
+    assert!(
+        err.contains("put it back with: klo-spec board reset note10 --boards boards.yaml"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a forced stop cut a cell's cleanup short on board `note10`: put it back with `klo-spec board reset note10 --boards boards.yaml`"),
+        "the last words say it again: {err}"
+    );
+    // klo-spec itself killed what the cell started; the values stay.
+    no_process_left(&loads, bench);
+    let pinned = tree_differences(&f.sysfs, "exynos", &kernel_owned);
+    assert!(
+        pinned.iter().any(|d| d.contains("scaling_max_freq")),
+        "the forced stop left the board pinned: {pinned:?}"
+    );
+    let j = f.record("n2");
+    assert_eq!(j["status"], "interrupted", "{j}");
+    assert!(
+        j["reason"].as_str().unwrap().starts_with(
+            "stopped by SIGINT (Ctrl-C) to klo-spec; a second signal forced the stop: the cell's cleanup was cut short (run `klo-spec board reset note10 --boards boards.yaml`)"
+        ),
+        "{j}"
+    );
+    // The command it printed puts the board back.
+    let out =
+        f.sb.run(&["board", "reset", "note10", "--boards", "boards.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    f.board_is_restored();
 }
 
 /// Runs the scenario to its end: status and stderr.

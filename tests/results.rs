@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{ROOT, Sandbox, browser, text};
+use common::{ROOT, Sandbox, browser, run_with_peak_rss, text};
 
 const LIGHT: &str =
     "{procs_per_core: 1, t_sleep_us: 1000, inner_iter: 2000, log_iter: 20, cores: all}";
@@ -478,4 +478,120 @@ fn the_report_opens_in_a_real_browser_with_no_console_errors() {
         .map(PathBuf::from)
         .unwrap_or_else(|| sb.path().join("report.png"));
     std::fs::write(&shot, &page.screenshot).unwrap();
+}
+
+#[test]
+fn a_log_of_two_million_records_is_run_reported_and_exported_in_bounded_memory() {
+    // One cell of two inferences of a million kernels each: a log of about
+    // 200 MB (a benchmark gone wild, or a board that sends what it likes).
+    // Before, klo-spec held a log whole while it judged and analyzed it
+    // (about its size), six times its size in `report`, and drew a point
+    // per kernel (an SVG of hundreds of MB). Now every command holds what
+    // its digest or chunk holds, whatever the log's size.
+    const KERNELS: u32 = 1_000_000;
+    // A debug build (the tests') peaks at 90-140 MiB here; before, `run`
+    // held about the log (over 230 MiB) and `report` six times it.
+    const PEAK: u64 = 160 << 20;
+    let sb = Sandbox::new();
+    sb.write(
+        "big.yaml",
+        &format!(
+            "name: big\nbenchmark:\n  command:\n    run: >-\n      awk 'BEGIN {{ for (it = 0; it < 2; it++) {{ for (k = 0; k < {KERNELS}; k++) printf \"KLO v1 net=n1 iter=%d kernel=%d name=c%d t_prod_us=%d.25 t_ker_us=2.5 t_idle_us=%s flush=0 k=1\\n\", it, k, k % 7, 1 + k % 3, (k ? \"0.5\" : \"nan\"); printf \"KLO v1 net=n1 iter=%d latency_us=%d.0 flushes=1 k_mean=1.00\\n\", it, 1000 + it }}; print \"KLO v1 end iters=2\" }}'\n\
+             networks: [n1]\niterations: 2\ntimeout_s: 600\n"
+        ),
+    );
+    let measured = |args: &[&str]| {
+        let (out, peak) = run_with_peak_rss(&mut sb.command(args));
+        assert!(
+            out.status.success(),
+            "klo-spec {args:?}: {}\n{}",
+            text(&out.stderr),
+            text(&out.stdout)
+        );
+        assert!(
+            peak < PEAK,
+            "klo-spec {args:?} peaked at {} MiB",
+            peak >> 20
+        );
+        out
+    };
+    measured(&["run", "big.yaml", "--quiet"]);
+    let log = sb
+        .out("big")
+        .join("cells/local/none/cpu-current/gpu-current/n1/default/r1/bench.log");
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size > 180_000_000, "the log holds {size} bytes");
+    let rows = common::csv_rows(&sb.out("big").join("summary.csv"));
+    let c = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    assert_eq!(rows[1][c("status")], "ok");
+    assert_eq!(rows[1][c("latency_mean_us")], "1001.0");
+    // T_prod over every kernel but the first: 1.25, 2.25, 3.25 in turn.
+    assert_eq!(rows[1][c("t_prod_mean_us")], "2.25");
+
+    measured(&["report", "outputs/big"]);
+    let svg = std::fs::read_to_string(sb.out("big").join("plots/kernels.svg")).unwrap();
+    assert!(
+        svg.len() < 400_000,
+        "the kernels plot has {} bytes",
+        svg.len()
+    );
+    let md = std::fs::read_to_string(sb.out("big").join("report.md")).unwrap();
+    assert!(
+        md.contains("The cell has 1000000 kernel positions and a plot draws at most 1000 points per series: each point is the mean over 1024 neighbouring kernel indexes"),
+        "{md}"
+    );
+
+    let out = measured(&[
+        "export",
+        "outputs/big",
+        "-t",
+        "kernels",
+        "-t",
+        "inferences",
+        "-f",
+        "csv",
+        "-f",
+        "parquet",
+        "-o",
+        "x",
+    ]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        4,
+        "{}",
+        text(&out.stdout)
+    );
+    let kernels = std::fs::File::open(sb.path().join("x/kernels.csv")).unwrap();
+    use std::io::BufRead as _;
+    let lines = std::io::BufReader::new(kernels).lines().count();
+    assert_eq!(lines, 1 + 2 * KERNELS as usize, "every record, a header");
+    let inferences = std::fs::read_to_string(sb.path().join("x/inferences.csv")).unwrap();
+    assert_eq!(inferences.lines().count(), 3, "{inferences}");
+    let parquet = std::fs::read(sb.path().join("x/kernels.parquet")).unwrap();
+    assert_eq!(&parquet[..4], b"PAR1");
+
+    // `show` prints a frame's first rows and says how many it left out.
+    let (out, peak) = run_with_peak_rss(&mut sb.command(&[
+        "show",
+        "outputs/big",
+        "inferences",
+        "--format",
+        "csv",
+    ]));
+    assert!(out.status.success() && peak < PEAK, "{}", text(&out.stderr));
+    let (out, peak) =
+        run_with_peak_rss(&mut sb.command(&["show", "outputs/big", "kernels", "--format", "csv"]));
+    assert!(
+        out.status.success() && peak < PEAK,
+        "{} MiB: {}",
+        peak >> 20,
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1 + 20_000);
+    assert!(
+        text(&out.stderr)
+            .contains("the first 20000 rows of the kernels frame are shown, 1980000 more are not"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{CellStats, cell_statistics, kstrategy};
-use crate::ingest::CellLog;
+use super::{CellStats, cell_statistics, kstrategy, stats};
+use crate::ingest::LogDigest;
 use crate::kstrategy::lut::Lut;
 use crate::matrix::Cell;
 use crate::record::{CellRecord, Status};
@@ -16,8 +16,10 @@ use crate::scenario::{Metric, Scenario};
 pub struct RoundFig {
     /// Means over the measured inferences (the warm-up excluded).
     pub stats: CellStats,
-    /// Latency of each measured inference, in order.
-    pub latencies: Vec<f64>,
+    /// What the noise checks need of the latencies of the measured
+    /// inferences (not the values: a run holds a fixed size, however many
+    /// inferences it ran).
+    pub latency: LatencyFig,
     /// Smallest and largest per-kernel K.
     pub k_range: Option<(u32, u32)>,
     /// Mean host time of a flush (µs), when the log has it.
@@ -26,14 +28,45 @@ pub struct RoundFig {
     pub model_latency: Option<f64>,
 }
 
+/// What one run's measured latencies say about noise, reduced from them
+/// as its log is read (see `noise.rs`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencyFig {
+    /// Size, sum, mean and sum of squared deviations (ANOVA).
+    pub group: stats::GroupSummary,
+    /// Sample variance (0 below 2 values).
+    pub variance: f64,
+    /// Spearman's rho against the inference's index (5 values or more).
+    pub rho: Option<f64>,
+    /// Values beyond Tukey's 1.5-IQR and 3-IQR fences.
+    pub outliers: (usize, usize),
+}
+
+impl LatencyFig {
+    pub fn of(l: &[f64]) -> LatencyFig {
+        let rho = (l.len() >= 5)
+            .then(|| {
+                let idx: Vec<f64> = (0..l.len()).map(|i| i as f64).collect();
+                stats::spearman(&idx, l)
+            })
+            .flatten();
+        LatencyFig {
+            group: stats::GroupSummary::of(l),
+            variance: stats::variance(l),
+            rho,
+            outliers: stats::tukey_outliers(l),
+        }
+    }
+}
+
 /// Reduces runs' logs to their figures: one polars pass over all of them
 /// (called with a bounded batch at a time, so that memory stays bounded),
 /// in the order given.
 pub fn figures_of(
     s: &Scenario,
-    runs: &[(&Cell, &CellRecord, &CellLog)],
+    runs: &[(&Cell, &CellRecord, &LogDigest)],
 ) -> anyhow::Result<Vec<RoundFig>> {
-    let indexed: Vec<(u32, &CellLog)> = runs
+    let indexed: Vec<(u32, &LogDigest)> = runs
         .iter()
         .enumerate()
         .map(|(i, (_, _, log))| (i as u32, *log))
@@ -43,13 +76,15 @@ pub fn figures_of(
         .iter()
         .enumerate()
         .map(|(i, (cell, rec, log))| {
-            let means = kstrategy::kernel_means(log);
+            let means = log.model_means();
             RoundFig {
                 stats: stats.remove(&(i as u32)).unwrap_or_default(),
-                latencies: samples
-                    .remove(&(i as u32))
-                    .map(|s| s.latency)
-                    .unwrap_or_default(),
+                latency: LatencyFig::of(
+                    &samples
+                        .remove(&(i as u32))
+                        .map(|s| s.latency)
+                        .unwrap_or_default(),
+                ),
                 k_range: means.as_ref().and_then(|m| m.k_range),
                 t_flush: means.as_ref().and_then(|m| m.flush_us),
                 model_latency: means

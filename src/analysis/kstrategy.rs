@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 
 use super::checks::Comparison;
-use crate::ingest::CellLog;
 use crate::kstrategy::model::{self, Costs, Profile};
 use crate::matrix::Cell;
 use crate::matrix::groups::condition_key;
@@ -27,46 +26,9 @@ use crate::scenario::CheckKind;
 use crate::scenario::raw::ProfileKind;
 use crate::scenario::{Benchmark, Scenario, Strategy};
 
-/// Per-kernel means over the measured inferences, and the mean flush time.
-pub struct KernelMeans {
-    pub prod: Vec<f64>,
-    pub ker: Vec<f64>,
-    pub flush_us: Option<f64>,
-    pub k_range: Option<(u32, u32)>,
-}
-
-pub fn kernel_means(log: &CellLog) -> Option<KernelMeans> {
-    let k = &log.kernels;
-    let n = k.kernel.iter().copied().max()? as usize + 1;
-    let (mut ps, mut ks, mut cnt) = (vec![0.0; n], vec![0.0; n], vec![0u32; n]);
-    let (mut fs, mut fnum) = (0.0, 0u32);
-    let mut range: Option<(u32, u32)> = None;
-    for i in 0..k.iter.len() {
-        if k.iter[i] == 0 {
-            continue;
-        }
-        let j = k.kernel[i] as usize;
-        ps[j] += k.t_prod_us[i];
-        ks[j] += k.t_ker_us[i];
-        cnt[j] += 1;
-        if let Some(f) = k.t_flush_us[i] {
-            fs += f;
-            fnum += 1;
-        }
-        if let Some(kk) = k.k[i] {
-            range = Some(range.map_or((kk, kk), |(a, b)| (a.min(kk), b.max(kk))));
-        }
-    }
-    if cnt.contains(&0) {
-        return None;
-    }
-    Some(KernelMeans {
-        prod: ps.iter().zip(&cnt).map(|(s, c)| s / *c as f64).collect(),
-        ker: ks.iter().zip(&cnt).map(|(s, c)| s / *c as f64).collect(),
-        flush_us: (fnum > 0).then(|| fs / fnum as f64),
-        k_range: range,
-    })
-}
+/// Per-kernel means over the measured inferences, the mean flush time and
+/// the range of K: [`crate::ingest::digest::LogDigest::model_means`].
+pub use crate::ingest::digest::ModelMeans as KernelMeans;
 
 /// The K a cell ran with, for the `k` column (see the module docs).
 pub fn k_used(cell: &Cell, rec: Option<&CellRecord>) -> Option<u32> {

@@ -20,12 +20,13 @@ mod sweeps;
 pub use figures::{Inputs, RoundFig, RoundRun};
 pub use summary::{ROUNDS_COLUMNS, SUMMARY_COLUMNS, analyze};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
 
-use crate::ingest::{CellLog, frames};
+use crate::ingest::digest::{IterSums, Mean};
+use crate::ingest::{LogDigest, frames};
 use crate::output::Table;
 
 /// Per-cell statistics over measured inferences.
@@ -89,90 +90,29 @@ fn u32s(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>> {
     Ok(c.u32()?.iter().collect())
 }
 
-/// Sums and counts of one inference's kernel records.
-#[derive(Clone, Copy, Default)]
-struct IterSums {
-    seen: bool,
-    t_prod: (f64, u32),
-    t_ker: (f64, u32),
-    t_idle: (f64, u32),
-}
-
-impl IterSums {
-    fn add(&mut self, t_prod: Option<f64>, t_ker: f64, t_idle: Option<f64>) {
-        self.seen = true;
-        if let Some(x) = t_prod {
-            self.t_prod.0 += x;
-            self.t_prod.1 += 1;
-        }
-        self.t_ker.0 += t_ker;
-        self.t_ker.1 += 1;
-        if let Some(x) = t_idle {
-            self.t_idle.0 += x;
-            self.t_idle.1 += 1;
-        }
-    }
-}
-
 /// The kernel records reduced per (cell, measured inference), in that
 /// order: `cell`, `iter`, and per time (T_prod, T_ker, T_idle) the sum and
 /// the count of its values, `{name}_sum` and `{name}_n`. The warm-up
 /// inference is left out, and so are the first kernel's T_prod and T_idle
-/// of each inference and undefined idle times. Each log is reduced while
-/// it is read (in parallel, in record order, so the sums are the same on
-/// every run): a campaign's millions of kernel records never become a
+/// of each inference and undefined idle times. Each log was reduced while
+/// it was read ([`LogDigest`], in record order, so the sums are the same
+/// on every run): a campaign's millions of kernel records never become a
 /// frame, only their thousands of inferences do.
-fn per_inference_sums(logs: &[(u32, &CellLog)]) -> PolarsResult<DataFrame> {
-    use rayon::prelude::*;
-    let parts: Vec<Vec<(u32, u32, IterSums)>> = logs
-        .par_iter()
-        .map(|(cell, log)| {
-            let k = &log.kernels;
-            let first = log.first_kernel_flags();
-            let add = |s: &mut IterSums, r: usize| {
-                let first = first[r];
-                s.add(
-                    (!first).then_some(k.t_prod_us[r]),
-                    k.t_ker_us[r],
-                    if first { None } else { k.t_idle_us[r] },
-                )
-            };
-            let max_iter = k.iter.iter().copied().max().unwrap_or(0) as usize;
-            if max_iter < 4 * k.iter.len() + 1024 {
-                // Inference numbers are small: a table indexed by them.
-                let mut sums = vec![IterSums::default(); max_iter + 1];
-                for (r, &it) in k.iter.iter().enumerate() {
-                    if it > 0 {
-                        add(&mut sums[it as usize], r);
-                    }
-                }
-                sums.into_iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.seen)
-                    .map(|(it, s)| (*cell, it as u32, s))
-                    .collect()
-            } else {
-                let mut sums: BTreeMap<u32, IterSums> = BTreeMap::new();
-                for (r, &it) in k.iter.iter().enumerate() {
-                    if it > 0 {
-                        add(sums.entry(it).or_default(), r);
-                    }
-                }
-                sums.into_iter().map(|(it, s)| (*cell, it, s)).collect()
-            }
-        })
+fn per_inference_sums(logs: &[(u32, &LogDigest)]) -> PolarsResult<DataFrame> {
+    let mut rows: Vec<(u32, u32, IterSums)> = logs
+        .iter()
+        .flat_map(|(cell, d)| d.measured_iters().map(move |(it, s)| (*cell, it, *s)))
         .collect();
-    let mut rows: Vec<(u32, u32, IterSums)> = parts.into_iter().flatten().collect();
     rows.sort_by_key(|(cell, it, _)| (*cell, *it));
-    let col_of = |f: &dyn Fn(&IterSums) -> (f64, u32), name: &str| {
+    let col_of = |f: &dyn Fn(&IterSums) -> Mean, name: &str| {
         [
             Column::new(
                 format!("{name}_sum").into(),
-                rows.iter().map(|r| f(&r.2).0).collect::<Vec<f64>>(),
+                rows.iter().map(|r| f(&r.2).sum).collect::<Vec<f64>>(),
             ),
             Column::new(
                 format!("{name}_n").into(),
-                rows.iter().map(|r| f(&r.2).1).collect::<Vec<u32>>(),
+                rows.iter().map(|r| f(&r.2).n).collect::<Vec<u32>>(),
             ),
         ]
     };
@@ -200,12 +140,14 @@ fn per_inference_sums(logs: &[(u32, &CellLog)]) -> PolarsResult<DataFrame> {
 /// counts: the mean over all its kernel records, as a direct per-cell mean
 /// gives.
 pub fn cell_statistics(
-    logs: &[(u32, &CellLog)],
+    logs: &[(u32, &LogDigest)],
 ) -> Result<(HashMap<u32, CellStats>, HashMap<u32, Samples>)> {
     let per_iter = per_inference_sums(logs)
         .map_err(anyhow::Error::from)
         .context("building the per-inference kernel sums")?;
-    let inferences = frames::inferences(logs)
+    let rows: Vec<(u32, &crate::ingest::InferenceRows)> =
+        logs.iter().map(|(c, d)| (*c, &d.inferences)).collect();
+    let inferences = frames::inferences(&rows)
         .map_err(anyhow::Error::from)
         .context("building the inference frame")?;
     let measured_inf = inferences.lazy().filter(col("iter").gt(lit(0)));

@@ -7,7 +7,7 @@
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::checks::POWER;
-use super::figures::RoundRun;
+use super::figures::{LatencyFig, RoundRun};
 use super::stats;
 
 /// A cell whose per-round latency varies more than this (coefficient of
@@ -56,20 +56,20 @@ pub struct CellNoise {
 impl CellNoise {
     pub fn of(runs: &[RoundRun]) -> CellNoise {
         let ok: Vec<&RoundRun> = runs.iter().filter(|r| r.ok_fig().is_some()).collect();
-        let lat: Vec<&Vec<f64>> = ok
+        let lat: Vec<&LatencyFig> = ok
             .iter()
-            .filter_map(|r| r.ok_fig().map(|f| &f.latencies))
-            .filter(|l| !l.is_empty())
+            .filter_map(|r| r.ok_fig().map(|f| &f.latency))
+            .filter(|l| l.group.n > 0)
             .collect();
-        let means: Vec<f64> = lat.iter().map(|l| stats::mean(l)).collect();
+        let means: Vec<f64> = lat.iter().map(|l| l.group.mean).collect();
         let grand = (!means.is_empty()).then(|| stats::mean(&means));
         let cv_between = (means.len() >= 2)
             .then(|| 100.0 * stats::sd(&means) / stats::mean(&means))
             .filter(|v| v.is_finite());
         let within: Vec<f64> = lat
             .iter()
-            .filter(|l| l.len() >= 2)
-            .map(|l| stats::variance(l))
+            .filter(|l| l.group.n >= 2)
+            .map(|l| l.variance)
             .collect();
         let cv_within = grand
             .filter(|_| !within.is_empty())
@@ -80,16 +80,12 @@ impl CellNoise {
         let mut rhos = Vec::new();
         let mut z = 0.0;
         for l in &lat {
-            if l.len() < 5 {
-                continue;
-            }
-            let idx: Vec<f64> = (0..l.len()).map(|i| i as f64).collect();
-            let Some(rho) = stats::spearman(&idx, l) else {
+            let Some(rho) = l.rho.filter(|_| l.group.n >= 5) else {
                 continue;
             };
             rhos.push(rho);
             let r = rho.clamp(-0.9999, 0.9999);
-            z += r.atanh() * ((l.len() as f64 - 3.0) / 1.06).sqrt();
+            z += r.atanh() * ((l.group.n as f64 - 3.0) / 1.06).sqrt();
         }
         let drift = (!rhos.is_empty()).then(|| {
             let zc = z / (rhos.len() as f64).sqrt();
@@ -97,11 +93,10 @@ impl CellNoise {
             (stats::mean(&rhos), p.min(1.0))
         });
         let outliers = lat.iter().fold((0, 0), |acc, l| {
-            let (a, b) = stats::tukey_outliers(l);
-            (acc.0 + a, acc.1 + b)
+            (acc.0 + l.outliers.0, acc.1 + l.outliers.1)
         });
-        let groups: Vec<Vec<f64>> = lat.iter().map(|l| (*l).clone()).collect();
-        let inferences = lat.iter().map(|l| l.len()).sum();
+        let groups: Vec<stats::GroupSummary> = lat.iter().map(|l| l.group).collect();
+        let inferences = lat.iter().map(|l| l.group.n).sum();
         CellNoise {
             rounds: ok.len(),
             cv_between_pct: cv_between,
@@ -118,7 +113,7 @@ impl CellNoise {
                 .filter_map(|r| r.record.foreign_cpu_pct)
                 .filter(|p| *p > FOREIGN_WARN_PCT)
                 .fold((0, 0.0), |(n, m), p| (n + 1, f64::max(m, p))),
-            components: stats::variance_components(&groups).map(|(b, w, _)| (b, w)),
+            components: stats::variance_components_of(&groups).map(|(b, w, _)| (b, w)),
             grand_mean: grand,
         }
     }
@@ -243,7 +238,7 @@ mod tests {
             round,
             record,
             fig: Some(RoundFig {
-                latencies: lat,
+                latency: LatencyFig::of(&lat),
                 ..RoundFig::default()
             }),
         }

@@ -352,23 +352,54 @@ pub fn tukey_outliers(x: &[f64]) -> (usize, usize) {
 /// sigma_w^2, mean group size). sigma_b^2 = max(0, (MS_between -
 /// MS_within) / n0), with n0 the usual size for unequal groups.
 pub fn variance_components(groups: &[Vec<f64>]) -> Option<(f64, f64, f64)> {
-    let groups: Vec<&Vec<f64>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    let summaries: Vec<GroupSummary> = groups.iter().map(|g| GroupSummary::of(g)).collect();
+    variance_components_of(&summaries)
+}
+
+/// What [`variance_components`] needs of a group: its size, sum, mean and
+/// sum of squared deviations from its mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GroupSummary {
+    pub n: usize,
+    pub sum: f64,
+    pub mean: f64,
+    pub ss: f64,
+}
+
+impl GroupSummary {
+    pub fn of(x: &[f64]) -> GroupSummary {
+        if x.is_empty() {
+            return GroupSummary::default();
+        }
+        let sum = x.iter().sum::<f64>();
+        let m = mean(x);
+        GroupSummary {
+            n: x.len(),
+            sum,
+            mean: m,
+            ss: x.iter().map(|v| (v - m) * (v - m)).sum::<f64>(),
+        }
+    }
+}
+
+/// [`variance_components`] from each group's summary.
+pub fn variance_components_of(groups: &[GroupSummary]) -> Option<(f64, f64, f64)> {
+    let groups: Vec<&GroupSummary> = groups.iter().filter(|g| g.n > 0).collect();
     let k = groups.len();
-    let n: usize = groups.iter().map(|g| g.len()).sum();
+    let n: usize = groups.iter().map(|g| g.n).sum();
     if k < 2 || n <= k {
         return None;
     }
-    let grand = groups.iter().flat_map(|g| g.iter()).sum::<f64>() / n as f64;
+    let grand = groups.iter().map(|g| g.sum).sum::<f64>() / n as f64;
     let mut ssb = 0.0;
     let mut ssw = 0.0;
     for g in &groups {
-        let m = mean(g);
-        ssb += g.len() as f64 * (m - grand) * (m - grand);
-        ssw += g.iter().map(|x| (x - m) * (x - m)).sum::<f64>();
+        ssb += g.n as f64 * (g.mean - grand) * (g.mean - grand);
+        ssw += g.ss;
     }
     let msb = ssb / (k - 1) as f64;
     let msw = ssw / (n - k) as f64;
-    let sum_sq: f64 = groups.iter().map(|g| (g.len() * g.len()) as f64).sum();
+    let sum_sq: f64 = groups.iter().map(|g| (g.n * g.n) as f64).sum();
     let n0 = (n as f64 - sum_sq / n as f64) / (k - 1) as f64;
     Some((((msb - msw) / n0).max(0.0), msw, n as f64 / k as f64))
 }

@@ -2,13 +2,13 @@ use std::collections::BTreeMap;
 
 use super::checks::{Comparison, Verdict};
 use super::*;
-use crate::ingest::parse_klo;
+use crate::ingest::digest_text;
 use crate::scenario::CheckKind;
 
 /// A log of `iters` inferences of 3 kernels where kernel 0's T_prod, the
 /// warm-up inference and the undefined first T_idle would all distort the
 /// means if they were counted.
-fn log(iters: u32, t_prod: f64, latency: f64) -> CellLog {
+fn log(iters: u32, t_prod: f64, latency: f64) -> LogDigest {
     let mut text = String::new();
     for it in 0..iters {
         let warm = if it == 0 { 100.0 } else { 1.0 };
@@ -27,7 +27,7 @@ fn log(iters: u32, t_prod: f64, latency: f64) -> CellLog {
         ));
     }
     text.push_str(&format!("KLO v1 end iters={iters}\n"));
-    parse_klo(&text)
+    digest_text(&text, None, Default::default())
 }
 
 #[test]

@@ -245,6 +245,21 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// The command that puts `board` back (`klo-spec board reset`), with
+    /// `--boards` when this inventory is not the one that command finds by
+    /// itself (scenarios/boards.yaml).
+    pub fn reset_command(&self, board: &str) -> String {
+        match &self.file {
+            Some(f) if f != Path::new("scenarios/boards.yaml") => format!(
+                "klo-spec board reset {board} --boards {}",
+                crate::render::shell_quote(&f.display().to_string())
+            ),
+            _ => format!("klo-spec board reset {board}"),
+        }
+    }
+}
+
 /// The inventory for a scenario: `explicit` if given, else `boards.yaml`
 /// next to the scenario file if it exists, else only `local`.
 pub fn for_scenario(

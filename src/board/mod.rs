@@ -21,7 +21,7 @@ pub mod trip;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -32,19 +32,66 @@ pub use topology::Topology;
 
 /// Cancellation shared by the signal handler and the workers: 0 run on,
 /// 1 stop after cleaning up (first Ctrl-C), 2 stop now (second Ctrl-C).
+/// It also keeps which signal came first (INT, TERM, HUP), so that records
+/// and messages name it.
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicU8>);
+pub struct Cancel(Arc<CancelState>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    level: AtomicU8,
+    /// The first signal received, 0 for none (or a cancellation without one).
+    signal: AtomicI32,
+}
 
 impl Cancel {
     pub fn level(&self) -> u8 {
-        self.0.load(Ordering::SeqCst)
+        self.0.level.load(Ordering::SeqCst)
     }
     pub fn is_cancelled(&self) -> bool {
         self.level() > 0
     }
+    /// True once a second signal asked to stop without cleaning up.
+    pub fn is_forced(&self) -> bool {
+        self.level() >= 2
+    }
     /// Raises the level by one (each signal escalates).
     pub fn escalate(&self) -> u8 {
-        self.0.fetch_add(1, Ordering::SeqCst).saturating_add(1)
+        self.0
+            .level
+            .fetch_add(1, Ordering::SeqCst)
+            .saturating_add(1)
+    }
+    /// Raises the level by one for signal `sig`; the first signal is kept.
+    pub fn escalate_by(&self, sig: i32) -> u8 {
+        let _ = self
+            .0
+            .signal
+            .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+        self.escalate()
+    }
+    /// The first signal that cancelled the run, if a signal did.
+    pub fn signal(&self) -> Option<i32> {
+        Some(self.0.signal.load(Ordering::SeqCst)).filter(|s| *s != 0)
+    }
+    /// What stopped the run, for records and messages: `SIGINT (Ctrl-C)`,
+    /// `SIGTERM`, `SIGHUP (the terminal closed)`, or a cancellation
+    /// without a signal.
+    pub fn cause(&self) -> String {
+        match self.signal() {
+            Some(s) => signal_name(s),
+            None => "a cancellation".into(),
+        }
+    }
+}
+
+/// The name of a signal klo-spec stops on, as messages give it.
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGINT => "SIGINT (Ctrl-C)".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGHUP => "SIGHUP (a hang-up)".into(),
+        other => format!("signal {other}"),
     }
 }
 
@@ -322,6 +369,17 @@ mod tests {
         assert!(!c.is_cancelled());
         assert_eq!(c.escalate(), 1);
         assert_eq!(c.escalate(), 2);
-        assert!(c.is_cancelled());
+        assert!(c.is_cancelled() && c.is_forced());
+        assert_eq!(c.signal(), None);
+        assert_eq!(c.cause(), "a cancellation");
+        // The first signal is the one named, whatever follows.
+        let c = Cancel::default();
+        assert_eq!(c.escalate_by(libc::SIGTERM), 1);
+        assert!(!c.is_forced());
+        assert_eq!(c.escalate_by(libc::SIGINT), 2);
+        assert_eq!(c.signal(), Some(libc::SIGTERM));
+        assert_eq!(c.cause(), "SIGTERM");
+        assert_eq!(signal_name(libc::SIGHUP), "SIGHUP (a hang-up)");
+        assert_eq!(signal_name(libc::SIGINT), "SIGINT (Ctrl-C)");
     }
 }

@@ -5,6 +5,7 @@
 
 mod json;
 mod parquet;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 
@@ -91,7 +92,12 @@ fn no_cells(set: &ResultSet, name: TableName) -> anyhow::Error {
     .into()
 }
 
-/// Reads one table of a result set. `cells` is loaded on first need.
+/// Rows of a frame `show` holds and prints; `export` writes them all.
+pub const SHOW_ROWS: usize = 20_000;
+
+/// Reads one table of a result set. `cells` is loaded on first need. A
+/// frame is read up to its first [`SHOW_ROWS`] rows (stderr says how many
+/// more there are).
 pub fn table_data(
     set: &ResultSet,
     name: TableName,
@@ -103,20 +109,33 @@ pub fn table_data(
         TableName::Sweeps => Data::Table(set.sweeps.clone()),
         TableName::Kstrategy => Data::Table(set.kstrategy.clone()),
         TableName::Kernels | TableName::Inferences => {
-            if cells.is_none() {
-                *cells = Some(Cells::load(set)?);
+            let c = frame_cells(set, name, cells)?;
+            let (df, more) = stream::collect(c, name, SHOW_ROWS)?;
+            if more > 0 {
+                eprintln!(
+                    "klo-spec: the first {SHOW_ROWS} rows of the {} frame are shown, {more} more are not: `klo-spec export -t {}` writes them all",
+                    name.as_str(),
+                    name.as_str()
+                );
             }
-            let Some(Some(c)) = cells.as_ref() else {
-                return Err(no_cells(set, name));
-            };
-            let (kernels, inferences) = c.frames()?;
-            Data::Frame(if name == TableName::Kernels {
-                kernels
-            } else {
-                inferences
-            })
+            Data::Frame(df)
         }
     })
+}
+
+/// The cells a frame is read from, loaded on first need.
+fn frame_cells<'c>(
+    set: &ResultSet,
+    name: TableName,
+    cells: &'c mut Option<Option<Cells>>,
+) -> Result<&'c Cells> {
+    if cells.is_none() {
+        *cells = Some(Cells::load(set)?);
+    }
+    match cells.as_ref() {
+        Some(Some(c)) => Ok(c),
+        _ => Err(no_cells(set, name)),
+    }
 }
 
 /// Whether `format` is offered for `name` by default (text formats for
@@ -176,13 +195,51 @@ pub fn command(a: &ExportArgs) -> Result<i32> {
         }
     }
     let out_dir: PathBuf = a.output_dir.clone().unwrap_or_else(|| a.dir.join("export"));
+    let path = |name: TableName, f: TableFormat| {
+        out_dir.join(format!("{}.{}", name.as_str(), writer(f).extension()))
+    };
+    let mut frames: Vec<TableName> = Vec::new();
     for name in tables {
+        if matches!(name, TableName::Kernels | TableName::Inferences) {
+            if !frames.contains(&name) {
+                frames.push(name);
+            }
+            continue;
+        }
         let data = table_data(&set, name, &mut cells)?;
         for f in &formats {
             if applies(name, *f, explicit_formats) {
-                let path = out_dir.join(format!("{}.{}", name.as_str(), writer(*f).extension()));
-                write(&path, &data.write(*f)?)?;
+                write(&path(name, *f), &data.write(*f)?)?;
             }
+        }
+    }
+    if !frames.is_empty() {
+        // Both frames from one pass over the logs, written as they are
+        // read.
+        let c = frame_cells(&set, frames[0], &mut cells)?;
+        let mut written = Vec::new();
+        let mut outputs = [None, None];
+        for (i, name) in [TableName::Kernels, TableName::Inferences]
+            .into_iter()
+            .enumerate()
+        {
+            if !frames.contains(&name) {
+                continue;
+            }
+            let mut files = Vec::new();
+            for f in formats
+                .iter()
+                .filter(|f| applies(name, **f, explicit_formats))
+            {
+                files.push(stream::FrameFile::create(&path(name, *f), *f)?);
+                written.push(path(name, *f));
+            }
+            outputs[i] = Some(stream::Output::Files(files));
+        }
+        let [k, i] = outputs;
+        stream::write(c, k, i)?;
+        for p in written {
+            println!("{}", p.display());
         }
     }
     Ok(0)

@@ -11,19 +11,18 @@
 
 use polars::prelude::*;
 
-use super::CellLog;
+use super::{CellLog, InferenceRows};
 
-/// The inference frame of `(cell index, log)` pairs, for readers that need
-/// no per-kernel column.
-pub fn inferences(logs: &[(u32, &CellLog)]) -> PolarsResult<DataFrame> {
-    let ni: usize = logs.iter().map(|(_, l)| l.inferences.iter.len()).sum();
+/// The inference frame of `(cell index, inference records)` pairs, for
+/// readers that need no per-kernel column.
+pub fn inferences(logs: &[(u32, &InferenceRows)]) -> PolarsResult<DataFrame> {
+    let ni: usize = logs.iter().map(|(_, i)| i.iter.len()).sum();
     let mut i_cell = Vec::with_capacity(ni);
     let mut i_iter = Vec::with_capacity(ni);
     let mut i_lat = Vec::with_capacity(ni);
     let mut i_flushes = Vec::with_capacity(ni);
     let mut i_kmean = Vec::with_capacity(ni);
-    for (cell, log) in logs {
-        let i = &log.inferences;
+    for (cell, i) in logs {
         i_cell.extend(std::iter::repeat_n(*cell, i.iter.len()));
         i_iter.extend_from_slice(&i.iter);
         i_lat.extend_from_slice(&i.latency_us);
@@ -89,5 +88,6 @@ pub fn build(logs: &[(u32, &CellLog)]) -> PolarsResult<(DataFrame, DataFrame)> {
             Column::new("t_flush_us".into(), k_flush_us),
         ],
     )?;
-    Ok((kernels, inferences(logs)?))
+    let rows: Vec<(u32, &InferenceRows)> = logs.iter().map(|(c, l)| (*c, &l.inferences)).collect();
+    Ok((kernels, inferences(&rows)?))
 }

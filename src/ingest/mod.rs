@@ -19,7 +19,10 @@
 //! log's count, or an inference with another number of kernel records than
 //! the info line's `kernels=` (or than the other inferences).
 
+pub mod digest;
 pub mod frames;
+
+pub use digest::LogDigest;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -92,15 +95,6 @@ const MAX_MALFORMED: usize = 5;
 const MAX_NETS: usize = 4;
 
 impl CellLog {
-    fn bad(&mut self, line: usize, why: String) {
-        if self.malformed.len() < MAX_MALFORMED {
-            self.malformed.push((line, why));
-        } else if self.malformed.len() == MAX_MALFORMED {
-            self.malformed
-                .push((line, "more malformed records follow".into()));
-        }
-    }
-
     /// Per kernel record: whether it is its inference's first kernel (the
     /// lowest kernel index of that inference, whatever the numbering base).
     /// Its T_prod is excluded from means and its T_idle is undefined.
@@ -128,35 +122,19 @@ impl CellLog {
     /// of `network` (when the records name one), or `None` when it is
     /// complete.
     pub fn incomplete_reason(&self, expected: u32, network: Option<&str>) -> Option<String> {
-        if let Some((line, why)) = self.malformed.first() {
-            return Some(format!("malformed record at line {line}: {why}"));
-        }
-        if let Some(network) = network {
-            let info_net = self.info.get("net").filter(|n| *n != network);
-            if let Some(other) = self.nets.iter().find(|n| *n != network).or(info_net) {
-                return Some(format!(
-                    "the log is of network `{}`, the cell ran `{network}`",
-                    crate::text::quote(other)
-                ));
-            }
-        }
-        if let Some((line, why)) = &self.disorder {
-            return Some(format!(
-                "kernel records out of sequence at line {line}: {why}"
-            ));
-        }
-        let Some(end) = self.end else {
-            return Some(format!(
-                "no end line: the log stops after {} of {expected} inferences (the benchmark died or was killed)",
-                self.inferences.iter.len()
-            ));
-        };
-        if let Some(n) = end
-            && n != expected
-        {
-            return Some(format!(
-                "the end line says {n} inferences, the cell asked for {expected}"
-            ));
+        if let Some(why) = head_reason(
+            Head {
+                info: &self.info,
+                end: self.end,
+                malformed: &self.malformed,
+                nets: &self.nets,
+                disorder: &self.disorder,
+            },
+            expected,
+            network,
+            self.inferences.iter.len() as u64,
+        ) {
+            return Some(why);
         }
         let mut seen = vec![false; expected as usize];
         for &it in &self.inferences.iter {
@@ -295,23 +273,28 @@ fn fields(rest: &str) -> impl Iterator<Item = (&str, &str)> {
 /// Kernel names of one log, each stored once: a campaign repeats a
 /// network's few names on millions of records.
 #[derive(Default)]
-struct Names<'a> {
-    ids: HashMap<&'a str, u32>,
+struct Names {
+    ids: HashMap<String, u32>,
     /// The name last seen at each kernel index: usually the next one there.
     by_kernel: Vec<u32>,
 }
 
-impl<'a> Names<'a> {
-    fn id(&mut self, rows: &mut KernelRows, kernel: u32, name: &'a str) -> u32 {
+impl Names {
+    fn id(&mut self, rows: &mut KernelRows, kernel: u32, name: &str) -> u32 {
         if let Some(&id) = self.by_kernel.get(kernel as usize)
             && rows.names[id as usize] == name
         {
             return id;
         }
-        let id = *self.ids.entry(name).or_insert_with(|| {
-            rows.names.push(name.to_string());
-            (rows.names.len() - 1) as u32
-        });
+        let id = match self.ids.get(name) {
+            Some(&id) => id,
+            None => {
+                rows.names.push(name.to_string());
+                let id = (rows.names.len() - 1) as u32;
+                self.ids.insert(name.to_string(), id);
+                id
+            }
+        };
         let k = kernel as usize;
         if k < 1 << 16 {
             if self.by_kernel.len() <= k {
@@ -454,19 +437,13 @@ impl<'a> Fields<'a> {
         v.ok_or_else(|| format!("`{key}` is missing"))
     }
 
-    fn push(
-        &self,
-        log: &mut CellLog,
-        names: &mut Names<'a>,
-        seq: &mut Sequence,
-        line: usize,
-    ) -> Result<(), String> {
+    /// The record these fields make, checked: a kernel record, an
+    /// inference record, or what is wrong with it. `net` is called with the
+    /// record's network as soon as its inference number parsed.
+    fn record(&self, mut net: impl FnMut(&str)) -> Result<Record<'a>, String> {
         let iter: u32 = num(Self::required(self.iter, "iter")?, "iter")?;
-        if let Some(net) = self.net
-            && !log.nets.iter().any(|n| n == net)
-            && log.nets.len() < MAX_NETS
-        {
-            log.nets.push(net.to_string());
+        if let Some(n) = self.net {
+            net(n);
         }
         if let Some(kernel) = self.kernel {
             let kernel: u32 = num(kernel, "kernel")?;
@@ -478,38 +455,217 @@ impl<'a> Fields<'a> {
                 Some(f) => num::<u32>(f, "flush")? != 0,
             };
             let k = self.k.map(|k| num::<u32>(k, "k")).transpose()?;
-            let r = &mut log.kernels;
-            r.iter.push(iter);
-            r.kernel.push(kernel);
-            let name = names.id(r, kernel, self.name.unwrap_or(""));
-            r.name.push(name);
-            r.t_prod_us.push(t_prod);
-            r.t_ker_us.push(t_ker);
-            r.t_idle_us.push(t_idle);
-            r.flush.push(flush);
-            r.k.push(k);
-            r.t_flush_us.push(opt_time(self.t_flush_us, "t_flush_us")?);
-            if log.disorder.is_none()
-                && let Err(why) = seq.next(iter, kernel)
-            {
-                log.disorder = Some((line, why));
-            }
+            let t_flush = opt_time(self.t_flush_us, "t_flush_us")?;
+            Ok(Record::Kernel(KernelRecord {
+                iter,
+                kernel,
+                name: self.name.unwrap_or(""),
+                t_prod,
+                t_ker,
+                t_idle,
+                flush,
+                k,
+                t_flush,
+            }))
         } else if let Some(lat) = self.latency_us {
             let latency = time(lat, "latency_us")?;
             let flushes = self.flushes.map(|f| num::<u32>(f, "flushes")).transpose()?;
             let k_mean = opt_f64(self.k_mean, "k_mean")?;
-            let r = &mut log.inferences;
-            r.iter.push(iter);
-            r.latency_us.push(latency);
-            r.flushes.push(flushes);
-            r.k_mean.push(k_mean);
+            Ok(Record::Inference(InferenceRecord {
+                iter,
+                latency,
+                flushes,
+                k_mean,
+            }))
         } else {
-            return Err(
+            Err(
                 "neither a kernel record (`kernel=`) nor an inference record (`latency_us=`)"
                     .into(),
-            );
+            )
         }
-        Ok(())
+    }
+}
+
+/// One kernel record of a log, checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KernelRecord<'a> {
+    pub iter: u32,
+    pub kernel: u32,
+    pub name: &'a str,
+    pub t_prod: f64,
+    pub t_ker: f64,
+    pub t_idle: Option<f64>,
+    pub flush: bool,
+    pub k: Option<u32>,
+    pub t_flush: Option<f64>,
+}
+
+/// One inference record of a log, checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InferenceRecord {
+    pub iter: u32,
+    pub latency: f64,
+    pub flushes: Option<u32>,
+    pub k_mean: Option<f64>,
+}
+
+enum Record<'a> {
+    Kernel(KernelRecord<'a>),
+    Inference(InferenceRecord),
+}
+
+/// What a log says besides its records: the info line, the end line, and
+/// what is wrong with it (malformed records, other networks, kernels out
+/// of sequence).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogMeta {
+    pub info: BTreeMap<String, String>,
+    /// `Some(n)` when the end line was seen (`n` its `iters`, if given).
+    pub end: Option<Option<u32>>,
+    /// The first malformed records: (1-based line, what is wrong).
+    pub malformed: Vec<(usize, String)>,
+    /// The distinct `net=` values of the records (the first few).
+    pub nets: Vec<String>,
+    /// The first record out of sequence: (1-based line, what is wrong).
+    pub disorder: Option<(usize, String)>,
+}
+
+impl LogMeta {
+    fn bad(&mut self, line: usize, why: String) {
+        if self.malformed.len() < MAX_MALFORMED {
+            self.malformed.push((line, why));
+        } else if self.malformed.len() == MAX_MALFORMED {
+            self.malformed
+                .push((line, "more malformed records follow".into()));
+        }
+    }
+
+    fn net(&mut self, net: &str) {
+        if !self.nets.iter().any(|n| n == net) && self.nets.len() < MAX_NETS {
+            self.nets.push(net.to_string());
+        }
+    }
+
+    /// The first reasons a log is incomplete (see [`head_reason`]);
+    /// `inferences`: inference records read.
+    fn reason(&self, expected: u32, network: Option<&str>, inferences: u64) -> Option<String> {
+        head_reason(
+            Head {
+                info: &self.info,
+                end: self.end,
+                malformed: &self.malformed,
+                nets: &self.nets,
+                disorder: &self.disorder,
+            },
+            expected,
+            network,
+            inferences,
+        )
+    }
+}
+
+/// What [`head_reason`] reads of a log.
+struct Head<'a> {
+    info: &'a BTreeMap<String, String>,
+    end: Option<Option<u32>>,
+    malformed: &'a [(usize, String)],
+    nets: &'a [String],
+    disorder: &'a Option<(usize, String)>,
+}
+
+/// The first reasons a log is incomplete, before its records are counted:
+/// a malformed record, another network, kernels out of sequence, no end
+/// line (`inferences` records read), another count on the end line.
+fn head_reason(
+    h: Head<'_>,
+    expected: u32,
+    network: Option<&str>,
+    inferences: u64,
+) -> Option<String> {
+    if let Some((line, why)) = h.malformed.first() {
+        return Some(format!("malformed record at line {line}: {why}"));
+    }
+    if let Some(network) = network {
+        let info_net = h.info.get("net").filter(|n| *n != network);
+        if let Some(other) = h.nets.iter().find(|n| *n != network).or(info_net) {
+            return Some(format!(
+                "the log is of network `{}`, the cell ran `{network}`",
+                crate::text::quote(other)
+            ));
+        }
+    }
+    if let Some((line, why)) = h.disorder {
+        return Some(format!(
+            "kernel records out of sequence at line {line}: {why}"
+        ));
+    }
+    let Some(end) = h.end else {
+        return Some(format!(
+            "no end line: the log stops after {inferences} of {expected} inferences (the benchmark died or was killed)"
+        ));
+    };
+    if let Some(n) = end
+        && n != expected
+    {
+        return Some(format!(
+            "the end line says {n} inferences, the cell asked for {expected}"
+        ));
+    }
+    None
+}
+
+/// Where a log's checked records go: every record, in log order, then
+/// what else the log said.
+pub trait Records {
+    fn kernel(&mut self, r: &KernelRecord<'_>);
+    fn inference(&mut self, r: &InferenceRecord);
+    fn finish(&mut self, meta: LogMeta);
+}
+
+/// A [`CellLog`] being read: its columns, and its kernel names so far.
+#[derive(Default)]
+struct Columns {
+    log: CellLog,
+    names: Names,
+}
+
+impl Records for Columns {
+    fn kernel(&mut self, r: &KernelRecord<'_>) {
+        let k = &mut self.log.kernels;
+        k.iter.push(r.iter);
+        k.kernel.push(r.kernel);
+        let name = self.names.id(k, r.kernel, r.name);
+        k.name.push(name);
+        k.t_prod_us.push(r.t_prod);
+        k.t_ker_us.push(r.t_ker);
+        k.t_idle_us.push(r.t_idle);
+        k.flush.push(r.flush);
+        k.k.push(r.k);
+        k.t_flush_us.push(r.t_flush);
+    }
+
+    fn inference(&mut self, r: &InferenceRecord) {
+        let i = &mut self.log.inferences;
+        i.iter.push(r.iter);
+        i.latency_us.push(r.latency);
+        i.flushes.push(r.flushes);
+        i.k_mean.push(r.k_mean);
+    }
+
+    fn finish(&mut self, meta: LogMeta) {
+        let LogMeta {
+            info,
+            end,
+            malformed,
+            nets,
+            disorder,
+        } = meta;
+        let log = &mut self.log;
+        log.info = info;
+        log.end = end;
+        log.malformed = malformed;
+        log.nets = nets;
+        log.disorder = disorder;
     }
 }
 
@@ -627,48 +783,270 @@ fn canonical(rest: &str) -> Option<Fields<'_>> {
     c.done().then_some(f)
 }
 
-/// Reads and parses the log at `path`: with the scenario's regular
-/// expressions when it has some, else the KLO v1 contract. The text goes
-/// into a buffer each thread keeps: a campaign's logs are megabytes each,
-/// and fresh memory for every one costs more (page faults, zeroing) than
-/// parsing it. The log came from a board: it is read only when it is a
-/// regular file (no link followed, no FIFO or device) of at most `limit`
-/// bytes.
+/// The longest line a log reader holds: a longer KLO v1 record is
+/// malformed, a longer line of anything else is passed over as chatter.
+/// Every line is read through a buffer of this size at most, so that a log
+/// of any size (a line of gigabytes without a break included) is read in
+/// bounded memory.
+pub const LINE_MAX: usize = 1 << 20;
+
+/// What a log is read with: the KLO v1 contract (with or without its
+/// canonical-order reader, for the tests) or a scenario's expressions.
+#[derive(Clone, Copy)]
+enum Grammar<'r> {
+    Klo { fast: bool },
+    Regex(&'r LogRegexes),
+}
+
+/// Reads a log's lines one at a time into a [`Records`] sink, checking
+/// each record (values, network, kernel sequence) as it goes.
+struct Reader<'r, S> {
+    grammar: Grammar<'r>,
+    meta: LogMeta,
+    seq: Sequence,
+    sink: S,
+    line: usize,
+}
+
+impl<'r, S: Records> Reader<'r, S> {
+    fn new(grammar: Grammar<'r>, sink: S) -> Self {
+        Reader {
+            grammar,
+            meta: LogMeta::default(),
+            seq: Sequence::default(),
+            sink,
+            line: 0,
+        }
+    }
+
+    /// The next line (without its line break). `cut`: the line ran past
+    /// [`LINE_MAX`] and `line` is its start only.
+    fn line(&mut self, line: &str, cut: bool) {
+        self.line += 1;
+        let n = self.line;
+        match self.grammar {
+            Grammar::Klo { fast } => {
+                let Some(rest) = line.strip_prefix("KLO v1 ") else {
+                    return;
+                };
+                if cut {
+                    self.meta.bad(
+                        n,
+                        format!("the line is longer than {LINE_MAX} bytes: no record is"),
+                    );
+                    return;
+                }
+                let rest = rest.trim_end();
+                if let Some(end) = rest.strip_prefix("end") {
+                    let iters = fields(end)
+                        .find(|(k, _)| *k == "iters")
+                        .and_then(|(_, v)| v.parse().ok());
+                    self.meta.end = Some(iters);
+                    return;
+                }
+                if let Some(info) = rest.strip_prefix("info") {
+                    for (k, v) in fields(info) {
+                        self.meta.info.insert(k.to_string(), v.to_string());
+                    }
+                    return;
+                }
+                let f = match fast.then(|| canonical(rest)).flatten() {
+                    Some(f) => f,
+                    None => {
+                        let mut f = Fields::default();
+                        for (k, v) in fields(rest) {
+                            f.set(k, v);
+                        }
+                        f
+                    }
+                };
+                self.fields(&f, n);
+            }
+            Grammar::Regex(re) => {
+                if cut {
+                    return;
+                }
+                if re.end.is_match(line) {
+                    self.meta.end = Some(None);
+                    return;
+                }
+                let caps = re
+                    .kernel
+                    .as_ref()
+                    .and_then(|k| k.captures(line))
+                    .or_else(|| re.inference.captures(line));
+                let Some(caps) = caps else { return };
+                let mut f = Fields::default();
+                for name in [
+                    "iter",
+                    "kernel",
+                    "name",
+                    "t_prod_us",
+                    "t_ker_us",
+                    "t_idle_us",
+                    "flush",
+                    "k",
+                    "t_flush_us",
+                    "latency_us",
+                    "flushes",
+                    "k_mean",
+                ] {
+                    if let Some(m) = caps.name(name) {
+                        f.set(name, m.as_str());
+                    }
+                }
+                self.fields(&f, n);
+            }
+        }
+    }
+
+    fn fields(&mut self, f: &Fields<'_>, line: usize) {
+        let meta = &mut self.meta;
+        match f.record(|net| meta.net(net)) {
+            Ok(Record::Kernel(k)) => {
+                self.sink.kernel(&k);
+                if self.meta.disorder.is_none()
+                    && let Err(why) = self.seq.next(k.iter, k.kernel)
+                {
+                    self.meta.disorder = Some((line, why));
+                }
+            }
+            Ok(Record::Inference(i)) => self.sink.inference(&i),
+            Err(why) => self.meta.bad(line, why),
+        }
+    }
+
+    fn text(mut self, text: &str) -> S {
+        for line in text.lines() {
+            self.line(line, false);
+        }
+        self.finish()
+    }
+
+    /// Reads `input` to its end, a line at a time (see [`for_each_line`]).
+    fn read(mut self, input: impl std::io::Read) -> std::io::Result<S> {
+        for_each_line(input, |line, cut| self.line(line, cut))?;
+        Ok(self.finish())
+    }
+
+    fn finish(mut self) -> S {
+        self.sink.finish(std::mem::take(&mut self.meta));
+        self.sink
+    }
+}
+
+/// Calls `f` with each line of `input` (without its line break; a CR
+/// before it goes too), as `str::lines` splits a text, reading a buffer at
+/// a time: a line is held whole only up to [`LINE_MAX`] bytes; a longer one
+/// comes with `cut` set and only its start. A byte that is not UTF-8 (a
+/// benchmark's chatter in a legacy encoding) becomes U+FFFD, which a
+/// record's number or name then shows as malformed.
+pub fn for_each_line(
+    input: impl std::io::Read,
+    mut f: impl FnMut(&str, bool),
+) -> std::io::Result<()> {
+    use std::io::BufRead;
+    fn text(line: &[u8], cut: bool, f: &mut impl FnMut(&str, bool)) {
+        match std::str::from_utf8(line) {
+            Ok(t) => f(t, cut),
+            Err(_) => f(&String::from_utf8_lossy(line), cut),
+        }
+    }
+    fn ended(line: &[u8], cut: bool, f: &mut impl FnMut(&str, bool)) {
+        let line = match line.last() {
+            Some(b'\r') if !cut => &line[..line.len() - 1],
+            _ => line,
+        };
+        text(line, cut, f);
+    }
+    let mut input = std::io::BufReader::with_capacity(256 << 10, input);
+    let mut held: Vec<u8> = Vec::new();
+    let mut cut = false;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let Some(at) = memchr::memchr(b'\n', buf) else {
+            // No line break in the buffer: keep the start of the line.
+            let room = LINE_MAX.saturating_sub(held.len());
+            cut |= buf.len() > room;
+            held.extend_from_slice(&buf[..buf.len().min(room)]);
+            let n = buf.len();
+            input.consume(n);
+            continue;
+        };
+        if held.is_empty() && !cut {
+            // The usual case: the whole line is in the reader's buffer.
+            ended(&buf[..at], false, &mut f);
+        } else {
+            let room = LINE_MAX.saturating_sub(held.len());
+            cut |= at > room;
+            held.extend_from_slice(&buf[..at.min(room)]);
+            ended(&held, cut, &mut f);
+            held.clear();
+            cut = false;
+        }
+        input.consume(at + 1);
+    }
+    if !held.is_empty() || cut {
+        // The last line, without a line break (kept as it is, as
+        // `str::lines` does).
+        text(&held, cut, &mut f);
+    }
+    Ok(())
+}
+
+fn grammar(regexes: Option<&LogRegexes>) -> Grammar<'_> {
+    match regexes {
+        Some(re) => Grammar::Regex(re),
+        None => Grammar::Klo { fast: true },
+    }
+}
+
+/// Reads the log at `path` into `sink`: with the scenario's regular
+/// expressions when it has some, else the KLO v1 contract; a line at a
+/// time, so that what is held is what the sink keeps. The log came from a
+/// board: it is read only when it is a regular file (no link followed, no
+/// FIFO or device) of at most `limit` bytes.
+pub fn read_into<S: Records>(
+    path: &std::path::Path,
+    regexes: Option<&LogRegexes>,
+    limit: u64,
+    sink: S,
+) -> std::io::Result<S> {
+    use std::io::Read;
+    let (file, size) = crate::untrusted::open_regular(path)?;
+    if size > limit {
+        return Err(crate::untrusted::too_large(size, limit));
+    }
+    Reader::new(grammar(regexes), sink).read(file.take(limit))
+}
+
+/// Reads every record of the log at `path` into columns (see
+/// [`read_into`]): what a log holds, whole. For the logs klo-spec writes
+/// itself (calibration) and the tests; results are read as
+/// [`LogDigest`]s, whose size does not grow with the log.
 pub fn read_log(
     path: &std::path::Path,
     regexes: Option<&LogRegexes>,
     limit: u64,
 ) -> std::io::Result<CellLog> {
-    use std::io::Read;
-    thread_local! {
-        static BYTES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    BYTES.with(|bytes| {
-        let mut bytes = bytes.borrow_mut();
-        bytes.clear();
-        let (file, size) = crate::untrusted::open_regular(path)?;
-        if size > limit {
-            return Err(crate::untrusted::too_large(size, limit));
-        }
-        file.take(limit).read_to_end(&mut bytes)?;
-        // A byte that is not UTF-8 (a benchmark's chatter in a legacy
-        // encoding) does not throw the log away: it becomes U+FFFD, which a
-        // record's number or name then shows as malformed.
-        let text = match std::str::from_utf8(&bytes) {
-            Ok(t) => std::borrow::Cow::Borrowed(t),
-            Err(_) => String::from_utf8_lossy(&bytes),
-        };
-        let log = match regexes {
-            Some(re) => parse_regex(&text, re),
-            None => parse_klo(&text),
-        };
-        drop(text);
-        // A buffer grown by an unusually long log is not kept.
-        if bytes.capacity() > 64 << 20 {
-            *bytes = Vec::new();
-        }
-        Ok(log)
-    })
+    read_into(path, regexes, limit, Columns::default()).map(|c| c.log)
+}
+
+/// Reads the log at `path` as a [`LogDigest`] (see [`read_into`]).
+pub fn read_digest(
+    path: &std::path::Path,
+    regexes: Option<&LogRegexes>,
+    limit: u64,
+    keep: digest::Keep,
+) -> std::io::Result<LogDigest> {
+    read_into(path, regexes, limit, LogDigest::new(keep))
 }
 
 /// Parses a log in the KLO v1 contract.
@@ -679,88 +1057,26 @@ pub fn parse_klo(text: &str) -> CellLog {
 /// [`parse_klo`], with or without the canonical-order reader (the tests
 /// compare the two).
 fn parse_klo_with(text: &str, fast: bool) -> CellLog {
-    let mut log = CellLog::default();
+    let mut cols = Columns::default();
     // Room for a record per line (most lines are kernel records), so the
     // columns grow once instead of doubling through a long log.
-    log.kernels
+    cols.log
+        .kernels
         .reserve(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
-    let mut names = Names::default();
-    let mut seq = Sequence::default();
-    for (i, line) in text.lines().enumerate() {
-        let Some(rest) = line.strip_prefix("KLO v1 ") else {
-            continue;
-        };
-        let rest = rest.trim_end();
-        if let Some(end) = rest.strip_prefix("end") {
-            let iters = fields(end)
-                .find(|(k, _)| *k == "iters")
-                .and_then(|(_, v)| v.parse().ok());
-            log.end = Some(iters);
-            continue;
-        }
-        if let Some(info) = rest.strip_prefix("info") {
-            for (k, v) in fields(info) {
-                log.info.insert(k.to_string(), v.to_string());
-            }
-            continue;
-        }
-        let f = match fast.then(|| canonical(rest)).flatten() {
-            Some(f) => f,
-            None => {
-                let mut f = Fields::default();
-                for (k, v) in fields(rest) {
-                    f.set(k, v);
-                }
-                f
-            }
-        };
-        if let Err(why) = f.push(&mut log, &mut names, &mut seq, i + 1) {
-            log.bad(i + 1, why);
-        }
-    }
-    log
+    Reader::new(Grammar::Klo { fast }, cols).text(text).log
 }
 
 /// Parses a log with a scenario's regular expressions.
 pub fn parse_regex(text: &str, re: &LogRegexes) -> CellLog {
-    let mut log = CellLog::default();
-    let mut names = Names::default();
-    let mut seq = Sequence::default();
-    for (i, line) in text.lines().enumerate() {
-        if re.end.is_match(line) {
-            log.end = Some(None);
-            continue;
-        }
-        let caps = re
-            .kernel
-            .as_ref()
-            .and_then(|k| k.captures(line))
-            .or_else(|| re.inference.captures(line));
-        let Some(caps) = caps else { continue };
-        let mut f = Fields::default();
-        for name in [
-            "iter",
-            "kernel",
-            "name",
-            "t_prod_us",
-            "t_ker_us",
-            "t_idle_us",
-            "flush",
-            "k",
-            "t_flush_us",
-            "latency_us",
-            "flushes",
-            "k_mean",
-        ] {
-            if let Some(m) = caps.name(name) {
-                f.set(name, m.as_str());
-            }
-        }
-        if let Err(why) = f.push(&mut log, &mut names, &mut seq, i + 1) {
-            log.bad(i + 1, why);
-        }
-    }
-    log
+    Reader::new(Grammar::Regex(re), Columns::default())
+        .text(text)
+        .log
+}
+
+/// A log's text as a [`LogDigest`] (the tests and the fuzz target compare
+/// it with the whole log).
+pub fn digest_text(text: &str, regexes: Option<&LogRegexes>, keep: digest::Keep) -> LogDigest {
+    Reader::new(grammar(regexes), LogDigest::new(keep)).text(text)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use plotters::prelude::*;
 
-use super::{Drawn, FONT, Missing, Plot, colour, drawing, legend, svg, tick, y_range};
+use super::{Drawn, FONT, MAX_POINTS, Missing, Plot, colour, drawing, legend, svg, tick, y_range};
 use crate::error::{UsageError, suggest};
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
@@ -14,11 +14,11 @@ use crate::results::cells::Cells;
 /// `default` cell, or the first ok cell with a log.
 fn choose(set: &ResultSet, cells: &Cells, wanted: Option<&str>) -> anyhow::Result<Option<usize>> {
     if let Some(id) = wanted {
-        return match cells.ids.iter().position(|x| x == id) {
+        return match cells.ids.iter().position(|x| &**x == id) {
             Some(p) => Ok(Some(p)),
             None => Err(UsageError::new(
                 format!("{}: no raw log of cell `{id}` to plot", set.label),
-                Some(match suggest(id, cells.ids.iter().map(String::as_str)) {
+                Some(match suggest(id, cells.ids.iter().map(|x| &**x)) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => "give the id of a measured cell (klo-spec show DIR)".into(),
                 }),
@@ -61,26 +61,41 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>, wanted: Option<&str>)
             reason: "no ok cell has a raw log".into(),
         }));
     };
-    let id = cells.ids[pos].clone();
+    let id = cells.ids[pos].to_string();
     let k = set
         .summary_value(cells.rows[pos], "k")
         .unwrap_or("?")
         .to_string();
-    let m = cells.kernel_means(pos)?;
-    if m.kernel.is_empty() {
+    let full = cells.kernel_profile(pos)?;
+    if full.buckets.is_empty() {
         return Ok(Err(Missing {
             name: "kernels",
             title,
             reason: format!("cell {id} has no kernel records"),
         }));
     }
-    let series: [(&str, &Vec<Option<f64>>); 3] = [
-        ("T_prod", &m.t_prod),
-        ("T_ker", &m.t_ker),
-        ("T_idle", &m.t_idle),
-    ];
+    // At most MAX_POINTS per series: neighbouring kernels merged.
+    let m = full.coarsened(MAX_POINTS);
+    let positions = full
+        .ranges()
+        .last()
+        .map_or(0, |(_, last, _)| last - full.start + 1);
+    let x: Vec<f64> = m
+        .ranges()
+        .map(|(first, last, _)| (first as f64 + last as f64) / 2.0)
+        .collect();
+    let t_prod: Vec<Option<f64>> = m.buckets.iter().map(|b| b.t_prod.value()).collect();
+    let t_ker: Vec<Option<f64>> = m
+        .buckets
+        .iter()
+        .map(|b| (b.n > 0).then(|| b.t_ker / b.n as f64))
+        .collect();
+    let t_idle: Vec<Option<f64>> = m.buckets.iter().map(|b| b.t_idle.value()).collect();
+    let series: [(&str, &Vec<Option<f64>>); 3] =
+        [("T_prod", &t_prod), ("T_ker", &t_ker), ("T_idle", &t_idle)];
     let text = svg(440, |root| {
-        let (k0, k1) = (m.kernel[0] as f64, m.kernel[m.kernel.len() - 1] as f64);
+        let half = m.width.max(1) as f64 / 2.0;
+        let (k0, k1) = (x[0] - half, x[x.len() - 1] + half);
         let y = y_range(
             series.iter().flat_map(|(_, v)| v.iter().flatten().copied()),
             0.15,
@@ -91,7 +106,7 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>, wanted: Option<&str>)
                 .margin(12)
                 .x_label_area_size(44)
                 .y_label_area_size(70)
-                .build_cartesian_2d(k0 - 0.5..k1 + 0.5, y),
+                .build_cartesian_2d(k0..k1, y),
         )?;
         drawing(
             chart
@@ -107,11 +122,10 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>, wanted: Option<&str>)
         )?;
         for (i, (name, values)) in series.iter().enumerate() {
             let c = colour(i);
-            let pts: Vec<(f64, f64)> = m
-                .kernel
+            let pts: Vec<(f64, f64)> = x
                 .iter()
                 .zip(values.iter())
-                .filter_map(|(k, v)| v.map(|v| (*k as f64, v)))
+                .filter_map(|(k, v)| v.map(|v| (*k, v)))
                 .collect();
             drawing(chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))))?
                 .label(name.to_string())
@@ -123,11 +137,19 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>, wanted: Option<&str>)
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })?;
+    let merged = if m.width > 1 {
+        format!(
+            " The cell has {positions} kernel positions and a plot draws at most {MAX_POINTS} points per series: each point is the mean over {} neighbouring kernel indexes, at their middle.",
+            m.width
+        )
+    } else {
+        String::new()
+    };
     Ok(Ok(Plot {
         name: "kernels",
         title,
         caption: format!(
-            "Cell {id}: per kernel index, the mean over its measured inferences of T_prod (host time before the enqueue; the first kernel's is an outlier and not drawn), T_ker (device time) and T_idle (device gap before the kernel; undefined for the first)."
+            "Cell {id}: per kernel index, the mean over its measured inferences of T_prod (host time before the enqueue; the first kernel's is an outlier and not drawn), T_ker (device time) and T_idle (device gap before the kernel; undefined for the first).{merged}"
         ),
         svg: text,
     }))

@@ -89,6 +89,21 @@ pub fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// Most points a plot draws per series (a line of means, the kernels of
+/// one inference): a longer series is thinned (neighbours merged, or the
+/// first ones kept) and the caption says so. Plots are built from digests
+/// and tables, so what a plot holds is bounded too.
+pub const MAX_POINTS: usize = 1000;
+/// Most values one box of the T_prod plot is drawn from: a larger
+/// condition is a random sample of its values (the caption says so).
+pub const MAX_BOX_SAMPLE: usize = 20_000;
+/// Most boxes (conditions) of the T_prod plot, panels (networks) and lines
+/// or bar groups (conditions) per panel of the sweep and speedup plots;
+/// the others are counted in the caption.
+pub const MAX_BOXES: usize = 40;
+pub const MAX_PANELS: usize = 12;
+pub const MAX_SERIES: usize = 16;
+
 const FONT: &str = "sans-serif";
 /// Width of every plot, in SVG user units (pixels at 100%).
 pub const WIDTH: u32 = 900;
@@ -206,11 +221,12 @@ fn ok_rows(set: &ResultSet) -> Vec<usize> {
 
 /// Distinct values of `column` over `rows`, in first-seen order.
 fn distinct(set: &ResultSet, rows: &[usize], column: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<String> = Vec::new();
     for &i in rows {
-        let v = set.summary_value(i, column).unwrap_or_default().to_string();
-        if !out.contains(&v) {
-            out.push(v);
+        let v = set.summary_value(i, column).unwrap_or_default();
+        if seen.insert(v) {
+            out.push(v.to_string());
         }
     }
     out

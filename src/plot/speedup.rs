@@ -7,8 +7,8 @@ use plotters::prelude::*;
 
 use super::tprod::category;
 use super::{
-    Drawn, FONT, Missing, Plot, colour, condition_name, distinct, drawing, legend, ok_rows, svg,
-    tick, varying, y_range,
+    Drawn, FONT, MAX_PANELS, MAX_POINTS, MAX_SERIES, Missing, Plot, colour, condition_name,
+    distinct, drawing, legend, ok_rows, svg, tick, varying, y_range,
 };
 use crate::results::ResultSet;
 
@@ -51,17 +51,23 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
         }));
     }
     let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
-    let networks = distinct(set, &rows, "network");
-    let conditions: Vec<String> = {
+    let mut networks = distinct(set, &rows, "network");
+    let more_networks = networks.len().saturating_sub(MAX_PANELS);
+    networks.truncate(MAX_PANELS);
+    let mut conditions: Vec<String> = {
+        let mut seen = std::collections::HashSet::new();
         let mut c: Vec<String> = Vec::new();
         for &r in &rows {
             let name = condition_name(set, r, &axes);
-            if !c.contains(&name) {
+            if seen.insert(name.clone()) {
                 c.push(name);
             }
         }
         c
     };
+    let more_conditions = conditions.len().saturating_sub(MAX_SERIES);
+    conditions.truncate(MAX_SERIES);
+    let mut more_strategies = 0;
     let panel = 360;
     let text = svg(40 + panel * networks.len() as u32, |root| {
         let root = drawing(root.titled(&title, (FONT, 22)))?;
@@ -72,7 +78,9 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
                 .copied()
                 .filter(|&r| set.summary_value(r, "network") == Some(net.as_str()))
                 .collect();
-            let strategies = strategy_order(set, &mine);
+            let mut strategies = strategy_order(set, &mine);
+            more_strategies += strategies.len().saturating_sub(MAX_POINTS);
+            strategies.truncate(MAX_POINTS);
             let y = y_range(
                 mine.iter()
                     .filter_map(|&r| set.summary_number(r, "speedup"))
@@ -140,7 +148,16 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
     Ok(Ok(Plot {
         name: "speedup",
         title,
-        caption: "Speedup of each strategy over its condition's default cell (mean latency of default / mean latency), per network; the line at 1 is the default.".into(),
+        caption: format!(
+            "Speedup of each strategy over its condition's default cell (mean latency of default / mean latency), per network; the line at 1 is the default.{}",
+            if more_networks + more_conditions + more_strategies > 0 {
+                format!(
+                    " A plot draws at most {MAX_PANELS} networks, {MAX_SERIES} conditions and {MAX_POINTS} strategies per network: {more_networks} networks, {more_conditions} conditions and {more_strategies} strategies more are not drawn."
+                )
+            } else {
+                String::new()
+            }
+        ),
         svg: text,
     }))
 }

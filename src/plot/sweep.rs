@@ -9,8 +9,8 @@ use plotters::prelude::*;
 
 use super::tprod::category;
 use super::{
-    Drawn, FONT, Missing, Plot, colour, condition_name, drawing, legend, svg, tick, varying,
-    y_range,
+    Drawn, FONT, MAX_PANELS, MAX_POINTS, MAX_SERIES, Missing, Plot, colour, condition_name,
+    drawing, legend, svg, tick, varying, y_range,
 };
 use crate::results::ResultSet;
 
@@ -22,6 +22,8 @@ struct Line {
     points: Vec<(u32, f64, f64)>,
     k_answer: Option<u32>,
     k_opt: Option<u32>,
+    /// Some of its K values are not drawn (more than `MAX_POINTS`).
+    thinned: bool,
 }
 
 fn lines(set: &ResultSet) -> Vec<Line> {
@@ -36,6 +38,13 @@ fn lines(set: &ResultSet) -> Vec<Line> {
     let opt_c = t.column("k_opt");
     let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
     let id_c = set.summary.column("id").unwrap_or(0);
+    let row_of: std::collections::HashMap<&str, usize> = set
+        .summary
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r[id_c].as_str(), i))
+        .collect();
     let mut out = Vec::new();
     for r in &t.rows {
         let Some((condition, _)) = r[sweep_c].rsplit_once('/') else {
@@ -48,7 +57,7 @@ fn lines(set: &ResultSet) -> Vec<Line> {
             .filter_map(|k| k.parse::<u32>().ok())
         {
             let id = format!("{condition}/sweep-k{k}");
-            let Some(row) = set.summary.rows.iter().position(|x| x[id_c] == id) else {
+            let Some(&row) = row_of.get(id.as_str()) else {
                 continue;
             };
             any_row = Some(row);
@@ -68,6 +77,17 @@ fn lines(set: &ResultSet) -> Vec<Line> {
         if points.is_empty() {
             continue;
         }
+        let k_answer: Option<u32> = r[ans_c].parse().ok();
+        let thinned = points.len() > MAX_POINTS;
+        if thinned {
+            // Evenly thinned, K_answer kept.
+            let step = points.len().div_ceil(MAX_POINTS);
+            let mut i = 0;
+            points.retain(|p| {
+                i += 1;
+                (i - 1) % step == 0 || Some(p.0) == k_answer
+            });
+        }
         out.push(Line {
             network: set
                 .summary_value(row, "network")
@@ -75,7 +95,8 @@ fn lines(set: &ResultSet) -> Vec<Line> {
                 .to_string(),
             name: condition_name(set, row, &axes),
             points,
-            k_answer: r[ans_c].parse().ok(),
+            k_answer,
+            thinned,
             k_opt: opt_c
                 .and_then(|c| r[c].parse().ok())
                 .or_else(|| k_opt(set, condition)),
@@ -106,17 +127,26 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
         }));
     }
     let mut networks: Vec<&str> = Vec::new();
+    let mut others: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for l in &lines {
         if !networks.contains(&l.network.as_str()) {
-            networks.push(&l.network);
+            if networks.len() < MAX_PANELS {
+                networks.push(&l.network);
+            } else {
+                others.insert(&l.network);
+            }
         }
     }
+    let more_networks = others.len();
+    let mut more_lines = 0;
     let panel = 380;
     let text = svg(40 + panel * networks.len() as u32, |root| {
         let root = drawing(root.titled(&title, (FONT, 22)))?;
         let panels = root.split_evenly((networks.len(), 1));
         for (area, net) in panels.iter().zip(&networks) {
-            let mine: Vec<&Line> = lines.iter().filter(|l| l.network == *net).collect();
+            let all: Vec<&Line> = lines.iter().filter(|l| l.network == *net).collect();
+            more_lines += all.len().saturating_sub(MAX_SERIES);
+            let mine: Vec<&Line> = all.into_iter().take(MAX_SERIES).collect();
             let ks = mine.iter().flat_map(|l| l.points.iter().map(|p| p.0));
             let (kmin, kmax) = ks.fold((u32::MAX, 0), |(a, b), k| (a.min(k), b.max(k)));
             let (x0, x1) = (
@@ -206,7 +236,23 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
     Ok(Ok(Plot {
         name: "sweep",
         title,
-        caption: "Mean latency over rounds against K, one line per condition, bars of its 95% interval over rounds; the ringed point is K_answer, the K with the lowest mean latency; a dashed line marks K_opt, the LUT's K, where the result set has one.".into(),
+        caption: format!(
+            "Mean latency over rounds against K, one line per condition, bars of its 95% interval over rounds; the ringed point is K_answer, the K with the lowest mean latency; a dashed line marks K_opt, the LUT's K, where the result set has one.{}{}",
+            if more_networks > 0 || more_lines > 0 {
+                format!(
+                    " A plot draws at most {MAX_PANELS} networks and {MAX_SERIES} lines each: {more_networks} more networks and {more_lines} more lines are not drawn."
+                )
+            } else {
+                String::new()
+            },
+            if lines.iter().any(|l| l.thinned) {
+                format!(
+                    " A sweep of more than {MAX_POINTS} K values is drawn at evenly spaced ones (K_answer kept)."
+                )
+            } else {
+                String::new()
+            }
+        ),
         svg: text,
     }))
 }

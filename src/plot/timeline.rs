@@ -9,7 +9,8 @@
 
 use plotters::prelude::*;
 
-use super::{Drawn, FONT, Missing, Plot, colour, drawing, svg, tick};
+use super::{Drawn, FONT, MAX_POINTS, Missing, Plot, colour, drawing, svg, tick};
+use crate::ingest::digest::Keep;
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
 
@@ -29,17 +30,41 @@ pub struct KernelSpan {
 /// records carry the timeline fields. Only `KLO v1` kernel records of that
 /// inference are read; anything else is passed over.
 pub fn inference_spans(log: &str, iter: u32) -> Vec<KernelSpan> {
-    let want = format!("iter={iter}");
-    let mut out = Vec::new();
+    let mut scan = SpanScan::new(iter, usize::MAX);
     for line in log.lines() {
+        scan.line(line);
+    }
+    scan.spans
+}
+
+/// The kernels of one inference, read a line at a time: the first `cap`
+/// spans, and how many more there were.
+struct SpanScan {
+    want: String,
+    cap: usize,
+    spans: Vec<KernelSpan>,
+    more: usize,
+}
+
+impl SpanScan {
+    fn new(iter: u32, cap: usize) -> SpanScan {
+        SpanScan {
+            want: format!("iter={iter}"),
+            cap,
+            spans: Vec::new(),
+            more: 0,
+        }
+    }
+
+    fn line(&mut self, line: &str) {
         let Some(rest) = line.strip_prefix("KLO v1 ") else {
-            continue;
+            return;
         };
         let mut it_ok = false;
         let (mut kernel, mut prod, mut enq, mut flush, mut start, mut end) =
             (false, None, None, None, None, None);
         for f in rest.split_whitespace() {
-            if f == want {
+            if f == self.want {
                 it_ok = true;
                 continue;
             }
@@ -58,40 +83,52 @@ pub fn inference_spans(log: &str, iter: u32) -> Vec<KernelSpan> {
             }
         }
         if !(it_ok && kernel) {
-            continue;
+            return;
         }
         if let (Some(prod), Some(enq), Some(start), Some(end)) = (prod, enq, start, end) {
-            out.push(KernelSpan {
-                prod,
-                enq,
-                flush,
-                start,
-                end,
-            });
+            if self.spans.len() < self.cap {
+                self.spans.push(KernelSpan {
+                    prod,
+                    enq,
+                    flush,
+                    start,
+                    end,
+                });
+            } else {
+                self.more += 1;
+            }
         }
     }
-    out
 }
 
-/// The measured inference of a log whose latency is the median (the
-/// lower middle one): its number.
-fn median_inference(log: &str) -> Option<u32> {
-    let mut lat: Vec<(f64, u32)> = log
-        .lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("KLO v1 ")?;
-            let mut iter = None;
-            let mut latency = None;
-            for f in rest.split_whitespace() {
-                match f.split_once('=') {
-                    Some(("iter", v)) => iter = v.parse::<u32>().ok(),
-                    Some(("latency_us", v)) => latency = v.parse::<f64>().ok(),
-                    _ => {}
-                }
-            }
-            Some((latency?, iter?))
-        })
-        .filter(|(_, it)| *it > 0)
+/// The first [`MAX_POINTS`] kernels of inference `iter` of the log at
+/// `path`, read a line at a time (the log is read as data, within
+/// `limit`), and how many more it has.
+fn spans_in(path: &std::path::Path, iter: u32, limit: u64) -> Option<(Vec<KernelSpan>, usize)> {
+    use std::io::Read as _;
+    let (file, size) = crate::untrusted::open_regular(path).ok()?;
+    if size > limit {
+        return None;
+    }
+    let mut scan = SpanScan::new(iter, MAX_POINTS);
+    crate::ingest::for_each_line(file.take(limit), |line, cut| {
+        if !cut {
+            scan.line(line);
+        }
+    })
+    .ok()?;
+    Some((scan.spans, scan.more))
+}
+
+/// The measured inference whose latency is the median (the lower middle
+/// one) among a log's inference records: its number.
+fn median_of(inferences: &crate::ingest::InferenceRows) -> Option<u32> {
+    let mut lat: Vec<(f64, u32)> = inferences
+        .latency_us
+        .iter()
+        .zip(&inferences.iter)
+        .filter(|(_, it)| **it > 0)
+        .map(|(l, it)| (*l, *it))
         .collect();
     lat.sort_by(|a, b| a.0.total_cmp(&b.0));
     lat.get(lat.len().saturating_sub(1) / 2).map(|x| x.1)
@@ -143,7 +180,7 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
             reason,
         }))
     };
-    let (Some(cells), Some(root)) = (cells, set.cells_root.as_ref()) else {
+    let Some(cells) = cells.filter(|_| set.cells_root.is_some()) else {
         return missing(
             "it needs the cells' raw logs, and this result set has no cells/ folder".into(),
         );
@@ -155,25 +192,25 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
         );
     }
     // Per pick: its first ok round's log, the median inference.
+    let limit = crate::results::cells::file_limit(set.scenario_text.as_deref());
     let mut panels: Vec<(String, String, u32, u32, Vec<KernelSpan>)> = Vec::new();
+    let mut cut = 0;
     for (id, label) in picks {
-        let Some(pos) = cells.ids.iter().position(|x| *x == id) else {
+        let Some(pos) = cells.ids.iter().position(|x| **x == *id) else {
             continue;
         };
         let round = cells.rounds[pos];
-        let path = crate::run::cell::cell_path(root, &id)
-            .join(format!("r{round}"))
-            .join("bench.log");
-        // The log came from the board: read as data, within the budget of
-        // a pulled file.
-        let limit = crate::results::cells::file_limit(set.scenario_text.as_deref());
-        let Ok(text) = crate::untrusted::read_lossy(&path, limit) else {
+        let mut median = None;
+        cells.each_digest(&[pos], Keep::default(), |_, d| {
+            median = d.ok().and_then(|d| median_of(&d.inferences));
+        });
+        let Some(iter) = median else {
             continue;
         };
-        let Some(iter) = median_inference(&text) else {
+        let Some((spans, more)) = spans_in(cells.log_path(pos), iter, limit) else {
             continue;
         };
-        let spans = inference_spans(&text, iter);
+        cut += more;
         if !spans.is_empty() {
             panels.push((id, label, round, iter, spans));
         }
@@ -257,7 +294,16 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
     Ok(Ok(Plot {
         name: "timeline",
         title,
-        caption: "One measured inference (the median of the run) of each chosen cell, per load: K = 1 and the sweep's K_answer. Host lane: each kernel's production (T_prod, blue) and the flushes (orange); device lane: each kernel's execution (T_ker, green). A gap in the device lane is T_idle: the device waits for the host (its batch was not flushed yet, or not produced). Times are on the host's clock from the inference's start (an OpenCL device's clock is tied to it at the first kernel).".into(),
+        caption: format!(
+            "One measured inference (the median of the run) of each chosen cell, per load: K = 1 and the sweep's K_answer. Host lane: each kernel's production (T_prod, blue) and the flushes (orange); device lane: each kernel's execution (T_ker, green). A gap in the device lane is T_idle: the device waits for the host (its batch was not flushed yet, or not produced). Times are on the host's clock from the inference's start (an OpenCL device's clock is tied to it at the first kernel).{}",
+            if cut > 0 {
+                format!(
+                    " A plot draws at most {MAX_POINTS} kernels of an inference: the first ones are shown, {cut} more are not."
+                )
+            } else {
+                String::new()
+            }
+        ),
         svg: text,
     }))
 }
@@ -285,6 +331,9 @@ KLO v1 end iters=3\n";
         // Without the timeline fields, nothing is drawn from a record.
         assert!(inference_spans(log, 2).is_empty());
         // The median of the measured inferences (1 and 2): the lower, 1.
-        assert_eq!(median_inference(log), Some(1));
+        assert_eq!(
+            median_of(&crate::ingest::parse_klo(log).inferences),
+            Some(1)
+        );
     }
 }

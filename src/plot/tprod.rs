@@ -10,8 +10,10 @@
 use plotters::prelude::*;
 
 use super::{
-    Drawn, FONT, Missing, Plot, colour, condition_name, drawing, ok_rows, svg, tick, varying,
+    Drawn, FONT, MAX_BOX_SAMPLE, MAX_BOXES, Missing, Plot, colour, condition_name, drawing,
+    ok_rows, svg, tick, varying,
 };
+use crate::ingest::digest::{Keep, SAMPLE_MAX};
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
 
@@ -75,40 +77,146 @@ impl TukeyBox {
     }
 }
 
+/// A weighted random sample without replacement of at most `cap` values
+/// (Efraimidis and Spirakis' A-ES): a value offered with weight `w` gets
+/// the key `u^(1/w)` (`ln u / w` here) for a uniform `u`, and the values of
+/// the `cap` largest keys stay. The generator has a fixed seed and values
+/// are offered in a fixed order, so the same inputs draw the same plot.
+struct Reservoir {
+    cap: usize,
+    rng: rand_chacha::ChaCha8Rng,
+    /// (key, value), the smallest key on top.
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(Key, Key)>>,
+}
+
+/// An f64 ordered by `total_cmp`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Key(f64);
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+impl Reservoir {
+    fn new(cap: usize) -> Reservoir {
+        use rand::SeedableRng;
+        Reservoir {
+            cap,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(0x6b6c_6f5f_7470_726f),
+            heap: std::collections::BinaryHeap::new(),
+        }
+    }
+
+    fn offer(&mut self, value: f64, weight: f64) {
+        use rand::Rng;
+        // u in (0, 1]: ln u is finite.
+        let u: f64 = 1.0 - self.rng.random::<f64>();
+        let key = Key(u.ln() / weight.max(f64::MIN_POSITIVE));
+        if self.heap.len() < self.cap {
+            self.heap.push(std::cmp::Reverse((key, Key(value))));
+        } else if self.heap.peek().is_some_and(|top| top.0.0 < key) {
+            self.heap.pop();
+            self.heap.push(std::cmp::Reverse((key, Key(value))));
+        }
+    }
+
+    fn values(self) -> Vec<f64> {
+        self.heap.into_iter().map(|r| r.0.1.0).collect()
+    }
+}
+
+/// One box: its condition, its sample, and how many values it stands for.
+struct Group {
+    name: String,
+    sample: Reservoir,
+    /// Positive values offered (every one, sampled or not).
+    n: u64,
+    /// Values of 0 µs, which a log axis cannot draw.
+    zeros: u64,
+}
+
 pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
     let title = "T_prod distribution per load and frequency".to_string();
     let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
     let ok = ok_rows(set);
-    // (condition, values) in first-seen order.
-    let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
-    let mut add = |name: String, values: &[f64]| match groups.iter_mut().find(|g| g.0 == name) {
-        Some(g) => g.1.extend_from_slice(values),
-        None => groups.push((name, values.to_vec())),
+    let mut is_ok = vec![false; set.summary.rows.len()];
+    for &r in &ok {
+        is_ok[r] = true;
+    }
+    // Conditions in first-seen order, at most MAX_BOXES of them.
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: std::collections::HashMap<String, Option<usize>> =
+        std::collections::HashMap::new();
+    let mut group_of = |groups: &mut Vec<Group>, row: usize| -> Option<usize> {
+        let name = condition_name(set, row, &axes);
+        *index.entry(name.clone()).or_insert_with(|| {
+            (groups.len() < MAX_BOXES).then(|| {
+                groups.push(Group {
+                    name,
+                    sample: Reservoir::new(MAX_BOX_SAMPLE),
+                    n: 0,
+                    zeros: 0,
+                });
+                groups.len() - 1
+            })
+        })
     };
-    let per_kernel = cells.is_some_and(|c| !c.logs.is_empty());
+    let per_kernel = cells.is_some_and(|c| !c.is_empty());
     if let Some(c) = cells.filter(|_| per_kernel) {
-        for (pos, values) in c.t_prod_values().iter().enumerate() {
-            let row = c.rows[pos];
-            if ok.contains(&row) {
-                add(condition_name(set, row, &axes), values);
+        let positions: Vec<usize> = (0..c.len()).filter(|&p| is_ok[c.rows[p]]).collect();
+        let keep = Keep {
+            t_prod_sample: true,
+        };
+        c.each_digest(&positions, keep, |p, d| {
+            let (Ok(d), Some(g)) = (d, group_of(&mut groups, c.rows[p])) else {
+                return;
+            };
+            let g = &mut groups[g];
+            let s = &d.t_prod_sample;
+            for v in &s.values {
+                g.sample.offer(*v, s.stride as f64);
             }
-        }
+            g.n += s.seen;
+            g.zeros += d.t_prod_zeros;
+        });
     } else {
         for &row in &ok {
-            if let Some(v) = set.summary_number(row, "t_prod_mean_us") {
-                add(condition_name(set, row, &axes), &[v]);
+            if let Some(v) = set.summary_number(row, "t_prod_mean_us")
+                && let Some(g) = group_of(&mut groups, row)
+            {
+                let g = &mut groups[g];
+                if v > 0.0 {
+                    g.sample.offer(v, 1.0);
+                    g.n += 1;
+                } else {
+                    g.zeros += 1;
+                }
             }
         }
     }
+    let not_drawn = index.values().filter(|g| g.is_none()).count();
     // The log axis has no room for zero: a T_prod of 0 µs (a clock's
     // resolution) is left out and counted in the caption.
-    let mut dropped = 0;
+    let dropped: u64 = groups.iter().map(|g| g.zeros).sum();
+    let sampled = groups.iter().any(|g| (g.sample.heap.len() as u64) < g.n);
     let boxes: Vec<(String, TukeyBox)> = groups
         .into_iter()
-        .filter_map(|(name, v)| {
-            let positive: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
-            dropped += v.len() - positive.len();
-            TukeyBox::new(&positive).map(|b| (name, b))
+        .filter_map(|g| {
+            let n = g.n;
+            TukeyBox::new(&g.sample.values()).map(|mut b| {
+                b.n = n as usize;
+                (g.name, b)
+            })
         })
         .collect();
     if boxes.is_empty() {
@@ -205,9 +313,21 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
         name: "tprod",
         title,
         caption: format!(
-            "Boxes: quartiles and median of {what}, per condition, on a log scale; whiskers end at the last value within 1.5 IQR, dots are values beyond; the cross is the mean.{}",
+            "Boxes: quartiles and median of {what}, per condition, on a log scale; whiskers end at the last value within 1.5 IQR, dots are values beyond; the cross is the mean.{}{}{}",
             if dropped > 0 {
                 format!(" {dropped} values of 0 µs are not drawn.")
+            } else {
+                String::new()
+            },
+            if sampled {
+                format!(
+                    " Where a condition has more values than a plot holds, its box is drawn from a sample of them (every log's values thinned evenly to at most {SAMPLE_MAX}, then at most {MAX_BOX_SAMPLE} per condition drawn at random, weighted); n counts them all."
+                )
+            } else {
+                String::new()
+            },
+            if not_drawn > 0 {
+                format!(" The first {MAX_BOXES} conditions are drawn; {not_drawn} more are not.")
             } else {
                 String::new()
             }

@@ -50,16 +50,24 @@ const CHECKLIST_COLUMNS: [&str; 14] = [
     "note",
 ];
 
-/// A table cut to some columns; `class` is a CSS class per row (from its
-/// status or verdict), for colour.
+/// A table cut to some columns, and to its first [`ROWS_SHOWN`] rows;
+/// `class` is a CSS class per row (from its status or verdict), for colour.
 #[derive(Debug, Serialize)]
 pub struct TableView {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<String>>,
     pub classes: Vec<String>,
-    /// The same table as Markdown, for report.md.
+    /// The same table as Markdown, for report.md (with a line saying how
+    /// many rows are not shown, when some are not).
     pub markdown: String,
+    /// Rows not shown.
+    pub more: usize,
 }
+
+/// Most rows of a table a report shows (the page of a plan of a million
+/// cells would be gigabytes): the rest are counted, and every row is in
+/// the table's CSV file.
+pub const ROWS_SHOWN: usize = 1000;
 
 fn view(t: &Table, columns: &[&str], class_column: Option<&str>) -> TableView {
     let idx: Vec<usize> = if columns.is_empty() {
@@ -67,22 +75,36 @@ fn view(t: &Table, columns: &[&str], class_column: Option<&str>) -> TableView {
     } else {
         columns.iter().filter_map(|c| t.column(c)).collect()
     };
-    let cut = t.select(&idx);
+    let shown = &t.rows[..t.rows.len().min(ROWS_SHOWN)];
+    let cut = Table {
+        columns: idx.iter().map(|&i| t.columns[i].clone()).collect(),
+        rows: shown
+            .iter()
+            .map(|r| idx.iter().map(|&i| r[i].clone()).collect())
+            .collect(),
+    };
+    let more = t.rows.len() - shown.len();
     let class_idx = class_column.and_then(|c| t.column(c));
-    let classes = t
-        .rows
+    let classes = shown
         .iter()
         .map(|r| class_idx.map(|i| css_class(&r[i])).unwrap_or_default())
         .collect();
+    let mut markdown = if cut.rows.is_empty() {
+        String::new()
+    } else {
+        cut.to_markdown()
+    };
+    if more > 0 {
+        markdown.push_str(&format!(
+            "\nThe first {ROWS_SHOWN} rows are shown; {more} more are in the table's CSV file.\n"
+        ));
+    }
     TableView {
-        markdown: if cut.rows.is_empty() {
-            String::new()
-        } else {
-            cut.to_markdown()
-        },
+        markdown,
         columns: cut.columns,
         rows: cut.rows,
         classes,
+        more,
     }
 }
 
@@ -168,9 +190,10 @@ fn distinct_values(t: &Table, column: &str) -> String {
     let Some(c) = t.column(column) else {
         return String::new();
     };
+    let mut set = std::collections::HashSet::new();
     let mut seen: Vec<&str> = Vec::new();
     for r in &t.rows {
-        if !r[c].is_empty() && !seen.contains(&r[c].as_str()) {
+        if !r[c].is_empty() && set.insert(r[c].as_str()) {
             seen.push(&r[c]);
         }
     }
@@ -327,13 +350,10 @@ pub fn build(
     };
     let mut by_status: Vec<(String, usize)> = Vec::new();
     for i in 0..set.summary.rows.len() {
-        let s = set
-            .summary_value(i, "status")
-            .unwrap_or_default()
-            .to_string();
+        let s = set.summary_value(i, "status").unwrap_or_default();
         match by_status.iter_mut().find(|x| x.0 == s) {
             Some(x) => x.1 += 1,
-            None => by_status.push((s, 1)),
+            None => by_status.push((s.to_string(), 1)),
         }
     }
     Context {

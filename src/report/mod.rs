@@ -128,6 +128,12 @@ pub fn command(a: &ReportArgs) -> Result<i32> {
         for (id, why) in &c.unusable {
             eprintln!("klo-spec: cell {id}: its raw log is not used ({why})");
         }
+        if c.unusable_more > 0 {
+            eprintln!(
+                "klo-spec: and {} more runs whose raw logs are not used",
+                c.unusable_more
+            );
+        }
     }
     let report = make(
         &set,

@@ -1,39 +1,59 @@
 //! The raw runs of a result set on disk (`cells/<id>/r<round>/bench.log`
-//! and `cell.json`): the kernels and inferences frames for `export`, and
-//! per-kernel data for the plots.
+//! and `cell.json`): an index of the runs whose logs are behind the
+//! summary, and their logs read a bounded batch at a time, as digests (the
+//! plots) or record by record (the kernels and inferences frames of
+//! `export`). Nothing holds every log at once: what a reader keeps is
+//! bounded by what it asks for, whatever the logs' sizes.
 //!
 //! A round's log is used only when its `cell.json` has the hash of the
 //! summary row and says `ok`: runs left from another definition must not be
 //! read as the samples behind these tables.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::ResultSet;
-use crate::ingest::{self, CellLog, frames};
+use crate::ingest::digest::{Keep, KernelProfile};
+use crate::ingest::{self, LogDigest, Records};
 use crate::record::{CellRecord, Status};
 use crate::run::cell::cell_path;
 use crate::scenario::LogRegexes;
 use crate::scenario::raw::RegexParser;
 
-/// The logs of the cells whose measurements the summary shows.
+/// The runs of a result set whose logs the summary's measurements come
+/// from: an index, no log held.
 pub struct Cells {
-    /// Per log: its summary row.
+    /// Per usable run: its summary row,
     pub rows: Vec<usize>,
-    /// Per log: its cell id.
-    pub ids: Vec<String>,
-    /// Per log: its round.
+    /// its cell id (shared by the rounds of a cell),
+    pub ids: Vec<Arc<str>>,
+    /// its round,
     pub rounds: Vec<u32>,
-    pub logs: Vec<CellLog>,
-    /// Rows with measurements whose log could not be used, and why.
+    /// and its log.
+    logs: Vec<PathBuf>,
+    /// Rows with measurements whose log could not be used, and why: the
+    /// first [`UNUSABLE_KEPT`] of them,
     pub unusable: Vec<(String, String)>,
+    /// and how many more.
+    pub unusable_more: usize,
     /// What the cells' logs said about the device (cell.json
-    /// `device_info`), per key its distinct values.
-    pub devices: BTreeMap<String, BTreeSet<String>>,
+    /// `device_info`), per key its distinct values (at most
+    /// [`DEVICE_VALUES_KEPT`], then a count of the others).
+    pub devices: BTreeMap<String, (BTreeSet<String>, usize)>,
+    parser: Option<LogRegexes>,
+    limit: u64,
 }
+
+/// Unusable runs listed by name; the rest are counted.
+pub const UNUSABLE_KEPT: usize = 100;
+/// Distinct values of one `device_info` key kept; the rest are counted.
+pub const DEVICE_VALUES_KEPT: usize = 16;
+/// Logs read at a time (in parallel) by [`Cells::each_digest`].
+const LOG_BATCH: usize = 64;
 
 /// `device_info` keys that describe one cell's run, not the device.
 const PER_CELL_INFO: [&str; 5] = ["k", "net", "iters", "kernels", "probe"];
@@ -81,8 +101,10 @@ pub fn file_limit(scenario_text: Option<&str>) -> u64 {
 }
 
 impl Cells {
-    /// Reads the logs behind the summary rows with measurements; `None`
-    /// when the set has no cells (read from git, or cells/ removed).
+    /// Indexes the runs behind the summary rows with measurements: reads
+    /// their `cell.json` files and checks that each log is a regular file
+    /// within the scenario's file budget, without reading it. `None` when
+    /// the set has no cells (read from git, or cells/ removed).
     pub fn load(set: &ResultSet) -> Result<Option<Cells>> {
         let Some(root) = &set.cells_root else {
             return Ok(None);
@@ -95,7 +117,7 @@ impl Cells {
             (Some(i), Some(s), Some(h)) => (i, s, h),
             _ => anyhow::bail!("{}: summary.csv lacks id, status or hash", set.label),
         };
-        type Read = Result<(CellLog, BTreeMap<String, String>), String>;
+        type Found = Result<(PathBuf, BTreeMap<String, String>), String>;
         let rounds_c = t.column("rounds");
         // A row has measurements when one of its rounds is ok (or, for a
         // set without a rounds column, when its status says so).
@@ -109,16 +131,16 @@ impl Cells {
         };
         let runs: Vec<(usize, u32)> = t
             .rows
-            .iter()
+            .par_iter()
             .enumerate()
             .filter(|(_, r)| measured(r))
-            .flat_map(|(i, r)| {
+            .flat_map_iter(|(i, r)| {
                 round_folders(&cell_path(root, &r[id_c]))
                     .into_iter()
                     .map(move |round| (i, round))
             })
             .collect();
-        let read: Vec<(usize, u32, Option<Read>)> = runs
+        let found: Vec<(usize, u32, Option<Found>)> = runs
             .par_iter()
             .map(|&(i, round)| {
                 let r = &t.rows[i];
@@ -141,19 +163,27 @@ impl Cells {
                             "round {round}: cell.json names a log folder outside the cell"
                         )))
                     }
-                    Some(rec) => Some(
-                        match ingest::read_log(
-                            &rec.log_dir
-                                .as_ref()
-                                .map_or(dir.clone(), |d| dir.join(d))
-                                .join("bench.log"),
-                            parser.as_ref(),
-                            limit,
-                        ) {
-                            Ok(log) => Ok((log, rec.device_info)),
+                    Some(rec) => {
+                        let path = rec
+                            .log_dir
+                            .as_ref()
+                            .map_or(dir.clone(), |d| dir.join(d))
+                            .join("bench.log");
+                        // Readable as a log is read: a regular file, no
+                        // link followed, within the budget.
+                        let checked =
+                            crate::untrusted::open_regular(&path).and_then(|(_, size)| {
+                                if size > limit {
+                                    Err(crate::untrusted::too_large(size, limit))
+                                } else {
+                                    Ok(())
+                                }
+                            });
+                        Some(match checked {
+                            Ok(()) => Ok((path, rec.device_info)),
                             Err(e) => Err(format!("round {round}: bench.log: {e}")),
-                        },
-                    ),
+                        })
+                    }
                 };
                 (i, round, log)
             })
@@ -164,128 +194,129 @@ impl Cells {
             rounds: Vec::new(),
             logs: Vec::new(),
             unusable: Vec::new(),
+            unusable_more: 0,
             devices: BTreeMap::new(),
+            parser,
+            limit,
         };
-        for (i, round, log) in read {
-            let id = t.rows[i][id_c].clone();
+        let mut last: Option<(usize, Arc<str>)> = None;
+        for (i, round, log) in found {
+            let id = match &last {
+                Some((row, id)) if *row == i => id.clone(),
+                _ => {
+                    let id: Arc<str> = Arc::from(t.rows[i][id_c].as_str());
+                    last = Some((i, id.clone()));
+                    id
+                }
+            };
             match log {
                 None => {}
-                Some(Ok((log, info))) => {
+                Some(Ok((path, info))) => {
                     cells.rows.push(i);
                     cells.ids.push(id);
                     cells.rounds.push(round);
-                    cells.logs.push(log);
+                    cells.logs.push(path);
                     for (k, v) in info {
-                        if !PER_CELL_INFO.contains(&k.as_str()) {
-                            cells.devices.entry(k).or_default().insert(v);
+                        if PER_CELL_INFO.contains(&k.as_str()) {
+                            continue;
+                        }
+                        let (values, more) = cells.devices.entry(k).or_default();
+                        if values.len() < DEVICE_VALUES_KEPT || values.contains(&v) {
+                            values.insert(v);
+                        } else {
+                            *more += 1;
                         }
                     }
                 }
-                Some(Err(why)) => cells.unusable.push((id, why)),
+                Some(Err(why)) => {
+                    if cells.unusable.len() < UNUSABLE_KEPT {
+                        cells.unusable.push((id.to_string(), why));
+                    } else {
+                        cells.unusable_more += 1;
+                    }
+                }
             }
         }
         Ok(Some(cells))
     }
 
-    fn indexed(&self) -> Vec<(u32, &CellLog)> {
-        self.logs
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (i as u32, l))
-            .collect()
+    /// True when no run's log can be read.
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty()
     }
 
-    /// The kernels and inferences frames (see `ingest::frames`), with the
-    /// cell named by its id instead of an index and a `round` column after
-    /// it, in summary order, then round order.
-    pub fn frames(&self) -> Result<(DataFrame, DataFrame)> {
-        let (mut kernels, mut inferences) = frames::build(&self.indexed())?;
-        for df in [&mut kernels, &mut inferences] {
-            let idx = df.column("cell")?.u32()?.clone();
-            let ids: Vec<&str> = idx
-                .iter()
-                .map(|i| i.map(|i| self.ids[i as usize].as_str()).unwrap_or_default())
+    /// Runs indexed.
+    pub fn len(&self) -> usize {
+        self.logs.len()
+    }
+
+    /// Reads the logs of runs `positions` as digests, [`LOG_BATCH`] at a
+    /// time in parallel, and hands each to `f` in the order given: at most
+    /// a batch of digests is held.
+    pub fn each_digest(
+        &self,
+        positions: &[usize],
+        keep: Keep,
+        mut f: impl FnMut(usize, std::io::Result<LogDigest>),
+    ) {
+        for batch in positions.chunks(LOG_BATCH) {
+            let read: Vec<std::io::Result<LogDigest>> = batch
+                .par_iter()
+                .map(|&p| {
+                    ingest::read_digest(&self.logs[p], self.parser.as_ref(), self.limit, keep)
+                })
                 .collect();
-            let rounds: Vec<u32> = idx
-                .iter()
-                .map(|i| i.map(|i| self.rounds[i as usize]).unwrap_or_default())
-                .collect();
-            df.replace("cell", Column::new("cell".into(), ids))?;
-            df.insert_column(1, Column::new("round".into(), rounds))?;
+            for (&p, d) in batch.iter().zip(read) {
+                f(p, d);
+            }
         }
-        Ok((kernels, inferences))
+    }
+
+    /// Reads the log of run `position` record by record into `sink`.
+    pub fn read_into<S: Records>(&self, position: usize, sink: S) -> std::io::Result<S> {
+        ingest::read_into(&self.logs[position], self.parser.as_ref(), self.limit, sink)
+    }
+
+    /// The log of run `position`.
+    pub fn log_path(&self, position: usize) -> &std::path::Path {
+        &self.logs[position]
     }
 
     /// What the logs said about the device: per key, its values joined.
     pub fn device_info(&self) -> Vec<(String, String)> {
         self.devices
             .iter()
-            .map(|(k, v)| (k.clone(), v.iter().cloned().collect::<Vec<_>>().join(", ")))
-            .collect()
-    }
-
-    /// Per kernel index of one cell (the cell of log `position`), over the
-    /// measured inferences of all its rounds: mean T_prod (the inference's
-    /// first kernel excluded: an outlier by rule), mean T_ker and mean
-    /// T_idle (undefined for the first kernel).
-    pub fn kernel_means(&self, position: usize) -> Result<KernelMeans> {
-        let logs: Vec<(u32, &CellLog)> = (0..self.logs.len())
-            .filter(|&p| self.ids[p] == self.ids[position])
-            .map(|p| (p as u32, &self.logs[p]))
-            .collect();
-        let (kernels, _) = frames::build(&logs)?;
-        let not_first = col("first").not();
-        let df = kernels
-            .lazy()
-            .filter(col("iter").gt(lit(0)))
-            .group_by([col("kernel")])
-            .agg([
-                col("t_prod_us")
-                    .filter(not_first.clone())
-                    .mean()
-                    .alias("t_prod"),
-                col("t_ker_us").mean().alias("t_ker"),
-                col("t_idle_us").filter(not_first).mean().alias("t_idle"),
-            ])
-            .sort(["kernel"], SortMultipleOptions::default())
-            .collect()?;
-        let f = |name: &str| -> Result<Vec<Option<f64>>> {
-            Ok(df
-                .column(name)?
-                .cast(&DataType::Float64)?
-                .f64()?
-                .iter()
-                .collect())
-        };
-        Ok(KernelMeans {
-            kernel: df
-                .column("kernel")?
-                .cast(&DataType::UInt32)?
-                .u32()?
-                .iter()
-                .map(|k| k.unwrap_or_default())
-                .collect(),
-            t_prod: f("t_prod")?,
-            t_ker: f("t_ker")?,
-            t_idle: f("t_idle")?,
-        })
-    }
-
-    /// Per log: the T_prod of every measured kernel that counts in means
-    /// (warm-up inference and each inference's first kernel excluded).
-    pub fn t_prod_values(&self) -> Vec<Vec<f64>> {
-        self.logs
-            .iter()
-            .map(|log| {
-                let first = log.first_kernel_flags();
-                let k = &log.kernels;
-                (0..k.iter.len())
-                    .filter(|&i| k.iter[i] > 0 && !first[i])
-                    .map(|i| k.t_prod_us[i])
-                    .filter(|v| v.is_finite())
-                    .collect()
+            .map(|(k, (v, more))| {
+                let mut text = v.iter().cloned().collect::<Vec<_>>().join(", ");
+                if *more > 0 {
+                    text.push_str(&format!(" and {more} more"));
+                }
+                (k.clone(), text)
             })
             .collect()
+    }
+
+    /// Per kernel position of one cell (the cell of run `position`), over
+    /// the measured inferences of all its rounds: see
+    /// [`KernelProfile`] (at most `ingest::digest::PROFILE_MAX` buckets,
+    /// whatever the logs hold).
+    pub fn kernel_profile(&self, position: usize) -> Result<KernelProfile> {
+        let id = &self.ids[position];
+        let of_cell: Vec<usize> = (0..self.logs.len())
+            .filter(|&p| self.ids[p] == *id)
+            .collect();
+        let mut profile = KernelProfile::default();
+        let mut failed = None;
+        self.each_digest(&of_cell, Keep::default(), |p, d| match d {
+            Ok(d) => profile.merge(&d.profile),
+            Err(e) => {
+                failed.get_or_insert(format!("{}: {e}", self.logs[p].display()));
+            }
+        });
+        match failed {
+            Some(why) => Err(anyhow::anyhow!("cannot read {why}")),
+            None => Ok(profile),
+        }
     }
 }
 
@@ -305,15 +336,6 @@ pub fn round_folders(dir: &std::path::Path) -> Vec<u32> {
         .unwrap_or_default();
     v.sort_unstable();
     v
-}
-
-/// Per-kernel means of one cell, by kernel index.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct KernelMeans {
-    pub kernel: Vec<u32>,
-    pub t_prod: Vec<Option<f64>>,
-    pub t_ker: Vec<Option<f64>>,
-    pub t_idle: Vec<Option<f64>>,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::cell::{self, Attempt, Outcome};
+use super::cell::{self, Attempt, Outcome, Placed};
 use crate::matrix::Cell;
 use crate::record::{AttemptSummary, CellRecord, Status};
 use crate::scenario::RetryOn;
@@ -64,7 +64,9 @@ pub fn failure_kind(a: &Attempt) -> Option<RetryOn> {
 }
 
 /// Puts a cell's last attempt in place as `cells/<id>`, with the earlier
-/// ones of this run in its `attempts/<n>/` and listed in its record.
+/// ones of this run in its `attempts/<n>/` and listed in its record. An
+/// interrupted last attempt never replaces a finished result: it goes into
+/// that result's `attempts/` ([`cell::place`]).
 pub fn keep(
     out_dir: &Path,
     cell: &Cell,
@@ -77,9 +79,11 @@ pub fn keep(
         unreachable,
         mut storage,
         staging,
+        left,
     } = last;
+    let mut kept = None;
     if storage.is_none() {
-        let result = (|| -> Result<()> {
+        let result = (|| -> Result<Placed> {
             let dir = staging.join("attempts");
             for (a, by) in &earlier {
                 let n = a.record.attempt;
@@ -95,8 +99,16 @@ pub fn keep(
             }
             cell::finalize(out_dir, cell, &staging, &record)
         })();
-        if let Err(e) = result {
-            storage = Some(format!("{e:#}"));
+        match result {
+            Ok(Placed::Result) => {}
+            Ok(Placed::Aside { earlier, folder }) => {
+                record.reason = Some(format!(
+                    "{}; the earlier {earlier} result is kept, this run is in {folder}",
+                    record.reason.take().unwrap_or_else(|| "interrupted".into())
+                ));
+                kept = Some((earlier, folder));
+            }
+            Err(e) => storage = Some(format!("{e:#}")),
         }
     }
     if let Some(why) = &storage {
@@ -108,16 +120,26 @@ pub fn keep(
         log,
         unreachable,
         storage,
+        left,
+        kept,
     }
 }
 
+/// A run that a killed runner left in `.staging/`, as the next run found
+/// it: the cell's id, the status it recorded, and where it went.
+pub struct CutOff {
+    pub id: String,
+    pub status: Status,
+    pub placed: Placed,
+}
+
 /// What a runner that was killed left in `.staging/`: for each planned cell
-/// (same id and hash) that has no `ok` record of that hash, its latest
-/// leftover attempt becomes its record (the attempt that was running says
-/// `interrupted`, see [`cell::cut_off_reason`]). Returns the ids and
-/// statuses so recorded; the rest of `.staging/` is removed at the end of
-/// the run.
-pub fn recover_cut_off(out_dir: &Path, cells: &[Cell]) -> Vec<(String, Status)> {
+/// (same id and hash), its latest leftover attempt becomes its record (the
+/// attempt that was running says `interrupted`, see
+/// [`cell::cut_off_reason`]), unless a finished result is in place: then
+/// it is kept in that result's `attempts/`. The rest of `.staging/` is
+/// removed at the end of the run.
+pub fn recover_cut_off(out_dir: &Path, cells: &[Cell]) -> Vec<CutOff> {
     let Ok(entries) = std::fs::read_dir(out_dir.join(".staging")) else {
         return Vec::new();
     };
@@ -130,8 +152,12 @@ pub fn recover_cut_off(out_dir: &Path, cells: &[Cell]) -> Vec<(String, Status)> 
         let Some(cell) = planned.get(rec.id.as_str()) else {
             continue;
         };
+        // A finished attempt that was never put in place (the runner was
+        // killed just after it) does not replace an ok result: it may have
+        // been about to be retried.
         if cell.hash != rec.hash
-            || super::current_record(out_dir, cell).is_some_and(|r| r.status == Status::Ok)
+            || (!matches!(rec.status, Status::Ok | Status::Interrupted)
+                && super::current_record(out_dir, cell).is_some_and(|r| r.status == Status::Ok))
         {
             continue;
         }
@@ -145,9 +171,11 @@ pub fn recover_cut_off(out_dir: &Path, cells: &[Cell]) -> Vec<(String, Status)> 
     latest
         .into_iter()
         .filter_map(|(id, (_, path, rec))| {
-            cell::place(out_dir, &id, &path)
-                .ok()
-                .map(|()| (id, rec.status))
+            cell::place(out_dir, &id, &path).ok().map(|placed| CutOff {
+                id,
+                status: rec.status,
+                placed,
+            })
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::board::Topology;
 use crate::board::freqplan::FreqPlan;
 use crate::board::{Cancel, CellJob, CellRun, DATA, EXEC, HelperPaths, JobFile, Transport};
-use crate::ingest::{self, CellLog};
+use crate::ingest::{self, CellLog, LogDigest};
 use crate::matrix::Cell;
 use crate::networks;
 use crate::record::{CellRecord, LoadCounts, Status, cpu_utilization};
@@ -54,6 +54,9 @@ pub struct BoardRun<'a> {
     /// For a board on this machine: where its cells register, to find
     /// cells of other runs that overlapped them.
     pub activity: Option<super::activity::Activity>,
+    /// The command that puts this board back (`klo-spec board reset`, with
+    /// the inventory when it is not the default one).
+    pub reset_command: String,
 }
 
 /// One load entry of the cell template: `procs` processes on `core`.
@@ -234,8 +237,21 @@ fn read_status(path: &Path) -> BTreeMap<String, String> {
 /// `/proc/stat` snapshots, the end of `bench.err`).
 const SMALL_FILE: u64 = 1 << 20;
 
-/// Parses a pulled cell folder's log with the scenario's parser.
-pub fn parse_log(s: &Scenario, dir: &Path) -> Option<CellLog> {
+/// Reads a cell folder's log with the scenario's parser, as a digest: what
+/// is held does not grow with the log (see `ingest::digest`).
+pub fn parse_log(s: &Scenario, dir: &Path) -> Option<LogDigest> {
+    ingest::read_digest(
+        &dir.join("bench.log"),
+        s.parser.as_ref(),
+        s.pull_limits.file_bytes,
+        ingest::digest::Keep::default(),
+    )
+    .ok()
+}
+
+/// Reads a cell folder's log whole, every record in columns: for the
+/// calibration, whose logs klo-spec's own probe writes at a size it sets.
+pub fn parse_log_full(s: &Scenario, dir: &Path) -> Option<CellLog> {
     ingest::read_log(
         &dir.join("bench.log"),
         s.parser.as_ref(),
@@ -255,22 +271,140 @@ fn last_line(path: &Path) -> Option<String> {
 /// What running a cell gave, once its folder is in place.
 pub struct Outcome {
     pub record: CellRecord,
-    pub log: Option<CellLog>,
+    pub log: Option<LogDigest>,
     /// Set when the board could not be reached or its connection dropped
     /// (the cell may be tried again): what the client said.
     pub unreachable: Option<String>,
     /// Set when the result could not be stored in the output folder (a
     /// full disk, a read-only folder): what the file system said.
     pub storage: Option<String>,
+    /// Set when a forced stop cut the cell's cleanup short: what the board
+    /// may still have.
+    pub left: Option<LeftBehind>,
+    /// Set when this run was interrupted and an earlier finished result
+    /// stayed in place: its status, and where this attempt was kept.
+    pub kept: Option<(Status, String)>,
 }
 
 /// One attempt at a cell, judged, its folder still in `.staging/`.
 pub struct Attempt {
     pub record: CellRecord,
-    pub log: Option<CellLog>,
+    pub log: Option<LogDigest>,
     pub unreachable: Option<String>,
     pub storage: Option<String>,
     pub staging: PathBuf,
+    pub left: Option<LeftBehind>,
+}
+
+/// What a cell whose cleanup a forced stop (a second signal) cut short may
+/// have left on its board: pinned frequencies, cores brought online, load
+/// processes. `klo-spec board reset` puts it back (the board keeps every
+/// value it changed in its state folder until it is restored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeftBehind {
+    pub board: String,
+    pub cell: String,
+    /// One line per kind of change.
+    pub items: Vec<String>,
+    /// The command that puts the board back.
+    pub reset: String,
+}
+
+impl LeftBehind {
+    /// The lines printed at a forced stop.
+    pub fn message(&self) -> String {
+        let mut out = format!(
+            "forced stop: the cleanup of {} was cut short; board `{}` may still have:",
+            self.cell, self.board
+        );
+        for i in &self.items {
+            out.push_str(&format!("\n  {i}"));
+        }
+        out.push_str(&format!("\nput it back with: {}", self.reset));
+        out
+    }
+}
+
+/// What a cell may have left on its board when a forced stop cut its
+/// cleanup short; `None` when its cleanup finished (its `cell.status` says
+/// `finished=1`). From what the cell script noted before it was killed
+/// where that came back, else from what the cell was to do.
+fn left_behind(
+    r: &BoardRun,
+    cell: &Cell,
+    staging: &Path,
+    record: &CellRecord,
+) -> Option<LeftBehind> {
+    let status_file = staging.join("cell.status");
+    let st = read_status(&status_file);
+    if st.contains_key("finished") {
+        return None;
+    }
+    // Nothing came back (a remote board's round trip was cut): the plan.
+    let known = status_file.is_file();
+    let mut items = Vec::new();
+    if !st.contains_key("restored") {
+        let cpu: Vec<String> = record
+            .pins
+            .cpu
+            .iter()
+            .map(|p| format!("{} (policy{}) at {} kHz", p.name, p.policy, p.khz))
+            .collect();
+        if !cpu.is_empty() {
+            items.push(format!("CPU frequencies pinned: {}", cpu.join(", ")));
+        }
+        if let Some(g) = &record.pins.gpu {
+            items.push(format!(
+                "GPU frequency pinned at {} kHz ({})",
+                g.khz, g.path
+            ));
+        }
+        let onlined: Vec<u32> = if known {
+            record.cores_onlined.clone()
+        } else {
+            board_ctx::build(
+                &r.transport.config().sysfs_root,
+                r.topology,
+                &record.pins,
+                &record.loads.cores,
+            )
+            .online
+            .iter()
+            .map(|o| o.cpu)
+            .collect()
+        };
+        if !onlined.is_empty() {
+            items.push(format!(
+                "cores brought online: {}",
+                crate::board::format_cores(&onlined)
+            ));
+        }
+    }
+    if record.loads.started > 0 && !st.contains_key("loads_left") {
+        let local = r.transport.config().transport == crate::board::inventory::TransportKind::Local;
+        items.push(format!(
+            "{} load process(es) on cores {}{}",
+            record.loads.started,
+            crate::board::format_cores(&record.loads.cores),
+            if local {
+                format!(
+                    " (klo-spec killed {} process(es) the cell left)",
+                    record.leftovers_killed_by_runner
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if items.is_empty() {
+        items.push("values the cell changed and did not put back (the board keeps them in its state folder)".into());
+    }
+    Some(LeftBehind {
+        board: cell.coord.board.clone(),
+        cell: cell.id.clone(),
+        items,
+        reset: r.reset_command.clone(),
+    })
 }
 
 /// A record for a cell, before it runs.
@@ -341,9 +475,18 @@ pub fn refuse(
         ATTEMPT.fetch_add(1, Ordering::SeqCst)
     );
     let staging = r.out_dir.join(".staging").join(&token);
-    if let Err(e) = finalize(r.out_dir, cell, &staging, &record) {
-        record.status = Status::Error;
-        record.reason = Some(format!("{e:#}"));
+    match finalize(r.out_dir, cell, &staging, &record) {
+        Ok(Placed::Result) => {}
+        Ok(Placed::Aside { earlier, folder }) => {
+            record.reason = Some(format!(
+                "{}; the earlier {earlier} result is kept, this run is in {folder}",
+                record.reason.take().unwrap_or_default()
+            ));
+        }
+        Err(e) => {
+            record.status = Status::Error;
+            record.reason = Some(format!("{e:#}"));
+        }
     }
     record
 }
@@ -398,6 +541,7 @@ pub fn attempt(
             unreachable: None,
             storage: Some(format!("{e:#}")),
             staging,
+            left: None,
         };
     }
     let registration = r.activity.as_ref().map(|a| a.begin(&cell.id));
@@ -435,12 +579,20 @@ pub fn attempt(
     if let Err(e) = write_record(&staging, &record) {
         storage.get_or_insert(format!("{e:#}"));
     }
+    // A forced stop may have cut the cleanup short (a cell that finished
+    // its cleanup says so in cell.status).
+    let left = r
+        .cancel
+        .is_forced()
+        .then(|| left_behind(r, cell, &staging, &record))
+        .flatten();
     Attempt {
         record,
         log,
         unreachable,
         storage,
         staging,
+        left,
     }
 }
 
@@ -540,7 +692,7 @@ fn judge(
     staging: &Path,
     run: CellRun,
     record: &mut CellRecord,
-) -> Option<CellLog> {
+) -> Option<LogDigest> {
     let st = read_status(&staging.join("cell.status"));
     let num = |k: &str| st.get(k).and_then(|v| v.trim().parse::<i64>().ok());
     record.wall_s = (run.wall.as_secs_f64() * 1000.0).round() / 1000.0;
@@ -581,8 +733,8 @@ fn judge(
     record.stale_state_restored = st.contains_key("stale_state");
     let log = parse_log(r.scenario, staging);
     if let Some(l) = &log {
-        record.device = l.info.get("device").cloned();
-        record.device_info = l.info.clone();
+        record.device = l.meta.info.get("device").cloned();
+        record.device_info = l.meta.info.clone();
     }
 
     let freq_problems = board_ctx::verify(
@@ -612,12 +764,22 @@ fn judge(
             Status::Timeout,
             Some("the cell script outlived its deadline and was killed by the runner".into()),
         )
-    } else if run.interrupted || record.signal.is_some() {
+    } else if run.interrupted {
+        // The cell script was told by the runner (TERM); what stopped the
+        // run is the signal klo-spec received.
+        let mut why = format!("stopped by {} to klo-spec", r.cancel.cause());
+        if r.cancel.is_forced() && !st.contains_key("finished") {
+            why.push_str(&format!(
+                "; a second signal forced the stop: the cell's cleanup was cut short (run `{}`)",
+                r.reset_command
+            ));
+        }
+        (Status::Interrupted, Some(why))
+    } else if let Some(sig) = &record.signal {
         (
             Status::Interrupted,
             Some(format!(
-                "stopped by {}",
-                record.signal.clone().unwrap_or_else(|| "the runner".into())
+                "the cell script was stopped by SIG{sig}, which klo-spec did not send"
             )),
         )
     } else if let Some(n) = st.get("restore_failed") {
@@ -625,8 +787,8 @@ fn judge(
         (
             Status::Error,
             Some(format!(
-                "{n} value(s) could not be put back ({files}): run `klo-spec board reset {}`",
-                cell.coord.board
+                "{n} value(s) could not be put back ({files}): run `{}`",
+                r.reset_command
             )),
         )
     } else if let Some(e) = st.get("error") {
@@ -716,27 +878,79 @@ fn judge(
 }
 
 /// Writes cell.json into the staging folder and moves it to `cells/<id>`,
-/// replacing an earlier result only once the new one is complete on disk.
-pub fn finalize(out_dir: &Path, cell: &Cell, staging: &Path, record: &CellRecord) -> Result<()> {
+/// replacing an earlier result only once the new one is complete on disk,
+/// and never a finished result by an interrupted run (see [`place`]).
+pub fn finalize(
+    out_dir: &Path,
+    cell: &Cell,
+    staging: &Path,
+    record: &CellRecord,
+) -> Result<Placed> {
     write_record(staging, record)?;
     place(out_dir, &cell.id, staging)
 }
 
+/// Where a run's folder went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placed {
+    /// It is the cell's result now.
+    Result,
+    /// It says `interrupted` and an earlier finished result (any status but
+    /// `interrupted`) was in place: that one stays, byte for byte, and this
+    /// run's folder is kept for inspection in its `attempts/` (`folder`,
+    /// relative to the cell's folder).
+    Aside { earlier: Status, folder: String },
+}
+
+/// The status of the finished record at `target` when the run in
+/// `staging` was interrupted: a stopped run measured nothing and must not
+/// replace what a finished one found (a `--force` rerun stopped by Ctrl-C,
+/// a runner killed during one).
+fn finished_before(target: &Path, staging: &Path) -> Option<Status> {
+    let new = CellRecord::read(&staging.join("cell.json"))?;
+    if new.status != Status::Interrupted {
+        return None;
+    }
+    let old = CellRecord::read(&target.join("cell.json"))?;
+    (!matches!(old.status, Status::Interrupted | Status::NotRun)).then_some(old.status)
+}
+
 /// Moves a complete cell folder from `.staging/` to `cells/<id>` in one
-/// step, replacing what was there.
-pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<()> {
+/// step, replacing what was there; an interrupted run beside a finished
+/// result goes into that result's `attempts/interrupted-<n>/` instead.
+pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<Placed> {
     let target = cell_path(out_dir, id);
     let parent = target.parent().context("cell path has a parent")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
     if !target.exists() {
-        return std::fs::rename(staging, &target)
-            .with_context(|| format!("cannot move the cell into {}", target.display()));
+        std::fs::rename(staging, &target)
+            .with_context(|| format!("cannot move the cell into {}", target.display()))?;
+        return Ok(Placed::Result);
+    }
+    if let Some(earlier) = finished_before(&target, staging) {
+        let attempts = target.join("attempts");
+        std::fs::create_dir_all(&attempts)
+            .with_context(|| format!("cannot create {}", attempts.display()))?;
+        let name = (1..)
+            .map(|n| format!("interrupted-{n}"))
+            .find(|n| !attempts.join(n).exists())
+            .unwrap_or_default();
+        std::fs::rename(staging, attempts.join(&name)).with_context(|| {
+            format!(
+                "cannot keep the interrupted run in {}",
+                attempts.join(&name).display()
+            )
+        })?;
+        return Ok(Placed::Aside {
+            earlier,
+            folder: format!("attempts/{name}"),
+        });
     }
     // Swap the new folder and the old one in one step, then drop the old.
     if exchange(staging, &target).is_ok() {
         let _ = std::fs::remove_dir_all(staging);
-        return Ok(());
+        return Ok(Placed::Result);
     }
     // A file system without RENAME_EXCHANGE: two renames, and the old result
     // goes back if the second fails.
@@ -751,7 +965,7 @@ pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<()> {
         return Err(e).with_context(|| format!("cannot move the cell into {}", target.display()));
     }
     let _ = std::fs::remove_dir_all(&trash);
-    Ok(())
+    Ok(Placed::Result)
 }
 
 /// Atomically swaps two paths (Linux renameat2 with RENAME_EXCHANGE).

@@ -145,48 +145,40 @@ pub fn profile_stats(s: &Scenario, out_dir: &Path, profile: &Cell) -> Result<Pro
     }
     let log = parse_log(s, &cell_path(out_dir, &profile.id))
         .ok_or_else(|| format!("the log of its profile, cell {}, is missing", profile.id))?;
-    let first = log.first_kernel_flags();
-    let k = &log.kernels;
-    let n = k.kernel.iter().copied().max().map_or(0, |m| m as usize + 1);
-    let (mut ps, mut pn, mut ks, mut kn) =
-        (vec![0.0; n], vec![0u32; n], vec![0.0; n], vec![0u32; n]);
-    let (mut prod_sum, mut prod_n, mut ker_sum, mut ker_n) = (0.0, 0u32, 0.0, 0u32);
-    for (i, &is_first) in first.iter().enumerate().take(k.iter.len()) {
-        if k.iter[i] == 0 {
-            continue;
-        }
-        let j = k.kernel[i] as usize;
-        ks[j] += k.t_ker_us[i];
-        kn[j] += 1;
-        ker_sum += k.t_ker_us[i];
-        ker_n += 1;
-        if !is_first {
-            ps[j] += k.t_prod_us[i];
-            pn[j] += 1;
-            prod_sum += k.t_prod_us[i];
-            prod_n += 1;
-        }
-    }
-    if prod_n == 0 || ker_n == 0 {
+    let (Some(t_prod_mean), Some(t_ker_mean)) = (log.t_prod.value(), log.t_ker.value()) else {
         return Err(format!(
             "its profile, cell {}, has no measured kernels",
             profile.id
         ));
+    };
+    let p = &log.profile;
+    if !p.exact() {
+        return Err(format!(
+            "its profile, cell {}, has more than {} kernels per inference: a schedule is made for at most that many",
+            profile.id,
+            crate::ingest::digest::PROFILE_MAX
+        ));
     }
-    let t_prod_mean = prod_sum / prod_n as f64;
-    let prod = ps
-        .iter()
-        .zip(&pn)
-        .map(|(s, n)| if *n > 0 { s / *n as f64 } else { t_prod_mean })
+    // Per kernel index from 0 (positions before the log's first index
+    // have no record: the mean T_prod, and no device time).
+    let lead = p.start as usize;
+    let prod = std::iter::repeat_n(t_prod_mean, lead)
+        .chain(
+            p.buckets
+                .iter()
+                .map(|b| b.t_prod.value().unwrap_or(t_prod_mean)),
+        )
         .collect();
-    let ker = ks
-        .iter()
-        .zip(&kn)
-        .map(|(s, n)| if *n > 0 { s / *n as f64 } else { 0.0 })
+    let ker = std::iter::repeat_n(0.0, lead)
+        .chain(
+            p.buckets
+                .iter()
+                .map(|b| if b.n > 0 { b.t_ker / b.n as f64 } else { 0.0 }),
+        )
         .collect();
     Ok(ProfileStats {
         t_prod_mean,
-        t_ker_mean: ker_sum / ker_n as f64,
+        t_ker_mean,
         prod,
         ker,
     })

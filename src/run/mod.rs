@@ -208,14 +208,28 @@ pub struct RunReport {
     pub not_ok: usize,
     /// Why the run stopped starting cells early (`on_failure: bail`).
     pub halted: Option<HaltReason>,
+    /// What a forced stop left on boards.
+    pub left_behind: Vec<cell::LeftBehind>,
 }
 
 impl RunReport {
     /// The error to exit with: interrupted (130), cells failed (1), or none.
     pub fn outcome(&self, cancel: &Cancel) -> Result<()> {
         if cancel.is_cancelled() {
+            let mut boards: Vec<(&str, &str)> = self
+                .left_behind
+                .iter()
+                .map(|l| (l.board.as_str(), l.reset.as_str()))
+                .collect();
+            boards.sort_unstable();
+            boards.dedup();
+            let reset: String = boards
+                .iter()
+                .map(|(b, cmd)| format!("\na forced stop cut a cell's cleanup short on board `{b}`: put it back with `{cmd}`"))
+                .collect();
             return Err(Interrupted(format!(
-                "the tables of the {} finished cells are in {}; run the same command again to continue",
+                "stopped by {}: the tables of the {} finished cells are in {}; run the same command again to continue{reset}",
+                cancel.cause(),
                 self.selected - self.not_ok,
                 self.out_dir.display()
             ))
@@ -382,13 +396,24 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let counts: Vec<(String, usize)> = counts.into_iter().collect();
     let progress = Progress::new(&counts, opts.progress);
     if opts.progress {
-        if !cut_off.is_empty() {
-            let ids: Vec<&str> = cut_off.iter().map(|(id, _)| id.as_str()).collect();
+        let (recorded, aside): (Vec<&attempts::CutOff>, Vec<&attempts::CutOff>) = cut_off
+            .iter()
+            .partition(|c| c.placed == cell::Placed::Result);
+        if !recorded.is_empty() {
+            let ids: Vec<&str> = recorded.iter().map(|c| c.id.as_str()).collect();
             progress.note(&format!(
                 "found {} run(s) cut off when an earlier run was killed, recorded as interrupted: {}",
-                cut_off.len(),
+                recorded.len(),
                 ids.join(", ")
             ));
+        }
+        for c in aside {
+            if let cell::Placed::Aside { earlier, folder } = &c.placed {
+                progress.note(&format!(
+                    "found a run of {} cut off when an earlier run was killed: the earlier {earlier} result is kept, the cut-off run is in its {folder}",
+                    c.id
+                ));
+            }
         }
         progress.note(&resume.summary(&s.name, p.cells.len(), opts));
         if !resume.to_run.is_empty() {
@@ -401,6 +426,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     }
     let halt = Halt::default();
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let left_behind: Mutex<Vec<cell::LeftBehind>> = Mutex::new(Vec::new());
     let activity = activity::Activity::for_this_machine();
     let board_runs: BTreeMap<&str, BoardRun> =
         p.boards
@@ -429,6 +455,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                         activity: activity
                             .clone()
                             .filter(|_| rounds::on_this_host(p.boards[b].config())),
+                        reset_command: p.inventory.reset_command(b),
                     },
                 )
             })
@@ -437,8 +464,11 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         let handles: Vec<_> = schedules
             .iter()
             .map(|(lane, units)| {
-                let (progress, done, board_runs, lost) = (&progress, &done, &board_runs, &lost);
-                scope.spawn(move || lane_worker(p, board_runs, lane, units, lost, progress, done))
+                let (progress, done, board_runs, lost, left) =
+                    (&progress, &done, &board_runs, &lost, &left_behind);
+                scope.spawn(move || {
+                    lane_worker(p, board_runs, lane, units, lost, progress, done, left)
+                })
             })
             .collect();
         handles
@@ -521,7 +551,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                 "missing": resume.missing,
                 "changed": resume.changed,
                 "failed_before": resume.failed,
-                "cut_off": cut_off.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+                "cut_off": cut_off.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
                 "profiles_added": resume.profiles_added,
             },
             "only": opts.only,
@@ -553,6 +583,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         selected: resume.selected,
         not_ok,
         halted,
+        left_behind: left_behind.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
 }
 
@@ -563,7 +594,9 @@ type BoardResults = (String, Vec<(usize, CellRecord)>, Option<String>);
 /// one board). A run whose board cannot be reached is tried again up to
 /// the board's `retries` (`worker::execute`); after that the board is
 /// lost: its remaining runs are not run, the lane's other boards go on.
-/// Returns, per board of the lane, the records and why it was lost.
+/// Returns, per board of the lane, the records and why it was lost; what a
+/// forced stop left on a board is printed at once and added to `left`.
+#[allow(clippy::too_many_arguments)]
 fn lane_worker(
     p: &Prepared,
     runs: &BTreeMap<&str, BoardRun>,
@@ -572,6 +605,7 @@ fn lane_worker(
     lost_at_start: &BTreeMap<String, String>,
     progress: &Progress,
     done: &std::sync::atomic::AtomicUsize,
+    left: &Mutex<Vec<cell::LeftBehind>>,
 ) -> Vec<BoardResults> {
     use std::sync::atomic::Ordering::SeqCst;
     let mut out: BTreeMap<&str, Vec<(usize, CellRecord)>> = BTreeMap::new();
@@ -628,6 +662,12 @@ fn lane_worker(
             &res.record,
             res.latency,
         );
+        if let Some(l) = res.left {
+            progress.note(&l.message());
+            if let Ok(mut v) = left.lock() {
+                v.push(l);
+            }
+        }
         out.entry(board).or_default().push((u.cell, res.record));
     }
     lane.iter()

@@ -12,7 +12,7 @@ use super::cell::{self, cell_path};
 use super::{OutputLock, Prepared, current_record, output_dir, rounds};
 use crate::analysis::{self, Analysis, Inputs, RoundRun};
 use crate::error::UsageError;
-use crate::ingest::CellLog;
+use crate::ingest::LogDigest;
 use crate::output::atomic_write;
 use crate::scenario::Scenario;
 
@@ -38,7 +38,7 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
     // polars pass, and dropped before the next batch is read.
     let mut runs: Vec<Vec<RoundRun>> = vec![Vec::new(); p.cells.len()];
     for batch in units.chunks(LOG_BATCH) {
-        let read: Vec<(usize, RoundRun, Option<CellLog>)> = batch
+        let read: Vec<(usize, RoundRun, Option<LogDigest>)> = batch
             .par_iter()
             .filter_map(|&(i, round)| {
                 let c = rounds::round_cell(&p.cells[i], round, 0);
@@ -66,7 +66,7 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
                 ))
             })
             .collect();
-        let with_log: Vec<(&crate::matrix::Cell, &crate::record::CellRecord, &CellLog)> = read
+        let with_log: Vec<(&crate::matrix::Cell, &crate::record::CellRecord, &LogDigest)> = read
             .iter()
             .filter_map(|(i, r, log)| Some((&p.cells[*i], &r.record, log.as_ref()?)))
             .collect();
@@ -75,6 +75,9 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
             if log.is_some() {
                 r.fig = figs.next();
             }
+            // Its log is reduced to figures and dropped; its record kept
+            // with only what the tables read.
+            r.record.slim();
             runs[i].push(r);
         }
     }

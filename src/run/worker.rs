@@ -6,14 +6,14 @@ use super::attempts::{self, RetriedBy};
 use super::cell::{self, BoardRun, cell_path};
 use super::kchoice::{self, Choice};
 use super::{Prepared, current_record};
-use crate::ingest::CellLog;
+use crate::ingest::LogDigest;
 use crate::kstrategy::search;
 use crate::matrix::Cell;
 use crate::record::{CellRecord, SearchRecord, Status};
 use crate::scenario::Strategy;
 
 /// Mean latency of the measured inferences of a log.
-pub fn mean_latency(log: &CellLog) -> Option<f64> {
+pub fn mean_latency(log: &LogDigest) -> Option<f64> {
     let v: Vec<f64> = log
         .inferences
         .iter
@@ -34,6 +34,8 @@ pub struct Ran {
     pub unreachable: Option<String>,
     /// Its result could not be stored (a full or read-only output folder).
     pub storage: Option<String>,
+    /// A forced stop cut its cleanup short: what its board may still have.
+    pub left: Option<cell::LeftBehind>,
 }
 
 /// Runs a cell until one attempt counts (see `attempts.rs`): a dropped
@@ -121,6 +123,7 @@ pub fn run(r: &BoardRun, p: &Prepared, i: usize, c: &Cell, note: &dyn Fn(&str)) 
                 latency: None,
                 unreachable: None,
                 storage: None,
+                left: None,
             };
         }
     };
@@ -135,6 +138,7 @@ pub fn run(r: &BoardRun, p: &Prepared, i: usize, c: &Cell, note: &dyn Fn(&str)) 
         latency,
         unreachable: o.unreachable,
         storage: o.storage,
+        left: o.left,
     }
 }
 
@@ -162,6 +166,7 @@ fn run_search(
     let mut failure: Option<CellRecord> = None;
     let mut unreachable: Option<String> = None;
     let mut storage: Option<String> = None;
+    let mut left: Option<cell::LeftBehind> = None;
     let mut repeats = std::collections::BTreeMap::<u32, u32>::new();
     let outcome = search::search(k_max, |k| {
         if failure.is_some() || r.cancel.is_cancelled() || r.halt.is_set() {
@@ -198,6 +203,9 @@ fn run_search(
         );
         unreachable = o.unreachable.clone();
         storage = o.storage.clone();
+        if o.left.is_some() {
+            left = o.left.clone();
+        }
         match o
             .log
             .as_ref()
@@ -253,7 +261,17 @@ fn run_search(
         record.status = Status::Interrupted;
         record.reason = Some("the search was stopped before it finished".into());
     }
-    if storage.is_none()
+    // A search stopped part-way never replaces a finished search's record.
+    let earlier = CellRecord::read(&cell_path(r.out_dir, &c.id).join("cell.json"))
+        .filter(|_| record.status == Status::Interrupted)
+        .filter(|e| !matches!(e.status, Status::Interrupted | Status::NotRun));
+    if let Some(e) = earlier {
+        record.reason = Some(format!(
+            "{}; the earlier {} search result is kept",
+            record.reason.take().unwrap_or_default(),
+            e.status
+        ));
+    } else if storage.is_none()
         && let Err(e) = cell::write_record(&cell_path(r.out_dir, &c.id), &record)
     {
         record.status = Status::Error;
@@ -270,5 +288,6 @@ fn run_search(
         latency,
         unreachable,
         storage,
+        left,
     }
 }

@@ -226,3 +226,45 @@ pub fn copy_fake_bench(sb: &Sandbox) {
     )
     .unwrap();
 }
+
+/// Runs `cmd` to its end: its output and its peak resident memory in
+/// bytes (`wait4`'s `ru_maxrss`: the process and the children it waited
+/// for, whichever was largest).
+// The child is reaped by wait4, which std does not know of.
+#[allow(clippy::zombie_processes)]
+pub fn run_with_peak_rss(cmd: &mut Command) -> (Output, u64) {
+    use std::io::Read as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drained as it runs, so that a full pipe never stops the child.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let o = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        out.read_to_end(&mut b).map(|_| b)
+    });
+    let e = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        err.read_to_end(&mut b).map(|_| b)
+    });
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, into a zeroed rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    while unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } < 0 {
+        assert_eq!(
+            std::io::Error::last_os_error().kind(),
+            std::io::ErrorKind::Interrupted
+        );
+    }
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: o.join().unwrap().unwrap(),
+        stderr: e.join().unwrap().unwrap(),
+    };
+    (output, usage.ru_maxrss as u64 * 1024)
+}
