@@ -54,6 +54,27 @@ fn is_json_number(s: &str) -> bool {
     i == b.len()
 }
 
+/// One row as a JSON object's members and its closing brace (the opening
+/// one is the caller's): `keys` quoted, an empty value `null`, a value of
+/// a `numeric` column as it is, any other quoted.
+pub(super) fn push_row(out: &mut String, keys: &[String], numeric: &[bool], row: &[String]) {
+    for (c, v) in row.iter().enumerate() {
+        if c > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&keys[c]);
+        out.push_str(": ");
+        if v.is_empty() {
+            out.push_str("null");
+        } else if numeric[c] {
+            out.push_str(v);
+        } else {
+            out.push_str(&quote(v));
+        }
+    }
+    out.push('}');
+}
+
 /// A table as JSON text (also used by `diff --format json`).
 pub fn table_json(t: &Table) -> String {
     let numeric: Vec<bool> = (0..t.columns.len())
@@ -69,21 +90,7 @@ pub fn table_json(t: &Table) -> String {
     let mut out = String::from("[");
     for (n, r) in t.rows.iter().enumerate() {
         out.push_str(if n == 0 { "\n  {" } else { ",\n  {" });
-        for (c, v) in r.iter().enumerate() {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&keys[c]);
-            out.push_str(": ");
-            if v.is_empty() {
-                out.push_str("null");
-            } else if numeric[c] {
-                out.push_str(v);
-            } else {
-                out.push_str(&quote(v));
-            }
-        }
-        out.push('}');
+        push_row(&mut out, &keys, &numeric, r);
     }
     out.push_str(if t.rows.is_empty() { "]\n" } else { "\n]\n" });
     out

@@ -192,21 +192,7 @@ fn json_rows(t: &Table, df: &DataFrame, header: bool, written: u64) -> String {
         } else {
             ",\n  {"
         });
-        for (c, v) in r.iter().enumerate() {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&keys[c]);
-            out.push_str(": ");
-            if v.is_empty() {
-                out.push_str("null");
-            } else if numeric[c] {
-                out.push_str(v);
-            } else {
-                out.push_str(&serde_json::to_string(v).unwrap_or_default());
-            }
-        }
-        out.push('}');
+        super::json::push_row(&mut out, &keys, &numeric, r);
     }
     out
 }

@@ -350,17 +350,9 @@ impl LogDigest {
         if self.kernel_records == 0 && !self.meta.info.contains_key("kernels") {
             return None;
         }
-        let declared: Option<u64> = match self.meta.info.get("kernels") {
-            Some(k) => match k.parse() {
-                Ok(k) => Some(k),
-                Err(_) => {
-                    return Some(format!(
-                        "the info line's `kernels={}` is not a number",
-                        crate::text::quote(k)
-                    ));
-                }
-            },
-            None => None,
+        let declared = match super::declared_kernels(&self.meta.info) {
+            Ok(d) => d,
+            Err(why) => return Some(why),
         };
         let count = |it: u32| self.per_iter.get(it as usize).map_or(0, |s| s.records);
         let first = (expected > 0).then(|| count(0));

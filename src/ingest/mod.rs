@@ -24,6 +24,20 @@ pub mod frames;
 
 pub use digest::LogDigest;
 
+/// The kernels per inference the info line declares (`kernels=`), if it
+/// does; `Err` with the reason when the value is not a number.
+fn declared_kernels(info: &BTreeMap<String, String>) -> Result<Option<u64>, String> {
+    match info.get("kernels") {
+        Some(k) => k.parse().map(Some).map_err(|_| {
+            format!(
+                "the info line's `kernels={}` is not a number",
+                crate::text::quote(k)
+            )
+        }),
+        None => Ok(None),
+    }
+}
+
 use std::collections::{BTreeMap, HashMap};
 
 use crate::scenario::LogRegexes;
@@ -175,17 +189,9 @@ impl CellLog {
             // expression): nothing to count.
             return None;
         }
-        let declared: Option<u64> = match self.info.get("kernels") {
-            Some(k) => match k.parse() {
-                Ok(k) => Some(k),
-                Err(_) => {
-                    return Some(format!(
-                        "the info line's `kernels={}` is not a number",
-                        crate::text::quote(k)
-                    ));
-                }
-            },
-            None => None,
+        let declared = match declared_kernels(&self.info) {
+            Ok(d) => d,
+            Err(why) => return Some(why),
         };
         let want = declared.or(counts.first().copied())?;
         let (it, got) = counts.iter().enumerate().find(|(_, c)| **c != want)?;
