@@ -364,10 +364,36 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                     "cpufreq is read-only here (not root?): frequencies can be read, not set (use `cpu_freq: current`, or `root: sudo` in the inventory)"
                 );
             }
-            if topo.gpu.is_none() {
-                println!(
+            match &topo.gpu {
+                None => println!(
                     "no GPU frequency control found (kgsl, Mali, devfreq): use `gpu_freq: current`"
-                );
+                ),
+                Some(g) if g.kind == crate::board::topology::GpuKind::Kgsl => {
+                    match g.kgsl_control() {
+                        Err(missing) => println!(
+                            "kgsl GPU without devfreq/ or power-level files (missing {}): its frequency cannot be set (use `gpu_freq: current`)",
+                            missing.join(", ")
+                        ),
+                        Ok(crate::board::topology::KgslControl::Pwrlevel) => println!(
+                            "kgsl GPU without devfreq/: pinned through max_pwrlevel/min_pwrlevel (levels 0-{}, kHz: {})",
+                            g.levels.len().saturating_sub(1),
+                            g.levels
+                                .iter()
+                                .map(|l| l.to_string())
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                        Ok(_) => {}
+                    }
+                    let ro = g.unwritable();
+                    if !ro.is_empty() {
+                        println!(
+                            "GPU files read-only here (not root?): {} (use `gpu_freq: current`, or `root: sudo` in the inventory)",
+                            ro.join(", ")
+                        );
+                    }
+                }
+                Some(_) => {}
             }
             Ok(0)
         }
@@ -565,7 +591,11 @@ fn install_signal_handler(cancel: &Cancel) {
         // SAFETY: the action is async-signal-safe (see above).
         let _ = unsafe {
             signal_hook::low_level::register(sig, move || {
-                let msg = if c.escalate_by(sig) == 1 { FIRST } else { AGAIN };
+                let msg = if c.escalate_by(sig) == 1 {
+                    FIRST
+                } else {
+                    AGAIN
+                };
                 libc::write(libc::STDERR_FILENO, msg.as_ptr().cast(), msg.len());
             })
         };

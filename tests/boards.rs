@@ -476,3 +476,85 @@ fn board_reset_stops_what_a_killed_cells_benchmark_started_outside_its_group() {
     });
     assert!(!group_alive(bench), "and the benchmark's group");
 }
+
+/// A kgsl GPU without `devfreq/` (older kernels): pinned through its power
+/// levels, read back and restored byte for byte; a kgsl with neither
+/// `devfreq/` nor power-level files is refused, naming what is missing.
+#[test]
+fn a_kgsl_without_devfreq_is_pinned_through_its_power_levels() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let t = sb.path().join("sysfs-old");
+    copy_tree(&fixture("qcom-nodevfreq"), &t);
+    sb.write(
+        "boards.yaml",
+        &format!(
+            "boards:\n  old: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+            t.display()
+        ),
+    );
+    let probe = sb.run(&["board", "probe", "old", "--boards", "boards.yaml"]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    assert!(
+        text(&probe.stdout).contains("pinned through max_pwrlevel/min_pwrlevel (levels 0-6"),
+        "{}",
+        text(&probe.stdout)
+    );
+    let k = t.join("class/kgsl/kgsl-3d0");
+    let files = [
+        k.join("max_pwrlevel"),
+        k.join("min_pwrlevel"),
+        k.join("gpuclk"),
+    ];
+    // 50% of 133300..650000 kHz is 391650: the nearest level is 400000 (3).
+    for (setting, level, hz) in [
+        ("min", "6", "133300000"),
+        ("50%", "3", "400000000"),
+        ("max", "0", "650000000"),
+    ] {
+        sb.write("s.yaml", &spy_scenario("old", "current", setting, &files));
+        let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+        assert!(out.status.success(), "{setting}: {}", text(&out.stderr));
+        assert_eq!(seen(&sb), [level, level, hz], "{setting}");
+        let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+        assert_eq!(j["status"], "ok", "{j}");
+        assert_eq!(j["pins"]["gpu"]["level"], level.parse::<u32>().unwrap());
+        assert_eq!(j["freq_before"]["gpu"], j["pins"]["gpu"]["khz"], "{j}");
+        assert_eq!(j["freq_after"]["gpu"], j["pins"]["gpu"]["khz"], "{j}");
+        assert_same_tree(&t, "qcom-nodevfreq");
+        std::fs::remove_dir_all(sb.out("spy")).unwrap();
+    }
+
+    // Neither devfreq/ nor max_pwrlevel: refused before anything runs, the
+    // missing files named (not "not root?").
+    std::fs::remove_file(k.join("max_pwrlevel")).unwrap();
+    let probe = sb.run(&["board", "probe", "old", "--boards", "boards.yaml"]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    assert!(
+        text(&probe.stdout).contains(&format!(
+            "kgsl GPU without devfreq/ or power-level files (missing {}/devfreq/, {0}/max_pwrlevel)",
+            k.display()
+        )),
+        "{}",
+        text(&probe.stdout)
+    );
+    sb.write("s.yaml", &spy_scenario("old", "current", "max", &files));
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: s.yaml:"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "missing {}/devfreq/, {0}/max_pwrlevel",
+            k.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("not root"), "{err}");
+    assert!(!sb.out("spy").exists(), "nothing written");
+    assert_eq!(
+        std::fs::read_to_string(k.join("min_pwrlevel")).unwrap(),
+        "6\n",
+        "nothing touched"
+    );
+}

@@ -22,7 +22,11 @@ fn render_with(dir: &str, gpu_kind: &str) -> String {
             context! { policy => 0, name => "little", khz => 300000, userspace => true, dir => format!("{sys}/devices/system/cpu/cpufreq/policy0") },
             context! { policy => 4, name => "big", khz => 710400, userspace => false, dir => format!("{sys}/devices/system/cpu/cpufreq/policy4") },
         ]),
-        gpu_pin => context! { kind => gpu_kind, dir => format!("{sys}/class/kgsl/kgsl-3d0"), khz => 305000, hz => 305000000u64, level => 5 },
+        // `kgsl-pwrlevel`: a kgsl without devfreq/, pinned by its power levels.
+        gpu_pin => context! {
+            kind => gpu_kind.trim_end_matches("-pwrlevel"), dir => format!("{sys}/class/kgsl/kgsl-3d0"), khz => 305000, hz => 305000000u64, level => 5,
+            devfreq => gpu_kind != "kgsl-pwrlevel", pwrlevel => true, force_clk_on => true, idle_timer => gpu_kind != "kgsl-pwrlevel",
+        },
         online => Value::from(vec![context! { cpu => 5, file => format!("{sys}/devices/system/cpu/cpu5/online") }]),
         core_ctl => Value::from(vec![context! { cluster => "big", file => format!("{sys}/devices/system/cpu/cpu4/core_ctl/min_cpus"), value => 3 }]),
         reads => Value::from(vec![
@@ -44,7 +48,7 @@ fn the_rendered_cell_script_is_pinned() {
 
 #[test]
 fn the_rendered_script_parses_under_the_shells_boards_have() {
-    for kind in ["mali", "devfreq"] {
+    for kind in ["mali", "devfreq", "kgsl-pwrlevel"] {
         let script = render_with("/tmp/x", kind);
         let out = std::process::Command::new("sh")
             .arg("-n")

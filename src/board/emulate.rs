@@ -9,8 +9,10 @@
 //! - `affected_cpus` and `devices/system/cpu/online` follow `cpuN/online`;
 //! - kgsl `gpuclk` (and `devfreq/cur_freq`) = nominal clamped to
 //!   [`devfreq/min_freq`, `devfreq/max_freq`] (`max_freq` under the
-//!   performance governor); Mali `clock` = nominal clamped to the dvfs locks
-//!   (0 unlocks); a generic devfreq `cur_freq` likewise.
+//!   performance governor), then to the frequencies of `min_pwrlevel` and
+//!   `max_pwrlevel` (a kgsl without `devfreq/` has only these); Mali
+//!   `clock` = nominal clamped to the dvfs locks (0 unlocks); a generic
+//!   devfreq `cur_freq` likewise.
 //!
 //! Nominal values are read when the board is first emulated and kept in its
 //! work folder, so that after any restore the tree converges back to the
@@ -173,6 +175,18 @@ pub fn step(root: &Path, nominal: &BTreeMap<String, u64>) {
         } else {
             clamp(*nom, lo, hi)
         };
+        // The power levels bound it too: level i runs at the i-th frequency
+        // of gpu_available_frequencies, max_pwrlevel the fastest allowed,
+        // min_pwrlevel the slowest.
+        let levels: Vec<u64> = read(&kgsl.join("gpu_available_frequencies"))
+            .map(|l| {
+                l.split_whitespace()
+                    .filter_map(|f| f.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let level = |f: &str| num(&kgsl.join(f)).and_then(|i| levels.get(i as usize).copied());
+        let v = clamp(v, level("min_pwrlevel"), level("max_pwrlevel"));
         write_if_changed(&kgsl.join("gpuclk"), &v.to_string());
         write_if_changed(&kgsl.join("devfreq/cur_freq"), &v.to_string());
     }

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::topology::{GpuKind, Topology};
+use super::topology::{GpuKind, KgslControl, Topology};
 use crate::scenario::{CpuFreq, FreqValue, GpuFreq};
 
 /// One policy pinned to one frequency.
@@ -31,6 +31,20 @@ pub struct GpuPin {
     pub khz: u64,
     /// kgsl power level of that frequency (0 is the highest).
     pub level: Option<u32>,
+    /// kgsl: which of its files the pin writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kgsl: Option<KgslFiles>,
+}
+
+/// The kgsl files a GPU pin writes: `devfreq/` (governor, min and max) and
+/// the power levels where present, `force_clk_on` and `idle_timer` where
+/// present. Without `devfreq/` the power levels alone pin the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct KgslFiles {
+    pub devfreq: bool,
+    pub pwrlevel: bool,
+    pub force_clk_on: bool,
+    pub idle_timer: bool,
 }
 
 /// What a cell pins.
@@ -219,6 +233,34 @@ pub fn resolve_gpu(
             "use `gpu_freq: [current]` on this board, or `freq_unsupported: leave_current` to run at the current setting and mark the cells",
         ));
     };
+    let mut kgsl = None;
+    if gpu.kind == GpuKind::Kgsl {
+        let control = gpu.kgsl_control().map_err(|missing| {
+            unsupported(
+                format!(
+                    "board `{board}`: its kgsl GPU can be pinned neither through devfreq/ nor through its power levels: missing {}",
+                    missing.join(", ")
+                ),
+                "use `gpu_freq: [current]` on this board, or `freq_unsupported: leave_current`; `klo-spec board probe BOARD` lists the GPU files it finds (a reading kept with --write by an older klo-spec lists none: probe again)",
+            )
+        })?;
+        let unwritable = gpu.unwritable();
+        if !unwritable.is_empty() {
+            return Err(unsupported(
+                format!(
+                    "board `{board}` cannot write its GPU frequency files {} (not root?)",
+                    unwritable.join(", ")
+                ),
+                "use `gpu_freq: [current]`, `root: sudo` in the inventory, or `freq_unsupported: leave_current`",
+            ));
+        }
+        kgsl = Some(KgslFiles {
+            devfreq: control == KgslControl::Devfreq,
+            pwrlevel: ["max_pwrlevel", "min_pwrlevel"].iter().all(|f| gpu.has(f)),
+            force_clk_on: gpu.has("force_clk_on"),
+            idle_timer: gpu.has("idle_timer"),
+        });
+    }
     if !gpu.writable {
         return Err(unsupported(
             format!("board `{board}` cannot write its GPU frequency files (not root?)"),
@@ -230,18 +272,31 @@ pub fn resolve_gpu(
         &gpu.frequencies,
         &format!("the GPU of board `{board}`"),
     )?;
+    // Power level i runs at the i-th frequency of gpu_available_frequencies.
     let level = (gpu.kind == GpuKind::Kgsl).then(|| {
-        gpu.frequencies
+        gpu.levels
             .iter()
-            .rev()
             .position(|f| *f == khz)
+            .or_else(|| gpu.frequencies.iter().rev().position(|f| *f == khz))
             .unwrap_or(0) as u32
     });
+    if let Some(k) = &kgsl
+        && !k.devfreq
+        && !gpu.levels.contains(&khz)
+    {
+        return Err(err(
+            format!(
+                "{khz} kHz is not the frequency of a power level of the GPU of board `{board}` (pinned through its power levels)"
+            ),
+            format!("power levels (kHz, level 0 first): {}", list(&gpu.levels)),
+        ));
+    }
     Ok(Some(GpuPin {
         kind: gpu.kind,
         path: gpu.path.clone(),
         khz,
         level,
+        kgsl,
     }))
 }
 

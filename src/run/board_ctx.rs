@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::board::Topology;
-use crate::board::freqplan::FreqPlan;
+use crate::board::freqplan::{FreqPlan, KgslFiles};
 use crate::board::topology::GpuKind;
 
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +28,11 @@ pub struct GpuPinCtx {
     pub khz: u64,
     pub hz: u64,
     pub level: u32,
+    /// kgsl: the files written (see `freqplan::KgslFiles`).
+    pub devfreq: bool,
+    pub pwrlevel: bool,
+    pub force_clk_on: bool,
+    pub idle_timer: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,12 +102,26 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             ),
         })
         .collect();
-    let gpu_pin = plan.gpu.as_ref().map(|g| GpuPinCtx {
-        kind: kind_name(g.kind),
-        dir: join(sysfs, &g.path),
-        khz: g.khz,
-        hz: g.khz * 1000,
-        level: g.level.unwrap_or(0),
+    let gpu_pin = plan.gpu.as_ref().map(|g| {
+        // A pin planned before klo-spec knew which kgsl files exist wrote
+        // all of them.
+        let k = g.kgsl.unwrap_or(KgslFiles {
+            devfreq: true,
+            pwrlevel: true,
+            force_clk_on: true,
+            idle_timer: true,
+        });
+        GpuPinCtx {
+            kind: kind_name(g.kind),
+            dir: join(sysfs, &g.path),
+            khz: g.khz,
+            hz: g.khz * 1000,
+            level: g.level.unwrap_or(0),
+            devfreq: k.devfreq,
+            pwrlevel: k.pwrlevel,
+            force_clk_on: k.force_clk_on,
+            idle_timer: k.idle_timer,
+        }
     });
     let online = load_cores
         .iter()
