@@ -349,6 +349,9 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 return Ok(0);
             }
             println!("{}", topo.table().to_terminal(&[]));
+            if !topo.thermal.is_empty() {
+                println!("{}", topo.thermal_table().to_terminal(&[]));
+            }
             let online = crate::board::format_cores(&topo.online);
             println!(
                 "board {}: cores online {online} of {}",

@@ -164,6 +164,25 @@ pub struct Core {
     pub core_ctl_max_cpus: Option<u32>,
 }
 
+/// A thermal zone (`class/thermal/thermal_zoneN`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThermalZone {
+    /// N of `thermal_zoneN`.
+    pub id: u32,
+    /// Its `type` (`cpu-0-0`, `gpu`, `battery`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its temperature when probed, millidegrees Celsius.
+    pub temp_mc: Option<i64>,
+}
+
+impl ThermalZone {
+    /// The folder of this zone under the sysfs root.
+    pub fn dir(&self) -> String {
+        format!("class/thermal/thermal_zone{}", self.id)
+    }
+}
+
 /// What `board probe` reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topology {
@@ -172,6 +191,9 @@ pub struct Topology {
     pub policies: Vec<Policy>,
     pub cores: BTreeMap<u32, Core>,
     pub gpu: Option<Gpu>,
+    /// Thermal zones, by number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thermal: Vec<ThermalZone>,
 }
 
 fn numbers(s: &str) -> Vec<u64> {
@@ -276,6 +298,29 @@ impl Topology {
         for (rank, name) in cluster_names(by_max.len()).into_iter().enumerate() {
             t.policies[by_max[rank]].name = name;
         }
+        for (k, v) in &kv {
+            let Some((id, field)) = k
+                .strip_prefix("thermal_zone")
+                .and_then(|r| r.split_once('.'))
+            else {
+                continue;
+            };
+            let Ok(id) = id.parse::<u32>() else { continue };
+            if !t.thermal.iter().any(|z| z.id == id) {
+                t.thermal.push(ThermalZone {
+                    id,
+                    kind: String::new(),
+                    temp_mc: None,
+                });
+            }
+            let z = t.thermal.iter_mut().find(|z| z.id == id).expect("added");
+            match field {
+                "type" => z.kind = v.to_string(),
+                "temp" => z.temp_mc = v.parse().ok(),
+                _ => {}
+            }
+        }
+        t.thermal.sort_by_key(|z| z.id);
         for k in kv.keys() {
             let Some(rest) = k.strip_prefix("cpu") else {
                 continue;
@@ -376,6 +421,29 @@ impl Topology {
         } else {
             self.present.clone()
         }
+    }
+
+    /// The thermal zones whose type matches a glob (`cpu*`), by number.
+    pub fn zones_matching(&self, glob: &globset::GlobMatcher) -> Vec<&ThermalZone> {
+        self.thermal
+            .iter()
+            .filter(|z| glob.is_match(&z.kind))
+            .collect()
+    }
+
+    /// The thermal zones as a table for `board probe`.
+    pub fn thermal_table(&self) -> Table {
+        let mut t = Table::new(&["zone", "type", "temp_c"]);
+        for z in &self.thermal {
+            t.rows.push(vec![
+                format!("thermal_zone{}", z.id),
+                z.kind.clone(),
+                z.temp_mc
+                    .map(|m| format!("{:.1}", m as f64 / 1000.0))
+                    .unwrap_or_default(),
+            ]);
+        }
+        t
     }
 
     /// A table for `board probe`.
@@ -492,6 +560,16 @@ mod tests {
             (GpuKind::Kgsl, vec![305000, 587000], Some(441600))
         );
         assert!(Topology::parse("online=0\n").is_err());
+        let t = Topology::parse("thermal_zone10.type=gpu\nthermal_zone10.temp=41500\nthermal_zone2.type=cpu-0-0\nthermal_zone2.temp=-\nprobe=done\n").unwrap();
+        assert_eq!(
+            t.thermal,
+            vec![
+                ThermalZone { id: 2, kind: "cpu-0-0".into(), temp_mc: None },
+                ThermalZone { id: 10, kind: "gpu".into(), temp_mc: Some(41500) },
+            ]
+        );
+        let cpu = globset::Glob::new("cpu*").unwrap().compile_matcher();
+        assert_eq!(t.zones_matching(&cpu).len(), 1);
     }
 
     #[test]

@@ -153,6 +153,31 @@ pub fn prepare_calibrating(
 
     // What the boards cannot do is bad input too: say so before running.
     let mut reported = HashSet::new();
+    if let Some(t) = &scenario.thermal {
+        for name in &scenario.boards {
+            let topo = &topologies[name];
+            if topo.zones_matching(&t.matcher).is_empty() {
+                let sysfs = boards[name].config().sysfs_root.display().to_string();
+                let hint = if topo.thermal.is_empty() {
+                    format!("it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): leave `thermal` out for this board")
+                } else {
+                    let types: Vec<&str> = topo.thermal.iter().map(|z| z.kind.as_str()).collect();
+                    format!("its zones' types: {} (`klo-spec board probe {name}` lists them)", types.join(", "))
+                };
+                problems.push(
+                    scenario
+                        .diag(
+                            "thermal.zones",
+                            format!(
+                                "board `{name}` has no thermal zone whose type matches `{}`",
+                                t.zones
+                            ),
+                        )
+                        .with_hint(hint),
+                );
+            }
+        }
+    }
     let mut notes = std::collections::BTreeSet::new();
     let mut plans = Vec::with_capacity(cells.len());
     for cell in &cells {

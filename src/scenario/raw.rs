@@ -155,6 +155,65 @@ pub struct RawScenario {
     /// cell `too_large`; nothing past a limit is written.
     #[serde(default)]
     pub pull_limits: PullLimitsConfig,
+    /// A thermal gate: before each cell, wait until the board's thermal
+    /// zones are cool enough; record the wait and the temperatures at the
+    /// start and end of the benchmark; mark a cell that got too hot, or
+    /// during which a pinned frequency moved, `throttled`.
+    #[serde(default)]
+    pub thermal: Option<ThermalConfig>,
+}
+
+/// `thermal`: which zones, how cool, how long to wait.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThermalConfig {
+    /// A glob on the zones' `type` (`cpu*`, `gpu*`, `*`): every board of the
+    /// scenario must have at least one matching zone (`klo-spec board probe`
+    /// lists them).
+    pub zones: String,
+    /// The limit: every matching zone below this many degrees Celsius.
+    #[serde(default)]
+    pub below_c: Option<f64>,
+    /// Or: every matching zone within this many degrees Celsius of its
+    /// temperature when the run's first cell on the board started.
+    #[serde(default)]
+    pub within_c: Option<f64>,
+    /// Seconds between readings while waiting (default 1).
+    #[serde(default = "default_poll_s")]
+    #[schemars(range(min = 0.05, max = 600.0))]
+    pub poll_s: f64,
+    /// Most seconds to wait before a cell (default 300).
+    #[serde(default = "default_thermal_timeout")]
+    #[schemars(range(min = 0.0, max = 86400.0))]
+    pub timeout_s: f64,
+    /// What a board still too hot after `timeout_s` does to the cell:
+    /// `too_hot` (default; the cell is not run, its status says so) or
+    /// `run_flagged` (it runs, and its record says it started too hot).
+    #[serde(default)]
+    pub on_timeout: ThermalTimeout,
+    /// How many more times a `throttled` cell is run (after the gate's
+    /// cool-down); default 0. Each throttled attempt is kept in
+    /// `cells/<id>/attempts/<n>/`.
+    #[serde(default)]
+    #[schemars(range(max = 10))]
+    pub redo_throttled: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ThermalTimeout {
+    /// Not run: status `too_hot`.
+    #[default]
+    TooHot,
+    /// Run anyway, flagged.
+    RunFlagged,
+}
+
+fn default_poll_s() -> f64 {
+    1.0
+}
+fn default_thermal_timeout() -> f64 {
+    300.0
 }
 
 /// `pull_limits`: per file, per cell, and in files.
