@@ -558,3 +558,164 @@ fn a_kgsl_without_devfreq_is_pinned_through_its_power_levels() {
         "nothing touched"
     );
 }
+
+/// The `qcom-nodevfreq` fixture as board `old` (thermal zones cpu-0-0 at
+/// 38 °C, cpu-1-0 at 39 °C, gpu, battery), with a scenario whose cells each
+/// run a 1 s benchmark: the emulation heats the zones 10 °C/s under load and
+/// cools them 5 °C/s while idle.
+fn thermal_board(sb: &Sandbox, thermal: &str, networks: &str) -> PathBuf {
+    copy_fake_bench(sb);
+    let t = sb.path().join("sysfs-old");
+    copy_tree(&fixture("qcom-nodevfreq"), &t);
+    sb.write(
+        "boards.yaml",
+        &format!(
+            "boards:\n  old: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+            t.display()
+        ),
+    );
+    sb.write(
+        "s.yaml",
+        &format!(
+            "name: hot\nboards: [old]\nbenchmark:\n  command:\n    run: sh fake-bench.sh {{{{ iterations }}}} 1 {{{{ network }}}}\n    push: [fake-bench.sh]\nnetworks: [{networks}]\niterations: 2\nload_settle_ms: 100\nrounds: 1\norder: plan\nthermal: {thermal}\n"
+        ),
+    );
+    t
+}
+
+fn cell_json(sb: &Sandbox, id: &str) -> serde_json::Value {
+    json(&sb.out("hot").join("cells").join(id).join("r1/cell.json"))
+}
+
+#[test]
+fn the_thermal_gate_waits_records_temperatures_and_marks_throttled_cells() {
+    let sb = Sandbox::new();
+    let t = thermal_board(
+        &sb,
+        "{zones: 'cpu*', below_c: 45, poll_s: 0.1, timeout_s: 30}",
+        "a, b",
+    );
+    let probe = sb.run(&["board", "probe", "old", "--boards", "boards.yaml"]);
+    let listing = text(&probe.stdout);
+    assert!(
+        listing.contains("thermal_zone0")
+            && listing.contains("cpu-0-0")
+            && listing.contains("38.0"),
+        "{listing}"
+    );
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let (a, b) = (
+        cell_json(&sb, "old/none/cpu-current/gpu-current/a/default"),
+        cell_json(&sb, "old/none/cpu-current/gpu-current/b/default"),
+    );
+    // The first cell starts cool: no wait. Its benchmark heats the zones
+    // past 45 °C: throttled. The second waits for them to cool first.
+    let wait = |j: &serde_json::Value| j["thermal"]["wait_s"].as_f64().unwrap();
+    assert!(wait(&a) < 0.5, "{a}");
+    assert!(wait(&b) > 0.5, "{b}");
+    for j in [&a, &b] {
+        assert_eq!(j["status"], "throttled", "{j}");
+        assert!(
+            j["reason"]
+                .as_str()
+                .unwrap()
+                .contains("above its limit 45.0 °C"),
+            "{j}"
+        );
+        let zones = j["thermal"]["zones"].as_array().unwrap();
+        assert_eq!(zones.len(), 2, "cpu-0-0 and cpu-1-0: {j}");
+        for z in zones {
+            let (gate, start, end) = (
+                z["gate_c"].as_f64().unwrap(),
+                z["start_c"].as_f64().unwrap(),
+                z["end_c"].as_f64().unwrap(),
+            );
+            assert!(gate < 45.0 && start < 45.0 && end > start + 5.0, "{z}");
+        }
+    }
+    let rows = csv_rows(&sb.out("hot").join("summary.csv"));
+    let n = rows[0].len();
+    assert_eq!(
+        rows[0][n - 3..],
+        ["thermal_wait_s", "temp_start_c", "temp_end_c"],
+        "appended after the existing columns"
+    );
+    assert!(rows[1..].iter().all(|r| !r[n - 1].is_empty()));
+    assert_same_tree(&t, "qcom-nodevfreq");
+}
+
+#[test]
+fn a_board_that_stays_hot_makes_cells_too_hot_and_throttled_cells_are_redone() {
+    let sb = Sandbox::new();
+    thermal_board(
+        &sb,
+        "{zones: 'cpu*', below_c: 45, poll_s: 0.1, timeout_s: 0.3}",
+        "a, b",
+    );
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let b = cell_json(&sb, "old/none/cpu-current/gpu-current/b/default");
+    assert_eq!(b["status"], "too_hot", "{b}");
+    let why = b["reason"].as_str().unwrap();
+    assert!(
+        why.contains("the board stayed too hot for 0.3 s")
+            && why.contains("limit 45.0 °C")
+            && why.contains("not run"),
+        "{why}"
+    );
+    assert!(b["bench_exit"].is_null(), "not run: {b}");
+
+    // within_c: the limit follows the run's first reading (38 and 39 °C);
+    // a throttled cell is run again after the cool-down.
+    let sb = Sandbox::new();
+    thermal_board(
+        &sb,
+        "{zones: 'cpu-0-*', within_c: 3, poll_s: 0.1, timeout_s: 30, redo_throttled: 1}",
+        "a",
+    );
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let a = cell_json(&sb, "old/none/cpu-current/gpu-current/a/default");
+    assert_eq!(a["status"], "throttled", "{a}");
+    assert_eq!(a["attempt"], 2, "{a}");
+    assert_eq!(
+        a["earlier_attempts"][0]["retried_by"], "redo_throttled",
+        "{a}"
+    );
+    assert_eq!(a["thermal"]["zones"][0]["limit_c"], 41.0, "{a}");
+    assert!(a["thermal"]["wait_s"].as_f64().unwrap() > 0.5, "{a}");
+}
+
+#[test]
+fn a_thermal_setting_a_board_cannot_take_is_refused_before_anything_runs() {
+    let sb = Sandbox::new();
+    for (thermal, message, hint) in [
+        (
+            "{zones: 'skin*', below_c: 45}",
+            "s.yaml:12:18: board `old` has no thermal zone whose type matches `skin*`",
+            "its zones' types: cpu-0-0, cpu-1-0, gpu, battery",
+        ),
+        (
+            "{zones: 'cpu*', below_c: 45, within_c: 2}",
+            "s.yaml:12:39: `thermal` gives both `below_c` and `within_c`",
+            "keep one",
+        ),
+        (
+            "{zones: 'cpu[', below_c: 45}",
+            "s.yaml:12:18: `cpu[` is not a valid glob",
+            "`*` matches any text",
+        ),
+    ] {
+        let t = thermal_board(&sb, thermal, "a");
+        let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{thermal}: {err}");
+        assert!(
+            err.contains(message) && err.contains(hint),
+            "{thermal}: {err}"
+        );
+        assert!(!sb.out("hot").exists(), "nothing written");
+        assert_same_tree(&t, "qcom-nodevfreq");
+    }
+}

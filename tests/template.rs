@@ -33,6 +33,20 @@ fn render_with(dir: &str, gpu_kind: &str) -> String {
             context! { key => "little", file => format!("{sys}/devices/system/cpu/cpufreq/policy0/scaling_cur_freq") },
             context! { key => "gpu", file => format!("{sys}/class/kgsl/kgsl-3d0/gpuclk") },
         ]),
+        // `kgsl-pwrlevel` also has a thermal gate (within 2 °C of the run's
+        // first reading, too_hot after 60 s).
+        thermal => if gpu_kind == "kgsl-pwrlevel" {
+            context! {
+                zones => Value::from(vec![
+                    context! { zone => "thermal_zone0", type => "cpu-0-0", file => format!("{sys}/class/thermal/thermal_zone0/temp") },
+                    context! { zone => "thermal_zone4", type => "gpu", file => format!("{sys}/class/thermal/thermal_zone4/temp") },
+                ]),
+                within => true, within_mc => 2000, limit_mc => 0, poll_s => "1.000", timeout_s => "60", timeout_cs => 6000,
+                on_timeout => "too_hot", run => "1234-1700000000000",
+            }
+        } else {
+            Value::from(())
+        },
     })
     .unwrap()
 }

@@ -564,8 +564,16 @@ mod tests {
         assert_eq!(
             t.thermal,
             vec![
-                ThermalZone { id: 2, kind: "cpu-0-0".into(), temp_mc: None },
-                ThermalZone { id: 10, kind: "gpu".into(), temp_mc: Some(41500) },
+                ThermalZone {
+                    id: 2,
+                    kind: "cpu-0-0".into(),
+                    temp_mc: None
+                },
+                ThermalZone {
+                    id: 10,
+                    kind: "gpu".into(),
+                    temp_mc: Some(41500)
+                },
             ]
         );
         let cpu = globset::Glob::new("cpu*").unwrap().compile_matcher();

@@ -26,6 +26,8 @@ pub enum RetriedBy {
     Transport,
     /// The scenario's `retries` and `retry_on`.
     Scenario,
+    /// The scenario's `thermal.redo_throttled`.
+    Throttled,
 }
 
 impl RetriedBy {
@@ -33,6 +35,7 @@ impl RetriedBy {
         match self {
             RetriedBy::Transport => "transport",
             RetriedBy::Scenario => "scenario",
+            RetriedBy::Throttled => "redo_throttled",
         }
     }
 }
@@ -171,13 +174,11 @@ pub fn recover_cut_off(out_dir: &Path, cells: &[Cell]) -> Vec<CutOff> {
     latest
         .into_iter()
         .filter_map(|(id, (_, path, rec))| {
-            cell::place(out_dir, &id, &path)
-                .ok()
-                .map(|placed| CutOff {
-                    id,
-                    status: rec.status,
-                    placed,
-                })
+            cell::place(out_dir, &id, &path).ok().map(|placed| CutOff {
+                id,
+                status: rec.status,
+                placed,
+            })
         })
         .collect()
 }

@@ -237,6 +237,119 @@ pub fn changes(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) ->
         .collect()
 }
 
+/// One thermal zone the gate reads.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneCtx {
+    /// `thermal_zoneN`: also a shell variable suffix and a status key.
+    pub zone: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its `temp` file on the board.
+    pub file: String,
+}
+
+/// The thermal gate of a cell script.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThermalCtx {
+    pub zones: Vec<ZoneCtx>,
+    /// `within_c`: limits are relative to the run's first reading.
+    pub within: bool,
+    pub within_mc: i64,
+    /// `below_c`: the highest temperature allowed (m°C), the same for all.
+    pub limit_mc: i64,
+    pub poll_s: String,
+    pub timeout_s: String,
+    pub timeout_cs: u64,
+    pub on_timeout: &'static str,
+    /// Names the run's baseline file (letters, digits, `-`).
+    pub run: String,
+}
+
+/// The zones of `topo` the scenario's gate reads.
+pub fn thermal_zones<'a>(
+    spec: &crate::scenario::ThermalSpec,
+    topo: &'a Topology,
+) -> Vec<&'a crate::board::topology::ThermalZone> {
+    topo.zones_matching(&spec.matcher)
+}
+
+/// The thermal part of a cell script's context (None without a gate).
+pub fn thermal(
+    sysfs: &Path,
+    topo: &Topology,
+    spec: Option<&crate::scenario::ThermalSpec>,
+    run: &str,
+) -> Option<ThermalCtx> {
+    use crate::scenario::ThermalLimit;
+    let spec = spec?;
+    let zones = thermal_zones(spec, topo)
+        .into_iter()
+        .map(|z| ZoneCtx {
+            zone: format!("thermal_zone{}", z.id),
+            kind: z.kind.clone(),
+            file: join(sysfs, &format!("{}/temp", z.dir())),
+        })
+        .collect();
+    let (within, within_mc, limit_mc) = match spec.limit {
+        // Below B °C: at most B*1000 - 1 m°C.
+        ThermalLimit::Below(b) => (false, 0, (b * 1000.0).ceil() as i64 - 1),
+        ThermalLimit::Within(w) => (true, (w * 1000.0).round() as i64, 0),
+    };
+    Some(ThermalCtx {
+        zones,
+        within,
+        within_mc,
+        limit_mc,
+        poll_s: format!("{:.3}", spec.poll_s),
+        timeout_s: format!("{}", spec.timeout_s),
+        timeout_cs: (spec.timeout_s * 100.0).round() as u64,
+        on_timeout: match spec.on_timeout {
+            crate::scenario::raw::ThermalTimeout::TooHot => "too_hot",
+            crate::scenario::raw::ThermalTimeout::RunFlagged => "run_flagged",
+        },
+        run: run
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect(),
+    })
+}
+
+/// What the gate recorded in `cell.status`, per zone.
+pub fn thermal_record(
+    status: &BTreeMap<String, String>,
+    spec: &crate::scenario::ThermalSpec,
+    topo: &Topology,
+) -> crate::record::ThermalRecord {
+    let c = |key: String| {
+        status
+            .get(&key)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(|m| m as f64 / 1000.0)
+    };
+    let zones = thermal_zones(spec, topo)
+        .into_iter()
+        .map(|z| {
+            let name = format!("thermal_zone{}", z.id);
+            crate::record::ZoneReading {
+                limit_c: c(format!("thermal_limit_le.{name}")),
+                gate_c: c(format!("temp_gate.{name}")),
+                start_c: c(format!("temp_start.{name}")),
+                end_c: c(format!("temp_end.{name}")),
+                zone: name,
+                kind: z.kind.clone(),
+            }
+        })
+        .collect();
+    crate::record::ThermalRecord {
+        wait_s: status
+            .get("thermal_wait_cs")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|cs| cs as f64 / 100.0),
+        flagged: status.contains_key("thermal_flagged"),
+        zones,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,9 @@ pub struct BoardRun<'a> {
     /// For a board on this machine: where its cells register, to find
     /// cells of other runs that overlapped them.
     pub activity: Option<super::activity::Activity>,
+    /// Names this run on the boards (the thermal gate's baseline file):
+    /// letters, digits and `-`.
+    pub run_token: String,
 }
 
 /// One load entry of the cell template: `procs` processes on `core`.
@@ -327,7 +330,12 @@ impl LeftBehind {
 /// cleanup short; `None` when its cleanup finished (its `cell.status` says
 /// `finished=1`). From what the cell script noted before it was killed
 /// where that came back, else from what the cell was to do.
-fn left_behind(r: &BoardRun, cell: &Cell, staging: &Path, record: &CellRecord) -> Option<LeftBehind> {
+fn left_behind(
+    r: &BoardRun,
+    cell: &Cell,
+    staging: &Path,
+    record: &CellRecord,
+) -> Option<LeftBehind> {
     let status_file = staging.join("cell.status");
     let st = read_status(&status_file);
     if st.contains_key("finished") {
@@ -347,7 +355,10 @@ fn left_behind(r: &BoardRun, cell: &Cell, staging: &Path, record: &CellRecord) -
             items.push(format!("CPU frequencies pinned: {}", cpu.join(", ")));
         }
         if let Some(g) = &record.pins.gpu {
-            items.push(format!("GPU frequency pinned at {} kHz ({})", g.khz, g.path));
+            items.push(format!(
+                "GPU frequency pinned at {} kHz ({})",
+                g.khz, g.path
+            ));
         }
         let onlined: Vec<u32> = if known {
             record.cores_onlined.clone()
@@ -434,6 +445,7 @@ fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
         overlapped: Vec::new(),
         foreign_cpu_pct: None,
         regime: None,
+        thermal: None,
         klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -644,6 +656,12 @@ fn run_round_trip(
         plan,
         &record.loads.cores,
     );
+    let thermal = board_ctx::thermal(
+        &r.transport.config().sysfs_root,
+        r.topology,
+        s.thermal.as_ref(),
+        &r.run_token,
+    );
     let script = r.templates.render_cell(context! {
         cell => context! { id => cell.id.clone(), dir => dir.clone(), timeout_s => cell.timeout_s, settle_s => settle_s, settle_ceil_s => settle_ceil_s },
         board => context! {
@@ -658,10 +676,16 @@ fn run_round_trip(
         online => minijinja::Value::from(minijinja::value::Serde(&ctx.online)),
         core_ctl => minijinja::Value::from(minijinja::value::Serde(&ctx.core_ctl)),
         reads => minijinja::Value::from(minijinja::value::Serde(&ctx.reads)),
+        thermal => minijinja::Value::from(minijinja::value::Serde(&thermal)),
     })?;
     files.push(("cell.sh".into(), script.into_bytes(), EXEC));
 
-    let deadline = Duration::from_millis(s.load_settle_ms as u64)
+    // The thermal gate's wait comes first (and a poll past its timeout).
+    let gate = s.thermal.as_ref().map_or(Duration::ZERO, |t| {
+        Duration::from_secs_f64(t.timeout_s + t.poll_s)
+    });
+    let deadline = gate
+        + Duration::from_millis(s.load_settle_ms as u64)
         + Duration::from_secs(cell.timeout_s as u64)
         + deadline_margin(cell.timeout_s);
     let job = CellJob {
@@ -720,6 +744,37 @@ fn judge(
         })
         .unwrap_or_default();
     record.stale_state_restored = st.contains_key("stale_state");
+    record.thermal = r
+        .scenario
+        .thermal
+        .as_ref()
+        .map(|t| board_ctx::thermal_record(&st, t, r.topology));
+    // With a thermal gate, a zone above its limit or a pinned frequency
+    // that moved during the benchmark makes the cell `throttled`.
+    let throttled: Vec<String> = match &record.thermal {
+        Some(t) => {
+            let pinned: Vec<String> = record
+                .pins
+                .cpu
+                .iter()
+                .map(|p| p.name.clone())
+                .chain(record.pins.gpu.as_ref().map(|_| "gpu".to_string()))
+                .collect();
+            let mut v = t.over_limit();
+            v.extend(
+                board_ctx::changes(&record.freq_before, &record.freq_after)
+                    .into_iter()
+                    .filter(|c| {
+                        pinned
+                            .iter()
+                            .any(|p| c.split(' ').next() == Some(p.as_str()))
+                    })
+                    .map(|c| format!("pinned frequency moved: {c}")),
+            );
+            v
+        }
+        None => Vec::new(),
+    };
     let log = parse_log(r.scenario, staging);
     if let Some(l) = &log {
         record.device = l.meta.info.get("device").cloned();
@@ -780,6 +835,26 @@ fn judge(
                 cell.coord.board
             )),
         )
+    } else if st.get("error_kind").map(String::as_str) == Some("too_hot") {
+        let hot: Vec<String> = record
+            .thermal
+            .iter()
+            .flat_map(|t| &t.zones)
+            .filter_map(|z| {
+                Some(format!(
+                    "{} ({}) at {:.1} °C, limit {:.1} °C",
+                    z.zone, z.kind, z.gate_c?, z.limit_c?
+                ))
+            })
+            .collect();
+        (
+            Status::TooHot,
+            Some(format!(
+                "{}: {}; the cell was not run (thermal.on_timeout: run_flagged runs it anyway)",
+                st.get("error").map_or("too hot", String::as_str),
+                hot.join(", ")
+            )),
+        )
     } else if let Some(e) = st.get("error") {
         let status = if st.get("error_kind").map(String::as_str) == Some("load") {
             Status::LoadFailed
@@ -819,6 +894,8 @@ fn judge(
                 record.loads.started
             )),
         )
+    } else if !throttled.is_empty() {
+        (Status::Throttled, Some(throttled.join("; ")))
     } else if !freq_problems.is_empty() && r.scenario.freq_mismatch == FreqMismatch::Fail {
         (Status::FreqMismatch, Some(freq_problems.join("; ")))
     } else {
@@ -838,6 +915,12 @@ fn judge(
         notes.push(format!(
             "frequency changed during the benchmark: {}",
             moved.join(", ")
+        ));
+    }
+    if record.thermal.as_ref().is_some_and(|t| t.flagged) {
+        notes.push(format!(
+            "started too hot: the board did not cool down within thermal.timeout_s ({} s) and the cell ran anyway (on_timeout: run_flagged)",
+            r.scenario.thermal.as_ref().map_or(0.0, |t| t.timeout_s)
         ));
     }
     if record.stale_state_restored {

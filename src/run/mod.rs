@@ -216,8 +216,7 @@ impl RunReport {
     /// The error to exit with: interrupted (130), cells failed (1), or none.
     pub fn outcome(&self, cancel: &Cancel) -> Result<()> {
         if cancel.is_cancelled() {
-            let mut boards: Vec<&str> =
-                self.left_behind.iter().map(|l| l.board.as_str()).collect();
+            let mut boards: Vec<&str> = self.left_behind.iter().map(|l| l.board.as_str()).collect();
             boards.sort_unstable();
             boards.dedup();
             let reset: String = boards
@@ -425,6 +424,14 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let done = std::sync::atomic::AtomicUsize::new(0);
     let left_behind: Mutex<Vec<cell::LeftBehind>> = Mutex::new(Vec::new());
     let activity = activity::Activity::for_this_machine();
+    // This run, as the boards know it (the thermal gate's baseline).
+    let run_token = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
     let board_runs: BTreeMap<&str, BoardRun> =
         p.boards
             .keys()
@@ -452,6 +459,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                         activity: activity
                             .clone()
                             .filter(|_| rounds::on_this_host(p.boards[b].config())),
+                        run_token: run_token.clone(),
                     },
                 )
             })

@@ -159,10 +159,15 @@ pub fn prepare_calibrating(
             if topo.zones_matching(&t.matcher).is_empty() {
                 let sysfs = boards[name].config().sysfs_root.display().to_string();
                 let hint = if topo.thermal.is_empty() {
-                    format!("it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): leave `thermal` out for this board")
+                    format!(
+                        "it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): leave `thermal` out for this board"
+                    )
                 } else {
                     let types: Vec<&str> = topo.thermal.iter().map(|z| z.kind.as_str()).collect();
-                    format!("its zones' types: {} (`klo-spec board probe {name}` lists them)", types.join(", "))
+                    format!(
+                        "its zones' types: {} (`klo-spec board probe {name}` lists them)",
+                        types.join(", ")
+                    )
                 };
                 problems.push(
                     scenario

@@ -383,7 +383,10 @@ fn check_thermal(c: &mut Checker, t: &raw::ThermalConfig) -> Option<super::Therm
             c.err(
                 "thermal.zones",
                 format!("`{}` is not a valid glob: {}", t.zones, e.kind()),
-                Some("`*` matches any text, `?` one character, `[ab]` one of a set: `cpu*`, `gpu*`".into()),
+                Some(
+                    "`*` matches any text, `?` one character, `[ab]` one of a set: `cpu*`, `gpu*`"
+                        .into(),
+                ),
             );
             None
         }
@@ -416,7 +419,13 @@ fn check_thermal(c: &mut Checker, t: &raw::ThermalConfig) -> Option<super::Therm
         }
     };
     c.range("thermal.poll_s", "`poll_s`", t.poll_s, 0.05, 600.0);
-    c.range("thermal.timeout_s", "`timeout_s`", t.timeout_s, 0.0, 86_400.0);
+    c.range(
+        "thermal.timeout_s",
+        "`timeout_s`",
+        t.timeout_s,
+        0.0,
+        86_400.0,
+    );
     c.range(
         "thermal.redo_throttled",
         "`redo_throttled`",
