@@ -719,3 +719,63 @@ fn a_thermal_setting_a_board_cannot_take_is_refused_before_anything_runs() {
         assert_same_tree(&t, "qcom-nodevfreq");
     }
 }
+
+/// The scenario's `kgsl` knobs are set for the cell (instead of the GPU
+/// pin's own `force_clk_on: 1`, `idle_timer: 10000`), read back and put
+/// back; a board without them is refused, located at the knob.
+#[test]
+fn kgsl_knobs_are_set_read_back_and_restored() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (q, _) = fixture_boards(&sb);
+    let k = q.join("class/kgsl/kgsl-3d0");
+    let files = [k.join("force_clk_on"), k.join("idle_timer"), k.join("bus_split")];
+    let knobs = "kgsl: {force_clk_on: 0, idle_timer: 64, bus_split: 0}\n";
+    sb.write(
+        "s.yaml",
+        &(spy_scenario("rb5", "current", "max", &files) + knobs),
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(seen(&sb), ["0", "64", "0"]);
+    let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    assert_eq!(
+        j["pins"]["knobs"],
+        serde_json::json!([
+            {"name": "force_clk_on", "value": 0},
+            {"name": "idle_timer", "value": 64},
+            {"name": "bus_split", "value": 0}
+        ])
+    );
+    assert_same_tree(&q, "qcom");
+
+    // Without a GPU pin too; a board without the file, or without kgsl,
+    // is refused before anything runs.
+    let t = sb.path().join("sysfs-old");
+    copy_tree(&fixture("qcom-nodevfreq"), &t);
+    sb.write(
+        "more.yaml",
+        &format!(
+            "boards:\n  old: {{sysfs_root: '{}', emulate_kernel: true}}\n  note10: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+            t.display(),
+            sb.path().join("sysfs-note10").display()
+        ),
+    );
+    for (board, message) in [
+        ("old", format!("board `old` has no {}/class/kgsl/kgsl-3d0/force_clk_on", t.display())),
+        ("note10", "board `note10` has no kgsl GPU: `kgsl.force_clk_on` cannot be set there".to_string()),
+    ] {
+        sb.write(
+            "s.yaml",
+            &format!("name: knob\nboards: [{board}]\nnetworks: [tiny]\nkgsl: {{force_clk_on: 1}}\n"),
+        );
+        let out = sb.run(&["run", "s.yaml", "--boards", "more.yaml"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.starts_with("error: s.yaml:4:"), "{err}");
+        assert!(err.contains(&message) && err.contains("(at `kgsl.force_clk_on`)"), "{err}");
+        assert!(!sb.out("knob").exists());
+    }
+    assert_same_tree(&t, "qcom-nodevfreq");
+}

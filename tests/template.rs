@@ -33,6 +33,11 @@ fn render_with(dir: &str, gpu_kind: &str) -> String {
             context! { key => "little", file => format!("{sys}/devices/system/cpu/cpufreq/policy0/scaling_cur_freq") },
             context! { key => "gpu", file => format!("{sys}/class/kgsl/kgsl-3d0/gpuclk") },
         ]),
+        knobs => if gpu_kind == "kgsl-pwrlevel" {
+            Value::from(vec![context! { name => "bus_split", file => format!("{sys}/class/kgsl/kgsl-3d0/bus_split"), value => 0 }])
+        } else {
+            Value::from(Vec::<Value>::new())
+        },
         // `kgsl-pwrlevel` also has a thermal gate (within 2 °C of the run's
         // first reading, too_hot after 60 s).
         thermal => if gpu_kind == "kgsl-pwrlevel" {

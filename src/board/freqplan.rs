@@ -57,6 +57,16 @@ pub struct FreqPlan {
     /// line each: `cpu_freq {all: min}: board `local` has no cpufreq ...`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<String>,
+    /// kgsl knobs (scenario `kgsl`) set for the cell.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub knobs: Vec<KnobPin>,
+}
+
+/// A kgsl knob (`force_clk_on`, `idle_timer`, `bus_split`) set to a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct KnobPin {
+    pub name: String,
+    pub value: u32,
 }
 
 impl FreqPlan {
@@ -298,6 +308,56 @@ pub fn resolve_gpu(
         level,
         kgsl,
     }))
+}
+
+/// The knob pins of the scenario's `kgsl` on a board, or the knob the
+/// board cannot take and why.
+pub fn resolve_knobs(
+    knobs: &crate::scenario::raw::KgslKnobs,
+    topo: &Topology,
+    board: &str,
+) -> Result<Vec<KnobPin>, (&'static str, PlanError)> {
+    let mut pins = Vec::new();
+    for (name, value) in knobs.given() {
+        let Some(gpu) = topo.gpu.as_ref().filter(|g| g.kind == GpuKind::Kgsl) else {
+            return Err((
+                name,
+                err(
+                    format!("board `{board}` has no kgsl GPU: `kgsl.{name}` cannot be set there"),
+                    "leave `kgsl` out, or run this scenario on Adreno (kgsl) boards only",
+                ),
+            ));
+        };
+        if !gpu.has(name) {
+            return Err((
+                name,
+                err(
+                    format!(
+                        "board `{board}` has no {}: its kgsl does not offer `{name}`",
+                        gpu.file_path(name)
+                    ),
+                    format!("leave `kgsl.{name}` out for this board (`klo-spec board probe {board}` lists the kgsl files it finds)"),
+                ),
+            ));
+        }
+        if gpu.files.as_ref().is_some_and(|f| f.get(name) == Some(&false)) {
+            return Err((
+                name,
+                unsupported(
+                    format!(
+                        "board `{board}` cannot write {} (not root?)",
+                        gpu.file_path(name)
+                    ),
+                    "give the board a way to get root (`root: sudo` in the inventory), or leave `kgsl` out",
+                ),
+            ));
+        }
+        pins.push(KnobPin {
+            name: name.to_string(),
+            value,
+        });
+    }
+    Ok(pins)
 }
 
 #[cfg(test)]

@@ -54,9 +54,18 @@ pub struct ReadCtx {
     pub file: String,
 }
 
+/// A kgsl knob the cell sets.
+#[derive(Debug, Clone, Serialize)]
+pub struct KnobCtx {
+    pub name: String,
+    pub file: String,
+    pub value: u32,
+}
+
 /// The board part of a cell script's context.
 #[derive(Debug, Clone, Serialize)]
 pub struct BoardCtx {
+    pub knobs: Vec<KnobCtx>,
     pub cpu_pins: Vec<CpuPinCtx>,
     pub gpu_pin: Option<GpuPinCtx>,
     pub online: Vec<FileCtx>,
@@ -111,6 +120,8 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             force_clk_on: true,
             idle_timer: true,
         });
+        // A knob the scenario sets is written by itself (`knobs`).
+        let set = |n: &str| plan.knobs.iter().any(|k| k.name == n);
         GpuPinCtx {
             kind: kind_name(g.kind),
             dir: join(sysfs, &g.path),
@@ -119,10 +130,24 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             level: g.level.unwrap_or(0),
             devfreq: k.devfreq,
             pwrlevel: k.pwrlevel,
-            force_clk_on: k.force_clk_on,
-            idle_timer: k.idle_timer,
+            force_clk_on: k.force_clk_on && !set("force_clk_on"),
+            idle_timer: k.idle_timer && !set("idle_timer"),
         }
     });
+    let knobs = topo
+        .gpu
+        .as_ref()
+        .map(|g| {
+            plan.knobs
+                .iter()
+                .map(|k| KnobCtx {
+                    name: k.name.clone(),
+                    file: join(sysfs, &format!("{}/{}", g.path, k.name)),
+                    value: k.value,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let online = load_cores
         .iter()
         .filter(|c| topo.cores.get(c).is_some_and(|k| k.online.is_some()))
@@ -170,6 +195,7 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
         });
     }
     BoardCtx {
+        knobs,
         cpu_pins,
         gpu_pin,
         online,
@@ -235,6 +261,26 @@ pub fn changes(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) ->
                 .map(|a| format!("{k} {b} -> {a} kHz"))
         })
         .collect()
+}
+
+/// What is wrong with the kgsl knobs read back before and after the
+/// benchmark (`knob_before.<name>`, `knob_after.<name>`): one line each.
+pub fn verify_knobs(plan: &FreqPlan, status: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for k in &plan.knobs {
+        for when in ["before", "after"] {
+            let got = status.get(&format!("knob_{when}.{}", k.name)).map(|v| v.trim());
+            if got != Some(k.value.to_string().as_str()) {
+                problems.push(format!(
+                    "kgsl {}: read {} {when} the benchmark, set to {}",
+                    k.name,
+                    got.map_or("nothing".to_string(), |g| format!("`{g}`")),
+                    k.value
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// One thermal zone the gate reads.
@@ -366,6 +412,7 @@ mod tests {
             }],
             gpu: None,
             left: Vec::new(),
+            knobs: Vec::new(),
         };
         let m = |v: u64| BTreeMap::from([("big".to_string(), v)]);
         assert!(verify(&plan, &m(1_000_000), &m(1_009_000), 1.0).is_empty());

@@ -676,6 +676,7 @@ fn run_round_trip(
         online => minijinja::Value::from(minijinja::value::Serde(&ctx.online)),
         core_ctl => minijinja::Value::from(minijinja::value::Serde(&ctx.core_ctl)),
         reads => minijinja::Value::from(minijinja::value::Serde(&ctx.reads)),
+        knobs => minijinja::Value::from(minijinja::value::Serde(&ctx.knobs)),
         thermal => minijinja::Value::from(minijinja::value::Serde(&thermal)),
     })?;
     files.push(("cell.sh".into(), script.into_bytes(), EXEC));
@@ -781,12 +782,16 @@ fn judge(
         record.device_info = l.meta.info.clone();
     }
 
-    let freq_problems = board_ctx::verify(
+    let mut freq_problems = board_ctx::verify(
         &record.pins,
         &record.freq_before,
         &record.freq_after,
         r.scenario.freq_tolerance_pct,
     );
+    // The kgsl knobs are held like the frequencies.
+    if st.contains_key("bench_exit") {
+        freq_problems.extend(board_ctx::verify_knobs(&record.pins, &st));
+    }
     // The runner's deadline TERMs the script, which records the signal: a
     // deadline is a timeout unless a cancellation came first. What the
     // board sent back and the pull refused comes first: such a cell is

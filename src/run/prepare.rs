@@ -232,6 +232,15 @@ pub fn prepare_calibrating(
                 }
             }
         }
+        match freqplan::resolve_knobs(&scenario.kgsl, topo, &c.board) {
+            Ok(knobs) => plan.knobs = knobs,
+            Err((name, e)) => {
+                let path = format!("kgsl.{name}");
+                if reported.insert((path.clone(), e.message.clone())) {
+                    problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
+                }
+            }
+        }
         plans.push(plan);
         if let Some(load) = scenario.load(&c.load)
             && let Cores::List(list) = &load.cores

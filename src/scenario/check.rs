@@ -323,6 +323,11 @@ pub(super) fn check(
     );
     c.range("pull_limits.files", "`files`", pl.files, 1, 1_000_000);
     let thermal = raw.thermal.as_ref().and_then(|t| check_thermal(&mut c, t));
+    let kgsl = raw.kgsl.unwrap_or_default();
+    for (name, v) in kgsl.given() {
+        let max = if name == "idle_timer" { 3_600_000 } else { 1 };
+        c.range(&format!("kgsl.{name}"), &format!("`{name}`"), v, 0, max);
+    }
 
     if !c.problems.is_empty() {
         return Err(InputError {
@@ -363,6 +368,7 @@ pub(super) fn check(
         lut,
         pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
         thermal,
+        kgsl,
     })
 }
 

@@ -70,6 +70,8 @@ pub struct Scenario {
     pub pull_limits: crate::board::pull::PullLimits,
     /// The thermal gate, when the scenario has one.
     pub thermal: Option<ThermalSpec>,
+    /// kgsl knobs every cell sets (none given: empty).
+    pub kgsl: raw::KgslKnobs,
 }
 
 /// The `thermal` section after validation.

@@ -161,6 +161,46 @@ pub struct RawScenario {
     /// during which a pinned frequency moved, `throttled`.
     #[serde(default)]
     pub thermal: Option<ThermalConfig>,
+    /// Adreno (kgsl) knobs set for every cell, saved first, read back at
+    /// once and before and after the benchmark, and put back: each given
+    /// one needs a kgsl GPU with that file on every board of the scenario.
+    /// Left out, a GPU pin sets `force_clk_on: 1` and `idle_timer: 10000`
+    /// where the board has them (as androidx's lockClocks does).
+    #[serde(default)]
+    pub kgsl: Option<KgslKnobs>,
+}
+
+/// `kgsl`: `class/kgsl/kgsl-3d0/{force_clk_on,idle_timer,bus_split}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KgslKnobs {
+    /// 1 keeps the GPU clocks on while idle, 0 lets them gate.
+    #[serde(default)]
+    #[schemars(range(max = 1))]
+    pub force_clk_on: Option<u32>,
+    /// Milliseconds of idleness before the GPU powers down.
+    #[serde(default)]
+    #[schemars(range(max = 3600000))]
+    pub idle_timer: Option<u32>,
+    /// 1 lets the bus vote follow the GPU's load apart from its clock, 0
+    /// ties it to the clock.
+    #[serde(default)]
+    #[schemars(range(max = 1))]
+    pub bus_split: Option<u32>,
+}
+
+impl KgslKnobs {
+    /// The knobs given, by file name, in a fixed order.
+    pub fn given(&self) -> Vec<(&'static str, u32)> {
+        [
+            ("force_clk_on", self.force_clk_on),
+            ("idle_timer", self.idle_timer),
+            ("bus_split", self.bus_split),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, v?)))
+        .collect()
+    }
 }
 
 /// `thermal`: which zones, how cool, how long to wait.
