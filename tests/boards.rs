@@ -666,6 +666,22 @@ fn a_board_that_stays_hot_makes_cells_too_hot_and_throttled_cells_are_redone() {
     );
     assert!(b["bench_exit"].is_null(), "not run: {b}");
 
+    // run_flagged: the second cell runs although the board is still hot,
+    // and says so.
+    let sb = Sandbox::new();
+    thermal_board(
+        &sb,
+        "{zones: 'cpu*', below_c: 45, poll_s: 0.1, timeout_s: 0.3, on_timeout: run_flagged}",
+        "a, b",
+    );
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let b = cell_json(&sb, "old/none/cpu-current/gpu-current/b/default");
+    assert_eq!(b["status"], "throttled", "{b}");
+    assert_eq!(b["bench_exit"], 0, "{b}");
+    assert_eq!(b["thermal"]["flagged"], true, "{b}");
+    assert!(b["reason"].as_str().unwrap().contains("started too hot"), "{b}");
+
     // within_c: the limit follows the run's first reading (38 and 39 °C);
     // a throttled cell is run again after the cool-down.
     let sb = Sandbox::new();
