@@ -336,11 +336,17 @@ pub fn resolve_knobs(
                         "board `{board}` has no {}: its kgsl does not offer `{name}`",
                         gpu.file_path(name)
                     ),
-                    format!("leave `kgsl.{name}` out for this board (`klo-spec board probe {board}` lists the kgsl files it finds)"),
+                    format!(
+                        "leave `kgsl.{name}` out for this board (`klo-spec board probe {board}` lists the kgsl files it finds)"
+                    ),
                 ),
             ));
         }
-        if gpu.files.as_ref().is_some_and(|f| f.get(name) == Some(&false)) {
+        if gpu
+            .files
+            .as_ref()
+            .is_some_and(|f| f.get(name) == Some(&false))
+        {
             return Err((
                 name,
                 unsupported(

@@ -269,7 +269,9 @@ pub fn verify_knobs(plan: &FreqPlan, status: &BTreeMap<String, String>) -> Vec<S
     let mut problems = Vec::new();
     for k in &plan.knobs {
         for when in ["before", "after"] {
-            let got = status.get(&format!("knob_{when}.{}", k.name)).map(|v| v.trim());
+            let got = status
+                .get(&format!("knob_{when}.{}", k.name))
+                .map(|v| v.trim());
             if got != Some(k.value.to_string().as_str()) {
                 problems.push(format!(
                     "kgsl {}: read {} {when} the benchmark, set to {}",
