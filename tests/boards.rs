@@ -829,3 +829,38 @@ fn kgsl_knobs_are_set_read_back_and_restored() {
     }
     assert_same_tree(&t, "qcom-nodevfreq");
 }
+
+/// With a thermal gate, a pinned frequency that moves during the benchmark
+/// (here the benchmark lowers a limit, as a thermal driver would) makes the
+/// cell `throttled`; the board is put back all the same.
+#[test]
+fn a_pinned_frequency_that_moves_during_the_benchmark_makes_the_cell_throttled() {
+    let sb = Sandbox::new();
+    let t = thermal_board(&sb, "{zones: 'cpu*', below_c: 90}", "a");
+    let max = t.join("devices/system/cpu/cpufreq/policy0/scaling_max_freq");
+    let text_in = std::fs::read_to_string(sb.path().join("s.yaml"))
+        .unwrap()
+        .replace(
+            "run: sh fake-bench.sh",
+            &format!("run: echo 652800 > '{}'; sh fake-bench.sh", max.display()),
+        )
+        + "matrix:\n  cpu_freq: [{all: max}]\n";
+    sb.write("s.yaml", &text_in);
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    let records = find(&sb.out("hot"), "cell.json");
+    assert!(
+        out.status.code() != Some(2) && records.len() == 1,
+        "{}",
+        text(&out.stderr)
+    );
+    let j = json(&records[0]);
+    assert_eq!(j["status"], "throttled", "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pinned frequency moved: little 2016000 -> 652800 kHz"),
+        "{j}"
+    );
+    assert_same_tree(&t, "qcom-nodevfreq");
+}
