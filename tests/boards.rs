@@ -864,3 +864,28 @@ fn a_pinned_frequency_that_moves_during_the_benchmark_makes_the_cell_throttled()
     );
     assert_same_tree(&t, "qcom-nodevfreq");
 }
+
+/// A zone whose type changed since the board was probed (zone numbers can
+/// move with the kernel) stops the cell before it changes anything.
+#[test]
+fn a_thermal_zone_that_is_not_the_one_probed_stops_the_cell() {
+    let sb = Sandbox::new();
+    let t = thermal_board(&sb, "{zones: 'cpu-0-*', below_c: 90}", "a");
+    let probe = sb.run(&["board", "probe", "old", "--boards", "boards.yaml"]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    let ty = t.join("class/thermal/thermal_zone0/type");
+    std::fs::write(&ty, "skin\n").unwrap();
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let j = json(&find(&sb.out("hot"), "cell.json")[0]);
+    assert_eq!(j["status"], "setup_failed", "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("thermal_zone0 is now of type 'skin', not 'cpu-0-0'"),
+        "{j}"
+    );
+    std::fs::write(&ty, "cpu-0-0\n").unwrap();
+    assert_same_tree(&t, "qcom-nodevfreq");
+}

@@ -43,8 +43,8 @@ fn render_with(dir: &str, gpu_kind: &str) -> String {
         thermal => if gpu_kind == "kgsl-pwrlevel" {
             context! {
                 zones => Value::from(vec![
-                    context! { zone => "thermal_zone0", type => "cpu-0-0", file => format!("{sys}/class/thermal/thermal_zone0/temp") },
-                    context! { zone => "thermal_zone4", type => "gpu", file => format!("{sys}/class/thermal/thermal_zone4/temp") },
+                    context! { zone => "thermal_zone0", type => "cpu-0-0", file => format!("{sys}/class/thermal/thermal_zone0/temp"), type_file => format!("{sys}/class/thermal/thermal_zone0/type") },
+                    context! { zone => "thermal_zone4", type => "gpu $(x)", file => format!("{sys}/class/thermal/thermal_zone4/temp"), type_file => format!("{sys}/class/thermal/thermal_zone4/type") },
                 ]),
                 within => true, within_mc => 2000, limit_mc => 0, poll_s => "1.000", timeout_s => "60", timeout_cs => 6000,
                 on_timeout => "too_hot", run => "1234-1700000000000",

@@ -292,8 +292,9 @@ pub struct ZoneCtx {
     pub zone: String,
     #[serde(rename = "type")]
     pub kind: String,
-    /// Its `temp` file on the board.
+    /// Its `temp` and `type` files on the board.
     pub file: String,
+    pub type_file: String,
 }
 
 /// The thermal gate of a cell script.
@@ -336,6 +337,7 @@ pub fn thermal(
             zone: format!("thermal_zone{}", z.id),
             kind: z.kind.clone(),
             file: join(sysfs, &format!("{}/temp", z.dir())),
+            type_file: join(sysfs, &format!("{}/type", z.dir())),
         })
         .collect();
     let (within, within_mc, limit_mc) = match spec.limit {
