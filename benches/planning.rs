@@ -136,6 +136,7 @@ fn record(c: &klo_spec::matrix::Cell) -> CellRecord {
         overlapped: vec![],
         foreign_cpu_pct: Some(0.5),
         regime: None,
+        thermal: None,
         klo_spec_version: env!("CARGO_PKG_VERSION").into(),
     }
 }

@@ -349,6 +349,9 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 return Ok(0);
             }
             println!("{}", topo.table().to_terminal(&[]));
+            if !topo.thermal.is_empty() {
+                println!("{}", topo.thermal_table().to_terminal(&[]));
+            }
             let online = crate::board::format_cores(&topo.online);
             println!(
                 "board {}: cores online {online} of {}",
@@ -364,10 +367,36 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                     "cpufreq is read-only here (not root?): frequencies can be read, not set (use `cpu_freq: current`, or `root: sudo` in the inventory)"
                 );
             }
-            if topo.gpu.is_none() {
-                println!(
+            match &topo.gpu {
+                None => println!(
                     "no GPU frequency control found (kgsl, Mali, devfreq): use `gpu_freq: current`"
-                );
+                ),
+                Some(g) if g.kind == crate::board::topology::GpuKind::Kgsl => {
+                    match g.kgsl_control() {
+                        Err(missing) => println!(
+                            "kgsl GPU without devfreq/ or power-level files (missing {}): its frequency cannot be set (use `gpu_freq: current`)",
+                            missing.join(", ")
+                        ),
+                        Ok(crate::board::topology::KgslControl::Pwrlevel) => println!(
+                            "kgsl GPU without devfreq/: pinned through max_pwrlevel/min_pwrlevel (levels 0-{}, kHz: {})",
+                            g.levels.len().saturating_sub(1),
+                            g.levels
+                                .iter()
+                                .map(|l| l.to_string())
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                        Ok(_) => {}
+                    }
+                    let ro = g.unwritable();
+                    if !ro.is_empty() {
+                        println!(
+                            "GPU files read-only here (not root?): {} (use `gpu_freq: current`, or `root: sudo` in the inventory)",
+                            ro.join(", ")
+                        );
+                    }
+                }
+                Some(_) => {}
             }
             Ok(0)
         }

@@ -31,6 +31,13 @@ pub enum Status {
     Timeout,
     /// The log is truncated or malformed.
     Incomplete,
+    /// The benchmark ran, but a thermal zone went above the scenario's
+    /// `thermal` limit, or a pinned frequency moved, during it: shown,
+    /// never counted in checks; `thermal.redo_throttled` runs it again.
+    Throttled,
+    /// The board stayed above the `thermal` limit for `timeout_s`: the
+    /// cell was not run.
+    TooHot,
     /// Stopped by Ctrl-C, SIGTERM or SIGHUP.
     Interrupted,
     /// The runner could not run the cell (transport, file system).
@@ -56,6 +63,8 @@ impl Status {
             Status::Failed => "failed",
             Status::Timeout => "timeout",
             Status::Incomplete => "incomplete",
+            Status::Throttled => "throttled",
+            Status::TooHot => "too_hot",
             Status::Interrupted => "interrupted",
             Status::Error => "error",
             Status::Rejected => "rejected",
@@ -66,7 +75,7 @@ impl Status {
 
     /// Whether the cell's log holds measurements worth showing.
     pub fn has_measurements(self) -> bool {
-        matches!(self, Status::Ok | Status::LoadDied)
+        matches!(self, Status::Ok | Status::LoadDied | Status::Throttled)
     }
 }
 
@@ -97,6 +106,59 @@ pub struct LoadCounts {
     pub left_after_cleanup: Option<u32>,
     /// Cores the loads were pinned to.
     pub cores: Vec<u32>,
+}
+
+/// What a cell's thermal gate saw (scenarios with `thermal`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThermalRecord {
+    /// Seconds the cell waited for the board to cool down.
+    pub wait_s: Option<f64>,
+    /// The board was still too hot after `timeout_s` and the cell ran
+    /// anyway (`on_timeout: run_flagged`).
+    #[serde(default)]
+    pub flagged: bool,
+    pub zones: Vec<ZoneReading>,
+}
+
+/// One zone's temperatures (°C): its limit (the highest allowed), when the
+/// gate let the cell go, and at the start and end of the benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneReading {
+    pub zone: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub limit_c: Option<f64>,
+    pub gate_c: Option<f64>,
+    pub start_c: Option<f64>,
+    pub end_c: Option<f64>,
+}
+
+impl ThermalRecord {
+    /// The hottest zone at the start / end of the benchmark.
+    pub fn max_start_c(&self) -> Option<f64> {
+        self.zones.iter().filter_map(|z| z.start_c).reduce(f64::max)
+    }
+    pub fn max_end_c(&self) -> Option<f64> {
+        self.zones.iter().filter_map(|z| z.end_c).reduce(f64::max)
+    }
+    /// Zones above their limit at the start or end of the benchmark.
+    pub fn over_limit(&self) -> Vec<String> {
+        self.zones
+            .iter()
+            .filter_map(|z| {
+                let limit = z.limit_c?;
+                let hot = [z.start_c, z.end_c]
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| *t > limit)
+                    .reduce(f64::max)?;
+                Some(format!(
+                    "{} ({}) reached {hot:.1} °C, above its limit {limit:.1} °C",
+                    z.zone, z.kind
+                ))
+            })
+            .collect()
+    }
 }
 
 /// The metadata of one finished (or failed) cell.
@@ -178,6 +240,9 @@ pub struct CellRecord {
     /// it resolved to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regime: Option<crate::calibrate::RegimeScale>,
+    /// The thermal gate's wait and temperatures (scenarios with `thermal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thermal: Option<ThermalRecord>,
     pub klo_spec_version: String,
 }
 

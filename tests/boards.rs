@@ -476,3 +476,416 @@ fn board_reset_stops_what_a_killed_cells_benchmark_started_outside_its_group() {
     });
     assert!(!group_alive(bench), "and the benchmark's group");
 }
+
+/// A kgsl GPU without `devfreq/` (older kernels): pinned through its power
+/// levels, read back and restored byte for byte; a kgsl with neither
+/// `devfreq/` nor power-level files is refused, naming what is missing.
+#[test]
+fn a_kgsl_without_devfreq_is_pinned_through_its_power_levels() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let t = sb.path().join("sysfs-old");
+    copy_tree(&fixture("qcom-nodevfreq"), &t);
+    sb.write(
+        "boards.yaml",
+        &format!(
+            "boards:\n  old: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+            t.display()
+        ),
+    );
+    let probe = sb.run(&["board", "probe", "old", "--boards", "boards.yaml"]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    assert!(
+        text(&probe.stdout).contains("pinned through max_pwrlevel/min_pwrlevel (levels 0-6"),
+        "{}",
+        text(&probe.stdout)
+    );
+    let k = t.join("class/kgsl/kgsl-3d0");
+    let files = [
+        k.join("max_pwrlevel"),
+        k.join("min_pwrlevel"),
+        k.join("gpuclk"),
+    ];
+    // 50% of 133300..650000 kHz is 391650: the nearest level is 400000 (3).
+    for (setting, level, hz) in [
+        ("min", "6", "133300000"),
+        ("50%", "3", "400000000"),
+        ("max", "0", "650000000"),
+    ] {
+        sb.write("s.yaml", &spy_scenario("old", "current", setting, &files));
+        let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+        assert!(out.status.success(), "{setting}: {}", text(&out.stderr));
+        assert_eq!(seen(&sb), [level, level, hz], "{setting}");
+        let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+        assert_eq!(j["status"], "ok", "{j}");
+        assert_eq!(j["pins"]["gpu"]["level"], level.parse::<u32>().unwrap());
+        assert_eq!(j["freq_before"]["gpu"], j["pins"]["gpu"]["khz"], "{j}");
+        assert_eq!(j["freq_after"]["gpu"], j["pins"]["gpu"]["khz"], "{j}");
+        assert_same_tree(&t, "qcom-nodevfreq");
+        std::fs::remove_dir_all(sb.out("spy")).unwrap();
+    }
+
+    // Neither devfreq/ nor max_pwrlevel: refused before anything runs, the
+    // missing files named (not "not root?").
+    std::fs::remove_file(k.join("max_pwrlevel")).unwrap();
+    let probe = sb.run(&["board", "probe", "old", "--boards", "boards.yaml"]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    assert!(
+        text(&probe.stdout).contains(&format!(
+            "kgsl GPU without devfreq/ or power-level files (missing {}/devfreq/, {0}/max_pwrlevel)",
+            k.display()
+        )),
+        "{}",
+        text(&probe.stdout)
+    );
+    sb.write("s.yaml", &spy_scenario("old", "current", "max", &files));
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: s.yaml:"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "missing {}/devfreq/, {0}/max_pwrlevel",
+            k.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("not root"), "{err}");
+    assert!(!sb.out("spy").exists(), "nothing written");
+    assert_eq!(
+        std::fs::read_to_string(k.join("min_pwrlevel")).unwrap(),
+        "6\n",
+        "nothing touched"
+    );
+}
+
+/// The `qcom-nodevfreq` fixture as board `old` (thermal zones cpu-0-0 at
+/// 38 °C, cpu-1-0 at 39 °C, gpu, battery), with a scenario whose cells each
+/// run a 1 s benchmark: the emulation heats the zones 10 °C/s under load and
+/// cools them 5 °C/s while idle.
+fn thermal_board(sb: &Sandbox, thermal: &str, networks: &str) -> PathBuf {
+    thermal_board_with(sb, thermal, networks, 1)
+}
+
+/// The same with a benchmark of `bench_s` seconds.
+fn thermal_board_with(sb: &Sandbox, thermal: &str, networks: &str, bench_s: u32) -> PathBuf {
+    copy_fake_bench(sb);
+    let t = sb.path().join("sysfs-old");
+    copy_tree(&fixture("qcom-nodevfreq"), &t);
+    sb.write(
+        "boards.yaml",
+        &format!(
+            "boards:\n  old: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+            t.display()
+        ),
+    );
+    sb.write(
+        "s.yaml",
+        &format!(
+            "name: hot\nboards: [old]\nbenchmark:\n  command:\n    run: sh fake-bench.sh {{{{ iterations }}}} {bench_s} {{{{ network }}}}\n    push: [fake-bench.sh]\nnetworks: [{networks}]\niterations: 2\nload_settle_ms: 100\nrounds: 1\norder: plan\nthermal: {thermal}\n"
+        ),
+    );
+    t
+}
+
+fn cell_json(sb: &Sandbox, id: &str) -> serde_json::Value {
+    json(&sb.out("hot").join("cells").join(id).join("r1/cell.json"))
+}
+
+#[test]
+fn the_thermal_gate_waits_records_temperatures_and_marks_throttled_cells() {
+    let sb = Sandbox::new();
+    // A 3 s benchmark heats the zones by some 30 °C: cooling back below
+    // 45 °C takes seconds, longer than the runner takes between cells.
+    let t = thermal_board_with(
+        &sb,
+        "{zones: 'cpu*', below_c: 45, poll_s: 0.1, timeout_s: 30}",
+        "a, b",
+        3,
+    );
+    let probe = sb.run(&["board", "probe", "old", "--boards", "boards.yaml"]);
+    let listing = text(&probe.stdout);
+    assert!(
+        listing.contains("thermal_zone0")
+            && listing.contains("cpu-0-0")
+            && listing.contains("38.0"),
+        "{listing}"
+    );
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let (a, b) = (
+        cell_json(&sb, "old/none/cpu-current/gpu-current/a/default"),
+        cell_json(&sb, "old/none/cpu-current/gpu-current/b/default"),
+    );
+    // The first cell starts cool: no wait. Its benchmark heats the zones
+    // past 45 °C: throttled. The second waits for them to cool first.
+    let wait = |j: &serde_json::Value| j["thermal"]["wait_s"].as_f64().unwrap();
+    assert!(wait(&a) < 0.5, "{a}");
+    assert!(wait(&b) > 1.0, "{b}");
+    for j in [&a, &b] {
+        assert_eq!(j["status"], "throttled", "{j}");
+        assert!(
+            j["reason"]
+                .as_str()
+                .unwrap()
+                .contains("above its limit 45.0 °C"),
+            "{j}"
+        );
+        let zones = j["thermal"]["zones"].as_array().unwrap();
+        assert_eq!(zones.len(), 2, "cpu-0-0 and cpu-1-0: {j}");
+        for z in zones {
+            let (gate, start, end) = (
+                z["gate_c"].as_f64().unwrap(),
+                z["start_c"].as_f64().unwrap(),
+                z["end_c"].as_f64().unwrap(),
+            );
+            assert!(gate < 45.0 && start < 45.0 && end > start + 15.0, "{z}");
+        }
+    }
+    let rows = csv_rows(&sb.out("hot").join("summary.csv"));
+    let n = rows[0].len();
+    assert_eq!(
+        rows[0][n - 3..],
+        ["thermal_wait_s", "temp_start_c", "temp_end_c"],
+        "appended after the existing columns"
+    );
+    assert!(rows[1..].iter().all(|r| !r[n - 1].is_empty()));
+    assert_same_tree(&t, "qcom-nodevfreq");
+}
+
+#[test]
+fn a_board_that_stays_hot_makes_cells_too_hot_and_throttled_cells_are_redone() {
+    let sb = Sandbox::new();
+    // 3 s benchmarks: the zones need seconds to cool back, more than the
+    // runner takes between cells.
+    thermal_board_with(
+        &sb,
+        "{zones: 'cpu*', below_c: 45, poll_s: 0.1, timeout_s: 0.3}",
+        "a, b",
+        3,
+    );
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let b = cell_json(&sb, "old/none/cpu-current/gpu-current/b/default");
+    assert_eq!(b["status"], "too_hot", "{b}");
+    let why = b["reason"].as_str().unwrap();
+    assert!(
+        why.contains("the board stayed too hot for 0.3 s")
+            && why.contains("limit 45.0 °C")
+            && why.contains("not run"),
+        "{why}"
+    );
+    assert!(b["bench_exit"].is_null(), "not run: {b}");
+
+    // run_flagged: the second cell runs although the board is still hot,
+    // and says so.
+    let sb = Sandbox::new();
+    thermal_board_with(
+        &sb,
+        "{zones: 'cpu*', below_c: 45, poll_s: 0.1, timeout_s: 0.3, on_timeout: run_flagged}",
+        "a, b",
+        3,
+    );
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let b = cell_json(&sb, "old/none/cpu-current/gpu-current/b/default");
+    assert_eq!(b["status"], "throttled", "{b}");
+    assert_eq!(b["bench_exit"], 0, "{b}");
+    assert_eq!(b["thermal"]["flagged"], true, "{b}");
+    assert!(
+        b["reason"].as_str().unwrap().contains("started too hot"),
+        "{b}"
+    );
+
+    // within_c: the limit follows the run's first reading (38 and 39 °C);
+    // a throttled cell is run again after the cool-down.
+    let sb = Sandbox::new();
+    thermal_board_with(
+        &sb,
+        "{zones: 'cpu-0-*', within_c: 3, poll_s: 0.1, timeout_s: 30, redo_throttled: 1}",
+        "a",
+        3,
+    );
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let a = cell_json(&sb, "old/none/cpu-current/gpu-current/a/default");
+    assert_eq!(a["status"], "throttled", "{a}");
+    assert_eq!(a["attempt"], 2, "{a}");
+    assert_eq!(
+        a["earlier_attempts"][0]["retried_by"], "redo_throttled",
+        "{a}"
+    );
+    assert_eq!(a["thermal"]["zones"][0]["limit_c"], 41.0, "{a}");
+    assert!(a["thermal"]["wait_s"].as_f64().unwrap() > 1.0, "{a}");
+}
+
+#[test]
+fn a_thermal_setting_a_board_cannot_take_is_refused_before_anything_runs() {
+    let sb = Sandbox::new();
+    for (thermal, message, hint) in [
+        (
+            "{zones: 'skin*', below_c: 45}",
+            "s.yaml:12:18: board `old` has no thermal zone whose type matches `skin*`",
+            "its zones' types: cpu-0-0, cpu-1-0, gpu, battery",
+        ),
+        (
+            "{zones: 'cpu*', below_c: 45, within_c: 2}",
+            "s.yaml:12:39: `thermal` gives both `below_c` and `within_c`",
+            "keep one",
+        ),
+        (
+            "{zones: 'cpu[', below_c: 45}",
+            "s.yaml:12:18: `cpu[` is not a valid glob",
+            "`*` matches any text",
+        ),
+    ] {
+        let t = thermal_board(&sb, thermal, "a");
+        let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{thermal}: {err}");
+        assert!(
+            err.contains(message) && err.contains(hint),
+            "{thermal}: {err}"
+        );
+        assert!(!sb.out("hot").exists(), "nothing written");
+        assert_same_tree(&t, "qcom-nodevfreq");
+    }
+}
+
+/// The scenario's `kgsl` knobs are set for the cell (instead of the GPU
+/// pin's own `force_clk_on: 1`, `idle_timer: 10000`), read back and put
+/// back; a board without them is refused, located at the knob.
+#[test]
+fn kgsl_knobs_are_set_read_back_and_restored() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (q, _) = fixture_boards(&sb);
+    let k = q.join("class/kgsl/kgsl-3d0");
+    let files = [
+        k.join("force_clk_on"),
+        k.join("idle_timer"),
+        k.join("bus_split"),
+    ];
+    let knobs = "kgsl: {force_clk_on: 0, idle_timer: 64, bus_split: 0}\n";
+    sb.write(
+        "s.yaml",
+        &(spy_scenario("rb5", "current", "max", &files) + knobs),
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(seen(&sb), ["0", "64", "0"]);
+    let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    assert_eq!(
+        j["pins"]["knobs"],
+        serde_json::json!([
+            {"name": "force_clk_on", "value": 0},
+            {"name": "idle_timer", "value": 64},
+            {"name": "bus_split", "value": 0}
+        ])
+    );
+    assert_same_tree(&q, "qcom");
+
+    // Without a GPU pin too; a board without the file, or without kgsl,
+    // is refused before anything runs.
+    let t = sb.path().join("sysfs-old");
+    copy_tree(&fixture("qcom-nodevfreq"), &t);
+    sb.write(
+        "more.yaml",
+        &format!(
+            "boards:\n  old: {{sysfs_root: '{}', emulate_kernel: true}}\n  note10: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+            t.display(),
+            sb.path().join("sysfs-note10").display()
+        ),
+    );
+    for (board, message) in [
+        (
+            "old",
+            format!(
+                "board `old` has no {}/class/kgsl/kgsl-3d0/force_clk_on",
+                t.display()
+            ),
+        ),
+        (
+            "note10",
+            "board `note10` has no kgsl GPU: `kgsl.force_clk_on` cannot be set there".to_string(),
+        ),
+    ] {
+        sb.write(
+            "s.yaml",
+            &format!(
+                "name: knob\nboards: [{board}]\nnetworks: [tiny]\nkgsl: {{force_clk_on: 1}}\n"
+            ),
+        );
+        let out = sb.run(&["run", "s.yaml", "--boards", "more.yaml"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.starts_with("error: s.yaml:4:"), "{err}");
+        assert!(
+            err.contains(&message) && err.contains("(at `kgsl.force_clk_on`)"),
+            "{err}"
+        );
+        assert!(!sb.out("knob").exists());
+    }
+    assert_same_tree(&t, "qcom-nodevfreq");
+}
+
+/// With a thermal gate, a pinned frequency that moves during the benchmark
+/// (here the benchmark lowers a limit, as a thermal driver would) makes the
+/// cell `throttled`; the board is put back all the same.
+#[test]
+fn a_pinned_frequency_that_moves_during_the_benchmark_makes_the_cell_throttled() {
+    let sb = Sandbox::new();
+    let t = thermal_board(&sb, "{zones: 'cpu*', below_c: 90}", "a");
+    let max = t.join("devices/system/cpu/cpufreq/policy0/scaling_max_freq");
+    let text_in = std::fs::read_to_string(sb.path().join("s.yaml"))
+        .unwrap()
+        .replace(
+            "run: sh fake-bench.sh",
+            &format!("run: echo 652800 > '{}'; sh fake-bench.sh", max.display()),
+        )
+        + "matrix:\n  cpu_freq: [{all: max}]\n";
+    sb.write("s.yaml", &text_in);
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    let records = find(&sb.out("hot"), "cell.json");
+    assert!(
+        out.status.code() != Some(2) && records.len() == 1,
+        "{}",
+        text(&out.stderr)
+    );
+    let j = json(&records[0]);
+    assert_eq!(j["status"], "throttled", "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pinned frequency moved: little 2016000 -> 652800 kHz"),
+        "{j}"
+    );
+    assert_same_tree(&t, "qcom-nodevfreq");
+}
+
+/// A zone whose type changed since the board was probed (zone numbers can
+/// move with the kernel) stops the cell before it changes anything.
+#[test]
+fn a_thermal_zone_that_is_not_the_one_probed_stops_the_cell() {
+    let sb = Sandbox::new();
+    let t = thermal_board(&sb, "{zones: 'cpu-0-*', below_c: 90}", "a");
+    let probe = sb.run(&["board", "probe", "old", "--boards", "boards.yaml"]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    let ty = t.join("class/thermal/thermal_zone0/type");
+    std::fs::write(&ty, "skin\n").unwrap();
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let j = json(&find(&sb.out("hot"), "cell.json")[0]);
+    assert_eq!(j["status"], "setup_failed", "{j}");
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("thermal_zone0 is now of type 'skin', not 'cpu-0-0'"),
+        "{j}"
+    );
+    std::fs::write(&ty, "cpu-0-0\n").unwrap();
+    assert_same_tree(&t, "qcom-nodevfreq");
+}

@@ -22,13 +22,36 @@ fn render_with(dir: &str, gpu_kind: &str) -> String {
             context! { policy => 0, name => "little", khz => 300000, userspace => true, dir => format!("{sys}/devices/system/cpu/cpufreq/policy0") },
             context! { policy => 4, name => "big", khz => 710400, userspace => false, dir => format!("{sys}/devices/system/cpu/cpufreq/policy4") },
         ]),
-        gpu_pin => context! { kind => gpu_kind, dir => format!("{sys}/class/kgsl/kgsl-3d0"), khz => 305000, hz => 305000000u64, level => 5 },
+        // `kgsl-pwrlevel`: a kgsl without devfreq/, pinned by its power levels.
+        gpu_pin => context! {
+            kind => gpu_kind.trim_end_matches("-pwrlevel"), dir => format!("{sys}/class/kgsl/kgsl-3d0"), khz => 305000, hz => 305000000u64, level => 5,
+            devfreq => gpu_kind != "kgsl-pwrlevel", pwrlevel => true, force_clk_on => true, idle_timer => gpu_kind != "kgsl-pwrlevel",
+        },
         online => Value::from(vec![context! { cpu => 5, file => format!("{sys}/devices/system/cpu/cpu5/online") }]),
         core_ctl => Value::from(vec![context! { cluster => "big", file => format!("{sys}/devices/system/cpu/cpu4/core_ctl/min_cpus"), value => 3 }]),
         reads => Value::from(vec![
             context! { key => "little", file => format!("{sys}/devices/system/cpu/cpufreq/policy0/scaling_cur_freq") },
             context! { key => "gpu", file => format!("{sys}/class/kgsl/kgsl-3d0/gpuclk") },
         ]),
+        knobs => if gpu_kind == "kgsl-pwrlevel" {
+            Value::from(vec![context! { name => "bus_split", file => format!("{sys}/class/kgsl/kgsl-3d0/bus_split"), value => 0 }])
+        } else {
+            Value::from(Vec::<Value>::new())
+        },
+        // `kgsl-pwrlevel` also has a thermal gate (within 2 °C of the run's
+        // first reading, too_hot after 60 s).
+        thermal => if gpu_kind == "kgsl-pwrlevel" {
+            context! {
+                zones => Value::from(vec![
+                    context! { zone => "thermal_zone0", type => "cpu-0-0", file => format!("{sys}/class/thermal/thermal_zone0/temp"), type_file => format!("{sys}/class/thermal/thermal_zone0/type") },
+                    context! { zone => "thermal_zone4", type => "gpu $(x)", file => format!("{sys}/class/thermal/thermal_zone4/temp"), type_file => format!("{sys}/class/thermal/thermal_zone4/type") },
+                ]),
+                within => true, within_mc => 2000, limit_mc => 0, poll_s => "1.000", timeout_s => "60", timeout_cs => 6000,
+                on_timeout => "too_hot", run => "1234-1700000000000",
+            }
+        } else {
+            Value::from(())
+        },
     })
     .unwrap()
 }
@@ -44,7 +67,7 @@ fn the_rendered_cell_script_is_pinned() {
 
 #[test]
 fn the_rendered_script_parses_under_the_shells_boards_have() {
-    for kind in ["mali", "devfreq"] {
+    for kind in ["mali", "devfreq", "kgsl-pwrlevel"] {
         let script = render_with("/tmp/x", kind);
         let out = std::process::Command::new("sh")
             .arg("-n")

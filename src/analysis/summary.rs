@@ -18,7 +18,7 @@ use crate::scenario::{Metric, Strategy};
 /// (`local` without cpufreq or GPU control).
 pub const NOT_SET: &str = "not set (left at current)";
 
-pub const SUMMARY_COLUMNS: [&str; 37] = [
+pub const SUMMARY_COLUMNS: [&str; 40] = [
     "id",
     "board",
     "load",
@@ -56,9 +56,12 @@ pub const SUMMARY_COLUMNS: [&str; 37] = [
     "device",
     "noise",
     "hash",
+    "thermal_wait_s",
+    "temp_start_c",
+    "temp_end_c",
 ];
 
-pub const ROUNDS_COLUMNS: [&str; 17] = [
+pub const ROUNDS_COLUMNS: [&str; 20] = [
     "id",
     "round",
     "position",
@@ -76,6 +79,9 @@ pub const ROUNDS_COLUMNS: [&str; 17] = [
     "cpu_util_pct",
     "foreign_cpu_pct",
     "overlapped",
+    "thermal_wait_s",
+    "temp_start_c",
+    "temp_end_c",
 ];
 
 /// The mean of per-round figures and its 95% interval (Student's t over
@@ -113,6 +119,19 @@ fn distinct(values: impl IntoIterator<Item = String>) -> String {
         }
     }
     seen.join("/")
+}
+
+/// The mean over a cell's rounds of a thermal figure (rounds without one
+/// left out).
+fn thermal_mean(
+    runs: &[super::RoundRun],
+    f: impl Fn(&crate::record::ThermalRecord) -> Option<f64>,
+) -> Option<f64> {
+    let v: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.record.thermal.as_ref().and_then(&f))
+        .collect();
+    (!v.is_empty()).then(|| stats::mean(&v))
 }
 
 pub fn analyze(inp: &Inputs) -> Result<Analysis> {
@@ -276,6 +295,12 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             distinct(runs.iter().filter_map(|r| r.record.device.clone())),
             noise[i].flags(),
             cell.hash.clone(),
+            // The thermal gate (scenarios with `thermal`): mean over rounds
+            // of the wait and of the hottest zone at the benchmark's start
+            // and end.
+            fmt_f(thermal_mean(runs, |t| t.wait_s), 2),
+            fmt_f(thermal_mean(runs, |t| t.max_start_c()), 1),
+            fmt_f(thermal_mean(runs, |t| t.max_end_c()), 1),
         ]);
         for r in runs {
             let f = r
@@ -303,6 +328,9 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
                 fmt_f(r.record.cpu_util_pct, 1),
                 fmt_f(r.record.foreign_cpu_pct, 1),
                 r.record.overlapped.join(" "),
+                fmt_f(r.record.thermal.as_ref().and_then(|t| t.wait_s), 2),
+                fmt_f(r.record.thermal.as_ref().and_then(|t| t.max_start_c()), 1),
+                fmt_f(r.record.thermal.as_ref().and_then(|t| t.max_end_c()), 1),
             ]);
         }
     }

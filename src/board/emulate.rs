@@ -9,8 +9,14 @@
 //! - `affected_cpus` and `devices/system/cpu/online` follow `cpuN/online`;
 //! - kgsl `gpuclk` (and `devfreq/cur_freq`) = nominal clamped to
 //!   [`devfreq/min_freq`, `devfreq/max_freq`] (`max_freq` under the
-//!   performance governor); Mali `clock` = nominal clamped to the dvfs locks
-//!   (0 unlocks); a generic devfreq `cur_freq` likewise.
+//!   performance governor), then to the frequencies of `min_pwrlevel` and
+//!   `max_pwrlevel` (a kgsl without `devfreq/` has only these); Mali
+//!   `clock` = nominal clamped to the dvfs locks (0 unlocks); a generic
+//!   devfreq `cur_freq` likewise;
+//! - a thermal zone's `temp` rises by [`HEAT_MC_PER_S`] while a cell's loads
+//!   or benchmark run (the board's `state/loads.pid` or `state/bench.pid` is
+//!   not empty) and falls by [`COOL_MC_PER_S`] while idle, down to the
+//!   temperature it had when first emulated (kept in 0.1 °C steps).
 //!
 //! Nominal values are read when the board is first emulated and kept in its
 //! work folder, so that after any restore the tree converges back to the
@@ -26,6 +32,11 @@ use std::time::Duration;
 use super::format_cores;
 
 const PERIOD: Duration = Duration::from_millis(5);
+
+/// How fast an emulated thermal zone heats under load (m°C per second).
+pub const HEAT_MC_PER_S: f64 = 10_000.0;
+/// How fast it cools while idle, down to its first temperature.
+pub const COOL_MC_PER_S: f64 = 5_000.0;
 
 pub struct Emulator {
     stop: Arc<AtomicBool>,
@@ -70,6 +81,18 @@ fn capture(root: &Path) -> BTreeMap<String, u64> {
             m.insert(rel.into(), v);
         }
     }
+    for z in zone_dirs(root) {
+        if let Some(v) = read(&z.join("temp")).and_then(|t| t.parse::<i64>().ok()) {
+            m.insert(
+                z.join("temp")
+                    .strip_prefix(root)
+                    .unwrap_or(&z)
+                    .to_string_lossy()
+                    .into_owned(),
+                v.max(0) as u64,
+            );
+        }
+    }
     for d in devfreq_dirs(root) {
         if let Some(v) = num(&d.join("cur_freq")) {
             m.insert(
@@ -97,6 +120,90 @@ fn policy_dirs(root: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+fn zone_dirs(root: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(root.join("class/thermal"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("thermal_zone"))
+        })
+        .collect()
+}
+
+/// The thermal zones' temperatures as the emulation keeps them (m°C, by
+/// `temp` file relative to the root), and when it last moved them.
+pub struct Heat {
+    temps: BTreeMap<String, f64>,
+    last: std::time::Instant,
+}
+
+impl Default for Heat {
+    fn default() -> Self {
+        Heat::new()
+    }
+}
+
+impl Heat {
+    pub fn new() -> Heat {
+        Heat {
+            temps: BTreeMap::new(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Moves every zone's temperature by the time since the last call:
+    /// up while `loaded`, else down to its nominal value.
+    pub fn step(&mut self, root: &Path, nominal: &BTreeMap<String, u64>, loaded: bool) {
+        let now = std::time::Instant::now();
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        for (rel, nom) in nominal
+            .iter()
+            .filter(|(k, _)| k.starts_with("class/thermal/"))
+        {
+            let nom = *nom as f64;
+            // Where the file is now (another process may have heated it).
+            let t = self.temps.entry(rel.clone()).or_insert_with(|| {
+                read(&root.join(rel))
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(nom)
+            });
+            *t = if loaded {
+                *t + HEAT_MC_PER_S * dt
+            } else {
+                (*t - COOL_MC_PER_S * dt).max(nom)
+            };
+            // Whole tenths of a degree, as many kernels report them; the
+            // nominal value itself is written back byte for byte.
+            let shown = if *t <= nom {
+                nom as i64
+            } else {
+                ((*t / 100.0).round() * 100.0) as i64
+            };
+            // Written whole (a new file renamed into place): a reader never
+            // sees it empty.
+            let file = root.join(rel);
+            if file.exists() && read(&file).as_deref() != Some(&shown.to_string()) {
+                let tmp = file.with_extension("klo-tmp");
+                if std::fs::write(&tmp, format!("{shown}\n")).is_ok() {
+                    let _ = std::fs::rename(&tmp, &file);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a cell's loads or benchmark run on the board whose state
+/// folder is `state`.
+fn loaded(state: &Path) -> bool {
+    ["loads.pid", "bench.pid"]
+        .iter()
+        .any(|f| std::fs::metadata(state.join(f)).is_ok_and(|m| m.len() > 0))
 }
 
 fn devfreq_dirs(root: &Path) -> Vec<PathBuf> {
@@ -173,6 +280,18 @@ pub fn step(root: &Path, nominal: &BTreeMap<String, u64>) {
         } else {
             clamp(*nom, lo, hi)
         };
+        // The power levels bound it too: level i runs at the i-th frequency
+        // of gpu_available_frequencies, max_pwrlevel the fastest allowed,
+        // min_pwrlevel the slowest.
+        let levels: Vec<u64> = read(&kgsl.join("gpu_available_frequencies"))
+            .map(|l| {
+                l.split_whitespace()
+                    .filter_map(|f| f.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let level = |f: &str| num(&kgsl.join(f)).and_then(|i| levels.get(i as usize).copied());
+        let v = clamp(v, level("min_pwrlevel"), level("max_pwrlevel"));
         write_if_changed(&kgsl.join("gpuclk"), &v.to_string());
         write_if_changed(&kgsl.join("devfreq/cur_freq"), &v.to_string());
     }
@@ -207,7 +326,24 @@ impl Emulator {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
         {
-            Some(n) => n,
+            // Files the tree gained since (a zone, a GPU) are taken as
+            // they are now.
+            Some::<BTreeMap<String, u64>>(mut n) => {
+                let now = capture(&root);
+                let before = n.len();
+                for (k, v) in now {
+                    n.entry(k).or_insert(v);
+                }
+                if n.len() != before {
+                    let _ = crate::output::atomic_write(
+                        state,
+                        serde_json::to_string_pretty(&n)
+                            .unwrap_or_default()
+                            .as_bytes(),
+                    );
+                }
+                n
+            }
             None => {
                 let n = capture(&root);
                 if let Some(dir) = state.parent() {
@@ -223,6 +359,10 @@ impl Emulator {
             }
         };
         step(&root, &nominal);
+        // The board's state folder (loads.pid, bench.pid): beside the
+        // nominal values' file.
+        let board_state = state.parent().map(|d| d.join("state")).unwrap_or_default();
+        let mut heat = Heat::new();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
@@ -230,6 +370,7 @@ impl Emulator {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     step(&root, &nominal);
+                    heat.step(&root, &nominal, loaded(&board_state));
                     std::thread::sleep(PERIOD);
                 }
                 step(&root, &nominal);
@@ -282,5 +423,27 @@ mod tests {
         step(dir.path(), &nominal);
         assert_eq!(read(&p.join("scaling_cur_freq")).unwrap(), "1000");
         assert_eq!(read(&dir.path().join("devices/system/cpu/online")), None);
+    }
+
+    #[test]
+    fn a_thermal_zone_heats_under_load_and_cools_back_to_where_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let z = dir.path().join("class/thermal/thermal_zone0");
+        std::fs::create_dir_all(&z).unwrap();
+        std::fs::write(z.join("type"), "cpu-0-0\n").unwrap();
+        std::fs::write(z.join("temp"), "40000\n").unwrap();
+        let nominal = capture(dir.path());
+        let temp = || read(&z.join("temp")).unwrap().parse::<i64>().unwrap();
+        let mut heat = Heat::new();
+        std::thread::sleep(Duration::from_millis(200));
+        heat.step(dir.path(), &nominal, true);
+        assert!(temp() >= 41500, "{}", temp());
+        let hot = temp();
+        std::thread::sleep(Duration::from_millis(100));
+        heat.step(dir.path(), &nominal, false);
+        assert!(temp() < hot && temp() >= 40000, "{}", temp());
+        std::thread::sleep(Duration::from_millis(800));
+        heat.step(dir.path(), &nominal, false);
+        assert_eq!(std::fs::read_to_string(z.join("temp")).unwrap(), "40000\n");
     }
 }

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::topology::{GpuKind, Topology};
+use super::topology::{GpuKind, KgslControl, Topology};
 use crate::scenario::{CpuFreq, FreqValue, GpuFreq};
 
 /// One policy pinned to one frequency.
@@ -31,6 +31,20 @@ pub struct GpuPin {
     pub khz: u64,
     /// kgsl power level of that frequency (0 is the highest).
     pub level: Option<u32>,
+    /// kgsl: which of its files the pin writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kgsl: Option<KgslFiles>,
+}
+
+/// The kgsl files a GPU pin writes: `devfreq/` (governor, min and max) and
+/// the power levels where present, `force_clk_on` and `idle_timer` where
+/// present. Without `devfreq/` the power levels alone pin the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct KgslFiles {
+    pub devfreq: bool,
+    pub pwrlevel: bool,
+    pub force_clk_on: bool,
+    pub idle_timer: bool,
 }
 
 /// What a cell pins.
@@ -43,6 +57,16 @@ pub struct FreqPlan {
     /// line each: `cpu_freq {all: min}: board `local` has no cpufreq ...`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<String>,
+    /// kgsl knobs (scenario `kgsl`) set for the cell.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub knobs: Vec<KnobPin>,
+}
+
+/// A kgsl knob (`force_clk_on`, `idle_timer`, `bus_split`) set to a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct KnobPin {
+    pub name: String,
+    pub value: u32,
 }
 
 impl FreqPlan {
@@ -219,6 +243,34 @@ pub fn resolve_gpu(
             "use `gpu_freq: [current]` on this board, or `freq_unsupported: leave_current` to run at the current setting and mark the cells",
         ));
     };
+    let mut kgsl = None;
+    if gpu.kind == GpuKind::Kgsl {
+        let control = gpu.kgsl_control().map_err(|missing| {
+            unsupported(
+                format!(
+                    "board `{board}`: its kgsl GPU can be pinned neither through devfreq/ nor through its power levels: missing {}",
+                    missing.join(", ")
+                ),
+                "use `gpu_freq: [current]` on this board, or `freq_unsupported: leave_current`; `klo-spec board probe BOARD` lists the GPU files it finds (a reading kept with --write by an older klo-spec lists none: probe again)",
+            )
+        })?;
+        let unwritable = gpu.unwritable();
+        if !unwritable.is_empty() {
+            return Err(unsupported(
+                format!(
+                    "board `{board}` cannot write its GPU frequency files {} (not root?)",
+                    unwritable.join(", ")
+                ),
+                "use `gpu_freq: [current]`, `root: sudo` in the inventory, or `freq_unsupported: leave_current`",
+            ));
+        }
+        kgsl = Some(KgslFiles {
+            devfreq: control == KgslControl::Devfreq,
+            pwrlevel: ["max_pwrlevel", "min_pwrlevel"].iter().all(|f| gpu.has(f)),
+            force_clk_on: gpu.has("force_clk_on"),
+            idle_timer: gpu.has("idle_timer"),
+        });
+    }
     if !gpu.writable {
         return Err(unsupported(
             format!("board `{board}` cannot write its GPU frequency files (not root?)"),
@@ -230,19 +282,88 @@ pub fn resolve_gpu(
         &gpu.frequencies,
         &format!("the GPU of board `{board}`"),
     )?;
+    // Power level i runs at the i-th frequency of gpu_available_frequencies.
     let level = (gpu.kind == GpuKind::Kgsl).then(|| {
-        gpu.frequencies
+        gpu.levels
             .iter()
-            .rev()
             .position(|f| *f == khz)
+            .or_else(|| gpu.frequencies.iter().rev().position(|f| *f == khz))
             .unwrap_or(0) as u32
     });
+    if let Some(k) = &kgsl
+        && !k.devfreq
+        && !gpu.levels.contains(&khz)
+    {
+        return Err(err(
+            format!(
+                "{khz} kHz is not the frequency of a power level of the GPU of board `{board}` (pinned through its power levels)"
+            ),
+            format!("power levels (kHz, level 0 first): {}", list(&gpu.levels)),
+        ));
+    }
     Ok(Some(GpuPin {
         kind: gpu.kind,
         path: gpu.path.clone(),
         khz,
         level,
+        kgsl,
     }))
+}
+
+/// The knob pins of the scenario's `kgsl` on a board, or the knob the
+/// board cannot take and why.
+pub fn resolve_knobs(
+    knobs: &crate::scenario::raw::KgslKnobs,
+    topo: &Topology,
+    board: &str,
+) -> Result<Vec<KnobPin>, (&'static str, PlanError)> {
+    let mut pins = Vec::new();
+    for (name, value) in knobs.given() {
+        let Some(gpu) = topo.gpu.as_ref().filter(|g| g.kind == GpuKind::Kgsl) else {
+            return Err((
+                name,
+                err(
+                    format!("board `{board}` has no kgsl GPU: `kgsl.{name}` cannot be set there"),
+                    "leave `kgsl` out, or run this scenario on Adreno (kgsl) boards only",
+                ),
+            ));
+        };
+        if !gpu.has(name) {
+            return Err((
+                name,
+                err(
+                    format!(
+                        "board `{board}` has no {}: its kgsl does not offer `{name}`",
+                        gpu.file_path(name)
+                    ),
+                    format!(
+                        "leave `kgsl.{name}` out for this board (`klo-spec board probe {board}` lists the kgsl files it finds)"
+                    ),
+                ),
+            ));
+        }
+        if gpu
+            .files
+            .as_ref()
+            .is_some_and(|f| f.get(name) == Some(&false))
+        {
+            return Err((
+                name,
+                unsupported(
+                    format!(
+                        "board `{board}` cannot write {} (not root?)",
+                        gpu.file_path(name)
+                    ),
+                    "give the board a way to get root (`root: sudo` in the inventory), or leave `kgsl` out",
+                ),
+            ));
+        }
+        pins.push(KnobPin {
+            name: name.to_string(),
+            value,
+        });
+    }
+    Ok(pins)
 }
 
 #[cfg(test)]

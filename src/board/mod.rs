@@ -269,8 +269,16 @@ pub fn topology(
     saved: Option<&std::path::Path>,
 ) -> Result<Topology> {
     let c = board.config();
+    let script = templates.render_probe(&c.sysfs_root.to_string_lossy())?;
+    // A new probe script (another klo-spec) reads the board afresh.
     let key = crate::digest::hex_sha256(
-        format!("{}\0{}\0{}", c.name, c.sysfs_root.display(), c.describe()).as_bytes(),
+        format!(
+            "{}\0{}\0{}\0{script}",
+            c.name,
+            c.sysfs_root.display(),
+            c.describe()
+        )
+        .as_bytes(),
     );
     let cache = helpers::cache_dir()
         .join("boards")
@@ -291,7 +299,6 @@ pub fn topology(
             }
         }
     }
-    let script = templates.render_probe(&c.sysfs_root.to_string_lossy())?;
     let out = board
         .run_script(&script, Duration::from_secs(60))
         .with_context(|| format!("probing board `{}`", c.name))?;

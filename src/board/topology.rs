@@ -62,6 +62,96 @@ pub struct Gpu {
     pub cur_khz: Option<u64>,
     pub governor: Option<String>,
     pub writable: bool,
+    /// The GPU's folder on the board, sysfs root included (for messages).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dir: String,
+    /// kgsl: the control files present (relative to `path`: `devfreq/max_freq`,
+    /// `max_pwrlevel`, `force_clk_on`, ...), and whether each is writable.
+    /// None in a reading kept by a klo-spec that did not list them: every
+    /// file is taken as there, writable as `writable` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<BTreeMap<String, bool>>,
+    /// kgsl: the frequency (kHz) of each power level, level 0 (the highest)
+    /// first, as `gpu_available_frequencies` lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<u64>,
+}
+
+/// How a kgsl GPU is pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KgslControl {
+    /// `devfreq/{governor,min_freq,max_freq}` (and the power levels too,
+    /// where they exist).
+    Devfreq,
+    /// `max_pwrlevel`/`min_pwrlevel` only: a kgsl without `devfreq/`.
+    Pwrlevel,
+}
+
+const KGSL_DEVFREQ: [&str; 3] = ["devfreq/governor", "devfreq/min_freq", "devfreq/max_freq"];
+const KGSL_PWRLEVEL: [&str; 2] = ["max_pwrlevel", "min_pwrlevel"];
+
+impl Gpu {
+    /// The board path of a file of the GPU's folder.
+    pub fn file_path(&self, rel: &str) -> String {
+        let dir = if self.dir.is_empty() {
+            &self.path
+        } else {
+            &self.dir
+        };
+        format!("{dir}/{rel}")
+    }
+
+    /// kgsl: whether the file exists.
+    pub fn has(&self, rel: &str) -> bool {
+        self.files.as_ref().is_none_or(|f| f.contains_key(rel))
+    }
+
+    /// kgsl: how it can be pinned, or the board paths of the files missing
+    /// for either way (devfreq/ and the power levels; the power levels also
+    /// need `gpu_available_frequencies` to know their frequencies).
+    pub fn kgsl_control(&self) -> Result<KgslControl, Vec<String>> {
+        if KGSL_DEVFREQ.iter().all(|f| self.has(f)) {
+            return Ok(KgslControl::Devfreq);
+        }
+        if KGSL_PWRLEVEL.iter().all(|f| self.has(f)) && !self.levels.is_empty() {
+            return Ok(KgslControl::Pwrlevel);
+        }
+        // No devfreq file at all: the folder is named, not its files.
+        let devfreq: Vec<&str> = if KGSL_DEVFREQ.iter().any(|f| self.has(f)) {
+            KGSL_DEVFREQ.to_vec()
+        } else {
+            vec!["devfreq/"]
+        };
+        let mut missing: Vec<String> = devfreq
+            .into_iter()
+            .chain(KGSL_PWRLEVEL)
+            .filter(|f| !self.has(f))
+            .map(|f| self.file_path(f))
+            .collect();
+        if self.levels.is_empty() {
+            missing.push(self.file_path("gpu_available_frequencies"));
+        }
+        Err(missing)
+    }
+
+    /// The board paths of the files a pin writes that cannot be written.
+    pub fn unwritable(&self) -> Vec<String> {
+        let needed: &[&str] = match self.kgsl_control() {
+            Ok(KgslControl::Devfreq) => &KGSL_DEVFREQ,
+            Ok(KgslControl::Pwrlevel) => &KGSL_PWRLEVEL,
+            Err(_) => &[],
+        };
+        needed
+            .iter()
+            .filter(|f| {
+                self.files
+                    .as_ref()
+                    .map_or(!self.writable, |m| m.get(**f) == Some(&false))
+            })
+            .map(|f| self.file_path(f))
+            .collect()
+    }
 }
 
 /// Per core: hotplug and core_ctl.
@@ -74,6 +164,25 @@ pub struct Core {
     pub core_ctl_max_cpus: Option<u32>,
 }
 
+/// A thermal zone (`class/thermal/thermal_zoneN`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThermalZone {
+    /// N of `thermal_zoneN`.
+    pub id: u32,
+    /// Its `type` (`cpu-0-0`, `gpu`, `battery`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its temperature when probed, millidegrees Celsius.
+    pub temp_mc: Option<i64>,
+}
+
+impl ThermalZone {
+    /// The folder of this zone under the sysfs root.
+    pub fn dir(&self) -> String {
+        format!("class/thermal/thermal_zone{}", self.id)
+    }
+}
+
 /// What `board probe` reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topology {
@@ -82,6 +191,9 @@ pub struct Topology {
     pub policies: Vec<Policy>,
     pub cores: BTreeMap<u32, Core>,
     pub gpu: Option<Gpu>,
+    /// Thermal zones, by number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thermal: Vec<ThermalZone>,
 }
 
 fn numbers(s: &str) -> Vec<u64> {
@@ -186,6 +298,29 @@ impl Topology {
         for (rank, name) in cluster_names(by_max.len()).into_iter().enumerate() {
             t.policies[by_max[rank]].name = name;
         }
+        for (k, v) in &kv {
+            let Some((id, field)) = k
+                .strip_prefix("thermal_zone")
+                .and_then(|r| r.split_once('.'))
+            else {
+                continue;
+            };
+            let Ok(id) = id.parse::<u32>() else { continue };
+            if !t.thermal.iter().any(|z| z.id == id) {
+                t.thermal.push(ThermalZone {
+                    id,
+                    kind: String::new(),
+                    temp_mc: None,
+                });
+            }
+            let z = t.thermal.iter_mut().find(|z| z.id == id).expect("added");
+            match field {
+                "type" => z.kind = v.to_string(),
+                "temp" => z.temp_mc = v.parse().ok(),
+                _ => {}
+            }
+        }
+        t.thermal.sort_by_key(|z| z.id);
         for k in kv.keys() {
             let Some(rest) = k.strip_prefix("cpu") else {
                 continue;
@@ -228,14 +363,30 @@ impl Topology {
             };
             frequencies.sort_unstable();
             frequencies.dedup();
-            t.gpu = Some(Gpu {
+            let files: BTreeMap<String, bool> = kv
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("gpu.file.")?.to_string(), *v == "rw")))
+                .collect();
+            let files = (kind == GpuKind::Kgsl).then_some(files);
+            let levels: Vec<u64> = kv
+                .get("gpu.levels_hz")
+                .map(|v| numbers(v).into_iter().map(|hz| hz / 1000).collect())
+                .unwrap_or_default();
+            let mut gpu = Gpu {
                 kind,
                 path: kv.get("gpu.path").unwrap_or(&"").to_string(),
                 frequencies,
                 cur_khz: cur,
                 governor: kv.get("gpu.governor").map(|g| g.to_string()),
                 writable: kv.contains_key("gpu.writable"),
-            });
+                dir: kv.get("gpu.dir").unwrap_or(&"").to_string(),
+                files,
+                levels,
+            };
+            if kind == GpuKind::Kgsl {
+                gpu.writable = gpu.kgsl_control().is_ok() && gpu.unwritable().is_empty();
+            }
+            t.gpu = Some(gpu);
         }
         Ok(t)
     }
@@ -270,6 +421,29 @@ impl Topology {
         } else {
             self.present.clone()
         }
+    }
+
+    /// The thermal zones whose type matches a glob (`cpu*`), by number.
+    pub fn zones_matching(&self, glob: &globset::GlobMatcher) -> Vec<&ThermalZone> {
+        self.thermal
+            .iter()
+            .filter(|z| glob.is_match(&z.kind))
+            .collect()
+    }
+
+    /// The thermal zones as a table for `board probe`.
+    pub fn thermal_table(&self) -> Table {
+        let mut t = Table::new(&["zone", "type", "temp_c"]);
+        for z in &self.thermal {
+            t.rows.push(vec![
+                format!("thermal_zone{}", z.id),
+                z.kind.clone(),
+                z.temp_mc
+                    .map(|m| format!("{:.1}", m as f64 / 1000.0))
+                    .unwrap_or_default(),
+            ]);
+        }
+        t
     }
 
     /// A table for `board probe`.
@@ -386,5 +560,63 @@ mod tests {
             (GpuKind::Kgsl, vec![305000, 587000], Some(441600))
         );
         assert!(Topology::parse("online=0\n").is_err());
+        let t = Topology::parse("thermal_zone10.type=gpu\nthermal_zone10.temp=41500\nthermal_zone2.type=cpu-0-0\nthermal_zone2.temp=-\nprobe=done\n").unwrap();
+        assert_eq!(
+            t.thermal,
+            vec![
+                ThermalZone {
+                    id: 2,
+                    kind: "cpu-0-0".into(),
+                    temp_mc: None
+                },
+                ThermalZone {
+                    id: 10,
+                    kind: "gpu".into(),
+                    temp_mc: Some(41500)
+                },
+            ]
+        );
+        let cpu = globset::Glob::new("cpu*").unwrap().compile_matcher();
+        assert_eq!(t.zones_matching(&cpu).len(), 1);
+    }
+
+    #[test]
+    fn a_kgsl_without_devfreq_is_controlled_through_its_power_levels() {
+        let base = "gpu.kind=kgsl\ngpu.path=class/kgsl/kgsl-3d0\ngpu.dir=/s/kgsl\n";
+        let gpu = |extra: &str| {
+            Topology::parse(&format!("{base}{extra}probe=done\n"))
+                .unwrap()
+                .gpu
+                .unwrap()
+        };
+        let g = gpu(
+            "gpu.levels_hz=650000000 400000000\ngpu.file.max_pwrlevel=rw\ngpu.file.min_pwrlevel=rw\n",
+        );
+        assert_eq!(g.kgsl_control(), Ok(KgslControl::Pwrlevel));
+        assert_eq!(g.levels, vec![650000, 400000], "level 0 first, as listed");
+        assert!(g.writable);
+        let g =
+            gpu("gpu.levels_hz=650000000\ngpu.file.max_pwrlevel=ro\ngpu.file.min_pwrlevel=rw\n");
+        assert_eq!(g.unwritable(), vec!["/s/kgsl/max_pwrlevel"]);
+        assert!(!g.writable);
+        let g = gpu("gpu.file.min_pwrlevel=rw\n");
+        assert_eq!(
+            g.kgsl_control(),
+            Err(vec![
+                "/s/kgsl/devfreq/".to_string(),
+                "/s/kgsl/max_pwrlevel".into(),
+                "/s/kgsl/gpu_available_frequencies".into(),
+            ])
+        );
+        assert!(!g.writable);
+        let g = gpu(
+            "gpu.file.devfreq/governor=rw\ngpu.file.devfreq/min_freq=rw\ngpu.file.devfreq/max_freq=rw\n",
+        );
+        assert_eq!(g.kgsl_control(), Ok(KgslControl::Devfreq));
+        // A reading kept before the files were listed: all taken as there.
+        let mut old = g.clone();
+        old.files = None;
+        assert_eq!(old.kgsl_control(), Ok(KgslControl::Devfreq));
+        assert!(old.has("force_clk_on"));
     }
 }

@@ -17,13 +17,14 @@ pub fn stdout_colour() -> bool {
 
 /// The colour of a value in a `status`, `verdict` or `mark` column: green
 /// for what went well, red for what did not, yellow for what is undecided.
-/// Every cell status but `ok` (and `load_died`, measured but not under its
-/// load) is a failure of some kind, new ones included.
+/// Every cell status but `ok` (and `load_died` and `throttled`, measured but
+/// not under the conditions asked) is a failure of some kind, new ones
+/// included.
 pub fn word_colour(column: &str, value: &str) -> Option<Color> {
     match (column, value) {
         (_, "") => None,
         ("status", "ok") => Some(Color::Green),
-        ("status", "load_died") => Some(Color::Yellow),
+        ("status", "load_died" | "throttled") => Some(Color::Yellow),
         ("status", _) => Some(Color::Red),
         (_, "PASS" | "better") => Some(Color::Green),
         (_, "FAIL" | "worse" | "gone") => Some(Color::Red),

@@ -26,6 +26,8 @@ pub enum RetriedBy {
     Transport,
     /// The scenario's `retries` and `retry_on`.
     Scenario,
+    /// The scenario's `thermal.redo_throttled`.
+    Throttled,
 }
 
 impl RetriedBy {
@@ -33,6 +35,7 @@ impl RetriedBy {
         match self {
             RetriedBy::Transport => "transport",
             RetriedBy::Scenario => "scenario",
+            RetriedBy::Throttled => "redo_throttled",
         }
     }
 }

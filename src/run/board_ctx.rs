@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::board::Topology;
-use crate::board::freqplan::FreqPlan;
+use crate::board::freqplan::{FreqPlan, KgslFiles};
 use crate::board::topology::GpuKind;
 
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +28,11 @@ pub struct GpuPinCtx {
     pub khz: u64,
     pub hz: u64,
     pub level: u32,
+    /// kgsl: the files written (see `freqplan::KgslFiles`).
+    pub devfreq: bool,
+    pub pwrlevel: bool,
+    pub force_clk_on: bool,
+    pub idle_timer: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,9 +54,18 @@ pub struct ReadCtx {
     pub file: String,
 }
 
+/// A kgsl knob the cell sets.
+#[derive(Debug, Clone, Serialize)]
+pub struct KnobCtx {
+    pub name: String,
+    pub file: String,
+    pub value: u32,
+}
+
 /// The board part of a cell script's context.
 #[derive(Debug, Clone, Serialize)]
 pub struct BoardCtx {
+    pub knobs: Vec<KnobCtx>,
     pub cpu_pins: Vec<CpuPinCtx>,
     pub gpu_pin: Option<GpuPinCtx>,
     pub online: Vec<FileCtx>,
@@ -97,13 +111,43 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             ),
         })
         .collect();
-    let gpu_pin = plan.gpu.as_ref().map(|g| GpuPinCtx {
-        kind: kind_name(g.kind),
-        dir: join(sysfs, &g.path),
-        khz: g.khz,
-        hz: g.khz * 1000,
-        level: g.level.unwrap_or(0),
+    let gpu_pin = plan.gpu.as_ref().map(|g| {
+        // A pin planned before klo-spec knew which kgsl files exist wrote
+        // all of them.
+        let k = g.kgsl.unwrap_or(KgslFiles {
+            devfreq: true,
+            pwrlevel: true,
+            force_clk_on: true,
+            idle_timer: true,
+        });
+        // A knob the scenario sets is written by itself (`knobs`).
+        let set = |n: &str| plan.knobs.iter().any(|k| k.name == n);
+        GpuPinCtx {
+            kind: kind_name(g.kind),
+            dir: join(sysfs, &g.path),
+            khz: g.khz,
+            hz: g.khz * 1000,
+            level: g.level.unwrap_or(0),
+            devfreq: k.devfreq,
+            pwrlevel: k.pwrlevel,
+            force_clk_on: k.force_clk_on && !set("force_clk_on"),
+            idle_timer: k.idle_timer && !set("idle_timer"),
+        }
     });
+    let knobs = topo
+        .gpu
+        .as_ref()
+        .map(|g| {
+            plan.knobs
+                .iter()
+                .map(|k| KnobCtx {
+                    name: k.name.clone(),
+                    file: join(sysfs, &format!("{}/{}", g.path, k.name)),
+                    value: k.value,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let online = load_cores
         .iter()
         .filter(|c| topo.cores.get(c).is_some_and(|k| k.online.is_some()))
@@ -151,6 +195,7 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
         });
     }
     BoardCtx {
+        knobs,
         cpu_pins,
         gpu_pin,
         online,
@@ -218,6 +263,143 @@ pub fn changes(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) ->
         .collect()
 }
 
+/// What is wrong with the kgsl knobs read back before and after the
+/// benchmark (`knob_before.<name>`, `knob_after.<name>`): one line each.
+pub fn verify_knobs(plan: &FreqPlan, status: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for k in &plan.knobs {
+        for when in ["before", "after"] {
+            let got = status
+                .get(&format!("knob_{when}.{}", k.name))
+                .map(|v| v.trim());
+            if got != Some(k.value.to_string().as_str()) {
+                problems.push(format!(
+                    "kgsl {}: read {} {when} the benchmark, set to {}",
+                    k.name,
+                    got.map_or("nothing".to_string(), |g| format!("`{g}`")),
+                    k.value
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// One thermal zone the gate reads.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneCtx {
+    /// `thermal_zoneN`: also a shell variable suffix and a status key.
+    pub zone: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its `temp` and `type` files on the board.
+    pub file: String,
+    pub type_file: String,
+}
+
+/// The thermal gate of a cell script.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThermalCtx {
+    pub zones: Vec<ZoneCtx>,
+    /// `within_c`: limits are relative to the run's first reading.
+    pub within: bool,
+    pub within_mc: i64,
+    /// `below_c`: the highest temperature allowed (m°C), the same for all.
+    pub limit_mc: i64,
+    pub poll_s: String,
+    pub timeout_s: String,
+    pub timeout_cs: u64,
+    pub on_timeout: &'static str,
+    /// Names the run's baseline file (letters, digits, `-`).
+    pub run: String,
+}
+
+/// The zones of `topo` the scenario's gate reads.
+pub fn thermal_zones<'a>(
+    spec: &crate::scenario::ThermalSpec,
+    topo: &'a Topology,
+) -> Vec<&'a crate::board::topology::ThermalZone> {
+    topo.zones_matching(&spec.matcher)
+}
+
+/// The thermal part of a cell script's context (None without a gate).
+pub fn thermal(
+    sysfs: &Path,
+    topo: &Topology,
+    spec: Option<&crate::scenario::ThermalSpec>,
+    run: &str,
+) -> Option<ThermalCtx> {
+    use crate::scenario::ThermalLimit;
+    let spec = spec?;
+    let zones = thermal_zones(spec, topo)
+        .into_iter()
+        .map(|z| ZoneCtx {
+            zone: format!("thermal_zone{}", z.id),
+            kind: z.kind.clone(),
+            file: join(sysfs, &format!("{}/temp", z.dir())),
+            type_file: join(sysfs, &format!("{}/type", z.dir())),
+        })
+        .collect();
+    let (within, within_mc, limit_mc) = match spec.limit {
+        // Below B °C: at most B*1000 - 1 m°C.
+        ThermalLimit::Below(b) => (false, 0, (b * 1000.0).ceil() as i64 - 1),
+        ThermalLimit::Within(w) => (true, (w * 1000.0).round() as i64, 0),
+    };
+    Some(ThermalCtx {
+        zones,
+        within,
+        within_mc,
+        limit_mc,
+        poll_s: format!("{:.3}", spec.poll_s),
+        timeout_s: format!("{}", spec.timeout_s),
+        timeout_cs: (spec.timeout_s * 100.0).round() as u64,
+        on_timeout: match spec.on_timeout {
+            crate::scenario::raw::ThermalTimeout::TooHot => "too_hot",
+            crate::scenario::raw::ThermalTimeout::RunFlagged => "run_flagged",
+        },
+        run: run
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect(),
+    })
+}
+
+/// What the gate recorded in `cell.status`, per zone.
+pub fn thermal_record(
+    status: &BTreeMap<String, String>,
+    spec: &crate::scenario::ThermalSpec,
+    topo: &Topology,
+) -> crate::record::ThermalRecord {
+    let c = |key: String| {
+        status
+            .get(&key)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(|m| m as f64 / 1000.0)
+    };
+    let zones = thermal_zones(spec, topo)
+        .into_iter()
+        .map(|z| {
+            let name = format!("thermal_zone{}", z.id);
+            crate::record::ZoneReading {
+                limit_c: c(format!("thermal_limit_le.{name}")),
+                gate_c: c(format!("temp_gate.{name}")),
+                start_c: c(format!("temp_start.{name}")),
+                end_c: c(format!("temp_end.{name}")),
+                zone: name,
+                kind: z.kind.clone(),
+            }
+        })
+        .collect();
+    crate::record::ThermalRecord {
+        wait_s: status
+            .get("thermal_wait_cs")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|cs| cs as f64 / 100.0),
+        flagged: status.contains_key("thermal_flagged"),
+        zones,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +416,7 @@ mod tests {
             }],
             gpu: None,
             left: Vec::new(),
+            knobs: Vec::new(),
         };
         let m = |v: u64| BTreeMap::from([("big".to_string(), v)]);
         assert!(verify(&plan, &m(1_000_000), &m(1_009_000), 1.0).is_empty());

@@ -57,6 +57,9 @@ pub struct BoardRun<'a> {
     /// The command that puts this board back (`klo-spec board reset`, with
     /// the inventory when it is not the default one).
     pub reset_command: String,
+    /// Names this run on the boards (the thermal gate's baseline file):
+    /// letters, digits and `-`.
+    pub run_token: String,
 }
 
 /// One load entry of the cell template: `procs` processes on `core`.
@@ -445,6 +448,7 @@ fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
         overlapped: Vec::new(),
         foreign_cpu_pct: None,
         regime: None,
+        thermal: None,
         klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -655,6 +659,12 @@ fn run_round_trip(
         plan,
         &record.loads.cores,
     );
+    let thermal = board_ctx::thermal(
+        &r.transport.config().sysfs_root,
+        r.topology,
+        s.thermal.as_ref(),
+        &r.run_token,
+    );
     let script = r.templates.render_cell(context! {
         cell => context! { id => cell.id.clone(), dir => dir.clone(), timeout_s => cell.timeout_s, settle_s => settle_s, settle_ceil_s => settle_ceil_s },
         board => context! {
@@ -669,10 +679,17 @@ fn run_round_trip(
         online => minijinja::Value::from(minijinja::value::Serde(&ctx.online)),
         core_ctl => minijinja::Value::from(minijinja::value::Serde(&ctx.core_ctl)),
         reads => minijinja::Value::from(minijinja::value::Serde(&ctx.reads)),
+        knobs => minijinja::Value::from(minijinja::value::Serde(&ctx.knobs)),
+        thermal => minijinja::Value::from(minijinja::value::Serde(&thermal)),
     })?;
     files.push(("cell.sh".into(), script.into_bytes(), EXEC));
 
-    let deadline = Duration::from_millis(s.load_settle_ms as u64)
+    // The thermal gate's wait comes first (and a poll past its timeout).
+    let gate = s.thermal.as_ref().map_or(Duration::ZERO, |t| {
+        Duration::from_secs_f64(t.timeout_s + t.poll_s)
+    });
+    let deadline = gate
+        + Duration::from_millis(s.load_settle_ms as u64)
         + Duration::from_secs(cell.timeout_s as u64)
         + deadline_margin(cell.timeout_s);
     let job = CellJob {
@@ -731,18 +748,53 @@ fn judge(
         })
         .unwrap_or_default();
     record.stale_state_restored = st.contains_key("stale_state");
+    record.thermal = r
+        .scenario
+        .thermal
+        .as_ref()
+        .map(|t| board_ctx::thermal_record(&st, t, r.topology));
+    // With a thermal gate, a zone above its limit or a pinned frequency
+    // that moved during the benchmark makes the cell `throttled`.
+    let throttled: Vec<String> = match &record.thermal {
+        Some(t) => {
+            let pinned: Vec<String> = record
+                .pins
+                .cpu
+                .iter()
+                .map(|p| p.name.clone())
+                .chain(record.pins.gpu.as_ref().map(|_| "gpu".to_string()))
+                .collect();
+            let mut v = t.over_limit();
+            v.extend(
+                board_ctx::changes(&record.freq_before, &record.freq_after)
+                    .into_iter()
+                    .filter(|c| {
+                        pinned
+                            .iter()
+                            .any(|p| c.split(' ').next() == Some(p.as_str()))
+                    })
+                    .map(|c| format!("pinned frequency moved: {c}")),
+            );
+            v
+        }
+        None => Vec::new(),
+    };
     let log = parse_log(r.scenario, staging);
     if let Some(l) = &log {
         record.device = l.meta.info.get("device").cloned();
         record.device_info = l.meta.info.clone();
     }
 
-    let freq_problems = board_ctx::verify(
+    let mut freq_problems = board_ctx::verify(
         &record.pins,
         &record.freq_before,
         &record.freq_after,
         r.scenario.freq_tolerance_pct,
     );
+    // The kgsl knobs are held like the frequencies.
+    if st.contains_key("bench_exit") {
+        freq_problems.extend(board_ctx::verify_knobs(&record.pins, &st));
+    }
     // The runner's deadline TERMs the script, which records the signal: a
     // deadline is a timeout unless a cancellation came first. What the
     // board sent back and the pull refused comes first: such a cell is
@@ -791,6 +843,26 @@ fn judge(
                 r.reset_command
             )),
         )
+    } else if st.get("error_kind").map(String::as_str) == Some("too_hot") {
+        let hot: Vec<String> = record
+            .thermal
+            .iter()
+            .flat_map(|t| &t.zones)
+            .filter_map(|z| {
+                Some(format!(
+                    "{} ({}) at {:.1} °C, limit {:.1} °C",
+                    z.zone, z.kind, z.gate_c?, z.limit_c?
+                ))
+            })
+            .collect();
+        (
+            Status::TooHot,
+            Some(format!(
+                "{}: {}; the cell was not run (thermal.on_timeout: run_flagged runs it anyway)",
+                st.get("error").map_or("too hot", String::as_str),
+                hot.join(", ")
+            )),
+        )
     } else if let Some(e) = st.get("error") {
         let status = if st.get("error_kind").map(String::as_str) == Some("load") {
             Status::LoadFailed
@@ -830,6 +902,8 @@ fn judge(
                 record.loads.started
             )),
         )
+    } else if !throttled.is_empty() {
+        (Status::Throttled, Some(throttled.join("; ")))
     } else if !freq_problems.is_empty() && r.scenario.freq_mismatch == FreqMismatch::Fail {
         (Status::FreqMismatch, Some(freq_problems.join("; ")))
     } else {
@@ -849,6 +923,12 @@ fn judge(
         notes.push(format!(
             "frequency changed during the benchmark: {}",
             moved.join(", ")
+        ));
+    }
+    if record.thermal.as_ref().is_some_and(|t| t.flagged) {
+        notes.push(format!(
+            "started too hot: the board did not cool down within thermal.timeout_s ({} s) and the cell ran anyway (on_timeout: run_flagged)",
+            r.scenario.thermal.as_ref().map_or(0.0, |t| t.timeout_s)
         ));
     }
     if record.stale_state_restored {

@@ -428,6 +428,14 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let done = std::sync::atomic::AtomicUsize::new(0);
     let left_behind: Mutex<Vec<cell::LeftBehind>> = Mutex::new(Vec::new());
     let activity = activity::Activity::for_this_machine();
+    // This run, as the boards know it (the thermal gate's baseline).
+    let run_token = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
     let board_runs: BTreeMap<&str, BoardRun> =
         p.boards
             .keys()
@@ -456,6 +464,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
                             .clone()
                             .filter(|_| rounds::on_this_host(p.boards[b].config())),
                         reset_command: p.inventory.reset_command(b),
+                        run_token: run_token.clone(),
                     },
                 )
             })

@@ -153,6 +153,36 @@ pub fn prepare_calibrating(
 
     // What the boards cannot do is bad input too: say so before running.
     let mut reported = HashSet::new();
+    if let Some(t) = &scenario.thermal {
+        for name in &scenario.boards {
+            let topo = &topologies[name];
+            if topo.zones_matching(&t.matcher).is_empty() {
+                let sysfs = boards[name].config().sysfs_root.display().to_string();
+                let hint = if topo.thermal.is_empty() {
+                    format!(
+                        "it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): leave `thermal` out for this board"
+                    )
+                } else {
+                    let types: Vec<&str> = topo.thermal.iter().map(|z| z.kind.as_str()).collect();
+                    format!(
+                        "its zones' types: {} (`klo-spec board probe {name}` lists them)",
+                        types.join(", ")
+                    )
+                };
+                problems.push(
+                    scenario
+                        .diag(
+                            "thermal.zones",
+                            format!(
+                                "board `{name}` has no thermal zone whose type matches `{}`",
+                                t.zones
+                            ),
+                        )
+                        .with_hint(hint),
+                );
+            }
+        }
+    }
     let mut notes = std::collections::BTreeSet::new();
     let mut plans = Vec::with_capacity(cells.len());
     for cell in &cells {
@@ -197,6 +227,15 @@ pub fn prepare_calibrating(
             }
             Err(e) => {
                 let path = value_path(&scenario, Axis::GpuFreq, &AxisValue::Gpu(c.gpu_freq));
+                if reported.insert((path.clone(), e.message.clone())) {
+                    problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
+                }
+            }
+        }
+        match freqplan::resolve_knobs(&scenario.kgsl, topo, &c.board) {
+            Ok(knobs) => plan.knobs = knobs,
+            Err((name, e)) => {
+                let path = format!("kgsl.{name}");
                 if reported.insert((path.clone(), e.message.clone())) {
                     problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
                 }

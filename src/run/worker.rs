@@ -54,6 +54,8 @@ fn execute(
     let mut earlier: Vec<(cell::Attempt, RetriedBy)> = Vec::new();
     let mut lost_before: Vec<String> = Vec::new();
     let mut scenario_retries = 0;
+    let mut redos = 0;
+    let redo_throttled = s.thermal.as_ref().map_or(0, |t| t.redo_throttled);
     loop {
         let n = earlier.len() as u32 + 1;
         let a = cell::attempt(r, c, plan, choice, n, &lost_before);
@@ -71,6 +73,16 @@ fn execute(
             ));
             earlier.push((a, RetriedBy::Transport));
             super::backoff(lost_before.len() as u32, &r.cancel);
+            continue;
+        }
+        if a.record.status == crate::record::Status::Throttled && redos < redo_throttled {
+            redos += 1;
+            note(&format!(
+                "{} is throttled ({}); run again after the thermal gate's cool-down ({redos} of {redo_throttled}, thermal.redo_throttled)",
+                c.id,
+                a.record.reason.as_deref().unwrap_or("")
+            ));
+            earlier.push((a, RetriedBy::Throttled));
             continue;
         }
         match attempts::failure_kind(&a) {

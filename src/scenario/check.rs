@@ -322,6 +322,12 @@ pub(super) fn check(
         1 << 20,
     );
     c.range("pull_limits.files", "`files`", pl.files, 1, 1_000_000);
+    let thermal = raw.thermal.as_ref().and_then(|t| check_thermal(&mut c, t));
+    let kgsl = raw.kgsl.unwrap_or_default();
+    for (name, v) in kgsl.given() {
+        let max = if name == "idle_timer" { 3_600_000 } else { 1 };
+        c.range(&format!("kgsl.{name}"), &format!("`{name}`"), v, 0, max);
+    }
 
     if !c.problems.is_empty() {
         return Err(InputError {
@@ -361,6 +367,86 @@ pub(super) fn check(
         checks,
         lut,
         pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
+        thermal,
+        kgsl,
+    })
+}
+
+/// `thermal`: a valid glob, exactly one of `below_c` and `within_c`, sane
+/// durations.
+fn check_thermal(c: &mut Checker, t: &raw::ThermalConfig) -> Option<super::ThermalSpec> {
+    let matcher = match globset::Glob::new(&t.zones) {
+        Ok(g) if !t.zones.trim().is_empty() => Some(g.compile_matcher()),
+        Ok(_) => {
+            c.err(
+                "thermal.zones",
+                "`zones` is empty",
+                Some("give a glob on the zones' type: `cpu*`, `gpu*`, or `*` for all (`klo-spec board probe BOARD` lists them)".into()),
+            );
+            None
+        }
+        Err(e) => {
+            c.err(
+                "thermal.zones",
+                format!("`{}` is not a valid glob: {}", t.zones, e.kind()),
+                Some(
+                    "`*` matches any text, `?` one character, `[ab]` one of a set: `cpu*`, `gpu*`"
+                        .into(),
+                ),
+            );
+            None
+        }
+    };
+    let limit = match (t.below_c, t.within_c) {
+        (Some(b), None) => {
+            c.range("thermal.below_c", "`below_c`", b, -40.0, 150.0);
+            Some(super::ThermalLimit::Below(b))
+        }
+        (None, Some(w)) => {
+            c.range("thermal.within_c", "`within_c`", w, 0.1, 100.0);
+            Some(super::ThermalLimit::Within(w))
+        }
+        (Some(_), Some(_)) => {
+            c.err_key(
+                "thermal",
+                "within_c",
+                "`thermal` gives both `below_c` and `within_c`",
+                Some("keep one: `below_c: 45` (an absolute limit) or `within_c: 2` (of the run's starting temperature)".into()),
+            );
+            None
+        }
+        (None, None) => {
+            c.err(
+                "thermal",
+                "`thermal` needs a limit: `below_c` or `within_c`",
+                Some("add `below_c: 45` (every matching zone below 45 °C before a cell) or `within_c: 2` (within 2 °C of the run's starting temperature)".into()),
+            );
+            None
+        }
+    };
+    c.range("thermal.poll_s", "`poll_s`", t.poll_s, 0.05, 600.0);
+    c.range(
+        "thermal.timeout_s",
+        "`timeout_s`",
+        t.timeout_s,
+        0.0,
+        86_400.0,
+    );
+    c.range(
+        "thermal.redo_throttled",
+        "`redo_throttled`",
+        t.redo_throttled,
+        0,
+        MAX_RETRIES,
+    );
+    Some(super::ThermalSpec {
+        zones: t.zones.clone(),
+        matcher: matcher?,
+        limit: limit?,
+        poll_s: t.poll_s,
+        timeout_s: t.timeout_s,
+        on_timeout: t.on_timeout,
+        redo_throttled: t.redo_throttled,
     })
 }
 

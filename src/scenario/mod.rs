@@ -68,6 +68,33 @@ pub struct Scenario {
     pub lut: Option<LutSpec>,
     /// How much of a cell's folder may come back from its board.
     pub pull_limits: crate::board::pull::PullLimits,
+    /// The thermal gate, when the scenario has one.
+    pub thermal: Option<ThermalSpec>,
+    /// kgsl knobs every cell sets (none given: empty).
+    pub kgsl: raw::KgslKnobs,
+}
+
+/// The `thermal` section after validation.
+#[derive(Debug, Clone)]
+pub struct ThermalSpec {
+    /// The glob as written, and compiled.
+    pub zones: String,
+    pub matcher: globset::GlobMatcher,
+    pub limit: ThermalLimit,
+    pub poll_s: f64,
+    pub timeout_s: f64,
+    pub on_timeout: raw::ThermalTimeout,
+    pub redo_throttled: u32,
+}
+
+/// How cool a zone must be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ThermalLimit {
+    /// Below this many degrees Celsius.
+    Below(f64),
+    /// Within this many degrees of the zone's temperature at the run's
+    /// first cell on the board.
+    Within(f64),
 }
 
 /// The `lut` section after validation.

@@ -155,6 +155,105 @@ pub struct RawScenario {
     /// cell `too_large`; nothing past a limit is written.
     #[serde(default)]
     pub pull_limits: PullLimitsConfig,
+    /// A thermal gate: before each cell, wait until the board's thermal
+    /// zones are cool enough; record the wait and the temperatures at the
+    /// start and end of the benchmark; mark a cell that got too hot, or
+    /// during which a pinned frequency moved, `throttled`.
+    #[serde(default)]
+    pub thermal: Option<ThermalConfig>,
+    /// Adreno (kgsl) knobs set for every cell, saved first, read back at
+    /// once and before and after the benchmark, and put back: each given
+    /// one needs a kgsl GPU with that file on every board of the scenario.
+    /// Left out, a GPU pin sets `force_clk_on: 1` and `idle_timer: 10000`
+    /// where the board has them (as androidx's lockClocks does).
+    #[serde(default)]
+    pub kgsl: Option<KgslKnobs>,
+}
+
+/// `kgsl`: `class/kgsl/kgsl-3d0/{force_clk_on,idle_timer,bus_split}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KgslKnobs {
+    /// 1 keeps the GPU clocks on while idle, 0 lets them gate.
+    #[serde(default)]
+    #[schemars(range(max = 1))]
+    pub force_clk_on: Option<u32>,
+    /// Milliseconds of idleness before the GPU powers down.
+    #[serde(default)]
+    #[schemars(range(max = 3600000))]
+    pub idle_timer: Option<u32>,
+    /// 1 lets the bus vote follow the GPU's load apart from its clock, 0
+    /// ties it to the clock.
+    #[serde(default)]
+    #[schemars(range(max = 1))]
+    pub bus_split: Option<u32>,
+}
+
+impl KgslKnobs {
+    /// The knobs given, by file name, in a fixed order.
+    pub fn given(&self) -> Vec<(&'static str, u32)> {
+        [
+            ("force_clk_on", self.force_clk_on),
+            ("idle_timer", self.idle_timer),
+            ("bus_split", self.bus_split),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, v?)))
+        .collect()
+    }
+}
+
+/// `thermal`: which zones, how cool, how long to wait.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThermalConfig {
+    /// A glob on the zones' `type` (`cpu*`, `gpu*`, `*`): every board of the
+    /// scenario must have at least one matching zone (`klo-spec board probe`
+    /// lists them).
+    pub zones: String,
+    /// The limit: every matching zone below this many degrees Celsius.
+    #[serde(default)]
+    pub below_c: Option<f64>,
+    /// Or: every matching zone within this many degrees Celsius of its
+    /// temperature when the run's first cell on the board started.
+    #[serde(default)]
+    pub within_c: Option<f64>,
+    /// Seconds between readings while waiting (default 1).
+    #[serde(default = "default_poll_s")]
+    #[schemars(range(min = 0.05, max = 600.0))]
+    pub poll_s: f64,
+    /// Most seconds to wait before a cell (default 300).
+    #[serde(default = "default_thermal_timeout")]
+    #[schemars(range(min = 0.0, max = 86400.0))]
+    pub timeout_s: f64,
+    /// What a board still too hot after `timeout_s` does to the cell:
+    /// `too_hot` (default; the cell is not run, its status says so) or
+    /// `run_flagged` (it runs, and its record says it started too hot).
+    #[serde(default)]
+    pub on_timeout: ThermalTimeout,
+    /// How many more times a `throttled` cell is run (after the gate's
+    /// cool-down); default 0. Each throttled attempt is kept in
+    /// `cells/<id>/attempts/<n>/`.
+    #[serde(default)]
+    #[schemars(range(max = 10))]
+    pub redo_throttled: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ThermalTimeout {
+    /// Not run: status `too_hot`.
+    #[default]
+    TooHot,
+    /// Run anyway, flagged.
+    RunFlagged,
+}
+
+fn default_poll_s() -> f64 {
+    1.0
+}
+fn default_thermal_timeout() -> f64 {
+    300.0
 }
 
 /// `pull_limits`: per file, per cell, and in files.

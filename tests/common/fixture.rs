@@ -60,7 +60,12 @@ pub fn tree_differences(copy: &Path, tree: &str, skip: &dyn Fn(&Path) -> bool) -
     differ
 }
 
+/// Every file klo-spec may change is as in the fixture. Thermal zones'
+/// temperatures are the kernel's (the emulation heats them under load and
+/// cools them after), not values klo-spec writes and restores.
 pub fn assert_same_tree(copy: &Path, tree: &str) {
-    let differ = tree_differences(copy, tree, &|_| false);
+    let differ = tree_differences(copy, tree, &|p| {
+        p.starts_with("class/thermal") && p.file_name().is_some_and(|n| n == "temp")
+    });
     assert!(differ.is_empty(), "{tree} changed: {differ:?}");
 }
