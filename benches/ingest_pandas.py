@@ -56,7 +56,9 @@ def main():
     cells, out = sys.argv[1], sys.argv[2]
     rows = []
     for log in sorted(glob.glob(os.path.join(cells, "**", "bench.log"), recursive=True)):
-        cell = os.path.relpath(os.path.dirname(log), cells)
+        # cells/<id>/r<round>/bench.log: the cell's id is the folder above
+        # the round's (the campaign has one round).
+        cell = os.path.relpath(os.path.dirname(os.path.dirname(log)), cells)
         with open(log) as f:
             rows.append(summarize(cell, f.read()))
     pd.DataFrame(rows).sort_values("id").to_csv(out, index=False, float_format="%.1f")
