@@ -465,9 +465,12 @@ fn next_run_resumes(f: &Faults, n1: &[u8], status_before: &str) {
 
 #[test]
 fn a_load_that_exits_early_flags_the_cell_and_it_is_not_counted() {
-    // n2 runs 3 s under a load that is gone after about 1 s (one burst,
-    // then 1 s of sleep); n1 and n3 keep the light load.
-    let f = Faults::new("sleep 3", "");
+    // n2 runs 5 s under a load that is gone after about 2 s (two bursts,
+    // each followed by 1 s of sleep); n1 and n3 keep the light load. The
+    // load must outlive the settle time and the steps before the benchmark
+    // (else the cell fails before its benchmark starts), also on a busy
+    // machine: 2 s leaves room for that, and the benchmark 3 s more.
+    let f = Faults::new("sleep 5", "");
     let text_in = std::fs::read_to_string(f.sb.path().join("s.yaml"))
         .unwrap()
         .replace(
@@ -476,7 +479,7 @@ fn a_load_that_exits_early_flags_the_cell_and_it_is_not_counted() {
         )
         .replace(
             "  light: {",
-            "  short: {procs_per_core: 1, t_sleep_us: 1000000, inner_iter: 1, log_iter: 0}\n  light: {",
+            "  short: {procs_per_core: 1, t_sleep_us: 1000000, inner_iter: 1, log_iter: 1}\n  light: {",
         );
     f.sb.write("s.yaml", &text_in);
     let (code, err) = run(&f);
