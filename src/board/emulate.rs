@@ -108,31 +108,28 @@ fn capture(root: &Path) -> BTreeMap<String, u64> {
 }
 
 fn policy_dirs(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("devices/system/cpu/cpufreq"))
+    prefixed_dirs(&root.join("devices/system/cpu/cpufreq"), "policy")
+}
+
+fn zone_dirs(root: &Path) -> Vec<PathBuf> {
+    prefixed_dirs(&root.join("class/thermal"), "thermal_zone")
+}
+
+/// The entries of `dir` whose name starts with `prefix`, sorted (none when
+/// `dir` cannot be read).
+fn prefixed_dirs(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("policy"))
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
         })
         .collect();
     v.sort();
     v
-}
-
-fn zone_dirs(root: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(root.join("class/thermal"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("thermal_zone"))
-        })
-        .collect()
 }
 
 /// The thermal zones' temperatures as the emulation keeps them (m°C, by

@@ -298,18 +298,10 @@ impl LogDigest {
                 "the cell asks for {expected} inferences, more than the {INFERENCES_MAX} klo-spec reads"
             ));
         }
-        let mut seen = vec![false; expected as usize];
-        for &it in &self.inferences.iter {
-            match seen.get_mut(it as usize) {
-                Some(s) if !*s => *s = true,
-                Some(_) => return Some(format!("inference {it} is reported twice")),
-                None => {
-                    return Some(format!(
-                        "inference {it} is out of range (the cell asked for {expected})"
-                    ));
-                }
-            }
-        }
+        let seen = match super::inference_numbers_seen(&self.inferences.iter, expected) {
+            Ok(seen) => seen,
+            Err(why) => return Some(why),
+        };
         if self.inference_records > self.inferences.iter.len() as u64 {
             // Not reached: more records than kept means one was out of
             // range or repeated among the kept ones.

@@ -24,6 +24,24 @@ pub mod frames;
 
 pub use digest::LogDigest;
 
+/// Which of inferences `0..expected` the records `iters` report; `Err`
+/// with the reason at the first one reported twice or out of range.
+fn inference_numbers_seen(iters: &[u32], expected: u32) -> Result<Vec<bool>, String> {
+    let mut seen = vec![false; expected as usize];
+    for &it in iters {
+        match seen.get_mut(it as usize) {
+            Some(s) if !*s => *s = true,
+            Some(_) => return Err(format!("inference {it} is reported twice")),
+            None => {
+                return Err(format!(
+                    "inference {it} is out of range (the cell asked for {expected})"
+                ));
+            }
+        }
+    }
+    Ok(seen)
+}
+
 /// The kernels per inference the info line declares (`kernels=`), if it
 /// does; `Err` with the reason when the value is not a number.
 fn declared_kernels(info: &BTreeMap<String, String>) -> Result<Option<u64>, String> {
@@ -150,18 +168,10 @@ impl CellLog {
         ) {
             return Some(why);
         }
-        let mut seen = vec![false; expected as usize];
-        for &it in &self.inferences.iter {
-            match seen.get_mut(it as usize) {
-                Some(s) if !*s => *s = true,
-                Some(_) => return Some(format!("inference {it} is reported twice")),
-                None => {
-                    return Some(format!(
-                        "inference {it} is out of range (the cell asked for {expected})"
-                    ));
-                }
-            }
-        }
+        let seen = match inference_numbers_seen(&self.inferences.iter, expected) {
+            Ok(seen) => seen,
+            Err(why) => return Some(why),
+        };
         if let Some(missing) = seen.iter().position(|s| !s) {
             return Some(format!("inference {missing} is missing"));
         }
