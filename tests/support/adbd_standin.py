@@ -7,6 +7,7 @@ only.
     adbd_standin.py ROOT [--build user|userdebug] [--port N] [--idle S]
                          [--extra NAME=PATH ...] [--drop-after-bytes N]
                          [--drop-after-seconds S] [--offline-s S]
+                         [--drop-count N]
 
 It prints the port it listens on (one line) once it accepts connections.
 
@@ -39,9 +40,10 @@ ROOT/data/local/tmp belongs to 2000, as on a device.
 
 It stops by itself when its parent process ends, or when no host was
 connected for --idle seconds (default 300). --drop-after-bytes and
---drop-after-seconds cut each connection (a device going offline) after
-that much stream data or time; --offline-s then refuses connections for
-that long.
+--drop-after-seconds cut a connection (a device going offline) after that
+much data (payload bytes, both ways) or time: the first --drop-count
+connections (default: every one); --offline-s then refuses connections
+for that long.
 """
 
 import argparse
@@ -81,6 +83,8 @@ class Device:
         self.rooted = False
         self.args = args
         self.offline_until = 0.0
+        self.drops_left = args.drop_count
+        self.procs = set()  # running commands, hung up when this ends
         self.lock = threading.Lock()
         self.active = 0
         self.last_seen = time.monotonic()
@@ -215,6 +219,11 @@ class Connection:
         self.checksum = True
         self.moved = 0
         self.alive = True
+        # Whether --drop-after-* apply to this connection (--drop-count).
+        with device.lock:
+            self.cut = device.drops_left != 0
+            if self.cut:
+                device.drops_left -= 1
 
     def send(self, cmd, arg0, arg1, data=b""):
         check = sum(data) & 0xFFFFFFFF if self.checksum else 0
@@ -234,7 +243,7 @@ class Connection:
     def count(self, n):
         self.moved += n
         limit = self.device.args.drop_after_bytes
-        if limit and self.moved >= limit:
+        if limit and self.moved >= limit and self.cut:
             log("dropping the connection (bytes)")
             self.drop(offline=True)
 
@@ -261,7 +270,7 @@ class Connection:
 
     def serve(self):
         secs = self.device.args.drop_after_seconds
-        if secs:
+        if secs and self.cut:
             timer = threading.Timer(secs, self.drop, kwargs={"offline": True})
             timer.daemon = True
             timer.start()
@@ -368,6 +377,7 @@ def shell_service(stream, service):
             except ProcessLookupError:
                 pass
     stream.on_close = hang_up
+    dev.procs.add(proc)
 
     def packet(kind, data):
         return struct.pack("<BI", kind, len(data)) + data if v2 else data
@@ -392,6 +402,7 @@ def shell_service(stream, service):
     for t in pumps:
         t.join()
     rc = proc.wait()
+    dev.procs.discard(proc)
     if rc < 0:
         rc = 128 - rc  # killed by a signal: 128 + its number, as adbd says
     if v2 and not stream.closed.is_set():
@@ -587,6 +598,7 @@ def main():
     p.add_argument("--drop-after-bytes", type=int, default=0)
     p.add_argument("--drop-after-seconds", type=float, default=0)
     p.add_argument("--offline-s", type=float, default=0)
+    p.add_argument("--drop-count", type=int, default=-1)
     args = p.parse_args()
     dev = Device(args)
     parent = os.getppid()
@@ -606,11 +618,24 @@ def main():
             with dev.lock:
                 dev.active -= 1
                 dev.last_seen = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        accept(srv, dev, parent, serve)
+    finally:
+        for proc in list(dev.procs):  # adbd's end hangs up its shells
+            try:
+                os.killpg(proc.pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass
+
+
+def accept(srv, dev, parent, serve):
     while True:
         if os.getppid() != parent:
             return  # the parent died
         with dev.lock:
-            if not dev.active and time.monotonic() - dev.last_seen > args.idle:
+            if (not dev.active
+                    and time.monotonic() - dev.last_seen > dev.args.idle):
                 return
         try:
             sock, _ = srv.accept()
