@@ -42,8 +42,8 @@ It stops by itself when its parent process ends, or when no host was
 connected for --idle seconds (default 300). --drop-after-bytes and
 --drop-after-seconds cut a connection (a device going offline) after that
 much data (payload bytes, both ways) or time: the first --drop-count
-connections (default: every one); --offline-s then refuses connections
-for that long.
+connections (default: every one); SIGUSR1 cuts every connection at once.
+--offline-s then refuses connections for that long.
 """
 
 import argparse
@@ -85,6 +85,7 @@ class Device:
         self.offline_until = 0.0
         self.drops_left = args.drop_count
         self.procs = set()  # running commands, hung up when this ends
+        self.conns = set()
         self.lock = threading.Lock()
         self.active = 0
         self.last_seen = time.monotonic()
@@ -612,13 +613,19 @@ def main():
     def serve(sock):
         with dev.lock:
             dev.active += 1
+        conn = Connection(dev, sock)
+        dev.conns.add(conn)
         try:
-            Connection(dev, sock).serve()
+            conn.serve()
         finally:
+            dev.conns.discard(conn)
             with dev.lock:
                 dev.active -= 1
                 dev.last_seen = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGUSR1: every connection drops now, as when a cable is pulled.
+    signal.signal(signal.SIGUSR1, lambda *_: [
+        c.drop(offline=True) for c in list(dev.conns)])
     try:
         accept(srv, dev, parent, serve)
     finally:
