@@ -49,6 +49,7 @@ connections (default: every one); SIGUSR1 cuts every connection at once.
 import argparse
 import os
 import queue
+import shutil
 import signal
 import socket
 import stat
@@ -96,12 +97,13 @@ class Device:
         bin_ = os.path.join(self.root, "system/bin")
         os.makedirs(tmp, exist_ok=True)
         os.makedirs(bin_, exist_ok=True)
-        toybox = "/usr/bin/toybox"
+        toybox = shutil.which("toybox") or sys.exit("adbd-standin: no toybox")
+        mksh = shutil.which("mksh") or sys.exit("adbd-standin: no mksh")
         applets = subprocess.run([toybox], capture_output=True, text=True,
                                  check=True).stdout.split()
         links = {a: toybox for a in applets if a not in ("sh", "toysh")}
         links["toybox"] = toybox
-        links["sh"] = links["mksh"] = "/bin/mksh"
+        links["sh"] = links["mksh"] = mksh
         for spec in self.args.extra:
             name, _, path = spec.partition("=")
             links[name] = path
