@@ -88,6 +88,14 @@ out=$(adbs shell 'echo out; echo err >&2; exit 0' 2>"$WORK/err")
 same "shell v2: stdout alone on stdout" out "$out"
 same "shell v2: stderr alone on stderr" err "$(cat "$WORK/err")"
 
+# Without the shell protocol (`shell -x`, `exec-out`): one stream, no status.
+out=$(adbs shell -x 'echo out; echo err >&2; exit 4' 2>/dev/null)
+rc=$?
+same "shell -x (no protocol): both streams on stdout, exit 0" "out err 0" "$(echo $out) $rc"
+out=$(adbs exec-out 'echo out; echo err >&2; exit 4' 2>/dev/null)
+rc=$?
+same "exec-out: both streams on stdout, exit 0" "out err 0" "$(echo $out) $rc"
+
 out=$(adbs shell 'kill -9 $$')
 same "shell: killed by SIGKILL exits 137" 137 "$?"
 

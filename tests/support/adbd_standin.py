@@ -16,9 +16,11 @@ What a device has, and this does:
     any, is answered with CNXN), OPEN/OKAY/WRTE/CLSE streams with adb's flow
     control (one WRTE in flight per stream and direction, each answered with
     OKAY), checksums and magic;
-  * `shell:`, `shell,v2[,raw|pty][,TERM=..]:` (the shell protocol: packets of
-    id byte, 32-bit length, data; 0 stdin, 1 stdout, 2 stderr, 3 exit,
-    4 close stdin, 5 window size), run by `sh -c`;
+  * `shell:`, `exec:` (output and errors on the stream, no status) and
+    `shell,v2[,raw|pty][,TERM=..]:` (the shell protocol: packets of id
+    byte, 32-bit length, data; 0 stdin, 1 stdout, 2 stderr, 3 exit,
+    4 close stdin, 5 window size), run by `sh -c` on pipes (a `pty`
+    request gets pipes too: no terminal);
   * `sync:` (STAT, STA2, LST2, LIST, SEND, RECV, DATA, DONE, OKAY, FAIL, QUIT)
     for `adb push` and `adb pull`;
   * `root:` on a userdebug build (adbd says it restarts, drops the
@@ -586,7 +588,9 @@ def root_service(stream, service):
     stream.conn.drop()
 
 
-SERVICES = {"shell": shell_service, "sync": sync_service, "root": root_service}
+# `exec:` (adb exec-out) is adbd's raw shell without the protocol.
+SERVICES = {"shell": shell_service, "exec": shell_service,
+            "sync": sync_service, "root": root_service}
 
 
 def main():
