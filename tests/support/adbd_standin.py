@@ -375,10 +375,11 @@ def shell_service(stream, service):
                             + struct.pack("<BIB", 3, 1, 126))
 
     def hang_up(by_host):
-        # adbd hangs up the shell when the host goes away.
+        # adbd sends SIGHUP to the shell (not its group) when the host side
+        # of the stream goes away.
         if by_host and proc.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGHUP)
+                os.kill(proc.pid, signal.SIGHUP)
             except ProcessLookupError:
                 pass
     stream.on_close = hang_up
@@ -395,7 +396,9 @@ def shell_service(stream, service):
                     break
                 stream.write(packet(kind, data))
         except (EOFError, OSError):
-            pass
+            # The stream is gone: close the pipe, as adbd does, so that a
+            # command that goes on writing is not blocked on a full pipe.
+            pipe.close()
     pumps = [threading.Thread(target=pump, args=(proc.stdout, 1), daemon=True)]
     if v2:
         pumps.append(threading.Thread(target=pump, args=(proc.stderr, 2),
@@ -635,7 +638,9 @@ def main():
     try:
         accept(srv, dev, parent, serve)
     finally:
-        for proc in list(dev.procs):  # adbd's end hangs up its shells
+        # Nothing the "device" ran outlives the stand-in: its shells' groups
+        # are hung up.
+        for proc in list(dev.procs):
             try:
                 os.killpg(proc.pid, signal.SIGHUP)
             except ProcessLookupError:
