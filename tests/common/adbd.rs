@@ -2,8 +2,9 @@
 //! (tests/support/adbd_standin.py, adb's wire protocol on a free loopback
 //! port, its Android-like layout in a folder) behind Debian's real `adb`
 //! client and server. The server is the test's own, on another free port
-//! (`ANDROID_ADB_SERVER_PORT`; never the user's 5037), and has `adb
-//! connect`ed the stand-in. tests/run.sh installs adb, toybox, mksh and
+//! (`ANDROID_ADB_SERVER_PORT`; never the user's 5037; its HOME in the
+//! sandbox, not the user's ~/.android), and has `adb connect`ed the
+//! stand-in. tests/run.sh installs adb, toybox, mksh and
 //! busybox (for `dd`, which Debian's toybox lacks). Dropping it stops the
 //! server and the stand-in.
 
@@ -24,6 +25,8 @@ pub struct Adbd {
     pub serial: String,
     /// The test's own adb server.
     pub server_port: u16,
+    /// Its HOME (adb keeps its key and files in ~/.android).
+    home: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -88,7 +91,9 @@ impl Adbd {
             root: dir.to_path_buf(),
             serial: format!("127.0.0.1:{port}"),
             server_port: free_port(),
+            home: dir.with_extension("adb-home"),
         };
+        std::fs::create_dir_all(&adbd.home).unwrap();
         let ok = adbd.server(&["start-server"]).status().unwrap().success();
         assert!(ok, "adb start-server failed");
         let out = adbd.server(&["connect", &adbd.serial]).output().unwrap();
@@ -106,6 +111,9 @@ impl Adbd {
     pub fn server(&self, args: &[&str]) -> Command {
         let mut c = Command::new("adb");
         c.env("ANDROID_ADB_SERVER_PORT", self.server_port.to_string())
+            .env("HOME", &self.home)
+            .env_remove("ANDROID_SDK_HOME")
+            .env_remove("ANDROID_USER_HOME")
             .env_remove("ADB_SERVER_SOCKET")
             .env_remove("ANDROID_SERIAL")
             .args(args);

@@ -22,7 +22,10 @@ chmod 755 "$WORK" # the shell user (uid 2000, when run as root) walks through it
 PIDS=""
 ADB_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export ANDROID_ADB_SERVER_PORT="$ADB_PORT"
-unset ADB_SERVER_SOCKET ANDROID_SERIAL
+unset ADB_SERVER_SOCKET ANDROID_SERIAL ANDROID_SDK_HOME ANDROID_USER_HOME ADB_VENDOR_KEYS
+# adb's server keeps its key and files in ~/.android: a home of its own.
+export HOME="$WORK/home"
+mkdir "$HOME"
 
 cleanup() {
     adb -P "$ADB_PORT" kill-server >/dev/null 2>&1
