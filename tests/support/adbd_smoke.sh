@@ -52,8 +52,8 @@ same() {
 # `adbs ARGS`: adb for the current device, with a time limit.
 adbs() { timeout 60 adb -P "$ADB_PORT" -s "$SERIAL" "$@"; }
 
-# `start NAME ARGS`: starts a stand-in; sets SERIAL to its address.
-start() {
+# `launch NAME ARGS`: starts a stand-in; sets SERIAL to its address.
+launch() {
     name=$1
     shift
     python3 "$STANDIN" "$WORK/$name" --extra "dd=$(command -v busybox)" \
@@ -66,6 +66,11 @@ start() {
         sleep 0.1
     done
     SERIAL="127.0.0.1:$(cat "$WORK/$name.port")"
+}
+
+# `start NAME ARGS`: launches a stand-in and connects it.
+start() {
+    launch "$@"
     out=$(timeout 30 adb -P "$ADB_PORT" connect "$SERIAL" 2>&1)
     same "$name: adb connect" "connected to $SERIAL" "$out"
     state=$(adbs get-state 2>&1)
@@ -207,5 +212,19 @@ case "$state" in *device) die "a cut connection: the device is still listed as o
 ok "a cut connection: the device is not online ($state)"
 adbs wait-for-device || die "the device did not come back"
 same "it comes back when adbd listens again" back "$(adbs shell 'echo back')"
+
+# -- the host's key: signed and accepted, or never accepted -------------------
+start auth --auth accept
+same "auth accepted: a command runs" yes "$(adbs shell 'echo yes')"
+launch refused --auth refuse
+out=$(timeout 30 adb -P "$ADB_PORT" connect "$SERIAL" 2>&1)
+same "auth refused: adb connect" "failed to authenticate to $SERIAL" "$out"
+state=$(adbs get-state 2>&1)
+case "$state" in
+*unauthorized*) ok "auth refused: the device is unauthorized" ;;
+*) die "auth refused: get-state said [$state]" ;;
+esac
+if adbs shell true 2>/dev/null; then die "auth refused: a command ran"; fi
+ok "auth refused: no command runs"
 
 echo "all $N checks passed"

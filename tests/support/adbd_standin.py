@@ -7,13 +7,15 @@ only.
     adbd_standin.py ROOT [--build user|userdebug] [--port N] [--idle S]
                          [--extra NAME=PATH ...] [--drop-after-bytes N]
                          [--drop-after-seconds S] [--offline-s S]
-                         [--drop-count N]
+                         [--drop-count N] [--auth none|accept|refuse]
 
 It prints the port it listens on (one line) once it accepts connections.
 
 What a device has, and this does:
-  * the transport: CNXN (version 0x01000001, no AUTH: the host's AUTH, if
-    any, is answered with CNXN), OPEN/OKAY/WRTE/CLSE streams with adb's flow
+  * the transport: CNXN (version 0x01000001; --auth accept asks the host
+    to sign a token and takes any answer, --auth refuse never accepts: the
+    host then lists the device as unauthorized; default none: no AUTH),
+    OPEN/OKAY/WRTE/CLSE streams with adb's flow
     control (one WRTE in flight per stream and direction, each answered with
     OKAY), checksums and magic;
   * `shell:`, `exec:` (output and errors on the stream, no status) and
@@ -63,6 +65,7 @@ import time
 
 A_SYNC, A_CNXN, A_OPEN, A_OKAY = 0x434E5953, 0x4E584E43, 0x4E45504F, 0x59414B4F
 A_CLSE, A_WRTE, A_AUTH, A_STLS = 0x45534C43, 0x45545257, 0x48545541, 0x534C5453
+AUTH_TOKEN, AUTH_SIGNATURE = 1, 2
 VERSION = 0x01000001  # from this version on, the checksum is optional
 MAX_PAYLOAD = 1024 * 1024
 SYNC_DATA_MAX = 64 * 1024
@@ -301,11 +304,23 @@ class Connection:
             self.sock.close()
 
     def handle(self, cmd, arg0, arg1, data):
-        if cmd in (A_CNXN, A_AUTH):
-            if cmd == A_CNXN:
-                self.checksum = arg0 < VERSION
-                self.max_payload = min(arg1, MAX_PAYLOAD)
-            self.send(A_CNXN, VERSION, MAX_PAYLOAD, self.device.banner())
+        auth = self.device.args.auth
+        if cmd == A_CNXN:
+            self.checksum = arg0 < VERSION
+            self.max_payload = min(arg1, MAX_PAYLOAD)
+            if auth == "none":
+                self.send(A_CNXN, VERSION, MAX_PAYLOAD, self.device.banner())
+            else:
+                self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))
+        elif cmd == A_AUTH:
+            # The host signed the token (2) or, having no key the device
+            # knows, sent its public key (3) for the user to accept.
+            if auth in ("none", "accept"):
+                self.send(A_CNXN, VERSION, MAX_PAYLOAD, self.device.banner())
+            elif arg0 == AUTH_SIGNATURE:
+                self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))
+            # refuse: the key is never accepted; the host says
+            # "unauthorized".
         elif cmd == A_OPEN:
             service = data.rstrip(b"\0").decode(errors="replace")
             handler = SERVICES.get(service.partition(":")[0].split(",")[0])
@@ -609,6 +624,8 @@ def main():
     p.add_argument("--drop-after-seconds", type=float, default=0)
     p.add_argument("--offline-s", type=float, default=0)
     p.add_argument("--drop-count", type=int, default=-1)
+    p.add_argument("--auth", choices=("none", "accept", "refuse"),
+                   default="none")
     args = p.parse_args()
     dev = Device(args)
     parent = os.getppid()
