@@ -166,6 +166,11 @@ adbs push "$WORK/push.bin" "$D/data/local/tmp/sub/push.bin" > /dev/null || die "
 cmp -s "$WORK/push.bin" "$D/data/local/tmp/sub/push.bin" && ok "adb push, byte for byte" \
     || die "adb push: the file differs"
 same "adb push keeps the mode" 644 "$(stat -c %a "$D/data/local/tmp/sub/push.bin")"
+same "adb push keeps the mtime" "$(stat -c %Y "$WORK/push.bin")" "$(stat -c %Y "$D/data/local/tmp/sub/push.bin")"
+if adbs push "$WORK/push.bin" /proc/no/such/place > /dev/null 2>&1; then
+    die "adb push to an unwritable place succeeded"
+fi
+ok "adb push to an unwritable place fails"
 adbs pull "$D/data/local/tmp/sub/push.bin" "$WORK/pulled.bin" > /dev/null || die "adb pull failed"
 cmp -s "$WORK/push.bin" "$WORK/pulled.bin" && ok "adb pull, byte for byte" \
     || die "adb pull: the file differs"

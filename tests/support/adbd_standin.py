@@ -534,40 +534,42 @@ def list_dir(stream, path):
 
 
 def receive_file(stream, dev, spec):
-    """SEND `path,mode`, then DATA chunks and DONE with the mtime."""
+    """SEND `path,mode`, then DATA chunks and DONE with the mtime. The file
+    appears whole or not at all (a temporary file, renamed at DONE)."""
     path, _, mode = spec.rpartition(",")
     if not path:
         path, mode = spec, "0644"
     mode = int(mode) & 0o7777
-    tmp = None
+    tmp = f"{path}.adbd-standin.{os.getpid()}"
+    out, error = None, None
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.adbd-standin.{os.getpid()}"
         out = open(tmp, "wb")
     except OSError as e:
-        out = None
         error = str(e)
-    while True:
-        ident, length = struct.unpack("<4sI", stream.read_exact(8))
-        if ident == b"DATA":
-            if length > SYNC_DATA_MAX:
-                return fail(stream, "data chunk too long")
+    try:
+        while True:
+            ident, length = struct.unpack("<4sI", stream.read_exact(8))
+            if ident == b"DONE":
+                break
+            if ident != b"DATA" or length > SYNC_DATA_MAX:
+                return fail(stream, f"bad sync data: {ident!r} {length}")
             data = stream.read_exact(length)
             if out:
                 out.write(data)
-        elif ident == b"DONE":
-            mtime = length
-            break
-        else:
-            return fail(stream, f"expected DATA or DONE, got {ident!r}")
-    if not out:
-        return fail(stream, f"cannot write {path}: {error}")
-    out.close()
-    os.chmod(tmp, mode)
-    if dev.demoted():
-        os.chown(tmp, SHELL_UID, SHELL_UID)
-    os.utime(tmp, (mtime, mtime))
-    os.replace(tmp, path)
+        if not out:
+            return fail(stream, f"cannot write {path}: {error}")
+        out.close()
+        os.chmod(tmp, mode)
+        if dev.demoted():
+            os.chown(tmp, SHELL_UID, SHELL_UID)
+        os.utime(tmp, (length, length))  # DONE's length is the mtime
+        os.replace(tmp, path)
+    finally:
+        if out:
+            out.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     stream.write(struct.pack("<4sI", b"OKAY", 0))
     return True
 
