@@ -3,9 +3,11 @@
 # server (Debian's `adb`): connect, shell protocol v2 (stdout and stderr apart,
 # the exit status, standard input and its end, the hang-up when the client
 # goes), the Android-like layout (toybox applets, mksh as sh), push and pull
-# byte for byte, `adb root` on a userdebug and a user build, a connection cut
-# by the device, disconnect. Uses its own adb server on a free port and stops
-# it (and the stand-ins) at the end; never talks to another adb server.
+# byte for byte, `adb root` on a userdebug and a user build, `shell -x` and
+# `exec-out` (no protocol), a connection cut by the device and its return,
+# the host's key accepted or refused, disconnect. Uses its own adb server on
+# a free port, with its own HOME, and stops it (and the stand-ins) at the
+# end; never talks to another adb server.
 # Needs: adb, toybox, mksh, busybox (for `dd`, which Debian's toybox lacks),
 # python3. Exits 0 when every check passed, 1 on the first mismatch, 2 when a
 # tool is missing.
