@@ -94,8 +94,12 @@ impl Adbd {
             home: dir.with_extension("adb-home"),
         };
         std::fs::create_dir_all(&adbd.home).unwrap();
-        let ok = adbd.server(&["start-server"]).status().unwrap().success();
-        assert!(ok, "adb start-server failed");
+        let out = adbd.server(&["start-server"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "adb start-server failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = adbd.server(&["connect", &adbd.serial]).output().unwrap();
         let said = String::from_utf8_lossy(&out.stdout);
         assert!(said.contains("connected to"), "adb connect: {said}");
