@@ -11,7 +11,9 @@
 //! toybox (`head -c`, `tar`, `dd`, `taskset` with hex masks, `nohup`,
 //! `setsid`) and mksh behave like this machine's tools; that SELinux lets
 //! binaries run from /data/local/tmp; or that NDK builds run on a phone.
-//! None of it was run on a phone.
+//! None of it was run on a phone. tests/adbd.rs runs the adb board through
+//! the real adb client and server against a stand-in adbd, which covers
+//! the shell protocol, the hang-up, the exit status and `adb root`.
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,8 @@
 # installs what the tests need when it is missing (a C compiler for the
 # board-side helpers, util-linux's taskset and script, pocl for the OpenCL
 # tests, chromium for the report page, OpenSSH's server and client, an
-# aarch64 cross gcc and qemu-user, as root or through sudo), then runs
+# aarch64 cross gcc and qemu-user, adb, toybox and python3 for the adbd
+# stand-in, as root or through sudo), then runs
 # `cargo test`. Extra arguments go to
 # cargo test (e.g. `tests/run.sh --test cli`).
 set -eu
@@ -16,6 +17,12 @@ command -v taskset >/dev/null 2>&1 || need="$need util-linux"
 # The cell script is also tested under the shells boards have.
 command -v busybox >/dev/null 2>&1 || need="$need busybox"
 command -v mksh >/dev/null 2>&1 || need="$need mksh"
+# adb boards are tested through the real adb client and server against a
+# stand-in adbd (tests/support/adbd_standin.py, Python) whose device runs
+# toybox applets and mksh.
+command -v adb >/dev/null 2>&1 || need="$need adb"
+command -v toybox >/dev/null 2>&1 || need="$need toybox"
+command -v python3 >/dev/null 2>&1 || need="$need python3"
 # The report page is opened in a real headless browser.
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 # ssh boards are tested against a real sshd on loopback, which the tests

@@ -2,6 +2,7 @@
 //! binary, process checks on real PIDs.
 #![allow(dead_code)]
 
+pub mod adbd;
 pub mod browser;
 pub mod fixture;
 pub mod sshd;
