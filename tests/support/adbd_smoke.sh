@@ -158,8 +158,8 @@ kill "$client"
 wait "$client" 2>/dev/null
 pid=$(cat "$D/data/local/tmp/pid")
 i=0
-# The hang-up travels client -> adb server -> stand-in: on a loaded machine
-# (CI, 2 cores, other tests) that has taken over 5 s, so allow 30.
+# The hang-up travels client -> adb server -> stand-in -> shell: allow a
+# loaded machine 30 s.
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then die "hang-up: the shell $pid still runs after its client went"; fi
 ok "hang-up: the shell ends when its client goes"

@@ -651,6 +651,12 @@ def main():
                 dev.active -= 1
                 dev.last_seen = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # A stand-in started with SIGHUP ignored (under `nohup`, or by a CI
+    # runner that ignores it) would pass that on to every shell it starts,
+    # and a hung-up shell would live on, unlike on a phone, where adbd's
+    # shells take SIGHUP's default. A handler, unlike an ignored signal, is
+    # reset to the default in the programs it starts.
+    signal.signal(signal.SIGHUP, lambda *_: None)
     # SIGUSR1: every connection drops now, as when a cable is pulled.
     signal.signal(signal.SIGUSR1, lambda *_: [
         c.drop(offline=True) for c in list(dev.conns)])
