@@ -24,6 +24,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             build_missing_luts(&a, &cancel)?;
             let mut p = prepare_calibrating(&a.common, &cancel)?;
             apply_order(&mut p, a.order);
+            for name in &a.allow {
+                if !p.scenario.preflight.allow.contains(name) {
+                    p.scenario.preflight.allow.push(name.clone());
+                }
+            }
             print_notes(&p);
             let wait = a.wait_limit();
             let report = run::run(

@@ -329,6 +329,8 @@ pub(super) fn check(
         c.range(&format!("kgsl.{name}"), &format!("`{name}`"), v, 0, max);
     }
 
+    let preflight = check_preflight(&mut c, &raw.preflight);
+
     if !c.problems.is_empty() {
         return Err(InputError {
             diagnostics: c.problems,
@@ -369,7 +371,59 @@ pub(super) fn check(
         pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
         thermal,
         kgsl,
+        preflight,
     })
+}
+
+/// `preflight`: known check names, each once; sane thresholds; daemon
+/// names that can be looked for.
+fn check_preflight(c: &mut Checker, p: &raw::PreflightConfig) -> crate::preflight::Settings {
+    use crate::preflight::CHECKS;
+    let mut seen = HashSet::new();
+    for (i, name) in p.allow.iter().enumerate() {
+        let at = format!("preflight.allow[{i}]");
+        if !CHECKS.contains(&name.as_str()) {
+            let hint = match crate::error::suggest(name, CHECKS) {
+                Some(s) => format!("did you mean `{s}`? the checks: {}", CHECKS.join(", ")),
+                None => format!("the checks: {}", CHECKS.join(", ")),
+            };
+            c.err(&at, format!("`{name}` is not a pre-flight check"), Some(hint));
+        } else if !seen.insert(name.as_str()) {
+            c.err(&at, format!("`{name}` is listed twice"), Some("name each check once".into()));
+        }
+    }
+    c.range(
+        "preflight.battery_min_pct",
+        "`battery_min_pct`",
+        p.battery_min_pct,
+        0,
+        100,
+    );
+    c.range("preflight.free_mib", "`free_mib`", p.free_mib, 0, 1 << 20);
+    if let Some(daemons) = &p.daemons {
+        for (i, d) in daemons.iter().enumerate() {
+            let ok = !d.is_empty()
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.@:+".contains(&b));
+            if !ok {
+                c.err(
+                    &format!("preflight.daemons[{i}]"),
+                    format!("`{d}` is not a process name"),
+                    Some("give the program's name as `ps` shows it (`thermal-engine`): letters, digits and `_-.@:+`, no path".into()),
+                );
+            }
+        }
+    }
+    let mut s = crate::preflight::Settings {
+        allow: p.allow.clone(),
+        battery_min_pct: p.battery_min_pct,
+        free_mib: p.free_mib,
+        ..Default::default()
+    };
+    if let Some(d) = &p.daemons {
+        s.daemons = d.clone();
+    }
+    s
 }
 
 /// `thermal`: a valid glob, exactly one of `below_c` and `within_c`, sane

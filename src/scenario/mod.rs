@@ -72,6 +72,8 @@ pub struct Scenario {
     pub thermal: Option<ThermalSpec>,
     /// kgsl knobs every cell sets (none given: empty).
     pub kgsl: raw::KgslKnobs,
+    /// The pre-flight's settings (`preflight`; `--allow` adds to `allow`).
+    pub preflight: crate::preflight::Settings,
 }
 
 /// The `thermal` section after validation.

@@ -168,6 +168,58 @@ pub struct RawScenario {
     /// where the board has them (as androidx's lockClocks does).
     #[serde(default)]
     pub kgsl: Option<KgslKnobs>,
+    /// Pre-flight checks, before the run's first cell on each board:
+    /// battery, screen, build type, governors, vendor daemons, idle states,
+    /// SELinux, free space. A failing check stops the run before anything
+    /// is written unless `allow` names it (or `--allow NAME`); every
+    /// outcome is recorded in meta.json.
+    #[serde(default)]
+    pub preflight: PreflightConfig,
+}
+
+/// `preflight`: which failing checks are accepted, and the thresholds.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreflightConfig {
+    /// Checks whose failure is recorded but does not stop the run:
+    /// `battery`, `screen`, `build`, `governors`, `daemons`,
+    /// `idle_states`, `selinux`, `free_space`.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// The lowest battery level (percent) at which a board that is not
+    /// charging may run (default 30).
+    #[serde(default = "default_battery_min_pct")]
+    #[schemars(range(max = 100))]
+    pub battery_min_pct: u32,
+    /// The least free space, in MiB, in the board's work folder (default
+    /// 256).
+    #[serde(default = "default_free_mib")]
+    #[schemars(range(max = 1048576))]
+    pub free_mib: u64,
+    /// The processes the `daemons` check looks for, by name (default:
+    /// thermal-engine, perfd, mpdecision, thermald, tuned,
+    /// power-profiles-daemon, auto-cpufreq). Names are matched on their
+    /// first 15 characters, as the kernel keeps them.
+    #[serde(default)]
+    pub daemons: Option<Vec<String>>,
+}
+
+impl Default for PreflightConfig {
+    fn default() -> Self {
+        PreflightConfig {
+            allow: Vec::new(),
+            battery_min_pct: default_battery_min_pct(),
+            free_mib: default_free_mib(),
+            daemons: None,
+        }
+    }
+}
+
+fn default_battery_min_pct() -> u32 {
+    crate::preflight::DEFAULT_BATTERY_MIN_PCT
+}
+fn default_free_mib() -> u64 {
+    crate::preflight::DEFAULT_FREE_MIB
 }
 
 /// `kgsl`: `class/kgsl/kgsl-3d0/{force_clk_on,idle_timer,bus_split}`.
