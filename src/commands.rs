@@ -357,6 +357,10 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
             if !topo.thermal.is_empty() {
                 println!("{}", topo.thermal_table().to_terminal(&[]));
             }
+            let idle = topo.idle_table();
+            if !idle.rows.is_empty() {
+                println!("{}", idle.to_terminal(&[]));
+            }
             let online = crate::board::format_cores(&topo.online);
             println!(
                 "board {}: cores online {online} of {}",

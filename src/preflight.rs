@@ -45,6 +45,16 @@ pub const DEFAULT_DAEMONS: [&str; 7] = [
     "auto-cpufreq",
 ];
 
+/// A name klo-spec may look for among processes or give to `stop`/`start`
+/// and `systemctl`: letters, digits and `_-.@:+`.
+pub fn is_process_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.@:+".contains(&b))
+}
+
 /// The length of a process name as the kernel keeps it (`/proc/PID/comm`).
 const COMM_LEN: usize = 15;
 
@@ -65,6 +75,9 @@ pub struct Settings {
     pub free_mib: u64,
     /// The daemons looked for.
     pub daemons: Vec<String>,
+    /// Daemons the scenario stops for every cell (`stop_daemons`): found
+    /// running, they do not fail the `daemons` check.
+    pub stopped: Vec<String>,
 }
 
 impl Default for Settings {
@@ -74,6 +87,7 @@ impl Default for Settings {
             battery_min_pct: DEFAULT_BATTERY_MIN_PCT,
             free_mib: DEFAULT_FREE_MIB,
             daemons: DEFAULT_DAEMONS.iter().map(|d| d.to_string()).collect(),
+            stopped: Vec::new(),
         }
     }
 }
@@ -164,7 +178,7 @@ pub fn evaluate(kv: &BTreeMap<String, String>, s: &Settings) -> Preflight {
         screen(android, get("screen.wakefulness")),
         build(android, get("prop.ro.build.type")),
         governors(&with_prefix("governor.")),
-        daemons(&with_prefix("daemon."), &s.daemons),
+        daemons(&with_prefix("daemon."), &s.daemons, &s.stopped),
         idle_states(&idle_table(kv)),
         selinux(get("selinux.enforce"), get("selinux.mode")),
         free_space(get("free.kib"), get("free.dir").unwrap_or("?"), s.free_mib),
@@ -299,13 +313,22 @@ fn governors(policies: &[(&str, &str)]) -> Check {
     )
 }
 
-fn daemons(found: &[(&str, &str)], wanted: &[String]) -> Check {
-    let wanted_comm: Vec<String> = wanted.iter().map(|w| comm_name(w)).collect();
-    let running: Vec<String> = found
-        .iter()
-        .filter(|(name, _)| wanted_comm.iter().any(|w| w == name))
-        .map(|(name, pid)| format!("{name} (pid {pid})"))
-        .collect();
+fn daemons(found: &[(&str, &str)], wanted: &[String], stopped: &[String]) -> Check {
+    let wanted_comm: Vec<String> = wanted.iter().chain(stopped).map(|w| comm_name(w)).collect();
+    let stopped_comm: Vec<String> = stopped.iter().map(|w| comm_name(w)).collect();
+    let mut running: Vec<String> = Vec::new();
+    let mut handled: Vec<String> = Vec::new();
+    for (name, pid) in found {
+        if stopped_comm.iter().any(|w| w == name) {
+            handled.push(format!("{name} (pid {pid}, stopped for each cell)"));
+        } else if wanted_comm.iter().any(|w| w == name) {
+            running.push(format!("{name} (pid {pid})"));
+        }
+    }
+    if running.is_empty() && !handled.is_empty() {
+        return check("daemons", Outcome::Ok, handled.join(", "), None);
+    }
+    running.extend(handled);
     if running.is_empty() {
         return check(
             "daemons",
@@ -318,7 +341,7 @@ fn daemons(found: &[(&str, &str)], wanted: &[String]) -> Check {
         "daemons",
         Outcome::Fail,
         running.join(", "),
-        Some("these daemons change frequencies, governors or online cores behind klo-spec's back: stop them for the run (as root on Android: `stop thermal-engine`; on Linux: `systemctl stop thermald`) or allow `daemons`".into()),
+        Some("these daemons change frequencies, governors or online cores behind klo-spec's back: have klo-spec stop them for each cell (`stop_daemons: [NAME]` in the scenario), stop them yourself (as root on Android: `stop thermal-engine`; on Linux: `systemctl stop thermald`), or allow `daemons`".into()),
     )
 }
 
@@ -554,7 +577,14 @@ pub fn run_on(
     settings: &Settings,
 ) -> anyhow::Result<Preflight> {
     let c = board.config();
-    let daemons: Vec<String> = settings.daemons.iter().map(|d| comm_name(d)).collect();
+    let mut daemons: Vec<String> = settings
+        .daemons
+        .iter()
+        .chain(&settings.stopped)
+        .map(|d| comm_name(d))
+        .collect();
+    daemons.sort();
+    daemons.dedup();
     let script = templates.render_named(
         "preflight.sh.j2",
         minijinja::context! {

@@ -752,6 +752,60 @@ fn a_thermal_setting_a_board_cannot_take_is_refused_before_anything_runs() {
     }
 }
 
+/// `cpuidle` disables a cluster's deeper idle states for the cell (their
+/// `disable` files), reads them back, and puts them back; a board or
+/// cluster that cannot take it is refused before anything runs, located.
+#[test]
+fn cpu_idle_states_are_disabled_for_the_cell_read_back_and_restored() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (q, _) = fixture_boards(&sb);
+    // The shared fixture has no cpuidle (a file more would change rb5's
+    // identity, which the committed LUT records): this copy gets three
+    // states on cpu7, the prime cluster.
+    let mut files = Vec::new();
+    for (i, name) in ["WFI", "retention", "power-collapse"].iter().enumerate() {
+        let s = q.join(format!("devices/system/cpu/cpu7/cpuidle/state{i}"));
+        std::fs::create_dir_all(&s).unwrap();
+        std::fs::write(s.join("name"), format!("{name}\n")).unwrap();
+        std::fs::write(s.join("disable"), "0\n").unwrap();
+        files.push(s.join("disable"));
+    }
+    let spy = spy_scenario("rb5", "current", "current", &files);
+    sb.write("s.yaml", &(spy.clone() + "cpuidle: {prime: 0}\n"));
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(seen(&sb), ["0", "1", "1"], "state0 kept, the deeper ones off");
+    let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    assert_eq!(
+        j["pins"]["knobs"],
+        serde_json::json!([
+            {"name": "cpuidle.cpu7.state1", "value": 1, "file": "devices/system/cpu/cpu7/cpuidle/state1/disable"},
+            {"name": "cpuidle.cpu7.state2", "value": 1, "file": "devices/system/cpu/cpu7/cpuidle/state2/disable"}
+        ])
+    );
+    for f in &files {
+        assert_eq!(std::fs::read_to_string(f).unwrap(), "0\n", "{} put back", f.display());
+    }
+
+    for (setting, message) in [
+        ("{big: 0}", "board `rb5` shows no idle states for cpu4"),
+        ("{huge: 0}", "`huge` is not a cluster"),
+        ("{prime: 5}", "cpu7 has idle states 0-2: state5 is not one of them"),
+    ] {
+        sb.write("s.yaml", &format!("{spy}cpuidle: {setting}\n"));
+        let out = sb.run(&["run", "s.yaml", "--output-dir", "refused"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
+        assert!(err.contains(message) && err.contains("s.yaml:"), "{setting}: {err}");
+        assert!(!sb.path().join("refused").exists(), "nothing written");
+    }
+    for f in &files {
+        assert_eq!(std::fs::read_to_string(f).unwrap(), "0\n");
+    }
+}
+
 /// The scenario's `kgsl` knobs are set for the cell (instead of the GPU
 /// pin's own `force_clk_on: 1`, `idle_timer: 10000`), read back and put
 /// back; a board without them is refused, located at the knob.

@@ -200,3 +200,125 @@ fn diff_warns_when_two_result_sets_were_measured_in_different_environments() {
     let m = json(&meta_b);
     assert_eq!(m["run"]["environment_changed"][0]["old"], "9.9.9-other", "{m}");
 }
+
+/// `stop_daemons` stops a running daemon for each cell and starts it again
+/// after (through `stop`/`start`, as Android's init has them), and the
+/// pre-flight's `daemons` check does not fail on it; without it, the
+/// pre-flight stops the run naming the daemon.
+#[test]
+fn a_daemon_is_stopped_for_each_cell_and_started_again() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    // A daemon of a name no other test looks for: a copy of `sleep`.
+    let name = format!("klod{}", std::process::id());
+    let bin = sb.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sleep = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v sleep"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::copy(sleep.trim(), bin.join(&name)).unwrap();
+    let log = sb.path().join("svc.log");
+    // `stop`/`start` as init's: `start` launches the service outside the
+    // caller's session and environment.
+    for (verb, body) in [
+        ("stop", "pkill -x \"$1\"".to_string()),
+        (
+            "start",
+            format!(
+                "env -i setsid {}/\"$1\" 300 </dev/null >/dev/null 2>&1 &",
+                bin.display()
+            ),
+        ),
+    ] {
+        let f = bin.join(verb);
+        std::fs::write(
+            &f,
+            format!(
+                "#!/bin/sh\necho \"{verb} $1\" >> '{}'\n{body}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let mut p = std::fs::metadata(&f).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o755);
+        std::fs::set_permissions(&f, p).unwrap();
+    }
+    // Started as init starts a service, not as this test's child. `pgrep
+    // -r R,S,D` leaves zombies out: a stopped daemon whose parent does not
+    // reap it would still be listed by name.
+    let started = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{}/start' {name}", bin.display()))
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let pid = || {
+        String::from_utf8(
+            std::process::Command::new("pgrep")
+                .args(["-r", "R,S,D", "-x", &name])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_string()
+    };
+    wait_until("the daemon to start", std::time::Duration::from_secs(10), || !pid().is_empty());
+    let daemon_pid = pid();
+    let running = || {
+        std::process::Command::new("pgrep")
+            .args(["-r", "R,S,D", "-x", &name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let spy = fake_bench_scenario(
+        "pf",
+        &format!("boards: [local]\npreflight: {{daemons: [{name}]}}\n"),
+    )
+    .replace(
+        "run: sh fake-bench.sh {{ iterations }} {{ delay }} {{ network }}",
+        &format!("run: (pgrep -r R,S,D -x {name} || echo none) > seen.txt; sh fake-bench.sh {{{{ iterations }}}} 0 {{{{ network }}}}"),
+    );
+
+    // Not stopped: the pre-flight refuses the run, naming it.
+    sb.write("s.yaml", &spy);
+    let out = sb.command(&["run", "s.yaml"]).env("PATH", &path).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("FAIL daemons: {name} (pid {daemon_pid})")),
+        "{err}"
+    );
+    assert!(err.contains("`stop_daemons: [NAME]`"), "{err}");
+
+    sb.write("s.yaml", &format!("{spy}stop_daemons: [{name}]\n"));
+    let out = sb.command(&["run", "s.yaml"]).env("PATH", &path).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let seen = std::fs::read_to_string(&find(&sb.out("pf"), "seen.txt")[0]).unwrap();
+    assert_eq!(seen.trim(), "none", "the daemon was not running during the benchmark");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("start {name}\nstop {name}\nstart {name}\n"),
+        "started by the test, then stopped and started by the cell"
+    );
+    let j = json(&find(&sb.out("pf"), "cell.json")[0]);
+    assert_eq!(j["daemons_stopped"], serde_json::json!([name]), "{j}");
+    assert_eq!(j["pins"]["stopped"], serde_json::json!([name]), "{j}");
+    let meta = json(&sb.out("pf").join("meta.json"));
+    let checks = meta["preflight"]["local"]["checks"].as_array().unwrap();
+    let d = checks.iter().find(|c| c["name"] == "daemons").unwrap();
+    assert_eq!(d["outcome"], "ok", "{d}");
+    assert!(d["value"].as_str().unwrap().contains("stopped for each cell"), "{d}");
+    wait_until("the daemon to run again", std::time::Duration::from_secs(10), running);
+    let _ = std::process::Command::new("pkill").args(["-r", "R,S,D", "-x", &name]).status();
+}

@@ -38,6 +38,12 @@ fn render_with(dir: &str, gpu_kind: &str) -> String {
         } else {
             Value::from(Vec::<Value>::new())
         },
+        // `kgsl-pwrlevel` also stops a daemon for the cell.
+        stop_daemons => if gpu_kind == "kgsl-pwrlevel" {
+            Value::from(vec![context! { name => "thermal-engine", comm => "thermal-engine" }])
+        } else {
+            Value::from(Vec::<Value>::new())
+        },
         // `kgsl-pwrlevel` also has a thermal gate (within 2 °C of the run's
         // first reading, too_hot after 60 s).
         thermal => if gpu_kind == "kgsl-pwrlevel" {

@@ -57,16 +57,26 @@ pub struct FreqPlan {
     /// line each: `cpu_freq {all: min}: board `local` has no cpufreq ...`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<String>,
-    /// kgsl knobs (scenario `kgsl`) set for the cell.
+    /// Knobs set for the cell: kgsl (scenario `kgsl`), CPU idle states
+    /// (`cpuidle`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub knobs: Vec<KnobPin>,
+    /// Daemons stopped for the cell and started again after
+    /// (`stop_daemons`), by service name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
 }
 
-/// A kgsl knob (`force_clk_on`, `idle_timer`, `bus_split`) set to a value.
+/// A knob set to a value for the cell: a kgsl file (`force_clk_on`,
+/// `idle_timer`, `bus_split`, under the GPU's folder) or a CPU idle state's
+/// `disable` file (`cpuidle.cpu4.state2`, its path in `file`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct KnobPin {
     pub name: String,
     pub value: u32,
+    /// The file under the sysfs root, for knobs outside the GPU's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 impl FreqPlan {
@@ -310,6 +320,108 @@ pub fn resolve_gpu(
     }))
 }
 
+/// The idle-state pins of the scenario's `cpuidle` on a board: per cluster,
+/// every state deeper than the one given is disabled (`disable` = 1) on
+/// each of the cluster's cores. Err: the cluster key and why the board
+/// cannot take it.
+pub fn resolve_cpuidle(
+    setting: &std::collections::BTreeMap<String, u32>,
+    topo: &Topology,
+    board: &str,
+) -> Result<Vec<KnobPin>, (String, PlanError)> {
+    let valid = topo.cluster_names().join(", ");
+    let mut pins: Vec<KnobPin> = Vec::new();
+    let mut done: Vec<u32> = Vec::new();
+    for (cluster, deepest) in setting {
+        let policies: Vec<_> = if cluster == "all" {
+            topo.policies.iter().collect()
+        } else {
+            match topo.policy(cluster) {
+                Some(p) => vec![p],
+                None if topo.policies.is_empty() => {
+                    return Err((
+                        cluster.clone(),
+                        err(
+                            format!("board `{board}` has no cpufreq policies, so no clusters: `cpuidle.{cluster}` cannot be placed"),
+                            "use `cpuidle: {all: N}` on this board",
+                        ),
+                    ));
+                }
+                None => {
+                    return Err((
+                        cluster.clone(),
+                        err(
+                            format!("board `{board}` has no cluster `{cluster}`"),
+                            format!("its clusters: {valid}"),
+                        ),
+                    ));
+                }
+            }
+        };
+        // `all` on a board without cpufreq: every core the probe saw.
+        let cpus: Vec<u32> = if policies.is_empty() {
+            topo.cores.keys().copied().collect()
+        } else {
+            policies.iter().flat_map(|p| p.cpus.iter().copied()).collect()
+        };
+        for cpu in cpus {
+            if done.contains(&cpu) {
+                return Err((
+                    cluster.clone(),
+                    err(
+                        format!("cpu{cpu} is named twice (by `{cluster}` and another key)"),
+                        "name each cluster once",
+                    ),
+                ));
+            }
+            done.push(cpu);
+            let states = topo.cores.get(&cpu).map(|c| c.idle.as_slice()).unwrap_or_default();
+            if states.is_empty() {
+                return Err((
+                    cluster.clone(),
+                    err(
+                        format!("board `{board}` shows no idle states for cpu{cpu} (no devices/system/cpu/cpu{cpu}/cpuidle/state*)"),
+                        format!("leave `cpuidle` out for this board (a VM often has no cpuidle driver); `klo-spec board probe {board}` lists what it finds"),
+                    ),
+                ));
+            }
+            let deepest_there = states.iter().map(|s| s.index).max().unwrap_or(0);
+            if *deepest > deepest_there {
+                return Err((
+                    cluster.clone(),
+                    err(
+                        format!("cpu{cpu} has idle states 0-{deepest_there}: state{deepest} is not one of them"),
+                        format!("give 0-{deepest_there} (0 keeps only the shallowest state)"),
+                    ),
+                ));
+            }
+            for s in states.iter().filter(|s| s.index > *deepest) {
+                let file = format!("devices/system/cpu/cpu{cpu}/cpuidle/state{}/disable", s.index);
+                if !s.has_disable || !s.writable {
+                    return Err((
+                        cluster.clone(),
+                        err(
+                            format!(
+                                "board `{board}` cannot disable cpu{cpu}'s idle state {} ({}): {file} is {}",
+                                s.index,
+                                s.name,
+                                if s.has_disable { "not writable (not root?)" } else { "missing" }
+                            ),
+                            "leave `cpuidle` out for this board, or give it root (`root:` in the inventory)",
+                        ),
+                    ));
+                }
+                pins.push(KnobPin {
+                    name: format!("cpuidle.cpu{cpu}.state{}", s.index),
+                    value: 1,
+                    file: Some(file),
+                });
+            }
+        }
+    }
+    Ok(pins)
+}
+
 /// The knob pins of the scenario's `kgsl` on a board, or the knob the
 /// board cannot take and why.
 pub fn resolve_knobs(
@@ -361,6 +473,7 @@ pub fn resolve_knobs(
         pins.push(KnobPin {
             name: name.to_string(),
             value,
+            file: None,
         });
     }
     Ok(pins)

@@ -162,6 +162,22 @@ pub struct Core {
     pub online_writable: bool,
     pub core_ctl_min_cpus: Option<u32>,
     pub core_ctl_max_cpus: Option<u32>,
+    /// Its idle states (`cpuN/cpuidle/stateM`), by index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle: Vec<IdleState>,
+}
+
+/// One CPU idle state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleState {
+    /// M of `stateM`.
+    pub index: u32,
+    /// Its `name` (`WFI`, `C1`, `cpu-sleep-0`, ...).
+    pub name: String,
+    /// Whether its `disable` file exists and may be written.
+    pub writable: bool,
+    /// Whether it has a `disable` file at all.
+    pub has_disable: bool,
 }
 
 /// A thermal zone (`class/thermal/thermal_zoneN`).
@@ -331,6 +347,20 @@ impl Topology {
             let Ok(cpu) = n.parse::<u32>() else { continue };
             let core = t.cores.entry(cpu).or_default();
             let v = kv[k];
+            if let Some(state) = field.strip_prefix("idle.state") {
+                let Ok(index) = state.parse::<u32>() else {
+                    continue;
+                };
+                let (access, name) = v.split_once('|').unwrap_or((v, ""));
+                core.idle.push(IdleState {
+                    index,
+                    name: name.to_string(),
+                    writable: access == "rw",
+                    has_disable: access != "none",
+                });
+                core.idle.sort_by_key(|s| s.index);
+                continue;
+            }
             match field {
                 "online" => core.online = Some(v == "1"),
                 "online_writable" => core.online_writable = true,
@@ -429,6 +459,33 @@ impl Topology {
             .iter()
             .filter(|z| glob.is_match(&z.kind))
             .collect()
+    }
+
+    /// The CPU idle states as a table for `board probe`: per core, its
+    /// states (`0 WFI, 1 retention, 2 power-collapse`) and whether their
+    /// `disable` files may be written (for `cpuidle`).
+    pub fn idle_table(&self) -> Table {
+        let mut t = Table::new(&["cpu", "idle_states", "writable"]);
+        for (cpu, core) in &self.cores {
+            if core.idle.is_empty() {
+                continue;
+            }
+            let states: Vec<String> = core
+                .idle
+                .iter()
+                .map(|s| format!("{} {}", s.index, s.name))
+                .collect();
+            t.rows.push(vec![
+                format!("cpu{cpu}"),
+                states.join(", "),
+                if core.idle.iter().all(|s| s.writable) {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ]);
+        }
+        t
     }
 
     /// The thermal zones as a table for `board probe`.
@@ -578,6 +635,22 @@ mod tests {
         );
         let cpu = globset::Glob::new("cpu*").unwrap().compile_matcher();
         assert_eq!(t.zones_matching(&cpu).len(), 1);
+    }
+
+    #[test]
+    fn idle_states_are_read_per_core_with_their_access() {
+        let t = Topology::parse(
+            "cpu0.idle.state1=ro|pc\ncpu0.idle.state0=rw|WFI\ncpu1.idle.state0=none|WFI\nprobe=done\n",
+        )
+        .unwrap();
+        let c0 = &t.cores[&0].idle;
+        assert_eq!(
+            c0.iter().map(|s| (s.index, s.name.as_str(), s.writable, s.has_disable)).collect::<Vec<_>>(),
+            [(0, "WFI", true, true), (1, "pc", false, true)]
+        );
+        assert!(!t.cores[&1].idle[0].has_disable);
+        let table = t.idle_table();
+        assert_eq!(table.rows[0], ["cpu0", "0 WFI, 1 pc", "no"]);
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub struct ReadCtx {
     pub file: String,
 }
 
-/// A kgsl knob the cell sets.
+/// A knob the cell sets (kgsl, CPU idle states).
 #[derive(Debug, Clone, Serialize)]
 pub struct KnobCtx {
     pub name: String,
@@ -134,20 +134,24 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             idle_timer: k.idle_timer && !set("idle_timer"),
         }
     });
-    let knobs = topo
-        .gpu
-        .as_ref()
-        .map(|g| {
-            plan.knobs
-                .iter()
-                .map(|k| KnobCtx {
-                    name: k.name.clone(),
-                    file: join(sysfs, &format!("{}/{}", g.path, k.name)),
-                    value: k.value,
-                })
-                .collect()
+    // kgsl knobs live in the GPU's folder; the others name their file.
+    let gpu_path = topo.gpu.as_ref().map(|g| g.path.as_str());
+    let knobs = plan
+        .knobs
+        .iter()
+        .filter_map(|k| {
+            let rel = match (&k.file, gpu_path) {
+                (Some(f), _) => f.clone(),
+                (None, Some(g)) => format!("{g}/{}", k.name),
+                (None, None) => return None,
+            };
+            Some(KnobCtx {
+                name: k.name.clone(),
+                file: join(sysfs, &rel),
+                value: k.value,
+            })
         })
-        .unwrap_or_default();
+        .collect();
     let online = load_cores
         .iter()
         .filter(|c| topo.cores.get(c).is_some_and(|k| k.online.is_some()))
@@ -274,7 +278,8 @@ pub fn verify_knobs(plan: &FreqPlan, status: &BTreeMap<String, String>) -> Vec<S
                 .map(|v| v.trim());
             if got != Some(k.value.to_string().as_str()) {
                 problems.push(format!(
-                    "kgsl {}: read {} {when} the benchmark, set to {}",
+                    "{}{}: read {} {when} the benchmark, set to {}",
+                    if k.file.is_some() { "" } else { "kgsl " },
                     k.name,
                     got.map_or("nothing".to_string(), |g| format!("`{g}`")),
                     k.value
@@ -417,6 +422,7 @@ mod tests {
             gpu: None,
             left: Vec::new(),
             knobs: Vec::new(),
+            stopped: Vec::new(),
         };
         let m = |v: u64| BTreeMap::from([("big".to_string(), v)]);
         assert!(verify(&plan, &m(1_000_000), &m(1_009_000), 1.0).is_empty());

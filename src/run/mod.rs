@@ -502,9 +502,11 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let _ = std::fs::remove_dir_all(out_dir.join(".staging"));
     let _ = std::fs::remove_dir_all(out_dir.join(".trash"));
     if let Some(HaltReason::Storage { id, error }) = halt.reason() {
+        // Runs live per round (`cells/<id>/r<round>/`).
         let kept = p
             .cells
             .iter()
+            .flat_map(|c| (1..=rounds).map(move |r| rounds::round_cell(c, r, 0)))
             .filter(|c| current_record(&out_dir, c).is_some_and(|r| r.status == Status::Ok))
             .count();
         anyhow::bail!(

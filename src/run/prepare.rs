@@ -241,6 +241,18 @@ pub fn prepare_calibrating(
                 }
             }
         }
+        plan.stopped = scenario.stop_daemons.clone();
+        if let Some(idle) = &scenario.cpuidle {
+            match freqplan::resolve_cpuidle(idle, topo, &c.board) {
+                Ok(pins) => plan.knobs.extend(pins),
+                Err((cluster, e)) => {
+                    let path = format!("cpuidle.{cluster}");
+                    if reported.insert((path.clone(), e.message.clone())) {
+                        problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
+                    }
+                }
+            }
+        }
         plans.push(plan);
         if let Some(load) = scenario.load(&c.load)
             && let Cores::List(list) = &load.cores

@@ -329,7 +329,45 @@ pub(super) fn check(
         c.range(&format!("kgsl.{name}"), &format!("`{name}`"), v, 0, max);
     }
 
-    let preflight = check_preflight(&mut c, &raw.preflight);
+    let mut preflight = check_preflight(&mut c, &raw.preflight);
+    let mut seen_daemons = HashSet::new();
+    for (i, d) in raw.stop_daemons.iter().enumerate() {
+        let at = format!("stop_daemons[{i}]");
+        if !crate::preflight::is_process_name(d) {
+            c.err(
+                &at,
+                format!("`{d}` is not a service name"),
+                Some("give the daemon's name as `ps` shows it (`thermal-engine`): letters, digits and `_-.@:+`, no path".into()),
+            );
+        } else if !seen_daemons.insert(d.as_str()) {
+            c.err(&at, format!("`{d}` is listed twice"), Some("name each daemon once".into()));
+        }
+    }
+    preflight.stopped = raw.stop_daemons.clone();
+    if let Some(idle) = &raw.cpuidle {
+        if idle.is_empty() {
+            c.err(
+                "cpuidle",
+                "`cpuidle` is empty",
+                Some("name a cluster and the deepest idle state to keep, e.g. `cpuidle: {all: 0}`, or leave `cpuidle` out".into()),
+            );
+        }
+        for (cluster, deepest) in idle {
+            let path = format!("cpuidle.{cluster}");
+            let known = matches!(cluster.as_str(), "all" | "little" | "mid" | "big" | "prime")
+                || cluster.strip_prefix("mid").is_some_and(|n| n.parse::<u32>().is_ok())
+                || cluster.strip_prefix("policy").is_some_and(|n| n.parse::<u32>().is_ok());
+            if !known {
+                c.err_key(
+                    "cpuidle",
+                    cluster,
+                    format!("`{cluster}` is not a cluster"),
+                    Some("clusters: `all`, `little`, `mid`, `big`, `prime`, `policyN` (`klo-spec board probe BOARD` lists a board's)".into()),
+                );
+            }
+            c.range(&path, &format!("`cpuidle.{cluster}`"), *deepest, 0, 9);
+        }
+    }
 
     if !c.problems.is_empty() {
         return Err(InputError {
@@ -372,6 +410,8 @@ pub(super) fn check(
         thermal,
         kgsl,
         preflight,
+        cpuidle: raw.cpuidle,
+        stop_daemons: raw.stop_daemons,
     })
 }
 
@@ -402,10 +442,7 @@ fn check_preflight(c: &mut Checker, p: &raw::PreflightConfig) -> crate::prefligh
     c.range("preflight.free_mib", "`free_mib`", p.free_mib, 0, 1 << 20);
     if let Some(daemons) = &p.daemons {
         for (i, d) in daemons.iter().enumerate() {
-            let ok = !d.is_empty()
-                && d.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-.@:+".contains(&b));
-            if !ok {
+            if !crate::preflight::is_process_name(d) {
                 c.err(
                     &format!("preflight.daemons[{i}]"),
                     format!("`{d}` is not a process name"),

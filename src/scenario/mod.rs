@@ -74,6 +74,10 @@ pub struct Scenario {
     pub kgsl: raw::KgslKnobs,
     /// The pre-flight's settings (`preflight`; `--allow` adds to `allow`).
     pub preflight: crate::preflight::Settings,
+    /// Per cluster, the deepest CPU idle state kept enabled (`cpuidle`).
+    pub cpuidle: Option<BTreeMap<String, u32>>,
+    /// Daemons stopped for every cell (`stop_daemons`).
+    pub stop_daemons: Vec<String>,
 }
 
 /// The `thermal` section after validation.

@@ -175,6 +175,22 @@ pub struct RawScenario {
     /// outcome is recorded in meta.json.
     #[serde(default)]
     pub preflight: PreflightConfig,
+    /// CPU idle states per cluster: the deepest state kept enabled, by
+    /// index (`{all: 0}` keeps only each core's shallowest state, usually
+    /// WFI; `{big: 1, little: 2}`). The deeper states are disabled for every
+    /// cell (their `disable` files), read back before and after the
+    /// benchmark, and put back, like a frequency. Clusters: `all`,
+    /// `little`, `mid`, `big`, `prime`, `policyN`.
+    #[serde(default)]
+    pub cpuidle: Option<BTreeMap<String, u32>>,
+    /// Daemons stopped for every cell and started again after it, by name
+    /// (the service's name, which is also its process's: `thermal-engine`,
+    /// `perfd`, `thermald`): Android's `stop`/`start` where the board has
+    /// them, else `systemctl`. Only those found running are stopped and
+    /// started again. The pre-flight's `daemons` check does not fail on
+    /// them.
+    #[serde(default)]
+    pub stop_daemons: Vec<String>,
 }
 
 /// `preflight`: which failing checks are accepted, and the thresholds.
