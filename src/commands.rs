@@ -357,6 +357,9 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
             if !topo.thermal.is_empty() {
                 println!("{}", topo.thermal_table().to_terminal(&[]));
             }
+            if !topo.devfreq.is_empty() {
+                println!("{}", topo.devfreq_table().to_terminal(&[]));
+            }
             let idle = topo.idle_table();
             if !idle.rows.is_empty() {
                 println!("{}", idle.to_terminal(&[]));

@@ -806,6 +806,65 @@ fn cpu_idle_states_are_disabled_for_the_cell_read_back_and_restored() {
     }
 }
 
+/// `devfreq` pins a memory-bus devfreq device (min = max) for the cell,
+/// reads it back and puts it back; a glob that matches nothing is refused,
+/// located, naming the devices the board has.
+#[test]
+fn a_memory_bus_devfreq_is_pinned_for_the_cell_and_put_back() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (q, _) = fixture_boards(&sb);
+    // A copy with a DDR bandwidth device (the shared fixture has none).
+    let d = q.join("class/devfreq/soc:qcom,cpu-llcc-ddr-bw");
+    std::fs::create_dir_all(&d).unwrap();
+    for (f, v) in [
+        ("available_frequencies", "762 1720 2086 2929 3879 5931 6515 7980"),
+        ("min_freq", "762"),
+        ("max_freq", "7980"),
+        ("cur_freq", "1720"),
+        ("governor", "bw_hwmon"),
+    ] {
+        std::fs::write(d.join(f), format!("{v}\n")).unwrap();
+    }
+    let files = [d.join("min_freq"), d.join("max_freq"), d.join("cur_freq")];
+    let spy = spy_scenario("rb5", "current", "current", &files);
+    sb.write("s.yaml", &(spy.clone() + "devfreq: {'*ddr*': 50%}\n"));
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // 50% of 762-7980 is nearest 3879; the emulated kernel follows.
+    assert_eq!(seen(&sb), ["3879", "3879", "3879"]);
+    let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    let knobs: Vec<&str> = j["pins"]["knobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        knobs,
+        ["devfreq.soc_qcom_cpu-llcc-ddr-bw.min_freq", "devfreq.soc_qcom_cpu-llcc-ddr-bw.max_freq"]
+    );
+    wait_until("the emulated cur_freq to follow", Duration::from_secs(5), || {
+        std::fs::read_to_string(d.join("cur_freq")).unwrap() == "1720\n"
+    });
+    for (f, v) in [("min_freq", "762\n"), ("max_freq", "7980\n")] {
+        assert_eq!(std::fs::read_to_string(d.join(f)).unwrap(), v, "{f} put back");
+    }
+
+    sb.write("s.yaml", &(spy + "devfreq: {'*dmc*': max}\n"));
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml", "--output-dir", "refused"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("board `rb5` has no devfreq device matching `*dmc*`")
+            && err.contains("its devfreq devices: soc:qcom,cpu-llcc-ddr-bw")
+            && err.contains("s.yaml:"),
+        "{err}"
+    );
+    assert!(!sb.path().join("refused").exists());
+}
+
 /// The scenario's `kgsl` knobs are set for the cell (instead of the GPU
 /// pin's own `force_clk_on: 1`, `idle_timer: 10000`), read back and put
 /// back; a board without them is refused, located at the knob.

@@ -73,7 +73,7 @@ pub struct FreqPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct KnobPin {
     pub name: String,
-    pub value: u32,
+    pub value: u64,
     /// The file under the sysfs root, for knobs outside the GPU's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -422,6 +422,89 @@ pub fn resolve_cpuidle(
     Ok(pins)
 }
 
+/// A devfreq device's name as a knob name: what is not a letter, digit,
+/// `_`, `-` or `.` becomes `_` (device names come from the board).
+fn knob_word(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "_-.".contains(c) { c } else { '_' })
+        .collect()
+}
+
+/// The pins of the scenario's `devfreq` on a board: each matching device
+/// (the GPU's left out: `gpu_freq` pins it) gets `min_freq` = `max_freq` =
+/// the value, written in an order the kernel accepts (raising: maximum
+/// first). Err: the glob and why the board cannot take it.
+pub fn resolve_devfreq(
+    setting: &[(String, FreqValue, globset::GlobMatcher)],
+    topo: &Topology,
+    board: &str,
+) -> Result<Vec<KnobPin>, (String, PlanError)> {
+    let gpu = topo.gpu.as_ref().map(|g| g.path.as_str());
+    let mut pins = Vec::new();
+    let mut taken: Vec<&str> = Vec::new();
+    for (glob, value, matcher) in setting {
+        let devices: Vec<_> = topo
+            .devfreq
+            .iter()
+            .filter(|d| matcher.is_match(&d.name))
+            .filter(|d| gpu != Some(format!("class/devfreq/{}", d.name).as_str()))
+            .collect();
+        if devices.is_empty() {
+            let names: Vec<&str> = topo.devfreq.iter().map(|d| d.name.as_str()).collect();
+            return Err((
+                glob.clone(),
+                err(
+                    format!("board `{board}` has no devfreq device matching `{glob}` (the GPU's is left to `gpu_freq`)"),
+                    if names.is_empty() {
+                        "it has no class/devfreq devices: leave `devfreq` out for this board".to_string()
+                    } else {
+                        format!("its devfreq devices: {}", names.join(", "))
+                    },
+                ),
+            ));
+        }
+        for d in devices {
+            if taken.contains(&d.name.as_str()) {
+                return Err((
+                    glob.clone(),
+                    err(
+                        format!("devfreq device `{}` is matched by two globs", d.name),
+                        "make the globs match each device once",
+                    ),
+                ));
+            }
+            taken.push(&d.name);
+            if !d.writable {
+                return Err((
+                    glob.clone(),
+                    err(
+                        format!(
+                            "board `{board}` cannot write class/devfreq/{}/min_freq and max_freq (not root?)",
+                            d.name
+                        ),
+                        "leave the device out, or give the board root (`root:` in the inventory)",
+                    ),
+                ));
+            }
+            let v = pick(*value, &d.available, &format!("devfreq device `{}`", d.name))
+                .map_err(|e| (glob.clone(), e))?;
+            let dir = format!("class/devfreq/{}", d.name);
+            let word = knob_word(&d.name);
+            let knob = |f: &str| KnobPin {
+                name: format!("devfreq.{word}.{f}"),
+                value: v,
+                file: Some(format!("{dir}/{f}")),
+            };
+            if d.max.is_some_and(|m| v > m) {
+                pins.extend([knob("max_freq"), knob("min_freq")]);
+            } else {
+                pins.extend([knob("min_freq"), knob("max_freq")]);
+            }
+        }
+    }
+    Ok(pins)
+}
+
 /// The knob pins of the scenario's `kgsl` on a board, or the knob the
 /// board cannot take and why.
 pub fn resolve_knobs(
@@ -472,7 +555,7 @@ pub fn resolve_knobs(
         }
         pins.push(KnobPin {
             name: name.to_string(),
-            value,
+            value: value.into(),
             file: None,
         });
     }

@@ -210,6 +210,23 @@ pub struct Topology {
     /// Thermal zones, by number.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thermal: Vec<ThermalZone>,
+    /// Devfreq devices (`class/devfreq/*`), the GPU's included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devfreq: Vec<DevfreqDevice>,
+}
+
+/// A devfreq device: a memory bus, DDR, an interconnect, a GPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevfreqDevice {
+    /// Its folder's name under `class/devfreq/`.
+    pub name: String,
+    /// `available_frequencies`, ascending, in the device's own unit.
+    pub available: Vec<u64>,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub cur: Option<u64>,
+    pub governor: Option<String>,
+    pub writable: bool,
 }
 
 fn numbers(s: &str) -> Vec<u64> {
@@ -337,6 +354,28 @@ impl Topology {
             }
         }
         t.thermal.sort_by_key(|z| z.id);
+        for i in 0.. {
+            let key = |f: &str| format!("devfreq{i}.{f}");
+            let Some(name) = kv.get(key("name").as_str()) else {
+                break;
+            };
+            let num = |f: &str| kv.get(key(f).as_str()).and_then(|v| v.parse::<u64>().ok());
+            let mut available = kv
+                .get(key("available").as_str())
+                .map(|v| numbers(v))
+                .unwrap_or_default();
+            available.sort_unstable();
+            available.dedup();
+            t.devfreq.push(DevfreqDevice {
+                name: name.to_string(),
+                available,
+                min: num("min"),
+                max: num("max"),
+                cur: num("cur"),
+                governor: kv.get(key("governor").as_str()).map(|g| g.to_string()),
+                writable: kv.contains_key(key("writable").as_str()),
+            });
+        }
         for k in kv.keys() {
             let Some(rest) = k.strip_prefix("cpu") else {
                 continue;
@@ -483,6 +522,24 @@ impl Topology {
                 } else {
                     "no".into()
                 },
+            ]);
+        }
+        t
+    }
+
+    /// The devfreq devices as a table for `board probe`.
+    pub fn devfreq_table(&self) -> Table {
+        let mut t = Table::new(&["devfreq", "governor", "min", "max", "cur", "available", "writable"]);
+        let n = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+        for d in &self.devfreq {
+            t.rows.push(vec![
+                d.name.clone(),
+                d.governor.clone().unwrap_or_default(),
+                n(d.min),
+                n(d.max),
+                n(d.cur),
+                d.available.len().to_string(),
+                if d.writable { "yes".into() } else { "no".into() },
             ]);
         }
         t

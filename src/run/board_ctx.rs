@@ -59,7 +59,7 @@ pub struct ReadCtx {
 pub struct KnobCtx {
     pub name: String,
     pub file: String,
-    pub value: u32,
+    pub value: u64,
 }
 
 /// The board part of a cell script's context.

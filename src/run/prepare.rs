@@ -242,6 +242,17 @@ pub fn prepare_calibrating(
             }
         }
         plan.stopped = scenario.stop_daemons.clone();
+        if !scenario.devfreq.is_empty() {
+            match freqplan::resolve_devfreq(&scenario.devfreq, topo, &c.board) {
+                Ok(pins) => plan.knobs.extend(pins),
+                Err((glob, e)) => {
+                    let path = format!("devfreq.{glob}");
+                    if reported.insert((path.clone(), e.message.clone())) {
+                        problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
+                    }
+                }
+            }
+        }
         if let Some(idle) = &scenario.cpuidle {
             match freqplan::resolve_cpuidle(idle, topo, &c.board) {
                 Ok(pins) => plan.knobs.extend(pins),

@@ -344,6 +344,26 @@ pub(super) fn check(
         }
     }
     preflight.stopped = raw.stop_daemons.clone();
+    let mut devfreq = Vec::new();
+    for (glob, value) in raw.devfreq.iter().flat_map(|d| d.0.iter()) {
+        let path = format!("devfreq.{glob}");
+        if *value == super::freq::FreqValue::Keep {
+            c.err(&path, "`keep` is not a devfreq value", Some("give `min`, `max`, a value the device lists, or a percentage (`50%`); leave the device out to keep it as it is".into()));
+            continue;
+        }
+        match globset::Glob::new(glob) {
+            Ok(g) if !glob.trim().is_empty() => devfreq.push((glob.clone(), *value, g.compile_matcher())),
+            _ => c.err_key(
+                "devfreq",
+                glob,
+                format!("`{glob}` is not a glob on devfreq device names"),
+                Some("`*ddr*`, `*bw*`, `soc:qcom,cpu-llcc-ddr-bw` (`klo-spec board probe BOARD` lists the devices)".into()),
+            ),
+        }
+    }
+    if raw.devfreq.as_ref().is_some_and(|d| d.0.is_empty()) {
+        c.err("devfreq", "`devfreq` is empty", Some("name a device glob and a value, e.g. `devfreq: {\"*ddr*\": max}`, or leave `devfreq` out".into()));
+    }
     if let Some(idle) = &raw.cpuidle {
         if idle.is_empty() {
             c.err(
@@ -412,6 +432,7 @@ pub(super) fn check(
         preflight,
         cpuidle: raw.cpuidle,
         stop_daemons: raw.stop_daemons,
+        devfreq,
     })
 }
 

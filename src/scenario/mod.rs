@@ -78,6 +78,8 @@ pub struct Scenario {
     pub cpuidle: Option<BTreeMap<String, u32>>,
     /// Daemons stopped for every cell (`stop_daemons`).
     pub stop_daemons: Vec<String>,
+    /// Devfreq devices pinned for every cell (`devfreq`): glob -> value.
+    pub devfreq: Vec<(String, freq::FreqValue, globset::GlobMatcher)>,
 }
 
 /// The `thermal` section after validation.

@@ -191,6 +191,14 @@ pub struct RawScenario {
     /// them.
     #[serde(default)]
     pub stop_daemons: Vec<String>,
+    /// Devfreq devices other than the GPU (a memory bus, DDR), pinned for
+    /// every cell: a glob on their names (`class/devfreq/<name>`; `klo-spec
+    /// board probe` lists them) to `min`, `max`, a value of their
+    /// `available_frequencies` (in the device's unit) or a percentage.
+    /// Each device's `min_freq` and `max_freq` are set to it, read back
+    /// before and after the benchmark, and put back.
+    #[serde(default)]
+    pub devfreq: Option<super::freq::DevfreqSetting>,
 }
 
 /// `preflight`: which failing checks are accepted, and the thresholds.
