@@ -865,6 +865,45 @@ fn a_memory_bus_devfreq_is_pinned_for_the_cell_and_put_back() {
     assert!(!sb.path().join("refused").exists());
 }
 
+/// `mali.power_policy` selects a Mali power policy for the cell (the file
+/// reads `coarse_demand [always_on]` meanwhile, as a kernel shows it), reads
+/// it back and puts the board's own back; boards that cannot take it are
+/// refused, located.
+#[test]
+fn a_mali_power_policy_is_selected_for_the_cell_and_put_back() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (_, e) = fixture_boards(&sb);
+    let file = e.join("class/misc/mali0/device/power_policy");
+    let spy = spy_scenario("note10", "current", "current", std::slice::from_ref(&file));
+    sb.write("s.yaml", &(spy.clone() + "mali: {power_policy: always_on}\n"));
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(seen(&sb), ["coarse_demand [always_on]"]);
+    let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    assert_eq!(
+        j["pins"]["knobs"],
+        serde_json::json!([{"name": "power_policy", "value": "always_on", "file": "class/misc/mali0/device/power_policy"}])
+    );
+    assert_same_tree(&e, "exynos");
+
+    for (board, setting, message) in [
+        ("note10", "{power_policy: turbo}", "board `note10` offers no power policy `turbo`"),
+        ("rb5", "{power_policy: always_on}", "board `rb5` has no Mali GPU"),
+        ("note10", "{power_policy: 'a b'}", "`a b` is not a power policy name"),
+    ] {
+        let spy = spy_scenario(board, "current", "current", std::slice::from_ref(&file));
+        sb.write("s.yaml", &format!("{spy}mali: {setting}\n"));
+        let out = sb.run(&["run", "s.yaml", "--output-dir", "refused"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
+        assert!(err.contains(message) && err.contains("s.yaml:"), "{setting}: {err}");
+        assert!(!sb.path().join("refused").exists());
+    }
+    assert_same_tree(&e, "exynos");
+}
+
 /// The scenario's `kgsl` knobs are set for the cell (instead of the GPU
 /// pin's own `force_clk_on: 1`, `idle_timer: 10000`), read back and put
 /// back; a board without them is refused, located at the knob.

@@ -73,10 +73,42 @@ pub struct FreqPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct KnobPin {
     pub name: String,
-    pub value: u64,
+    pub value: KnobValue,
     /// The file under the sysfs root, for knobs outside the GPU's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+}
+
+/// A knob's value: a number, or a word chosen among those a file lists
+/// (Mali's `power_policy`, which reads back as `coarse_demand [always_on]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum KnobValue {
+    Number(u64),
+    Choice(String),
+}
+
+impl std::fmt::Display for KnobValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KnobValue::Number(n) => write!(f, "{n}"),
+            KnobValue::Choice(c) => f.write_str(c),
+        }
+    }
+}
+
+impl KnobValue {
+    /// Whether `read_back` (what the file holds) shows this value: the
+    /// number itself, or the word selected in brackets (or alone).
+    pub fn matches(&self, read_back: &str) -> bool {
+        let got = read_back.trim();
+        match self {
+            KnobValue::Number(n) => got == n.to_string(),
+            KnobValue::Choice(c) => {
+                got == c || super::topology::choices(got).1.as_deref() == Some(c.as_str())
+            }
+        }
+    }
 }
 
 impl FreqPlan {
@@ -413,7 +445,7 @@ pub fn resolve_cpuidle(
                 }
                 pins.push(KnobPin {
                     name: format!("cpuidle.cpu{cpu}.state{}", s.index),
-                    value: 1,
+                    value: KnobValue::Number(1),
                     file: Some(file),
                 });
             }
@@ -492,7 +524,7 @@ pub fn resolve_devfreq(
             let word = knob_word(&d.name);
             let knob = |f: &str| KnobPin {
                 name: format!("devfreq.{word}.{f}"),
-                value: v,
+                value: KnobValue::Number(v),
                 file: Some(format!("{dir}/{f}")),
             };
             if d.max.is_some_and(|m| v > m) {
@@ -503,6 +535,48 @@ pub fn resolve_devfreq(
         }
     }
     Ok(pins)
+}
+
+/// The knob pin of the scenario's `mali.power_policy` on a board, or why
+/// the board cannot take it.
+pub fn resolve_mali(
+    knobs: &crate::scenario::raw::MaliKnobs,
+    topo: &Topology,
+    board: &str,
+) -> Result<Vec<KnobPin>, PlanError> {
+    let Some(policy) = &knobs.power_policy else {
+        return Ok(Vec::new());
+    };
+    let Some(gpu) = topo.gpu.as_ref().filter(|g| g.kind == GpuKind::Mali) else {
+        return Err(err(
+            format!("board `{board}` has no Mali GPU: `mali.power_policy` cannot be set there"),
+            "leave `mali` out, or run this scenario on Mali boards only",
+        ));
+    };
+    let file = format!("{}/power_policy", gpu.path);
+    if gpu.power_policies.is_empty() {
+        return Err(err(
+            format!("board `{board}` has no {file}: its Mali driver offers no power policies"),
+            format!("leave `mali.power_policy` out for this board (`klo-spec board probe {board}` shows what it finds)"),
+        ));
+    }
+    if !gpu.power_policies.contains(policy) {
+        return Err(err(
+            format!("board `{board}` offers no power policy `{policy}`"),
+            format!("its power policies: {}", gpu.power_policies.join(", ")),
+        ));
+    }
+    if !gpu.power_policy_writable {
+        return Err(err(
+            format!("board `{board}` cannot write {file} (not root?)"),
+            "leave `mali.power_policy` out for this board, or give it root (`root:` in the inventory)",
+        ));
+    }
+    Ok(vec![KnobPin {
+        name: "power_policy".into(),
+        value: KnobValue::Choice(policy.clone()),
+        file: Some(file),
+    }])
 }
 
 /// The knob pins of the scenario's `kgsl` on a board, or the knob the
@@ -555,7 +629,7 @@ pub fn resolve_knobs(
         }
         pins.push(KnobPin {
             name: name.to_string(),
-            value: value.into(),
+            value: KnobValue::Number(value.into()),
             file: None,
         });
     }

@@ -75,6 +75,30 @@ pub struct Gpu {
     /// first, as `gpu_available_frequencies` lists them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub levels: Vec<u64>,
+    /// Mali: the power policies `power_policy` offers, and the selected one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub power_policies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub power_policy_writable: bool,
+}
+
+/// A file that lists choices with the selected one in brackets
+/// (`coarse_demand [always_on]`): the choices, and the selected one.
+pub fn choices(text: &str) -> (Vec<String>, Option<String>) {
+    let mut all = Vec::new();
+    let mut selected = None;
+    for w in text.split_whitespace() {
+        match w.strip_prefix('[').and_then(|w| w.strip_suffix(']')) {
+            Some(inner) => {
+                selected = Some(inner.to_string());
+                all.push(inner.to_string());
+            }
+            None => all.push(w.to_string()),
+        }
+    }
+    (all, selected)
 }
 
 /// How a kgsl GPU is pinned.
@@ -451,7 +475,13 @@ impl Topology {
                 dir: kv.get("gpu.dir").unwrap_or(&"").to_string(),
                 files,
                 levels,
+                power_policies: Vec::new(),
+                power_policy: None,
+                power_policy_writable: kv.contains_key("gpu.power_policy_writable"),
             };
+            if let Some(text) = kv.get("gpu.power_policy") {
+                (gpu.power_policies, gpu.power_policy) = choices(text);
+            }
             if kind == GpuKind::Kgsl {
                 gpu.writable = gpu.kgsl_control().is_ok() && gpu.unwritable().is_empty();
             }

@@ -59,7 +59,9 @@ pub struct ReadCtx {
 pub struct KnobCtx {
     pub name: String,
     pub file: String,
-    pub value: u64,
+    pub value: String,
+    /// The file lists choices, the selected one in brackets.
+    pub choice: bool,
 }
 
 /// The board part of a cell script's context.
@@ -148,7 +150,8 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             Some(KnobCtx {
                 name: k.name.clone(),
                 file: join(sysfs, &rel),
-                value: k.value,
+                value: k.value.to_string(),
+                choice: matches!(k.value, crate::board::freqplan::KnobValue::Choice(_)),
             })
         })
         .collect();
@@ -276,7 +279,7 @@ pub fn verify_knobs(plan: &FreqPlan, status: &BTreeMap<String, String>) -> Vec<S
             let got = status
                 .get(&format!("knob_{when}.{}", k.name))
                 .map(|v| v.trim());
-            if got != Some(k.value.to_string().as_str()) {
+            if !got.is_some_and(|g| k.value.matches(g)) {
                 problems.push(format!(
                     "{}{}: read {} {when} the benchmark, set to {}",
                     if k.file.is_some() { "" } else { "kgsl " },

@@ -361,6 +361,15 @@ pub(super) fn check(
             ),
         }
     }
+    if let Some(policy) = raw.mali.as_ref().and_then(|m| m.power_policy.as_ref())
+        && !(!policy.is_empty() && policy.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        c.err(
+            "mali.power_policy",
+            format!("`{policy}` is not a power policy name"),
+            Some("give one of the names the board's power_policy file lists, e.g. `always_on` or `coarse_demand` (`klo-spec board probe BOARD` shows them)".into()),
+        );
+    }
     if raw.devfreq.as_ref().is_some_and(|d| d.0.is_empty()) {
         c.err("devfreq", "`devfreq` is empty", Some("name a device glob and a value, e.g. `devfreq: {\"*ddr*\": max}`, or leave `devfreq` out".into()));
     }
@@ -433,6 +442,7 @@ pub(super) fn check(
         cpuidle: raw.cpuidle,
         stop_daemons: raw.stop_daemons,
         devfreq,
+        mali: raw.mali.unwrap_or_default(),
     })
 }
 

@@ -80,6 +80,8 @@ pub struct Scenario {
     pub stop_daemons: Vec<String>,
     /// Devfreq devices pinned for every cell (`devfreq`): glob -> value.
     pub devfreq: Vec<(String, freq::FreqValue, globset::GlobMatcher)>,
+    /// Mali knobs every cell sets (`mali`).
+    pub mali: raw::MaliKnobs,
 }
 
 /// The `thermal` section after validation.

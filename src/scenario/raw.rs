@@ -199,6 +199,21 @@ pub struct RawScenario {
     /// before and after the benchmark, and put back.
     #[serde(default)]
     pub devfreq: Option<super::freq::DevfreqSetting>,
+    /// Mali knobs set for every cell, read back and put back: each given
+    /// one needs a Mali GPU with that file on every board of the scenario.
+    #[serde(default)]
+    pub mali: Option<MaliKnobs>,
+}
+
+/// `mali`: `class/misc/mali0/device/power_policy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaliKnobs {
+    /// The GPU's power policy for the cell: one of those its
+    /// `power_policy` file lists (`always_on` keeps the GPU powered between
+    /// jobs, `coarse_demand` powers it up and down with the work).
+    #[serde(default)]
+    pub power_policy: Option<String>,
 }
 
 /// `preflight`: which failing checks are accepted, and the thresholds.
