@@ -180,6 +180,12 @@ pub struct RunArgs {
     /// wait as long as it takes]
     #[arg(long, value_name = "S", requires = "wait")]
     pub wait_timeout: Option<u64>,
+    /// Accept a failing pre-flight check for this run: it is recorded in
+    /// meta.json as `allowed` instead of stopping the run. Repeat it or
+    /// separate names with commas.
+    #[arg(long, value_name = "CHECK", value_delimiter = ',', action = ArgAction::Append,
+          value_parser = clap::builder::PossibleValuesParser::new(crate::preflight::CHECKS))]
+    pub allow: Vec<String>,
     /// No progress output on stderr.
     #[arg(long, short)]
     pub quiet: bool,

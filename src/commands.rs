@@ -24,6 +24,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             build_missing_luts(&a, &cancel)?;
             let mut p = prepare_calibrating(&a.common, &cancel)?;
             apply_order(&mut p, a.order);
+            for name in &a.allow {
+                if !p.scenario.preflight.allow.contains(name) {
+                    p.scenario.preflight.allow.push(name.clone());
+                }
+            }
             print_notes(&p);
             let wait = a.wait_limit();
             let report = run::run(
@@ -351,6 +356,13 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
             println!("{}", topo.table().to_terminal(&[]));
             if !topo.thermal.is_empty() {
                 println!("{}", topo.thermal_table().to_terminal(&[]));
+            }
+            if !topo.devfreq.is_empty() {
+                println!("{}", topo.devfreq_table().to_terminal(&[]));
+            }
+            let idle = topo.idle_table();
+            if !idle.rows.is_empty() {
+                println!("{}", idle.to_terminal(&[]));
             }
             let online = crate::board::format_cores(&topo.online);
             println!(

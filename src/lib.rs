@@ -26,6 +26,7 @@ pub mod matrix;
 pub mod networks;
 pub mod output;
 pub mod plot;
+pub mod preflight;
 pub mod record;
 pub mod render;
 pub mod report;

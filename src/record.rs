@@ -199,6 +199,10 @@ pub struct CellRecord {
     /// Cores the cell brought online (and put back).
     #[serde(default)]
     pub cores_onlined: Vec<u32>,
+    /// Daemons the cell stopped (`stop_daemons`, those found running) and
+    /// started again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub daemons_stopped: Vec<String>,
     /// An earlier cell's changes were found on the board and put back first.
     #[serde(default)]
     pub stale_state_restored: bool,

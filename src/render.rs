@@ -31,14 +31,16 @@ pub const BUILTIN_TEMPLATES: [(&str, &str); 4] = [
 ];
 
 /// Board-side scripts of the ssh and adb transports (the round trip, the
-/// board lock, board-side helper builds, the board check). Built in: a
-/// templates folder does not override them, and they are not part of cell
-/// hashes (they move data; they do not change what a cell measures).
-pub const TRANSPORT_TEMPLATES: [(&str, &str); 4] = [
+/// board lock, board-side helper builds, the board check) and the run's
+/// pre-flight. Built in: a templates folder does not override them, and
+/// they are not part of cell hashes (they move data or read the board;
+/// they do not change what a cell measures).
+pub const TRANSPORT_TEMPLATES: [(&str, &str); 5] = [
     ("remote.sh.j2", include_str!("../templates/remote.sh.j2")),
     ("lock.sh.j2", include_str!("../templates/lock.sh.j2")),
     ("build.sh.j2", include_str!("../templates/build.sh.j2")),
     ("check.sh.j2", include_str!("../templates/check.sh.j2")),
+    ("preflight.sh.j2", include_str!("../templates/preflight.sh.j2")),
 ];
 
 /// Quotes `s` for a POSIX shell: plain words stay as they are, anything else

@@ -124,13 +124,15 @@ fn an_adb_board_runs_a_scenario_with_the_exact_argument_vectors() {
         kinds.push(c[6].clone());
     }
     // Checked once (shell protocol), made root once, then: the topology
-    // probe, the lock, the helper check, the helper push, two cells.
+    // probe, the lock, the pre-flight, the helper check, the helper push,
+    // two cells.
     assert_eq!(
         kinds,
         [
             "features",
             "root",
             "wait-for-device",
+            "shell",
             "shell",
             "shell",
             "shell",
@@ -146,8 +148,8 @@ fn an_adb_board_runs_a_scenario_with_the_exact_argument_vectors() {
     assert!(again.status.success(), "{}", text(&again.stderr));
     let shells = calls_since(&sb, calls.len());
     assert_eq!(
-        shells, 4,
-        "topology cached, helpers present: lock, check, 2 cells"
+        shells, 5,
+        "topology cached, helpers present: lock, pre-flight, check, 2 cells"
     );
     assert!(
         load_pids(&sb.out("phone"))

@@ -752,6 +752,158 @@ fn a_thermal_setting_a_board_cannot_take_is_refused_before_anything_runs() {
     }
 }
 
+/// `cpuidle` disables a cluster's deeper idle states for the cell (their
+/// `disable` files), reads them back, and puts them back; a board or
+/// cluster that cannot take it is refused before anything runs, located.
+#[test]
+fn cpu_idle_states_are_disabled_for_the_cell_read_back_and_restored() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (q, _) = fixture_boards(&sb);
+    // The shared fixture has no cpuidle (a file more would change rb5's
+    // identity, which the committed LUT records): this copy gets three
+    // states on cpu7, the prime cluster.
+    let mut files = Vec::new();
+    for (i, name) in ["WFI", "retention", "power-collapse"].iter().enumerate() {
+        let s = q.join(format!("devices/system/cpu/cpu7/cpuidle/state{i}"));
+        std::fs::create_dir_all(&s).unwrap();
+        std::fs::write(s.join("name"), format!("{name}\n")).unwrap();
+        std::fs::write(s.join("disable"), "0\n").unwrap();
+        files.push(s.join("disable"));
+    }
+    let spy = spy_scenario("rb5", "current", "current", &files);
+    sb.write("s.yaml", &(spy.clone() + "cpuidle: {prime: 0}\n"));
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(seen(&sb), ["0", "1", "1"], "state0 kept, the deeper ones off");
+    let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    assert_eq!(
+        j["pins"]["knobs"],
+        serde_json::json!([
+            {"name": "cpuidle.cpu7.state1", "value": 1, "file": "devices/system/cpu/cpu7/cpuidle/state1/disable"},
+            {"name": "cpuidle.cpu7.state2", "value": 1, "file": "devices/system/cpu/cpu7/cpuidle/state2/disable"}
+        ])
+    );
+    for f in &files {
+        assert_eq!(std::fs::read_to_string(f).unwrap(), "0\n", "{} put back", f.display());
+    }
+
+    for (setting, message) in [
+        ("{big: 0}", "board `rb5` shows no idle states for cpu4"),
+        ("{huge: 0}", "`huge` is not a cluster"),
+        ("{prime: 5}", "cpu7 has idle states 0-2: state5 is not one of them"),
+    ] {
+        sb.write("s.yaml", &format!("{spy}cpuidle: {setting}\n"));
+        let out = sb.run(&["run", "s.yaml", "--output-dir", "refused"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
+        assert!(err.contains(message) && err.contains("s.yaml:"), "{setting}: {err}");
+        assert!(!sb.path().join("refused").exists(), "nothing written");
+    }
+    for f in &files {
+        assert_eq!(std::fs::read_to_string(f).unwrap(), "0\n");
+    }
+}
+
+/// `devfreq` pins a memory-bus devfreq device (min = max) for the cell,
+/// reads it back and puts it back; a glob that matches nothing is refused,
+/// located, naming the devices the board has.
+#[test]
+fn a_memory_bus_devfreq_is_pinned_for_the_cell_and_put_back() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (q, _) = fixture_boards(&sb);
+    // A copy with a DDR bandwidth device (the shared fixture has none).
+    let d = q.join("class/devfreq/soc:qcom,cpu-llcc-ddr-bw");
+    std::fs::create_dir_all(&d).unwrap();
+    for (f, v) in [
+        ("available_frequencies", "762 1720 2086 2929 3879 5931 6515 7980"),
+        ("min_freq", "762"),
+        ("max_freq", "7980"),
+        ("cur_freq", "1720"),
+        ("governor", "bw_hwmon"),
+    ] {
+        std::fs::write(d.join(f), format!("{v}\n")).unwrap();
+    }
+    let files = [d.join("min_freq"), d.join("max_freq"), d.join("cur_freq")];
+    let spy = spy_scenario("rb5", "current", "current", &files);
+    sb.write("s.yaml", &(spy.clone() + "devfreq: {'*ddr*': 50%}\n"));
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // 50% of 762-7980 is nearest 3879; the emulated kernel follows.
+    assert_eq!(seen(&sb), ["3879", "3879", "3879"]);
+    let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    let knobs: Vec<&str> = j["pins"]["knobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        knobs,
+        ["devfreq.soc_qcom_cpu-llcc-ddr-bw.min_freq", "devfreq.soc_qcom_cpu-llcc-ddr-bw.max_freq"]
+    );
+    wait_until("the emulated cur_freq to follow", Duration::from_secs(5), || {
+        std::fs::read_to_string(d.join("cur_freq")).unwrap() == "1720\n"
+    });
+    for (f, v) in [("min_freq", "762\n"), ("max_freq", "7980\n")] {
+        assert_eq!(std::fs::read_to_string(d.join(f)).unwrap(), v, "{f} put back");
+    }
+
+    sb.write("s.yaml", &(spy + "devfreq: {'*dmc*': max}\n"));
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml", "--output-dir", "refused"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("board `rb5` has no devfreq device matching `*dmc*`")
+            && err.contains("its devfreq devices: soc:qcom,cpu-llcc-ddr-bw")
+            && err.contains("s.yaml:"),
+        "{err}"
+    );
+    assert!(!sb.path().join("refused").exists());
+}
+
+/// `mali.power_policy` selects a Mali power policy for the cell (the file
+/// reads `coarse_demand [always_on]` meanwhile, as a kernel shows it), reads
+/// it back and puts the board's own back; boards that cannot take it are
+/// refused, located.
+#[test]
+fn a_mali_power_policy_is_selected_for_the_cell_and_put_back() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (_, e) = fixture_boards(&sb);
+    let file = e.join("class/misc/mali0/device/power_policy");
+    let spy = spy_scenario("note10", "current", "current", std::slice::from_ref(&file));
+    sb.write("s.yaml", &(spy.clone() + "mali: {power_policy: always_on}\n"));
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(seen(&sb), ["coarse_demand [always_on]"]);
+    let j = json(&find(&sb.out("spy"), "cell.json")[0]);
+    assert_eq!(j["status"], "ok", "{j}");
+    assert_eq!(
+        j["pins"]["knobs"],
+        serde_json::json!([{"name": "power_policy", "value": "always_on", "file": "class/misc/mali0/device/power_policy"}])
+    );
+    assert_same_tree(&e, "exynos");
+
+    for (board, setting, message) in [
+        ("note10", "{power_policy: turbo}", "board `note10` offers no power policy `turbo`"),
+        ("rb5", "{power_policy: always_on}", "board `rb5` has no Mali GPU"),
+        ("note10", "{power_policy: 'a b'}", "`a b` is not a power policy name"),
+    ] {
+        let spy = spy_scenario(board, "current", "current", std::slice::from_ref(&file));
+        sb.write("s.yaml", &format!("{spy}mali: {setting}\n"));
+        let out = sb.run(&["run", "s.yaml", "--output-dir", "refused"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
+        assert!(err.contains(message) && err.contains("s.yaml:"), "{setting}: {err}");
+        assert!(!sb.path().join("refused").exists());
+    }
+    assert_same_tree(&e, "exynos");
+}
+
 /// The scenario's `kgsl` knobs are set for the cell (instead of the GPU
 /// pin's own `force_clk_on: 1`, `idle_timer: 10000`), read back and put
 /// back; a board without them is refused, located at the knob.

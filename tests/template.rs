@@ -34,7 +34,16 @@ fn render_with(dir: &str, gpu_kind: &str) -> String {
             context! { key => "gpu", file => format!("{sys}/class/kgsl/kgsl-3d0/gpuclk") },
         ]),
         knobs => if gpu_kind == "kgsl-pwrlevel" {
-            Value::from(vec![context! { name => "bus_split", file => format!("{sys}/class/kgsl/kgsl-3d0/bus_split"), value => 0 }])
+            Value::from(vec![
+                context! { name => "bus_split", file => format!("{sys}/class/kgsl/kgsl-3d0/bus_split"), value => "0", choice => false },
+                context! { name => "power_policy", file => format!("{sys}/class/misc/mali0/device/power_policy"), value => "always_on", choice => true },
+            ])
+        } else {
+            Value::from(Vec::<Value>::new())
+        },
+        // `kgsl-pwrlevel` also stops a daemon for the cell.
+        stop_daemons => if gpu_kind == "kgsl-pwrlevel" {
+            Value::from(vec![context! { name => "thermal-engine", comm => "thermal-engine" }])
         } else {
             Value::from(Vec::<Value>::new())
         },

@@ -59,6 +59,42 @@ fn write_if_changed(p: &Path, value: &str) {
     }
 }
 
+/// Mali's power policy file, under the sysfs root.
+const POLICY_FILE: &str = "class/misc/mali0/device/power_policy";
+
+/// The power policy file as the kernel shows it: every policy, the
+/// selected one in brackets. A bare name written to it selects that policy
+/// (an unknown one is refused: the nominal selection stays).
+fn step_power_policy(root: &Path, nominal: &BTreeMap<String, u64>) {
+    let prefix = format!("{POLICY_FILE}#");
+    let mut policies: Vec<(u64, &str)> = nominal
+        .iter()
+        .filter_map(|(k, v)| Some((*v, k.strip_prefix(&prefix)?)))
+        .collect();
+    if policies.is_empty() {
+        return;
+    }
+    policies.sort_unstable();
+    let file = root.join(POLICY_FILE);
+    let Some(now) = read(&file) else { return };
+    if now.contains('[') {
+        return;
+    }
+    let chosen = if policies.iter().any(|(_, n)| *n == now) {
+        now.as_str()
+    } else {
+        policies
+            .iter()
+            .find(|(v, _)| v % 2 == 1)
+            .map_or(policies[0].1, |(_, n)| n)
+    };
+    let shown: Vec<String> = policies
+        .iter()
+        .map(|(_, n)| if *n == chosen { format!("[{n}]") } else { n.to_string() })
+        .collect();
+    write_if_changed(&file, &shown.join(" "));
+}
+
 /// The kernel-owned values of the tree when first seen: current frequencies.
 fn capture(root: &Path) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
@@ -79,6 +115,15 @@ fn capture(root: &Path) -> BTreeMap<String, u64> {
     ] {
         if let Some(v) = num(&root.join(rel)) {
             m.insert(rel.into(), v);
+        }
+    }
+    // Mali's power policies, each as `POLICY_KEY#<name>` = 2 x its place
+    // in the list, plus 1 for the selected one.
+    if let Some(text) = read(&root.join(POLICY_FILE)) {
+        let (all, selected) = super::topology::choices(&text);
+        for (i, name) in all.iter().enumerate() {
+            let sel = u64::from(selected.as_deref() == Some(name.as_str()));
+            m.insert(format!("{POLICY_FILE}#{name}"), 2 * i as u64 + sel);
         }
     }
     for z in zone_dirs(root) {
@@ -300,6 +345,7 @@ pub fn step(root: &Path, nominal: &BTreeMap<String, u64>) {
             &clamp(*nom, lock("dvfs_min_lock"), lock("dvfs_max_lock")).to_string(),
         );
     }
+    step_power_policy(root, nominal);
     for d in devfreq_dirs(root) {
         let rel = d
             .strip_prefix(root)

@@ -57,16 +57,58 @@ pub struct FreqPlan {
     /// line each: `cpu_freq {all: min}: board `local` has no cpufreq ...`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<String>,
-    /// kgsl knobs (scenario `kgsl`) set for the cell.
+    /// Knobs set for the cell: kgsl (scenario `kgsl`), CPU idle states
+    /// (`cpuidle`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub knobs: Vec<KnobPin>,
+    /// Daemons stopped for the cell and started again after
+    /// (`stop_daemons`), by service name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
 }
 
-/// A kgsl knob (`force_clk_on`, `idle_timer`, `bus_split`) set to a value.
+/// A knob set to a value for the cell: a kgsl file (`force_clk_on`,
+/// `idle_timer`, `bus_split`, under the GPU's folder) or a CPU idle state's
+/// `disable` file (`cpuidle.cpu4.state2`, its path in `file`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct KnobPin {
     pub name: String,
-    pub value: u32,
+    pub value: KnobValue,
+    /// The file under the sysfs root, for knobs outside the GPU's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// A knob's value: a number, or a word chosen among those a file lists
+/// (Mali's `power_policy`, which reads back as `coarse_demand [always_on]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum KnobValue {
+    Number(u64),
+    Choice(String),
+}
+
+impl std::fmt::Display for KnobValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KnobValue::Number(n) => write!(f, "{n}"),
+            KnobValue::Choice(c) => f.write_str(c),
+        }
+    }
+}
+
+impl KnobValue {
+    /// Whether `read_back` (what the file holds) shows this value: the
+    /// number itself, or the word selected in brackets (or alone).
+    pub fn matches(&self, read_back: &str) -> bool {
+        let got = read_back.trim();
+        match self {
+            KnobValue::Number(n) => got == n.to_string(),
+            KnobValue::Choice(c) => {
+                got == c || super::topology::choices(got).1.as_deref() == Some(c.as_str())
+            }
+        }
+    }
 }
 
 impl FreqPlan {
@@ -310,6 +352,233 @@ pub fn resolve_gpu(
     }))
 }
 
+/// The idle-state pins of the scenario's `cpuidle` on a board: per cluster,
+/// every state deeper than the one given is disabled (`disable` = 1) on
+/// each of the cluster's cores. Err: the cluster key and why the board
+/// cannot take it.
+pub fn resolve_cpuidle(
+    setting: &std::collections::BTreeMap<String, u32>,
+    topo: &Topology,
+    board: &str,
+) -> Result<Vec<KnobPin>, (String, PlanError)> {
+    let valid = topo.cluster_names().join(", ");
+    let mut pins: Vec<KnobPin> = Vec::new();
+    let mut done: Vec<u32> = Vec::new();
+    for (cluster, deepest) in setting {
+        let policies: Vec<_> = if cluster == "all" {
+            topo.policies.iter().collect()
+        } else {
+            match topo.policy(cluster) {
+                Some(p) => vec![p],
+                None if topo.policies.is_empty() => {
+                    return Err((
+                        cluster.clone(),
+                        err(
+                            format!("board `{board}` has no cpufreq policies, so no clusters: `cpuidle.{cluster}` cannot be placed"),
+                            "use `cpuidle: {all: N}` on this board",
+                        ),
+                    ));
+                }
+                None => {
+                    return Err((
+                        cluster.clone(),
+                        err(
+                            format!("board `{board}` has no cluster `{cluster}`"),
+                            format!("its clusters: {valid}"),
+                        ),
+                    ));
+                }
+            }
+        };
+        // `all` on a board without cpufreq: every core the probe saw.
+        let cpus: Vec<u32> = if policies.is_empty() {
+            topo.cores.keys().copied().collect()
+        } else {
+            policies.iter().flat_map(|p| p.cpus.iter().copied()).collect()
+        };
+        for cpu in cpus {
+            if done.contains(&cpu) {
+                return Err((
+                    cluster.clone(),
+                    err(
+                        format!("cpu{cpu} is named twice (by `{cluster}` and another key)"),
+                        "name each cluster once",
+                    ),
+                ));
+            }
+            done.push(cpu);
+            let states = topo.cores.get(&cpu).map(|c| c.idle.as_slice()).unwrap_or_default();
+            if states.is_empty() {
+                return Err((
+                    cluster.clone(),
+                    err(
+                        format!("board `{board}` shows no idle states for cpu{cpu} (no devices/system/cpu/cpu{cpu}/cpuidle/state*)"),
+                        format!("leave `cpuidle` out for this board (a VM often has no cpuidle driver); `klo-spec board probe {board}` lists what it finds"),
+                    ),
+                ));
+            }
+            let deepest_there = states.iter().map(|s| s.index).max().unwrap_or(0);
+            if *deepest > deepest_there {
+                return Err((
+                    cluster.clone(),
+                    err(
+                        format!("cpu{cpu} has idle states 0-{deepest_there}: state{deepest} is not one of them"),
+                        format!("give 0-{deepest_there} (0 keeps only the shallowest state)"),
+                    ),
+                ));
+            }
+            for s in states.iter().filter(|s| s.index > *deepest) {
+                let file = format!("devices/system/cpu/cpu{cpu}/cpuidle/state{}/disable", s.index);
+                if !s.has_disable || !s.writable {
+                    return Err((
+                        cluster.clone(),
+                        err(
+                            format!(
+                                "board `{board}` cannot disable cpu{cpu}'s idle state {} ({}): {file} is {}",
+                                s.index,
+                                s.name,
+                                if s.has_disable { "not writable (not root?)" } else { "missing" }
+                            ),
+                            "leave `cpuidle` out for this board, or give it root (`root:` in the inventory)",
+                        ),
+                    ));
+                }
+                pins.push(KnobPin {
+                    name: format!("cpuidle.cpu{cpu}.state{}", s.index),
+                    value: KnobValue::Number(1),
+                    file: Some(file),
+                });
+            }
+        }
+    }
+    Ok(pins)
+}
+
+/// A devfreq device's name as a knob name: what is not a letter, digit,
+/// `_`, `-` or `.` becomes `_` (device names come from the board).
+fn knob_word(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "_-.".contains(c) { c } else { '_' })
+        .collect()
+}
+
+/// The pins of the scenario's `devfreq` on a board: each matching device
+/// (the GPU's left out: `gpu_freq` pins it) gets `min_freq` = `max_freq` =
+/// the value, written in an order the kernel accepts (raising: maximum
+/// first). Err: the glob and why the board cannot take it.
+pub fn resolve_devfreq(
+    setting: &[(String, FreqValue, globset::GlobMatcher)],
+    topo: &Topology,
+    board: &str,
+) -> Result<Vec<KnobPin>, (String, PlanError)> {
+    let gpu = topo.gpu.as_ref().map(|g| g.path.as_str());
+    let mut pins = Vec::new();
+    let mut taken: Vec<&str> = Vec::new();
+    for (glob, value, matcher) in setting {
+        let devices: Vec<_> = topo
+            .devfreq
+            .iter()
+            .filter(|d| matcher.is_match(&d.name))
+            .filter(|d| gpu != Some(format!("class/devfreq/{}", d.name).as_str()))
+            .collect();
+        if devices.is_empty() {
+            let names: Vec<&str> = topo.devfreq.iter().map(|d| d.name.as_str()).collect();
+            return Err((
+                glob.clone(),
+                err(
+                    format!("board `{board}` has no devfreq device matching `{glob}` (the GPU's is left to `gpu_freq`)"),
+                    if names.is_empty() {
+                        "it has no class/devfreq devices: leave `devfreq` out for this board".to_string()
+                    } else {
+                        format!("its devfreq devices: {}", names.join(", "))
+                    },
+                ),
+            ));
+        }
+        for d in devices {
+            if taken.contains(&d.name.as_str()) {
+                return Err((
+                    glob.clone(),
+                    err(
+                        format!("devfreq device `{}` is matched by two globs", d.name),
+                        "make the globs match each device once",
+                    ),
+                ));
+            }
+            taken.push(&d.name);
+            if !d.writable {
+                return Err((
+                    glob.clone(),
+                    err(
+                        format!(
+                            "board `{board}` cannot write class/devfreq/{}/min_freq and max_freq (not root?)",
+                            d.name
+                        ),
+                        "leave the device out, or give the board root (`root:` in the inventory)",
+                    ),
+                ));
+            }
+            let v = pick(*value, &d.available, &format!("devfreq device `{}`", d.name))
+                .map_err(|e| (glob.clone(), e))?;
+            let dir = format!("class/devfreq/{}", d.name);
+            let word = knob_word(&d.name);
+            let knob = |f: &str| KnobPin {
+                name: format!("devfreq.{word}.{f}"),
+                value: KnobValue::Number(v),
+                file: Some(format!("{dir}/{f}")),
+            };
+            if d.max.is_some_and(|m| v > m) {
+                pins.extend([knob("max_freq"), knob("min_freq")]);
+            } else {
+                pins.extend([knob("min_freq"), knob("max_freq")]);
+            }
+        }
+    }
+    Ok(pins)
+}
+
+/// The knob pin of the scenario's `mali.power_policy` on a board, or why
+/// the board cannot take it.
+pub fn resolve_mali(
+    knobs: &crate::scenario::raw::MaliKnobs,
+    topo: &Topology,
+    board: &str,
+) -> Result<Vec<KnobPin>, PlanError> {
+    let Some(policy) = &knobs.power_policy else {
+        return Ok(Vec::new());
+    };
+    let Some(gpu) = topo.gpu.as_ref().filter(|g| g.kind == GpuKind::Mali) else {
+        return Err(err(
+            format!("board `{board}` has no Mali GPU: `mali.power_policy` cannot be set there"),
+            "leave `mali` out, or run this scenario on Mali boards only",
+        ));
+    };
+    let file = format!("{}/power_policy", gpu.path);
+    if gpu.power_policies.is_empty() {
+        return Err(err(
+            format!("board `{board}` has no {file}: its Mali driver offers no power policies"),
+            format!("leave `mali.power_policy` out for this board (`klo-spec board probe {board}` shows what it finds)"),
+        ));
+    }
+    if !gpu.power_policies.contains(policy) {
+        return Err(err(
+            format!("board `{board}` offers no power policy `{policy}`"),
+            format!("its power policies: {}", gpu.power_policies.join(", ")),
+        ));
+    }
+    if !gpu.power_policy_writable {
+        return Err(err(
+            format!("board `{board}` cannot write {file} (not root?)"),
+            "leave `mali.power_policy` out for this board, or give it root (`root:` in the inventory)",
+        ));
+    }
+    Ok(vec![KnobPin {
+        name: "power_policy".into(),
+        value: KnobValue::Choice(policy.clone()),
+        file: Some(file),
+    }])
+}
+
 /// The knob pins of the scenario's `kgsl` on a board, or the knob the
 /// board cannot take and why.
 pub fn resolve_knobs(
@@ -360,7 +629,8 @@ pub fn resolve_knobs(
         }
         pins.push(KnobPin {
             name: name.to_string(),
-            value,
+            value: KnobValue::Number(value.into()),
+            file: None,
         });
     }
     Ok(pins)

@@ -75,6 +75,30 @@ pub struct Gpu {
     /// first, as `gpu_available_frequencies` lists them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub levels: Vec<u64>,
+    /// Mali: the power policies `power_policy` offers, and the selected one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub power_policies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub power_policy_writable: bool,
+}
+
+/// A file that lists choices with the selected one in brackets
+/// (`coarse_demand [always_on]`): the choices, and the selected one.
+pub fn choices(text: &str) -> (Vec<String>, Option<String>) {
+    let mut all = Vec::new();
+    let mut selected = None;
+    for w in text.split_whitespace() {
+        match w.strip_prefix('[').and_then(|w| w.strip_suffix(']')) {
+            Some(inner) => {
+                selected = Some(inner.to_string());
+                all.push(inner.to_string());
+            }
+            None => all.push(w.to_string()),
+        }
+    }
+    (all, selected)
 }
 
 /// How a kgsl GPU is pinned.
@@ -162,6 +186,22 @@ pub struct Core {
     pub online_writable: bool,
     pub core_ctl_min_cpus: Option<u32>,
     pub core_ctl_max_cpus: Option<u32>,
+    /// Its idle states (`cpuN/cpuidle/stateM`), by index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle: Vec<IdleState>,
+}
+
+/// One CPU idle state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleState {
+    /// M of `stateM`.
+    pub index: u32,
+    /// Its `name` (`WFI`, `C1`, `cpu-sleep-0`, ...).
+    pub name: String,
+    /// Whether its `disable` file exists and may be written.
+    pub writable: bool,
+    /// Whether it has a `disable` file at all.
+    pub has_disable: bool,
 }
 
 /// A thermal zone (`class/thermal/thermal_zoneN`).
@@ -194,6 +234,23 @@ pub struct Topology {
     /// Thermal zones, by number.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thermal: Vec<ThermalZone>,
+    /// Devfreq devices (`class/devfreq/*`), the GPU's included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devfreq: Vec<DevfreqDevice>,
+}
+
+/// A devfreq device: a memory bus, DDR, an interconnect, a GPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevfreqDevice {
+    /// Its folder's name under `class/devfreq/`.
+    pub name: String,
+    /// `available_frequencies`, ascending, in the device's own unit.
+    pub available: Vec<u64>,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub cur: Option<u64>,
+    pub governor: Option<String>,
+    pub writable: bool,
 }
 
 fn numbers(s: &str) -> Vec<u64> {
@@ -321,6 +378,28 @@ impl Topology {
             }
         }
         t.thermal.sort_by_key(|z| z.id);
+        for i in 0.. {
+            let key = |f: &str| format!("devfreq{i}.{f}");
+            let Some(name) = kv.get(key("name").as_str()) else {
+                break;
+            };
+            let num = |f: &str| kv.get(key(f).as_str()).and_then(|v| v.parse::<u64>().ok());
+            let mut available = kv
+                .get(key("available").as_str())
+                .map(|v| numbers(v))
+                .unwrap_or_default();
+            available.sort_unstable();
+            available.dedup();
+            t.devfreq.push(DevfreqDevice {
+                name: name.to_string(),
+                available,
+                min: num("min"),
+                max: num("max"),
+                cur: num("cur"),
+                governor: kv.get(key("governor").as_str()).map(|g| g.to_string()),
+                writable: kv.contains_key(key("writable").as_str()),
+            });
+        }
         for k in kv.keys() {
             let Some(rest) = k.strip_prefix("cpu") else {
                 continue;
@@ -331,6 +410,20 @@ impl Topology {
             let Ok(cpu) = n.parse::<u32>() else { continue };
             let core = t.cores.entry(cpu).or_default();
             let v = kv[k];
+            if let Some(state) = field.strip_prefix("idle.state") {
+                let Ok(index) = state.parse::<u32>() else {
+                    continue;
+                };
+                let (access, name) = v.split_once('|').unwrap_or((v, ""));
+                core.idle.push(IdleState {
+                    index,
+                    name: name.to_string(),
+                    writable: access == "rw",
+                    has_disable: access != "none",
+                });
+                core.idle.sort_by_key(|s| s.index);
+                continue;
+            }
             match field {
                 "online" => core.online = Some(v == "1"),
                 "online_writable" => core.online_writable = true,
@@ -382,7 +475,13 @@ impl Topology {
                 dir: kv.get("gpu.dir").unwrap_or(&"").to_string(),
                 files,
                 levels,
+                power_policies: Vec::new(),
+                power_policy: None,
+                power_policy_writable: kv.contains_key("gpu.power_policy_writable"),
             };
+            if let Some(text) = kv.get("gpu.power_policy") {
+                (gpu.power_policies, gpu.power_policy) = choices(text);
+            }
             if kind == GpuKind::Kgsl {
                 gpu.writable = gpu.kgsl_control().is_ok() && gpu.unwritable().is_empty();
             }
@@ -429,6 +528,51 @@ impl Topology {
             .iter()
             .filter(|z| glob.is_match(&z.kind))
             .collect()
+    }
+
+    /// The CPU idle states as a table for `board probe`: per core, its
+    /// states (`0 WFI, 1 retention, 2 power-collapse`) and whether their
+    /// `disable` files may be written (for `cpuidle`).
+    pub fn idle_table(&self) -> Table {
+        let mut t = Table::new(&["cpu", "idle_states", "writable"]);
+        for (cpu, core) in &self.cores {
+            if core.idle.is_empty() {
+                continue;
+            }
+            let states: Vec<String> = core
+                .idle
+                .iter()
+                .map(|s| format!("{} {}", s.index, s.name))
+                .collect();
+            t.rows.push(vec![
+                format!("cpu{cpu}"),
+                states.join(", "),
+                if core.idle.iter().all(|s| s.writable) {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ]);
+        }
+        t
+    }
+
+    /// The devfreq devices as a table for `board probe`.
+    pub fn devfreq_table(&self) -> Table {
+        let mut t = Table::new(&["devfreq", "governor", "min", "max", "cur", "available", "writable"]);
+        let n = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+        for d in &self.devfreq {
+            t.rows.push(vec![
+                d.name.clone(),
+                d.governor.clone().unwrap_or_default(),
+                n(d.min),
+                n(d.max),
+                n(d.cur),
+                d.available.len().to_string(),
+                if d.writable { "yes".into() } else { "no".into() },
+            ]);
+        }
+        t
     }
 
     /// The thermal zones as a table for `board probe`.
@@ -578,6 +722,22 @@ mod tests {
         );
         let cpu = globset::Glob::new("cpu*").unwrap().compile_matcher();
         assert_eq!(t.zones_matching(&cpu).len(), 1);
+    }
+
+    #[test]
+    fn idle_states_are_read_per_core_with_their_access() {
+        let t = Topology::parse(
+            "cpu0.idle.state1=ro|pc\ncpu0.idle.state0=rw|WFI\ncpu1.idle.state0=none|WFI\nprobe=done\n",
+        )
+        .unwrap();
+        let c0 = &t.cores[&0].idle;
+        assert_eq!(
+            c0.iter().map(|s| (s.index, s.name.as_str(), s.writable, s.has_disable)).collect::<Vec<_>>(),
+            [(0, "WFI", true, true), (1, "pc", false, true)]
+        );
+        assert!(!t.cores[&1].idle[0].has_disable);
+        let table = t.idle_table();
+        assert_eq!(table.rows[0], ["cpu0", "0 WFI, 1 pc", "no"]);
     }
 
     #[test]

@@ -200,7 +200,18 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
         flips: flips(old, new),
         rows,
         cells,
+        environment: environment_changes(old, new),
     })
+}
+
+/// The differences between the environments the two meta.json record
+/// (none when either has no record: an older result set).
+fn environment_changes(old: &ResultSet, new: &ResultSet) -> Vec<crate::preflight::EnvChange> {
+    use crate::preflight::{compare_environments, environment_of};
+    match (&old.meta, &new.meta) {
+        (Some(a), Some(b)) => compare_environments(&environment_of(a), &environment_of(b)),
+        _ => Vec::new(),
+    }
 }
 
 fn ratio(old: Option<f64>, new: Option<f64>) -> Option<f64> {

@@ -119,6 +119,10 @@ pub struct Diff {
     pub rows: Vec<Row>,
     /// Per cell id, its most telling mark (worse over better over the rest).
     pub cells: Vec<(String, Mark)>,
+    /// Where the two result sets' boards were measured in different
+    /// environments (kernel, Android build, GPU driver, governors, ...;
+    /// meta.json's `environment`), board by board.
+    pub environment: Vec<crate::preflight::EnvChange>,
 }
 
 impl Diff {

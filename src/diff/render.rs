@@ -67,6 +67,16 @@ pub fn summary_line(d: &Diff) -> String {
 /// Aligned text; `colour` paints verdicts and marks.
 pub fn render_table(d: &Diff, colour: bool) -> String {
     let mut out = format!("old: {}\nnew: {}\n\n", d.old, d.new);
+    if !d.environment.is_empty() {
+        out.push_str(&format!(
+            "warning: measured in different environments ({}): differences may come from them, not from the change\n",
+            d.environment.len()
+        ));
+        for line in crate::preflight::describe_changes(&d.environment) {
+            out.push_str(&format!("  {line}\n"));
+        }
+        out.push('\n');
+    }
     if d.flips.is_empty() {
         out.push_str("checklist verdicts: none flipped\n\n");
     } else {
@@ -107,6 +117,12 @@ pub fn render_markdown(d: &Diff) -> String {
     } else {
         out.push_str(&flip_table(d).to_markdown());
     }
+    if !d.environment.is_empty() {
+        out.push_str("\n## Environment\n\nThe two result sets were measured in different environments: differences may come from them, not from the change.\n\n");
+        for line in crate::preflight::describe_changes(&d.environment) {
+            out.push_str(&format!("- {line}\n"));
+        }
+    }
     out.push_str("\n## Cells\n\n");
     if d.rows.is_empty() {
         out.push_str("No rows to show.\n");
@@ -138,6 +154,7 @@ pub fn render_json(d: &Diff) -> Result<String> {
         "alpha": d.alpha,
         "worse": d.any_worse(),
         "cells": counts,
+        "environment_changed": d.environment,
         "checks_flipped": d.flips.iter().map(|f| json!({
             "check": f.check,
             "group": f.group,

@@ -54,12 +54,14 @@ pub struct ReadCtx {
     pub file: String,
 }
 
-/// A kgsl knob the cell sets.
+/// A knob the cell sets (kgsl, CPU idle states).
 #[derive(Debug, Clone, Serialize)]
 pub struct KnobCtx {
     pub name: String,
     pub file: String,
-    pub value: u32,
+    pub value: String,
+    /// The file lists choices, the selected one in brackets.
+    pub choice: bool,
 }
 
 /// The board part of a cell script's context.
@@ -134,20 +136,25 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             idle_timer: k.idle_timer && !set("idle_timer"),
         }
     });
-    let knobs = topo
-        .gpu
-        .as_ref()
-        .map(|g| {
-            plan.knobs
-                .iter()
-                .map(|k| KnobCtx {
-                    name: k.name.clone(),
-                    file: join(sysfs, &format!("{}/{}", g.path, k.name)),
-                    value: k.value,
-                })
-                .collect()
+    // kgsl knobs live in the GPU's folder; the others name their file.
+    let gpu_path = topo.gpu.as_ref().map(|g| g.path.as_str());
+    let knobs = plan
+        .knobs
+        .iter()
+        .filter_map(|k| {
+            let rel = match (&k.file, gpu_path) {
+                (Some(f), _) => f.clone(),
+                (None, Some(g)) => format!("{g}/{}", k.name),
+                (None, None) => return None,
+            };
+            Some(KnobCtx {
+                name: k.name.clone(),
+                file: join(sysfs, &rel),
+                value: k.value.to_string(),
+                choice: matches!(k.value, crate::board::freqplan::KnobValue::Choice(_)),
+            })
         })
-        .unwrap_or_default();
+        .collect();
     let online = load_cores
         .iter()
         .filter(|c| topo.cores.get(c).is_some_and(|k| k.online.is_some()))
@@ -272,9 +279,10 @@ pub fn verify_knobs(plan: &FreqPlan, status: &BTreeMap<String, String>) -> Vec<S
             let got = status
                 .get(&format!("knob_{when}.{}", k.name))
                 .map(|v| v.trim());
-            if got != Some(k.value.to_string().as_str()) {
+            if !got.is_some_and(|g| k.value.matches(g)) {
                 problems.push(format!(
-                    "kgsl {}: read {} {when} the benchmark, set to {}",
+                    "{}{}: read {} {when} the benchmark, set to {}",
+                    if k.file.is_some() { "" } else { "kgsl " },
                     k.name,
                     got.map_or("nothing".to_string(), |g| format!("`{g}`")),
                     k.value
@@ -417,6 +425,7 @@ mod tests {
             gpu: None,
             left: Vec::new(),
             knobs: Vec::new(),
+            stopped: Vec::new(),
         };
         let m = |v: u64| BTreeMap::from([("big".to_string(), v)]);
         assert!(verify(&plan, &m(1_000_000), &m(1_009_000), 1.0).is_empty());

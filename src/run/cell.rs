@@ -436,6 +436,7 @@ fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
         freq_before: BTreeMap::new(),
         freq_after: BTreeMap::new(),
         cores_onlined: Vec::new(),
+        daemons_stopped: Vec::new(),
         stale_state_restored: false,
         k_choice: choice.record.clone(),
         search: None,
@@ -680,6 +681,9 @@ fn run_round_trip(
         core_ctl => minijinja::Value::from(minijinja::value::Serde(&ctx.core_ctl)),
         reads => minijinja::Value::from(minijinja::value::Serde(&ctx.reads)),
         knobs => minijinja::Value::from(minijinja::value::Serde(&ctx.knobs)),
+        stop_daemons => minijinja::Value::from(
+            record.pins.stopped.iter().map(|d| context! { name => d, comm => crate::preflight::comm_name(d) }).collect::<Vec<_>>(),
+        ),
         thermal => minijinja::Value::from(minijinja::value::Serde(&thermal)),
     })?;
     files.push(("cell.sh".into(), script.into_bytes(), EXEC));
@@ -746,6 +750,10 @@ fn judge(
                 .filter_map(|c| c.parse().ok())
                 .collect()
         })
+        .unwrap_or_default();
+    record.daemons_stopped = st
+        .get("daemon_stopped")
+        .map(|v| v.split_whitespace().map(String::from).collect())
         .unwrap_or_default();
     record.stale_state_restored = st.contains_key("stale_state");
     record.thermal = r

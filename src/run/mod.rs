@@ -319,6 +319,8 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             },
         }
     }
+    // The pre-flight next: a failing check writes nothing under outputs/.
+    let preflights = preflight_boards(p, &mut lost, cancel, opts.progress)?;
     // Helpers next: a compiler failure writes nothing under outputs/.
     let mut helper_paths = BTreeMap::new();
     for (name, b) in &p.boards {
@@ -500,9 +502,11 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let _ = std::fs::remove_dir_all(out_dir.join(".staging"));
     let _ = std::fs::remove_dir_all(out_dir.join(".trash"));
     if let Some(HaltReason::Storage { id, error }) = halt.reason() {
+        // Runs live per round (`cells/<id>/r<round>/`).
         let kept = p
             .cells
             .iter()
+            .flat_map(|c| (1..=rounds).map(move |r| rounds::round_cell(c, r, 0)))
             .filter(|c| current_record(&out_dir, c).is_some_and(|r| r.status == Status::Ok))
             .count();
         anyhow::bail!(
@@ -519,6 +523,56 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     })?;
     let by_status = status_counts(p, &out_dir);
     let halted = halt.reason();
+    // The environment of each board: the pre-flight's reading, and what
+    // the benchmark said of the device (from this run's cells, else as
+    // the result set recorded it before).
+    let earlier_meta: Option<serde_json::Value> = std::fs::read(out_dir.join("meta.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let earlier_env = earlier_meta
+        .as_ref()
+        .map(crate::preflight::environment_of)
+        .unwrap_or_default();
+    let mut environment: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (board, pf) in &preflights {
+        let mut env = pf.environment.clone();
+        let device = results
+            .iter()
+            .filter(|(i, _)| p.cells[*i].coord.board == *board)
+            .map(|(_, r)| &r.device_info)
+            .find(|d| d.keys().any(|k| crate::preflight::DEVICE_ENVIRONMENT.contains(&k.as_str())));
+        match device {
+            Some(d) => {
+                for k in crate::preflight::DEVICE_ENVIRONMENT {
+                    if let Some(v) = d.get(k) {
+                        env.insert(format!("device.{k}"), v.clone());
+                    }
+                }
+            }
+            None => {
+                if let Some(old) = earlier_env.get(board) {
+                    env.extend(
+                        old.iter()
+                            .filter(|(k, _)| k.starts_with("device."))
+                            .map(|(k, v)| (k.clone(), v.clone())),
+                    );
+                }
+            }
+        }
+        environment.insert(board.clone(), env);
+    }
+    // A result set whose earlier runs were measured in another environment
+    // (a kernel update between two sessions) says so.
+    let env_changes = crate::preflight::compare_environments(&earlier_env, &environment);
+    if !env_changes.is_empty() {
+        eprintln!(
+            "klo-spec: warning: the environment changed since the earlier runs in {} (their results are mixed with this run's in the tables; `--force` measures everything again):",
+            out_dir.display()
+        );
+        for line in crate::preflight::describe_changes(&env_changes) {
+            eprintln!("  {}", crate::text::printable_lines(&line));
+        }
+    }
     let meta = json!({
         "scenario": {"name": s.name, "file": s.file.display().to_string(), "sha256": hex_sha256(s.text.as_bytes())},
         "klo_spec": {"version": env!("CARGO_PKG_VERSION")},
@@ -538,6 +592,11 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         "helpers_source_sha256": helpers::source_hash(),
         "regimes": p.regimes.iter().map(|((b, n), r)| json!({"board": b, "network": n, "regime": r.regime, "ratio": r.ratio, "ker_scale": r.ker_scale, "calibration": r.calibration})).collect::<Vec<_>>(),
         "notes": p.notes,
+        "preflight": preflights.iter().map(|(b, pf)| (b.clone(), json!({
+            "checks": pf.checks,
+            "allowed_by": {"scenario": s.preflight.allow, "battery_min_pct": s.preflight.battery_min_pct, "free_mib": s.preflight.free_mib},
+        }))).collect::<serde_json::Map<_, _>>(),
+        "environment": environment,
         "templates": p.templates.overrides().iter().map(|o| o.display().to_string()).collect::<Vec<_>>(),
         "run": {
             "started_at": started_at,
@@ -569,6 +628,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             "on_failure": match s.on_failure { crate::scenario::OnFailure::KeepGoing => "keep_going", crate::scenario::OnFailure::Bail => "bail" },
             "bailed_after": match &halted { Some(HaltReason::Bail { id, status }) => Some(json!({"id": id, "status": status})), _ => None },
             "interrupted": cancel.is_cancelled(),
+            "environment_changed": env_changes,
             "by_status": by_status,
         },
     });
@@ -594,6 +654,76 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         halted,
         left_behind: left_behind.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
+}
+
+/// Runs the pre-flight on every board not lost (one round trip each),
+/// prints what failed or was allowed, and refuses the run (exit 2) when a
+/// check failed that neither the scenario nor `--allow` accepts. A board
+/// that cannot be reached is lost, as for its lock.
+fn preflight_boards(
+    p: &Prepared,
+    lost: &mut BTreeMap<String, String>,
+    cancel: &Cancel,
+    progress: bool,
+) -> Result<BTreeMap<String, crate::preflight::Preflight>> {
+    let settings = &p.scenario.preflight;
+    let mut out = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (name, b) in &p.boards {
+        if lost.contains_key(name) {
+            continue;
+        }
+        let retries = b.config().retries;
+        let note = |n: u32, why: &str| {
+            eprintln!(
+                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
+            )
+        };
+        let pf = match with_retries(retries, cancel, note, || {
+            crate::preflight::run_on(b.as_ref(), &p.templates, settings)
+        }) {
+            Ok(pf) => pf,
+            Err(e) => match unreachable(&e) {
+                Some(why) => {
+                    lost.insert(name.clone(), why);
+                    continue;
+                }
+                None => return Err(e.context(format!("the pre-flight of board `{name}`"))),
+            },
+        };
+        let any = pf
+            .checks
+            .iter()
+            .any(|c| matches!(c.outcome, crate::preflight::Outcome::Fail | crate::preflight::Outcome::Allowed));
+        if progress || any {
+            for line in crate::preflight::report_lines(name, &pf) {
+                eprintln!("{}", crate::text::printable_lines(&line));
+            }
+        }
+        failed.extend(pf.failed().map(|c| format!("`{}` on board `{name}`", c.name)));
+        out.insert(name.clone(), pf);
+    }
+    if !failed.is_empty() {
+        let names: Vec<&str> = out
+            .values()
+            .flat_map(|pf| pf.failed().map(|c| c.name.as_str()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        return Err(crate::error::UsageError::new(
+            format!(
+                "the pre-flight failed: {} (nothing was run or written)",
+                failed.join(", ")
+            ),
+            Some(format!(
+                "fix what the lines above say, or accept it for this run with {} (or in the scenario: `preflight: {{allow: [{}]}}`)",
+                names.iter().map(|n| format!("--allow {n}")).collect::<Vec<_>>().join(" "),
+                names.join(", ")
+            )),
+        )
+        .into());
+    }
+    Ok(out)
 }
 
 /// A board's records (by cell index) and why it was lost, if it was.

@@ -241,6 +241,38 @@ pub fn prepare_calibrating(
                 }
             }
         }
+        plan.stopped = scenario.stop_daemons.clone();
+        match freqplan::resolve_mali(&scenario.mali, topo, &c.board) {
+            Ok(pins) => plan.knobs.extend(pins),
+            Err(e) => {
+                let path = "mali.power_policy".to_string();
+                if reported.insert((path.clone(), e.message.clone())) {
+                    problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
+                }
+            }
+        }
+        if !scenario.devfreq.is_empty() {
+            match freqplan::resolve_devfreq(&scenario.devfreq, topo, &c.board) {
+                Ok(pins) => plan.knobs.extend(pins),
+                Err((glob, e)) => {
+                    let path = format!("devfreq.{glob}");
+                    if reported.insert((path.clone(), e.message.clone())) {
+                        problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
+                    }
+                }
+            }
+        }
+        if let Some(idle) = &scenario.cpuidle {
+            match freqplan::resolve_cpuidle(idle, topo, &c.board) {
+                Ok(pins) => plan.knobs.extend(pins),
+                Err((cluster, e)) => {
+                    let path = format!("cpuidle.{cluster}");
+                    if reported.insert((path.clone(), e.message.clone())) {
+                        problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
+                    }
+                }
+            }
+        }
         plans.push(plan);
         if let Some(load) = scenario.load(&c.load)
             && let Cores::List(list) = &load.cores

@@ -329,6 +329,75 @@ pub(super) fn check(
         c.range(&format!("kgsl.{name}"), &format!("`{name}`"), v, 0, max);
     }
 
+    let mut preflight = check_preflight(&mut c, &raw.preflight);
+    let mut seen_daemons = HashSet::new();
+    for (i, d) in raw.stop_daemons.iter().enumerate() {
+        let at = format!("stop_daemons[{i}]");
+        if !crate::preflight::is_process_name(d) {
+            c.err(
+                &at,
+                format!("`{d}` is not a service name"),
+                Some("give the daemon's name as `ps` shows it (`thermal-engine`): letters, digits and `_-.@:+`, no path".into()),
+            );
+        } else if !seen_daemons.insert(d.as_str()) {
+            c.err(&at, format!("`{d}` is listed twice"), Some("name each daemon once".into()));
+        }
+    }
+    preflight.stopped = raw.stop_daemons.clone();
+    let mut devfreq = Vec::new();
+    for (glob, value) in raw.devfreq.iter().flat_map(|d| d.0.iter()) {
+        let path = format!("devfreq.{glob}");
+        if *value == super::freq::FreqValue::Keep {
+            c.err(&path, "`keep` is not a devfreq value", Some("give `min`, `max`, a value the device lists, or a percentage (`50%`); leave the device out to keep it as it is".into()));
+            continue;
+        }
+        match globset::Glob::new(glob) {
+            Ok(g) if !glob.trim().is_empty() => devfreq.push((glob.clone(), *value, g.compile_matcher())),
+            _ => c.err_key(
+                "devfreq",
+                glob,
+                format!("`{glob}` is not a glob on devfreq device names"),
+                Some("`*ddr*`, `*bw*`, `soc:qcom,cpu-llcc-ddr-bw` (`klo-spec board probe BOARD` lists the devices)".into()),
+            ),
+        }
+    }
+    if let Some(policy) = raw.mali.as_ref().and_then(|m| m.power_policy.as_ref())
+        && !(!policy.is_empty() && policy.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        c.err(
+            "mali.power_policy",
+            format!("`{policy}` is not a power policy name"),
+            Some("give one of the names the board's power_policy file lists, e.g. `always_on` or `coarse_demand` (`klo-spec board probe BOARD` shows them)".into()),
+        );
+    }
+    if raw.devfreq.as_ref().is_some_and(|d| d.0.is_empty()) {
+        c.err("devfreq", "`devfreq` is empty", Some("name a device glob and a value, e.g. `devfreq: {\"*ddr*\": max}`, or leave `devfreq` out".into()));
+    }
+    if let Some(idle) = &raw.cpuidle {
+        if idle.is_empty() {
+            c.err(
+                "cpuidle",
+                "`cpuidle` is empty",
+                Some("name a cluster and the deepest idle state to keep, e.g. `cpuidle: {all: 0}`, or leave `cpuidle` out".into()),
+            );
+        }
+        for (cluster, deepest) in idle {
+            let path = format!("cpuidle.{cluster}");
+            let known = matches!(cluster.as_str(), "all" | "little" | "mid" | "big" | "prime")
+                || cluster.strip_prefix("mid").is_some_and(|n| n.parse::<u32>().is_ok())
+                || cluster.strip_prefix("policy").is_some_and(|n| n.parse::<u32>().is_ok());
+            if !known {
+                c.err_key(
+                    "cpuidle",
+                    cluster,
+                    format!("`{cluster}` is not a cluster"),
+                    Some("clusters: `all`, `little`, `mid`, `big`, `prime`, `policyN` (`klo-spec board probe BOARD` lists a board's)".into()),
+                );
+            }
+            c.range(&path, &format!("`cpuidle.{cluster}`"), *deepest, 0, 9);
+        }
+    }
+
     if !c.problems.is_empty() {
         return Err(InputError {
             diagnostics: c.problems,
@@ -369,7 +438,60 @@ pub(super) fn check(
         pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
         thermal,
         kgsl,
+        preflight,
+        cpuidle: raw.cpuidle,
+        stop_daemons: raw.stop_daemons,
+        devfreq,
+        mali: raw.mali.unwrap_or_default(),
     })
+}
+
+/// `preflight`: known check names, each once; sane thresholds; daemon
+/// names that can be looked for.
+fn check_preflight(c: &mut Checker, p: &raw::PreflightConfig) -> crate::preflight::Settings {
+    use crate::preflight::CHECKS;
+    let mut seen = HashSet::new();
+    for (i, name) in p.allow.iter().enumerate() {
+        let at = format!("preflight.allow[{i}]");
+        if !CHECKS.contains(&name.as_str()) {
+            let hint = match crate::error::suggest(name, CHECKS) {
+                Some(s) => format!("did you mean `{s}`? the checks: {}", CHECKS.join(", ")),
+                None => format!("the checks: {}", CHECKS.join(", ")),
+            };
+            c.err(&at, format!("`{name}` is not a pre-flight check"), Some(hint));
+        } else if !seen.insert(name.as_str()) {
+            c.err(&at, format!("`{name}` is listed twice"), Some("name each check once".into()));
+        }
+    }
+    c.range(
+        "preflight.battery_min_pct",
+        "`battery_min_pct`",
+        p.battery_min_pct,
+        0,
+        100,
+    );
+    c.range("preflight.free_mib", "`free_mib`", p.free_mib, 0, 1 << 20);
+    if let Some(daemons) = &p.daemons {
+        for (i, d) in daemons.iter().enumerate() {
+            if !crate::preflight::is_process_name(d) {
+                c.err(
+                    &format!("preflight.daemons[{i}]"),
+                    format!("`{d}` is not a process name"),
+                    Some("give the program's name as `ps` shows it (`thermal-engine`): letters, digits and `_-.@:+`, no path".into()),
+                );
+            }
+        }
+    }
+    let mut s = crate::preflight::Settings {
+        allow: p.allow.clone(),
+        battery_min_pct: p.battery_min_pct,
+        free_mib: p.free_mib,
+        ..Default::default()
+    };
+    if let Some(d) = &p.daemons {
+        s.daemons = d.clone();
+    }
+    s
 }
 
 /// `thermal`: a valid glob, exactly one of `below_c` and `within_c`, sane

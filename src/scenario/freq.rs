@@ -290,3 +290,25 @@ impl JsonSchema for GpuFreq {
         schemars::Schema::try_from(s).expect("a JSON object is a schema")
     }
 }
+
+/// `devfreq`: a glob on devfreq device names (`class/devfreq/<name>`: a
+/// memory bus, DDR, an interconnect) to the value each matching device is
+/// pinned to, in the device's own unit (the numbers its
+/// `available_frequencies` lists).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(transparent)]
+pub struct DevfreqSetting(pub BTreeMap<String, FreqValue>);
+
+impl JsonSchema for DevfreqSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DevfreqSetting".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A map from a glob on devfreq device names (`*ddr*`, `*bw*`, `*dmc*`) to `min`, `max`, a value of the device's `available_frequencies`, or a percentage of its range (`50%`).",
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": freq_value_schema()
+        })
+    }
+}

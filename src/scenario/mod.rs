@@ -72,6 +72,16 @@ pub struct Scenario {
     pub thermal: Option<ThermalSpec>,
     /// kgsl knobs every cell sets (none given: empty).
     pub kgsl: raw::KgslKnobs,
+    /// The pre-flight's settings (`preflight`; `--allow` adds to `allow`).
+    pub preflight: crate::preflight::Settings,
+    /// Per cluster, the deepest CPU idle state kept enabled (`cpuidle`).
+    pub cpuidle: Option<BTreeMap<String, u32>>,
+    /// Daemons stopped for every cell (`stop_daemons`).
+    pub stop_daemons: Vec<String>,
+    /// Devfreq devices pinned for every cell (`devfreq`): glob -> value.
+    pub devfreq: Vec<(String, freq::FreqValue, globset::GlobMatcher)>,
+    /// Mali knobs every cell sets (`mali`).
+    pub mali: raw::MaliKnobs,
 }
 
 /// The `thermal` section after validation.

@@ -168,6 +168,97 @@ pub struct RawScenario {
     /// where the board has them (as androidx's lockClocks does).
     #[serde(default)]
     pub kgsl: Option<KgslKnobs>,
+    /// Pre-flight checks, before the run's first cell on each board:
+    /// battery, screen, build type, governors, vendor daemons, idle states,
+    /// SELinux, free space. A failing check stops the run before anything
+    /// is written unless `allow` names it (or `--allow NAME`); every
+    /// outcome is recorded in meta.json.
+    #[serde(default)]
+    pub preflight: PreflightConfig,
+    /// CPU idle states per cluster: the deepest state kept enabled, by
+    /// index (`{all: 0}` keeps only each core's shallowest state, usually
+    /// WFI; `{big: 1, little: 2}`). The deeper states are disabled for every
+    /// cell (their `disable` files), read back before and after the
+    /// benchmark, and put back, like a frequency. Clusters: `all`,
+    /// `little`, `mid`, `big`, `prime`, `policyN`.
+    #[serde(default)]
+    pub cpuidle: Option<BTreeMap<String, u32>>,
+    /// Daemons stopped for every cell and started again after it, by name
+    /// (the service's name, which is also its process's: `thermal-engine`,
+    /// `perfd`, `thermald`): Android's `stop`/`start` where the board has
+    /// them, else `systemctl`. Only those found running are stopped and
+    /// started again. The pre-flight's `daemons` check does not fail on
+    /// them.
+    #[serde(default)]
+    pub stop_daemons: Vec<String>,
+    /// Devfreq devices other than the GPU (a memory bus, DDR), pinned for
+    /// every cell: a glob on their names (`class/devfreq/<name>`; `klo-spec
+    /// board probe` lists them) to `min`, `max`, a value of their
+    /// `available_frequencies` (in the device's unit) or a percentage.
+    /// Each device's `min_freq` and `max_freq` are set to it, read back
+    /// before and after the benchmark, and put back.
+    #[serde(default)]
+    pub devfreq: Option<super::freq::DevfreqSetting>,
+    /// Mali knobs set for every cell, read back and put back: each given
+    /// one needs a Mali GPU with that file on every board of the scenario.
+    #[serde(default)]
+    pub mali: Option<MaliKnobs>,
+}
+
+/// `mali`: `class/misc/mali0/device/power_policy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaliKnobs {
+    /// The GPU's power policy for the cell: one of those its
+    /// `power_policy` file lists (`always_on` keeps the GPU powered between
+    /// jobs, `coarse_demand` powers it up and down with the work).
+    #[serde(default)]
+    pub power_policy: Option<String>,
+}
+
+/// `preflight`: which failing checks are accepted, and the thresholds.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreflightConfig {
+    /// Checks whose failure is recorded but does not stop the run:
+    /// `battery`, `screen`, `build`, `governors`, `daemons`,
+    /// `idle_states`, `selinux`, `free_space`.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// The lowest battery level (percent) at which a board that is not
+    /// charging may run (default 30).
+    #[serde(default = "default_battery_min_pct")]
+    #[schemars(range(max = 100))]
+    pub battery_min_pct: u32,
+    /// The least free space, in MiB, in the board's work folder (default
+    /// 256).
+    #[serde(default = "default_free_mib")]
+    #[schemars(range(max = 1048576))]
+    pub free_mib: u64,
+    /// The processes the `daemons` check looks for, by name (default:
+    /// thermal-engine, perfd, mpdecision, thermald, tuned,
+    /// power-profiles-daemon, auto-cpufreq). Names are matched on their
+    /// first 15 characters, as the kernel keeps them.
+    #[serde(default)]
+    pub daemons: Option<Vec<String>>,
+}
+
+impl Default for PreflightConfig {
+    fn default() -> Self {
+        PreflightConfig {
+            allow: Vec::new(),
+            battery_min_pct: default_battery_min_pct(),
+            free_mib: default_free_mib(),
+            daemons: None,
+        }
+    }
+}
+
+fn default_battery_min_pct() -> u32 {
+    crate::preflight::DEFAULT_BATTERY_MIN_PCT
+}
+fn default_free_mib() -> u64 {
+    crate::preflight::DEFAULT_FREE_MIB
 }
 
 /// `kgsl`: `class/kgsl/kgsl-3d0/{force_clk_on,idle_timer,bus_split}`.
