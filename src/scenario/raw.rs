@@ -179,7 +179,7 @@ pub struct RawScenario {
 }
 
 /// `sampler`: `off`, or how often and which thermal zones.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Sampler {
     /// No sampler.
     Off,
@@ -204,7 +204,7 @@ pub struct SamplerConfig {
     /// A glob on the thermal zones' `type` (`cpu*`, `gpu*`): the zones
     /// sampled. Default: every zone the board has. Given, every board of
     /// the scenario must have a matching zone.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zones: Option<String>,
 }
 
@@ -225,6 +225,16 @@ pub const DEFAULT_SAMPLER_RATE_HZ: f64 = 10.0;
 
 fn default_sampler_rate() -> f64 {
     DEFAULT_SAMPLER_RATE_HZ
+}
+
+/// As written: `off`, or the mapping.
+impl Serialize for Sampler {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Sampler::Off => s.serialize_str("off"),
+            Sampler::On(c) => c.serialize(s),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Sampler {
