@@ -1072,3 +1072,36 @@ fn an_interrupted_cell_stops_its_sampler_and_sampler_off_samples_nothing() {
     let j = json(&sb.out("sampled").join("cells/old/none/cpu-current/gpu-current/a/default/r1/cell.json"));
     assert!(j.get("samples").is_none(), "{j}");
 }
+
+#[test]
+fn the_sampler_runs_under_each_shell_boards_have() {
+    // dash (Debian's sh), bash, mksh (Android's shell), busybox sh.
+    for shell in ["sh", "bash", "mksh", "busybox sh"] {
+        let probe = shell.split(' ').next().unwrap();
+        if std::process::Command::new(probe).arg("-c").arg("true").output().is_err() {
+            eprintln!("{probe} is not installed: skipped (tests/run.sh installs it)");
+            continue;
+        }
+        let sb = Sandbox::new();
+        sampler_board(&sb, "{rate_hz: 20}", "a", 1);
+        let out = sb
+            .command(&["run", "s.yaml", "--boards", "boards.yaml"])
+            .env("KLO_SPEC_SHELL", shell)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
+        assert!(alive_in(sb.path()).is_empty(), "{shell}: {:?}", alive_in(sb.path()));
+        let rows = csv_rows(
+            &sb.out("sampled")
+                .join("cells/old/none/cpu-current/gpu-current/a/default/r1/samples.csv"),
+        );
+        assert!(rows.len() > 5, "{shell}: {rows:?}");
+        for r in &rows[1..] {
+            assert_eq!(r.len(), rows[0].len(), "{shell}: {r:?}");
+            assert!(
+                r.iter().all(|v| v.parse::<f64>().is_ok()),
+                "{shell}: every value read: {r:?}"
+            );
+        }
+    }
+}
