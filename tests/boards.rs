@@ -1018,7 +1018,9 @@ fn the_sampler_records_frequencies_busy_and_rising_temperatures_and_leaves_nothi
     let out = sb.run(&["report", "outputs/sampled"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let svg = std::fs::read_to_string(sb.out("sampled").join("plots/samples.svg")).unwrap();
-    assert!(svg.contains("<svg") && svg.contains("cpu-0-0"), "{svg}");
+    for label in ["old: frequency (MHz)", "old: temperature (°C)", "cpu-0-0", "little", "gpu"] {
+        assert!(svg.contains(label), "{label}: {svg}");
+    }
     let md = std::fs::read_to_string(sb.out("sampled").join("report.md")).unwrap();
     assert!(md.contains("(plots/samples.svg)"), "{md}");
     let differ = tree_differences(&t, "qcom-nodevfreq", &|p| {
