@@ -909,7 +909,10 @@ fn alive_in(dir: &Path) -> Vec<String> {
             e.file_name().to_str()?.parse::<i32>().ok()?;
             let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
             let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?.to_string();
+            let state = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .next()?
+                .to_string();
             (cwd.starts_with(&dir) && state != "Z" && state != "X").then_some(stat)
         })
         .collect()
@@ -948,7 +951,9 @@ fn the_sampler_records_frequencies_busy_and_rising_temperatures_and_leaves_nothi
     assert!(alive_in(sb.path()).is_empty(), "{:?}", alive_in(sb.path()));
     let cells = sb.out("sampled").join("cells");
     let file = |net: &str| {
-        let p = cells.join(format!("old/none/cpu-current/gpu-current/{net}/default/r1/samples.csv"));
+        let p = cells.join(format!(
+            "old/none/cpu-current/gpu-current/{net}/default/r1/samples.csv"
+        ));
         csv_rows(&p)
     };
     let (a, b) = (file("a"), file("b"));
@@ -1008,7 +1013,10 @@ fn the_sampler_records_frequencies_busy_and_rising_temperatures_and_leaves_nothi
 
     // The result set's table: per cell, round and signal.
     let rows = csv_rows(&sb.out("sampled").join("samples.csv"));
-    assert_eq!(rows[0], ["id", "round", "signal", "n", "min", "mean", "max"]);
+    assert_eq!(
+        rows[0],
+        ["id", "round", "signal", "n", "min", "mean", "max"]
+    );
     assert_eq!(rows.len(), 1 + 2 * 8, "{rows:?}");
     assert!(rows.iter().any(|r| r[0].ends_with("/a/default")
         && r[2] == "temp_c.cpu-0-0"
@@ -1018,7 +1026,13 @@ fn the_sampler_records_frequencies_busy_and_rising_temperatures_and_leaves_nothi
     let out = sb.run(&["report", "outputs/sampled"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let svg = std::fs::read_to_string(sb.out("sampled").join("plots/samples.svg")).unwrap();
-    for label in ["old: frequency (MHz)", "old: temperature (°C)", "cpu-0-0", "little", "gpu"] {
+    for label in [
+        "old: frequency (MHz)",
+        "old: temperature (°C)",
+        "cpu-0-0",
+        "little",
+        "gpu",
+    ] {
         assert!(svg.contains(label), "{label}: {svg}");
     }
     let md = std::fs::read_to_string(sb.out("sampled").join("report.md")).unwrap();
@@ -1052,7 +1066,9 @@ fn an_interrupted_cell_stops_its_sampler_and_sampler_off_samples_nothing() {
         .find_map(|p| std::fs::read_to_string(p).ok())
         .unwrap();
     assert!(
-        header.starts_with("t_s,cpu_khz.little,cpu_khz.big,gpu_hz,gpu_busy,temp_mc.cpu-0-0,temp_mc.cpu-1-0\n"),
+        header.starts_with(
+            "t_s,cpu_khz.little,cpu_khz.big,gpu_hz,gpu_busy,temp_mc.cpu-0-0,temp_mc.cpu-1-0\n"
+        ),
         "only the zones of `zones`: {header}"
     );
     assert!(!alive_in(sb.path()).is_empty());
@@ -1066,12 +1082,17 @@ fn an_interrupted_cell_stops_its_sampler_and_sampler_off_samples_nothing() {
     sampler_board(&sb, "off", "a", 0);
     let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(find(sb.path(), "samples.csv")
-        .iter()
-        .all(|p| p == &sb.out("sampled").join("samples.csv")));
+    assert!(
+        find(sb.path(), "samples.csv")
+            .iter()
+            .all(|p| p == &sb.out("sampled").join("samples.csv"))
+    );
     let rows = csv_rows(&sb.out("sampled").join("samples.csv"));
     assert_eq!(rows.len(), 1, "a header only: {rows:?}");
-    let j = json(&sb.out("sampled").join("cells/old/none/cpu-current/gpu-current/a/default/r1/cell.json"));
+    let j = json(
+        &sb.out("sampled")
+            .join("cells/old/none/cpu-current/gpu-current/a/default/r1/cell.json"),
+    );
     assert!(j.get("samples").is_none(), "{j}");
 }
 
@@ -1080,7 +1101,12 @@ fn the_sampler_runs_under_each_shell_boards_have() {
     // dash (Debian's sh), bash, mksh (Android's shell), busybox sh.
     for shell in ["sh", "bash", "mksh", "busybox sh"] {
         let probe = shell.split(' ').next().unwrap();
-        if std::process::Command::new(probe).arg("-c").arg("true").output().is_err() {
+        if std::process::Command::new(probe)
+            .arg("-c")
+            .arg("true")
+            .output()
+            .is_err()
+        {
             eprintln!("{probe} is not installed: skipped (tests/run.sh installs it)");
             continue;
         }
@@ -1092,7 +1118,11 @@ fn the_sampler_runs_under_each_shell_boards_have() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
-        assert!(alive_in(sb.path()).is_empty(), "{shell}: {:?}", alive_in(sb.path()));
+        assert!(
+            alive_in(sb.path()).is_empty(),
+            "{shell}: {:?}",
+            alive_in(sb.path())
+        );
         let rows = csv_rows(
             &sb.out("sampled")
                 .join("cells/old/none/cpu-current/gpu-current/a/default/r1/samples.csv"),

@@ -253,7 +253,13 @@ mod tests {
         let s = Samples::parse(text).unwrap();
         assert_eq!(
             s.signals,
-            ["cpu_khz.little", "cpu_khz.big", "gpu_khz", "gpu_busy_pct", "temp_c.cpu-0-0"]
+            [
+                "cpu_khz.little",
+                "cpu_khz.big",
+                "gpu_khz",
+                "gpu_busy_pct",
+                "temp_c.cpu-0-0"
+            ]
         );
         assert_eq!(s.t_s, [100.0, 100.1, 100.2]);
         assert_eq!(s.values[1], [Some(800000.0), None, Some(800000.0)]);
@@ -319,7 +325,10 @@ mod tests {
         assert_eq!(sum.samples, 2);
         assert!(sum.signals.is_empty());
         // A header only: no samples.
-        let sum = Samples::parse("t_s,cpu_khz.big\n").unwrap().summary().unwrap();
+        let sum = Samples::parse("t_s,cpu_khz.big\n")
+            .unwrap()
+            .summary()
+            .unwrap();
         assert_eq!((sum.samples, sum.t_first_s), (0, None));
     }
 }

@@ -71,8 +71,7 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
     };
     let Some(cells) = cells.filter(|_| set.cells_root.is_some()) else {
         return missing(
-            "it needs the runs' samples.csv files, and this result set has no cells/ folder"
-                .into(),
+            "it needs the runs' samples.csv files, and this result set has no cells/ folder".into(),
         );
     };
     let limit = crate::results::cells::file_limit(set.scenario_text.as_deref());
@@ -199,8 +198,9 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
                     let c = colour(i);
                     let mut labelled = false;
                     for pts in per_run.iter().filter(|p| !p.is_empty()) {
-                        let drawn =
-                            drawing(chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))))?;
+                        let drawn = drawing(
+                            chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))),
+                        )?;
                         if !labelled {
                             drawn.label(short(s)).legend(move |(x, y)| {
                                 PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))

@@ -529,7 +529,10 @@ pub fn sampler(
             label = format!("{label}_{}", z.id);
             labels.insert(label.clone());
         }
-        zones.push((format!("temp_mc.{label}"), join(sysfs, &format!("{}/temp", z.dir()))));
+        zones.push((
+            format!("temp_mc.{label}"),
+            join(sysfs, &format!("{}/temp", z.dir())),
+        ));
     }
     if files.is_empty() && zones.is_empty() {
         return None;

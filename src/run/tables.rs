@@ -134,18 +134,15 @@ pub fn samples_table(
     p: &Prepared,
     mut sampled: Vec<(usize, u32, crate::ingest::samples::SamplesSummary)>,
 ) -> crate::output::Table {
-    let mut t = crate::output::Table::new(&[
-        "id", "round", "signal", "n", "min", "mean", "max",
-    ]);
-    sampled.sort_by(|a, b| {
-        p.cells[a.0]
-            .id
-            .cmp(&p.cells[b.0].id)
-            .then(a.1.cmp(&b.1))
-    });
+    let mut t = crate::output::Table::new(&["id", "round", "signal", "n", "min", "mean", "max"]);
+    sampled.sort_by(|a, b| p.cells[a.0].id.cmp(&p.cells[b.0].id).then(a.1.cmp(&b.1)));
     for (i, round, sm) in sampled {
         for s in sm.signals {
-            let digits = if s.signal.starts_with("temp_c.") { 2 } else { 1 };
+            let digits = if s.signal.starts_with("temp_c.") {
+                2
+            } else {
+                1
+            };
             let f = |v: f64| format!("{v:.digits$}");
             t.rows.push(vec![
                 p.cells[i].id.clone(),
