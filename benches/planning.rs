@@ -137,6 +137,7 @@ fn record(c: &klo_spec::matrix::Cell) -> CellRecord {
         foreign_cpu_pct: Some(0.5),
         regime: None,
         thermal: None,
+        samples: None,
         klo_spec_version: env!("CARGO_PKG_VERSION").into(),
     }
 }

@@ -247,6 +247,11 @@ pub struct CellRecord {
     /// The thermal gate's wait and temperatures (scenarios with `thermal`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thermal: Option<ThermalRecord>,
+    /// What the sampler saw during the benchmark (`samples.csv` of the
+    /// run's folder), per signal; none with `sampler: off`, on a board with
+    /// nothing to sample, or from a klo-spec without a sampler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<crate::ingest::samples::SamplesSummary>,
     pub klo_spec_version: String,
 }
 

@@ -1049,3 +1049,243 @@ fn a_thermal_zone_that_is_not_the_one_probed_stops_the_cell() {
     std::fs::write(&ty, "cpu-0-0\n").unwrap();
     assert_same_tree(&t, "qcom-nodevfreq");
 }
+
+/// Live processes (not zombies) whose working folder is under `dir`: a cell
+/// script, its sampler and their `sleep`s run in the cell's folder.
+fn alive_in(dir: &Path) -> Vec<String> {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name().to_str()?.parse::<i32>().ok()?;
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let state = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .next()?
+                .to_string();
+            (cwd.starts_with(&dir) && state != "Z" && state != "X").then_some(stat)
+        })
+        .collect()
+}
+
+/// The `qcom-nodevfreq` fixture as board `old`, with a busy figure (the
+/// shipped tree has none: a new file would change rb5-like identities),
+/// and a scenario of 2 s benchmarks with the sampler at 20 Hz.
+fn sampler_board(sb: &Sandbox, sampler: &str, networks: &str, bench_s: u32) -> PathBuf {
+    copy_fake_bench(sb);
+    let t = sb.path().join("sysfs-old");
+    copy_tree(&fixture("qcom-nodevfreq"), &t);
+    std::fs::write(t.join("class/kgsl/kgsl-3d0/gpu_busy_percentage"), "37 %\n").unwrap();
+    sb.write(
+        "boards.yaml",
+        &format!(
+            "boards:\n  old: {{sysfs_root: '{}', emulate_kernel: true}}\n",
+            t.display()
+        ),
+    );
+    sb.write(
+        "s.yaml",
+        &format!(
+            "name: sampled\nboards: [old]\nbenchmark:\n  command:\n    run: sh fake-bench.sh {{{{ iterations }}}} {bench_s} {{{{ network }}}}\n    push: [fake-bench.sh]\nnetworks: [{networks}]\niterations: 2\nload_settle_ms: 100\nsampler: {sampler}\n"
+        ),
+    );
+    t
+}
+
+#[test]
+fn the_sampler_records_frequencies_busy_and_rising_temperatures_and_leaves_nothing() {
+    let sb = Sandbox::new();
+    let t = sampler_board(&sb, "{rate_hz: 20}", "a, b", 2);
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(alive_in(sb.path()).is_empty(), "{:?}", alive_in(sb.path()));
+    let cells = sb.out("sampled").join("cells");
+    let file = |net: &str| {
+        let p = cells.join(format!(
+            "old/none/cpu-current/gpu-current/{net}/default/r1/samples.csv"
+        ));
+        csv_rows(&p)
+    };
+    let (a, b) = (file("a"), file("b"));
+    assert_eq!(
+        a[0],
+        [
+            "t_s",
+            "cpu_khz.little",
+            "cpu_khz.big",
+            "gpu_hz",
+            "gpu_busy",
+            "temp_mc.cpu-0-0",
+            "temp_mc.cpu-1-0",
+            "temp_mc.gpu",
+            "temp_mc.battery"
+        ]
+    );
+    // 2 s at 20 Hz: some 40 samples (fewer on a busy machine: each period
+    // is a sleep plus the reads).
+    assert!(a.len() > 15 && b.len() > 15, "{} {}", a.len(), b.len());
+    let num = |r: &Vec<String>, i: usize| r[i].parse::<f64>().unwrap();
+    for rows in [&a, &b] {
+        for w in rows[1..].windows(2) {
+            assert!(num(&w[1], 0) >= num(&w[0], 0), "time goes forward: {w:?}");
+        }
+        for r in &rows[1..] {
+            assert_eq!(r[4], "37", "{r:?}");
+            assert!(num(r, 1) > 0.0 && num(r, 3) > 0.0, "{r:?}");
+        }
+        // The emulation heats the zones 10 °C/s while the benchmark runs.
+        let (first, last) = (&rows[1], &rows[rows.len() - 1]);
+        assert!(num(last, 5) > num(first, 5) + 5000.0, "{first:?} {last:?}");
+    }
+    // One board, one clock: b ran after a.
+    assert!(num(&b[1], 0) > num(&a[a.len() - 1], 0));
+
+    // cell.json: per signal, converted.
+    let j = json(&cells.join("old/none/cpu-current/gpu-current/a/default/r1/cell.json"));
+    let s = &j["samples"];
+    assert_eq!(s["samples"].as_u64().unwrap() as usize, a.len() - 1, "{s}");
+    let sig = |name: &str| {
+        s["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["signal"] == name)
+            .unwrap_or_else(|| panic!("{name} in {s}"))
+            .clone()
+    };
+    assert_eq!(sig("gpu_busy_pct")["mean"], 37.0);
+    assert_eq!(sig("gpu_khz")["min"], num(&a[1], 3) / 1000.0);
+    let temp = sig("temp_c.cpu-0-0");
+    assert!(
+        temp["max"].as_f64().unwrap() > temp["min"].as_f64().unwrap() + 5.0,
+        "{temp}"
+    );
+
+    // The result set's table: per cell, round and signal.
+    let rows = csv_rows(&sb.out("sampled").join("samples.csv"));
+    assert_eq!(
+        rows[0],
+        ["id", "round", "signal", "n", "min", "mean", "max"]
+    );
+    assert_eq!(rows.len(), 1 + 2 * 8, "{rows:?}");
+    assert!(rows.iter().any(|r| r[0].ends_with("/a/default")
+        && r[2] == "temp_c.cpu-0-0"
+        && r[3] == (a.len() - 1).to_string()));
+
+    // The report draws them against the board's clock.
+    let out = sb.run(&["report", "outputs/sampled"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let svg = std::fs::read_to_string(sb.out("sampled").join("plots/samples.svg")).unwrap();
+    for label in [
+        "old: frequency (MHz)",
+        "old: temperature (°C)",
+        "cpu-0-0",
+        "little",
+        "gpu",
+    ] {
+        assert!(svg.contains(label), "{label}: {svg}");
+    }
+    let md = std::fs::read_to_string(sb.out("sampled").join("report.md")).unwrap();
+    assert!(md.contains("(plots/samples.svg)"), "{md}");
+    let differ = tree_differences(&t, "qcom-nodevfreq", &|p| {
+        p.ends_with("gpu_busy_percentage")
+            || (p.starts_with("class/thermal") && p.file_name().is_some_and(|n| n == "temp"))
+    });
+    assert!(differ.is_empty(), "{differ:?}");
+}
+
+#[test]
+fn an_interrupted_cell_stops_its_sampler_and_sampler_off_samples_nothing() {
+    let sb = Sandbox::new();
+    sampler_board(&sb, "{rate_hz: 20, zones: 'cpu*'}", "a", 20);
+    let child = sb
+        .command(&["run", "s.yaml", "--boards", "boards.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the sampler has written a few lines, Ctrl-C.
+    wait_until("the sampler", Duration::from_secs(30), || {
+        find(&sb.board_dir(), "samples.csv")
+            .iter()
+            .chain(find(sb.path(), "samples.csv").iter())
+            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.lines().count() > 3))
+    });
+    let header = find(sb.path(), "samples.csv")
+        .into_iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .unwrap();
+    assert!(
+        header.starts_with(
+            "t_s,cpu_khz.little,cpu_khz.big,gpu_hz,gpu_busy,temp_mc.cpu-0-0,temp_mc.cpu-1-0\n"
+        ),
+        "only the zones of `zones`: {header}"
+    );
+    assert!(!alive_in(sb.path()).is_empty());
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(alive_in(sb.path()).is_empty(), "{:?}", alive_in(sb.path()));
+
+    // `sampler: off`: no file, no summary, and the tables still come.
+    let sb = Sandbox::new();
+    sampler_board(&sb, "off", "a", 0);
+    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        find(sb.path(), "samples.csv")
+            .iter()
+            .all(|p| p == &sb.out("sampled").join("samples.csv"))
+    );
+    let rows = csv_rows(&sb.out("sampled").join("samples.csv"));
+    assert_eq!(rows.len(), 1, "a header only: {rows:?}");
+    let j = json(
+        &sb.out("sampled")
+            .join("cells/old/none/cpu-current/gpu-current/a/default/r1/cell.json"),
+    );
+    assert!(j.get("samples").is_none(), "{j}");
+}
+
+#[test]
+fn the_sampler_runs_under_each_shell_boards_have() {
+    // dash (Debian's sh), bash, mksh (Android's shell), busybox sh.
+    for shell in ["sh", "bash", "mksh", "busybox sh"] {
+        let probe = shell.split(' ').next().unwrap();
+        if std::process::Command::new(probe)
+            .arg("-c")
+            .arg("true")
+            .output()
+            .is_err()
+        {
+            eprintln!("{probe} is not installed: skipped (tests/run.sh installs it)");
+            continue;
+        }
+        let sb = Sandbox::new();
+        sampler_board(&sb, "{rate_hz: 20}", "a", 1);
+        let out = sb
+            .command(&["run", "s.yaml", "--boards", "boards.yaml"])
+            .env("KLO_SPEC_SHELL", shell)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
+        assert!(
+            alive_in(sb.path()).is_empty(),
+            "{shell}: {:?}",
+            alive_in(sb.path())
+        );
+        let rows = csv_rows(
+            &sb.out("sampled")
+                .join("cells/old/none/cpu-current/gpu-current/a/default/r1/samples.csv"),
+        );
+        assert!(rows.len() > 5, "{shell}: {rows:?}");
+        for r in &rows[1..] {
+            assert_eq!(r.len(), rows[0].len(), "{shell}: {r:?}");
+            assert!(
+                r.iter().all(|v| v.parse::<f64>().is_ok()),
+                "{shell}: every value read: {r:?}"
+            );
+        }
+    }
+}

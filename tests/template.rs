@@ -61,6 +61,26 @@ fn render_with(dir: &str, gpu_kind: &str) -> String {
         } else {
             Value::from(())
         },
+        // Every kind but `mali` has a sampler (kgsl: two busy files to try).
+        sampler => if gpu_kind == "mali" {
+            Value::from(())
+        } else {
+            context! {
+                period_s => "0.100",
+                header => "t_s,cpu_khz.little,cpu_khz.big,gpu_hz,gpu_busy,temp_mc.cpu-0-0",
+                signals => Value::from(vec![
+                    context! { var => "s0", file => format!("{sys}/devices/system/cpu/cpufreq/policy0/scaling_cur_freq") },
+                    context! { var => "s1", file => format!("{sys}/devices/system/cpu/cpufreq/policy4/scaling_cur_freq") },
+                    context! { var => "s2", file => format!("{sys}/class/kgsl/kgsl-3d0/gpuclk") },
+                    context! { var => "s3", file => format!("{sys}/class/thermal/thermal_zone0/temp") },
+                ]),
+                busy => Value::from(vec![
+                    context! { file => format!("{sys}/class/kgsl/kgsl-3d0/gpu_busy_percentage"), format => "first" },
+                    context! { file => format!("{sys}/class/kgsl/kgsl-3d0/gpubusy"), format => "ratio" },
+                ]),
+                line => "$t,$s0,$s1,$s2,$b,$s3",
+            }
+        },
     })
     .unwrap()
 }

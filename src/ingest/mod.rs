@@ -21,6 +21,7 @@
 
 pub mod digest;
 pub mod frames;
+pub mod samples;
 
 pub use digest::LogDigest;
 

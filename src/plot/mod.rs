@@ -9,9 +9,12 @@
 //! - `kernels`: T_prod, T_ker and T_idle along the kernel sequence of one
 //!   cell;
 //! - `timeline`: one inference of K = 1 and of K_answer per load, host and
-//!   device lanes on one time axis.
+//!   device lanes on one time axis;
+//! - `samples`: per board, the frequencies and temperatures the sampler
+//!   read during the benchmarks, on the board's clock.
 
 mod kernels;
+mod samples;
 mod speedup;
 mod sweep;
 pub mod timeline;
@@ -60,6 +63,7 @@ pub fn all(
         speedup::plot(set),
         kernels::plot(set, cells, cell),
         timeline::plot(set, cells),
+        samples::plot(set, cells),
     ] {
         match result? {
             Ok(p) => plots.push(p),

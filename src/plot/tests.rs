@@ -26,7 +26,7 @@ fn the_table_plots_draw_with_labels_and_units() {
     let names: Vec<&str> = plots.iter().map(|p| p.name).collect();
     assert_eq!(names, ["tprod", "sweep", "speedup"]);
     let missing_names: Vec<&str> = missing.iter().map(|m| m.name).collect();
-    assert_eq!(missing_names, ["kernels", "timeline"]);
+    assert_eq!(missing_names, ["kernels", "timeline", "samples"]);
     for m in &missing {
         assert!(m.reason.contains("no cells/"), "{}", m.reason);
     }
@@ -82,7 +82,7 @@ fn missing_data_says_why() {
     );
     let (plots, missing) = all(&empty, None, None).unwrap();
     assert!(plots.is_empty());
-    assert_eq!(missing.len(), 5);
+    assert_eq!(missing.len(), 6);
     assert!(missing.iter().any(|m| m.reason.contains("no K sweep")));
 }
 

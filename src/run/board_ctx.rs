@@ -439,3 +439,137 @@ mod tests {
         assert_eq!(changes(&m(1), &m(2)), vec!["big 1 -> 2 kHz"]);
     }
 }
+
+/// A file the sampler reads each period into a shell variable.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampledCtx {
+    /// The variable (`s0`, `s1`, ...).
+    pub var: String,
+    pub file: String,
+}
+
+/// A file that may hold the GPU's busy figure, and how to read it:
+/// `first` (its first field, up to an `@`: `12`, `12 %`, `12@600000000Hz`)
+/// or `ratio` (two counters, busy and total: written `busy/total`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BusyCtx {
+    pub file: String,
+    pub format: &'static str,
+}
+
+/// The sampler of a cell script.
+#[derive(Debug, Clone, Serialize)]
+pub struct SamplerCtx {
+    /// Seconds between samples, for `sleep`.
+    pub period_s: String,
+    /// The CSV header line: `t_s` then one column per signal, each named
+    /// with the unit the board reports it in (see `ingest::samples`).
+    pub header: String,
+    pub signals: Vec<SampledCtx>,
+    /// Where the GPU's busy figure may be, in order: the first readable
+    /// one is sampled (its column stays empty when none is).
+    pub busy: Vec<BusyCtx>,
+    /// The CSV line of one sample, from shell variables only.
+    pub line: String,
+}
+
+/// A thermal zone's type as a column-name part: letters, digits, `_` and
+/// `-`, at most 40 characters (`zone<N>` when nothing is left).
+fn zone_label(id: u32, kind: &str) -> String {
+    let mut l: String = kind
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    if l.trim_matches('_').is_empty() {
+        l = format!("zone{id}");
+    }
+    l
+}
+
+/// The sampler part of a cell script's context: every cpufreq policy's
+/// `scaling_cur_freq`, the GPU's current frequency and busy figure, and
+/// the thermal zones the scenario samples. None with `sampler: off`, or
+/// on a board with none of these files (nothing to sample).
+pub fn sampler(
+    sysfs: &Path,
+    topo: &Topology,
+    spec: Option<&crate::scenario::SamplerSpec>,
+) -> Option<SamplerCtx> {
+    let spec = spec?;
+    let mut names = vec!["t_s".to_string()];
+    let mut files = Vec::new();
+    for p in &topo.policies {
+        names.push(format!("cpu_khz.{}", p.name));
+        files.push(join(
+            sysfs,
+            &format!("devices/system/cpu/cpufreq/policy{}/scaling_cur_freq", p.id),
+        ));
+    }
+    let mut busy = Vec::new();
+    if let Some(g) = &topo.gpu {
+        let (file, div) = gpu_cur(g.kind, &g.path);
+        names.push(if div == 1 { "gpu_khz" } else { "gpu_hz" }.to_string());
+        files.push(join(sysfs, &file));
+        let candidates: &[(&str, &'static str)] = match g.kind {
+            GpuKind::Kgsl => &[("gpu_busy_percentage", "first"), ("gpubusy", "ratio")],
+            GpuKind::Devfreq => &[("load", "first")],
+            GpuKind::Mali => &[("utilization", "first")],
+        };
+        busy = candidates
+            .iter()
+            .map(|(f, format)| BusyCtx {
+                file: join(sysfs, &format!("{}/{f}", g.path)),
+                format,
+            })
+            .collect();
+    }
+    let mut labels = std::collections::BTreeSet::new();
+    let mut zones = Vec::new();
+    for z in topo.thermal.iter().filter(|z| spec.samples_zone(&z.kind)) {
+        let mut label = zone_label(z.id, &z.kind);
+        if !labels.insert(label.clone()) {
+            label = format!("{label}_{}", z.id);
+            labels.insert(label.clone());
+        }
+        zones.push((
+            format!("temp_mc.{label}"),
+            join(sysfs, &format!("{}/temp", z.dir())),
+        ));
+    }
+    if files.is_empty() && zones.is_empty() {
+        return None;
+    }
+    let signals: Vec<SampledCtx> = files
+        .into_iter()
+        .chain(zones.iter().map(|z| z.1.clone()))
+        .enumerate()
+        .map(|(i, file)| SampledCtx {
+            var: format!("s{i}"),
+            file,
+        })
+        .collect();
+    // Columns: time, CPU policies, GPU frequency, GPU busy, zones.
+    let n_freq = names.len() - 1;
+    let mut line = vec!["$t".to_string()];
+    line.extend(signals[..n_freq].iter().map(|s| format!("${}", s.var)));
+    if topo.gpu.is_some() {
+        names.push("gpu_busy".into());
+        line.push("$b".into());
+    }
+    names.extend(zones.into_iter().map(|z| z.0));
+    line.extend(signals[n_freq..].iter().map(|s| format!("${}", s.var)));
+    Some(SamplerCtx {
+        period_s: format!("{:.3}", 1.0 / spec.rate_hz),
+        header: names.join(","),
+        signals,
+        busy,
+        line: line.join(","),
+    })
+}

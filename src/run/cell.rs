@@ -450,6 +450,7 @@ fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
         foreign_cpu_pct: None,
         regime: None,
         thermal: None,
+        samples: None,
         klo_spec_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -666,6 +667,11 @@ fn run_round_trip(
         s.thermal.as_ref(),
         &r.run_token,
     );
+    let sampler = board_ctx::sampler(
+        &r.transport.config().sysfs_root,
+        r.topology,
+        s.sampler.as_ref(),
+    );
     let script = r.templates.render_cell(context! {
         cell => context! { id => cell.id.clone(), dir => dir.clone(), timeout_s => cell.timeout_s, settle_s => settle_s, settle_ceil_s => settle_ceil_s },
         board => context! {
@@ -685,6 +691,7 @@ fn run_round_trip(
             record.pins.stopped.iter().map(|d| context! { name => d, comm => crate::preflight::comm_name(d) }).collect::<Vec<_>>(),
         ),
         thermal => minijinja::Value::from(minijinja::value::Serde(&thermal)),
+        sampler => minijinja::Value::from(minijinja::value::Serde(&sampler)),
     })?;
     files.push(("cell.sh".into(), script.into_bytes(), EXEC));
 
@@ -756,6 +763,13 @@ fn judge(
         .map(|v| v.split_whitespace().map(String::from).collect())
         .unwrap_or_default();
     record.stale_state_restored = st.contains_key("stale_state");
+    // The sampler's file, when this cell ran one (read as data, within the
+    // scenario's file budget).
+    record.samples = crate::ingest::samples::Samples::read(
+        &staging.join("samples.csv"),
+        r.scenario.pull_limits.file_bytes,
+    )
+    .and_then(|s| s.summary().ok());
     record.thermal = r
         .scenario
         .thermal

@@ -183,6 +183,35 @@ pub fn prepare_calibrating(
             }
         }
     }
+    if let Some((glob, matcher)) = scenario.sampler.as_ref().and_then(|s| s.zones.as_ref()) {
+        for name in &scenario.boards {
+            let topo = &topologies[name];
+            if topo.zones_matching(matcher).is_empty() {
+                let sysfs = boards[name].config().sysfs_root.display().to_string();
+                let hint = if topo.thermal.is_empty() {
+                    format!(
+                        "it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): leave `zones` out (the sampler then reads frequencies only on this board)"
+                    )
+                } else {
+                    let types: Vec<&str> = topo.thermal.iter().map(|z| z.kind.as_str()).collect();
+                    format!(
+                        "its zones' types: {} (`klo-spec board probe {name}` lists them)",
+                        types.join(", ")
+                    )
+                };
+                problems.push(
+                    scenario
+                        .diag(
+                            "sampler.zones",
+                            format!(
+                                "board `{name}` has no thermal zone whose type matches `{glob}`"
+                            ),
+                        )
+                        .with_hint(hint),
+                );
+            }
+        }
+    }
     let mut notes = std::collections::BTreeSet::new();
     let mut plans = Vec::with_capacity(cells.len());
     for cell in &cells {

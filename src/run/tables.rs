@@ -37,6 +37,9 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
     // In batches: the logs of a batch are read in parallel, reduced in one
     // polars pass, and dropped before the next batch is read.
     let mut runs: Vec<Vec<RoundRun>> = vec![Vec::new(); p.cells.len()];
+    // The sampler's summaries, taken out of the records before they are
+    // slimmed: (cell index, round, summary).
+    let mut sampled: Vec<(usize, u32, crate::ingest::samples::SamplesSummary)> = Vec::new();
     for batch in units.chunks(LOG_BATCH) {
         let read: Vec<(usize, RoundRun, Option<LogDigest>)> = batch
             .par_iter()
@@ -75,6 +78,9 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
             if log.is_some() {
                 r.fig = figs.next();
             }
+            if let Some(sm) = r.record.samples.take() {
+                sampled.push((i, r.round, sm));
+            }
             // Its log is reduced to figures and dropped; its record kept
             // with only what the tables read.
             r.record.slim();
@@ -108,6 +114,7 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
         ("kstrategy.csv", &analysis.kstrategy),
         ("checklist.csv", &analysis.checklist),
         ("sweeps.csv", &analysis.sweeps),
+        ("samples.csv", &samples_table(p, sampled)),
     ] {
         atomic_write(&out_dir.join(name), table.to_csv().as_bytes())?;
     }
@@ -117,6 +124,38 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
     )?;
     atomic_write(&out_dir.join("scenario.yaml"), p.scenario.text.as_bytes())?;
     Ok(analysis)
+}
+
+/// `samples.csv`: per cell, round and sampled signal, the sampler's count,
+/// min, mean and max during the benchmark (kHz, %, °C: the signal's name
+/// says). Sorted by cell id and round, signals in the board's column
+/// order; only a header when no run sampled anything.
+pub fn samples_table(
+    p: &Prepared,
+    mut sampled: Vec<(usize, u32, crate::ingest::samples::SamplesSummary)>,
+) -> crate::output::Table {
+    let mut t = crate::output::Table::new(&["id", "round", "signal", "n", "min", "mean", "max"]);
+    sampled.sort_by(|a, b| p.cells[a.0].id.cmp(&p.cells[b.0].id).then(a.1.cmp(&b.1)));
+    for (i, round, sm) in sampled {
+        for s in sm.signals {
+            let digits = if s.signal.starts_with("temp_c.") {
+                2
+            } else {
+                1
+            };
+            let f = |v: f64| format!("{v:.digits$}");
+            t.rows.push(vec![
+                p.cells[i].id.clone(),
+                round.to_string(),
+                s.signal,
+                s.n.to_string(),
+                f(s.min),
+                f(s.mean),
+                f(s.max),
+            ]);
+        }
+    }
+    t
 }
 
 /// `checklist.md`: per check, its verdict counts, then every comparison.

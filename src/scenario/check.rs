@@ -104,6 +104,9 @@ impl Checker<'_> {
                     "milliseconds between starting the loads and the benchmark: at most 10 minutes"
                 }
                 "tolerance" => "a relative difference: 0.05 is 5%",
+                "rate_hz" => {
+                    "samples per second: every sample is a `sleep` process on the board, so at most 50"
+                }
                 "alpha" => "a significance level: 0.05 is usual",
                 _ => "",
             };
@@ -328,6 +331,10 @@ pub(super) fn check(
         let max = if name == "idle_timer" { 3_600_000 } else { 1 };
         c.range(&format!("kgsl.{name}"), &format!("`{name}`"), v, 0, max);
     }
+    let sampler = match &raw.sampler {
+        raw::Sampler::Off => None,
+        raw::Sampler::On(cfg) => check_sampler(&mut c, cfg),
+    };
 
     let mut preflight = check_preflight(&mut c, &raw.preflight);
     let mut seen_daemons = HashSet::new();
@@ -443,6 +450,39 @@ pub(super) fn check(
         stop_daemons: raw.stop_daemons,
         devfreq,
         mali: raw.mali.unwrap_or_default(),
+        sampler,
+    })
+}
+
+/// `sampler`: a rate the board's shell can keep, a valid glob.
+fn check_sampler(c: &mut Checker, cfg: &raw::SamplerConfig) -> Option<super::SamplerSpec> {
+    let before = c.problems.len();
+    c.range("sampler.rate_hz", "`rate_hz`", cfg.rate_hz, 0.1, 50.0);
+    let zones = match &cfg.zones {
+        None => None,
+        Some(z) => match globset::Glob::new(z) {
+            Ok(g) if !z.trim().is_empty() => Some((z.clone(), g.compile_matcher())),
+            Ok(_) => {
+                c.err(
+                    "sampler.zones",
+                    "`zones` is empty",
+                    Some("give a glob on the zones' type (`cpu*`, `gpu*`), or leave `zones` out to sample every zone".into()),
+                );
+                None
+            }
+            Err(e) => {
+                c.err(
+                    "sampler.zones",
+                    format!("`{z}` is not a valid glob: {}", e.kind()),
+                    Some("`*` matches any text, `?` one character, `[ab]` one of a set: `cpu*`, `gpu*`".into()),
+                );
+                None
+            }
+        },
+    };
+    (c.problems.len() == before).then_some(super::SamplerSpec {
+        rate_hz: cfg.rate_hz,
+        zones,
     })
 }
 

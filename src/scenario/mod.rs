@@ -82,6 +82,31 @@ pub struct Scenario {
     pub devfreq: Vec<(String, freq::FreqValue, globset::GlobMatcher)>,
     /// Mali knobs every cell sets (`mali`).
     pub mali: raw::MaliKnobs,
+    /// The sampler inside each cell (`None`: `sampler: off`).
+    pub sampler: Option<SamplerSpec>,
+}
+
+/// The `sampler` section after validation.
+#[derive(Debug, Clone)]
+pub struct SamplerSpec {
+    pub rate_hz: f64,
+    /// The thermal zones sampled, as written and compiled (`None`: all).
+    pub zones: Option<(String, globset::GlobMatcher)>,
+}
+
+impl SamplerSpec {
+    /// The sampler of a scenario that does not say.
+    pub fn default_on() -> SamplerSpec {
+        SamplerSpec {
+            rate_hz: raw::DEFAULT_SAMPLER_RATE_HZ,
+            zones: None,
+        }
+    }
+
+    /// Whether it samples a zone of this type.
+    pub fn samples_zone(&self, kind: &str) -> bool {
+        self.zones.as_ref().is_none_or(|(_, m)| m.is_match(kind))
+    }
 }
 
 /// The `thermal` section after validation.

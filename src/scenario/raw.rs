@@ -203,6 +203,14 @@ pub struct RawScenario {
     /// one needs a Mali GPU with that file on every board of the scenario.
     #[serde(default)]
     pub mali: Option<MaliKnobs>,
+    /// A sampler inside each cell: while the benchmark runs, a background
+    /// loop on the board reads the CPU policies' and the GPU's current
+    /// frequencies, the GPU's busy figure and the thermal zones'
+    /// temperatures `rate_hz` times a second into `samples.csv` beside the
+    /// benchmark's log. Default `{rate_hz: 10}`; `off` disables it. It
+    /// says how to run, not what is measured: not part of a cell's hash.
+    #[serde(default)]
+    pub sampler: Sampler,
 }
 
 /// `mali`: `class/misc/mali0/device/power_policy`.
@@ -254,11 +262,113 @@ impl Default for PreflightConfig {
     }
 }
 
+/// `sampler`: `off`, or how often and which thermal zones.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sampler {
+    /// No sampler.
+    Off,
+    On(SamplerConfig),
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Sampler::On(SamplerConfig::default())
+    }
+}
+
+/// `sampler: {rate_hz, zones}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerConfig {
+    /// Samples per second (default 10; 0.1 to 50). Each sample costs the
+    /// board one `sleep` process and a few file reads by shell builtins.
+    #[serde(default = "default_sampler_rate")]
+    #[schemars(range(min = 0.1, max = 50.0))]
+    pub rate_hz: f64,
+    /// A glob on the thermal zones' `type` (`cpu*`, `gpu*`): the zones
+    /// sampled. Default: every zone the board has. Given, every board of
+    /// the scenario must have a matching zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<String>,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig {
+            rate_hz: default_sampler_rate(),
+            zones: None,
+        }
+    }
+}
+
 fn default_battery_min_pct() -> u32 {
     crate::preflight::DEFAULT_BATTERY_MIN_PCT
 }
 fn default_free_mib() -> u64 {
     crate::preflight::DEFAULT_FREE_MIB
+}
+
+/// The sampler's rate when a scenario does not say: fast enough to follow
+/// a governor's or a thermal zone's steps (both move on a 10-100 ms scale
+/// on phones), slow enough that its one `sleep` per sample stays a small
+/// fraction of one core.
+pub const DEFAULT_SAMPLER_RATE_HZ: f64 = 10.0;
+
+fn default_sampler_rate() -> f64 {
+    DEFAULT_SAMPLER_RATE_HZ
+}
+
+/// As written: `off`, or the mapping.
+impl Serialize for Sampler {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Sampler::Off => s.serialize_str("off"),
+            Sampler::On(c) => c.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Sampler {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Sampler;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`off`, `on` or a mapping such as {rate_hz: 10}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Sampler, E> {
+                match v {
+                    "off" => Ok(Sampler::Off),
+                    "on" => Ok(Sampler::default()),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Sampler, E> {
+                Err(E::invalid_value(de::Unexpected::Bool(v), &self))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Sampler, A::Error> {
+                SamplerConfig::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Sampler::On)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Sampler {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Sampler".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let config = g.subschema_for::<SamplerConfig>();
+        schemars::json_schema!({
+            "description": "`off`, `on` (the defaults) or `{rate_hz, zones}`.",
+            "oneOf": [
+                {"enum": ["off", "on"]},
+                config
+            ]
+        })
+    }
 }
 
 /// `kgsl`: `class/kgsl/kgsl-3d0/{force_clk_on,idle_timer,bus_split}`.
