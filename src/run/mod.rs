@@ -322,29 +322,9 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     // The pre-flight next: a failing check writes nothing under outputs/.
     let preflights = preflight_boards(p, &mut lost, cancel, opts.progress)?;
     // Helpers next: a compiler failure writes nothing under outputs/.
-    let mut helper_paths = BTreeMap::new();
-    for (name, b) in &p.boards {
-        if lost.contains_key(name) {
-            continue;
-        }
-        let retries = b.config().retries;
-        let note = |n: u32, why: &str| {
-            eprintln!(
-                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
-            )
-        };
-        match with_retries(retries, cancel, note, || b.ensure_helpers()) {
-            Ok(h) => {
-                helper_paths.insert(name.clone(), h);
-            }
-            Err(e) => match unreachable(&e) {
-                Some(why) => {
-                    lost.insert(name.clone(), why);
-                }
-                None => return Err(e.context(format!("preparing board `{name}`"))),
-            },
-        }
-    }
+    let helper_paths = per_board(p, &mut lost, cancel, "preparing board", |b| {
+        b.ensure_helpers()
+    })?;
     let _lock = wait_for(opts.wait, cancel, || OutputLock::acquire(&out_dir))?;
     let started_at = cell::now_rfc3339();
     let t0 = Instant::now();
@@ -656,6 +636,42 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     })
 }
 
+/// Runs `op` on every board not lost, trying again while a board cannot
+/// be reached (its `retries`); a board that stays unreachable is lost, any
+/// other error stops the run (with `what` and the board's name).
+fn per_board<T>(
+    p: &Prepared,
+    lost: &mut BTreeMap<String, String>,
+    cancel: &Cancel,
+    what: &str,
+    op: impl Fn(&dyn crate::board::Transport) -> Result<T>,
+) -> Result<BTreeMap<String, T>> {
+    let mut out = BTreeMap::new();
+    for (name, b) in &p.boards {
+        if lost.contains_key(name) {
+            continue;
+        }
+        let retries = b.config().retries;
+        let note = |n: u32, why: &str| {
+            eprintln!(
+                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
+            )
+        };
+        match with_retries(retries, cancel, note, || op(b.as_ref())) {
+            Ok(v) => {
+                out.insert(name.clone(), v);
+            }
+            Err(e) => match unreachable(&e) {
+                Some(why) => {
+                    lost.insert(name.clone(), why);
+                }
+                None => return Err(e.context(format!("{what} `{name}`"))),
+            },
+        }
+    }
+    Ok(out)
+}
+
 /// Runs the pre-flight on every board not lost (one round trip each),
 /// prints what failed or was allowed, and refuses the run (exit 2) when a
 /// check failed that neither the scenario nor `--allow` accepts. A board
@@ -667,41 +683,21 @@ fn preflight_boards(
     progress: bool,
 ) -> Result<BTreeMap<String, crate::preflight::Preflight>> {
     let settings = &p.scenario.preflight;
-    let mut out = BTreeMap::new();
+    let out = per_board(p, lost, cancel, "the pre-flight of board", |b| {
+        crate::preflight::run_on(b, &p.templates, settings)
+    })?;
     let mut failed = Vec::new();
-    for (name, b) in &p.boards {
-        if lost.contains_key(name) {
-            continue;
-        }
-        let retries = b.config().retries;
-        let note = |n: u32, why: &str| {
-            eprintln!(
-                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
-            )
-        };
-        let pf = match with_retries(retries, cancel, note, || {
-            crate::preflight::run_on(b.as_ref(), &p.templates, settings)
-        }) {
-            Ok(pf) => pf,
-            Err(e) => match unreachable(&e) {
-                Some(why) => {
-                    lost.insert(name.clone(), why);
-                    continue;
-                }
-                None => return Err(e.context(format!("the pre-flight of board `{name}`"))),
-            },
-        };
+    for (name, pf) in &out {
         let any = pf
             .checks
             .iter()
             .any(|c| matches!(c.outcome, crate::preflight::Outcome::Fail | crate::preflight::Outcome::Allowed));
         if progress || any {
-            for line in crate::preflight::report_lines(name, &pf) {
+            for line in crate::preflight::report_lines(name, pf) {
                 eprintln!("{}", crate::text::printable_lines(&line));
             }
         }
         failed.extend(pf.failed().map(|c| format!("`{}` on board `{name}`", c.name)));
-        out.insert(name.clone(), pf);
     }
     if !failed.is_empty() {
         let names: Vec<&str> = out

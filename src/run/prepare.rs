@@ -153,63 +153,40 @@ pub fn prepare_calibrating(
 
     // What the boards cannot do is bad input too: say so before running.
     let mut reported = HashSet::new();
-    if let Some(t) = &scenario.thermal {
+    // A zone glob (the thermal gate's, the sampler's) must match a zone on
+    // every board.
+    let zone_globs = [
+        scenario.thermal.as_ref().map(|t| {
+            ("thermal.zones", t.zones.as_str(), &t.matcher, "leave `thermal` out for this board")
+        }),
+        scenario.sampler.as_ref().and_then(|s| s.zones.as_ref()).map(|(glob, m)| {
+            ("sampler.zones", glob.as_str(), m, "leave `zones` out (the sampler then reads frequencies only on this board)")
+        }),
+    ];
+    for (path, glob, matcher, without) in zone_globs.into_iter().flatten() {
         for name in &scenario.boards {
             let topo = &topologies[name];
-            if topo.zones_matching(&t.matcher).is_empty() {
-                let sysfs = boards[name].config().sysfs_root.display().to_string();
-                let hint = if topo.thermal.is_empty() {
-                    format!(
-                        "it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): leave `thermal` out for this board"
-                    )
-                } else {
-                    let types: Vec<&str> = topo.thermal.iter().map(|z| z.kind.as_str()).collect();
-                    format!(
-                        "its zones' types: {} (`klo-spec board probe {name}` lists them)",
-                        types.join(", ")
-                    )
-                };
-                problems.push(
-                    scenario
-                        .diag(
-                            "thermal.zones",
-                            format!(
-                                "board `{name}` has no thermal zone whose type matches `{}`",
-                                t.zones
-                            ),
-                        )
-                        .with_hint(hint),
-                );
+            if !topo.zones_matching(matcher).is_empty() {
+                continue;
             }
-        }
-    }
-    if let Some((glob, matcher)) = scenario.sampler.as_ref().and_then(|s| s.zones.as_ref()) {
-        for name in &scenario.boards {
-            let topo = &topologies[name];
-            if topo.zones_matching(matcher).is_empty() {
-                let sysfs = boards[name].config().sysfs_root.display().to_string();
-                let hint = if topo.thermal.is_empty() {
-                    format!(
-                        "it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): leave `zones` out (the sampler then reads frequencies only on this board)"
+            let sysfs = boards[name].config().sysfs_root.display().to_string();
+            let hint = if topo.thermal.is_empty() {
+                format!("it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): {without}")
+            } else {
+                let types: Vec<&str> = topo.thermal.iter().map(|z| z.kind.as_str()).collect();
+                format!(
+                    "its zones' types: {} (`klo-spec board probe {name}` lists them)",
+                    types.join(", ")
+                )
+            };
+            problems.push(
+                scenario
+                    .diag(
+                        path,
+                        format!("board `{name}` has no thermal zone whose type matches `{glob}`"),
                     )
-                } else {
-                    let types: Vec<&str> = topo.thermal.iter().map(|z| z.kind.as_str()).collect();
-                    format!(
-                        "its zones' types: {} (`klo-spec board probe {name}` lists them)",
-                        types.join(", ")
-                    )
-                };
-                problems.push(
-                    scenario
-                        .diag(
-                            "sampler.zones",
-                            format!(
-                                "board `{name}` has no thermal zone whose type matches `{glob}`"
-                            ),
-                        )
-                        .with_hint(hint),
-                );
-            }
+                    .with_hint(hint),
+            );
         }
     }
     let mut notes = std::collections::BTreeSet::new();
