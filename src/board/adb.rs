@@ -64,10 +64,13 @@ struct Said {
 }
 
 impl Said {
+    /// The uid the command printed: a `klo-uid=` line ([`UID_LINE`]), or
+    /// `id -u`'s number.
     fn uid(&self) -> Option<u32> {
-        self.out
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("klo-uid=")?.parse().ok())
+        self.out.lines().find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("klo-uid=").unwrap_or(l).parse().ok()
+        })
     }
 
     /// The shell found no `su` to run (mksh: `su: inaccessible or not
@@ -217,13 +220,14 @@ impl Adb {
         })
     }
 
-    /// Runs the uid line through root method `m` (`su -c` or `su 0`).
+    /// Runs `id -u` through root method `m` (`su -c` or `su 0`), with a
+    /// shell in between as the round trips have (`id` names root on every
+    /// toybox).
     fn try_su(&self, m: RootMethod) -> Result<Said> {
-        let cmd = match m {
-            RootMethod::Su => format!("su -c '{UID_LINE}'"),
-            _ => format!("su 0 sh -c '{UID_LINE}'"),
-        };
-        self.shell(&cmd)
+        self.shell(match m {
+            RootMethod::Su => "su -c 'id -u'",
+            _ => "su 0 sh -c 'id -u'",
+        })
     }
 
     /// `adb root`; waits for adbd to come back when it restarted. Returns

@@ -57,7 +57,8 @@ Android's userland around the shell, as shims in ROOT/system/bin:
     (ROOT/dev/socket/standin_su); the stand-in checks the form, runs the
     command as root, passes on the signals the shim gets (HUP, INT, TERM,
     QUIT), hangs it up when the shim goes, and sends back its status;
-  * `getprop` (ro.build.type and a few ro.product.* properties),
+  * `getprop` (ro.build.type, ro.serialno: ROOT's name, and a few
+    ro.product.* properties),
     `settings get|put|delete global KEY` (values in
     ROOT/data/standin/settings/, every put and delete appended to
     ROOT/data/standin/settings.log, `null` for a key never set; --settings
@@ -175,7 +176,8 @@ class Device:
             f.write(f"ro.build.type={self.build}\n"
                     "ro.product.model=adbd_standin\n"
                     "ro.product.device=standin\n"
-                    "ro.build.version.sdk=29\n")
+                    "ro.build.version.sdk=29\n"
+                    f"ro.serialno={os.path.basename(self.root)}\n")
         with open(os.path.join(data, "selinux"), "w") as f:
             f.write(self.args.selinux + "\n")
         sh = os.path.join(bin_, "sh")
