@@ -21,7 +21,7 @@ use anyhow::Result;
 use super::Unreachable;
 use super::inventory::{BoardConfig, RootMethod};
 use super::remote::Channel;
-use super::trip::{Raw, exchange};
+use super::trip::{Raw, exchange_with_grace};
 use crate::error::UsageError;
 
 /// Prints `klo-uid=<uid>` for the shell that runs it, from
@@ -154,9 +154,17 @@ impl Adb {
         .into()
     }
 
-    /// Runs a short adb command within the time limit.
+    /// Runs a short adb command within the time limit (killed 2 s after
+    /// it: nothing of it runs on after an answer it did not give).
     fn run(&self, args: &[&str]) -> Result<Raw> {
-        let raw = exchange(self.adb(args), Vec::new(), self.timeout, None, 1 << 20)?;
+        let raw = exchange_with_grace(
+            self.adb(args),
+            Vec::new(),
+            self.timeout,
+            Duration::from_secs(2),
+            None,
+            1 << 20,
+        )?;
         if raw.deadline_hit {
             return Err(self.unreachable(format!(
                 "`adb {}` did not answer within {} s",
@@ -186,16 +194,18 @@ impl Adb {
     /// reports get what to do about them, on one line.
     fn failed(&self, args: &[&str], stderr: &str) -> anyhow::Error {
         let e = stderr.to_lowercase();
+        // adb's own first line, kept beside the explanation.
+        let first = stderr.lines().next().unwrap_or("").trim();
         let detail = if e.contains("unauthorized") {
             format!(
-                "device unauthorized: unlock it and accept the \"Allow USB debugging?\" prompt for this computer's key (`adb devices` then lists {} as `device`), then try again",
+                "device unauthorized: unlock it and accept the \"Allow USB debugging?\" prompt for this computer's key (`adb devices` then lists {} as `device`), then try again (adb: {first})",
                 self.serial
             )
         } else if e.contains("device offline") {
-            "device offline: adb sees it but cannot talk to it (reconnect the cable, or `adb reconnect`), then try again".into()
+            format!("device offline: adb sees it but cannot talk to it (reconnect the cable, or `adb reconnect`), then try again (adb: {first})")
         } else if e.contains("not found") && e.contains(&self.serial.to_lowercase()) {
             format!(
-                "no device {} (`adb devices` does not list it: plugged in? `adb connect HOST:PORT` for one on the network)",
+                "no device {} (adb: {first}): `adb devices` does not list it: plugged in? `adb connect HOST:PORT` for one on the network",
                 self.serial
             )
         } else {

@@ -386,6 +386,45 @@ mod tests {
     }
 
     #[test]
+    fn androids_root_methods_are_for_adb_boards_and_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("boards.yaml");
+        std::fs::write(
+            &p,
+            "boards:\n  a: {transport: adb, address: R58, root: su_0}\n  b:\n    transport: adb\n    address: R59\n    root: auto\n",
+        )
+        .unwrap();
+        let inv = load(&p).unwrap();
+        let a = inv.get("a").unwrap();
+        assert_eq!(a.root, RootMethod::Su0);
+        assert_eq!(
+            a.root_at.as_deref(),
+            Some(format!("{}:2:43", p.display()).as_str())
+        );
+        let b = inv.get("b").unwrap();
+        assert_eq!(b.root, RootMethod::Auto);
+        assert_eq!(
+            b.root_at.as_deref(),
+            Some(format!("{}:6:11", p.display()).as_str())
+        );
+        std::fs::write(
+            &p,
+            "boards:\n  s: {transport: ssh, address: h, root: su_0}\n  t: {transport: ssh, address: h, root: auto}\n  l: {root: auto}\n",
+        )
+        .unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("`root: su_0` does not apply to a board with `transport: ssh`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`root: auto` does not apply to a board with `transport: ssh`"),
+            "{e}"
+        );
+        assert!(e.contains("`root: auto` does not apply to a local board"), "{e}");
+    }
+
+    #[test]
     fn bad_inventories_are_located() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("boards.yaml");

@@ -214,9 +214,23 @@ fn signal(child: &Child, sig: i32) {
 /// answer marked `overflow`: what a board sends back is bounded on this
 /// machine's disk too.
 pub fn exchange(
+    cmd: Command,
+    input: Vec<u8>,
+    deadline: Duration,
+    cancel: Option<&Cancel>,
+    cap: u64,
+) -> Result<Raw> {
+    exchange_with_grace(cmd, input, deadline, HANGUP_GRACE, cancel, cap)
+}
+
+/// [`exchange`], with `grace` instead of [`HANGUP_GRACE`] between the
+/// closed input and the kill: a short client call with nothing to clean
+/// up on the board (`adb features`) is killed soon after its deadline.
+pub fn exchange_with_grace(
     mut cmd: Command,
     input: Vec<u8>,
     deadline: Duration,
+    grace: Duration,
     cancel: Option<&Cancel>,
     cap: u64,
 ) -> Result<Raw> {
@@ -276,7 +290,7 @@ pub fn exchange(
             hung_up = Some(Instant::now());
         }
         if let Some(t) = hung_up
-            && (level >= 2 || t.elapsed() > HANGUP_GRACE)
+            && (level >= 2 || t.elapsed() > grace)
         {
             let _ = child.kill();
         }
