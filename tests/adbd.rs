@@ -585,3 +585,92 @@ fn board_with_unauthorized() -> (Sandbox, Adbd) {
     );
     (sb, adbd)
 }
+
+/// Takes `chattr +i` off the file when the test ends (or fails), so that
+/// the sandbox can be removed.
+struct Immutable(std::path::PathBuf);
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_control_file_the_device_refuses_is_reported_with_the_reason_when_probed() {
+    if !running_as_root() {
+        eprintln!("SKIPPED: the shell user (uid 2000) and immutable files need the tests to run as root");
+        return;
+    }
+    // As the shell user (`root: none`): the fixture tree is root's.
+    let (sb, adbd) = board_with(&["--build", "userdebug"], "none");
+    let sys = adbd.root.join("sysfs");
+    let copied = Command::new("cp")
+        .arg("-R")
+        .arg(Path::new(ROOT).join("tests/fixtures/sysfs/qcom"))
+        .arg(&sys)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let inv = std::fs::read_to_string(sb.path().join("boards.yaml")).unwrap();
+    sb.write(
+        "boards.yaml",
+        &format!("{inv}    sysfs_root: {}\n", sys.display()),
+    );
+    let max = sys.join("devices/system/cpu/cpufreq/policy0/scaling_max_freq");
+    let probe = |sb: &Sandbox| {
+        let out = klo(sb, &adbd, &["board", "probe", "phone", "--boards", "boards.yaml"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let said = probe(&sb);
+    assert!(
+        said.contains(&format!(
+            "not writable: {}: permission denied: the scripts run as uid 2000 and the file is uid 0's, mode 644",
+            max.display()
+        )),
+        "{said}"
+    );
+    // A scenario that pins a frequency is refused before anything runs,
+    // with the file and the reason.
+    sb.write(
+        "s.yaml",
+        &fake_bench_scenario("pinned", "boards: [phone]\nmatrix:\n  cpu_freq: [{all: max}]\n")
+            .replace("{{ delay }}", "0"),
+    );
+    let out = klo(&sb, &adbd, &["plan", "s.yaml"]).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot write its cpufreq files: ") && err.contains("permission denied: the scripts run as uid 2000"),
+        "{err}"
+    );
+    // As root (`adb root`) on an SELinux-enforcing device: a file root may
+    // write by its mode but cannot (here made immutable, standing in for
+    // the policy's refusal) is put down to SELinux.
+    if !Command::new("chattr")
+        .arg("+i")
+        .arg(&max)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("SKIPPED (the SELinux part): `chattr +i` does not work on this file system");
+        return;
+    }
+    let _undo = Immutable(max.clone());
+    sb.write(
+        "boards.yaml",
+        &format!("{}    sysfs_root: {}\n", adbd.inventory("phone", "adb_root"), sys.display())
+            .replacen("  phone:", "boards:\n  phone:", 1),
+    );
+    let said = probe(&sb);
+    assert!(
+        said.contains(&format!(
+            "not writable: {}: refused although root and mode 644 allow it: SELinux is enforcing (getenforce)",
+            max.display()
+        )),
+        "{said}"
+    );
+}
