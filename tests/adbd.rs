@@ -281,7 +281,9 @@ fn root_cache_files(sb: &Sandbox) -> Vec<std::path::PathBuf> {
 #[test]
 fn each_su_form_works_where_the_device_takes_it_and_is_refused_with_the_reason_where_not() {
     if !running_as_root() {
-        eprintln!("SKIPPED: the stand-in's su makes a difference only when the tests run as root (the shell user is uid 2000 then)");
+        eprintln!(
+            "SKIPPED: the stand-in's su makes a difference only when the tests run as root (the shell user is uid 2000 then)"
+        );
         return;
     }
     // A user build: `adb root` is no way in; only su.
@@ -378,7 +380,9 @@ fn root_auto_finds_the_way_in_once_and_remembers_it() {
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("`root: su`, found by `root: auto` earlier, no longer gives root: looking again"),
+        err.contains(
+            "`root: su`, found by `root: auto` earlier, no longer gives root: looking again"
+        ),
         "{err}"
     );
     assert_eq!(root_cache(&sb)[0]["root"], "su_0");
@@ -408,7 +412,12 @@ fn root_auto_finds_the_way_in_once_and_remembers_it() {
 #[test]
 fn the_device_is_kept_awake_during_the_run_and_the_value_found_put_back() {
     let (sb, adbd) = board_with(
-        &["--build", "userdebug", "--settings", "stay_on_while_plugged_in=0"],
+        &[
+            "--build",
+            "userdebug",
+            "--settings",
+            "stay_on_while_plugged_in=0",
+        ],
         "adb_root",
     );
     // The benchmark reads the setting while the run holds the device.
@@ -435,7 +444,10 @@ fn the_device_is_kept_awake_during_the_run_and_the_value_found_put_back() {
     let marker = sb.path().join("in-cell");
     let slow = scenario("killed", "0", "none").replace(
         "run: sh fake-bench.sh",
-        &format!("run: touch {}; sleep 60; sh fake-bench.sh", marker.display()),
+        &format!(
+            "run: touch {}; sleep 60; sh fake-bench.sh",
+            marker.display()
+        ),
     );
     sb.write("k.yaml", &slow);
     let log = sb.path().join("killed.err");
@@ -461,8 +473,11 @@ fn the_device_is_kept_awake_during_the_run_and_the_value_found_put_back() {
     });
     assert!(back, "the device did not put the value back: {}", said());
     // A setting never made is deleted again, not left at a value.
-    std::fs::remove_file(adbd.root.join("data/standin/settings/global/stay_on_while_plugged_in"))
-        .unwrap();
+    std::fs::remove_file(
+        adbd.root
+            .join("data/standin/settings/global/stay_on_while_plugged_in"),
+    )
+    .unwrap();
     let out = klo(&sb, &adbd, &["run", "s.yaml", "--force"])
         .output()
         .unwrap();
@@ -479,7 +494,11 @@ fn two_devices_on_one_server_are_told_apart_by_serial_and_a_server_is_reached_by
     let sb = Sandbox::new();
     copy_fake_bench(&sb);
     let one = Adbd::start(&sb.path().join("phone-one"), &["--build", "userdebug"]);
-    let two = Adbd::start_beside(&sb.path().join("phone-two"), &["--build", "userdebug"], &one);
+    let two = Adbd::start_beside(
+        &sb.path().join("phone-two"),
+        &["--build", "userdebug"],
+        &one,
+    );
     // `two` through the server named by host and port (`adb -H -P`), as a
     // phone on another machine's server is.
     sb.write(
@@ -491,15 +510,12 @@ fn two_devices_on_one_server_are_told_apart_by_serial_and_a_server_is_reached_by
             one.server_port
         ),
     );
-    let s = fake_bench_scenario(
-        "pair",
-        "boards: [one, two]\nmatrix:\n  load: [none]\n",
-    )
-    .replace("{{ delay }}", "0")
-    .replace(
-        "run: sh fake-bench.sh",
-        "run: getprop ro.serialno > device.txt; sh fake-bench.sh",
-    );
+    let s = fake_bench_scenario("pair", "boards: [one, two]\nmatrix:\n  load: [none]\n")
+        .replace("{{ delay }}", "0")
+        .replace(
+            "run: sh fake-bench.sh",
+            "run: getprop ro.serialno > device.txt; sh fake-bench.sh",
+        );
     sb.write("s.yaml", &s);
     let out = klo(&sb, &one, &["run", "s.yaml"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -522,7 +538,10 @@ fn cleaning_up_kills_only_what_klo_spec_started_on_the_device() {
     // a killed run had left it: its PID in loads.pid and bench.pid and the
     // stale lock's keeper.
     let out = adbd
-        .adb(&["shell", "nohup sleep 600 > /dev/null 2>&1 < /dev/null & echo $!"])
+        .adb(&[
+            "shell",
+            "nohup sleep 600 > /dev/null 2>&1 < /dev/null & echo $!",
+        ])
         .output()
         .unwrap();
     let pid: i32 = text(&out.stdout).trim().parse().expect("the pid of sleep");
@@ -533,12 +552,19 @@ fn cleaning_up_kills_only_what_klo_spec_started_on_the_device() {
     for f in ["loads.pid", "bench.pid", "cell.pid", "lock.d/keeper"] {
         std::fs::write(state.join(f), format!("{pid}\n")).unwrap();
     }
-    std::fs::write(state.join("lock.d/owner"), "pid 1 on elsewhere since then\n").unwrap();
+    std::fs::write(
+        state.join("lock.d/owner"),
+        "pid 1 on elsewhere since then\n",
+    )
+    .unwrap();
     sb.write("s.yaml", &scenario("own", "0", "light"));
     let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("found a stale lock (pid 1 on elsewhere since then)"), "{err}");
+    assert!(
+        err.contains("found a stale lock (pid 1 on elsewhere since then)"),
+        "{err}"
+    );
     assert!(err.contains("0 leftover process group(s) killed"), "{err}");
     assert!(alive(pid), "an unrelated process was killed");
     // And a run stopped by Ctrl-C mid-cell.
@@ -568,7 +594,9 @@ fn an_unauthorized_device_is_said_so_with_what_to_do() {
         .unwrap();
     let said = text(&out.stdout);
     assert!(
-        said.contains("device unauthorized: unlock it and accept the \"Allow USB debugging?\" prompt"),
+        said.contains(
+            "device unauthorized: unlock it and accept the \"Allow USB debugging?\" prompt"
+        ),
         "{said}\n{}",
         text(&out.stderr)
     );
@@ -599,7 +627,9 @@ impl Drop for Immutable {
 #[test]
 fn a_control_file_the_device_refuses_is_reported_with_the_reason_when_probed() {
     if !running_as_root() {
-        eprintln!("SKIPPED: the shell user (uid 2000) and immutable files need the tests to run as root");
+        eprintln!(
+            "SKIPPED: the shell user (uid 2000) and immutable files need the tests to run as root"
+        );
         return;
     }
     // As the shell user (`root: none`): the fixture tree is root's.
@@ -619,9 +649,13 @@ fn a_control_file_the_device_refuses_is_reported_with_the_reason_when_probed() {
     );
     let max = sys.join("devices/system/cpu/cpufreq/policy0/scaling_max_freq");
     let probe = |sb: &Sandbox| {
-        let out = klo(sb, &adbd, &["board", "probe", "phone", "--boards", "boards.yaml"])
-            .output()
-            .unwrap();
+        let out = klo(
+            sb,
+            &adbd,
+            &["board", "probe", "phone", "--boards", "boards.yaml"],
+        )
+        .output()
+        .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stdout)
     };
@@ -637,14 +671,18 @@ fn a_control_file_the_device_refuses_is_reported_with_the_reason_when_probed() {
     // with the file and the reason.
     sb.write(
         "s.yaml",
-        &fake_bench_scenario("pinned", "boards: [phone]\nmatrix:\n  cpu_freq: [{all: max}]\n")
-            .replace("{{ delay }}", "0"),
+        &fake_bench_scenario(
+            "pinned",
+            "boards: [phone]\nmatrix:\n  cpu_freq: [{all: max}]\n",
+        )
+        .replace("{{ delay }}", "0"),
     );
     let out = klo(&sb, &adbd, &["plan", "s.yaml"]).output().unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("cannot write its cpufreq files: ") && err.contains("permission denied: the scripts run as uid 2000"),
+        err.contains("cannot write its cpufreq files: ")
+            && err.contains("permission denied: the scripts run as uid 2000"),
         "{err}"
     );
     // As root (`adb root`) on an SELinux-enforcing device: a file root may
@@ -662,8 +700,12 @@ fn a_control_file_the_device_refuses_is_reported_with_the_reason_when_probed() {
     let _undo = Immutable(max.clone());
     sb.write(
         "boards.yaml",
-        &format!("{}    sysfs_root: {}\n", adbd.inventory("phone", "adb_root"), sys.display())
-            .replacen("  phone:", "boards:\n  phone:", 1),
+        &format!(
+            "{}    sysfs_root: {}\n",
+            adbd.inventory("phone", "adb_root"),
+            sys.display()
+        )
+        .replacen("  phone:", "boards:\n  phone:", 1),
     );
     let said = probe(&sb);
     assert!(

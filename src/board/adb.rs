@@ -108,9 +108,8 @@ fn debuggable(build: &str) -> bool {
 
 impl Adb {
     pub fn new(config: &BoardConfig) -> Adb {
-        let key = crate::digest::hex_sha256(
-            format!("{}\0{}", config.name, config.describe()).as_bytes(),
-        );
+        let key =
+            crate::digest::hex_sha256(format!("{}\0{}", config.name, config.describe()).as_bytes());
         Adb {
             board: config.name.clone(),
             serial: config.address.clone().unwrap_or_default(),
@@ -119,9 +118,11 @@ impl Adb {
             method: config.root,
             root_at: config.root_at.clone(),
             timeout: Duration::from_secs(config.connect_timeout_s as u64 + 20),
-            cache: super::helpers::cache_dir()
-                .join("boards")
-                .join(format!("{}-{}.root.json", config.name, &key[..12])),
+            cache: super::helpers::cache_dir().join("boards").join(format!(
+                "{}-{}.root.json",
+                config.name,
+                &key[..12]
+            )),
             state: Mutex::new(State::default()),
         }
     }
@@ -202,7 +203,9 @@ impl Adb {
                 self.serial
             )
         } else if e.contains("device offline") {
-            format!("device offline: adb sees it but cannot talk to it (reconnect the cable, or `adb reconnect`), then try again (adb: {first})")
+            format!(
+                "device offline: adb sees it but cannot talk to it (reconnect the cable, or `adb reconnect`), then try again (adb: {first})"
+            )
         } else if e.contains("not found") && e.contains(&self.serial.to_lowercase()) {
             format!(
                 "no device {} (adb: {first}): `adb devices` does not list it: plugged in? `adb connect HOST:PORT` for one on the network",
@@ -280,7 +283,9 @@ impl Adb {
         let e = said.err.to_lowercase();
         let hint = if said.no_su() {
             "the device has no `su` on its PATH: root it (MagiskSU: `root: su`), use `root: adb_root` on a userdebug build, or `root: none` (frequencies are then read, not set)".to_string()
-        } else if m == RootMethod::Su && (e.contains("failed to exec") || e.contains("unknown user")) {
+        } else if m == RootMethod::Su
+            && (e.contains("failed to exec") || e.contains("unknown user"))
+        {
             "this looks like the su of a userdebug build, which takes `su 0 COMMAND` (no `-c`): use `root: su_0`, or `root: auto`".to_string()
         } else if m == RootMethod::Su0 && said.exit != Some(0) {
             "this su does not run `su 0 COMMAND` (MagiskSU hands the words after the user to its shell): use `root: su` (`su -c`), or `root: auto`".to_string()
@@ -329,7 +334,9 @@ impl Adb {
     /// `su -c`, `su 0`, in that order. Returns the method, whether adbd was
     /// made root just now, and the round trips.
     fn find_root(&self) -> Result<(RootMethod, bool, u32)> {
-        let first = self.shell(&format!("{UID_LINE}; echo klo-build=$(getprop ro.build.type)"))?;
+        let first = self.shell(&format!(
+            "{UID_LINE}; echo klo-build=$(getprop ro.build.type)"
+        ))?;
         let mut trips = 1;
         let build = first
             .out

@@ -261,7 +261,9 @@ pub fn resolve_gpu(
         if !unwritable.is_empty() {
             return Err(unsupported(
                 match topo.why_denied(&gpu.path) {
-                    Some(why) => format!("board `{board}` cannot write its GPU frequency files: {why}"),
+                    Some(why) => {
+                        format!("board `{board}` cannot write its GPU frequency files: {why}")
+                    }
                     None => format!(
                         "board `{board}` cannot write its GPU frequency files {} (not root?)",
                         unwritable.join(", ")

@@ -421,7 +421,10 @@ mod tests {
             e.contains("`root: auto` does not apply to a board with `transport: ssh`"),
             "{e}"
         );
-        assert!(e.contains("`root: auto` does not apply to a local board"), "{e}");
+        assert!(
+            e.contains("`root: auto` does not apply to a local board"),
+            "{e}"
+        );
     }
 
     #[test]

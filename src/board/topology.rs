@@ -233,13 +233,25 @@ fn denied_reason(uid: Option<u32>, selinux: Option<&str>, stat: &str) -> String 
     if enforcing {
         return format!(
             "refused although {} and mode {mode:o} allow it: SELinux is enforcing (getenforce), and its policy refuses this file to the scripts' domain",
-            if uid == 0 { "root".to_string() } else { format!("uid {uid}") }
+            if uid == 0 {
+                "root".to_string()
+            } else {
+                format!("uid {uid}")
+            }
         );
     }
     format!(
         "refused although {} and mode {mode:o} allow it (a read-only or immutable file{})",
-        if uid == 0 { "root".to_string() } else { format!("uid {uid}") },
-        if selinux.is_some() { "; SELinux is not enforcing" } else { "" }
+        if uid == 0 {
+            "root".to_string()
+        } else {
+            format!("uid {uid}")
+        },
+        if selinux.is_some() {
+            "; SELinux is not enforcing"
+        } else {
+            ""
+        }
     )
 }
 
@@ -671,7 +683,10 @@ mod tests {
             "refused although root and mode 444 allow it (a read-only or immutable file)"
         );
         // The owner may write it; a world-writable file too.
-        assert!(denied_reason(Some(1000), Some("Enforcing"), "1000 644").contains("SELinux is enforcing"));
+        assert!(
+            denied_reason(Some(1000), Some("Enforcing"), "1000 644")
+                .contains("SELinux is enforcing")
+        );
         assert!(denied_reason(Some(2000), None, "0 666").starts_with("refused although uid 2000"));
         assert_eq!(denied_reason(None, None, ""), "not writable");
         // A reading kept by an older klo-spec has no list.
