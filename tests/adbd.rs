@@ -44,14 +44,52 @@ fn board(build: &str, root: &str, extra: &str) -> (Sandbox, Adbd) {
     (sb, adbd)
 }
 
-/// klo-spec, with the test's adb server and its own helper cache.
+/// klo-spec, with the test's adb server and its own helper cache. HOME is
+/// the server's: a server adb starts by itself (none listening) never
+/// touches the user's ~/.android.
 fn klo(sb: &Sandbox, adbd: &Adbd, args: &[&str]) -> Command {
     let mut c = sb.command(args);
     c.env("ANDROID_ADB_SERVER_PORT", adbd.server_port.to_string())
+        .env("HOME", adbd.home())
         .env_remove("ADB_SERVER_SOCKET")
         .env_remove("ANDROID_SERIAL")
         .env("KLO_SPEC_CACHE", sb.path().join("cache"));
     c
+}
+
+/// klo-spec running in the background, killed when the test ends before
+/// it does (a failed assertion): it never outlives the test's adb server,
+/// whose port its adb calls would otherwise start a server on again.
+struct Running(Option<std::process::Child>);
+
+impl Running {
+    fn new(child: std::process::Child) -> Running {
+        Running(Some(child))
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
+    fn wait_with_output(mut self) -> std::process::Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 fn scenario(name: &str, delay: &str, loads: &str) -> String {
@@ -167,13 +205,14 @@ fn a_cell_whose_adb_connection_dropped_is_cleaned_up_and_tried_again() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Running::new)
         .unwrap();
     let loads = wait_for_device_loads(&adbd);
     wait_until("the benchmark to start", Duration::from_secs(30), || {
         !marker.exists()
     });
     adbd.drop_connections();
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     // The stand-in hung up the shell: the round trip script stopped the
     // first try's loads.
@@ -209,6 +248,7 @@ fn stopping_klo_spec_stops_the_cell_on_the_device() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Running::new)
         .unwrap();
     let loads = wait_for_device_loads(&adbd);
     let bench = adbd.workdir().join("state/bench.pid");
@@ -222,7 +262,7 @@ fn stopping_klo_spec_stops_the_cell_on_the_device() {
         .unwrap();
     assert!(group_alive(group));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     wait_until(
         "the device to stop the loads and the benchmark",
@@ -455,6 +495,7 @@ fn the_device_is_kept_awake_during_the_run_and_the_value_found_put_back() {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
+        .map(Running::new)
         .unwrap();
     let said = || {
         format!(
@@ -466,8 +507,7 @@ fn the_device_is_kept_awake_during_the_run_and_the_value_found_put_back() {
     let waited = wait_for(Duration::from_secs(120), || marker.exists());
     assert!(waited, "the cell did not start: {}", said());
     assert_eq!(adbd.setting("stay_on_while_plugged_in"), "7", "{}", said());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     let back = wait_for(Duration::from_secs(120), || {
         adbd.setting("stay_on_while_plugged_in") == "0"
     });
@@ -574,10 +614,11 @@ fn cleaning_up_kills_only_what_klo_spec_started_on_the_device() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Running::new)
         .unwrap();
     let loads = wait_for_device_loads(&adbd);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     wait_until("the loads to stop", Duration::from_secs(20), || {
         loads.iter().all(|p| !klo_load_running(*p))

@@ -157,6 +157,11 @@ impl Adbd {
         c
     }
 
+    /// The HOME the test's adb server runs with.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
     /// The board's work folder: the device's /data/local/tmp/klo-spec.
     pub fn workdir(&self) -> PathBuf {
         self.root.join("data/local/tmp/klo-spec")
