@@ -117,10 +117,13 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         child,
         stdin: Some(stdin),
     };
+    // One limit for the whole answer: a board that keeps sending notes
+    // without taking the lock does not hold klo-spec up.
     let limit = Duration::from_secs(board.config().connect_timeout_s as u64 + 60);
+    let until = Instant::now() + limit;
     let mut notes = Vec::new();
     loop {
-        match rx.recv_timeout(limit) {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
             Ok(l) if l == "lock=acquired" => break,
             Ok(l) if l.starts_with("lock=busy") => {
                 keeper.release();
