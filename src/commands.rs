@@ -379,6 +379,15 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                     "cpufreq is read-only here (not root?): frequencies can be read, not set (use `cpu_freq: current`, or `root: sudo` in the inventory)"
                 );
             }
+            // Each control file that cannot be written, and why (the
+            // scripts' uid, the file's owner and mode, SELinux).
+            for d in &topo.denied {
+                println!(
+                    "not writable: {}: {}",
+                    crate::text::printable(&d.path),
+                    crate::text::printable(&d.reason)
+                );
+            }
             match &topo.gpu {
                 None => println!(
                     "no GPU frequency control found (kgsl, Mali, devfreq): use `gpu_freq: current`"

@@ -205,7 +205,31 @@ fn a_device_without_the_shell_protocol_or_not_attached_is_refused() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&format!("board `note10` (adb {SERIAL} via lab2:5038) is unreachable: `adb features` failed: adb: device '{SERIAL}' not found")),
+        err.contains(&format!("board `note10` (adb {SERIAL} via lab2:5038) is unreachable: no device {SERIAL} (adb: adb: device '{SERIAL}' not found): `adb devices` does not list it")),
         "{err}"
     );
+}
+
+#[test]
+fn an_adb_call_that_never_answers_is_given_up_at_its_time_limit() {
+    // connect_timeout_s: 1 gives each short adb call 21 s.
+    let sb = adb_board("adb_root");
+    let inv = std::fs::read_to_string(sb.path().join("boards.yaml")).unwrap();
+    sb.write("boards.yaml", &format!("{inv}    connect_timeout_s: 1\n"));
+    sb.write(
+        "s.yaml",
+        &fake_bench_scenario("hung", "boards: [note10]\n").replace("{{ delay }}", "0"),
+    );
+    for hang in ["features", "wait-for-device"] {
+        let out = adb_command(&sb, &["plan", "s.yaml"])
+            .env("FAKE_ADB_HANG", hang)
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{hang}: {err}");
+        assert!(
+            err.contains(&format!("`adb {hang}` did not answer within 21 s")),
+            "{hang}: {err}"
+        );
+    }
 }

@@ -44,14 +44,52 @@ fn board(build: &str, root: &str, extra: &str) -> (Sandbox, Adbd) {
     (sb, adbd)
 }
 
-/// klo-spec, with the test's adb server and its own helper cache.
+/// klo-spec, with the test's adb server and its own helper cache. HOME is
+/// the server's: a server adb starts by itself (none listening) never
+/// touches the user's ~/.android.
 fn klo(sb: &Sandbox, adbd: &Adbd, args: &[&str]) -> Command {
     let mut c = sb.command(args);
     c.env("ANDROID_ADB_SERVER_PORT", adbd.server_port.to_string())
+        .env("HOME", adbd.home())
         .env_remove("ADB_SERVER_SOCKET")
         .env_remove("ANDROID_SERIAL")
         .env("KLO_SPEC_CACHE", sb.path().join("cache"));
     c
+}
+
+/// klo-spec running in the background, killed when the test ends before
+/// it does (a failed assertion): it never outlives the test's adb server,
+/// whose port its adb calls would otherwise start a server on again.
+struct Running(Option<std::process::Child>);
+
+impl Running {
+    fn new(child: std::process::Child) -> Running {
+        Running(Some(child))
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
+    fn wait_with_output(mut self) -> std::process::Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 fn scenario(name: &str, delay: &str, loads: &str) -> String {
@@ -167,13 +205,14 @@ fn a_cell_whose_adb_connection_dropped_is_cleaned_up_and_tried_again() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Running::new)
         .unwrap();
     let loads = wait_for_device_loads(&adbd);
     wait_until("the benchmark to start", Duration::from_secs(30), || {
         !marker.exists()
     });
     adbd.drop_connections();
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     // The stand-in hung up the shell: the round trip script stopped the
     // first try's loads.
@@ -195,10 +234,10 @@ fn a_cell_whose_adb_connection_dropped_is_cleaned_up_and_tried_again() {
             .contains("the connection closed during the round trip"),
         "{first}"
     );
-    // The retry checked the device again (`adb features`, `adb root`,
-    // which now says it already is, `adb wait-for-device`), took the lock
-    // again and ran the cell: 5.
-    assert_eq!(j["round_trips"], 5, "{j}");
+    // The retry waited for the device (`adb wait-for-device`), asked for
+    // root again (`adb root`, which says it already is: a device that
+    // rebooted would not be), took the lock again and ran the cell: 4.
+    assert_eq!(j["round_trips"], 4, "{j}");
 }
 
 #[test]
@@ -209,6 +248,7 @@ fn stopping_klo_spec_stops_the_cell_on_the_device() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Running::new)
         .unwrap();
     let loads = wait_for_device_loads(&adbd);
     let bench = adbd.workdir().join("state/bench.pid");
@@ -222,11 +262,498 @@ fn stopping_klo_spec_stops_the_cell_on_the_device() {
         .unwrap();
     assert!(group_alive(group));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     wait_until(
         "the device to stop the loads and the benchmark",
         Duration::from_secs(20),
         || loads.iter().all(|p| !klo_load_running(*p)) && !group_alive(group),
+    );
+}
+
+/// Polls `done` every 50 ms for up to `limit`: whether it came true.
+fn wait_for(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let t = std::time::Instant::now();
+    while t.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+/// A sandbox with a stand-in started with `args` and an inventory naming
+/// it `phone` with root method `root`.
+fn board_with(args: &[&str], root: &str) -> (Sandbox, Adbd) {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let adbd = Adbd::start(&sb.path().join("phone"), args);
+    sb.write(
+        "boards.yaml",
+        &format!("boards:\n{}", adbd.inventory("phone", root)),
+    );
+    (sb, adbd)
+}
+
+/// The uid the device's state folder belongs to: who ran the cells.
+fn state_owner(adbd: &Adbd) -> u32 {
+    std::fs::metadata(adbd.workdir().join("state"))
+        .unwrap()
+        .uid()
+}
+
+/// What `root: auto` kept in klo-spec's cache (one file a board).
+fn root_cache(sb: &Sandbox) -> Vec<serde_json::Value> {
+    root_cache_files(sb).iter().map(|p| json(p)).collect()
+}
+
+fn root_cache_files(sb: &Sandbox) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(sb.path().join("cache/boards"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".root.json"))
+        .collect()
+}
+
+#[test]
+fn each_su_form_works_where_the_device_takes_it_and_is_refused_with_the_reason_where_not() {
+    if !running_as_root() {
+        eprintln!(
+            "SKIPPED: the stand-in's su makes a difference only when the tests run as root (the shell user is uid 2000 then)"
+        );
+        return;
+    }
+    // A user build: `adb root` is no way in; only su.
+    for (su, root) in [("magisk", "su"), ("aosp", "su_0")] {
+        let (sb, adbd) = board_with(&["--build", "user", "--su", su], root);
+        sb.write("s.yaml", &scenario("rooted", "0", "light"));
+        let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
+        assert!(out.status.success(), "{su}/{root}: {}", text(&out.stderr));
+        let j = json(&find(&sb.out("rooted"), "cell.json")[0]);
+        assert_eq!(j["status"], "ok", "{j}");
+        assert_eq!(j["round_trips"], 1, "{j}");
+        assert_eq!(state_owner(&adbd), 0, "{su}/{root}: the cells ran as root");
+        let loads = load_pids(&sb.out("rooted"));
+        assert!(!loads.is_empty() && loads.iter().all(|p| !klo_load_running(*p)));
+    }
+    // The other form on each su, and su on a device without one.
+    for (su, root, says, hint) in [
+        (
+            "aosp",
+            "su",
+            "`su -c COMMAND` does not give root on this device: exited with 1: su: failed to exec",
+            "use `root: su_0`",
+        ),
+        (
+            "magisk",
+            "su_0",
+            "`su 0 COMMAND` does not give root on this device: exited with 127",
+            "use `root: su` (`su -c`)",
+        ),
+        (
+            "none",
+            "su",
+            "`su -c COMMAND` does not give root on this device: no `su` on the device",
+            "the device has no `su` on its PATH",
+        ),
+        (
+            "none",
+            "su_0",
+            "`su 0 COMMAND` does not give root on this device: no `su` on the device",
+            "the device has no `su` on its PATH",
+        ),
+    ] {
+        let (sb, adbd) = board_with(&["--build", "user", "--su", su], root);
+        sb.write("s.yaml", &scenario("refused", "0", "light"));
+        let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{su}/{root}: {err}");
+        let at = format!("board `phone` (boards.yaml:5:11: `root: {root}`)");
+        assert!(err.contains(&at), "{su}/{root}: {err}");
+        assert!(err.contains(says), "{su}/{root}: {err}");
+        assert!(err.contains(hint), "{su}/{root}: {err}");
+        // Nothing ran: the state folder was never made by a cell.
+        assert!(find(&sb.out("refused"), "cell.json").is_empty());
+    }
+}
+
+#[test]
+fn root_auto_finds_the_way_in_once_and_remembers_it() {
+    if !running_as_root() {
+        eprintln!("SKIPPED: the stand-in's su makes a difference only when the tests run as root");
+        return;
+    }
+    // A user build with the userdebug su: already root? no; adb root:
+    // refused by the build (not tried); su -c: refused; su 0: works.
+    let (sb, adbd) = board_with(&["--build", "user", "--su", "aosp"], "auto");
+    sb.write("s.yaml", &scenario("auto", "0", "light"));
+    let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(state_owner(&adbd), 0, "the cells ran as root");
+    let cache = root_cache(&sb);
+    assert_eq!(cache.len(), 1, "{cache:?}");
+    assert_eq!(cache[0]["root"], "su_0", "{cache:?}");
+    // The next run uses it without looking again: a search that finds a
+    // method writes it (and the time) again; the file stays as it was.
+    let file = root_cache_files(&sb).remove(0);
+    let kept = std::fs::read_to_string(&file).unwrap();
+    let out = klo(&sb, &adbd, &["run", "s.yaml", "--force"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("looking again"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        kept,
+        "the cached method was used, not searched for again"
+    );
+    // A kept method that no longer works (here: `su` on a device whose su
+    // takes `su 0`) is said to be wrong and replaced by what works.
+    std::fs::write(&file, kept.replace("\"su_0\"", "\"su\"")).unwrap();
+    let out = klo(&sb, &adbd, &["run", "s.yaml", "--force"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "`root: su`, found by `root: auto` earlier, no longer gives root: looking again"
+        ),
+        "{err}"
+    );
+    assert_eq!(root_cache(&sb)[0]["root"], "su_0");
+
+    // A userdebug build: `adb root`.
+    let (sb, adbd) = board_with(&["--build", "userdebug"], "auto");
+    sb.write("s.yaml", &scenario("auto", "0", "none"));
+    let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(state_owner(&adbd), 0);
+    assert_eq!(root_cache(&sb)[0]["root"], "adb_root");
+
+    // A user build without su: no way in, said with every try's answer.
+    let (sb, adbd) = board_with(&["--build", "user"], "auto");
+    sb.write("s.yaml", &scenario("auto", "0", "none"));
+    let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`root: auto`): no way to root found: adbd runs as uid 2000; `adb root` not tried (a user build refuses it); `su -c`: no `su` on the device; `su 0`: no `su` on the device"),
+        "{err}"
+    );
+    assert!(err.contains("`root: none`"), "{err}");
+    assert!(root_cache(&sb).is_empty());
+}
+
+#[test]
+fn the_device_is_kept_awake_during_the_run_and_the_value_found_put_back() {
+    let (sb, adbd) = board_with(
+        &[
+            "--build",
+            "userdebug",
+            "--settings",
+            "stay_on_while_plugged_in=0",
+        ],
+        "adb_root",
+    );
+    // The benchmark reads the setting while the run holds the device.
+    let s = scenario("awake", "0", "none").replace(
+        "run: sh fake-bench.sh",
+        "run: settings get global stay_on_while_plugged_in > stay_on.txt; sh fake-bench.sh",
+    );
+    sb.write("s.yaml", &s);
+    let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let during = find(&sb.out("awake"), "stay_on.txt");
+    assert_eq!(during.len(), 1, "{during:?}");
+    assert_eq!(std::fs::read_to_string(&during[0]).unwrap().trim(), "7");
+    assert_eq!(adbd.setting("stay_on_while_plugged_in"), "0");
+    assert_eq!(
+        adbd.settings_log(),
+        [
+            "put stay_on_while_plugged_in 7",
+            "put stay_on_while_plugged_in 0"
+        ]
+    );
+    // A run killed mid-cell (kill -9): the device puts the value back by
+    // itself once the connection goes.
+    let marker = sb.path().join("in-cell");
+    let slow = scenario("killed", "0", "none").replace(
+        "run: sh fake-bench.sh",
+        &format!(
+            "run: touch {}; sleep 60; sh fake-bench.sh",
+            marker.display()
+        ),
+    );
+    sb.write("k.yaml", &slow);
+    let log = sb.path().join("killed.err");
+    let mut child = klo(&sb, &adbd, &["run", "k.yaml"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .map(Running::new)
+        .unwrap();
+    let said = || {
+        format!(
+            "klo-spec said: {}\nsettings: {:?}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            adbd.settings_log()
+        )
+    };
+    let waited = wait_for(Duration::from_secs(120), || marker.exists());
+    assert!(waited, "the cell did not start: {}", said());
+    assert_eq!(adbd.setting("stay_on_while_plugged_in"), "7", "{}", said());
+    child.kill();
+    let back = wait_for(Duration::from_secs(120), || {
+        adbd.setting("stay_on_while_plugged_in") == "0"
+    });
+    assert!(back, "the device did not put the value back: {}", said());
+    // A setting never made is deleted again, not left at a value.
+    std::fs::remove_file(
+        adbd.root
+            .join("data/standin/settings/global/stay_on_while_plugged_in"),
+    )
+    .unwrap();
+    let out = klo(&sb, &adbd, &["run", "s.yaml", "--force"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(adbd.setting("stay_on_while_plugged_in"), "null");
+    assert_eq!(
+        adbd.settings_log().last().map(String::as_str),
+        Some("delete stay_on_while_plugged_in")
+    );
+}
+
+#[test]
+fn two_devices_on_one_server_are_told_apart_by_serial_and_a_server_is_reached_by_host_and_port() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let one = Adbd::start(&sb.path().join("phone-one"), &["--build", "userdebug"]);
+    let two = Adbd::start_beside(
+        &sb.path().join("phone-two"),
+        &["--build", "userdebug"],
+        &one,
+    );
+    // `two` through the server named by host and port (`adb -H -P`), as a
+    // phone on another machine's server is.
+    sb.write(
+        "boards.yaml",
+        &format!(
+            "boards:\n{}{}    adb_host: 127.0.0.1\n    adb_port: {}\n",
+            one.inventory("one", "adb_root"),
+            two.inventory("two", "adb_root"),
+            one.server_port
+        ),
+    );
+    let s = fake_bench_scenario("pair", "boards: [one, two]\nmatrix:\n  load: [none]\n")
+        .replace("{{ delay }}", "0")
+        .replace(
+            "run: sh fake-bench.sh",
+            "run: getprop ro.serialno > device.txt; sh fake-bench.sh",
+        );
+    sb.write("s.yaml", &s);
+    let out = klo(&sb, &one, &["run", "s.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for (board, device) in [("one", "phone-one"), ("two", "phone-two")] {
+        let cells = sb.out("pair").join("cells").join(board);
+        let said = find(&cells, "device.txt");
+        assert_eq!(said.len(), 1, "{board}: {said:?}");
+        assert_eq!(
+            std::fs::read_to_string(&said[0]).unwrap().trim(),
+            device,
+            "board `{board}` ran on its own device"
+        );
+    }
+}
+
+#[test]
+fn cleaning_up_kills_only_what_klo_spec_started_on_the_device() {
+    let (sb, adbd) = board_with(&["--build", "userdebug"], "adb_root");
+    // An unrelated process on the device, in its own group, recorded as if
+    // a killed run had left it: its PID in loads.pid and bench.pid and the
+    // stale lock's keeper.
+    let out = adbd
+        .adb(&[
+            "shell",
+            "nohup sleep 600 > /dev/null 2>&1 < /dev/null & echo $!",
+        ])
+        .output()
+        .unwrap();
+    let pid: i32 = text(&out.stdout).trim().parse().expect("the pid of sleep");
+    let alive = |p: i32| unsafe { libc::kill(p, 0) == 0 };
+    assert!(alive(pid));
+    let state = adbd.workdir().join("state");
+    std::fs::create_dir_all(state.join("lock.d")).unwrap();
+    for f in ["loads.pid", "bench.pid", "cell.pid", "lock.d/keeper"] {
+        std::fs::write(state.join(f), format!("{pid}\n")).unwrap();
+    }
+    std::fs::write(
+        state.join("lock.d/owner"),
+        "pid 1 on elsewhere since then\n",
+    )
+    .unwrap();
+    sb.write("s.yaml", &scenario("own", "0", "light"));
+    let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("found a stale lock (pid 1 on elsewhere since then)"),
+        "{err}"
+    );
+    assert!(err.contains("0 leftover process group(s) killed"), "{err}");
+    assert!(alive(pid), "an unrelated process was killed");
+    // And a run stopped by Ctrl-C mid-cell.
+    let s = scenario("stopped", "60", "light");
+    sb.write("t.yaml", &s);
+    let child = klo(&sb, &adbd, &["run", "t.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(Running::new)
+        .unwrap();
+    let loads = wait_for_device_loads(&adbd);
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    wait_until("the loads to stop", Duration::from_secs(20), || {
+        loads.iter().all(|p| !klo_load_running(*p))
+    });
+    assert!(alive(pid), "an unrelated process was killed");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+#[test]
+fn an_unauthorized_device_is_said_so_with_what_to_do() {
+    let (sb, adbd) = board_with_unauthorized();
+    let out = klo(&sb, &adbd, &["boards", "--boards", "boards.yaml"])
+        .output()
+        .unwrap();
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(
+            "device unauthorized: unlock it and accept the \"Allow USB debugging?\" prompt"
+        ),
+        "{said}\n{}",
+        text(&out.stderr)
+    );
+}
+
+/// A stand-in that never accepts this computer's key: adb lists it as
+/// `unauthorized`.
+fn board_with_unauthorized() -> (Sandbox, Adbd) {
+    let sb = Sandbox::new();
+    let adbd = Adbd::start_unauthorized(&sb.path().join("phone"));
+    sb.write(
+        "boards.yaml",
+        &format!("boards:\n{}", adbd.inventory("phone", "none")),
+    );
+    (sb, adbd)
+}
+
+/// Takes `chattr +i` off the file when the test ends (or fails), so that
+/// the sandbox can be removed.
+struct Immutable(std::path::PathBuf);
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_control_file_the_device_refuses_is_reported_with_the_reason_when_probed() {
+    if !running_as_root() {
+        eprintln!(
+            "SKIPPED: the shell user (uid 2000) and immutable files need the tests to run as root"
+        );
+        return;
+    }
+    // As the shell user (`root: none`): the fixture tree is root's.
+    let (sb, adbd) = board_with(&["--build", "userdebug"], "none");
+    let sys = adbd.root.join("sysfs");
+    let copied = Command::new("cp")
+        .arg("-R")
+        .arg(Path::new(ROOT).join("tests/fixtures/sysfs/qcom"))
+        .arg(&sys)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let inv = std::fs::read_to_string(sb.path().join("boards.yaml")).unwrap();
+    sb.write(
+        "boards.yaml",
+        &format!("{inv}    sysfs_root: {}\n", sys.display()),
+    );
+    let max = sys.join("devices/system/cpu/cpufreq/policy0/scaling_max_freq");
+    let probe = |sb: &Sandbox| {
+        let out = klo(
+            sb,
+            &adbd,
+            &["board", "probe", "phone", "--boards", "boards.yaml"],
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let said = probe(&sb);
+    assert!(
+        said.contains(&format!(
+            "not writable: {}: permission denied: the scripts run as uid 2000 and the file is uid 0's, mode 644",
+            max.display()
+        )),
+        "{said}"
+    );
+    // A scenario that pins a frequency is refused before anything runs,
+    // with the file and the reason.
+    sb.write(
+        "s.yaml",
+        &fake_bench_scenario(
+            "pinned",
+            "boards: [phone]\nmatrix:\n  cpu_freq: [{all: max}]\n",
+        )
+        .replace("{{ delay }}", "0"),
+    );
+    let out = klo(&sb, &adbd, &["plan", "s.yaml"]).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot write its cpufreq files: ")
+            && err.contains("permission denied: the scripts run as uid 2000"),
+        "{err}"
+    );
+    // As root (`adb root`) on an SELinux-enforcing device: a file root may
+    // write by its mode but cannot (here made immutable, standing in for
+    // the policy's refusal) is put down to SELinux.
+    if !Command::new("chattr")
+        .arg("+i")
+        .arg(&max)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("SKIPPED (the SELinux part): `chattr +i` does not work on this file system");
+        return;
+    }
+    let _undo = Immutable(max.clone());
+    sb.write(
+        "boards.yaml",
+        &format!(
+            "{}    sysfs_root: {}\n",
+            adbd.inventory("phone", "adb_root"),
+            sys.display()
+        )
+        .replacen("  phone:", "boards:\n  phone:", 1),
+    );
+    let said = probe(&sb);
+    assert!(
+        said.contains(&format!(
+            "not writable: {}: refused although root and mode 644 allow it: SELinux is enforcing (getenforce)",
+            max.display()
+        )),
+        "{said}"
     );
 }

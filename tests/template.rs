@@ -267,7 +267,8 @@ fn the_transport_scripts_parse_under_the_shells_boards_have() {
     let t = Templates::load(None).unwrap();
     let scripts = [
         t.render_named("remote.sh.j2", context! { dir => "/d", payload_bytes => 10, script => "x.sh", mode => "stdout", keep => true }).unwrap(),
-        t.render_named("lock.sh.j2", context! { board => context! { state_dir => "/w/state" }, owner => "pid 1 on h since t", me => "pid 1 on h" }).unwrap(),
+        t.render_named("lock.sh.j2", context! { board => context! { state_dir => "/w/state" }, owner => "pid 1 on h since t", me => "pid 1 on h", stay_awake => false }).unwrap(),
+        t.render_named("lock.sh.j2", context! { board => context! { state_dir => "/w/state" }, owner => "pid 1 on h since t", me => "pid 1 on h", stay_awake => true }).unwrap(),
         t.render_named("check.sh.j2", context! { helper_dirs => vec!["/w/bin/a"] }).unwrap(),
         t.render_named("build.sh.j2", context! { dir => "/w/bin/b", hash => "abc", cc => "gcc", first => "gcc", helpers => vec![context! { name => "klo-load", cflags => "-O2", libs => "" }] }).unwrap(),
     ];

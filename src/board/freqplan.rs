@@ -210,7 +210,10 @@ pub fn resolve_cpu(
     }
     if !topo.cpufreq_writable() {
         return Err(unsupported(
-            format!("board `{board}` cannot write its cpufreq files (not root?)"),
+            match topo.why_denied("/cpufreq/") {
+                Some(why) => format!("board `{board}` cannot write its cpufreq files: {why}"),
+                None => format!("board `{board}` cannot write its cpufreq files (not root?)"),
+            },
             "use `cpu_freq: [current]`, give the board a way to get root (`root: sudo` in the inventory), or `freq_unsupported: leave_current`",
         ));
     }
@@ -299,10 +302,15 @@ pub fn resolve_gpu(
         let unwritable = gpu.unwritable();
         if !unwritable.is_empty() {
             return Err(unsupported(
-                format!(
-                    "board `{board}` cannot write its GPU frequency files {} (not root?)",
-                    unwritable.join(", ")
-                ),
+                match topo.why_denied(&gpu.path) {
+                    Some(why) => {
+                        format!("board `{board}` cannot write its GPU frequency files: {why}")
+                    }
+                    None => format!(
+                        "board `{board}` cannot write its GPU frequency files {} (not root?)",
+                        unwritable.join(", ")
+                    ),
+                },
                 "use `gpu_freq: [current]`, `root: sudo` in the inventory, or `freq_unsupported: leave_current`",
             ));
         }
@@ -315,7 +323,10 @@ pub fn resolve_gpu(
     }
     if !gpu.writable {
         return Err(unsupported(
-            format!("board `{board}` cannot write its GPU frequency files (not root?)"),
+            match topo.why_denied(&gpu.path) {
+                Some(why) => format!("board `{board}` cannot write its GPU frequency files: {why}"),
+                None => format!("board `{board}` cannot write its GPU frequency files (not root?)"),
+            },
             "use `gpu_freq: [current]`, `root: sudo` in the inventory, or `freq_unsupported: leave_current`",
         ));
     }

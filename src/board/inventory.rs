@@ -72,8 +72,11 @@ pub struct RawBoard {
     pub emulate_kernel: bool,
     /// How the board-side scripts get the rights to write sysfs: `none`
     /// (already allowed: root, or a fixture), `sudo` (`sudo -n`; local and
-    /// ssh), `su` (`su -c`; ssh and adb) or `adb_root` (`adb root` once,
-    /// userdebug builds only).
+    /// ssh), `su` (`su -c COMMAND`: MagiskSU, or a Linux su; ssh and adb),
+    /// `su_0` (`su 0 COMMAND...`: the su of Android's userdebug builds;
+    /// adb), `adb_root` (`adb root` once, userdebug builds only) or `auto`
+    /// (adb: the first that works of adbd already root, `adb root`, `su
+    /// -c`, `su 0`; what was found is kept in klo-spec's cache).
     #[serde(default)]
     pub root: RootMethod,
     /// The board-side work folder (helpers, cell folders, saved values).
@@ -146,7 +149,10 @@ pub enum RootMethod {
     None,
     Sudo,
     Su,
+    #[serde(rename = "su_0")]
+    Su0,
     AdbRoot,
+    Auto,
 }
 
 impl RootMethod {
@@ -155,7 +161,9 @@ impl RootMethod {
             RootMethod::None => "none",
             RootMethod::Sudo => "sudo",
             RootMethod::Su => "su",
+            RootMethod::Su0 => "su_0",
             RootMethod::AdbRoot => "adb_root",
+            RootMethod::Auto => "auto",
         }
     }
 }
@@ -172,6 +180,9 @@ pub struct BoardConfig {
     pub fixture: Option<PathBuf>,
     pub emulate_kernel: bool,
     pub root: RootMethod,
+    /// Where `root:` was set (`boards.yaml:7:11`), for messages; None for
+    /// the default.
+    pub root_at: Option<String>,
     pub workdir: Option<PathBuf>,
     /// How the helpers are built for this board.
     pub compiler: Compiler,
@@ -194,6 +205,7 @@ impl BoardConfig {
             fixture: None,
             emulate_kernel: false,
             root: RootMethod::None,
+            root_at: None,
             workdir: None,
             compiler: Compiler::Host(None),
             address: None,
@@ -370,6 +382,48 @@ mod tests {
             x.sysfs_root,
             Path::new("/sys"),
             "a board path, not resolved here"
+        );
+    }
+
+    #[test]
+    fn androids_root_methods_are_for_adb_boards_and_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("boards.yaml");
+        std::fs::write(
+            &p,
+            "boards:\n  a: {transport: adb, address: R58, root: su_0}\n  b:\n    transport: adb\n    address: R59\n    root: auto\n",
+        )
+        .unwrap();
+        let inv = load(&p).unwrap();
+        let a = inv.get("a").unwrap();
+        assert_eq!(a.root, RootMethod::Su0);
+        assert_eq!(
+            a.root_at.as_deref(),
+            Some(format!("{}:2:43", p.display()).as_str())
+        );
+        let b = inv.get("b").unwrap();
+        assert_eq!(b.root, RootMethod::Auto);
+        assert_eq!(
+            b.root_at.as_deref(),
+            Some(format!("{}:6:11", p.display()).as_str())
+        );
+        std::fs::write(
+            &p,
+            "boards:\n  s: {transport: ssh, address: h, root: su_0}\n  t: {transport: ssh, address: h, root: auto}\n  l: {root: auto}\n",
+        )
+        .unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("`root: su_0` does not apply to a board with `transport: ssh`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`root: auto` does not apply to a board with `transport: ssh`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`root: auto` does not apply to a local board"),
+            "{e}"
         );
     }
 

@@ -44,6 +44,14 @@ impl Checker<'_> {
             .push(Diagnostic::new(self.path, self.source.locate(at), at, msg).with_hint(hint));
     }
 
+    /// Where `root:` is set in the file (`boards.yaml:7:11`), if it is.
+    fn root_at(&self, base: &str, b: &RawBoard) -> Option<String> {
+        (b.root != RootMethod::None).then(|| {
+            let at = self.source.locate(&format!("{base}.root"));
+            format!("{}:{}:{}", self.path.display(), at.line, at.column)
+        })
+    }
+
     /// Keys this transport does not take: one problem each.
     fn refuse(&mut self, base: &str, t: TransportKind, keys: &[(&str, bool)], hint: &str) {
         for (key, given) in keys {
@@ -139,7 +147,7 @@ fn local_board(
         ],
         "a local board runs its scripts on this machine and builds its helpers with `cc`; use `transport: ssh` or `adb` for a board elsewhere",
     );
-    if matches!(b.root, RootMethod::Su | RootMethod::AdbRoot) {
+    if !matches!(b.root, RootMethod::None | RootMethod::Sudo) {
         c.err(
             &format!("{base}.root"),
             format!(
@@ -208,6 +216,7 @@ fn local_board(
         emulate_kernel: b.emulate_kernel || fixture.is_some(),
         fixture,
         root: b.root,
+        root_at: c.root_at(base, b),
         workdir: b.workdir.as_deref().map(resolve),
         compiler: Compiler::Host(b.cc.clone()),
         ..BoardConfig::local()
@@ -285,7 +294,7 @@ fn remote_board(
     let root_ok = match b.root {
         RootMethod::None | RootMethod::Su => true,
         RootMethod::Sudo => !adb,
-        RootMethod::AdbRoot => adb,
+        RootMethod::AdbRoot | RootMethod::Su0 | RootMethod::Auto => adb,
     };
     if !root_ok {
         c.err(
@@ -296,7 +305,7 @@ fn remote_board(
                 t.as_str()
             ),
             if adb {
-                "use `none`, `su` (`su -c`) or `adb_root` (userdebug builds)"
+                "use `none`, `su` (`su -c`, MagiskSU), `su_0` (`su 0 COMMAND`, a userdebug build's su), `adb_root` (userdebug builds) or `auto` (the first of these that works)"
             } else {
                 "use `none`, `sudo` (`sudo -n`) or `su` (`su -c`)"
             },
@@ -364,6 +373,7 @@ fn remote_board(
         fixture: None,
         emulate_kernel: false,
         root: b.root,
+        root_at: c.root_at(base, b),
         workdir: Some(PathBuf::from(
             b.workdir.as_deref().unwrap_or(default_workdir),
         )),

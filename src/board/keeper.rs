@@ -5,6 +5,9 @@
 //! connection that drops, closes it too, so the lock goes with its holder.
 //! A second run is refused with the holder's host and PID; a stale lock is
 //! cleaned up (its cell stopped, loads killed, values put back) and taken.
+//! On an adb board the lock process also keeps the device awake while it
+//! holds the lock (`stay_on_while_plugged_in`), and puts the value it found
+//! back when it lets go, whatever ended the run.
 
 use std::io::{BufRead as _, BufReader, Read as _, Seek as _, Write as _};
 use std::os::unix::process::CommandExt as _;
@@ -57,6 +60,7 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
             board => context! { state_dir => board.state_dir() },
             owner => format!("{} since {}", me(), crate::run::cell::now_rfc3339()),
             me => me(),
+            stay_awake => board.config().transport == super::inventory::TransportKind::Adb,
         },
     )?;
     let files = [(
@@ -78,7 +82,7 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         "remote.sh.j2",
         context! { dir => req.dir, payload_bytes => archive.len(), script => req.script, mode => "stdout", keep => false },
     )?;
-    let line = trip::stage_one(&board.workdir(), runner.len(), board.config().root);
+    let line = trip::stage_one(&board.workdir(), runner.len(), board.channel.root());
     let mut cmd = board.channel.command(&line);
     let err = tempfile::tempfile()?;
     cmd.stdin(Stdio::piped())
@@ -113,10 +117,13 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         child,
         stdin: Some(stdin),
     };
+    // One limit for the whole answer: a board that keeps sending notes
+    // without taking the lock does not hold klo-spec up.
     let limit = Duration::from_secs(board.config().connect_timeout_s as u64 + 60);
+    let until = Instant::now() + limit;
     let mut notes = Vec::new();
     loop {
-        match rx.recv_timeout(limit) {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
             Ok(l) if l == "lock=acquired" => break,
             Ok(l) if l.starts_with("lock=busy") => {
                 keeper.release();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use minijinja::context;
 
-use super::inventory::{BoardConfig, TransportKind};
+use super::inventory::{BoardConfig, RootMethod, TransportKind};
 use super::keeper::{self, Keeper};
 use super::pull;
 use super::trip::{self, Request};
@@ -35,6 +35,9 @@ pub trait Channel: Send + Sync {
     fn reset(&self);
     /// Where the board is, for messages.
     fn address(&self) -> String;
+    /// How round trips get root: the inventory's method, or for `auto`
+    /// the one [`Channel::connect`] found.
+    fn root(&self) -> RootMethod;
 }
 
 /// What came back from a round trip.
@@ -126,7 +129,7 @@ impl RemoteBoard {
                 keep => req.keep,
             },
         )?);
-        let line = trip::stage_one(&self.workdir, runner.len(), self.config.root);
+        let line = trip::stage_one(&self.workdir, runner.len(), self.channel.root());
         let mut input = runner.into_bytes();
         input.extend_from_slice(&archive);
         let mut raw = trip::exchange(

@@ -29,6 +29,7 @@ pub struct Ssh {
     control: PathBuf,
     /// One master start at a time.
     starting: Mutex<()>,
+    root: super::inventory::RootMethod,
 }
 
 /// The folder of the masters' sockets: private to this user, and short
@@ -65,6 +66,7 @@ impl Ssh {
             connect_timeout_s: config.connect_timeout_s,
             control: control_dir()?.join(&key[..16]),
             starting: Mutex::new(()),
+            root: config.root,
         })
     }
 
@@ -171,6 +173,10 @@ impl Channel for Ssh {
 
     fn address(&self) -> String {
         format!("ssh {}", self.dest)
+    }
+
+    fn root(&self) -> super::inventory::RootMethod {
+        self.root
     }
 }
 

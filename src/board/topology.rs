@@ -237,6 +237,10 @@ pub struct Topology {
     /// Devfreq devices (`class/devfreq/*`), the GPU's included.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devfreq: Vec<DevfreqDevice>,
+    /// Control files (frequency limits, cores' `online`, GPU locks) the
+    /// board's scripts cannot write, each with the reason, in path order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied: Vec<Denied>,
 }
 
 /// A devfreq device: a memory bus, DDR, an interconnect, a GPU.
@@ -251,6 +255,61 @@ pub struct DevfreqDevice {
     pub cur: Option<u64>,
     pub governor: Option<String>,
     pub writable: bool,
+}
+
+/// A control file the scripts cannot write, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denied {
+    /// The file on the board.
+    pub path: String,
+    /// `permission denied: ...`, or SELinux enforcing, or what else the
+    /// probe could tell.
+    pub reason: String,
+}
+
+/// Why the probe's user (`uid`, under SELinux mode `selinux`) cannot write
+/// a file of owner and mode `stat` (`0 644`).
+fn denied_reason(uid: Option<u32>, selinux: Option<&str>, stat: &str) -> String {
+    let mut w = stat.split_whitespace();
+    let owner: Option<u32> = w.next().and_then(|o| o.parse().ok());
+    let mode = w.next().and_then(|m| u32::from_str_radix(m, 8).ok());
+    let enforcing = selinux.is_some_and(|s| s.eq_ignore_ascii_case("enforcing"));
+    let (Some(uid), Some(owner), Some(mode)) = (uid, owner, mode) else {
+        return match (uid, enforcing) {
+            (Some(u), true) => format!("not writable as uid {u}; SELinux is enforcing"),
+            (Some(u), false) => format!("not writable as uid {u}"),
+            (None, _) => "not writable".into(),
+        };
+    };
+    let allowed = uid == 0 || (owner == uid && mode & 0o200 != 0) || mode & 0o002 != 0;
+    if !allowed {
+        return format!(
+            "permission denied: the scripts run as uid {uid} and the file is uid {owner}'s, mode {mode:o} (a root method in the inventory: `root:`)"
+        );
+    }
+    if enforcing {
+        return format!(
+            "refused although {} and mode {mode:o} allow it: SELinux is enforcing (getenforce), and its policy refuses this file to the scripts' domain",
+            if uid == 0 {
+                "root".to_string()
+            } else {
+                format!("uid {uid}")
+            }
+        );
+    }
+    format!(
+        "refused although {} and mode {mode:o} allow it (a read-only or immutable file{})",
+        if uid == 0 {
+            "root".to_string()
+        } else {
+            format!("uid {uid}")
+        },
+        if selinux.is_some() {
+            "; SELinux is not enforcing"
+        } else {
+            ""
+        }
+    )
 }
 
 fn numbers(s: &str) -> Vec<u64> {
@@ -307,6 +366,17 @@ impl Topology {
         if t.present.is_empty() {
             t.present = list("possible");
         }
+        let uid = kv.get("uid").and_then(|u| u.parse().ok());
+        let selinux = kv.get("selinux").copied().filter(|s| !s.is_empty());
+        t.denied = kv
+            .iter()
+            .filter_map(|(k, v)| {
+                Some(Denied {
+                    path: k.strip_prefix("denied.")?.to_string(),
+                    reason: denied_reason(uid, selinux, v),
+                })
+            })
+            .collect();
         let mut ids: Vec<u32> = kv
             .keys()
             .filter_map(|k| k.strip_prefix("policy")?.split_once('.')?.0.parse().ok())
@@ -491,6 +561,15 @@ impl Topology {
     }
 
     /// Every policy can be written (root, or a fixture).
+    /// `PATH: REASON` for the first control file that cannot be written
+    /// whose path has `part` in it, if the probe said why.
+    pub fn why_denied(&self, part: &str) -> Option<String> {
+        self.denied
+            .iter()
+            .find(|d| d.path.contains(part))
+            .map(|d| format!("{}: {}", d.path, d.reason))
+    }
+
     pub fn cpufreq_writable(&self) -> bool {
         !self.policies.is_empty() && self.policies.iter().all(|p| p.writable)
     }
@@ -738,6 +817,44 @@ mod tests {
         assert!(!t.cores[&1].idle[0].has_disable);
         let table = t.idle_table();
         assert_eq!(table.rows[0], ["cpu0", "0 WFI, 1 pc", "no"]);
+    }
+
+    #[test]
+    fn a_control_file_that_cannot_be_written_says_why() {
+        let out = "uid=2000\nselinux=Enforcing\npolicy0.related_cpus=0\npolicy0.cpuinfo_max_freq=10\ndenied./s/devices/system/cpu/cpufreq/policy0/scaling_max_freq=0 644\nprobe=done\n";
+        let t = Topology::parse(out).unwrap();
+        assert!(!t.cpufreq_writable());
+        assert_eq!(
+            t.why_denied("/cpufreq/").unwrap(),
+            "/s/devices/system/cpu/cpufreq/policy0/scaling_max_freq: permission denied: the scripts run as uid 2000 and the file is uid 0's, mode 644 (a root method in the inventory: `root:`)"
+        );
+        assert!(t.why_denied("kgsl").is_none());
+        // Root, a mode that allows it: SELinux, when it is enforcing.
+        assert_eq!(
+            denied_reason(Some(0), Some("Enforcing"), "0 644"),
+            "refused although root and mode 644 allow it: SELinux is enforcing (getenforce), and its policy refuses this file to the scripts' domain"
+        );
+        assert_eq!(
+            denied_reason(Some(0), Some("Permissive"), "0 644"),
+            "refused although root and mode 644 allow it (a read-only or immutable file; SELinux is not enforcing)"
+        );
+        assert_eq!(
+            denied_reason(Some(0), None, "0 444"),
+            "refused although root and mode 444 allow it (a read-only or immutable file)"
+        );
+        // The owner may write it; a world-writable file too.
+        assert!(
+            denied_reason(Some(1000), Some("Enforcing"), "1000 644")
+                .contains("SELinux is enforcing")
+        );
+        assert!(denied_reason(Some(2000), None, "0 666").starts_with("refused although uid 2000"));
+        assert_eq!(denied_reason(None, None, ""), "not writable");
+        // A reading kept by an older klo-spec has no list.
+        let old: Topology = serde_json::from_str(
+            r#"{"online":[],"present":[],"policies":[],"cores":{},"gpu":null}"#,
+        )
+        .unwrap();
+        assert!(old.denied.is_empty());
     }
 
     #[test]

@@ -130,9 +130,13 @@ pub fn strip_comments(script: &str) -> String {
 /// reads the same in every shell a login may have.
 pub fn stage_one(workdir: &str, runner_len: usize, root: RootMethod) -> String {
     let run = match root {
-        RootMethod::None | RootMethod::AdbRoot => "sh $F",
+        // `auto` is resolved before the first round trip (the adb client
+        // finds the method); as a method it adds nothing.
+        RootMethod::None | RootMethod::AdbRoot | RootMethod::Auto => "sh $F",
         RootMethod::Sudo => "sudo -n sh $F",
         RootMethod::Su => "su -c \"sh $F\"",
+        // Android's userdebug su runs its command as is: no shell between.
+        RootMethod::Su0 => "su 0 sh $F",
     };
     format!(
         "sh -c '{{ [ -d {workdir}/tmp ] || mkdir -p {workdir}/tmp; }} && F={workdir}/tmp/klo-run.$$ && dd bs=1 count={runner_len} of=$F 2>/dev/null || {{ echo klo-spec: cannot write $F on the board >&2; exit 98; }}; exec {run}'"
@@ -210,9 +214,23 @@ fn signal(child: &Child, sig: i32) {
 /// answer marked `overflow`: what a board sends back is bounded on this
 /// machine's disk too.
 pub fn exchange(
+    cmd: Command,
+    input: Vec<u8>,
+    deadline: Duration,
+    cancel: Option<&Cancel>,
+    cap: u64,
+) -> Result<Raw> {
+    exchange_with_grace(cmd, input, deadline, HANGUP_GRACE, cancel, cap)
+}
+
+/// [`exchange`], with `grace` instead of [`HANGUP_GRACE`] between the
+/// closed input and the kill: a short client call with nothing to clean
+/// up on the board (`adb features`) is killed soon after its deadline.
+pub fn exchange_with_grace(
     mut cmd: Command,
     input: Vec<u8>,
     deadline: Duration,
+    grace: Duration,
     cancel: Option<&Cancel>,
     cap: u64,
 ) -> Result<Raw> {
@@ -272,7 +290,7 @@ pub fn exchange(
             hung_up = Some(Instant::now());
         }
         if let Some(t) = hung_up
-            && (level >= 2 || t.elapsed() > HANGUP_GRACE)
+            && (level >= 2 || t.elapsed() > grace)
         {
             let _ = child.kill();
         }
@@ -319,13 +337,19 @@ mod tests {
 
     #[test]
     fn stage_one_has_no_quotes_or_backslashes_inside() {
-        for root in [RootMethod::None, RootMethod::Sudo, RootMethod::Su] {
+        for root in [
+            RootMethod::None,
+            RootMethod::Sudo,
+            RootMethod::Su,
+            RootMethod::Su0,
+        ] {
             let s = stage_one("/data/local/tmp/klo-spec", 4321, root);
             let inner = &s[7..s.len() - 1];
             assert!(!inner.contains('\'') && !inner.contains('\\'), "{s}");
             assert!(s.contains("dd bs=1 count=4321 of=$F"), "{s}");
         }
         assert!(stage_one("/w", 1, RootMethod::Su).ends_with("exec su -c \"sh $F\"'"));
+        assert!(stage_one("/w", 1, RootMethod::Su0).ends_with("exec su 0 sh $F'"));
     }
 
     #[test]

@@ -19,6 +19,9 @@ use super::{ROOT, wait_until};
 
 pub struct Adbd {
     child: Child,
+    /// False for a device connected to another stand-in's server: that
+    /// one stops the server.
+    owns_server: bool,
     /// The stand-in's folder: the device's `/`.
     pub root: PathBuf,
     /// `127.0.0.1:PORT`, the serial `adb devices` shows.
@@ -54,6 +57,21 @@ impl Adbd {
     /// parent: run as root, the stand-in runs commands as uid 2000) with
     /// the stand-in's own `args` (`--build user`, ...), and connects it.
     pub fn start(dir: &Path, args: &[&str]) -> Adbd {
+        Adbd::start_on(dir, args, None, "device")
+    }
+
+    /// A second device on `other`'s adb server.
+    pub fn start_beside(dir: &Path, args: &[&str], other: &Adbd) -> Adbd {
+        Adbd::start_on(dir, args, Some(other), "device")
+    }
+
+    /// A device that never accepts this computer's key (`--auth refuse`):
+    /// `adb devices` lists it as `unauthorized`.
+    pub fn start_unauthorized(dir: &Path) -> Adbd {
+        Adbd::start_on(dir, &["--auth", "refuse"], None, "unauthorized")
+    }
+
+    fn start_on(dir: &Path, args: &[&str], other: Option<&Adbd>, state: &str) -> Adbd {
         for p in ["adb", "toybox", "mksh"] {
             program(p);
         }
@@ -88,25 +106,33 @@ impl Adbd {
         });
         let adbd = Adbd {
             child,
+            owns_server: other.is_none(),
             root: dir.to_path_buf(),
             serial: format!("127.0.0.1:{port}"),
-            server_port: free_port(),
-            home: dir.with_extension("adb-home"),
+            server_port: other.map_or_else(free_port, |o| o.server_port),
+            home: other.map_or_else(|| dir.with_extension("adb-home"), |o| o.home.clone()),
         };
-        std::fs::create_dir_all(&adbd.home).unwrap();
-        let out = adbd.server(&["start-server"]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "adb start-server failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if other.is_none() {
+            std::fs::create_dir_all(&adbd.home).unwrap();
+            let out = adbd.server(&["start-server"]).output().unwrap();
+            assert!(
+                out.status.success(),
+                "adb start-server failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let out = adbd.server(&["connect", &adbd.serial]).output().unwrap();
         let said = String::from_utf8_lossy(&out.stdout);
-        assert!(said.contains("connected to"), "adb connect: {said}");
-        wait_until("the stand-in to be online", Duration::from_secs(30), || {
-            adbd.adb(&["get-state"])
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "device")
+        assert!(
+            state != "device" || said.contains("connected to"),
+            "adb connect: {said}"
+        );
+        wait_until("the stand-in to be listed", Duration::from_secs(30), || {
+            adbd.server(&["devices"]).output().is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.split_whitespace().collect::<Vec<_>>() == [&adbd.serial, state])
+            })
         });
         adbd
     }
@@ -131,6 +157,11 @@ impl Adbd {
         c
     }
 
+    /// The HOME the test's adb server runs with.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
     /// The board's work folder: the device's /data/local/tmp/klo-spec.
     pub fn workdir(&self) -> PathBuf {
         self.root.join("data/local/tmp/klo-spec")
@@ -145,6 +176,23 @@ impl Adbd {
         )
     }
 
+    /// A global setting on the device (`settings get global KEY`): `null`
+    /// when it was never set.
+    pub fn setting(&self, key: &str) -> String {
+        std::fs::read_to_string(self.root.join("data/standin/settings/global").join(key))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|_| "null".into())
+    }
+
+    /// Every `settings put` and `delete` on the device, in order.
+    pub fn settings_log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.root.join("data/standin/settings.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
     /// Cuts every connection to the device at once (a pulled cable); the
     /// server connects again once the stand-in's `--offline-s` is over.
     pub fn drop_connections(&self) {
@@ -154,11 +202,13 @@ impl Adbd {
 
 impl Drop for Adbd {
     fn drop(&mut self) {
-        let _ = self
-            .server(&["kill-server"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        if self.owns_server {
+            let _ = self
+                .server(&["kill-server"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         // SIGTERM: the stand-in hangs up what still runs on the "device".
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();

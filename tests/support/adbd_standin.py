@@ -8,6 +8,8 @@ only.
                          [--extra NAME=PATH ...] [--drop-after-bytes N]
                          [--drop-after-seconds S] [--offline-s S]
                          [--drop-count N] [--auth none|accept|refuse]
+                         [--su none|magisk|aosp] [--selinux MODE]
+                         [--settings KEY=VALUE ...]
 
 It prints the port it listens on (one line) once it accepts connections.
 
@@ -42,6 +44,29 @@ inside scripts sent on standard input). Run as root, the stand-in runs
 commands as uid/gid 2000 (Android's `shell`) until `adb root`, and
 ROOT/data/local/tmp belongs to 2000, as on a device.
 
+Android's userland around the shell, as shims in ROOT/system/bin:
+  * `su` (--su): `magisk` takes MagiskSU's forms (`su [options] [-]
+    [LOGIN] [args...]`, `-c COMMAND` passed to the shell, further args to
+    the shell too), `aosp` takes the userdebug su's (`su [WHO [COMMAND
+    ...]]`: WHO a uid or name, where `-c` reads as uid 0 the way atoi does,
+    and COMMAND run directly, not by a shell: `su -c "id -u"` fails with
+    `su: failed to exec id -u: No such file or directory`), `none` has no
+    su at all (toybox's own `su`, a desktop su, is never linked). The shim
+    is not setuid: like MagiskSU's client it hands its standard input,
+    output and error to the stand-in over a unix socket
+    (ROOT/dev/socket/standin_su); the stand-in checks the form, runs the
+    command as root, passes on the signals the shim gets (HUP, INT, TERM,
+    QUIT), hangs it up when the shim goes, and sends back its status;
+  * `getprop` (ro.build.type, ro.serialno: ROOT's name, and a few
+    ro.product.* properties),
+    `settings get|put|delete global KEY` (values in
+    ROOT/data/standin/settings/, every put and delete appended to
+    ROOT/data/standin/settings.log, `null` for a key never set; --settings
+    sets initial values) and `svc power stayon true|false|usb|ac|wireless`
+    (writes stay_on_while_plugged_in as Android does: 7, 0, 2, 1, 4);
+  * `getenforce` (prints Enforcing or Permissive, --selinux; default
+    Enforcing).
+
 It stops by itself when its parent process ends, or when no host was
 connected for --idle seconds (default 300). --drop-after-bytes and
 --drop-after-seconds cut a connection (a device going offline) after that
@@ -51,6 +76,7 @@ connections (default: every one); SIGUSR1 cuts every connection at once.
 """
 
 import argparse
+import json
 import os
 import queue
 import shutil
@@ -96,6 +122,8 @@ class Device:
         self.active = 0
         self.last_seen = time.monotonic()
         self.layout()
+        if args.su != "none":
+            start_su_daemon(self)
 
     def layout(self):
         tmp = os.path.join(self.root, "data/local/tmp")
@@ -109,14 +137,19 @@ class Device:
         links = {a: toybox for a in applets if a not in ("sh", "toysh")}
         links["toybox"] = toybox
         links["sh"] = links["mksh"] = mksh
+        # toybox's su is a desktop su (passwords, /etc/shadow): never
+        # Android's; --su decides which one the device has.
+        links.pop("su", None)
         for spec in self.args.extra:
             name, _, path = spec.partition("=")
             links[name] = path
-        for name, target in links.items():
+        for name in list(links) + list(SHIMS) + ["su"]:
             link = os.path.join(bin_, name)
             if os.path.lexists(link):
                 os.unlink(link)
-            os.symlink(target, link)
+        for name, target in links.items():
+            os.symlink(target, os.path.join(bin_, name))
+        self.userland(bin_)
         if os.geteuid() == 0:
             os.chown(tmp, SHELL_UID, SHELL_UID)
             os.chmod(tmp, 0o771)
@@ -129,6 +162,39 @@ class Device:
                              f" the shell user (uid {SHELL_UID}) cannot"
                              f" reach {self.root}")
                 d = os.path.dirname(d)
+
+    def userland(self, bin_):
+        """The shims of Android's own commands, and their state."""
+        data = os.path.join(self.root, "data/standin")
+        settings = os.path.join(data, "settings/global")
+        os.makedirs(settings, exist_ok=True)
+        for spec in self.args.settings:
+            key, _, value = spec.partition("=")
+            with open(os.path.join(settings, key), "w") as f:
+                f.write(value + "\n")
+        with open(os.path.join(data, "props"), "w") as f:
+            f.write(f"ro.build.type={self.build}\n"
+                    "ro.product.model=adbd_standin\n"
+                    "ro.product.device=standin\n"
+                    "ro.build.version.sdk=29\n"
+                    f"ro.serialno={os.path.basename(self.root)}\n")
+        with open(os.path.join(data, "selinux"), "w") as f:
+            f.write(self.args.selinux + "\n")
+        sh = os.path.join(bin_, "sh")
+        for name, body in SHIMS.items():
+            write_exec(os.path.join(bin_, name),
+                       f"#!{sh}\nD={data}\n{body}")
+        if self.args.su != "none":
+            os.makedirs(os.path.join(self.root, "dev/socket"), exist_ok=True)
+            write_exec(os.path.join(bin_, "su"),
+                       f"#!{python_for_all()} -S\nSOCK = {su_socket(self)!r}\n"
+                       + SU_CLIENT)
+        if os.geteuid() == 0:
+            # The shell user changes settings (as on a device).
+            for d, _, files in os.walk(data):
+                os.chown(d, SHELL_UID, SHELL_UID)
+                for f in files:
+                    os.chown(os.path.join(d, f), SHELL_UID, SHELL_UID)
 
     def demoted(self):
         """True when commands run as Android's shell user, not root."""
@@ -589,6 +655,242 @@ def send_file(stream, path):
     return True
 
 
+# -- Android's userland ----------------------------------------------------
+
+def write_exec(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+
+
+# mksh scripts (D is ROOT/data/standin). Like Android's, `settings` prints
+# `null` for a key that was never set.
+SHIMS = {
+    "getprop": """\
+if [ $# -eq 0 ]; then
+    while IFS== read -r k v; do echo "[$k]: [$v]"; done < "$D/props"
+    exit 0
+fi
+while IFS== read -r k v; do
+    if [ "$k" = "$1" ]; then echo "$v"; exit 0; fi
+done < "$D/props"
+echo "${2:-}"
+""",
+    "settings": """\
+usage() { echo "usage: settings get|put|delete global KEY [VALUE]" >&2; exit 1; }
+[ $# -ge 3 ] && [ "$2" = global ] || usage
+F="$D/settings/global/$3"
+case "$1" in
+get) if [ -f "$F" ]; then cat "$F"; else echo null; fi ;;
+put) [ $# -eq 4 ] || usage
+     echo "$4" > "$F" && echo "put $3 $4" >> "$D/settings.log" ;;
+delete) rm -f "$F"; echo "delete $3" >> "$D/settings.log"; echo "Deleted 1 rows" ;;
+*) usage ;;
+esac
+""",
+    "svc": """\
+if [ "${1:-}" != power ] || [ "${2:-}" != stayon ]; then
+    echo "svc: only \\`svc power stayon\\` here" >&2; exit 1
+fi
+case "${3:-}" in
+true) v=7 ;; false) v=0 ;; usb) v=2 ;; ac) v=1 ;; wireless) v=4 ;;
+*) echo "usage: svc power stayon [true|false|usb|ac|wireless]" >&2; exit 1 ;;
+esac
+settings put global stay_on_while_plugged_in "$v"
+""",
+    "getenforce": """\
+cat "$D/selinux"
+""",
+}
+
+# The su shim's code: hands its standard input, output and error to the
+# stand-in (as MagiskSU's client does to its daemon), passes on signals and
+# exits with the command's status.
+SU_CLIENT = """\
+import json, os, signal, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(SOCK)
+except OSError as e:
+    sys.stderr.write("su: cannot reach the su daemon: %s\\n" % e)
+    sys.exit(1)
+req = json.dumps({"argv": sys.argv, "cwd": os.getcwd(),
+                  "env": dict(os.environ)}).encode() + b"\\n"
+socket.send_fds(s, [req], [0, 1, 2])
+def forward(n, _):
+    try:
+        s.sendall(b"sig %d\\n" % n)
+    except OSError:
+        pass
+for n in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+    signal.signal(n, forward)
+for line in s.makefile("rb"):
+    if line.startswith(b"exit "):
+        os._exit(int(line.split()[1]))
+os._exit(1)
+"""
+
+
+def python_for_all():
+    """A python3 the shell user can run (this one may live in root's home)."""
+    for p in ("/usr/bin/python3", "/usr/local/bin/python3", sys.executable):
+        if os.access(p, os.X_OK):
+            return p
+    return sys.executable
+
+
+def su_socket(dev):
+    return os.path.join(dev.root, "dev/socket/standin_su")
+
+
+def start_su_daemon(dev):
+    path = su_socket(dev)
+    if os.path.lexists(path):
+        os.unlink(path)
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    os.chmod(path, 0o666)
+    srv.listen(16)
+
+    def loop():
+        while True:
+            conn, _ = srv.accept()
+            threading.Thread(target=su_session, args=(dev, conn),
+                             daemon=True).start()
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def uid_of(word, atoi):
+    """A LOGIN or WHO: a name, or a number (`atoi`: leading digits, else 0,
+    as AOSP's su reads it)."""
+    names = {"root": 0, "shell": SHELL_UID}
+    if word in names:
+        return names[word]
+    digits = ""
+    for ch in word:
+        if not ch.isdigit():
+            break
+        digits += ch
+    if digits and (atoi or digits == word):
+        return int(digits)
+    return 0 if atoi else None
+
+
+def su_magisk(args, sh):
+    """MagiskSU: `su [options] [-] [LOGIN] [args...]`. Returns (argv, uid)
+    or (None, (status, message))."""
+    usage = ("usage: su [options] [-] [LOGIN] [--] [args...]\n"
+             "  -c, --command COMMAND   pass COMMAND to the invoked shell\n")
+    command, i = None, 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-c", "--command"):
+            if i + 1 == len(args):
+                return None, (2, usage)
+            command, i = args[i + 1], i + 2
+        elif a in ("-", "-l", "--login", "-p", "-m", "-mm", "-M",
+                   "--preserve-environment", "--mount-master"):
+            i += 1
+        elif a in ("-h", "--help"):
+            return None, (0, usage)
+        elif a == "--":
+            i += 1
+            break
+        elif a.startswith("-") and len(a) > 1:
+            return None, (2, f"su: invalid option -- '{a.lstrip('-')}'\n"
+                          + usage)
+        else:
+            break
+    uid = 0
+    if i < len(args):
+        uid = uid_of(args[i], atoi=False)
+        if uid is None:
+            return None, (1, f"su: unknown user {args[i]}\n")
+        i += 1
+    argv = [sh] + (["-c", command] if command is not None else [])
+    return argv + args[i:], uid
+
+
+def su_aosp(args, path, caller):
+    """AOSP's userdebug su: `su [WHO [COMMAND...]]`, COMMAND run as is."""
+    if caller not in (0, SHELL_UID):
+        return None, (1, "su: not allowed\n")
+    if args and args[0] in ("-h", "--help"):
+        return None, (0, "usage: su [WHO [COMMAND...]]\n")
+    uid = uid_of(args[0], atoi=True) if args else 0
+    rest = args[1:]
+    if not rest:
+        return [os.path.join(path.split(":")[0], "sh"), "-"], uid
+    prog = shutil.which(rest[0], path=path) if "/" not in rest[0] else (
+        rest[0] if os.access(rest[0], os.X_OK) else None)
+    if prog is None:
+        return None, (1, f"su: failed to exec {rest[0]}: "
+                      "No such file or directory\n")
+    return [prog] + rest[1:], uid
+
+
+def su_session(dev, conn):
+    fds = []
+    try:
+        msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        while not msg.endswith(b"\n"):
+            more = conn.recv(1 << 20)
+            if not more:
+                return
+            msg += more
+        req = json.loads(msg)
+        caller = struct.unpack("3i", conn.getsockopt(
+            socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+        env = req["env"]
+        sh = os.path.join(dev.root, "system/bin/sh")
+        if dev.args.su == "magisk":
+            argv, uid = su_magisk(req["argv"][1:], sh)
+        else:
+            argv, uid = su_aosp(req["argv"][1:], env.get("PATH", ""), caller)
+        if argv is None:
+            status, text = uid
+            os.write(fds[2], text.encode())
+            conn.sendall(b"exit %d\n" % status)
+            return
+        kw = {}
+        if os.geteuid() == 0 and uid != 0:
+            kw = {"user": uid, "group": uid, "extra_groups": []}
+        env = dict(env, USER="root" if uid == 0 else "shell")
+        env["LOGNAME"] = env["USER"]
+        proc = subprocess.Popen(argv, stdin=fds[0], stdout=fds[1],
+                                stderr=fds[2], cwd=req["cwd"], env=env,
+                                start_new_session=True, **kw)
+        for fd in fds:
+            os.close(fd)
+        fds = []
+        dev.procs.add(proc)
+
+        def signals():
+            # The shim's signals reach the command; the shim gone (killed,
+            # or its shell hung up) hangs the command up.
+            for line in conn.makefile("rb"):
+                if line.startswith(b"sig ") and proc.poll() is None:
+                    try:
+                        os.kill(proc.pid, int(line.split()[1]))
+                    except ProcessLookupError:
+                        pass
+            if proc.poll() is None:
+                try:
+                    os.kill(proc.pid, signal.SIGHUP)
+                except ProcessLookupError:
+                    pass
+        threading.Thread(target=signals, daemon=True).start()
+        rc = proc.wait()
+        dev.procs.discard(proc)
+        conn.sendall(b"exit %d\n" % (128 - rc if rc < 0 else rc))
+    except (OSError, ValueError, KeyError) as e:
+        print(f"adbd-standin: su: {e!r}", file=sys.stderr)
+    finally:
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+
+
 # -- root ------------------------------------------------------------------
 
 def root_service(stream, service):
@@ -628,6 +930,12 @@ def main():
     p.add_argument("--drop-count", type=int, default=-1)
     p.add_argument("--auth", choices=("none", "accept", "refuse"),
                    default="none")
+    p.add_argument("--su", choices=("none", "magisk", "aosp"),
+                   default="none")
+    p.add_argument("--selinux", choices=("Enforcing", "Permissive"),
+                   default="Enforcing")
+    p.add_argument("--settings", action="append", default=[],
+                   metavar="KEY=VALUE")
     args = p.parse_args()
     dev = Device(args)
     parent = os.getppid()
