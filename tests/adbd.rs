@@ -757,3 +757,78 @@ fn a_control_file_the_device_refuses_is_reported_with_the_reason_when_probed() {
         "{said}"
     );
 }
+
+/// A whole scenario over the real adb client and server, made root by
+/// `adb root`: no load and a light one, the CPU pinned on a fixture tree
+/// (to the frequencies the tree reports, as no kernel follows the writes
+/// here), two rounds; a second run that finds everything done, and a third
+/// that adds a round. The tree is byte for byte as it was, and no process
+/// is left on the device.
+#[test]
+fn a_scenario_with_loads_and_frequencies_runs_over_adb_leaves_the_tree_as_found_and_resumes() {
+    let (sb, adbd) = board("userdebug", "adb_root", "");
+    let sys = adbd.root.join("sysfs");
+    let copied = Command::new("cp")
+        .arg("-R")
+        .arg(Path::new(ROOT).join("tests/fixtures/sysfs/qcom"))
+        .arg(&sys)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let inv = std::fs::read_to_string(sb.path().join("boards.yaml")).unwrap();
+    sb.write(
+        "boards.yaml",
+        &format!("{inv}    sysfs_root: {}\n", sys.display()),
+    );
+    // The load on the tree's cores 0 and 1: this machine has two, and the
+    // tree's eight are pinned on the host as they are named.
+    sb.write(
+        "s.yaml",
+        &(scenario("phone", "0", "none, light").replace("cores: all", "cores: [0, 1]")
+            + "  cpu_freq: [{policy0: 1171200, policy4: 1862400, policy7: 2073600}]\nrounds: 2\n"),
+    );
+    let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("2 cells x 2 rounds = 4 runs, 4 to run"), "{err}");
+    let records = find(&sb.out("phone"), "cell.json");
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        let j = json(r);
+        assert_eq!(j["status"], "ok", "{j}");
+        assert_eq!(j["pins"]["cpu"].as_array().unwrap().len(), 3, "{j}");
+        assert_eq!(j["freq_before"]["big"], 1862400, "{j}");
+        assert_eq!(j["freq_after"]["prime"], 2073600, "{j}");
+    }
+    same_tree_but_setspeed(&sys);
+    let loads = load_pids(&sb.out("phone"));
+    assert!(!loads.is_empty(), "the light load ran");
+    assert!(loads.iter().all(|p| !klo_load_running(*p)));
+    let left: Vec<_> = std::fs::read_dir(adbd.workdir().join("cells"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let again = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
+    let err = text(&again.stderr);
+    assert!(again.status.success(), "{err}");
+    assert!(err.contains("4 runs, 0 to run: 4 done"), "{err}");
+
+    let more = klo(&sb, &adbd, &["run", "s.yaml", "--rounds", "3"]).output().unwrap();
+    let err = text(&more.stderr);
+    assert!(more.status.success(), "{err}");
+    assert!(err.contains("6 runs, 2 to run: 4 done"), "{err}");
+    assert_eq!(find(&sb.out("phone"), "cell.json").len(), 6);
+    same_tree_but_setspeed(&sys);
+}
+
+/// The copy of the qcom tree holds what the fixture holds, but each
+/// policy's `scaling_setspeed`: under the userspace governor the cell
+/// writes it, and a kernel shows `<unsupported>` there again once the
+/// governor is put back; no kernel plays that part on the stand-in's tree.
+fn same_tree_but_setspeed(copy: &Path) {
+    let differ = common::fixture::tree_differences(copy, "qcom", &|p| {
+        p.ends_with("scaling_setspeed")
+    });
+    assert!(differ.is_empty(), "{differ:?}");
+}
