@@ -202,6 +202,18 @@ fn signal(child: &Child, sig: i32) {
     }
 }
 
+/// Kills the client and everything left in its process group (it leads
+/// one of its own): a wrapper's child (`sh -c 'cat /dev/zero'`) killed
+/// without its parent would go on writing into the output file, which
+/// nobody reads any more, until the disk is full.
+fn kill_group(child: &mut Child) {
+    let _ = child.kill();
+    // SAFETY: kill(2) on the process group the client leads.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+}
+
 /// Runs the client `cmd` with `input` on its standard input, held open
 /// until it exits; closes the input at a cancellation or the deadline and
 /// kills the client if the board has not answered `HANGUP_GRACE` later (or
@@ -275,7 +287,7 @@ pub fn exchange_with_grace(
         }
         if !overflow && (out.metadata()?.len() > cap || err.metadata()?.len() > STDERR_CAP) {
             overflow = true;
-            let _ = child.kill();
+            kill_group(&mut child);
             drop(held.take());
         }
         let level = cancel.map_or(0, Cancel::level);
@@ -292,7 +304,7 @@ pub fn exchange_with_grace(
         if let Some(t) = hung_up
             && (level >= 2 || t.elapsed() > grace)
         {
-            let _ = child.kill();
+            kill_group(&mut child);
         }
         exited.wait(POLL);
     };
@@ -377,6 +389,12 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(10));
         assert!(raw.out_len <= 1 << 20);
         assert!(raw.stdout().unwrap().len() <= 1 << 20);
+        // Nor does the wrapper's child go on writing: the output file
+        // stops growing (before, a `cat` the shell forked wrote into it
+        // until the disk was full).
+        let size = raw.out.metadata().unwrap().len();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(raw.out.metadata().unwrap().len(), size, "the client's child still writes");
     }
 
     #[test]
