@@ -92,7 +92,12 @@ fn step_power_policy(root: &Path, nominal: &BTreeMap<String, u64>) {
         .iter()
         .map(|(_, n)| if *n == chosen { format!("[{n}]") } else { n.to_string() })
         .collect();
-    write_if_changed(&file, &shown.join(" "));
+    // Replaced whole (a new file renamed over it), never truncated then
+    // written: the script reads the file back at once after its write, and
+    // must never see it empty. Skipped when the script wrote again since.
+    if read(&file).as_deref() == Some(now.as_str()) {
+        let _ = crate::output::atomic_write(&file, format!("{}\n", shown.join(" ")).as_bytes());
+    }
 }
 
 /// The kernel-owned values of the tree when first seen: current frequencies.
