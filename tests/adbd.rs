@@ -675,19 +675,7 @@ fn a_control_file_the_device_refuses_is_reported_with_the_reason_when_probed() {
     }
     // As the shell user (`root: none`): the fixture tree is root's.
     let (sb, adbd) = board_with(&["--build", "userdebug"], "none");
-    let sys = adbd.root.join("sysfs");
-    let copied = Command::new("cp")
-        .arg("-R")
-        .arg(Path::new(ROOT).join("tests/fixtures/sysfs/qcom"))
-        .arg(&sys)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let inv = std::fs::read_to_string(sb.path().join("boards.yaml")).unwrap();
-    sb.write(
-        "boards.yaml",
-        &format!("{inv}    sysfs_root: {}\n", sys.display()),
-    );
+    let sys = qcom_tree(&sb, &adbd);
     let max = sys.join("devices/system/cpu/cpufreq/policy0/scaling_max_freq");
     let probe = |sb: &Sandbox| {
         let out = klo(
@@ -767,19 +755,7 @@ fn a_control_file_the_device_refuses_is_reported_with_the_reason_when_probed() {
 #[test]
 fn a_scenario_with_loads_and_frequencies_runs_over_adb_leaves_the_tree_as_found_and_resumes() {
     let (sb, adbd) = board("userdebug", "adb_root", "");
-    let sys = adbd.root.join("sysfs");
-    let copied = Command::new("cp")
-        .arg("-R")
-        .arg(Path::new(ROOT).join("tests/fixtures/sysfs/qcom"))
-        .arg(&sys)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let inv = std::fs::read_to_string(sb.path().join("boards.yaml")).unwrap();
-    sb.write(
-        "boards.yaml",
-        &format!("{inv}    sysfs_root: {}\n", sys.display()),
-    );
+    let sys = qcom_tree(&sb, &adbd);
     // The load on the tree's cores 0 and 1: this machine has two, and the
     // tree's eight are pinned on the host as they are named.
     sb.write(
@@ -831,4 +807,23 @@ fn same_tree_but_setspeed(copy: &Path) {
         p.ends_with("scaling_setspeed")
     });
     assert!(differ.is_empty(), "{differ:?}");
+}
+
+/// A copy of the qcom fixture tree in the stand-in's folder, made the
+/// board's `sysfs_root` in the sandbox's inventory; its path.
+fn qcom_tree(sb: &Sandbox, adbd: &Adbd) -> std::path::PathBuf {
+    let sys = adbd.root.join("sysfs");
+    let copied = Command::new("cp")
+        .arg("-R")
+        .arg(Path::new(ROOT).join("tests/fixtures/sysfs/qcom"))
+        .arg(&sys)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let inv = std::fs::read_to_string(sb.path().join("boards.yaml")).unwrap();
+    sb.write(
+        "boards.yaml",
+        &format!("{inv}    sysfs_root: {}\n", sys.display()),
+    );
+    sys
 }

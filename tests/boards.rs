@@ -567,8 +567,9 @@ fn thermal_board(sb: &Sandbox, thermal: &str, networks: &str) -> PathBuf {
     thermal_board_with(sb, thermal, networks, 1)
 }
 
-/// The same with a benchmark of `bench_s` seconds.
-fn thermal_board_with(sb: &Sandbox, thermal: &str, networks: &str, bench_s: u32) -> PathBuf {
+/// The fake benchmark, a copy of the qcom-nodevfreq tree, and an inventory
+/// naming it board `old` (emulated); the copy's root.
+fn old_board(sb: &Sandbox) -> PathBuf {
     copy_fake_bench(sb);
     let t = sb.path().join("sysfs-old");
     copy_tree(&fixture("qcom-nodevfreq"), &t);
@@ -579,6 +580,12 @@ fn thermal_board_with(sb: &Sandbox, thermal: &str, networks: &str, bench_s: u32)
             t.display()
         ),
     );
+    t
+}
+
+/// The same with a benchmark of `bench_s` seconds.
+fn thermal_board_with(sb: &Sandbox, thermal: &str, networks: &str, bench_s: u32) -> PathBuf {
+    let t = old_board(sb);
     sb.write(
         "s.yaml",
         &format!(
@@ -1074,17 +1081,8 @@ fn alive_in(dir: &Path) -> Vec<String> {
 /// shipped tree has none: a new file would change rb5-like identities),
 /// and a scenario of 2 s benchmarks with the sampler at 20 Hz.
 fn sampler_board(sb: &Sandbox, sampler: &str, networks: &str, bench_s: u32) -> PathBuf {
-    copy_fake_bench(sb);
-    let t = sb.path().join("sysfs-old");
-    copy_tree(&fixture("qcom-nodevfreq"), &t);
+    let t = old_board(sb);
     std::fs::write(t.join("class/kgsl/kgsl-3d0/gpu_busy_percentage"), "37 %\n").unwrap();
-    sb.write(
-        "boards.yaml",
-        &format!(
-            "boards:\n  old: {{sysfs_root: '{}', emulate_kernel: true}}\n",
-            t.display()
-        ),
-    );
     sb.write(
         "s.yaml",
         &format!(
