@@ -406,7 +406,11 @@ fn idle_states(t: &IdleTable) -> Check {
             "{} idle state(s) already disabled ({}{}): someone changed the board's idle behaviour, which moves wake-up times and so T_idle; enable them again (`echo 0 > .../cpuidle/stateN/disable`) or allow `idle_states`",
             disabled.len(),
             shown.join(", "),
-            if disabled.len() > shown.len() { ", ..." } else { "" }
+            if disabled.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
         )),
     )
 }
@@ -508,7 +512,12 @@ fn environment(kv: &BTreeMap<String, String>) -> BTreeMap<String, String> {
 
 /// The `device_info` keys of a benchmark's log that describe the
 /// environment (klo-probe's OpenCL platform, device and driver).
-pub const DEVICE_ENVIRONMENT: [&str; 4] = ["opencl_platform", "opencl_device", "opencl_driver", "device"];
+pub const DEVICE_ENVIRONMENT: [&str; 4] = [
+    "opencl_platform",
+    "opencl_device",
+    "opencl_driver",
+    "device",
+];
 
 /// One difference between two environments of a board.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -617,7 +626,10 @@ pub fn report_lines(board: &str, p: &Preflight) -> Vec<String> {
         .iter()
         .filter_map(|o| counts.get(o).map(|n| format!("{n} {o}")))
         .collect();
-    let mut lines = vec![format!("pre-flight on board `{board}`: {}", summary.join(", "))];
+    let mut lines = vec![format!(
+        "pre-flight on board `{board}`: {}",
+        summary.join(", ")
+    )];
     for c in &p.checks {
         if matches!(c.outcome, Outcome::Fail | Outcome::Allowed) {
             lines.push(format!(
@@ -625,7 +637,10 @@ pub fn report_lines(board: &str, p: &Preflight) -> Vec<String> {
                 c.outcome.as_str(),
                 c.name,
                 c.value,
-                c.detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+                c.detail
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
             ));
         }
     }

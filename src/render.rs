@@ -40,7 +40,10 @@ pub const TRANSPORT_TEMPLATES: [(&str, &str); 5] = [
     ("lock.sh.j2", include_str!("../templates/lock.sh.j2")),
     ("build.sh.j2", include_str!("../templates/build.sh.j2")),
     ("check.sh.j2", include_str!("../templates/check.sh.j2")),
-    ("preflight.sh.j2", include_str!("../templates/preflight.sh.j2")),
+    (
+        "preflight.sh.j2",
+        include_str!("../templates/preflight.sh.j2"),
+    ),
 ];
 
 /// Quotes `s` for a POSIX shell: plain words stay as they are, anything else

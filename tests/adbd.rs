@@ -768,7 +768,10 @@ fn a_scenario_with_loads_and_frequencies_runs_over_adb_leaves_the_tree_as_found_
     let out = klo(&sb, &adbd, &["run", "s.yaml"]).output().unwrap();
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("2 cells x 2 rounds = 4 runs, 4 to run"), "{err}");
+    assert!(
+        err.contains("2 cells x 2 rounds = 4 runs, 4 to run"),
+        "{err}"
+    );
     let records = find(&sb.out("phone"), "cell.json");
     assert_eq!(records.len(), 4);
     for r in &records {
@@ -792,7 +795,9 @@ fn a_scenario_with_loads_and_frequencies_runs_over_adb_leaves_the_tree_as_found_
     assert!(again.status.success(), "{err}");
     assert!(err.contains("4 runs, 0 to run: 4 done"), "{err}");
 
-    let more = klo(&sb, &adbd, &["run", "s.yaml", "--rounds", "3"]).output().unwrap();
+    let more = klo(&sb, &adbd, &["run", "s.yaml", "--rounds", "3"])
+        .output()
+        .unwrap();
     let err = text(&more.stderr);
     assert!(more.status.success(), "{err}");
     assert!(err.contains("6 runs, 2 to run: 4 done"), "{err}");
@@ -805,9 +810,8 @@ fn a_scenario_with_loads_and_frequencies_runs_over_adb_leaves_the_tree_as_found_
 /// writes it, and a kernel shows `<unsupported>` there again once the
 /// governor is put back; no kernel plays that part on the stand-in's tree.
 fn same_tree_but_setspeed(copy: &Path) {
-    let differ = common::fixture::tree_differences(copy, "qcom", &|p| {
-        p.ends_with("scaling_setspeed")
-    });
+    let differ =
+        common::fixture::tree_differences(copy, "qcom", &|p| p.ends_with("scaling_setspeed"));
     assert!(differ.is_empty(), "{differ:?}");
 }
 

@@ -782,7 +782,11 @@ fn cpu_idle_states_are_disabled_for_the_cell_read_back_and_restored() {
     sb.write("s.yaml", &(spy.clone() + "cpuidle: {prime: 0}\n"));
     let out = sb.run(&["run", "s.yaml"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(seen(&sb), ["0", "1", "1"], "state0 kept, the deeper ones off");
+    assert_eq!(
+        seen(&sb),
+        ["0", "1", "1"],
+        "state0 kept, the deeper ones off"
+    );
     let j = json(&find(&sb.out("spy"), "cell.json")[0]);
     assert_eq!(j["status"], "ok", "{j}");
     assert_eq!(
@@ -793,19 +797,30 @@ fn cpu_idle_states_are_disabled_for_the_cell_read_back_and_restored() {
         ])
     );
     for f in &files {
-        assert_eq!(std::fs::read_to_string(f).unwrap(), "0\n", "{} put back", f.display());
+        assert_eq!(
+            std::fs::read_to_string(f).unwrap(),
+            "0\n",
+            "{} put back",
+            f.display()
+        );
     }
 
     for (setting, message) in [
         ("{big: 0}", "board `rb5` shows no idle states for cpu4"),
         ("{huge: 0}", "`huge` is not a cluster"),
-        ("{prime: 5}", "cpu7 has idle states 0-2: state5 is not one of them"),
+        (
+            "{prime: 5}",
+            "cpu7 has idle states 0-2: state5 is not one of them",
+        ),
     ] {
         sb.write("s.yaml", &format!("{spy}cpuidle: {setting}\n"));
         let out = sb.run(&["run", "s.yaml", "--output-dir", "refused"]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
-        assert!(err.contains(message) && err.contains("s.yaml:"), "{setting}: {err}");
+        assert!(
+            err.contains(message) && err.contains("s.yaml:"),
+            "{setting}: {err}"
+        );
         assert!(!sb.path().join("refused").exists(), "nothing written");
     }
     for f in &files {
@@ -825,7 +840,10 @@ fn a_memory_bus_devfreq_is_pinned_for_the_cell_and_put_back() {
     let d = q.join("class/devfreq/soc:qcom,cpu-llcc-ddr-bw");
     std::fs::create_dir_all(&d).unwrap();
     for (f, v) in [
-        ("available_frequencies", "762 1720 2086 2929 3879 5931 6515 7980"),
+        (
+            "available_frequencies",
+            "762 1720 2086 2929 3879 5931 6515 7980",
+        ),
         ("min_freq", "762"),
         ("max_freq", "7980"),
         ("cur_freq", "1720"),
@@ -850,17 +868,33 @@ fn a_memory_bus_devfreq_is_pinned_for_the_cell_and_put_back() {
         .collect();
     assert_eq!(
         knobs,
-        ["devfreq.soc_qcom_cpu-llcc-ddr-bw.min_freq", "devfreq.soc_qcom_cpu-llcc-ddr-bw.max_freq"]
+        [
+            "devfreq.soc_qcom_cpu-llcc-ddr-bw.min_freq",
+            "devfreq.soc_qcom_cpu-llcc-ddr-bw.max_freq"
+        ]
     );
-    wait_until("the emulated cur_freq to follow", Duration::from_secs(5), || {
-        std::fs::read_to_string(d.join("cur_freq")).unwrap() == "1720\n"
-    });
+    wait_until(
+        "the emulated cur_freq to follow",
+        Duration::from_secs(5),
+        || std::fs::read_to_string(d.join("cur_freq")).unwrap() == "1720\n",
+    );
     for (f, v) in [("min_freq", "762\n"), ("max_freq", "7980\n")] {
-        assert_eq!(std::fs::read_to_string(d.join(f)).unwrap(), v, "{f} put back");
+        assert_eq!(
+            std::fs::read_to_string(d.join(f)).unwrap(),
+            v,
+            "{f} put back"
+        );
     }
 
     sb.write("s.yaml", &(spy + "devfreq: {'*dmc*': max}\n"));
-    let out = sb.run(&["run", "s.yaml", "--boards", "boards.yaml", "--output-dir", "refused"]);
+    let out = sb.run(&[
+        "run",
+        "s.yaml",
+        "--boards",
+        "boards.yaml",
+        "--output-dir",
+        "refused",
+    ]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -883,7 +917,10 @@ fn a_mali_power_policy_is_selected_for_the_cell_and_put_back() {
     let (_, e) = fixture_boards(&sb);
     let file = e.join("class/misc/mali0/device/power_policy");
     let spy = spy_scenario("note10", "current", "current", std::slice::from_ref(&file));
-    sb.write("s.yaml", &(spy.clone() + "mali: {power_policy: always_on}\n"));
+    sb.write(
+        "s.yaml",
+        &(spy.clone() + "mali: {power_policy: always_on}\n"),
+    );
     let out = sb.run(&["run", "s.yaml"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(seen(&sb), ["coarse_demand [always_on]"]);
@@ -896,16 +933,31 @@ fn a_mali_power_policy_is_selected_for_the_cell_and_put_back() {
     assert_same_tree(&e, "exynos");
 
     for (board, setting, message) in [
-        ("note10", "{power_policy: turbo}", "board `note10` offers no power policy `turbo`"),
-        ("rb5", "{power_policy: always_on}", "board `rb5` has no Mali GPU"),
-        ("note10", "{power_policy: 'a b'}", "`a b` is not a power policy name"),
+        (
+            "note10",
+            "{power_policy: turbo}",
+            "board `note10` offers no power policy `turbo`",
+        ),
+        (
+            "rb5",
+            "{power_policy: always_on}",
+            "board `rb5` has no Mali GPU",
+        ),
+        (
+            "note10",
+            "{power_policy: 'a b'}",
+            "`a b` is not a power policy name",
+        ),
     ] {
         let spy = spy_scenario(board, "current", "current", std::slice::from_ref(&file));
         sb.write("s.yaml", &format!("{spy}mali: {setting}\n"));
         let out = sb.run(&["run", "s.yaml", "--output-dir", "refused"]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
-        assert!(err.contains(message) && err.contains("s.yaml:"), "{setting}: {err}");
+        assert!(
+            err.contains(message) && err.contains("s.yaml:"),
+            "{setting}: {err}"
+        );
         assert!(!sb.path().join("refused").exists());
     }
     assert_same_tree(&e, "exynos");

@@ -58,7 +58,16 @@ fn local_reports_what_applies_and_meta_records_checks_and_environment() {
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["battery", "screen", "build", "governors", "daemons", "idle_states", "selinux", "free_space"]
+        [
+            "battery",
+            "screen",
+            "build",
+            "governors",
+            "daemons",
+            "idle_states",
+            "selinux",
+            "free_space"
+        ]
     );
     let free = &checks[7];
     assert_eq!(free["outcome"], "ok", "{free}");
@@ -119,10 +128,18 @@ fn a_failing_check_stops_the_run_before_anything_is_written_unless_allowed() {
     let checks = meta["preflight"]["rb5"]["checks"].as_array().unwrap();
     let by_name = |n: &str| checks.iter().find(|c| c["name"] == n).unwrap().clone();
     assert_eq!(by_name("battery")["outcome"], "allowed");
-    assert!(by_name("battery")["detail"].as_str().unwrap().contains("12%"));
+    assert!(
+        by_name("battery")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("12%")
+    );
     assert_eq!(by_name("idle_states")["outcome"], "allowed");
     assert_eq!(by_name("governors")["outcome"], "ok");
-    assert_eq!(by_name("governors")["value"], "policy0 schedutil, policy4 schedutil, policy7 schedutil");
+    assert_eq!(
+        by_name("governors")["value"],
+        "policy0 schedutil, policy4 schedutil, policy7 schedutil"
+    );
     let env = &meta["environment"]["rb5"];
     assert_eq!(env["idle.cpu0"], "WFI:100us pc:100us", "{env}");
     assert_eq!(env["governor.policy7"], "schedutil", "{env}");
@@ -146,10 +163,16 @@ fn settings_and_names_are_checked_before_anything_runs() {
     assert!(err.contains("did you mean `battery`?"), "{err}");
     assert!(err.contains("s.yaml:"), "located: {err}");
     assert!(err.contains("`battery_min_pct`"), "{err}");
-    assert!(err.contains("`/usr/bin/thermald` is not a process name"), "{err}");
+    assert!(
+        err.contains("`/usr/bin/thermald` is not a process name"),
+        "{err}"
+    );
     let out = sb.run(&["run", "s.yaml", "--allow", "nothing"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("battery"), "the choices are listed");
+    assert!(
+        text(&out.stderr).contains("battery"),
+        "the choices are listed"
+    );
     assert!(!sb.path().join("outputs").exists());
 }
 
@@ -198,7 +221,10 @@ fn diff_warns_when_two_result_sets_were_measured_in_different_environments() {
         "{err}"
     );
     let m = json(&meta_b);
-    assert_eq!(m["run"]["environment_changed"][0]["old"], "9.9.9-other", "{m}");
+    assert_eq!(
+        m["run"]["environment_changed"][0]["old"], "9.9.9-other",
+        "{m}"
+    );
 }
 
 /// `stop_daemons` stops a running daemon for each cell and starts it again
@@ -270,7 +296,11 @@ fn a_daemon_is_stopped_for_each_cell_and_started_again() {
         .trim()
         .to_string()
     };
-    wait_until("the daemon to start", std::time::Duration::from_secs(10), || !pid().is_empty());
+    wait_until(
+        "the daemon to start",
+        std::time::Duration::from_secs(10),
+        || !pid().is_empty(),
+    );
     let daemon_pid = pid();
     let running = || {
         std::process::Command::new("pgrep")
@@ -291,7 +321,11 @@ fn a_daemon_is_stopped_for_each_cell_and_started_again() {
 
     // Not stopped: the pre-flight refuses the run, naming it.
     sb.write("s.yaml", &spy);
-    let out = sb.command(&["run", "s.yaml"]).env("PATH", &path).output().unwrap();
+    let out = sb
+        .command(&["run", "s.yaml"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -301,11 +335,19 @@ fn a_daemon_is_stopped_for_each_cell_and_started_again() {
     assert!(err.contains("`stop_daemons: [NAME]`"), "{err}");
 
     sb.write("s.yaml", &format!("{spy}stop_daemons: [{name}]\n"));
-    let out = sb.command(&["run", "s.yaml"]).env("PATH", &path).output().unwrap();
+    let out = sb
+        .command(&["run", "s.yaml"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     let seen = std::fs::read_to_string(&find(&sb.out("pf"), "seen.txt")[0]).unwrap();
-    assert_eq!(seen.trim(), "none", "the daemon was not running during the benchmark");
+    assert_eq!(
+        seen.trim(),
+        "none",
+        "the daemon was not running during the benchmark"
+    );
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         format!("start {name}\nstop {name}\nstart {name}\n"),
@@ -318,7 +360,19 @@ fn a_daemon_is_stopped_for_each_cell_and_started_again() {
     let checks = meta["preflight"]["local"]["checks"].as_array().unwrap();
     let d = checks.iter().find(|c| c["name"] == "daemons").unwrap();
     assert_eq!(d["outcome"], "ok", "{d}");
-    assert!(d["value"].as_str().unwrap().contains("stopped for each cell"), "{d}");
-    wait_until("the daemon to run again", std::time::Duration::from_secs(10), running);
-    let _ = std::process::Command::new("pkill").args(["-r", "R,S,D", "-x", &name]).status();
+    assert!(
+        d["value"]
+            .as_str()
+            .unwrap()
+            .contains("stopped for each cell"),
+        "{d}"
+    );
+    wait_until(
+        "the daemon to run again",
+        std::time::Duration::from_secs(10),
+        running,
+    );
+    let _ = std::process::Command::new("pkill")
+        .args(["-r", "R,S,D", "-x", &name])
+        .status();
 }

@@ -90,7 +90,13 @@ fn step_power_policy(root: &Path, nominal: &BTreeMap<String, u64>) {
     };
     let shown: Vec<String> = policies
         .iter()
-        .map(|(_, n)| if *n == chosen { format!("[{n}]") } else { n.to_string() })
+        .map(|(_, n)| {
+            if *n == chosen {
+                format!("[{n}]")
+            } else {
+                n.to_string()
+            }
+        })
         .collect();
     // Replaced whole (a new file renamed over it), never truncated then
     // written: the script reads the file back at once after its write, and

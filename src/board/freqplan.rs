@@ -385,7 +385,9 @@ pub fn resolve_cpuidle(
                     return Err((
                         cluster.clone(),
                         err(
-                            format!("board `{board}` has no cpufreq policies, so no clusters: `cpuidle.{cluster}` cannot be placed"),
+                            format!(
+                                "board `{board}` has no cpufreq policies, so no clusters: `cpuidle.{cluster}` cannot be placed"
+                            ),
                             "use `cpuidle: {all: N}` on this board",
                         ),
                     ));
@@ -405,7 +407,10 @@ pub fn resolve_cpuidle(
         let cpus: Vec<u32> = if policies.is_empty() {
             topo.cores.keys().copied().collect()
         } else {
-            policies.iter().flat_map(|p| p.cpus.iter().copied()).collect()
+            policies
+                .iter()
+                .flat_map(|p| p.cpus.iter().copied())
+                .collect()
         };
         for cpu in cpus {
             if done.contains(&cpu) {
@@ -418,13 +423,21 @@ pub fn resolve_cpuidle(
                 ));
             }
             done.push(cpu);
-            let states = topo.cores.get(&cpu).map(|c| c.idle.as_slice()).unwrap_or_default();
+            let states = topo
+                .cores
+                .get(&cpu)
+                .map(|c| c.idle.as_slice())
+                .unwrap_or_default();
             if states.is_empty() {
                 return Err((
                     cluster.clone(),
                     err(
-                        format!("board `{board}` shows no idle states for cpu{cpu} (no devices/system/cpu/cpu{cpu}/cpuidle/state*)"),
-                        format!("leave `cpuidle` out for this board (a VM often has no cpuidle driver); `klo-spec board probe {board}` lists what it finds"),
+                        format!(
+                            "board `{board}` shows no idle states for cpu{cpu} (no devices/system/cpu/cpu{cpu}/cpuidle/state*)"
+                        ),
+                        format!(
+                            "leave `cpuidle` out for this board (a VM often has no cpuidle driver); `klo-spec board probe {board}` lists what it finds"
+                        ),
                     ),
                 ));
             }
@@ -433,13 +446,18 @@ pub fn resolve_cpuidle(
                 return Err((
                     cluster.clone(),
                     err(
-                        format!("cpu{cpu} has idle states 0-{deepest_there}: state{deepest} is not one of them"),
+                        format!(
+                            "cpu{cpu} has idle states 0-{deepest_there}: state{deepest} is not one of them"
+                        ),
                         format!("give 0-{deepest_there} (0 keeps only the shallowest state)"),
                     ),
                 ));
             }
             for s in states.iter().filter(|s| s.index > *deepest) {
-                let file = format!("devices/system/cpu/cpu{cpu}/cpuidle/state{}/disable", s.index);
+                let file = format!(
+                    "devices/system/cpu/cpu{cpu}/cpuidle/state{}/disable",
+                    s.index
+                );
                 if !s.has_disable || !s.writable {
                     return Err((
                         cluster.clone(),
@@ -448,7 +466,11 @@ pub fn resolve_cpuidle(
                                 "board `{board}` cannot disable cpu{cpu}'s idle state {} ({}): {file} is {}",
                                 s.index,
                                 s.name,
-                                if s.has_disable { "not writable (not root?)" } else { "missing" }
+                                if s.has_disable {
+                                    "not writable (not root?)"
+                                } else {
+                                    "missing"
+                                }
                             ),
                             "leave `cpuidle` out for this board, or give it root (`root:` in the inventory)",
                         ),
@@ -469,7 +491,13 @@ pub fn resolve_cpuidle(
 /// `_`, `-` or `.` becomes `_` (device names come from the board).
 fn knob_word(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_-.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -497,9 +525,12 @@ pub fn resolve_devfreq(
             return Err((
                 glob.clone(),
                 err(
-                    format!("board `{board}` has no devfreq device matching `{glob}` (the GPU's is left to `gpu_freq`)"),
+                    format!(
+                        "board `{board}` has no devfreq device matching `{glob}` (the GPU's is left to `gpu_freq`)"
+                    ),
                     if names.is_empty() {
-                        "it has no class/devfreq devices: leave `devfreq` out for this board".to_string()
+                        "it has no class/devfreq devices: leave `devfreq` out for this board"
+                            .to_string()
                     } else {
                         format!("its devfreq devices: {}", names.join(", "))
                     },
@@ -529,8 +560,12 @@ pub fn resolve_devfreq(
                     ),
                 ));
             }
-            let v = pick(*value, &d.available, &format!("devfreq device `{}`", d.name))
-                .map_err(|e| (glob.clone(), e))?;
+            let v = pick(
+                *value,
+                &d.available,
+                &format!("devfreq device `{}`", d.name),
+            )
+            .map_err(|e| (glob.clone(), e))?;
             let dir = format!("class/devfreq/{}", d.name);
             let word = knob_word(&d.name);
             let knob = |f: &str| KnobPin {
@@ -568,7 +603,9 @@ pub fn resolve_mali(
     if gpu.power_policies.is_empty() {
         return Err(err(
             format!("board `{board}` has no {file}: its Mali driver offers no power policies"),
-            format!("leave `mali.power_policy` out for this board (`klo-spec board probe {board}` shows what it finds)"),
+            format!(
+                "leave `mali.power_policy` out for this board (`klo-spec board probe {board}` shows what it finds)"
+            ),
         ));
     }
     if !gpu.power_policies.contains(policy) {

@@ -638,7 +638,15 @@ impl Topology {
 
     /// The devfreq devices as a table for `board probe`.
     pub fn devfreq_table(&self) -> Table {
-        let mut t = Table::new(&["devfreq", "governor", "min", "max", "cur", "available", "writable"]);
+        let mut t = Table::new(&[
+            "devfreq",
+            "governor",
+            "min",
+            "max",
+            "cur",
+            "available",
+            "writable",
+        ]);
         let n = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
         for d in &self.devfreq {
             t.rows.push(vec![
@@ -648,7 +656,11 @@ impl Topology {
                 n(d.max),
                 n(d.cur),
                 d.available.len().to_string(),
-                if d.writable { "yes".into() } else { "no".into() },
+                if d.writable {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
             ]);
         }
         t
@@ -811,7 +823,9 @@ mod tests {
         .unwrap();
         let c0 = &t.cores[&0].idle;
         assert_eq!(
-            c0.iter().map(|s| (s.index, s.name.as_str(), s.writable, s.has_disable)).collect::<Vec<_>>(),
+            c0.iter()
+                .map(|s| (s.index, s.name.as_str(), s.writable, s.has_disable))
+                .collect::<Vec<_>>(),
             [(0, "WFI", true, true), (1, "pc", false, true)]
         );
         assert!(!t.cores[&1].idle[0].has_disable);

@@ -394,7 +394,11 @@ mod tests {
         // until the disk was full).
         let size = raw.out.metadata().unwrap().len();
         std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(raw.out.metadata().unwrap().len(), size, "the client's child still writes");
+        assert_eq!(
+            raw.out.metadata().unwrap().len(),
+            size,
+            "the client's child still writes"
+        );
     }
 
     #[test]

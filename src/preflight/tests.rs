@@ -18,12 +18,21 @@ fn an_unfinished_answer_is_no_answer() {
 fn a_board_with_nothing_to_check_reports_what_applies() {
     // A VM: no battery, no cpufreq, no cpuidle, no SELinux, not Android.
     let p = evaluate(
-        &kv("kernel.release=6.1.0\nkernel.machine=x86_64\nfree.kib=52428800\nfree.dir=/tmp/klo-spec"),
+        &kv(
+            "kernel.release=6.1.0\nkernel.machine=x86_64\nfree.kib=52428800\nfree.dir=/tmp/klo-spec",
+        ),
         &Settings::default(),
     );
     let names: Vec<&str> = p.checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, CHECKS);
-    for n in ["battery", "screen", "build", "governors", "idle_states", "selinux"] {
+    for n in [
+        "battery",
+        "screen",
+        "build",
+        "governors",
+        "idle_states",
+        "selinux",
+    ] {
         assert_eq!(outcome(&p, n).outcome, Outcome::NotApplicable, "{n}");
     }
     assert_eq!(outcome(&p, "daemons").outcome, Outcome::Ok);
@@ -70,43 +79,80 @@ fn a_phone_left_in_a_bad_state_fails_each_check_by_name_with_what_to_do() {
     let failed: Vec<&str> = p.failed().map(|c| c.name.as_str()).collect();
     assert_eq!(
         failed,
-        ["battery", "screen", "governors", "daemons", "idle_states", "free_space"]
+        [
+            "battery",
+            "screen",
+            "governors",
+            "daemons",
+            "idle_states",
+            "free_space"
+        ]
     );
     let b = outcome(&p, "battery");
     assert_eq!(b.value, "battery: 18% Discharging");
-    assert!(b.detail.as_ref().unwrap().contains("battery is at 18% and discharging"));
+    assert!(
+        b.detail
+            .as_ref()
+            .unwrap()
+            .contains("battery is at 18% and discharging")
+    );
     assert_eq!(outcome(&p, "screen").value, "off (Asleep)");
-    assert!(outcome(&p, "governors").detail.as_ref().unwrap().starts_with("policy4 already"));
+    assert!(
+        outcome(&p, "governors")
+            .detail
+            .as_ref()
+            .unwrap()
+            .starts_with("policy4 already")
+    );
     assert_eq!(outcome(&p, "daemons").value, "thermal-engine (pid 712)");
     let idle = outcome(&p, "idle_states");
     assert_eq!(idle.value, "2 CPUs, up to 2 states each");
     assert!(idle.detail.as_ref().unwrap().contains("cpu0 state1 (pc)"));
-    assert_eq!(outcome(&p, "free_space").value, "100 MiB free in /data/local/tmp/klo-spec");
+    assert_eq!(
+        outcome(&p, "free_space").value,
+        "100 MiB free in /data/local/tmp/klo-spec"
+    );
     assert_eq!(outcome(&p, "build").outcome, Outcome::Info);
     assert_eq!(outcome(&p, "selinux").value, "enforcing");
     // The environment: software and configuration, not the moment's state.
     let env = &p.environment;
-    assert_eq!(env["android.fingerprint"], "qcom/kona/kona:11/RKQ1/1:userdebug/test-keys");
+    assert_eq!(
+        env["android.fingerprint"],
+        "qcom/kona/kona:11/RKQ1/1:userdebug/test-keys"
+    );
     assert_eq!(env["android.build_type"], "userdebug");
     assert_eq!(env["gpu.model"], "Adreno650v2");
     assert_eq!(env["governor.policy4"], "userspace");
     assert_eq!(env["idle.cpu0"], "WFI:43us pc:1000us");
     assert_eq!(env["selinux"], "enforcing");
-    assert!(!env.keys().any(|k| k.contains("battery") || k.contains("free")));
+    assert!(
+        !env.keys()
+            .any(|k| k.contains("battery") || k.contains("free"))
+    );
 }
 
 #[test]
 fn allowed_checks_are_recorded_as_allowed_and_do_not_stop_the_run() {
     let s = Settings {
-        allow: ["battery", "screen", "governors", "daemons", "idle_states", "free_space"]
-            .map(String::from)
-            .to_vec(),
+        allow: [
+            "battery",
+            "screen",
+            "governors",
+            "daemons",
+            "idle_states",
+            "free_space",
+        ]
+        .map(String::from)
+        .to_vec(),
         ..Settings::default()
     };
     let p = evaluate(&kv(PHONE), &s);
     assert_eq!(p.failed().count(), 0);
     assert_eq!(outcome(&p, "daemons").outcome, Outcome::Allowed);
-    assert!(outcome(&p, "daemons").detail.is_some(), "the reason stays on record");
+    assert!(
+        outcome(&p, "daemons").detail.is_some(),
+        "the reason stays on record"
+    );
 }
 
 #[test]
@@ -121,9 +167,17 @@ fn thresholds_and_charging_decide_battery_and_free_space() {
     assert_eq!(outcome(&p, "free_space").outcome, Outcome::Ok);
     let charging = PHONE.replace("status=Discharging", "status=Charging");
     let p = evaluate(&kv(&charging), &Settings::default());
-    assert_eq!(outcome(&p, "battery").outcome, Outcome::Ok, "a charging phone may run");
+    assert_eq!(
+        outcome(&p, "battery").outcome,
+        Outcome::Ok,
+        "a charging phone may run"
+    );
     let p = evaluate(&kv("free.dir=/x"), &Settings::default());
-    assert_eq!(outcome(&p, "free_space").outcome, Outcome::Fail, "no figure: no guess");
+    assert_eq!(
+        outcome(&p, "free_space").outcome,
+        Outcome::Fail,
+        "no figure: no guess"
+    );
 }
 
 #[test]
@@ -133,7 +187,10 @@ fn daemons_are_matched_on_the_fifteen_characters_the_kernel_keeps() {
         daemons: vec!["power-profiles-daemon".into()],
         ..Settings::default()
     };
-    let p = evaluate(&kv("daemon.power-profiles-=88\nfree.kib=9999999\nfree.dir=/t"), &s);
+    let p = evaluate(
+        &kv("daemon.power-profiles-=88\nfree.kib=9999999\nfree.dir=/t"),
+        &s,
+    );
     assert_eq!(outcome(&p, "daemons").value, "power-profiles- (pid 88)");
     assert_eq!(outcome(&p, "daemons").outcome, Outcome::Fail);
 }
@@ -158,12 +215,17 @@ fn environments_are_compared_per_board_and_key() {
             ("gpu.model".to_string(), "Adreno650v2".to_string()),
         ]),
     );
-    a.insert("local".to_string(), BTreeMap::from([("k".to_string(), "1".to_string())]));
+    a.insert(
+        "local".to_string(),
+        BTreeMap::from([("k".to_string(), "1".to_string())]),
+    );
     let mut b = a.clone();
     b.get_mut("rb5")
         .unwrap()
         .insert("kernel.release".into(), "5.4.86".into());
-    b.get_mut("rb5").unwrap().insert("selinux".into(), "permissive".into());
+    b.get_mut("rb5")
+        .unwrap()
+        .insert("selinux".into(), "permissive".into());
     b.remove("local");
     let changes = compare_environments(&a, &b);
     assert_eq!(
@@ -178,12 +240,18 @@ fn environments_are_compared_per_board_and_key() {
 
 #[test]
 fn the_report_names_failing_and_allowed_checks() {
-    let p = evaluate(&kv(PHONE), &Settings {
-        allow: vec!["battery".into()],
-        ..Settings::default()
-    });
+    let p = evaluate(
+        &kv(PHONE),
+        &Settings {
+            allow: vec!["battery".into()],
+            ..Settings::default()
+        },
+    );
     let lines = report_lines("rb5", &p);
-    assert_eq!(lines[0], "pre-flight on board `rb5`: 2 info, 1 allowed, 5 FAIL");
+    assert_eq!(
+        lines[0],
+        "pre-flight on board `rb5`: 2 info, 1 allowed, 5 FAIL"
+    );
     assert!(lines[1].starts_with("  allowed battery: battery: 18% Discharging (battery is at 18%"));
     assert_eq!(lines.len(), 7);
 }

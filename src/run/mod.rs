@@ -520,7 +520,10 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
             .iter()
             .filter(|(i, _)| p.cells[*i].coord.board == *board)
             .map(|(_, r)| &r.device_info)
-            .find(|d| d.keys().any(|k| crate::preflight::DEVICE_ENVIRONMENT.contains(&k.as_str())));
+            .find(|d| {
+                d.keys()
+                    .any(|k| crate::preflight::DEVICE_ENVIRONMENT.contains(&k.as_str()))
+            });
         match device {
             Some(d) => {
                 for k in crate::preflight::DEVICE_ENVIRONMENT {
@@ -688,16 +691,21 @@ fn preflight_boards(
     })?;
     let mut failed = Vec::new();
     for (name, pf) in &out {
-        let any = pf
-            .checks
-            .iter()
-            .any(|c| matches!(c.outcome, crate::preflight::Outcome::Fail | crate::preflight::Outcome::Allowed));
+        let any = pf.checks.iter().any(|c| {
+            matches!(
+                c.outcome,
+                crate::preflight::Outcome::Fail | crate::preflight::Outcome::Allowed
+            )
+        });
         if progress || any {
             for line in crate::preflight::report_lines(name, pf) {
                 eprintln!("{}", crate::text::printable_lines(&line));
             }
         }
-        failed.extend(pf.failed().map(|c| format!("`{}` on board `{name}`", c.name)));
+        failed.extend(
+            pf.failed()
+                .map(|c| format!("`{}` on board `{name}`", c.name)),
+        );
     }
     if !failed.is_empty() {
         let names: Vec<&str> = out

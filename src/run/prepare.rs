@@ -157,11 +157,25 @@ pub fn prepare_calibrating(
     // every board.
     let zone_globs = [
         scenario.thermal.as_ref().map(|t| {
-            ("thermal.zones", t.zones.as_str(), &t.matcher, "leave `thermal` out for this board")
+            (
+                "thermal.zones",
+                t.zones.as_str(),
+                &t.matcher,
+                "leave `thermal` out for this board",
+            )
         }),
-        scenario.sampler.as_ref().and_then(|s| s.zones.as_ref()).map(|(glob, m)| {
-            ("sampler.zones", glob.as_str(), m, "leave `zones` out (the sampler then reads frequencies only on this board)")
-        }),
+        scenario
+            .sampler
+            .as_ref()
+            .and_then(|s| s.zones.as_ref())
+            .map(|(glob, m)| {
+                (
+                    "sampler.zones",
+                    glob.as_str(),
+                    m,
+                    "leave `zones` out (the sampler then reads frequencies only on this board)",
+                )
+            }),
     ];
     for (path, glob, matcher, without) in zone_globs.into_iter().flatten() {
         for name in &scenario.boards {

@@ -347,7 +347,11 @@ pub(super) fn check(
                 Some("give the daemon's name as `ps` shows it (`thermal-engine`): letters, digits and `_-.@:+`, no path".into()),
             );
         } else if !seen_daemons.insert(d.as_str()) {
-            c.err(&at, format!("`{d}` is listed twice"), Some("name each daemon once".into()));
+            c.err(
+                &at,
+                format!("`{d}` is listed twice"),
+                Some("name each daemon once".into()),
+            );
         }
     }
     preflight.stopped = raw.stop_daemons.clone();
@@ -369,7 +373,10 @@ pub(super) fn check(
         }
     }
     if let Some(policy) = raw.mali.as_ref().and_then(|m| m.power_policy.as_ref())
-        && !(!policy.is_empty() && policy.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        && !(!policy.is_empty()
+            && policy
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
     {
         c.err(
             "mali.power_policy",
@@ -391,8 +398,12 @@ pub(super) fn check(
         for (cluster, deepest) in idle {
             let path = format!("cpuidle.{cluster}");
             let known = matches!(cluster.as_str(), "all" | "little" | "mid" | "big" | "prime")
-                || cluster.strip_prefix("mid").is_some_and(|n| n.parse::<u32>().is_ok())
-                || cluster.strip_prefix("policy").is_some_and(|n| n.parse::<u32>().is_ok());
+                || cluster
+                    .strip_prefix("mid")
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+                || cluster
+                    .strip_prefix("policy")
+                    .is_some_and(|n| n.parse::<u32>().is_ok());
             if !known {
                 c.err_key(
                     "cpuidle",
@@ -498,9 +509,17 @@ fn check_preflight(c: &mut Checker, p: &raw::PreflightConfig) -> crate::prefligh
                 Some(s) => format!("did you mean `{s}`? the checks: {}", CHECKS.join(", ")),
                 None => format!("the checks: {}", CHECKS.join(", ")),
             };
-            c.err(&at, format!("`{name}` is not a pre-flight check"), Some(hint));
+            c.err(
+                &at,
+                format!("`{name}` is not a pre-flight check"),
+                Some(hint),
+            );
         } else if !seen.insert(name.as_str()) {
-            c.err(&at, format!("`{name}` is listed twice"), Some("name each check once".into()));
+            c.err(
+                &at,
+                format!("`{name}` is listed twice"),
+                Some("name each check once".into()),
+            );
         }
     }
     c.range(
