@@ -203,12 +203,7 @@ fn a_cell_whose_adb_connection_dropped_is_cleaned_up_and_tried_again() {
         ),
     );
     sb.write("s.yaml", &s);
-    let child = klo(&sb, &adbd, &["run", "s.yaml"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Running::new)
-        .unwrap();
+    let child = run_in_background(&sb, &adbd, "s.yaml");
     let loads = wait_for_device_loads(&adbd);
     wait_until("the benchmark to start", Duration::from_secs(30), || {
         !marker.exists()
@@ -246,12 +241,7 @@ fn a_cell_whose_adb_connection_dropped_is_cleaned_up_and_tried_again() {
 fn stopping_klo_spec_stops_the_cell_on_the_device() {
     let (sb, adbd) = board("userdebug", "adb_root", "");
     sb.write("s.yaml", &scenario("stopped", "60", "light"));
-    let child = klo(&sb, &adbd, &["run", "s.yaml"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Running::new)
-        .unwrap();
+    let child = run_in_background(&sb, &adbd, "s.yaml");
     let loads = wait_for_device_loads(&adbd);
     let bench = adbd.workdir().join("state/bench.pid");
     wait_until("the benchmark to start", Duration::from_secs(120), || {
@@ -271,6 +261,16 @@ fn stopping_klo_spec_stops_the_cell_on_the_device() {
         Duration::from_secs(20),
         || loads.iter().all(|p| !klo_load_running(*p)) && !group_alive(group),
     );
+}
+
+/// `klo-spec run SCENARIO` left running, its stderr kept for the end.
+fn run_in_background(sb: &Sandbox, adbd: &Adbd, scenario: &str) -> Running {
+    klo(sb, adbd, &["run", scenario])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(Running::new)
+        .unwrap()
 }
 
 /// Polls `done` every 50 ms for up to `limit`: whether it came true.
@@ -612,12 +612,7 @@ fn cleaning_up_kills_only_what_klo_spec_started_on_the_device() {
     // And a run stopped by Ctrl-C mid-cell.
     let s = scenario("stopped", "60", "light");
     sb.write("t.yaml", &s);
-    let child = klo(&sb, &adbd, &["run", "t.yaml"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Running::new)
-        .unwrap();
+    let child = run_in_background(&sb, &adbd, "t.yaml");
     let loads = wait_for_device_loads(&adbd);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output();
