@@ -124,6 +124,7 @@ fn record(c: &klo_spec::matrix::Cell) -> CellRecord {
         freq_before: Default::default(),
         freq_after: Default::default(),
         cores_onlined: vec![],
+        daemons_stopped: vec![],
         stale_state_restored: false,
         k_choice: None,
         attempt: 1,

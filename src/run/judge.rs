@@ -78,6 +78,54 @@ pub fn judge(
         log,
         bench_err_last,
     } = files;
+    measurements(ctx, &run, &st, stat, samples, record);
+    if let Some(l) = &log {
+        record.device = l.meta.info.get("device").cloned();
+        record.device_info = l.meta.info.clone();
+    }
+
+    let mut freq_problems = board_ctx::verify(
+        &record.pins,
+        &record.freq_before,
+        &record.freq_after,
+        ctx.scenario.freq_tolerance_pct,
+    );
+    // The kgsl knobs are held like the frequencies.
+    if st.bench_exit.is_some() || st.other.contains_key("bench_exit") {
+        freq_problems.extend(board_ctx::verify_knobs(&record.pins, &st.readings));
+    }
+    let throttled = throttled(record);
+    let (status, reason) = decide(
+        ctx,
+        cell,
+        &run,
+        &st,
+        &log,
+        bench_err_last,
+        &freq_problems,
+        &throttled,
+        record,
+    );
+    record.status = status;
+    record.reason = reason;
+    let notes = notes(ctx, &run, &st, status, &freq_problems, record);
+    if !notes.is_empty() {
+        let mut all: Vec<String> = record.reason.take().into_iter().collect();
+        all.extend(notes);
+        record.reason = Some(all.join("; "));
+    }
+    log
+}
+
+/// What the record takes from the round trip and the files as they are.
+fn measurements(
+    ctx: &JudgeContext,
+    run: &CellRun,
+    st: &CellStatus,
+    stat: Option<(String, String)>,
+    samples: Option<SamplesSummary>,
+    record: &mut CellRecord,
+) {
     record.wall_s = (run.wall.as_secs_f64() * 1000.0).round() / 1000.0;
     record.round_trips = run.round_trips;
     record.script_exit = run.exit_code;
@@ -110,10 +158,13 @@ pub fn judge(
         .scenario
         .thermal
         .as_ref()
-        .map(|t| board_ctx::thermal_record(&st, t, ctx.topology));
-    // With a thermal gate, a zone above its limit or a pinned frequency
-    // that moved during the benchmark makes the cell `throttled`.
-    let throttled: Vec<String> = match &record.thermal {
+        .map(|t| board_ctx::thermal_record(st, t, ctx.topology));
+}
+
+/// With a thermal gate, a zone above its limit or a pinned frequency
+/// that moved during the benchmark makes the cell `throttled`: why.
+fn throttled(record: &CellRecord) -> Vec<String> {
+    match &record.thermal {
         Some(t) => {
             let pinned: Vec<String> = record
                 .pins
@@ -136,27 +187,53 @@ pub fn judge(
             v
         }
         None => Vec::new(),
-    };
-    if let Some(l) = &log {
-        record.device = l.meta.info.get("device").cloned();
-        record.device_info = l.meta.info.clone();
     }
+}
 
-    let mut freq_problems = board_ctx::verify(
-        &record.pins,
-        &record.freq_before,
-        &record.freq_after,
-        ctx.scenario.freq_tolerance_pct,
-    );
-    // The kgsl knobs are held like the frequencies.
-    if st.bench_exit.is_some() || st.other.contains_key("bench_exit") {
-        freq_problems.extend(board_ctx::verify_knobs(&record.pins, &st.readings));
-    }
+/// The cell's status and reason, in order of precedence: the round
+/// trip's account first, then the board's setup and cleanup, then the
+/// benchmark's own.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    ctx: &JudgeContext,
+    cell: &Cell,
+    run: &CellRun,
+    st: &CellStatus,
+    log: &Option<LogDigest>,
+    bench_err_last: Option<String>,
+    freq_problems: &[String],
+    throttled: &[String],
+    record: &CellRecord,
+) -> (Status, Option<String>) {
+    round_trip_status(ctx, run, st, record)
+        .or_else(|| board_status(ctx, st, record))
+        .unwrap_or_else(|| {
+            benchmark_status(
+                ctx,
+                cell,
+                st,
+                log,
+                bench_err_last,
+                freq_problems,
+                throttled,
+                record,
+            )
+        })
+}
+
+/// What the pull refused, a process that escaped, the runner's deadline,
+/// a stop or a signal.
+fn round_trip_status(
+    ctx: &JudgeContext,
+    run: &CellRun,
+    st: &CellStatus,
+    record: &CellRecord,
+) -> Option<(Status, Option<String>)> {
     // The runner's deadline TERMs the script, which records the signal: a
     // deadline is a timeout unless a cancellation came first. What the
     // board sent back and the pull refused comes first: such a cell is
     // never a result, whatever its files say.
-    let (status, reason) = if let Some(why) = run.pull.rejected_reason() {
+    Some(if let Some(why) = run.pull.rejected_reason() {
         (Status::Rejected, Some(why))
     } else if let Some(why) = run.pull.too_large_reason() {
         (Status::TooLarge, Some(why))
@@ -191,7 +268,19 @@ pub fn judge(
                 "the cell script was stopped by SIG{sig}, which klo-spec did not send"
             )),
         )
-    } else if let Some(n) = st.restore_failed {
+    } else {
+        return None;
+    })
+}
+
+/// Values the board could not put back, a gate that never let the cell
+/// go, a setup step that failed.
+fn board_status(
+    ctx: &JudgeContext,
+    st: &CellStatus,
+    record: &CellRecord,
+) -> Option<(Status, Option<String>)> {
+    Some(if let Some(n) = st.restore_failed {
         let files = st.restore_errors.join(" ");
         (
             Status::Error,
@@ -227,7 +316,25 @@ pub fn judge(
             Status::SetupFailed
         };
         (status, Some(e.clone()))
-    } else if st.timed_out {
+    } else {
+        return None;
+    })
+}
+
+/// The benchmark's account: how it ended, its log, its loads, the
+/// thermal and frequency read-backs.
+#[allow(clippy::too_many_arguments)]
+fn benchmark_status(
+    ctx: &JudgeContext,
+    cell: &Cell,
+    st: &CellStatus,
+    log: &Option<LogDigest>,
+    bench_err_last: Option<String>,
+    freq_problems: &[String],
+    throttled: &[String],
+    record: &CellRecord,
+) -> (Status, Option<String>) {
+    if st.timed_out {
         (
             Status::Timeout,
             Some(format!(
@@ -264,9 +371,18 @@ pub fn judge(
         (Status::FreqMismatch, Some(freq_problems.join("; ")))
     } else {
         (Status::Ok, None)
-    };
-    record.status = status;
-    record.reason = reason;
+    }
+}
+
+/// Notes that go after the reason, whatever the status.
+fn notes(
+    ctx: &JudgeContext,
+    run: &CellRun,
+    st: &CellStatus,
+    status: Status,
+    freq_problems: &[String],
+    record: &CellRecord,
+) -> Vec<String> {
     let mut notes = Vec::new();
     if status == Status::Ok && !freq_problems.is_empty() {
         notes.push(format!(
@@ -324,12 +440,7 @@ pub fn judge(
             run.leftovers_killed
         ));
     }
-    if !notes.is_empty() {
-        let mut all: Vec<String> = record.reason.take().into_iter().collect();
-        all.extend(notes);
-        record.reason = Some(all.join("; "));
-    }
-    log
+    notes
 }
 
 #[cfg(test)]
