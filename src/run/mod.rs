@@ -7,12 +7,14 @@ pub mod activity;
 pub mod attempts;
 mod board_ctx;
 pub mod cell;
+mod judge;
 pub mod kchoice;
 pub mod plan_cost;
 pub mod prepare;
 pub mod progress;
 pub mod rounds;
 pub mod select;
+mod status;
 mod tables;
 mod worker;
 
