@@ -37,6 +37,7 @@ use super::Inputs;
 use super::stats::{self, TTest};
 use crate::matrix::groups::{check_pairs, condition_key};
 use crate::output::{Table, fmt_f, fmt_p};
+pub use crate::rows::{CheckTotal, Verdict};
 use crate::scenario::{CheckKind, CheckSpec, Metric, Strategy};
 
 pub const CHECKLIST_COLUMNS: [&str; 23] = [
@@ -266,24 +267,6 @@ impl Comparison {
     }
 }
 
-/// A check's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Verdict {
-    Pass,
-    Fail,
-    Inconclusive,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::Inconclusive => "INCONCLUSIVE",
-        }
-    }
-}
-
 /// The frequency axis in which cells `a` and `b` differ (their own settings
 /// or those their K was chosen at), when the board could not make that
 /// difference real: the setting was left at the board's current one, or
@@ -352,9 +335,6 @@ struct Pending {
 /// One comparison of a check: its group and the indexes of cells a and b.
 type GroupPair = (String, usize, usize);
 
-/// The per-check totals: (id, title, PASS, FAIL, INCONCLUSIVE).
-pub type Totals = Vec<(String, String, usize, usize, usize)>;
-
 /// The A/A pairs of a plan: in each condition, the cells that run with the
 /// same fixed K under two names (`default` is K = 1, `{fixed: K}`, a
 /// sweep's K). Each pair is (first by id, another).
@@ -381,7 +361,7 @@ pub fn aa_pairs(inp: &Inputs) -> Vec<(usize, usize)> {
 
 /// The checklist table, its totals, and the noise-floor line when an A/A
 /// check ran.
-pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)> {
+pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Vec<CheckTotal>, Option<String>)> {
     // The `default` cell of each condition with an ok round: the speedup
     // baseline.
     let default_of: HashMap<String, usize> = inp
@@ -498,9 +478,9 @@ pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)>
     }
 
     let mut table = Table::new(&CHECKLIST_COLUMNS);
-    let mut totals: Vec<(String, String, usize, usize, usize)> = specs
+    let mut totals: Vec<CheckTotal> = specs
         .iter()
-        .map(|(c, _)| (c.id.clone(), c.title.clone(), 0, 0, 0))
+        .map(|(c, _)| CheckTotal::new(&c.id, &c.title))
         .collect();
     let mut aa_differ = 0;
     let mut aa_tested = 0;
@@ -535,12 +515,7 @@ pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)>
                 (v, note, Some(c))
             }
         };
-        let t = &mut totals[row.check];
-        match verdict {
-            Verdict::Pass => t.2 += 1,
-            Verdict::Fail => t.3 += 1,
-            Verdict::Inconclusive => t.4 += 1,
-        }
+        totals[row.check].add(verdict);
         let (mde, needed) = match (verdict, cells) {
             (Verdict::Inconclusive, Some(c)) if check.kind != CheckKind::Similar => {
                 let (m, n) = c.what_would_decide(check.kind, check.alpha);

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use super::checks::Comparison;
+use super::checks::{Comparison, Verdict};
 use crate::kstrategy::model::{self, Costs, Profile};
 use crate::matrix::Cell;
 use crate::matrix::groups::condition_key;
@@ -196,7 +196,9 @@ pub fn table(
         // Is K_opt close to K_answer? The same K is; otherwise the two
         // cells' per-round latencies are tested for equivalence.
         let (verdict, test, p) = match (k_opt, opt, row.k_answer) {
-            (Some(ko), _, Some((ka, _, _))) if ko == ka => ("PASS", "same K".to_string(), None),
+            (Some(ko), _, Some((ka, _, _))) if ko == ka => {
+                (Some(Verdict::Pass), "same K".to_string(), None)
+            }
             (_, Some((_, oi)), Some((_, _, ai))) => {
                 match Comparison::new(&latency[oi], &latency[ai]) {
                     Some(c) => {
@@ -208,12 +210,16 @@ pub fn table(
                             p,
                             f64::NAN,
                         );
-                        (v.as_str(), format!("tost, {}", c.name()), Some(p))
+                        (Some(v), format!("tost, {}", c.name()), Some(p))
                     }
-                    None => ("INCONCLUSIVE", "too few rounds".to_string(), None),
+                    None => (
+                        Some(Verdict::Inconclusive),
+                        "too few rounds".to_string(),
+                        None,
+                    ),
                 }
             }
-            _ => ("", String::new(), None),
+            _ => (None, String::new(), None),
         };
         t.rows.push(vec![
             condition,
@@ -225,7 +231,7 @@ pub fn table(
                 .unwrap_or_default(),
             fmt_f(row.k_answer.map(|(_, l, _)| l), 1),
             fmt_f(gap, 1),
-            verdict.into(),
+            verdict.map(|v| v.to_string()).unwrap_or_default(),
             test,
             fmt_p(p),
             fmt_f(stats.map(|s| s.0), 2),

@@ -61,8 +61,8 @@ pub struct Analysis {
     /// Per cell and round: the round's figures (rounds.csv).
     pub rounds: Table,
     pub checklist: Table,
-    /// Per check: (id, title, PASS, FAIL, INCONCLUSIVE).
-    pub check_totals: Vec<(String, String, usize, usize, usize)>,
+    /// Per check of the scenario (and the A/A check), its verdict counts.
+    pub check_totals: Vec<checks::CheckTotal>,
     pub sweeps: Table,
     /// K_opt vs K_answer per condition (kstrategy.csv).
     pub kstrategy: Table,

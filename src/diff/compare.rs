@@ -10,6 +10,7 @@ use anyhow::Result;
 use super::noise::{self, Basis};
 use super::{Diff, Flip, Mark, MetricInfo, Options, Row, info};
 use crate::results::ResultSet;
+use crate::rows::Verdict;
 
 /// One result set, indexed for the join.
 struct Side<'a> {
@@ -298,7 +299,10 @@ fn compare_metric(
 /// Checklist comparisons whose verdict differs, joined by check and cells.
 fn flips(old: &ResultSet, new: &ResultSet) -> Vec<Flip> {
     type Key = (String, String, String);
-    let index = |set: &ResultSet| -> Vec<(Key, String, String, String)> {
+    /// A comparison's group, verdict (`None` when the word is not one)
+    /// and p-value.
+    type Side = (String, Option<Verdict>, String);
+    let index = |set: &ResultSet| -> Vec<(Key, Side)> {
         let t = &set.checklist;
         let col = |name: &str| t.column(name);
         let (Some(c), Some(a), Some(b), Some(g), Some(v), Some(p)) = (
@@ -316,9 +320,7 @@ fn flips(old: &ResultSet, new: &ResultSet) -> Vec<Flip> {
             .map(|r| {
                 (
                     (r[c].clone(), r[a].clone(), r[b].clone()),
-                    r[g].clone(),
-                    r[v].clone(),
-                    r[p].clone(),
+                    (r[g].clone(), r[v].parse().ok(), r[p].clone()),
                 )
             })
             .collect()
@@ -327,19 +329,11 @@ fn flips(old: &ResultSet, new: &ResultSet) -> Vec<Flip> {
     let mut keys: Vec<&Key> = o.iter().chain(&n).map(|x| &x.0).collect();
     keys.sort();
     keys.dedup();
-    let find = |side: &[(Key, String, String, String)], k: &Key| {
-        side.iter()
-            .find(|x| &x.0 == k)
-            .map(|x| (x.1.clone(), x.2.clone(), x.3.clone()))
-    };
+    let find = |side: &[(Key, Side)], k: &Key| side.iter().find(|x| &x.0 == k).map(|x| x.1.clone());
     let mut out = Vec::new();
     for k in keys {
         let (fo, fnew) = (find(&o, k), find(&n, k));
-        let verdict = |f: &Option<(String, String, String)>| {
-            f.as_ref()
-                .map(|x| x.1.clone())
-                .unwrap_or_else(|| "(none)".into())
-        };
+        let verdict = |f: &Option<Side>| f.as_ref().and_then(|x| x.1);
         if verdict(&fo) == verdict(&fnew) {
             continue;
         }

@@ -18,6 +18,7 @@ use anyhow::Result;
 use crate::cli::{DiffArgs, DiffMetric, DiffSort};
 use crate::error::UsageError;
 use crate::results::{ResultSet, Source};
+use crate::rows::Verdict;
 pub use compare::compare;
 use noise::Basis;
 pub use render::{render_json, render_markdown, render_table};
@@ -102,10 +103,16 @@ pub struct Row {
 pub struct Flip {
     pub check: String,
     pub group: String,
-    pub old: String,
-    pub new: String,
+    /// The verdict on each side; `None` where the comparison is absent.
+    pub old: Option<Verdict>,
+    pub new: Option<Verdict>,
     pub old_p: String,
     pub new_p: String,
+}
+
+/// A side's verdict as the diff shows it: `(none)` where it is absent.
+pub fn verdict_text(v: Option<Verdict>) -> &'static str {
+    v.map_or("(none)", Verdict::as_str)
 }
 
 /// What `diff` found.

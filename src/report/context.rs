@@ -12,6 +12,7 @@ use crate::output::Table;
 use crate::plot::{Missing, Plot};
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
+use crate::rows::{CheckTotal, Verdict};
 
 /// Summary columns the report shows (summary.csv has them all).
 const SUMMARY_COLUMNS: [&str; 16] = [
@@ -111,52 +112,29 @@ fn view(t: &Table, columns: &[&str], class_column: Option<&str>) -> TableView {
 /// `pass`, `fail`, `inconclusive`, `ok` or `bad`: the colour of a verdict
 /// or a status.
 fn css_class(value: &str) -> String {
-    match value {
-        "PASS" => "pass",
-        "FAIL" => "fail",
-        "INCONCLUSIVE" => "inconclusive",
-        "ok" => "ok",
-        "" => "",
-        _ => "bad",
+    match value.parse::<Verdict>() {
+        Ok(v) => v.css_class(),
+        Err(_) if value == "ok" => "ok",
+        Err(_) if value.is_empty() => "",
+        Err(_) => "bad",
     }
     .to_string()
 }
 
-/// Verdict counts of one check.
-#[derive(Debug, Serialize)]
-pub struct CheckTotal {
-    pub id: String,
-    pub title: String,
-    pub pass: usize,
-    pub fail: usize,
-    pub inconclusive: usize,
-}
-
+/// Verdict counts of each check of a checklist; anything but PASS and
+/// FAIL counts as INCONCLUSIVE.
 fn check_totals(t: &Table) -> Vec<CheckTotal> {
     let (Some(c), Some(v)) = (t.column("check"), t.column("verdict")) else {
         return Vec::new();
     };
     let title = t.column("title");
-    let mut out: Vec<CheckTotal> = Vec::new();
-    for r in &t.rows {
-        if out.last().is_none_or(|x| x.id != r[c]) {
-            out.push(CheckTotal {
-                id: r[c].clone(),
-                title: title.map(|i| r[i].clone()).unwrap_or_default(),
-                pass: 0,
-                fail: 0,
-                inconclusive: 0,
-            });
-        }
-        if let Some(last) = out.last_mut() {
-            match r[v].as_str() {
-                "PASS" => last.pass += 1,
-                "FAIL" => last.fail += 1,
-                _ => last.inconclusive += 1,
-            }
-        }
-    }
-    out
+    CheckTotal::of(t.rows.iter().map(|r| {
+        (
+            r[c].as_str(),
+            title.map(|i| r[i].as_str()).unwrap_or_default(),
+            r[v].parse().unwrap_or(Verdict::Inconclusive),
+        )
+    }))
 }
 
 /// One line of the provenance list.

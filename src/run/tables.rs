@@ -169,8 +169,9 @@ pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
         return out;
     }
     out.push_str("| check | question | PASS | FAIL | INCONCLUSIVE |\n|---|---|---|---|---|\n");
-    for (id, title, p, f, i) in &a.check_totals {
-        let (id, title) = (crate::text::md_cell(id), crate::text::md_cell(title));
+    for t in &a.check_totals {
+        let (id, title) = (crate::text::md_cell(&t.id), crate::text::md_cell(&t.title));
+        let (p, f, i) = (t.pass, t.fail, t.inconclusive);
         out.push_str(&format!("| {id} | {title} | {p} | {f} | {i} |\n"));
     }
     out.push_str(&format!("\n{METHOD}\n\n"));
@@ -271,9 +272,12 @@ pub fn print_tables(a: &Analysis) {
     if let Some(floor) = &a.noise_floor {
         println!("{floor}");
     }
-    for (id, title, p, f, i) in &a.check_totals {
-        let title = crate::text::printable(title);
-        println!("{id}: {title}: {p} PASS, {f} FAIL, {i} INCONCLUSIVE");
+    for t in &a.check_totals {
+        let title = crate::text::printable(&t.title);
+        println!(
+            "{}: {title}: {} PASS, {} FAIL, {} INCONCLUSIVE",
+            t.id, t.pass, t.fail, t.inconclusive
+        );
     }
     for line in &a.design {
         println!("{line}");
