@@ -18,7 +18,7 @@ mod summary;
 mod sweeps;
 
 pub use figures::{Inputs, RoundFig, RoundRun};
-pub use summary::{ROUNDS_COLUMNS, SUMMARY_COLUMNS, analyze};
+pub use summary::analyze;
 
 use std::collections::HashMap;
 
@@ -27,7 +27,7 @@ use polars::prelude::*;
 
 use crate::ingest::digest::{IterSums, Mean};
 use crate::ingest::{LogDigest, frames};
-use crate::output::Table;
+use crate::rows::{ChecklistRow, KstrategyRow, RoundRow, SummaryRow, SweepRow};
 
 /// Per-cell statistics over measured inferences.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,18 +54,20 @@ pub struct Samples {
     pub k: Vec<f64>,
 }
 
-/// The tables of a result set.
+/// The tables of a result set, as typed rows ([`crate::rows::table`]
+/// gives their text).
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {
-    pub summary: Table,
+    /// Per cell: its figures over rounds (summary.csv), by id.
+    pub summary: Vec<SummaryRow>,
     /// Per cell and round: the round's figures (rounds.csv).
-    pub rounds: Table,
-    pub checklist: Table,
+    pub rounds: Vec<RoundRow>,
+    pub checklist: Vec<ChecklistRow>,
     /// Per check of the scenario (and the A/A check), its verdict counts.
     pub check_totals: Vec<checks::CheckTotal>,
-    pub sweeps: Table,
+    pub sweeps: Vec<SweepRow>,
     /// K_opt vs K_answer per condition (kstrategy.csv).
-    pub kstrategy: Table,
+    pub kstrategy: Vec<KstrategyRow>,
     /// What the reader should know about the results (a LUT lookup outside
     /// the LUT's grid), printed after the tables.
     pub warnings: Vec<String>,
