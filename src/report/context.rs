@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Result;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -119,22 +121,6 @@ fn css_class(value: &str) -> String {
         Err(_) => "bad",
     }
     .to_string()
-}
-
-/// Verdict counts of each check of a checklist; anything but PASS and
-/// FAIL counts as INCONCLUSIVE.
-fn check_totals(t: &Table) -> Vec<CheckTotal> {
-    let (Some(c), Some(v)) = (t.column("check"), t.column("verdict")) else {
-        return Vec::new();
-    };
-    let title = t.column("title");
-    CheckTotal::of(t.rows.iter().map(|r| {
-        (
-            r[c].as_str(),
-            title.map(|i| r[i].as_str()).unwrap_or_default(),
-            r[v].parse().unwrap_or(Verdict::Inconclusive),
-        )
-    }))
 }
 
 /// One line of the provenance list.
@@ -314,7 +300,9 @@ pub fn build(
     cells: Option<&Cells>,
     plots: &[Plot],
     missing: &[Missing],
-) -> Context {
+) -> Result<Context> {
+    let summary = set.summary_rows()?;
+    let checklist = set.checklist_rows()?;
     let scenario: Option<serde_yaml::Value> = set
         .scenario_text
         .as_deref()
@@ -327,22 +315,26 @@ pub fn build(
             .map(|s| s.trim().to_string())
     };
     let mut by_status: Vec<(String, usize)> = Vec::new();
-    for i in 0..set.summary.rows.len() {
-        let s = set.summary_value(i, "status").unwrap_or_default();
+    for r in &summary {
+        let s = r.status.as_str();
         match by_status.iter_mut().find(|x| x.0 == s) {
             Some(x) => x.1 += 1,
             None => by_status.push((s.to_string(), 1)),
         }
     }
-    Context {
+    Ok(Context {
         name: field("name").unwrap_or_else(|| set.label.clone()),
         description: field("description").unwrap_or_default(),
         label: set.label.clone(),
-        cells: set.summary.rows.len(),
+        cells: summary.len(),
         by_status,
         summary: view(&set.summary, &SUMMARY_COLUMNS, Some("status")),
         checklist: view(&set.checklist, &CHECKLIST_COLUMNS, Some("verdict")),
-        checks: check_totals(&set.checklist),
+        checks: CheckTotal::of(
+            checklist
+                .iter()
+                .map(|r| (r.check.as_str(), r.title.as_str(), r.verdict)),
+        ),
         sweeps: view(&set.sweeps, &[], None),
         plots: plots
             .iter()
@@ -364,5 +356,5 @@ pub fn build(
         provenance: provenance(set, cells),
         scenario: set.scenario_text.clone().unwrap_or_default(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-    }
+    })
 }
