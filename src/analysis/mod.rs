@@ -134,6 +134,74 @@ fn per_inference_sums(logs: &[(u32, &LogDigest)]) -> PolarsResult<DataFrame> {
     DataFrame::new(rows.len(), columns)
 }
 
+/// Per cell, its statistics: a row of the per-cell frame.
+fn stats_by_cell(per_cell: &DataFrame) -> Result<HashMap<u32, CellStats>> {
+    let cells = u32s(per_cell, "cell")?;
+    let cols: Vec<Vec<Option<f64>>> = [
+        "n",
+        "latency_mean",
+        "latency_median",
+        "latency_p95",
+        "latency_std",
+        "flushes_mean",
+        "k_mean",
+        "t_prod_mean",
+        "t_ker_mean",
+        "t_idle_mean",
+    ]
+    .iter()
+    .map(|c| f64s(per_cell, c))
+    .collect::<Result<_>>()?;
+    let mut stats = HashMap::new();
+    for (row, cell) in cells.iter().enumerate() {
+        let Some(cell) = cell else { continue };
+        let v = |i: usize| cols[i][row];
+        stats.insert(
+            *cell,
+            CellStats {
+                n: v(0).unwrap_or(0.0) as u32,
+                latency_mean: v(1),
+                latency_median: v(2),
+                latency_p95: v(3),
+                latency_std: v(4),
+                flushes_mean: v(5),
+                k_mean: v(6),
+                t_prod_mean: v(7),
+                t_ker_mean: v(8),
+                t_idle_mean: v(9),
+            },
+        );
+    }
+    Ok(stats)
+}
+
+/// Per cell, its measured inferences' values: rows of the per-inference
+/// frame, in (cell, inference) order.
+fn samples_by_cell(per_inference: &DataFrame) -> Result<HashMap<u32, Samples>> {
+    let cells = u32s(per_inference, "cell")?;
+    let latency = f64s(per_inference, "latency_us")?;
+    let t_prod = f64s(per_inference, "t_prod")?;
+    let t_ker = f64s(per_inference, "t_ker")?;
+    let t_idle = f64s(per_inference, "t_idle")?;
+    let k_mean = f64s(per_inference, "k_mean")?;
+    let mut samples: HashMap<u32, Samples> = HashMap::new();
+    for row in 0..cells.len() {
+        let Some(cell) = cells[row] else { continue };
+        let s = samples.entry(cell).or_default();
+        let push = |v: &mut Vec<f64>, x: Option<f64>| {
+            if let Some(x) = x.filter(|x| x.is_finite()) {
+                v.push(x);
+            }
+        };
+        push(&mut s.latency, latency[row]);
+        push(&mut s.t_prod, t_prod[row]);
+        push(&mut s.t_ker, t_ker[row]);
+        push(&mut s.t_idle, t_idle[row]);
+        push(&mut s.k, k_mean[row]);
+    }
+    Ok(samples)
+}
+
 /// Per-cell statistics and per-inference samples, computed with polars.
 ///
 /// The kernel records are reduced once, per (cell, inference), to sums and
@@ -199,42 +267,7 @@ pub fn cell_statistics(
         )
         .collect()?;
 
-    let cells = u32s(&per_cell, "cell")?;
-    let cols: Vec<Vec<Option<f64>>> = [
-        "n",
-        "latency_mean",
-        "latency_median",
-        "latency_p95",
-        "latency_std",
-        "flushes_mean",
-        "k_mean",
-        "t_prod_mean",
-        "t_ker_mean",
-        "t_idle_mean",
-    ]
-    .iter()
-    .map(|c| f64s(&per_cell, c))
-    .collect::<Result<_>>()?;
-    let mut stats = HashMap::new();
-    for (row, cell) in cells.iter().enumerate() {
-        let Some(cell) = cell else { continue };
-        let v = |i: usize| cols[i][row];
-        stats.insert(
-            *cell,
-            CellStats {
-                n: v(0).unwrap_or(0.0) as u32,
-                latency_mean: v(1),
-                latency_median: v(2),
-                latency_p95: v(3),
-                latency_std: v(4),
-                flushes_mean: v(5),
-                k_mean: v(6),
-                t_prod_mean: v(7),
-                t_ker_mean: v(8),
-                t_idle_mean: v(9),
-            },
-        );
-    }
+    let stats = stats_by_cell(&per_cell)?;
 
     let per_inference = measured_inf
         .join(
@@ -251,27 +284,7 @@ pub fn cell_statistics(
         )
         .sort(["cell", "iter"], SortMultipleOptions::default())
         .collect()?;
-    let cells = u32s(&per_inference, "cell")?;
-    let latency = f64s(&per_inference, "latency_us")?;
-    let t_prod = f64s(&per_inference, "t_prod")?;
-    let t_ker = f64s(&per_inference, "t_ker")?;
-    let t_idle = f64s(&per_inference, "t_idle")?;
-    let k_mean = f64s(&per_inference, "k_mean")?;
-    let mut samples: HashMap<u32, Samples> = HashMap::new();
-    for row in 0..cells.len() {
-        let Some(cell) = cells[row] else { continue };
-        let s = samples.entry(cell).or_default();
-        let push = |v: &mut Vec<f64>, x: Option<f64>| {
-            if let Some(x) = x.filter(|x| x.is_finite()) {
-                v.push(x);
-            }
-        };
-        push(&mut s.latency, latency[row]);
-        push(&mut s.t_prod, t_prod[row]);
-        push(&mut s.t_ker, t_ker[row]);
-        push(&mut s.t_idle, t_idle[row]);
-        push(&mut s.k, k_mean[row]);
-    }
+    let samples = samples_by_cell(&per_inference)?;
     Ok((stats, samples))
 }
 
