@@ -309,6 +309,9 @@ struct Pending {
 /// One comparison of a check: its group and the indexes of cells a and b.
 type GroupPair = (String, usize, usize);
 
+/// The checks of a plan, each with its comparisons.
+type Checks = Vec<(CheckSpec, Vec<GroupPair>)>;
+
 /// The A/A pairs of a plan: in each condition, the cells that run with the
 /// same fixed K under two names (`default` is K = 1, `{fixed: K}`, a
 /// sweep's K). Each pair is (first by id, another).
@@ -337,8 +340,8 @@ pub fn aa_pairs(inp: &Inputs) -> Vec<(usize, usize)> {
 /// (latency, similar, 5%, 0.05) when the plan has A/A pairs and the
 /// scenario asks for the noise floor, then the scenario's. Also the A/A
 /// pairs.
-fn checks_of(inp: &Inputs) -> Result<(Vec<(CheckSpec, Vec<GroupPair>)>, Vec<(usize, usize)>)> {
-    let mut specs: Vec<(CheckSpec, Vec<GroupPair>)> = Vec::new();
+fn checks_of(inp: &Inputs) -> Result<(Checks, Vec<(usize, usize)>)> {
+    let mut specs: Checks = Vec::new();
     let aa = if inp.scenario.noise_floor == crate::scenario::raw::NoiseFloor::Auto {
         aa_pairs(inp)
     } else {
