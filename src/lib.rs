@@ -31,6 +31,7 @@ pub mod record;
 pub mod render;
 pub mod report;
 pub mod results;
+pub mod rows;
 pub mod run;
 pub mod scenario;
 pub mod show;

@@ -18,6 +18,7 @@ use polars::prelude::*;
 
 use crate::error::UsageError;
 use crate::output::Table;
+use crate::rows::{self, ChecklistRow, KstrategyRow, RoundRow, Row, SummaryRow, SweepRow};
 
 /// Where a result set is read from.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +152,43 @@ impl ResultSet {
             meta,
             scenario_text,
             cells_root: cells_root.filter(|d| d.join("cells").is_dir()),
+        })
+    }
+
+    /// summary.csv's rows, typed.
+    pub fn summary_rows(&self) -> Result<Vec<SummaryRow>> {
+        self.typed(&self.summary, "summary.csv")
+    }
+
+    /// rounds.csv's rows, typed (none for a set without rounds.csv).
+    pub fn round_rows(&self) -> Result<Vec<RoundRow>> {
+        self.typed(&self.rounds, "rounds.csv")
+    }
+
+    /// checklist.csv's rows, typed.
+    pub fn checklist_rows(&self) -> Result<Vec<ChecklistRow>> {
+        self.typed(&self.checklist, "checklist.csv")
+    }
+
+    /// sweeps.csv's rows, typed.
+    pub fn sweep_rows(&self) -> Result<Vec<SweepRow>> {
+        self.typed(&self.sweeps, "sweeps.csv")
+    }
+
+    /// kstrategy.csv's rows, typed (none when the run wrote none).
+    pub fn kstrategy_rows(&self) -> Result<Vec<KstrategyRow>> {
+        self.typed(&self.kstrategy, "kstrategy.csv")
+    }
+
+    /// A table's rows, typed; bad input when a cell is not its column's
+    /// type.
+    fn typed<T: Row>(&self, t: &Table, name: &str) -> Result<Vec<T>> {
+        rows::read(t).map_err(|e| {
+            UsageError::new(
+                format!("{}/{name}: {e:#}", self.label),
+                Some("was it written by klo-spec run, and not edited since?".into()),
+            )
+            .into()
         })
     }
 
