@@ -240,6 +240,58 @@ pub fn calibrate(
     cancel: &Cancel,
     progress: bool,
 ) -> Result<Calibration> {
+    let (p, report) = run_calibration(board, spec, inventory, templates, cancel, progress)?;
+    let samples = Samples::collect(&p, &report.out_dir);
+    let (Some(a), Some(b)) = (median(&samples.host), median(&samples.dev)) else {
+        anyhow::bail!(
+            "the calibration run on board `{board}` measured no ok round: see {}",
+            report.out_dir.display()
+        );
+    };
+    let ran_on = p
+        .cells
+        .first()
+        .and_then(|c| {
+            crate::run::current_record(&report.out_dir, &crate::run::rounds::round_cell(c, 1, 0))
+        })
+        .and_then(|r| crate::kstrategy::build::device_of(&r));
+    let c = Calibration {
+        board: board.to_string(),
+        identity: p.identities.get(board).cloned().unwrap_or_default(),
+        helpers: helpers::source_hash(),
+        probe: probe_key(spec),
+        ran_on,
+        host_us_per_unit: a,
+        device_us_per_unit: b,
+        flush_fixed_us: median(&samples.fixed).unwrap_or(0.0),
+        submit_latency_us: median(&samples.latency),
+        spread_pct: samples.spread(),
+        foreign_cpu_pct: median(&samples.foreign),
+        rounds: ROUNDS,
+        measured_at: crate::run::cell::now_rfc3339(),
+        source: report.out_dir.display().to_string(),
+    };
+    atomic_write(
+        &path(board, spec),
+        (serde_json::to_string_pretty(&c)? + "\n").as_bytes(),
+    )?;
+    if let Some(f) = c.foreign_cpu_pct.filter(|f| *f > DISTURBED_PCT) {
+        eprintln!(
+            "klo-spec: warning: other work took {f:.0}% of this machine's CPUs while board `{board}` was calibrated: the figures may be off; the next run calibrates again (or `klo-spec calibrate {board} --force` on a quiet machine)"
+        );
+    }
+    Ok(c)
+}
+
+/// Writes the calibration's scenario into the cache and runs it.
+fn run_calibration(
+    board: &str,
+    spec: &ProbeSpec,
+    inventory: Option<&Path>,
+    templates: Option<&Path>,
+    cancel: &Cancel,
+    progress: bool,
+) -> Result<(crate::run::Prepared, crate::run::RunReport)> {
     let root = helpers::cache_dir().join("calibration").join(board);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     let file = root.join(format!("{}.yaml", probe_key(spec)));
@@ -263,116 +315,114 @@ pub fn calibrate(
         cancel,
     )?;
     report.outcome(cancel)?;
-    // Per round, the median over its measured kernels (the first of each
-    // inference left out): a kernel the scheduler preempted does not move
-    // it, where it would move a mean.
-    let (mut host, mut dev, mut fixed, mut latency, mut foreign) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for c in &p.cells {
-        let host_heavy = c.coord.network == format!("synth-{KERNELS}-{UNITS}-1");
-        for round in 1..=ROUNDS {
-            let rc = crate::run::rounds::round_cell(c, round, 0);
-            let rec = crate::run::current_record(&report.out_dir, &rc);
-            if let Some(f) = rec.as_ref().and_then(|r| r.foreign_cpu_pct) {
-                foreign.push(f);
-            }
-            let ok = rec.is_some_and(|r| r.status == crate::record::Status::Ok);
-            let log = ok
-                .then(|| {
-                    crate::run::cell::parse_log_full(
-                        &p.scenario,
-                        &crate::run::cell::cell_path(&report.out_dir, &rc.id),
-                    )
-                })
-                .flatten();
-            let Some(log) = log else { continue };
-            let first = log.first_kernel_flags();
-            let k = &log.kernels;
-            let measured: Vec<usize> = (0..k.iter.len())
-                .filter(|&i| k.iter[i] > 0 && !first[i])
-                .collect();
-            let med =
-                |v: Vec<f64>| median(&v.into_iter().filter(|x| x.is_finite()).collect::<Vec<_>>());
-            if host_heavy {
-                let Some(t_prod) = med(measured.iter().map(|&i| k.t_prod_us[i]).collect()) else {
-                    continue;
-                };
-                let a = t_prod / UNITS as f64;
-                host.push(a);
-                if let Some(f) = med(measured.iter().filter_map(|&i| k.t_flush_us[i]).collect()) {
-                    fixed.push((f - FLUSH_UNITS as f64 * a).max(0.0));
+    Ok((p, report))
+}
+
+/// What the calibration's rounds measured, a value per ok round: µs per
+/// host and device work unit, a flush's fixed cost, the submit latency,
+/// and the share of the CPUs other work took.
+#[derive(Default)]
+struct Samples {
+    host: Vec<f64>,
+    dev: Vec<f64>,
+    fixed: Vec<f64>,
+    latency: Vec<f64>,
+    foreign: Vec<f64>,
+}
+
+impl Samples {
+    /// Per round, the median over its measured kernels (the first of each
+    /// inference left out): a kernel the scheduler preempted does not move
+    /// it, where it would move a mean.
+    fn collect(p: &crate::run::Prepared, out_dir: &Path) -> Samples {
+        let mut s = Samples::default();
+        for c in &p.cells {
+            let host_heavy = c.coord.network == format!("synth-{KERNELS}-{UNITS}-1");
+            for round in 1..=ROUNDS {
+                let rc = crate::run::rounds::round_cell(c, round, 0);
+                let rec = crate::run::current_record(out_dir, &rc);
+                if let Some(f) = rec.as_ref().and_then(|r| r.foreign_cpu_pct) {
+                    s.foreign.push(f);
                 }
-                // The device idles on this network: a kernel starts as
-                // soon as its flush has reached it.
-                let text = crate::untrusted::read_lossy(
-                    &crate::run::cell::cell_path(&report.out_dir, &rc.id).join("bench.log"),
-                    crate::board::pull::DEFAULT_FILE_MIB as u64 * crate::untrusted::MIB,
-                )
-                .unwrap_or_default();
-                let waits: Vec<f64> = (1..=k.iter.iter().copied().max().unwrap_or(0))
-                    .flat_map(|it| crate::plot::timeline::inference_spans(&text, it))
-                    .skip(1)
-                    .filter_map(|s| Some(s.start - (s.enq + s.flush?)))
-                    .filter(|w| *w >= 0.0)
-                    .collect();
-                if let Some(l) = median(&waits) {
-                    latency.push(l);
-                }
-            } else if let Some(t_ker) = med(measured.iter().map(|&i| k.t_ker_us[i]).collect()) {
-                dev.push(t_ker / UNITS as f64);
+                let ok = rec.is_some_and(|r| r.status == crate::record::Status::Ok);
+                let log = ok
+                    .then(|| {
+                        crate::run::cell::parse_log_full(
+                            &p.scenario,
+                            &crate::run::cell::cell_path(out_dir, &rc.id),
+                        )
+                    })
+                    .flatten();
+                let Some(log) = log else { continue };
+                s.add_round(
+                    &log,
+                    host_heavy,
+                    &crate::run::cell::cell_path(out_dir, &rc.id),
+                );
             }
         }
+        s
     }
-    let (Some(a), Some(b)) = (median(&host), median(&dev)) else {
-        anyhow::bail!(
-            "the calibration run on board `{board}` measured no ok round: see {}",
-            report.out_dir.display()
-        );
-    };
-    let ran_on = p
-        .cells
-        .first()
-        .and_then(|c| {
-            crate::run::current_record(&report.out_dir, &crate::run::rounds::round_cell(c, 1, 0))
-        })
-        .and_then(|r| crate::kstrategy::build::device_of(&r));
-    let mut spread = BTreeMap::new();
-    for (name, v) in [
-        ("host", &host),
-        ("device", &dev),
-        ("flush_fixed", &fixed),
-        ("submit_latency", &latency),
-    ] {
-        if let Some(cv) = cv_pct(v) {
-            spread.insert(name.to_string(), (cv * 10.0).round() / 10.0);
+
+    /// One ok round's log, of the host-heavy network or of the other; `dir`
+    /// is its cell's folder.
+    fn add_round(&mut self, log: &crate::ingest::CellLog, host_heavy: bool, dir: &Path) {
+        let first = log.first_kernel_flags();
+        let k = &log.kernels;
+        let measured: Vec<usize> = (0..k.iter.len())
+            .filter(|&i| k.iter[i] > 0 && !first[i])
+            .collect();
+        let med =
+            |v: Vec<f64>| median(&v.into_iter().filter(|x| x.is_finite()).collect::<Vec<_>>());
+        if host_heavy {
+            let Some(t_prod) = med(measured.iter().map(|&i| k.t_prod_us[i]).collect()) else {
+                return;
+            };
+            let a = t_prod / UNITS as f64;
+            self.host.push(a);
+            if let Some(f) = med(measured.iter().filter_map(|&i| k.t_flush_us[i]).collect()) {
+                self.fixed.push((f - FLUSH_UNITS as f64 * a).max(0.0));
+            }
+            if let Some(l) = median(&submit_waits(dir, k)) {
+                self.latency.push(l);
+            }
+        } else if let Some(t_ker) = med(measured.iter().map(|&i| k.t_ker_us[i]).collect()) {
+            self.dev.push(t_ker / UNITS as f64);
         }
     }
-    let c = Calibration {
-        board: board.to_string(),
-        identity: p.identities.get(board).cloned().unwrap_or_default(),
-        helpers: helpers::source_hash(),
-        probe: probe_key(spec),
-        ran_on,
-        host_us_per_unit: a,
-        device_us_per_unit: b,
-        flush_fixed_us: median(&fixed).unwrap_or(0.0),
-        submit_latency_us: median(&latency),
-        spread_pct: spread,
-        foreign_cpu_pct: median(&foreign),
-        rounds: ROUNDS,
-        measured_at: crate::run::cell::now_rfc3339(),
-        source: report.out_dir.display().to_string(),
-    };
-    atomic_write(
-        &path(board, spec),
-        (serde_json::to_string_pretty(&c)? + "\n").as_bytes(),
-    )?;
-    if let Some(f) = c.foreign_cpu_pct.filter(|f| *f > DISTURBED_PCT) {
-        eprintln!(
-            "klo-spec: warning: other work took {f:.0}% of this machine's CPUs while board `{board}` was calibrated: the figures may be off; the next run calibrates again (or `klo-spec calibrate {board} --force` on a quiet machine)"
-        );
+
+    /// Each measure's coefficient of variation over the rounds, in %.
+    fn spread(&self) -> BTreeMap<String, f64> {
+        let mut spread = BTreeMap::new();
+        for (name, v) in [
+            ("host", &self.host),
+            ("device", &self.dev),
+            ("flush_fixed", &self.fixed),
+            ("submit_latency", &self.latency),
+        ] {
+            if let Some(cv) = cv_pct(v) {
+                spread.insert(name.to_string(), (cv * 10.0).round() / 10.0);
+            }
+        }
+        spread
     }
-    Ok(c)
+}
+
+/// Per kernel after the first inference, from its flush to its start: the
+/// device idles on the host-heavy network, so a kernel starts as soon as
+/// its flush has reached it. `dir` is the cell's folder.
+fn submit_waits(dir: &Path, k: &crate::ingest::KernelRows) -> Vec<f64> {
+    let text = crate::untrusted::read_lossy(
+        &dir.join("bench.log"),
+        crate::board::pull::DEFAULT_FILE_MIB as u64 * crate::untrusted::MIB,
+    )
+    .unwrap_or_default();
+    (1..=k.iter.iter().copied().max().unwrap_or(0))
+        .flat_map(|it| crate::plot::timeline::inference_spans(&text, it))
+        .skip(1)
+        .filter_map(|s| Some(s.start - (s.enq + s.flush?)))
+        .filter(|w| *w >= 0.0)
+        .collect()
 }
 
 /// Per (board, network): what its regime resolved to.

@@ -376,113 +376,120 @@ pub fn resolve_cpuidle(
     let mut pins: Vec<KnobPin> = Vec::new();
     let mut done: Vec<u32> = Vec::new();
     for (cluster, deepest) in setting {
-        let policies: Vec<_> = if cluster == "all" {
-            topo.policies.iter().collect()
-        } else {
-            match topo.policy(cluster) {
-                Some(p) => vec![p],
-                None if topo.policies.is_empty() => {
-                    return Err((
-                        cluster.clone(),
-                        err(
-                            format!(
-                                "board `{board}` has no cpufreq policies, so no clusters: `cpuidle.{cluster}` cannot be placed"
-                            ),
-                            "use `cpuidle: {all: N}` on this board",
-                        ),
-                    ));
-                }
-                None => {
-                    return Err((
-                        cluster.clone(),
-                        err(
-                            format!("board `{board}` has no cluster `{cluster}`"),
-                            format!("its clusters: {valid}"),
-                        ),
-                    ));
-                }
-            }
-        };
-        // `all` on a board without cpufreq: every core the probe saw.
-        let cpus: Vec<u32> = if policies.is_empty() {
-            topo.cores.keys().copied().collect()
-        } else {
-            policies
-                .iter()
-                .flat_map(|p| p.cpus.iter().copied())
-                .collect()
-        };
+        let at = |e: PlanError| (cluster.clone(), e);
+        let cpus = cluster_cpus(topo, board, cluster, &valid).map_err(at)?;
         for cpu in cpus {
             if done.contains(&cpu) {
-                return Err((
-                    cluster.clone(),
-                    err(
-                        format!("cpu{cpu} is named twice (by `{cluster}` and another key)"),
-                        "name each cluster once",
-                    ),
-                ));
+                return Err(at(err(
+                    format!("cpu{cpu} is named twice (by `{cluster}` and another key)"),
+                    "name each cluster once",
+                )));
             }
             done.push(cpu);
-            let states = topo
-                .cores
-                .get(&cpu)
-                .map(|c| c.idle.as_slice())
-                .unwrap_or_default();
-            if states.is_empty() {
-                return Err((
-                    cluster.clone(),
-                    err(
-                        format!(
-                            "board `{board}` shows no idle states for cpu{cpu} (no devices/system/cpu/cpu{cpu}/cpuidle/state*)"
-                        ),
-                        format!(
-                            "leave `cpuidle` out for this board (a VM often has no cpuidle driver); `klo-spec board probe {board}` lists what it finds"
-                        ),
+            pins.extend(cpu_idle_pins(topo, board, cpu, *deepest).map_err(at)?);
+        }
+    }
+    Ok(pins)
+}
+
+/// The cores of a `cpuidle` key: a cluster's, or with `all` every core
+/// (`valid`: the board's cluster names, for the hint).
+fn cluster_cpus(
+    topo: &Topology,
+    board: &str,
+    cluster: &str,
+    valid: &str,
+) -> Result<Vec<u32>, PlanError> {
+    let policies: Vec<_> = if cluster == "all" {
+        topo.policies.iter().collect()
+    } else {
+        match topo.policy(cluster) {
+            Some(p) => vec![p],
+            None if topo.policies.is_empty() => {
+                return Err(err(
+                    format!(
+                        "board `{board}` has no cpufreq policies, so no clusters: `cpuidle.{cluster}` cannot be placed"
                     ),
+                    "use `cpuidle: {all: N}` on this board",
                 ));
             }
-            let deepest_there = states.iter().map(|s| s.index).max().unwrap_or(0);
-            if *deepest > deepest_there {
-                return Err((
-                    cluster.clone(),
-                    err(
-                        format!(
-                            "cpu{cpu} has idle states 0-{deepest_there}: state{deepest} is not one of them"
-                        ),
-                        format!("give 0-{deepest_there} (0 keeps only the shallowest state)"),
-                    ),
+            None => {
+                return Err(err(
+                    format!("board `{board}` has no cluster `{cluster}`"),
+                    format!("its clusters: {valid}"),
                 ));
-            }
-            for s in states.iter().filter(|s| s.index > *deepest) {
-                let file = format!(
-                    "devices/system/cpu/cpu{cpu}/cpuidle/state{}/disable",
-                    s.index
-                );
-                if !s.has_disable || !s.writable {
-                    return Err((
-                        cluster.clone(),
-                        err(
-                            format!(
-                                "board `{board}` cannot disable cpu{cpu}'s idle state {} ({}): {file} is {}",
-                                s.index,
-                                s.name,
-                                if s.has_disable {
-                                    "not writable (not root?)"
-                                } else {
-                                    "missing"
-                                }
-                            ),
-                            "leave `cpuidle` out for this board, or give it root (`root:` in the inventory)",
-                        ),
-                    ));
-                }
-                pins.push(KnobPin {
-                    name: format!("cpuidle.cpu{cpu}.state{}", s.index),
-                    value: KnobValue::Number(1),
-                    file: Some(file),
-                });
             }
         }
+    };
+    // `all` on a board without cpufreq: every core the probe saw.
+    Ok(if policies.is_empty() {
+        topo.cores.keys().copied().collect()
+    } else {
+        policies
+            .iter()
+            .flat_map(|p| p.cpus.iter().copied())
+            .collect()
+    })
+}
+
+/// The pins that disable the idle states of core `cpu` deeper than
+/// `deepest`.
+fn cpu_idle_pins(
+    topo: &Topology,
+    board: &str,
+    cpu: u32,
+    deepest: u32,
+) -> Result<Vec<KnobPin>, PlanError> {
+    let states = topo
+        .cores
+        .get(&cpu)
+        .map(|c| c.idle.as_slice())
+        .unwrap_or_default();
+    if states.is_empty() {
+        return Err(err(
+            format!(
+                "board `{board}` shows no idle states for cpu{cpu} (no devices/system/cpu/cpu{cpu}/cpuidle/state*)"
+            ),
+            format!(
+                "leave `cpuidle` out for this board (a VM often has no cpuidle driver); `klo-spec board probe {board}` lists what it finds"
+            ),
+        ));
+    }
+    let deepest_there = states.iter().map(|s| s.index).max().unwrap_or(0);
+    if deepest > deepest_there {
+        return Err(err(
+            format!(
+                "cpu{cpu} has idle states 0-{deepest_there}: state{deepest} is not one of them"
+            ),
+            format!("give 0-{deepest_there} (0 keeps only the shallowest state)"),
+        ));
+    }
+    let mut pins = Vec::new();
+    for s in states.iter().filter(|s| s.index > deepest) {
+        let file = format!(
+            "devices/system/cpu/cpu{cpu}/cpuidle/state{}/disable",
+            s.index
+        );
+        if !s.has_disable || !s.writable {
+            return Err(err(
+                format!(
+                    "board `{board}` cannot disable cpu{cpu}'s idle state {} ({}): {file} is {}",
+                    s.index,
+                    s.name,
+                    if s.has_disable {
+                        "not writable (not root?)"
+                    } else {
+                        "missing"
+                    }
+                ),
+                "leave `cpuidle` out for this board, or give it root (`root:` in the inventory)",
+            ));
+        }
+        pins.push(KnobPin {
+            name: format!("cpuidle.cpu{cpu}.state{}", s.index),
+            value: KnobValue::Number(1),
+            file: Some(file),
+        });
     }
     Ok(pins)
 }

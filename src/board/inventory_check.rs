@@ -232,6 +232,51 @@ fn remote_board(
 ) -> Option<BoardConfig> {
     let t = b.transport;
     let adb = t == TransportKind::Adb;
+    refuse_other_transports(c, base, b);
+    let address = remote_address(c, base, b);
+    check_remote_root(c, base, b);
+    check_remote_settings(c, base, b);
+    let compiler = compiler(c, base, b, adb)?;
+    let ssh_config = b.ssh_config.as_deref().map(resolve);
+    if let Some(f) = &ssh_config
+        && !adb
+        && !f.is_file()
+    {
+        c.err(
+            &format!("{base}.ssh_config"),
+            format!("no ssh config file at {}", f.display()),
+            "give the path of an ssh config file (relative to the inventory), or leave `ssh_config` out to use ~/.ssh/config",
+        );
+    }
+    let default_workdir = if adb {
+        "/data/local/tmp/klo-spec"
+    } else {
+        "/tmp/klo-spec"
+    };
+    Some(BoardConfig {
+        name: name.to_string(),
+        transport: t,
+        sysfs_root: PathBuf::from(b.sysfs_root.as_deref().unwrap_or("/sys")),
+        fixture: None,
+        emulate_kernel: false,
+        root: b.root,
+        root_at: c.root_at(base, b),
+        workdir: Some(PathBuf::from(
+            b.workdir.as_deref().unwrap_or(default_workdir),
+        )),
+        compiler,
+        address,
+        adb_host: b.adb_host.clone(),
+        adb_port: b.adb_port,
+        ssh_config,
+        retries: b.retries.unwrap_or(DEFAULT_RETRIES),
+        connect_timeout_s: b.connect_timeout_s.unwrap_or(DEFAULT_CONNECT_TIMEOUT_S),
+    })
+}
+
+/// A remote board's settings that belong to another transport.
+fn refuse_other_transports(c: &mut Checker, base: &str, b: &RawBoard) {
+    let t = b.transport;
     c.refuse(
         base,
         t,
@@ -241,7 +286,7 @@ fn remote_board(
         ],
         "fixture trees and kernel emulation are for `transport: local` boards",
     );
-    if adb {
+    if t == TransportKind::Adb {
         c.refuse(
             base,
             t,
@@ -259,12 +304,18 @@ fn remote_board(
             "adb settings are for `transport: adb` boards",
         );
     }
-    let what = if adb {
+}
+
+/// A remote board's `address`: given, and safe on the client's command
+/// line.
+fn remote_address(c: &mut Checker, base: &str, b: &RawBoard) -> Option<String> {
+    let t = b.transport;
+    let what = if t == TransportKind::Adb {
         "the device's serial (`adb devices` lists it)"
     } else {
         "the ssh destination (`user@host`, or a Host of your ssh config)"
     };
-    let address = match b.address.as_deref().map(str::trim) {
+    match b.address.as_deref().map(str::trim) {
         None | Some("") => {
             c.err(
                 base,
@@ -290,7 +341,13 @@ fn remote_board(
             None
         }
         Some(a) => Some(a.to_string()),
-    };
+    }
+}
+
+/// A remote board's `root`: a method its transport has.
+fn check_remote_root(c: &mut Checker, base: &str, b: &RawBoard) {
+    let t = b.transport;
+    let adb = t == TransportKind::Adb;
     let root_ok = match b.root {
         RootMethod::None | RootMethod::Su => true,
         RootMethod::Sudo => !adb,
@@ -311,6 +368,10 @@ fn remote_board(
             },
         );
     }
+}
+
+/// A remote board's paths, adb host, retries and connection timeout.
+fn check_remote_settings(c: &mut Checker, base: &str, b: &RawBoard) {
     for (key, value) in [("workdir", &b.workdir), ("sysfs_root", &b.sysfs_root)] {
         if let Some(v) = value
             && !plain_board_path(v)
@@ -349,42 +410,6 @@ fn remote_board(
             "seconds to wait for a connection; the default is 10",
         );
     }
-    let compiler = compiler(c, base, b, adb)?;
-    let ssh_config = b.ssh_config.as_deref().map(resolve);
-    if let Some(f) = &ssh_config
-        && !adb
-        && !f.is_file()
-    {
-        c.err(
-            &format!("{base}.ssh_config"),
-            format!("no ssh config file at {}", f.display()),
-            "give the path of an ssh config file (relative to the inventory), or leave `ssh_config` out to use ~/.ssh/config",
-        );
-    }
-    let default_workdir = if adb {
-        "/data/local/tmp/klo-spec"
-    } else {
-        "/tmp/klo-spec"
-    };
-    Some(BoardConfig {
-        name: name.to_string(),
-        transport: t,
-        sysfs_root: PathBuf::from(b.sysfs_root.as_deref().unwrap_or("/sys")),
-        fixture: None,
-        emulate_kernel: false,
-        root: b.root,
-        root_at: c.root_at(base, b),
-        workdir: Some(PathBuf::from(
-            b.workdir.as_deref().unwrap_or(default_workdir),
-        )),
-        compiler,
-        address,
-        adb_host: b.adb_host.clone(),
-        adb_port: b.adb_port,
-        ssh_config,
-        retries: b.retries.unwrap_or(DEFAULT_RETRIES),
-        connect_timeout_s: b.connect_timeout_s.unwrap_or(DEFAULT_CONNECT_TIMEOUT_S),
-    })
 }
 
 /// One way to build the helpers: `cc` (here), `ndk` or `board_cc`.

@@ -120,6 +120,41 @@ impl LocalBoard {
         cmd.args(&words[1..]);
         cmd
     }
+
+    /// The command that runs the cell script in `dir`, its output into
+    /// `script.out` and `script.err` there, in a process group of its own
+    /// that dies with this process; and the shell as messages name it.
+    fn script_command(&self, job: &CellJob, dir: &Path) -> Result<(Command, String)> {
+        let out = std::fs::File::create(dir.join("script.out"))?;
+        let err = std::fs::File::create(dir.join("script.err"))?;
+        let parent = std::process::id() as i32;
+        // `sh` (or KLO_SPEC_SHELL: the tests also use busybox and mksh).
+        let mut cmd = self.shell();
+        let shell = format!("{cmd:?}");
+        cmd.arg(&job.script)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGTERM as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                );
+                if libc::getppid() != parent {
+                    libc::_exit(143);
+                }
+                Ok(())
+            });
+        }
+        Ok((cmd, shell))
+    }
 }
 
 /// CPUs this process may run on (sched_getaffinity): online and allowed by
@@ -388,51 +423,8 @@ impl Transport for LocalBoard {
 
     fn run_cell(&self, job: &CellJob, cancel: &Cancel) -> Result<CellRun> {
         let dir = PathBuf::from(self.cell_dir(&job.token));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
-        }
-        // With `push/`, where a command benchmark starts: its script then
-        // needs no `mkdir`.
-        std::fs::create_dir_all(dir.join("push"))
-            .with_context(|| format!("cannot create the cell folder {}", dir.display()))?;
-        for (name, content, mode) in &job.files {
-            let path = dir.join(name);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&path, content)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode & 0o755))?;
-        }
-        let out = std::fs::File::create(dir.join("script.out"))?;
-        let err = std::fs::File::create(dir.join("script.err"))?;
-        let parent = std::process::id() as i32;
-        // `sh` (or KLO_SPEC_SHELL: the tests also use busybox and mksh).
-        let mut cmd = self.shell();
-        let shell = format!("{cmd:?}");
-        cmd.arg(&job.script)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(
-                    libc::PR_SET_PDEATHSIG,
-                    libc::SIGTERM as libc::c_ulong,
-                    0,
-                    0,
-                    0,
-                );
-                if libc::getppid() != parent {
-                    libc::_exit(143);
-                }
-                Ok(())
-            });
-        }
+        prepare_cell_dir(&dir, job)?;
+        let (mut cmd, shell) = self.script_command(job, &dir)?;
         let started = Instant::now();
         let foreign = ForeignCpu::start();
         let child = cmd
@@ -493,6 +485,27 @@ impl Transport for LocalBoard {
         })?;
         Ok(run)
     }
+}
+
+/// A fresh cell folder at `dir` (a previous one removed), with `push/`
+/// (where a command benchmark starts: its script then needs no `mkdir`)
+/// and the job's files.
+fn prepare_cell_dir(dir: &Path, job: &CellJob) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir.join("push"))
+        .with_context(|| format!("cannot create the cell folder {}", dir.display()))?;
+    for (name, content, mode) in &job.files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, content)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode & 0o755))?;
+    }
+    Ok(())
 }
 
 /// Reaps the cell script if it has exited: its status and its resource

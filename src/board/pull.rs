@@ -286,22 +286,7 @@ pub fn unpack(archive: impl Read, to: &Path, limits: &PullLimits) -> Result<Pull
             continue; // describes the archive, names no file
         }
         if !(ty.is_dir() || ty.is_file() || ty.is_contiguous()) {
-            let link = entry
-                .link_name_bytes()
-                .map(|l| format!(" (to {})", shown(&l)))
-                .unwrap_or_default();
-            let what = if ty.is_symlink() {
-                format!("a symbolic link{link}")
-            } else if ty.is_hard_link() {
-                format!("a hard link{link}")
-            } else if ty.is_character_special() || ty.is_block_special() {
-                "a device file".to_string()
-            } else if ty.is_fifo() {
-                "a FIFO (named pipe)".to_string()
-            } else {
-                format!("a tar entry of type {ty:?}")
-            };
-            report.reject(format!("{name} is {what}"));
+            report.reject(format!("{name} is {}", refused_kind(&entry, ty)));
             continue;
         }
         if reserved(&rel) {
@@ -316,26 +301,7 @@ pub fn unpack(archive: impl Read, to: &Path, limits: &PullLimits) -> Result<Pull
             }
             continue;
         }
-        let written = if ty.is_dir() {
-            std::fs::create_dir_all(&target)
-        } else {
-            let exec = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
-            (|| {
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                let mut f = create(&target, exec)?;
-                let copied = std::io::copy(&mut (&mut entry).take(size), &mut f)?;
-                if copied != size {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("the archive ends inside it ({copied} of {size} bytes)"),
-                    ));
-                }
-                Ok(())
-            })()
-        };
-        if let Err(e) = written {
+        if let Err(e) = write_entry(&mut entry, ty, &target, size) {
             if !ty.is_dir() {
                 // Not half a file: a truncated one could pass for a log.
                 let _ = std::fs::remove_file(&target);
@@ -350,6 +316,53 @@ pub fn unpack(archive: impl Read, to: &Path, limits: &PullLimits) -> Result<Pull
         }
     }
     Ok(report)
+}
+
+/// What an entry that is neither a folder nor a regular file is, as the
+/// report says it: a link (and to what), a device file, a FIFO, ...
+fn refused_kind<R: Read>(entry: &tar::Entry<'_, R>, ty: tar::EntryType) -> String {
+    let link = entry
+        .link_name_bytes()
+        .map(|l| format!(" (to {})", shown(&l)))
+        .unwrap_or_default();
+    if ty.is_symlink() {
+        format!("a symbolic link{link}")
+    } else if ty.is_hard_link() {
+        format!("a hard link{link}")
+    } else if ty.is_character_special() || ty.is_block_special() {
+        "a device file".to_string()
+    } else if ty.is_fifo() {
+        "a FIFO (named pipe)".to_string()
+    } else {
+        format!("a tar entry of type {ty:?}")
+    }
+}
+
+/// Writes an admitted entry at `target`: a folder, or a regular file of
+/// `size` bytes (never through a link, executable when the archive says
+/// so) that must hold all of them.
+fn write_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    ty: tar::EntryType,
+    target: &Path,
+    size: u64,
+) -> std::io::Result<()> {
+    if ty.is_dir() {
+        return std::fs::create_dir_all(target);
+    }
+    let exec = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut f = create(target, exec)?;
+    let copied = std::io::copy(&mut (&mut *entry).take(size), &mut f)?;
+    if copied != size {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the archive ends inside it ({copied} of {size} bytes)"),
+        ));
+    }
+    Ok(())
 }
 
 /// Moves a cell folder on this machine (the local board's) into `to` under

@@ -341,11 +341,235 @@ fn cluster_names(n: usize) -> Vec<String> {
     }
 }
 
+/// The probe script's output: each `KEY=VALUE` line, trimmed.
+type Kv<'a> = BTreeMap<&'a str, &'a str>;
+
+/// `denied.PATH=STAT`: the control files that cannot be written, and why.
+fn parse_denied(kv: &Kv) -> Vec<Denied> {
+    let uid = kv.get("uid").and_then(|u| u.parse().ok());
+    let selinux = kv.get("selinux").copied().filter(|s| !s.is_empty());
+    kv.iter()
+        .filter_map(|(k, v)| {
+            Some(Denied {
+                path: k.strip_prefix("denied.")?.to_string(),
+                reason: denied_reason(uid, selinux, v),
+            })
+        })
+        .collect()
+}
+
+/// `policyN.FIELD`: the cpufreq policies by id, named by their rank in
+/// maximum frequency.
+fn parse_policies(kv: &Kv) -> Vec<Policy> {
+    let mut ids: Vec<u32> = kv
+        .keys()
+        .filter_map(|k| k.strip_prefix("policy")?.split_once('.')?.0.parse().ok())
+        .collect();
+    ids.dedup();
+    let mut policies: Vec<Policy> = ids.into_iter().map(|id| parse_policy(kv, id)).collect();
+    policies.sort_by_key(|p| p.id);
+    let mut by_max: Vec<usize> = (0..policies.len()).collect();
+    by_max.sort_by_key(|&i| (policies[i].max_khz, policies[i].id));
+    for (rank, name) in cluster_names(by_max.len()).into_iter().enumerate() {
+        policies[by_max[rank]].name = name;
+    }
+    policies
+}
+
+/// The policy `id`, still unnamed.
+fn parse_policy(kv: &Kv, id: u32) -> Policy {
+    let g = |f: &str| kv.get(format!("policy{id}.{f}").as_str()).copied();
+    let mut frequencies = g("scaling_available_frequencies")
+        .map(numbers)
+        .unwrap_or_default();
+    if frequencies.is_empty() {
+        frequencies = g("time_in_state").map(numbers).unwrap_or_default();
+    }
+    let min = g("cpuinfo_min_freq")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let max = g("cpuinfo_max_freq")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if frequencies.is_empty() {
+        frequencies = [min, max].into_iter().filter(|f| *f > 0).collect();
+    }
+    frequencies.sort_unstable();
+    frequencies.dedup();
+    Policy {
+        id,
+        name: String::new(),
+        cpus: g("related_cpus")
+            .map(|v| numbers(v).into_iter().map(|c| c as u32).collect())
+            .unwrap_or_default(),
+        governors: g("scaling_available_governors")
+            .map(|v| v.split_whitespace().map(String::from).collect())
+            .unwrap_or_default(),
+        governor: g("scaling_governor").unwrap_or("").to_string(),
+        min_khz: min,
+        max_khz: max,
+        cur_khz: g("scaling_cur_freq").and_then(|v| v.parse().ok()),
+        has_setspeed: g("has_setspeed").is_some(),
+        writable: g("writable").is_some(),
+        frequencies,
+    }
+}
+
+/// `thermal_zoneN.type` and `.temp`: the thermal zones by id.
+fn parse_thermal(kv: &Kv) -> Vec<ThermalZone> {
+    let mut thermal: Vec<ThermalZone> = Vec::new();
+    for (k, v) in kv {
+        let Some((id, field)) = k
+            .strip_prefix("thermal_zone")
+            .and_then(|r| r.split_once('.'))
+        else {
+            continue;
+        };
+        let Ok(id) = id.parse::<u32>() else { continue };
+        if !thermal.iter().any(|z| z.id == id) {
+            thermal.push(ThermalZone {
+                id,
+                kind: String::new(),
+                temp_mc: None,
+            });
+        }
+        let z = thermal.iter_mut().find(|z| z.id == id).expect("added");
+        match field {
+            "type" => z.kind = v.to_string(),
+            "temp" => z.temp_mc = v.parse().ok(),
+            _ => {}
+        }
+    }
+    thermal.sort_by_key(|z| z.id);
+    thermal
+}
+
+/// `devfreqN.FIELD`, from 0 until a number has no `name`.
+fn parse_devfreq(kv: &Kv) -> Vec<DevfreqDevice> {
+    let mut devfreq = Vec::new();
+    for i in 0.. {
+        let key = |f: &str| format!("devfreq{i}.{f}");
+        let Some(name) = kv.get(key("name").as_str()) else {
+            break;
+        };
+        let num = |f: &str| kv.get(key(f).as_str()).and_then(|v| v.parse::<u64>().ok());
+        let mut available = kv
+            .get(key("available").as_str())
+            .map(|v| numbers(v))
+            .unwrap_or_default();
+        available.sort_unstable();
+        available.dedup();
+        devfreq.push(DevfreqDevice {
+            name: name.to_string(),
+            available,
+            min: num("min"),
+            max: num("max"),
+            cur: num("cur"),
+            governor: kv.get(key("governor").as_str()).map(|g| g.to_string()),
+            writable: kv.contains_key(key("writable").as_str()),
+        });
+    }
+    devfreq
+}
+
+/// `cpuN.FIELD`: each core's idle states, hotplug and core_ctl settings.
+fn parse_cores(kv: &Kv, cores: &mut BTreeMap<u32, Core>) {
+    for k in kv.keys() {
+        let Some(rest) = k.strip_prefix("cpu") else {
+            continue;
+        };
+        let Some((n, field)) = rest.split_once('.') else {
+            continue;
+        };
+        let Ok(cpu) = n.parse::<u32>() else { continue };
+        let core = cores.entry(cpu).or_default();
+        let v = kv[k];
+        if let Some(state) = field.strip_prefix("idle.state") {
+            let Ok(index) = state.parse::<u32>() else {
+                continue;
+            };
+            let (access, name) = v.split_once('|').unwrap_or((v, ""));
+            core.idle.push(IdleState {
+                index,
+                name: name.to_string(),
+                writable: access == "rw",
+                has_disable: access != "none",
+            });
+            core.idle.sort_by_key(|s| s.index);
+            continue;
+        }
+        match field {
+            "online" => core.online = Some(v == "1"),
+            "online_writable" => core.online_writable = true,
+            "core_ctl_min_cpus" => core.core_ctl_min_cpus = v.parse().ok(),
+            "core_ctl_max_cpus" => core.core_ctl_max_cpus = v.parse().ok(),
+            _ => {}
+        }
+    }
+}
+
+/// `gpu.FIELD`: the GPU of kind `kind` (`gpu.kind`).
+fn parse_gpu(kv: &Kv, kind: &str) -> Gpu {
+    let kind = match kind {
+        "kgsl" => GpuKind::Kgsl,
+        "mali" => GpuKind::Mali,
+        _ => GpuKind::Devfreq,
+    };
+    let (mut frequencies, cur) = match kind {
+        GpuKind::Mali => (
+            kv.get("gpu.available_khz")
+                .map(|v| numbers(v))
+                .unwrap_or_default(),
+            kv.get("gpu.cur_khz").and_then(|v| v.parse().ok()),
+        ),
+        _ => (
+            kv.get("gpu.available_hz")
+                .map(|v| numbers(v).into_iter().map(|hz| hz / 1000).collect())
+                .unwrap_or_default(),
+            kv.get("gpu.cur_hz")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|hz| hz / 1000),
+        ),
+    };
+    frequencies.sort_unstable();
+    frequencies.dedup();
+    let files: BTreeMap<String, bool> = kv
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("gpu.file.")?.to_string(), *v == "rw")))
+        .collect();
+    let files = (kind == GpuKind::Kgsl).then_some(files);
+    let levels: Vec<u64> = kv
+        .get("gpu.levels_hz")
+        .map(|v| numbers(v).into_iter().map(|hz| hz / 1000).collect())
+        .unwrap_or_default();
+    let mut gpu = Gpu {
+        kind,
+        path: kv.get("gpu.path").unwrap_or(&"").to_string(),
+        frequencies,
+        cur_khz: cur,
+        governor: kv.get("gpu.governor").map(|g| g.to_string()),
+        writable: kv.contains_key("gpu.writable"),
+        dir: kv.get("gpu.dir").unwrap_or(&"").to_string(),
+        files,
+        levels,
+        power_policies: Vec::new(),
+        power_policy: None,
+        power_policy_writable: kv.contains_key("gpu.power_policy_writable"),
+    };
+    if let Some(text) = kv.get("gpu.power_policy") {
+        (gpu.power_policies, gpu.power_policy) = choices(text);
+    }
+    if kind == GpuKind::Kgsl {
+        gpu.writable = gpu.kgsl_control().is_ok() && gpu.unwritable().is_empty();
+    }
+    gpu
+}
+
 impl Topology {
     /// Parses the probe script's output. Fails only when the script did not
     /// finish (no `probe=done` line).
     pub fn parse(text: &str) -> Result<Topology, String> {
-        let kv: BTreeMap<&str, &str> = text
+        let kv: Kv = text
             .lines()
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.trim(), v.trim()))
@@ -366,196 +590,13 @@ impl Topology {
         if t.present.is_empty() {
             t.present = list("possible");
         }
-        let uid = kv.get("uid").and_then(|u| u.parse().ok());
-        let selinux = kv.get("selinux").copied().filter(|s| !s.is_empty());
-        t.denied = kv
-            .iter()
-            .filter_map(|(k, v)| {
-                Some(Denied {
-                    path: k.strip_prefix("denied.")?.to_string(),
-                    reason: denied_reason(uid, selinux, v),
-                })
-            })
-            .collect();
-        let mut ids: Vec<u32> = kv
-            .keys()
-            .filter_map(|k| k.strip_prefix("policy")?.split_once('.')?.0.parse().ok())
-            .collect();
-        ids.dedup();
-        for id in ids {
-            let g = |f: &str| kv.get(format!("policy{id}.{f}").as_str()).copied();
-            let mut frequencies = g("scaling_available_frequencies")
-                .map(numbers)
-                .unwrap_or_default();
-            if frequencies.is_empty() {
-                frequencies = g("time_in_state").map(numbers).unwrap_or_default();
-            }
-            let min = g("cpuinfo_min_freq")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let max = g("cpuinfo_max_freq")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if frequencies.is_empty() {
-                frequencies = [min, max].into_iter().filter(|f| *f > 0).collect();
-            }
-            frequencies.sort_unstable();
-            frequencies.dedup();
-            t.policies.push(Policy {
-                id,
-                name: String::new(),
-                cpus: g("related_cpus")
-                    .map(|v| numbers(v).into_iter().map(|c| c as u32).collect())
-                    .unwrap_or_default(),
-                governors: g("scaling_available_governors")
-                    .map(|v| v.split_whitespace().map(String::from).collect())
-                    .unwrap_or_default(),
-                governor: g("scaling_governor").unwrap_or("").to_string(),
-                min_khz: min,
-                max_khz: max,
-                cur_khz: g("scaling_cur_freq").and_then(|v| v.parse().ok()),
-                has_setspeed: g("has_setspeed").is_some(),
-                writable: g("writable").is_some(),
-                frequencies,
-            });
-        }
-        t.policies.sort_by_key(|p| p.id);
-        let mut by_max: Vec<usize> = (0..t.policies.len()).collect();
-        by_max.sort_by_key(|&i| (t.policies[i].max_khz, t.policies[i].id));
-        for (rank, name) in cluster_names(by_max.len()).into_iter().enumerate() {
-            t.policies[by_max[rank]].name = name;
-        }
-        for (k, v) in &kv {
-            let Some((id, field)) = k
-                .strip_prefix("thermal_zone")
-                .and_then(|r| r.split_once('.'))
-            else {
-                continue;
-            };
-            let Ok(id) = id.parse::<u32>() else { continue };
-            if !t.thermal.iter().any(|z| z.id == id) {
-                t.thermal.push(ThermalZone {
-                    id,
-                    kind: String::new(),
-                    temp_mc: None,
-                });
-            }
-            let z = t.thermal.iter_mut().find(|z| z.id == id).expect("added");
-            match field {
-                "type" => z.kind = v.to_string(),
-                "temp" => z.temp_mc = v.parse().ok(),
-                _ => {}
-            }
-        }
-        t.thermal.sort_by_key(|z| z.id);
-        for i in 0.. {
-            let key = |f: &str| format!("devfreq{i}.{f}");
-            let Some(name) = kv.get(key("name").as_str()) else {
-                break;
-            };
-            let num = |f: &str| kv.get(key(f).as_str()).and_then(|v| v.parse::<u64>().ok());
-            let mut available = kv
-                .get(key("available").as_str())
-                .map(|v| numbers(v))
-                .unwrap_or_default();
-            available.sort_unstable();
-            available.dedup();
-            t.devfreq.push(DevfreqDevice {
-                name: name.to_string(),
-                available,
-                min: num("min"),
-                max: num("max"),
-                cur: num("cur"),
-                governor: kv.get(key("governor").as_str()).map(|g| g.to_string()),
-                writable: kv.contains_key(key("writable").as_str()),
-            });
-        }
-        for k in kv.keys() {
-            let Some(rest) = k.strip_prefix("cpu") else {
-                continue;
-            };
-            let Some((n, field)) = rest.split_once('.') else {
-                continue;
-            };
-            let Ok(cpu) = n.parse::<u32>() else { continue };
-            let core = t.cores.entry(cpu).or_default();
-            let v = kv[k];
-            if let Some(state) = field.strip_prefix("idle.state") {
-                let Ok(index) = state.parse::<u32>() else {
-                    continue;
-                };
-                let (access, name) = v.split_once('|').unwrap_or((v, ""));
-                core.idle.push(IdleState {
-                    index,
-                    name: name.to_string(),
-                    writable: access == "rw",
-                    has_disable: access != "none",
-                });
-                core.idle.sort_by_key(|s| s.index);
-                continue;
-            }
-            match field {
-                "online" => core.online = Some(v == "1"),
-                "online_writable" => core.online_writable = true,
-                "core_ctl_min_cpus" => core.core_ctl_min_cpus = v.parse().ok(),
-                "core_ctl_max_cpus" => core.core_ctl_max_cpus = v.parse().ok(),
-                _ => {}
-            }
-        }
+        t.denied = parse_denied(&kv);
+        t.policies = parse_policies(&kv);
+        t.thermal = parse_thermal(&kv);
+        t.devfreq = parse_devfreq(&kv);
+        parse_cores(&kv, &mut t.cores);
         if let Some(kind) = kv.get("gpu.kind") {
-            let kind = match *kind {
-                "kgsl" => GpuKind::Kgsl,
-                "mali" => GpuKind::Mali,
-                _ => GpuKind::Devfreq,
-            };
-            let (mut frequencies, cur) = match kind {
-                GpuKind::Mali => (
-                    kv.get("gpu.available_khz")
-                        .map(|v| numbers(v))
-                        .unwrap_or_default(),
-                    kv.get("gpu.cur_khz").and_then(|v| v.parse().ok()),
-                ),
-                _ => (
-                    kv.get("gpu.available_hz")
-                        .map(|v| numbers(v).into_iter().map(|hz| hz / 1000).collect())
-                        .unwrap_or_default(),
-                    kv.get("gpu.cur_hz")
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map(|hz| hz / 1000),
-                ),
-            };
-            frequencies.sort_unstable();
-            frequencies.dedup();
-            let files: BTreeMap<String, bool> = kv
-                .iter()
-                .filter_map(|(k, v)| Some((k.strip_prefix("gpu.file.")?.to_string(), *v == "rw")))
-                .collect();
-            let files = (kind == GpuKind::Kgsl).then_some(files);
-            let levels: Vec<u64> = kv
-                .get("gpu.levels_hz")
-                .map(|v| numbers(v).into_iter().map(|hz| hz / 1000).collect())
-                .unwrap_or_default();
-            let mut gpu = Gpu {
-                kind,
-                path: kv.get("gpu.path").unwrap_or(&"").to_string(),
-                frequencies,
-                cur_khz: cur,
-                governor: kv.get("gpu.governor").map(|g| g.to_string()),
-                writable: kv.contains_key("gpu.writable"),
-                dir: kv.get("gpu.dir").unwrap_or(&"").to_string(),
-                files,
-                levels,
-                power_policies: Vec::new(),
-                power_policy: None,
-                power_policy_writable: kv.contains_key("gpu.power_policy_writable"),
-            };
-            if let Some(text) = kv.get("gpu.power_policy") {
-                (gpu.power_policies, gpu.power_policy) = choices(text);
-            }
-            if kind == GpuKind::Kgsl {
-                gpu.writable = gpu.kgsl_control().is_ok() && gpu.unwritable().is_empty();
-            }
-            t.gpu = Some(gpu);
+            t.gpu = Some(parse_gpu(&kv, kind));
         }
         Ok(t)
     }

@@ -170,13 +170,150 @@ pub(super) fn check(
         source: &source,
         problems: Vec::new(),
     };
+    let checked = check_sections(&mut c, file, &raw);
+    if !c.problems.is_empty() {
+        return Err(InputError {
+            diagnostics: c.problems,
+        });
+    }
+    Ok(assemble(file, text, source, raw, checked))
+}
 
+/// What the sections' checks make of a scenario, for [`assemble`].
+struct Checked {
+    benchmark: Benchmark,
+    push: Vec<super::PushFile>,
+    parser: Option<super::LogRegexes>,
+    retry_on: Vec<raw::RetryOn>,
+    loads: BTreeMap<String, Option<raw::Load>>,
+    axes: Vec<AxisSpec>,
+    exclude: Vec<Pick>,
+    include: Vec<IncludeEntry>,
+    checks: Vec<super::CheckSpec>,
+    lut: Option<super::LutSpec>,
+    thermal: Option<super::ThermalSpec>,
+    sampler: Option<super::SamplerSpec>,
+    preflight: crate::preflight::Settings,
+    knobs: super::Knobs,
+    knob_sets: BTreeMap<String, super::Knobs>,
+}
+
+/// Every section checked in turn, each problem recorded in `c`.
+fn check_sections(c: &mut Checker, file: &Path, raw: &RawScenario) -> Checked {
     c.slug("name", "scenario name", &raw.name);
     if raw.name == "." || raw.name == ".." {
         c.err("name", "the scenario name cannot be `.` or `..`", None);
     }
+    check_boards(c, raw);
+    let benchmark = check_networks(c, raw);
+    let retry_on = check_run_limits(c, raw);
 
-    // Boards.
+    let (push, parser) = check_benchmark(c, file, &benchmark);
+    let loads = check_loads(c, &raw.loads);
+    let axes = check_axes(c, raw, &loads);
+
+    let ctx = PickContext {
+        boards: &raw.boards,
+        loads: &loads,
+        networks: &raw.networks,
+        raw,
+    };
+    let exclude = check_excludes(c, &ctx, &raw.exclude);
+    let include: Vec<IncludeEntry> = raw
+        .include
+        .iter()
+        .enumerate()
+        .map(|(i, e)| check_include(c, &ctx, i, e))
+        .collect();
+    let checks = check_checks(c, &ctx, &raw.checks);
+    let lut = check_lut(c, file, raw, &axes, &include);
+    check_pull_limits(c, &raw.pull_limits);
+    let thermal = raw.thermal.as_ref().and_then(|t| check_thermal(c, t));
+    let sampler = match &raw.sampler {
+        raw::Sampler::Off => None,
+        raw::Sampler::On(cfg) => check_sampler(c, cfg),
+    };
+
+    let mut preflight = check_preflight(c, &raw.preflight);
+    check_stop_daemons(c, &raw.stop_daemons);
+    preflight.stopped = raw.stop_daemons.clone();
+    let knobs = check_knobs(c, "", raw.kgsl, &raw.cpuidle, &raw.devfreq, &raw.mali);
+    let knob_sets = check_knob_sets(c, &raw.knob_sets);
+    Checked {
+        benchmark,
+        push,
+        parser,
+        retry_on,
+        loads,
+        axes,
+        exclude,
+        include,
+        checks,
+        lut,
+        thermal,
+        sampler,
+        preflight,
+        knobs,
+        knob_sets,
+    }
+}
+
+/// The checked scenario, from the raw one and what its checks made.
+fn assemble(
+    file: &Path,
+    text: &str,
+    source: SourceMap,
+    raw: RawScenario,
+    checked: Checked,
+) -> Scenario {
+    let pl = raw.pull_limits;
+    Scenario {
+        file: file.to_path_buf(),
+        text: text.to_string(),
+        source,
+        name: raw.name,
+        description: raw.description,
+        boards: raw.boards,
+        benchmark: checked.benchmark,
+        push: checked.push,
+        parser: checked.parser,
+        networks: raw.networks,
+        iterations: raw.iterations,
+        timeout_s: raw.timeout_s,
+        load_settle_ms: raw.load_settle_ms,
+        freq_settle_ms: raw.freq_settle_ms,
+        freq_tolerance_pct: raw.freq_tolerance_pct,
+        freq_mismatch: raw.freq_mismatch,
+        freq_unsupported: raw.freq_unsupported,
+        max_cells: raw.max_cells,
+        retries: raw.retries,
+        retry_on: checked.retry_on,
+        on_failure: raw.on_failure,
+        rounds: raw.rounds,
+        seed: raw.seed,
+        order: raw.order,
+        noise_floor: raw.noise_floor,
+        loads: checked.loads,
+        axes: checked.axes,
+        exclude: checked.exclude,
+        include: checked.include,
+        checks: checked.checks,
+        lut: checked.lut,
+        pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
+        thermal: checked.thermal,
+        kgsl: checked.knobs.kgsl,
+        preflight: checked.preflight,
+        cpuidle: checked.knobs.cpuidle,
+        stop_daemons: raw.stop_daemons,
+        devfreq: checked.knobs.devfreq,
+        mali: checked.knobs.mali,
+        knob_sets: checked.knob_sets,
+        sampler: checked.sampler,
+    }
+}
+
+/// `boards`: at least one, each a name, each once.
+fn check_boards(c: &mut Checker, raw: &RawScenario) {
     if raw.boards.is_empty() {
         c.err(
             "boards",
@@ -199,8 +336,11 @@ pub(super) fn check(
             c.slug(&path, "board name", b);
         }
     }
+}
 
-    // Networks.
+/// `networks`: at least one, each a name, each once, and for the probe a
+/// profile it knows. Returns the benchmark (the probe when none is given).
+fn check_networks(c: &mut Checker, raw: &RawScenario) -> Benchmark {
     if raw.networks.is_empty() {
         c.err(
             "networks",
@@ -230,29 +370,41 @@ pub(super) fn check(
         if !c.slug(&path, "network", n) {
             continue;
         }
-        if matches!(benchmark, Benchmark::Probe(_))
-            && let (base, Some(Err(suffix))) = networks::split_regime(n)
-            && networks::known(base)
-        {
-            c.err(
-                &path,
-                format!("network `{n}`: `{suffix}` is not a regime"),
-                Some("a network `NAME.REGIME` sizes NAME for a regime: `cpu_bound`, `balanced`, `gpu_bound`, or `x` and the ratio T_ker / (T_prod + flush cost) between 0.01 and 100 (`mobilenet_v1.x2`)".into()),
-            );
-            continue;
-        }
-        if matches!(benchmark, Benchmark::Probe(_)) && !networks::known(n) {
-            let known: Vec<&str> = networks::BUILTIN.iter().map(|p| p.name).collect();
-            c.unknown(
-                &path,
-                "network profile",
-                n,
-                &known,
-                "the probe benchmark runs built-in profiles, or synthetic ones named synth-N-P-K (N kernels of P host and K device work units), phases joined by `+`; a command benchmark takes any name",
-            );
+        if matches!(benchmark, Benchmark::Probe(_)) {
+            check_probe_network(c, &path, n);
         }
     }
+    benchmark
+}
 
+/// A network the probe runs: a known profile, with a valid regime if it
+/// names one.
+fn check_probe_network(c: &mut Checker, path: &str, n: &str) {
+    if let (base, Some(Err(suffix))) = networks::split_regime(n)
+        && networks::known(base)
+    {
+        c.err(
+            path,
+            format!("network `{n}`: `{suffix}` is not a regime"),
+            Some("a network `NAME.REGIME` sizes NAME for a regime: `cpu_bound`, `balanced`, `gpu_bound`, or `x` and the ratio T_ker / (T_prod + flush cost) between 0.01 and 100 (`mobilenet_v1.x2`)".into()),
+        );
+        return;
+    }
+    if !networks::known(n) {
+        let known: Vec<&str> = networks::BUILTIN.iter().map(|p| p.name).collect();
+        c.unknown(
+            path,
+            "network profile",
+            n,
+            &known,
+            "the probe benchmark runs built-in profiles, or synthetic ones named synth-N-P-K (N kernels of P host and K device work units), phases joined by `+`; a command benchmark takes any name",
+        );
+    }
+}
+
+/// The run's bounds: iterations, timeouts, settling, tolerance, cells,
+/// retries and rounds. Returns the kinds of failure to retry.
+fn check_run_limits(c: &mut Checker, raw: &RawScenario) -> Vec<raw::RetryOn> {
     c.range("iterations", "`iterations`", raw.iterations, 2, 100_000);
     c.range("timeout_s", "`timeout_s`", raw.timeout_s, 1, 86_400);
     c.range(
@@ -279,26 +431,19 @@ pub(super) fn check(
     if raw.max_cells == 0 {
         c.err("max_cells", "`max_cells` must be at least 1", None);
     }
-    let retry_on = check_retries(&mut c, &raw);
+    let retry_on = check_retries(c, raw);
     c.range("rounds", "`rounds`", raw.rounds, 1, MAX_ROUNDS);
+    retry_on
+}
 
-    let (push, parser) = check_benchmark(&mut c, file, &benchmark);
-    let loads = check_loads(&mut c, &raw.loads);
-    let axes = check_axes(&mut c, &raw, &loads);
-
-    let ctx = PickContext {
-        boards: &raw.boards,
-        loads: &loads,
-        networks: &raw.networks,
-        raw: &raw,
-    };
-    let exclude: Vec<Pick> = raw
-        .exclude
+/// `exclude`: each entry a valid pick that names something.
+fn check_excludes(c: &mut Checker, ctx: &PickContext, exclude: &[raw::Selector]) -> Vec<Pick> {
+    exclude
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let path = format!("exclude[{i}]");
-            let pick = check_selector(&mut c, &ctx, &path, s, false);
+            let pick = check_selector(c, ctx, &path, s, false);
             if pick.pairs.is_empty() && pick.k.is_none() {
                 c.err(
                     &path,
@@ -308,16 +453,11 @@ pub(super) fn check(
             }
             pick
         })
-        .collect();
-    let include: Vec<IncludeEntry> = raw
-        .include
-        .iter()
-        .enumerate()
-        .map(|(i, e)| check_include(&mut c, &ctx, i, e))
-        .collect();
-    let checks = check_checks(&mut c, &ctx, &raw.checks);
-    let lut = check_lut(&mut c, file, &raw, &axes, &include);
-    let pl = raw.pull_limits;
+        .collect()
+}
+
+/// `pull_limits`: each bound in its range.
+fn check_pull_limits(c: &mut Checker, pl: &raw::PullLimitsConfig) {
     c.range("pull_limits.file_mib", "`file_mib`", pl.file_mib, 1, 65536);
     c.range(
         "pull_limits.cell_mib",
@@ -327,15 +467,12 @@ pub(super) fn check(
         1 << 20,
     );
     c.range("pull_limits.files", "`files`", pl.files, 1, 1_000_000);
-    let thermal = raw.thermal.as_ref().and_then(|t| check_thermal(&mut c, t));
-    let sampler = match &raw.sampler {
-        raw::Sampler::Off => None,
-        raw::Sampler::On(cfg) => check_sampler(&mut c, cfg),
-    };
+}
 
-    let mut preflight = check_preflight(&mut c, &raw.preflight);
+/// `stop_daemons`: service names, each once.
+fn check_stop_daemons(c: &mut Checker, stop_daemons: &[String]) {
     let mut seen_daemons = HashSet::new();
-    for (i, d) in raw.stop_daemons.iter().enumerate() {
+    for (i, d) in stop_daemons.iter().enumerate() {
         let at = format!("stop_daemons[{i}]");
         if !crate::preflight::is_process_name(d) {
             c.err(
@@ -351,58 +488,6 @@ pub(super) fn check(
             );
         }
     }
-    preflight.stopped = raw.stop_daemons.clone();
-    let knobs = check_knobs(&mut c, "", raw.kgsl, &raw.cpuidle, &raw.devfreq, &raw.mali);
-    let knob_sets = check_knob_sets(&mut c, &raw.knob_sets);
-
-    if !c.problems.is_empty() {
-        return Err(InputError {
-            diagnostics: c.problems,
-        });
-    }
-    Ok(Scenario {
-        file: file.to_path_buf(),
-        text: text.to_string(),
-        source,
-        name: raw.name,
-        description: raw.description,
-        boards: raw.boards,
-        benchmark,
-        push,
-        parser,
-        networks: raw.networks,
-        iterations: raw.iterations,
-        timeout_s: raw.timeout_s,
-        load_settle_ms: raw.load_settle_ms,
-        freq_settle_ms: raw.freq_settle_ms,
-        freq_tolerance_pct: raw.freq_tolerance_pct,
-        freq_mismatch: raw.freq_mismatch,
-        freq_unsupported: raw.freq_unsupported,
-        max_cells: raw.max_cells,
-        retries: raw.retries,
-        retry_on,
-        on_failure: raw.on_failure,
-        rounds: raw.rounds,
-        seed: raw.seed,
-        order: raw.order,
-        noise_floor: raw.noise_floor,
-        loads,
-        axes,
-        exclude,
-        include,
-        checks,
-        lut,
-        pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
-        thermal,
-        kgsl: knobs.kgsl,
-        preflight,
-        cpuidle: knobs.cpuidle,
-        stop_daemons: raw.stop_daemons,
-        devfreq: knobs.devfreq,
-        mali: knobs.mali,
-        knob_sets,
-        sampler,
-    })
 }
 
 /// `sampler`: a rate the board's shell can keep, a valid glob.
@@ -801,14 +886,37 @@ fn check_axes(
     raw: &RawScenario,
     loads: &BTreeMap<String, Option<raw::Load>>,
 ) -> Vec<AxisSpec> {
-    let m = &raw.matrix;
     let mut axes = vec![AxisSpec {
         axis: Axis::Board,
         values: raw.boards.iter().cloned().map(AxisValue::Name).collect(),
         declared: true,
     }];
-    let load_names: Vec<&str> = loads.keys().map(String::as_str).collect();
-    let network_names: Vec<&str> = raw.networks.iter().map(String::as_str).collect();
+    let declared = declared_axes(c, &raw.matrix);
+    for axis in declared.iter().copied() {
+        let base = format!("matrix.{}", axis.key());
+        let values = axis_values(c, raw, loads, axis, &base);
+        check_axis_values(c, axis, &base, &values);
+        axes.push(AxisSpec {
+            axis,
+            values,
+            declared: true,
+        });
+    }
+    for axis in Axis::ALL {
+        if axis == Axis::Board || declared.contains(&axis) {
+            continue;
+        }
+        axes.push(AxisSpec {
+            axis,
+            values: default_axis_values(raw, axis),
+            declared: false,
+        });
+    }
+    axes
+}
+
+/// The axes the matrix declares, in the file's order.
+fn declared_axes(c: &Checker, m: &raw::Matrix) -> Vec<Axis> {
     let mut declared = Vec::new();
     for key in c.source.keys("matrix") {
         if let Some(axis) = Axis::from_key(key)
@@ -834,134 +942,128 @@ fn check_axes(
             declared.push(axis);
         }
     }
+    declared
+}
 
-    for axis in declared.iter().copied() {
-        let base = format!("matrix.{}", axis.key());
-        let values: Vec<AxisValue> = match axis {
-            Axis::Load => m
-                .load
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, n)| {
-                    if !loads.contains_key(n) {
-                        c.unknown(
-                            &format!("{base}[{i}]"),
-                            "load",
-                            n,
-                            &load_names,
-                            "loads are defined under `loads:`",
-                        );
-                    }
-                    AxisValue::Name(n.clone())
-                })
-                .collect(),
-            Axis::Network => m
-                .network
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, n)| {
-                    if !raw.networks.contains(n) {
-                        c.unknown(
-                            &format!("{base}[{i}]"),
-                            "network",
-                            n,
-                            &network_names,
-                            "the network axis picks from `networks:`",
-                        );
-                    }
-                    AxisValue::Name(n.clone())
-                })
-                .collect(),
-            Axis::CpuFreq => m
-                .cpu_freq
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, f)| {
-                    check_cpu_freq(c, &format!("{base}[{i}]"), f);
-                    AxisValue::Cpu(f.clone())
-                })
-                .collect(),
-            Axis::GpuFreq => m
-                .gpu_freq
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, g)| {
-                    check_gpu_freq(c, &format!("{base}[{i}]"), g);
-                    AxisValue::Gpu(*g)
-                })
-                .collect(),
-            Axis::Strategy => m
-                .strategy
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, s)| {
-                    check_strategy(c, &format!("{base}[{i}]"), s);
-                    AxisValue::Strategy(s.clone())
-                })
-                .collect(),
-            Axis::Knobs => m
-                .knobs
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, n)| {
-                    check_knob_set_name(c, &format!("{base}[{i}]"), n, raw);
-                    AxisValue::Name(n.clone())
-                })
-                .collect(),
-            Axis::Board => unreachable!("board is not a matrix key"),
-        };
-        if values.is_empty() {
+/// A declared axis's values, each checked (`base` is its path).
+fn axis_values(
+    c: &mut Checker,
+    raw: &RawScenario,
+    loads: &BTreeMap<String, Option<raw::Load>>,
+    axis: Axis,
+    base: &str,
+) -> Vec<AxisValue> {
+    let m = &raw.matrix;
+    let at = |i: usize| format!("{base}[{i}]");
+    match axis {
+        Axis::Load => {
+            let load_names: Vec<&str> = loads.keys().map(String::as_str).collect();
+            named_values(
+                c,
+                base,
+                &m.load,
+                &load_names,
+                "load",
+                "loads are defined under `loads:`",
+            )
+        }
+        Axis::Network => {
+            let network_names: Vec<&str> = raw.networks.iter().map(String::as_str).collect();
+            named_values(
+                c,
+                base,
+                &m.network,
+                &network_names,
+                "network",
+                "the network axis picks from `networks:`",
+            )
+        }
+        Axis::CpuFreq => each_value(&m.cpu_freq, |i, f| {
+            check_cpu_freq(c, &at(i), f);
+            AxisValue::Cpu(f.clone())
+        }),
+        Axis::GpuFreq => each_value(&m.gpu_freq, |i, g| {
+            check_gpu_freq(c, &at(i), g);
+            AxisValue::Gpu(*g)
+        }),
+        Axis::Strategy => each_value(&m.strategy, |i, s| {
+            check_strategy(c, &at(i), s);
+            AxisValue::Strategy(s.clone())
+        }),
+        Axis::Knobs => each_value(&m.knobs, |i, n| {
+            check_knob_set_name(c, &at(i), n, raw);
+            AxisValue::Name(n.clone())
+        }),
+        Axis::Board => unreachable!("board is not a matrix key"),
+    }
+}
+
+/// An axis's values (none when the axis is absent), each made by `f` from
+/// its index and value.
+fn each_value<T>(
+    values: &Option<Vec<T>>,
+    mut f: impl FnMut(usize, &T) -> AxisValue,
+) -> Vec<AxisValue> {
+    values
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, v)| f(i, v))
+        .collect()
+}
+
+/// An axis of names (`load`, `network`): each one of `known`.
+fn named_values(
+    c: &mut Checker,
+    base: &str,
+    names: &Option<Vec<String>>,
+    known: &[&str],
+    what: &str,
+    define: &str,
+) -> Vec<AxisValue> {
+    each_value(names, |i, n| {
+        if !known.contains(&n.as_str()) {
+            c.unknown(&format!("{base}[{i}]"), what, n, known, define);
+        }
+        AxisValue::Name(n.clone())
+    })
+}
+
+/// A declared axis has values, each once.
+fn check_axis_values(c: &mut Checker, axis: Axis, base: &str, values: &[AxisValue]) {
+    if values.is_empty() {
+        c.err(
+            base,
+            format!("axis `{}` is empty", axis.key()),
+            Some(format!(
+                "give it at least one value, or remove `{}` to use its default",
+                axis.key()
+            )),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, v) in values.iter().enumerate() {
+        if !seen.insert(v.clone()) {
             c.err(
-                &base,
-                format!("axis `{}` is empty", axis.key()),
-                Some(format!(
-                    "give it at least one value, or remove `{}` to use its default",
-                    axis.key()
-                )),
+                &format!("{base}[{i}]"),
+                format!("value `{v}` appears twice on axis `{}`", axis.key()),
+                Some("each value once: duplicates would make duplicate cells".into()),
             );
         }
-        let mut seen = BTreeSet::new();
-        for (i, v) in values.iter().enumerate() {
-            if !seen.insert(v.clone()) {
-                c.err(
-                    &format!("{base}[{i}]"),
-                    format!("value `{v}` appears twice on axis `{}`", axis.key()),
-                    Some("each value once: duplicates would make duplicate cells".into()),
-                );
-            }
-        }
-        axes.push(AxisSpec {
-            axis,
-            values,
-            declared: true,
-        });
     }
-    for axis in Axis::ALL {
-        if axis == Axis::Board || declared.contains(&axis) {
-            continue;
-        }
-        let values = match axis {
-            Axis::Load => vec![AxisValue::Name("none".into())],
-            Axis::CpuFreq => vec![AxisValue::Cpu(CpuFreq::Current)],
-            Axis::GpuFreq => vec![AxisValue::Gpu(GpuFreq::Current)],
-            Axis::Network => raw.networks.iter().cloned().map(AxisValue::Name).collect(),
-            Axis::Strategy => vec![AxisValue::Strategy(Strategy::Default)],
-            Axis::Knobs => vec![AxisValue::Name(STOCK_KNOBS.into())],
-            Axis::Board => unreachable!(),
-        };
-        axes.push(AxisSpec {
-            axis,
-            values,
-            declared: false,
-        });
+}
+
+/// The value of an axis the matrix leaves out.
+fn default_axis_values(raw: &RawScenario, axis: Axis) -> Vec<AxisValue> {
+    match axis {
+        Axis::Load => vec![AxisValue::Name("none".into())],
+        Axis::CpuFreq => vec![AxisValue::Cpu(CpuFreq::Current)],
+        Axis::GpuFreq => vec![AxisValue::Gpu(GpuFreq::Current)],
+        Axis::Network => raw.networks.iter().cloned().map(AxisValue::Name).collect(),
+        Axis::Strategy => vec![AxisValue::Strategy(Strategy::Default)],
+        Axis::Knobs => vec![AxisValue::Name(STOCK_KNOBS.into())],
+        Axis::Board => unreachable!(),
     }
-    axes
 }
 
 /// A value of the `knobs` axis (or a pick's `knobs`): `stock` or a set

@@ -77,6 +77,157 @@ fn pos_of(span: &Span) -> Pos {
     }
 }
 
+/// The nodes of a document counted as if its aliases were expanded.
+#[derive(Default)]
+struct NodeCount {
+    nodes: u64,
+    open: Vec<Open>,
+    /// Per anchor, the nodes of what it names.
+    sizes: HashMap<usize, u64>,
+}
+
+impl NodeCount {
+    /// Counts `event`'s nodes; fails past [`MAX_DEPTH`] or [`MAX_NODES`].
+    fn count(&mut self, event: &Event, pos: Pos) -> Result<(), IndexError> {
+        match event {
+            Event::Scalar(.., anchor, _) => {
+                self.nodes += 1;
+                if *anchor != 0 {
+                    self.sizes.insert(*anchor, 1);
+                }
+            }
+            Event::Alias(id) => {
+                self.nodes = self
+                    .nodes
+                    .saturating_add(self.sizes.get(id).copied().unwrap_or(1));
+            }
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                self.nodes += 1;
+                if self.open.len() >= MAX_DEPTH {
+                    return Err(IndexError::Budget(
+                        pos,
+                        format!("mappings and sequences are nested deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+                self.open.push(Open {
+                    anchor: *anchor,
+                    start: self.nodes - 1,
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                if let Some(o) = self.open.pop()
+                    && o.anchor != 0
+                {
+                    self.sizes.insert(o.anchor, self.nodes - o.start);
+                }
+            }
+            _ => {}
+        }
+        if self.nodes > MAX_NODES {
+            return Err(IndexError::Budget(
+                pos,
+                format!(
+                    "the document expands to more than {MAX_NODES} nodes once its aliases are replaced by what they name (at least {} here)",
+                    self.nodes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The map being built from the events of the first document.
+#[derive(Default)]
+struct Indexer {
+    map: SourceMap,
+    stack: Vec<Frame>,
+    documents: u32,
+    /// Bytes of paths held so far.
+    path_bytes: usize,
+}
+
+impl Indexer {
+    /// Records `event` at `pos`. False at a second document, where
+    /// indexing stops.
+    fn record(&mut self, event: Event, pos: Pos) -> bool {
+        match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return false;
+                }
+            }
+            Event::Scalar(value, ..) => self.scalar(&value, pos),
+            Event::Alias(_) => {
+                if let Some(Frame::Map {
+                    key: key @ None, ..
+                }) = self.stack.last_mut()
+                {
+                    *key = Some("*alias".to_string());
+                } else {
+                    self.value(pos);
+                }
+            }
+            Event::MappingStart(..) => self.start(true, pos),
+            Event::SequenceStart(..) => self.start(false, pos),
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+                SourceMap::value_done(&mut self.stack);
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// A scalar: a mapping key (noted in order, duplicates recorded) or a
+    /// value.
+    fn scalar(&mut self, value: &str, pos: Pos) {
+        if let Some(Frame::Map {
+            path,
+            key: key @ None,
+        }) = self.stack.last_mut()
+        {
+            // A mapping key.
+            self.path_bytes += path.len() + value.len();
+            let list = self.map.keys.entry(path.clone()).or_default();
+            if let Some((_, first)) = list.iter().find(|(k, _)| *k == value) {
+                self.map.duplicates.push((join(path, value), pos, *first));
+            } else {
+                list.push((value.to_string(), pos));
+            }
+            *key = Some(value.to_string());
+        } else {
+            self.value(pos);
+        }
+    }
+
+    /// A scalar or alias value: its position, under its path.
+    fn value(&mut self, pos: Pos) {
+        let path = self.map.value_path(&self.stack);
+        self.path_bytes += path.len();
+        self.map.nodes.entry(path).or_insert(pos);
+        SourceMap::value_done(&mut self.stack);
+    }
+
+    /// A mapping (`map`) or sequence starts: its position, and a frame for
+    /// its contents.
+    fn start(&mut self, map: bool, pos: Pos) {
+        let path = if let Some(Frame::Map { key: None, .. }) = self.stack.last() {
+            // A complex key: index it under a placeholder name.
+            "?".to_string()
+        } else {
+            self.map.value_path(&self.stack)
+        };
+        self.path_bytes += 2 * path.len();
+        self.map.nodes.entry(path.clone()).or_insert(pos);
+        self.stack.push(if map {
+            Frame::Map { path, key: None }
+        } else {
+            Frame::Seq { path, index: 0 }
+        });
+    }
+}
+
 impl SourceMap {
     /// Indexes `text`. Returns `None` when the parser rejects it (serde_yaml
     /// reports syntax errors with their own location) or it is over a
@@ -89,21 +240,8 @@ impl SourceMap {
     /// nesting and [`MAX_NODES`] nodes once aliases are expanded (counted,
     /// never expanded: each anchor's size is known when its node ends).
     pub fn index(text: &str) -> Result<SourceMap, IndexError> {
-        let mut map = SourceMap::default();
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut documents = 0;
-        let mut nodes: u64 = 0;
-        let mut open: Vec<Open> = Vec::new();
-        let mut sizes: HashMap<usize, u64> = HashMap::new();
-        let mut path_bytes = 0usize;
-        let over = |pos: Pos, nodes: u64| {
-            IndexError::Budget(
-                pos,
-                format!(
-                    "the document expands to more than {MAX_NODES} nodes once its aliases are replaced by what they name (at least {nodes} here)"
-                ),
-            )
-        };
+        let mut indexer = Indexer::default();
+        let mut count = NodeCount::default();
         for item in Parser::new_from_str(text) {
             let (event, span) = item.map_err(|e| {
                 // The scanner's own limit (255 open flow collections, met
@@ -123,114 +261,18 @@ impl SourceMap {
                 }
             })?;
             let pos = pos_of(&span);
-            match &event {
-                Event::Scalar(.., anchor, _) => {
-                    nodes += 1;
-                    if *anchor != 0 {
-                        sizes.insert(*anchor, 1);
-                    }
-                }
-                Event::Alias(id) => {
-                    nodes = nodes.saturating_add(sizes.get(id).copied().unwrap_or(1));
-                }
-                Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
-                    nodes += 1;
-                    if open.len() >= MAX_DEPTH {
-                        return Err(IndexError::Budget(
-                            pos,
-                            format!(
-                                "mappings and sequences are nested deeper than {MAX_DEPTH} levels"
-                            ),
-                        ));
-                    }
-                    open.push(Open {
-                        anchor: *anchor,
-                        start: nodes - 1,
-                    });
-                }
-                Event::MappingEnd | Event::SequenceEnd => {
-                    if let Some(o) = open.pop()
-                        && o.anchor != 0
-                    {
-                        sizes.insert(o.anchor, nodes - o.start);
-                    }
-                }
-                _ => {}
-            }
-            if nodes > MAX_NODES {
-                return Err(over(pos, nodes));
-            }
-            if path_bytes > MAX_PATH_BYTES {
+            count.count(&event, pos)?;
+            if indexer.path_bytes > MAX_PATH_BYTES {
                 return Err(IndexError::Budget(
                     pos,
                     "the document's keys are too long to index (more than 64 MiB of paths)".into(),
                 ));
             }
-            match event {
-                Event::DocumentStart(_) => {
-                    documents += 1;
-                    if documents > 1 {
-                        break;
-                    }
-                }
-                Event::Scalar(value, ..) => {
-                    if let Some(Frame::Map {
-                        path,
-                        key: key @ None,
-                    }) = stack.last_mut()
-                    {
-                        // A mapping key.
-                        path_bytes += path.len() + value.len();
-                        let list = map.keys.entry(path.clone()).or_default();
-                        if let Some((_, first)) = list.iter().find(|(k, _)| *k == value) {
-                            map.duplicates.push((join(path, &value), pos, *first));
-                        } else {
-                            list.push((value.to_string(), pos));
-                        }
-                        *key = Some(value.to_string());
-                    } else {
-                        let path = map.value_path(&stack);
-                        path_bytes += path.len();
-                        map.nodes.entry(path).or_insert(pos);
-                        Self::value_done(&mut stack);
-                    }
-                }
-                Event::Alias(_) => {
-                    if let Some(Frame::Map {
-                        key: key @ None, ..
-                    }) = stack.last_mut()
-                    {
-                        *key = Some("*alias".to_string());
-                    } else {
-                        let path = map.value_path(&stack);
-                        path_bytes += path.len();
-                        map.nodes.entry(path).or_insert(pos);
-                        Self::value_done(&mut stack);
-                    }
-                }
-                Event::MappingStart(..) | Event::SequenceStart(..) => {
-                    let path = if let Some(Frame::Map { key: None, .. }) = stack.last() {
-                        // A complex key: index it under a placeholder name.
-                        "?".to_string()
-                    } else {
-                        map.value_path(&stack)
-                    };
-                    path_bytes += 2 * path.len();
-                    map.nodes.entry(path.clone()).or_insert(pos);
-                    stack.push(if matches!(event, Event::MappingStart(..)) {
-                        Frame::Map { path, key: None }
-                    } else {
-                        Frame::Seq { path, index: 0 }
-                    });
-                }
-                Event::MappingEnd | Event::SequenceEnd => {
-                    stack.pop();
-                    Self::value_done(&mut stack);
-                }
-                _ => {}
+            if !indexer.record(event, pos) {
+                break;
             }
         }
-        Ok(map)
+        Ok(indexer.map)
     }
 
     fn value_path(&self, stack: &[Frame]) -> String {
