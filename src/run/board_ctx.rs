@@ -99,8 +99,18 @@ fn gpu_cur(kind: GpuKind, path: &str) -> (String, u64) {
 
 /// Builds the context for a cell that pins `plan` and loads `load_cores`.
 pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32]) -> BoardCtx {
-    let cpu_pins = plan
-        .cpu
+    BoardCtx {
+        knobs: knob_ctx(sysfs, topo, plan),
+        cpu_pins: cpu_pin_ctx(sysfs, plan),
+        gpu_pin: gpu_pin_ctx(sysfs, plan),
+        online: online_ctx(sysfs, topo, load_cores),
+        core_ctl: core_ctl_ctx(sysfs, topo, load_cores),
+        reads: read_ctx(sysfs, topo),
+    }
+}
+
+fn cpu_pin_ctx(sysfs: &Path, plan: &FreqPlan) -> Vec<CpuPinCtx> {
+    plan.cpu
         .iter()
         .map(|p| CpuPinCtx {
             policy: p.policy,
@@ -112,8 +122,11 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
                 &format!("devices/system/cpu/cpufreq/policy{}", p.policy),
             ),
         })
-        .collect();
-    let gpu_pin = plan.gpu.as_ref().map(|g| {
+        .collect()
+}
+
+fn gpu_pin_ctx(sysfs: &Path, plan: &FreqPlan) -> Option<GpuPinCtx> {
+    plan.gpu.as_ref().map(|g| {
         // A pin planned before klo-spec knew which kgsl files exist wrote
         // all of them.
         let k = g.kgsl.unwrap_or(KgslFiles {
@@ -135,11 +148,13 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             force_clk_on: k.force_clk_on && !set("force_clk_on"),
             idle_timer: k.idle_timer && !set("idle_timer"),
         }
-    });
-    // kgsl knobs live in the GPU's folder; the others name their file.
+    })
+}
+
+/// kgsl knobs live in the GPU's folder; the others name their file.
+fn knob_ctx(sysfs: &Path, topo: &Topology, plan: &FreqPlan) -> Vec<KnobCtx> {
     let gpu_path = topo.gpu.as_ref().map(|g| g.path.as_str());
-    let knobs = plan
-        .knobs
+    plan.knobs
         .iter()
         .filter_map(|k| {
             let rel = match (&k.file, gpu_path) {
@@ -154,17 +169,23 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
                 choice: matches!(k.value, crate::board::freqplan::KnobValue::Choice(_)),
             })
         })
-        .collect();
-    let online = load_cores
+        .collect()
+}
+
+fn online_ctx(sysfs: &Path, topo: &Topology, load_cores: &[u32]) -> Vec<FileCtx> {
+    load_cores
         .iter()
         .filter(|c| topo.cores.get(c).is_some_and(|k| k.online.is_some()))
         .map(|c| FileCtx {
             cpu: *c,
             file: join(sysfs, &format!("devices/system/cpu/cpu{c}/online")),
         })
-        .collect();
-    // core_ctl isolates cores by itself: raise min_cpus of every cluster a
-    // load runs on to the cluster's size for the cell.
+        .collect()
+}
+
+/// core_ctl isolates cores by itself: raise min_cpus of every cluster a
+/// load runs on to the cluster's size for the cell.
+fn core_ctl_ctx(sysfs: &Path, topo: &Topology, load_cores: &[u32]) -> Vec<CoreCtlCtx> {
     let mut core_ctl = Vec::new();
     for p in &topo.policies {
         if !p.cpus.iter().any(|c| load_cores.contains(c)) {
@@ -184,6 +205,10 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             }
         }
     }
+    core_ctl
+}
+
+fn read_ctx(sysfs: &Path, topo: &Topology) -> Vec<ReadCtx> {
     let mut reads: Vec<ReadCtx> = topo
         .policies
         .iter()
@@ -201,14 +226,7 @@ pub fn build(sysfs: &Path, topo: &Topology, plan: &FreqPlan, load_cores: &[u32])
             file: join(sysfs, &gpu_cur(g.kind, &g.path).0),
         });
     }
-    BoardCtx {
-        knobs,
-        cpu_pins,
-        gpu_pin,
-        online,
-        core_ctl,
-        reads,
-    }
+    reads
 }
 
 /// Read-back values of `cell.status` (`freq_before.little=...`) in kHz.
