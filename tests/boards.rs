@@ -101,6 +101,41 @@ fn spy_scenario(board: &str, cpu_freq: &str, gpu_freq: &str, files: &[PathBuf]) 
     )
 }
 
+/// Gives a fixture copy three idle states on cpu7 (the prime cluster):
+/// their `disable` files. The shared fixture has none (a file more would
+/// change rb5's identity, which the committed LUT records).
+fn idle_states(q: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for (i, name) in ["WFI", "retention", "power-collapse"].iter().enumerate() {
+        let s = q.join(format!("devices/system/cpu/cpu7/cpuidle/state{i}"));
+        std::fs::create_dir_all(&s).unwrap();
+        std::fs::write(s.join("name"), format!("{name}\n")).unwrap();
+        std::fs::write(s.join("disable"), "0\n").unwrap();
+        files.push(s.join("disable"));
+    }
+    files
+}
+
+/// Gives a fixture copy a DDR bandwidth devfreq device (the shared
+/// fixture has none): its folder.
+fn ddr_device(q: &Path) -> PathBuf {
+    let d = q.join("class/devfreq/soc:qcom,cpu-llcc-ddr-bw");
+    std::fs::create_dir_all(&d).unwrap();
+    for (f, v) in [
+        (
+            "available_frequencies",
+            "762 1720 2086 2929 3879 5931 6515 7980",
+        ),
+        ("min_freq", "762"),
+        ("max_freq", "7980"),
+        ("cur_freq", "1720"),
+        ("governor", "bw_hwmon"),
+    ] {
+        std::fs::write(d.join(f), format!("{v}\n")).unwrap();
+    }
+    d
+}
+
 fn seen(sb: &Sandbox) -> Vec<String> {
     let f = &find(&sb.out("spy"), "seen.txt")[0];
     std::fs::read_to_string(f)
@@ -768,17 +803,7 @@ fn cpu_idle_states_are_disabled_for_the_cell_read_back_and_restored() {
     let sb = Sandbox::new();
     copy_fake_bench(&sb);
     let (q, _) = fixture_boards(&sb);
-    // The shared fixture has no cpuidle (a file more would change rb5's
-    // identity, which the committed LUT records): this copy gets three
-    // states on cpu7, the prime cluster.
-    let mut files = Vec::new();
-    for (i, name) in ["WFI", "retention", "power-collapse"].iter().enumerate() {
-        let s = q.join(format!("devices/system/cpu/cpu7/cpuidle/state{i}"));
-        std::fs::create_dir_all(&s).unwrap();
-        std::fs::write(s.join("name"), format!("{name}\n")).unwrap();
-        std::fs::write(s.join("disable"), "0\n").unwrap();
-        files.push(s.join("disable"));
-    }
+    let files = idle_states(&q);
     let spy = spy_scenario("rb5", "current", "current", &files);
     sb.write("s.yaml", &(spy.clone() + "cpuidle: {prime: 0}\n"));
     let out = sb.run(&["run", "s.yaml"]);
@@ -837,21 +862,7 @@ fn a_memory_bus_devfreq_is_pinned_for_the_cell_and_put_back() {
     let sb = Sandbox::new();
     copy_fake_bench(&sb);
     let (q, _) = fixture_boards(&sb);
-    // A copy with a DDR bandwidth device (the shared fixture has none).
-    let d = q.join("class/devfreq/soc:qcom,cpu-llcc-ddr-bw");
-    std::fs::create_dir_all(&d).unwrap();
-    for (f, v) in [
-        (
-            "available_frequencies",
-            "762 1720 2086 2929 3879 5931 6515 7980",
-        ),
-        ("min_freq", "762"),
-        ("max_freq", "7980"),
-        ("cur_freq", "1720"),
-        ("governor", "bw_hwmon"),
-    ] {
-        std::fs::write(d.join(f), format!("{v}\n")).unwrap();
-    }
+    let d = ddr_device(&q);
     let files = [d.join("min_freq"), d.join("max_freq"), d.join("cur_freq")];
     let spy = spy_scenario("rb5", "current", "current", &files);
     sb.write("s.yaml", &(spy.clone() + "devfreq: {'*ddr*': 50%}\n"));
@@ -1352,30 +1363,9 @@ fn knob_sets_are_a_matrix_axis_each_cell_sets_its_own_and_the_board_is_put_back(
     let sb = Sandbox::new();
     copy_fake_bench(&sb);
     let (q, _) = fixture_boards(&sb);
-    let mut files = Vec::new();
-    for (i, name) in ["WFI", "retention", "power-collapse"].iter().enumerate() {
-        let s = q.join(format!("devices/system/cpu/cpu7/cpuidle/state{i}"));
-        std::fs::create_dir_all(&s).unwrap();
-        std::fs::write(s.join("name"), format!("{name}\n")).unwrap();
-        std::fs::write(s.join("disable"), "0\n").unwrap();
-        if i > 0 {
-            files.push(s.join("disable"));
-        }
-    }
-    let d = q.join("class/devfreq/soc:qcom,cpu-llcc-ddr-bw");
-    std::fs::create_dir_all(&d).unwrap();
-    for (f, v) in [
-        (
-            "available_frequencies",
-            "762 1720 2086 2929 3879 5931 6515 7980",
-        ),
-        ("min_freq", "762"),
-        ("max_freq", "7980"),
-        ("cur_freq", "1720"),
-        ("governor", "bw_hwmon"),
-    ] {
-        std::fs::write(d.join(f), format!("{v}\n")).unwrap();
-    }
+    // state1 and state2 (state0 is never disabled).
+    let mut files = idle_states(&q)[1..].to_vec();
+    let d = ddr_device(&q);
     files.push(d.join("min_freq"));
     let spy =
         spy_scenario("rb5", "current", "current", &files) + "rounds: 1\ndevfreq: {'*ddr*': 1720}\n";

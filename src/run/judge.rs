@@ -62,6 +62,15 @@ pub struct JudgeContext<'a> {
     pub reset_command: &'a str,
 }
 
+/// What the benchmark's status is decided from, besides the record.
+struct Evidence<'a> {
+    st: &'a CellStatus,
+    log: &'a Option<LogDigest>,
+    bench_err_last: Option<String>,
+    freq_problems: &'a [String],
+    throttled: &'a [String],
+}
+
 /// Fills `record` from the cell's files and round trip and decides its
 /// status and reason; gives the log back.
 pub fn judge(
@@ -95,17 +104,14 @@ pub fn judge(
         freq_problems.extend(board_ctx::verify_knobs(&record.pins, &st.readings));
     }
     let throttled = throttled(record);
-    let (status, reason) = decide(
-        ctx,
-        cell,
-        &run,
-        &st,
-        &log,
+    let evidence = Evidence {
+        st: &st,
+        log: &log,
         bench_err_last,
-        &freq_problems,
-        &throttled,
-        record,
-    );
+        freq_problems: &freq_problems,
+        throttled: &throttled,
+    };
+    let (status, reason) = decide(ctx, cell, &run, evidence, record);
     record.status = status;
     record.reason = reason;
     let notes = notes(ctx, &run, &st, status, &freq_problems, record);
@@ -193,32 +199,16 @@ fn throttled(record: &CellRecord) -> Vec<String> {
 /// The cell's status and reason, in order of precedence: the round
 /// trip's account first, then the board's setup and cleanup, then the
 /// benchmark's own.
-#[allow(clippy::too_many_arguments)]
 fn decide(
     ctx: &JudgeContext,
     cell: &Cell,
     run: &CellRun,
-    st: &CellStatus,
-    log: &Option<LogDigest>,
-    bench_err_last: Option<String>,
-    freq_problems: &[String],
-    throttled: &[String],
+    ev: Evidence,
     record: &CellRecord,
 ) -> (Status, Option<String>) {
-    round_trip_status(ctx, run, st, record)
-        .or_else(|| board_status(ctx, st, record))
-        .unwrap_or_else(|| {
-            benchmark_status(
-                ctx,
-                cell,
-                st,
-                log,
-                bench_err_last,
-                freq_problems,
-                throttled,
-                record,
-            )
-        })
+    round_trip_status(ctx, run, ev.st, record)
+        .or_else(|| board_status(ctx, ev.st, record))
+        .unwrap_or_else(|| benchmark_status(ctx, cell, ev, record))
 }
 
 /// What the pull refused, a process that escaped, the runner's deadline,
@@ -323,17 +313,19 @@ fn board_status(
 
 /// The benchmark's account: how it ended, its log, its loads, the
 /// thermal and frequency read-backs.
-#[allow(clippy::too_many_arguments)]
 fn benchmark_status(
     ctx: &JudgeContext,
     cell: &Cell,
-    st: &CellStatus,
-    log: &Option<LogDigest>,
-    bench_err_last: Option<String>,
-    freq_problems: &[String],
-    throttled: &[String],
+    ev: Evidence,
     record: &CellRecord,
 ) -> (Status, Option<String>) {
+    let Evidence {
+        st,
+        log,
+        bench_err_last,
+        freq_problems,
+        throttled,
+    } = ev;
     if st.timed_out {
         (
             Status::Timeout,
