@@ -15,6 +15,8 @@ use crate::render::Templates;
 use crate::run::{self, Prepared, RunOptions};
 use crate::scenario;
 
+mod options;
+
 /// Runs a parsed command line; returns the exit code for success.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
@@ -112,10 +114,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Diff(a) => crate::diff::command(&a),
-        Command::Show(a) => crate::show::command(&a),
-        Command::Export(a) => crate::export::command(&a),
-        Command::Report(a) => crate::report::command(&a),
+        Command::Diff(a) => crate::diff::command(&options::diff(a)),
+        Command::Show(a) => crate::show::command(&options::show(a)),
+        Command::Export(a) => crate::export::command(&options::export(a)),
+        Command::Report(a) => crate::report::command(&options::report(a)),
         Command::Boards(a) => {
             crate::board::listing::list(&load_inventory(&a.boards)?, a.json, a.timeout)?;
             Ok(0)
