@@ -688,7 +688,7 @@ fn write_plan_json(
     let head = head.strip_suffix("\n}").unwrap_or(&head);
     write!(out, "{head},\n  \"cells\": [")?;
     for (i, c) in p.cells.iter().enumerate() {
-        let cell = json!({
+        let mut cell = json!({
             "index": i,
             "id": c.id,
             "board": c.coord.board,
@@ -702,6 +702,10 @@ fn write_plan_json(
             "timeout_s": c.timeout_s,
             "hash": c.hash,
         });
+        // The knob set only where the `knobs` axis gives one (as in the id).
+        if c.coord.knobs_segment().is_some() {
+            cell["knobs"] = json!(c.coord.knobs);
+        }
         let text = serde_json::to_string_pretty(&cell)?;
         out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
         for (n, line) in text.lines().enumerate() {

@@ -114,7 +114,7 @@ pub fn environment() -> Environment<'static> {
 }
 
 /// The variables a command benchmark's `run` template can use.
-pub const COMMAND_VARIABLES: [&str; 10] = [
+pub const COMMAND_VARIABLES: [&str; 11] = [
     "network",
     "k",
     "iterations",
@@ -125,6 +125,7 @@ pub const COMMAND_VARIABLES: [&str; 10] = [
     "push_dir",
     "lut",
     "schedule",
+    "knobs",
 ];
 
 /// Checks that `source` is a valid template (for validation before a run).

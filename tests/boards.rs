@@ -4,6 +4,7 @@
 //! during and after the cells, and that every file is byte-identical to the
 //! fixture afterwards.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -1338,4 +1339,193 @@ fn the_sampler_runs_under_each_shell_boards_have() {
             );
         }
     }
+}
+
+/// `knob_sets` and the `knobs` axis: each cell sets its own set's knobs
+/// over the scenario's (an idle cluster, a devfreq glob), reads them back
+/// and puts the board back; a `stock` cell keeps its id and hash from
+/// before the axis (so adding the axis runs only the new cells); checks
+/// compare across sets; names and settings a board cannot take are
+/// refused, located in the set.
+#[test]
+fn knob_sets_are_a_matrix_axis_each_cell_sets_its_own_and_the_board_is_put_back() {
+    let sb = Sandbox::new();
+    copy_fake_bench(&sb);
+    let (q, _) = fixture_boards(&sb);
+    let mut files = Vec::new();
+    for (i, name) in ["WFI", "retention", "power-collapse"].iter().enumerate() {
+        let s = q.join(format!("devices/system/cpu/cpu7/cpuidle/state{i}"));
+        std::fs::create_dir_all(&s).unwrap();
+        std::fs::write(s.join("name"), format!("{name}\n")).unwrap();
+        std::fs::write(s.join("disable"), "0\n").unwrap();
+        if i > 0 {
+            files.push(s.join("disable"));
+        }
+    }
+    let d = q.join("class/devfreq/soc:qcom,cpu-llcc-ddr-bw");
+    std::fs::create_dir_all(&d).unwrap();
+    for (f, v) in [
+        (
+            "available_frequencies",
+            "762 1720 2086 2929 3879 5931 6515 7980",
+        ),
+        ("min_freq", "762"),
+        ("max_freq", "7980"),
+        ("cur_freq", "1720"),
+        ("governor", "bw_hwmon"),
+    ] {
+        std::fs::write(d.join(f), format!("{v}\n")).unwrap();
+    }
+    files.push(d.join("min_freq"));
+    let spy =
+        spy_scenario("rb5", "current", "current", &files) + "rounds: 1\ndevfreq: {'*ddr*': 1720}\n";
+    sb.write("s.yaml", &spy);
+    let plan_hash = |sb: &Sandbox| {
+        let out = sb.run(&["plan", "s.yaml", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        j["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["id"].as_str().unwrap().to_string(), c["hash"].clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let without_axis = plan_hash(&sb);
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let axis = format!(
+        "{spy}knob_sets:\n  no_deep_idle: {{cpuidle: {{prime: 0}}}}\n  ddr_max: {{devfreq: {{'*ddr*': max}}}}\n\
+         checks:\n  - id: KN\n    title: idle states off against stock\n    metric: latency\n    kind: similar\n    a: {{knobs: no_deep_idle}}\n    b: {{knobs: stock}}\n"
+    )
+    .replace(
+        "  gpu_freq: [current]\n",
+        "  gpu_freq: [current]\n  knobs: [stock, no_deep_idle, ddr_max]\n",
+    );
+    sb.write("s.yaml", &axis);
+    let with_axis = plan_hash(&sb);
+    let stock = "rb5/light/cpu-current/gpu-current/n/default";
+    assert_eq!(without_axis.keys().collect::<Vec<_>>(), [stock]);
+    assert_eq!(
+        with_axis.keys().collect::<Vec<_>>(),
+        [
+            "rb5/light/cpu-current/gpu-current/knobs-ddr_max/n/default",
+            "rb5/light/cpu-current/gpu-current/knobs-no_deep_idle/n/default",
+            stock,
+        ]
+    );
+    assert_eq!(
+        with_axis[stock], without_axis[stock],
+        "stock keeps its hash"
+    );
+    let out = sb.run(&["run", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("1 done"),
+        "the stock cell is not run again: {err}"
+    );
+
+    let cells = sb
+        .out("spy")
+        .join("cells/rb5/light/cpu-current/gpu-current");
+    let seen_in = |dir: PathBuf| -> Vec<String> {
+        let f = &find(&dir, "seen.txt")[0];
+        std::fs::read_to_string(f)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    // state1, state2 disable; the DDR device's min_freq.
+    assert_eq!(seen_in(cells.join("n")), ["0", "0", "1720"], "stock");
+    assert_eq!(
+        seen_in(cells.join("knobs-no_deep_idle")),
+        ["1", "1", "1720"],
+        "the set's idle cluster, the scenario's DDR pin"
+    );
+    assert_eq!(
+        seen_in(cells.join("knobs-ddr_max")),
+        ["0", "0", "7980"],
+        "the set's DDR glob in place of the scenario's"
+    );
+    wait_until(
+        "the emulated cur_freq to follow",
+        Duration::from_secs(5),
+        || std::fs::read_to_string(d.join("cur_freq")).unwrap() == "1720\n",
+    );
+    for (f, v) in [
+        (files[0].clone(), "0\n"),
+        (files[1].clone(), "0\n"),
+        (d.join("min_freq"), "762\n"),
+        (d.join("max_freq"), "7980\n"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            v,
+            "{} put back",
+            f.display()
+        );
+    }
+    let checklist = std::fs::read_to_string(sb.out("spy").join("checklist.csv")).unwrap();
+    assert!(
+        checklist.contains("KN,") && checklist.contains("knobs-no_deep_idle"),
+        "{checklist}"
+    );
+
+    for (setting, message, at) in [
+        (
+            axis.replace(
+                "knobs: [stock, no_deep_idle, ddr_max]",
+                "knobs: [stock, no_deep_idl]",
+            ),
+            "unknown knob set `no_deep_idl`",
+            "did you mean `no_deep_idle`?",
+        ),
+        (
+            axis.replace("  ddr_max: {devfreq", "  stock: {devfreq")
+                .replace(", ddr_max]", "]"),
+            "`stock` is the built-in knob set",
+            "knob_sets",
+        ),
+        (
+            axis.replace("{prime: 0}", "{huge: 0}"),
+            "`huge` is not a cluster",
+            "s.yaml:",
+        ),
+        (
+            axis.replace("{prime: 0}", "{big: 0}"),
+            "board `rb5` shows no idle states for cpu4",
+            "s.yaml:",
+        ),
+        (
+            axis.replace("no_deep_idle: {cpuidle: {prime: 0}}", "no_deep_idle: {}"),
+            "knob set `no_deep_idle` sets nothing",
+            "s.yaml:",
+        ),
+    ] {
+        sb.write("s.yaml", &setting);
+        let out = sb.run(&["run", "s.yaml", "--output-dir", "refused"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{message}: {err}");
+        assert!(
+            err.contains(message) && err.contains(at),
+            "{message}: {err}"
+        );
+        assert!(!sb.path().join("refused").exists(), "nothing written");
+    }
+    // The located line is the set's, not the top-level `devfreq`.
+    sb.write("s.yaml", &axis.replace("{prime: 0}", "{big: 0}"));
+    let out = sb.run(&["plan", "s.yaml"]);
+    let line = axis
+        .lines()
+        .position(|l| l.contains("no_deep_idle: {cpuidle"))
+        .unwrap()
+        + 1;
+    assert!(
+        text(&out.stderr).contains(&format!("s.yaml:{line}:")),
+        "line {line}: {}",
+        text(&out.stderr)
+    );
 }

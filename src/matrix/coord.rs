@@ -14,17 +14,24 @@ pub enum Axis {
     Load,
     CpuFreq,
     GpuFreq,
+    Knobs,
     Network,
     Strategy,
 }
 
+/// The knob set of a cell that sets only the scenario's own knobs: the
+/// `knobs` axis's default value, left out of ids and hashes so that adding
+/// the axis to a scenario keeps its earlier cells.
+pub const STOCK_KNOBS: &str = "stock";
+
 impl Axis {
     /// Canonical order: the order of a cell id's segments, and of defaulted axes.
-    pub const ALL: [Axis; 6] = [
+    pub const ALL: [Axis; 7] = [
         Axis::Board,
         Axis::Load,
         Axis::CpuFreq,
         Axis::GpuFreq,
+        Axis::Knobs,
         Axis::Network,
         Axis::Strategy,
     ];
@@ -35,6 +42,7 @@ impl Axis {
             Axis::Load => "load",
             Axis::CpuFreq => "cpu_freq",
             Axis::GpuFreq => "gpu_freq",
+            Axis::Knobs => "knobs",
             Axis::Network => "network",
             Axis::Strategy => "strategy",
         }
@@ -114,17 +122,32 @@ pub struct Coord {
     pub load: String,
     pub cpu_freq: CpuFreq,
     pub gpu_freq: GpuFreq,
+    /// The knob set (`stock` unless the `knobs` axis says otherwise); not
+    /// serialized when `stock`, so hashes of cells without the axis stay.
+    #[serde(skip_serializing_if = "is_stock")]
+    pub knobs: String,
     pub network: String,
     pub strategy: Strategy,
 }
 
+fn is_stock(knobs: &str) -> bool {
+    knobs == STOCK_KNOBS
+}
+
 impl Coord {
+    /// The cell id's segment for the knob set: `knobs-NAME`, or none for
+    /// `stock`.
+    pub fn knobs_segment(&self) -> Option<String> {
+        (!is_stock(&self.knobs)).then(|| format!("knobs-{}", self.knobs))
+    }
+
     pub fn get(&self, axis: Axis) -> AxisValue {
         match axis {
             Axis::Board => AxisValue::Name(self.board.clone()),
             Axis::Load => AxisValue::Name(self.load.clone()),
             Axis::CpuFreq => AxisValue::Cpu(self.cpu_freq.clone()),
             Axis::GpuFreq => AxisValue::Gpu(self.gpu_freq),
+            Axis::Knobs => AxisValue::Name(self.knobs.clone()),
             Axis::Network => AxisValue::Name(self.network.clone()),
             Axis::Strategy => AxisValue::Strategy(self.strategy.clone()),
         }
@@ -136,6 +159,7 @@ impl Coord {
             (Axis::Board, AxisValue::Name(n)) => self.board == *n,
             (Axis::Load, AxisValue::Name(n)) => self.load == *n,
             (Axis::Network, AxisValue::Name(n)) => self.network == *n,
+            (Axis::Knobs, AxisValue::Name(n)) => self.knobs == *n,
             (Axis::CpuFreq, AxisValue::Cpu(c)) => self.cpu_freq == *c,
             (Axis::GpuFreq, AxisValue::Gpu(g)) => self.gpu_freq == *g,
             (Axis::Strategy, AxisValue::Strategy(s)) => self.strategy == *s,
@@ -150,6 +174,7 @@ impl Coord {
             (Axis::Board, AxisValue::Name(n)) => self.board = n,
             (Axis::Load, AxisValue::Name(n)) => self.load = n,
             (Axis::Network, AxisValue::Name(n)) => self.network = n,
+            (Axis::Knobs, AxisValue::Name(n)) => self.knobs = n,
             (Axis::CpuFreq, AxisValue::Cpu(c)) => self.cpu_freq = c,
             (Axis::GpuFreq, AxisValue::Gpu(g)) => self.gpu_freq = g,
             (Axis::Strategy, AxisValue::Strategy(s)) => self.strategy = s,

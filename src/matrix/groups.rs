@@ -108,27 +108,40 @@ fn group_key(cell: &Cell, named: &[Axis], k_named: bool) -> String {
     } else {
         cell.strategy_slug.clone()
     };
+    // The knob set's segment is there when a side names the axis (`*` in
+    // every group) or the cell's set is not `stock`, as in the cell's id.
+    let knobs = if named.contains(&Axis::Knobs) {
+        Some("*".to_string())
+    } else {
+        c.knobs_segment()
+    };
     [
         seg(Axis::Board, c.board.clone()),
         seg(Axis::Load, c.load.clone()),
         seg(Axis::CpuFreq, c.cpu_freq.slug()),
         seg(Axis::GpuFreq, c.gpu_freq.slug()),
-        seg(Axis::Network, c.network.clone()),
-        strategy,
     ]
+    .into_iter()
+    .chain(knobs)
+    .chain([seg(Axis::Network, c.network.clone()), strategy])
+    .collect::<Vec<_>>()
     .join("/")
 }
 
 /// The speedup group of a cell: its id without the strategy (cells that
-/// share board, load, frequencies and network).
+/// share board, load, frequencies, knob set and network).
 pub fn condition_key(cell: &Cell) -> String {
     let c = &cell.coord;
+    let knobs = c.knobs_segment();
     [
         c.board.as_str(),
         c.load.as_str(),
         &c.cpu_freq.slug(),
         &c.gpu_freq.slug(),
-        c.network.as_str(),
     ]
+    .into_iter()
+    .chain(knobs.as_deref())
+    .chain([c.network.as_str()])
+    .collect::<Vec<_>>()
     .join("/")
 }

@@ -9,7 +9,9 @@
 //!    other keys are set on them, later entries may overwrite those); an
 //!    entry that matches none becomes a new combination, appended.
 //! 4. A `sweep` strategy becomes one cell per K, in its order.
-//! 5. Ids are `board/load/cpu/gpu/network/strategy`; duplicates (ignoring
+//! 5. Ids are `board/load/cpu/gpu/network/strategy` (`board/load/cpu/gpu/
+//!    knobs-NAME/network/strategy` for a cell of a knob set other than
+//!    `stock`); duplicates (ignoring
 //!    case) and a count over `max_cells` are errors.
 
 pub mod coord;
@@ -159,6 +161,7 @@ fn product(s: &Scenario) -> Vec<Combo> {
         load: "none".into(),
         cpu_freq: CpuFreq::Current,
         gpu_freq: GpuFreq::Current,
+        knobs: coord::STOCK_KNOBS.into(),
         network: String::new(),
         strategy: Strategy::Default,
     };
@@ -271,6 +274,7 @@ fn new_combination(s: &Scenario, pick: &Pick) -> Result<Coord, Diagnostic> {
         load: "none".into(),
         cpu_freq: CpuFreq::Current,
         gpu_freq: GpuFreq::Current,
+        knobs: coord::STOCK_KNOBS.into(),
         network: String::new(),
         strategy: Strategy::Default,
     };
@@ -314,14 +318,17 @@ fn to_cells(s: &Scenario, combos: Vec<Combo>) -> Result<Vec<Cell>, InputError> {
     for combo in combos {
         for (slug, k) in strategy_cells(&combo.coord.strategy) {
             let c = &combo.coord;
+            let knobs = c.knobs_segment();
             let id = [
                 c.board.as_str(),
                 c.load.as_str(),
                 &c.cpu_freq.slug(),
                 &c.gpu_freq.slug(),
-                c.network.as_str(),
-                slug.as_str(),
             ]
+            .into_iter()
+            .chain(knobs.as_deref())
+            .chain([c.network.as_str(), slug.as_str()])
+            .collect::<Vec<_>>()
             .join("/");
             if let Some(first) = seen.get(&id.to_lowercase()) {
                 // Point at the include entry that made or changed either

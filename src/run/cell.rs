@@ -214,6 +214,7 @@ pub fn command_context(cell: &Cell, choice: &Choice, cell_dir: &str) -> minijinj
         cell_id => cell.id.clone(),
         board => cell.coord.board.clone(),
         push_dir => push_dir.to_string(),
+        knobs => cell.coord.knobs.clone(),
     }
 }
 

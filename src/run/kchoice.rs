@@ -72,6 +72,7 @@ pub fn profile_coord(cell: &Coord, from: &FromProfile) -> Coord {
             .clone()
             .unwrap_or_else(|| cell.cpu_freq.clone()),
         gpu_freq: from.gpu_freq.unwrap_or(cell.gpu_freq),
+        knobs: cell.knobs.clone(),
         network: cell.network.clone(),
         strategy: Strategy::Default,
     }

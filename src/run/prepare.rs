@@ -252,45 +252,32 @@ pub fn prepare_calibrating(
                 }
             }
         }
-        match freqplan::resolve_knobs(&scenario.kgsl, topo, &c.board) {
-            Ok(knobs) => plan.knobs = knobs,
-            Err((name, e)) => {
-                let path = format!("kgsl.{name}");
-                if reported.insert((path.clone(), e.message.clone())) {
-                    problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
-                }
+        let knobs = scenario.knobs_for(&c.knobs);
+        let mut knob_problem = |key: &str, sub: &str, e: freqplan::PlanError| {
+            let path = scenario.knob_path(&c.knobs, key, sub);
+            if reported.insert((path.clone(), e.message.clone())) {
+                problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
             }
+        };
+        match freqplan::resolve_knobs(&knobs.kgsl, topo, &c.board) {
+            Ok(pins) => plan.knobs = pins,
+            Err((name, e)) => knob_problem("kgsl", name, e),
         }
         plan.stopped = scenario.stop_daemons.clone();
-        match freqplan::resolve_mali(&scenario.mali, topo, &c.board) {
+        match freqplan::resolve_mali(&knobs.mali, topo, &c.board) {
             Ok(pins) => plan.knobs.extend(pins),
-            Err(e) => {
-                let path = "mali.power_policy".to_string();
-                if reported.insert((path.clone(), e.message.clone())) {
-                    problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
-                }
-            }
+            Err(e) => knob_problem("mali", "power_policy", e),
         }
-        if !scenario.devfreq.is_empty() {
-            match freqplan::resolve_devfreq(&scenario.devfreq, topo, &c.board) {
+        if !knobs.devfreq.is_empty() {
+            match freqplan::resolve_devfreq(&knobs.devfreq, topo, &c.board) {
                 Ok(pins) => plan.knobs.extend(pins),
-                Err((glob, e)) => {
-                    let path = format!("devfreq.{glob}");
-                    if reported.insert((path.clone(), e.message.clone())) {
-                        problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
-                    }
-                }
+                Err((glob, e)) => knob_problem("devfreq", &glob, e),
             }
         }
-        if let Some(idle) = &scenario.cpuidle {
+        if let Some(idle) = &knobs.cpuidle {
             match freqplan::resolve_cpuidle(idle, topo, &c.board) {
                 Ok(pins) => plan.knobs.extend(pins),
-                Err((cluster, e)) => {
-                    let path = format!("cpuidle.{cluster}");
-                    if reported.insert((path.clone(), e.message.clone())) {
-                        problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
-                    }
-                }
+                Err((cluster, e)) => knob_problem("cpuidle", &cluster, e),
             }
         }
         plans.push(plan);

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 use super::check_benchmark::check_benchmark;
+use super::check_knobs::{check_knob_sets, check_knobs};
 use super::check_values::{
     PickContext, check_checks, check_cpu_freq, check_gpu_freq, check_include, check_selector,
     check_strategy,
@@ -13,7 +14,7 @@ use super::check_values::{
 use super::raw::{self, RawScenario};
 use super::{AxisSpec, IncludeEntry, Pick, Scenario};
 use crate::error::{Diagnostic, InputError, suggest};
-use crate::matrix::coord::{Axis, AxisValue};
+use crate::matrix::coord::{Axis, AxisValue, STOCK_KNOBS};
 use crate::networks;
 use crate::scenario::{Benchmark, CpuFreq, GpuFreq, Strategy};
 use crate::yaml::source::SourceMap;
@@ -289,6 +290,7 @@ pub(super) fn check(
         boards: &raw.boards,
         loads: &loads,
         networks: &raw.networks,
+        raw: &raw,
     };
     let exclude: Vec<Pick> = raw
         .exclude
@@ -326,11 +328,6 @@ pub(super) fn check(
     );
     c.range("pull_limits.files", "`files`", pl.files, 1, 1_000_000);
     let thermal = raw.thermal.as_ref().and_then(|t| check_thermal(&mut c, t));
-    let kgsl = raw.kgsl.unwrap_or_default();
-    for (name, v) in kgsl.given() {
-        let max = if name == "idle_timer" { 3_600_000 } else { 1 };
-        c.range(&format!("kgsl.{name}"), &format!("`{name}`"), v, 0, max);
-    }
     let sampler = match &raw.sampler {
         raw::Sampler::Off => None,
         raw::Sampler::On(cfg) => check_sampler(&mut c, cfg),
@@ -355,66 +352,8 @@ pub(super) fn check(
         }
     }
     preflight.stopped = raw.stop_daemons.clone();
-    let mut devfreq = Vec::new();
-    for (glob, value) in raw.devfreq.iter().flat_map(|d| d.0.iter()) {
-        let path = format!("devfreq.{glob}");
-        if *value == super::freq::FreqValue::Keep {
-            c.err(&path, "`keep` is not a devfreq value", Some("give `min`, `max`, a value the device lists, or a percentage (`50%`); leave the device out to keep it as it is".into()));
-            continue;
-        }
-        match globset::Glob::new(glob) {
-            Ok(g) if !glob.trim().is_empty() => devfreq.push((glob.clone(), *value, g.compile_matcher())),
-            _ => c.err_key(
-                "devfreq",
-                glob,
-                format!("`{glob}` is not a glob on devfreq device names"),
-                Some("`*ddr*`, `*bw*`, `soc:qcom,cpu-llcc-ddr-bw` (`klo-spec board probe BOARD` lists the devices)".into()),
-            ),
-        }
-    }
-    if let Some(policy) = raw.mali.as_ref().and_then(|m| m.power_policy.as_ref())
-        && !(!policy.is_empty()
-            && policy
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-    {
-        c.err(
-            "mali.power_policy",
-            format!("`{policy}` is not a power policy name"),
-            Some("give one of the names the board's power_policy file lists, e.g. `always_on` or `coarse_demand` (`klo-spec board probe BOARD` shows them)".into()),
-        );
-    }
-    if raw.devfreq.as_ref().is_some_and(|d| d.0.is_empty()) {
-        c.err("devfreq", "`devfreq` is empty", Some("name a device glob and a value, e.g. `devfreq: {\"*ddr*\": max}`, or leave `devfreq` out".into()));
-    }
-    if let Some(idle) = &raw.cpuidle {
-        if idle.is_empty() {
-            c.err(
-                "cpuidle",
-                "`cpuidle` is empty",
-                Some("name a cluster and the deepest idle state to keep, e.g. `cpuidle: {all: 0}`, or leave `cpuidle` out".into()),
-            );
-        }
-        for (cluster, deepest) in idle {
-            let path = format!("cpuidle.{cluster}");
-            let known = matches!(cluster.as_str(), "all" | "little" | "mid" | "big" | "prime")
-                || cluster
-                    .strip_prefix("mid")
-                    .is_some_and(|n| n.parse::<u32>().is_ok())
-                || cluster
-                    .strip_prefix("policy")
-                    .is_some_and(|n| n.parse::<u32>().is_ok());
-            if !known {
-                c.err_key(
-                    "cpuidle",
-                    cluster,
-                    format!("`{cluster}` is not a cluster"),
-                    Some("clusters: `all`, `little`, `mid`, `big`, `prime`, `policyN` (`klo-spec board probe BOARD` lists a board's)".into()),
-                );
-            }
-            c.range(&path, &format!("`cpuidle.{cluster}`"), *deepest, 0, 9);
-        }
-    }
+    let knobs = check_knobs(&mut c, "", raw.kgsl, &raw.cpuidle, &raw.devfreq, &raw.mali);
+    let knob_sets = check_knob_sets(&mut c, &raw.knob_sets);
 
     if !c.problems.is_empty() {
         return Err(InputError {
@@ -455,12 +394,13 @@ pub(super) fn check(
         lut,
         pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
         thermal,
-        kgsl,
+        kgsl: knobs.kgsl,
         preflight,
-        cpuidle: raw.cpuidle,
+        cpuidle: knobs.cpuidle,
         stop_daemons: raw.stop_daemons,
-        devfreq,
-        mali: raw.mali.unwrap_or_default(),
+        devfreq: knobs.devfreq,
+        mali: knobs.mali,
+        knob_sets,
         sampler,
     })
 }
@@ -888,6 +828,7 @@ fn check_axes(
             Axis::GpuFreq => m.gpu_freq.is_some(),
             Axis::Network => m.network.is_some(),
             Axis::Strategy => m.strategy.is_some(),
+            Axis::Knobs => m.knobs.is_some(),
         };
         if present && !declared.contains(&axis) {
             declared.push(axis);
@@ -963,6 +904,16 @@ fn check_axes(
                     AxisValue::Strategy(s.clone())
                 })
                 .collect(),
+            Axis::Knobs => m
+                .knobs
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, n)| {
+                    check_knob_set_name(c, &format!("{base}[{i}]"), n, raw);
+                    AxisValue::Name(n.clone())
+                })
+                .collect(),
             Axis::Board => unreachable!("board is not a matrix key"),
         };
         if values.is_empty() {
@@ -1001,6 +952,7 @@ fn check_axes(
             Axis::GpuFreq => vec![AxisValue::Gpu(GpuFreq::Current)],
             Axis::Network => raw.networks.iter().cloned().map(AxisValue::Name).collect(),
             Axis::Strategy => vec![AxisValue::Strategy(Strategy::Default)],
+            Axis::Knobs => vec![AxisValue::Name(STOCK_KNOBS.into())],
             Axis::Board => unreachable!(),
         };
         axes.push(AxisSpec {
@@ -1010,6 +962,23 @@ fn check_axes(
         });
     }
     axes
+}
+
+/// A value of the `knobs` axis (or a pick's `knobs`): `stock` or a set
+/// from `knob_sets`.
+pub(super) fn check_knob_set_name(c: &mut Checker, path: &str, name: &str, raw: &RawScenario) {
+    if name == STOCK_KNOBS || raw.knob_sets.contains_key(name) {
+        return;
+    }
+    let mut known: Vec<&str> = raw.knob_sets.keys().map(String::as_str).collect();
+    known.push(STOCK_KNOBS);
+    c.unknown(
+        path,
+        "knob set",
+        name,
+        &known,
+        "knob sets are defined under `knob_sets:`; `stock` is the scenario's own knobs",
+    );
 }
 
 #[cfg(test)]

@@ -166,6 +166,7 @@ pub(super) struct PickContext<'a> {
     pub(super) boards: &'a [String],
     pub(super) loads: &'a BTreeMap<String, Option<raw::Load>>,
     pub(super) networks: &'a [String],
+    pub(super) raw: &'a raw::RawScenario,
 }
 
 pub(super) fn check_selector(
@@ -227,6 +228,10 @@ pub(super) fn check_selector(
         check_strategy(c, &format!("{path}.strategy"), st);
         pairs.push((Axis::Strategy, AxisValue::Strategy(st.clone())));
     }
+    if let Some(n) = &s.knobs {
+        super::check::check_knob_set_name(c, &format!("{path}.knobs"), n, ctx.raw);
+        pairs.push((Axis::Knobs, AxisValue::Name(n.clone())));
+    }
     if let Some(k) = s.k {
         if !allow_k {
             c.err_key(
@@ -267,6 +272,7 @@ pub(super) fn check_include(
         gpu_freq: e.gpu_freq,
         network: e.network.clone(),
         strategy: e.strategy.clone(),
+        knobs: e.knobs.clone(),
         k: None,
     };
     let pick = check_selector(c, ctx, &path, &sel, false);

@@ -5,6 +5,7 @@
 
 pub mod check;
 mod check_benchmark;
+mod check_knobs;
 mod check_values;
 pub mod freq;
 pub mod raw;
@@ -82,8 +83,76 @@ pub struct Scenario {
     pub devfreq: Vec<(String, freq::FreqValue, globset::GlobMatcher)>,
     /// Mali knobs every cell sets (`mali`).
     pub mali: raw::MaliKnobs,
+    /// The named knob sets the `knobs` axis picks from (`knob_sets`), each
+    /// as written (applied over the scenario's own by [`Scenario::knobs_for`]).
+    pub knob_sets: BTreeMap<String, Knobs>,
     /// The sampler inside each cell (`None`: `sampler: off`).
     pub sampler: Option<SamplerSpec>,
+}
+
+/// Board knobs after validation: the scenario's own, a knob set's, or
+/// what a cell of a set sets (the two merged).
+#[derive(Debug, Clone, Default)]
+pub struct Knobs {
+    pub kgsl: raw::KgslKnobs,
+    /// Per cluster, the deepest CPU idle state kept enabled.
+    pub cpuidle: Option<BTreeMap<String, u32>>,
+    /// Devfreq devices pinned: glob -> value.
+    pub devfreq: Vec<(String, freq::FreqValue, globset::GlobMatcher)>,
+    pub mali: raw::MaliKnobs,
+}
+
+impl Scenario {
+    /// The knobs a cell of knob set `set` sets: the scenario's own, with
+    /// the set's given ones in place of the same key (a kgsl file, an idle
+    /// cluster, a devfreq glob, the Mali policy). `stock`, or a name not
+    /// defined, is the scenario's own.
+    pub fn knobs_for(&self, set: &str) -> Knobs {
+        let mut k = Knobs {
+            kgsl: self.kgsl,
+            cpuidle: self.cpuidle.clone(),
+            devfreq: self.devfreq.clone(),
+            mali: self.mali.clone(),
+        };
+        let Some(s) = self.knob_sets.get(set) else {
+            return k;
+        };
+        k.kgsl = raw::KgslKnobs {
+            force_clk_on: s.kgsl.force_clk_on.or(k.kgsl.force_clk_on),
+            idle_timer: s.kgsl.idle_timer.or(k.kgsl.idle_timer),
+            bus_split: s.kgsl.bus_split.or(k.kgsl.bus_split),
+        };
+        if let Some(idle) = &s.cpuidle {
+            k.cpuidle
+                .get_or_insert_with(BTreeMap::new)
+                .extend(idle.iter().map(|(c, n)| (c.clone(), *n)));
+        }
+        k.devfreq
+            .retain(|(glob, _, _)| !s.devfreq.iter().any(|(g, _, _)| g == glob));
+        k.devfreq.extend(s.devfreq.iter().cloned());
+        if s.mali.power_policy.is_some() {
+            k.mali = s.mali.clone();
+        }
+        k
+    }
+
+    /// Where the scenario file gives knob `key.sub` (`devfreq.*ddr*`,
+    /// `cpuidle.big`, `kgsl.idle_timer`, `mali.power_policy`) for a cell of
+    /// knob set `set`: in the set when it gives it, else at the top.
+    pub fn knob_path(&self, set: &str, key: &str, sub: &str) -> String {
+        let in_set = self.knob_sets.get(set).is_some_and(|s| match key {
+            "devfreq" => s.devfreq.iter().any(|(g, _, _)| g == sub),
+            "cpuidle" => s.cpuidle.as_ref().is_some_and(|m| m.contains_key(sub)),
+            "kgsl" => s.kgsl.given().iter().any(|(n, _)| *n == sub),
+            "mali" => s.mali.power_policy.is_some(),
+            _ => false,
+        });
+        if in_set {
+            format!("knob_sets.{set}.{key}.{sub}")
+        } else {
+            format!("{key}.{sub}")
+        }
+    }
 }
 
 /// The `sampler` section after validation.

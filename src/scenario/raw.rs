@@ -211,6 +211,33 @@ pub struct RawScenario {
     /// says how to run, not what is measured: not part of a cell's hash.
     #[serde(default)]
     pub sampler: Sampler,
+    /// Named sets of board knobs, for the `knobs` axis of `matrix`: each
+    /// may give `cpuidle`, `devfreq`, `kgsl` and `mali` like the top-level
+    /// keys, and a cell of that set takes them over the scenario's own
+    /// (key by key: a set's `devfreq` glob, idle cluster, kgsl file or
+    /// Mali policy replaces the scenario's for that key, the others stay).
+    /// `stock`, the axis's default, is the scenario's own settings.
+    #[serde(default)]
+    pub knob_sets: BTreeMap<String, KnobSet>,
+}
+
+/// One entry of `knob_sets`: knobs a cell of this set sets on top of the
+/// scenario's.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnobSet {
+    /// Per cluster, the deepest CPU idle state kept enabled (as `cpuidle`).
+    #[serde(default)]
+    pub cpuidle: Option<BTreeMap<String, u32>>,
+    /// Devfreq devices pinned (as `devfreq`).
+    #[serde(default)]
+    pub devfreq: Option<super::freq::DevfreqSetting>,
+    /// kgsl knobs (as `kgsl`).
+    #[serde(default)]
+    pub kgsl: Option<KgslKnobs>,
+    /// Mali knobs (as `mali`).
+    #[serde(default)]
+    pub mali: Option<MaliKnobs>,
 }
 
 /// `mali`: `class/misc/mali0/device/power_policy`.
@@ -947,6 +974,9 @@ pub struct Matrix {
     pub network: Option<Vec<String>>,
     /// K strategies.
     pub strategy: Option<Vec<Strategy>>,
+    /// Knob set names from `knob_sets` (or `stock`: the scenario's own
+    /// knobs).
+    pub knobs: Option<Vec<String>>,
 }
 
 /// How the flush period K is chosen.
@@ -1035,6 +1065,7 @@ pub struct Selector {
     pub gpu_freq: Option<GpuFreq>,
     pub network: Option<String>,
     pub strategy: Option<Strategy>,
+    pub knobs: Option<String>,
     /// Only in checks: the K of a cell (picks one K of a sweep).
     pub k: Option<u32>,
 }
@@ -1050,6 +1081,7 @@ pub struct Include {
     pub gpu_freq: Option<GpuFreq>,
     pub network: Option<String>,
     pub strategy: Option<Strategy>,
+    pub knobs: Option<String>,
     /// Inferences for these cells (overrides the scenario's).
     #[schemars(range(min = 2, max = 100000))]
     pub iterations: Option<u32>,
