@@ -360,7 +360,7 @@ pub fn calibrate(
         spread_pct: spread,
         foreign_cpu_pct: median(&foreign),
         rounds: ROUNDS,
-        measured_at: crate::run::cell::now_rfc3339(),
+        measured_at: crate::host::now_rfc3339(),
         source: report.out_dir.display().to_string(),
     };
     atomic_write(

@@ -20,6 +20,7 @@ pub mod digest;
 pub mod error;
 pub mod export;
 pub mod fuzzing;
+pub mod host;
 pub mod ingest;
 pub mod kstrategy;
 pub mod matrix;

@@ -321,7 +321,7 @@ impl Adb {
             "root": m,
             "found_by": "root: auto",
             "note": note,
-            "found": crate::run::cell::now_rfc3339(),
+            "found": crate::host::now_rfc3339(),
         });
         // A cache that cannot be written only costs the search next time.
         let _ = crate::output::atomic_write(

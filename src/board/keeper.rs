@@ -46,11 +46,6 @@ impl Keeper {
     }
 }
 
-/// What `pid N on HOST` this run is, as lock holders are written.
-fn me() -> String {
-    format!("pid {} on {}", std::process::id(), super::hostname())
-}
-
 /// Takes the board's lock, or says who holds it.
 pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
     let name = &board.config().name;
@@ -58,8 +53,8 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         "lock.sh.j2",
         context! {
             board => context! { state_dir => board.state_dir() },
-            owner => format!("{} since {}", me(), crate::run::cell::now_rfc3339()),
-            me => me(),
+            owner => format!("{} since {}", crate::host::this_process(), crate::host::now_rfc3339()),
+            me => crate::host::this_process(),
             stay_awake => board.config().transport == super::inventory::TransportKind::Adb,
         },
     )?;

@@ -223,7 +223,7 @@ impl BoardLock {
             .into());
         }
         file.set_len(0)?;
-        writeln!(file, "pid {} on {}", std::process::id(), hostname())?;
+        writeln!(file, "{}", crate::host::this_process())?;
         Ok(BoardLock {
             _held: Box::new(file),
         })
@@ -235,13 +235,6 @@ impl BoardLock {
             _held: Box::new(guard),
         }
     }
-}
-
-/// This machine's host name, for lock holders.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The transport for a configured board. Connecting costs nothing: remote

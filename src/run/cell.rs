@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use minijinja::context;
@@ -82,12 +82,6 @@ pub fn core_mask(core: u32) -> String {
         "0".repeat((core / 4) as usize)
     )
 }
-
-/// `started_at` timestamps: UTC, seconds.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
 fn bench_script(
     r: &BoardRun,
     cell: &Cell,
@@ -421,7 +415,7 @@ fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
         board: cell.coord.board.clone(),
         k: choice.k,
         iterations: cell.iterations,
-        started_at: now_rfc3339(),
+        started_at: crate::host::now_rfc3339(),
         wall_s: 0.0,
         bench_exit: None,
         script_exit: None,
@@ -504,7 +498,7 @@ pub fn cut_off_reason() -> String {
     format!(
         "cut off: klo-spec (pid {} on {}) stopped while this cell ran and could not record its end (killed?); found by a later run",
         std::process::id(),
-        crate::board::hostname()
+        crate::host::hostname()
     )
 }
 

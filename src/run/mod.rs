@@ -104,12 +104,6 @@ pub struct OutputLock {
     _file: File,
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 impl OutputLock {
     pub fn acquire(dir: &Path) -> Result<OutputLock> {
         let unwritable = |e: std::io::Error, what: &Path| -> anyhow::Error {
@@ -138,8 +132,7 @@ impl OutputLock {
             .into());
         }
         file.set_len(0).map_err(|e| unwritable(e, &path))?;
-        writeln!(file, "pid {} on {}", std::process::id(), hostname())
-            .map_err(|e| unwritable(e, &path))?;
+        writeln!(file, "{}", crate::host::this_process()).map_err(|e| unwritable(e, &path))?;
         Ok(OutputLock { _file: file })
     }
 }
@@ -326,7 +319,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         b.ensure_helpers()
     })?;
     let _lock = wait_for(opts.wait, cancel, || OutputLock::acquire(&out_dir))?;
-    let started_at = cell::now_rfc3339();
+    let started_at = crate::host::now_rfc3339();
     let t0 = Instant::now();
 
     // Every planned run: each cell once per round.
@@ -560,10 +553,10 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         "scenario": {"name": s.name, "file": s.file.display().to_string(), "sha256": hex_sha256(s.text.as_bytes())},
         "klo_spec": {"version": env!("CARGO_PKG_VERSION")},
         "host": {
-            "hostname": hostname(),
+            "hostname": crate::host::hostname(),
             "os": std::env::consts::OS,
             "arch": std::env::consts::ARCH,
-            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|k| k.trim().to_string()).unwrap_or_default(),
+            "kernel": crate::host::kernel_release(),
         },
         "boards": p.boards.keys().map(|b| (b.clone(), json!({
             "identity": p.identities[b],
@@ -583,7 +576,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         "templates": p.templates.overrides().iter().map(|o| o.display().to_string()).collect::<Vec<_>>(),
         "run": {
             "started_at": started_at,
-            "finished_at": cell::now_rfc3339(),
+            "finished_at": crate::host::now_rfc3339(),
             "wall_s": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             "cells_total": p.cells.len(),
             "order": {
