@@ -281,7 +281,7 @@ pub fn calibrate(
                 .then(|| {
                     crate::run::cell::parse_log_full(
                         &p.scenario,
-                        &crate::run::cell::cell_path(&report.out_dir, &rc.id),
+                        &crate::layout::ResultDir::new(&report.out_dir).cell(&rc.id),
                     )
                 })
                 .flatten();
@@ -305,7 +305,9 @@ pub fn calibrate(
                 // The device idles on this network: a kernel starts as
                 // soon as its flush has reached it.
                 let text = crate::untrusted::read_lossy(
-                    &crate::run::cell::cell_path(&report.out_dir, &rc.id).join("bench.log"),
+                    &crate::layout::bench_log(
+                        &crate::layout::ResultDir::new(&report.out_dir).cell(&rc.id),
+                    ),
                     crate::board::pull::DEFAULT_FILE_MIB as u64 * crate::untrusted::MIB,
                 )
                 .unwrap_or_default();

@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod host;
 pub mod ingest;
 pub mod kstrategy;
+pub mod layout;
 pub mod matrix;
 pub mod networks;
 pub mod output;

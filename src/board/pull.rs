@@ -67,7 +67,7 @@ impl PullLimits {
 /// Names at the top of a cell folder that klo-spec writes itself: a board
 /// sending one back is refused (its `cell.json` would pass for the
 /// runner's record, its `attempts` would receive the earlier attempts).
-pub const RESERVED: [&str; 2] = ["cell.json", "attempts"];
+pub const RESERVED: [&str; 2] = [crate::layout::CELL_JSON, crate::layout::ATTEMPTS];
 /// The round trip script's own marker (templates/remote.sh.j2): skipped.
 const MARKER: &str = ".klo-done";
 /// Deepest folder nesting taken.

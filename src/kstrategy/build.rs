@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 
 use super::lut::Lut;
 use crate::error::UsageError;
+use crate::layout::{self, ResultDir};
 
 /// Which slice of a result set a LUT is built from; None means "the only
 /// one there is".
@@ -47,11 +48,12 @@ fn only<'a>(
 
 /// Builds the LUT of one slice of the result set in `dir`.
 pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
-    let summary = dir.join("summary.csv");
+    let set = ResultDir::new(dir);
+    let summary = set.file(layout::SUMMARY_CSV);
     let bytes =
         std::fs::read(&summary).with_context(|| format!("cannot read {}", summary.display()))?;
     let table =
-        crate::results::parse_csv(&bytes).with_context(|| format!("{}", summary.display()))?;
+        crate::output::read::parse_csv(&bytes).with_context(|| format!("{}", summary.display()))?;
     let header: Vec<&str> = table.columns.iter().map(String::as_str).collect();
     let col = |name: &str| {
         table
@@ -116,7 +118,7 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
                 .push((k, p, kk, lat));
         }
     }
-    let meta: serde_json::Value = std::fs::read_to_string(dir.join("meta.json"))
+    let meta: serde_json::Value = std::fs::read_to_string(set.meta_json())
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
@@ -167,9 +169,11 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
 /// `submit=deferred flush_units=12000`: the settings that define K, from
 /// the result set's copy of its scenario (a probe benchmark only).
 fn probe_settings(dir: &Path) -> Option<String> {
-    let text =
-        crate::untrusted::read_input_text(&dir.join("scenario.yaml"), crate::untrusted::YAML_MAX)
-            .ok()?;
+    let text = crate::untrusted::read_input_text(
+        &ResultDir::new(dir).file(layout::SCENARIO_YAML),
+        crate::untrusted::YAML_MAX,
+    )
+    .ok()?;
     let doc = crate::yaml::parse_value(&text).ok()?;
     let bench = doc.get("benchmark");
     if bench.is_some_and(|b| b.get("probe").is_none()) {
@@ -208,9 +212,9 @@ fn device_name(
     let c_id = c_id?;
     let row = sweeps.iter().find(|r| r[c_board] == board)?;
     // Its first round's record.
-    let cell = crate::run::cell::cell_path(dir, row[c_id]);
-    let round = *crate::results::cells::round_folders(&cell).first()?;
-    let rec = crate::record::CellRecord::read(&cell.join(format!("r{round}")).join("cell.json"))?;
+    let set = ResultDir::new(dir);
+    let round = *set.rounds(row[c_id]).first()?;
+    let rec = crate::record::CellRecord::read(&layout::cell_json(&set.run(row[c_id], round)))?;
     device_of(&rec)
 }
 

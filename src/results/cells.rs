@@ -19,8 +19,8 @@ use rayon::prelude::*;
 use super::ResultSet;
 use crate::ingest::digest::{Keep, KernelProfile};
 use crate::ingest::{self, LogDigest, Records};
+use crate::layout::{self, ResultDir};
 use crate::record::{CellRecord, Status};
-use crate::run::cell::cell_path;
 use crate::scenario::LogRegexes;
 use crate::scenario::raw::RegexParser;
 
@@ -112,6 +112,7 @@ impl Cells {
         let parser = log_parser(set.scenario_text.as_deref())?;
         let limit = file_limit(set.scenario_text.as_deref());
         let t = &set.summary;
+        let set_dir = ResultDir::new(root);
         let (id_c, status_c, hash_c) = match (t.column("id"), t.column("status"), t.column("hash"))
         {
             (Some(i), Some(s), Some(h)) => (i, s, h),
@@ -135,7 +136,8 @@ impl Cells {
             .enumerate()
             .filter(|(_, r)| measured(r))
             .flat_map_iter(|(i, r)| {
-                round_folders(&cell_path(root, &r[id_c]))
+                set_dir
+                    .rounds(&r[id_c])
                     .into_iter()
                     .map(move |round| (i, round))
             })
@@ -144,8 +146,8 @@ impl Cells {
             .par_iter()
             .map(|&(i, round)| {
                 let r = &t.rows[i];
-                let dir = cell_path(root, &r[id_c]).join(format!("r{round}"));
-                let log = match CellRecord::read(&dir.join("cell.json")) {
+                let dir = set_dir.run(&r[id_c], round);
+                let log = match CellRecord::read(&layout::cell_json(&dir)) {
                     None => Some(Err(format!("round {round}: no readable cell.json"))),
                     Some(rec) if rec.hash != r[hash_c] => Some(Err(format!(
                         "round {round}: cell.json has hash {}, the table {}",
@@ -164,11 +166,9 @@ impl Cells {
                         )))
                     }
                     Some(rec) => {
-                        let path = rec
-                            .log_dir
-                            .as_ref()
-                            .map_or(dir.clone(), |d| dir.join(d))
-                            .join("bench.log");
+                        let path = layout::bench_log(
+                            &rec.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
+                        );
                         // Readable as a log is read: a regular file, no
                         // link followed, within the budget.
                         let checked =
@@ -318,24 +318,6 @@ impl Cells {
             None => Ok(profile),
         }
     }
-}
-
-/// The rounds of a cell folder (`r<N>` subfolders), sorted.
-pub fn round_folders(dir: &std::path::Path) -> Vec<u32> {
-    let mut v: Vec<u32> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| {
-                    let name = e.file_name();
-                    let name = name.to_str()?;
-                    let n: u32 = name.strip_prefix('r')?.parse().ok()?;
-                    (n >= 1 && name == format!("r{n}")).then_some(n)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort_unstable();
-    v
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::board::Topology;
 use crate::board::freqplan::FreqPlan;
 use crate::board::{Cancel, CellJob, CellRun, DATA, EXEC, HelperPaths, JobFile, Transport};
 use crate::ingest::{self, CellLog, LogDigest};
+use crate::layout::{self, ResultDir};
 use crate::matrix::Cell;
 use crate::networks;
 use crate::record::{CellRecord, LoadCounts, Status, cpu_utilization};
@@ -239,7 +240,7 @@ const SMALL_FILE: u64 = 1 << 20;
 /// is held does not grow with the log (see `ingest::digest`).
 pub fn parse_log(s: &Scenario, dir: &Path) -> Option<LogDigest> {
     ingest::read_digest(
-        &dir.join("bench.log"),
+        &layout::bench_log(dir),
         s.parser.as_ref(),
         s.pull_limits.file_bytes,
         ingest::digest::Keep::default(),
@@ -251,7 +252,7 @@ pub fn parse_log(s: &Scenario, dir: &Path) -> Option<LogDigest> {
 /// calibration, whose logs klo-spec's own probe writes at a size it sets.
 pub fn parse_log_full(s: &Scenario, dir: &Path) -> Option<CellLog> {
     ingest::read_log(
-        &dir.join("bench.log"),
+        &layout::bench_log(dir),
         s.parser.as_ref(),
         s.pull_limits.file_bytes,
     )
@@ -475,7 +476,7 @@ pub fn refuse(
         std::process::id(),
         ATTEMPT.fetch_add(1, Ordering::SeqCst)
     );
-    let staging = r.out_dir.join(".staging").join(&token);
+    let staging = ResultDir::new(r.out_dir).staging().join(&token);
     match finalize(r.out_dir, cell, &staging, &record) {
         Ok(Placed::Result) => {}
         Ok(Placed::Aside { earlier, folder }) => {
@@ -522,7 +523,7 @@ pub fn attempt(
         std::process::id(),
         ATTEMPT.fetch_add(1, Ordering::SeqCst)
     );
-    let staging = r.out_dir.join(".staging").join(&token);
+    let staging = ResultDir::new(r.out_dir).staging().join(&token);
     let mut record = new_record(cell, plan, choice);
     record.attempt = n;
     record.seed = cell.slot.and(r.seed);
@@ -603,7 +604,7 @@ pub fn attempt(
 fn write_marker(dir: &Path, record: &CellRecord) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_string_pretty(record)? + "\n";
-    let path = dir.join("cell.json");
+    let path = layout::cell_json(dir);
     std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -611,7 +612,7 @@ fn write_marker(dir: &Path, record: &CellRecord) -> Result<()> {
 pub fn write_record(dir: &Path, record: &CellRecord) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_string_pretty(record)? + "\n";
-    crate::output::atomic_write(&dir.join("cell.json"), json.as_bytes())
+    crate::output::atomic_write(&layout::cell_json(dir), json.as_bytes())
 }
 
 fn run_round_trip(
@@ -761,7 +762,7 @@ fn judge(
     // The sampler's file, when this cell ran one (read as data, within the
     // scenario's file budget).
     record.samples = crate::ingest::samples::Samples::read(
-        &staging.join("samples.csv"),
+        &layout::samples_csv(&staging),
         r.scenario.pull_limits.file_bytes,
     )
     .and_then(|s| s.summary().ok());
@@ -1004,11 +1005,11 @@ pub enum Placed {
 /// replace what a finished one found (a `--force` rerun stopped by Ctrl-C,
 /// a runner killed during one).
 fn finished_before(target: &Path, staging: &Path) -> Option<Status> {
-    let new = CellRecord::read(&staging.join("cell.json"))?;
+    let new = CellRecord::read(&layout::cell_json(staging))?;
     if new.status != Status::Interrupted {
         return None;
     }
-    let old = CellRecord::read(&target.join("cell.json"))?;
+    let old = CellRecord::read(&layout::cell_json(target))?;
     (!matches!(old.status, Status::Interrupted | Status::NotRun)).then_some(old.status)
 }
 
@@ -1016,7 +1017,8 @@ fn finished_before(target: &Path, staging: &Path) -> Option<Status> {
 /// step, replacing what was there; an interrupted run beside a finished
 /// result goes into that result's `attempts/interrupted-<n>/` instead.
 pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<Placed> {
-    let target = cell_path(out_dir, id);
+    let set = ResultDir::new(out_dir);
+    let target = set.cell(id);
     let parent = target.parent().context("cell path has a parent")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -1026,7 +1028,7 @@ pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<Placed> {
         return Ok(Placed::Result);
     }
     if let Some(earlier) = finished_before(&target, staging) {
-        let attempts = target.join("attempts");
+        let attempts = layout::attempts(&target);
         std::fs::create_dir_all(&attempts)
             .with_context(|| format!("cannot create {}", attempts.display()))?;
         let name = (1..)
@@ -1041,7 +1043,7 @@ pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<Placed> {
         })?;
         return Ok(Placed::Aside {
             earlier,
-            folder: format!("attempts/{name}"),
+            folder: layout::attempt_folder(&name),
         });
     }
     // Swap the new folder and the old one in one step, then drop the old.
@@ -1051,9 +1053,7 @@ pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<Placed> {
     }
     // A file system without RENAME_EXCHANGE: two renames, and the old result
     // goes back if the second fails.
-    let trash = out_dir
-        .join(".trash")
-        .join(staging.file_name().unwrap_or_default());
+    let trash = set.trash().join(staging.file_name().unwrap_or_default());
     std::fs::create_dir_all(trash.parent().context("trash has a parent")?)?;
     std::fs::rename(&target, &trash)
         .with_context(|| format!("cannot move the old {} aside", target.display()))?;
@@ -1085,12 +1085,6 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
-}
-
-/// The folder of a cell in a result set.
-pub fn cell_path(out_dir: &Path, id: &str) -> PathBuf {
-    id.split('/')
-        .fold(out_dir.join("cells"), |p, seg| p.join(seg))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::cell::{cell_path, parse_log};
+use super::cell::parse_log;
 use super::current_record;
 use crate::kstrategy::lut::Lut;
 use crate::matrix::Cell;
@@ -144,7 +144,7 @@ pub fn profile_stats(s: &Scenario, out_dir: &Path, profile: &Cell) -> Result<Pro
                 .unwrap_or_else(|| "not run".into())
         ));
     }
-    let log = parse_log(s, &cell_path(out_dir, &profile.id))
+    let log = parse_log(s, &crate::layout::ResultDir::new(out_dir).cell(&profile.id))
         .ok_or_else(|| format!("the log of its profile, cell {}, is missing", profile.id))?;
     let (Some(t_prod_mean), Some(t_ker_mean)) = (log.t_prod.value(), log.t_ker.value()) else {
         return Err(format!(

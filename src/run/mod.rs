@@ -37,11 +37,12 @@ use crate::analysis::Analysis;
 use crate::board::{Cancel, format_cores, helpers};
 use crate::digest::hex_sha256;
 use crate::error::{Busy, CellsFailed, Interrupted};
+use crate::layout::{self, ResultDir};
 use crate::matrix::Cell;
 use crate::output::atomic_write;
 use crate::record::{CellRecord, Status};
 use crate::scenario::Scenario;
-use cell::{BoardRun, cell_path};
+use cell::BoardRun;
 use progress::Progress;
 
 /// Options of `klo-spec run`.
@@ -95,7 +96,7 @@ impl Halt {
 
 /// The folder of a scenario's results.
 pub fn output_dir(root: &Path, s: &Scenario) -> PathBuf {
-    root.join(&s.name)
+    ResultDir::of_scenario(root, &s.name).root().to_path_buf()
 }
 
 /// Holds `outputs/<name>/.lock` for the run: a second run on the same
@@ -114,7 +115,7 @@ impl OutputLock {
             )
         };
         std::fs::create_dir_all(dir).map_err(|e| unwritable(e, dir))?;
-        let path = dir.join(".lock");
+        let path = ResultDir::new(dir).lock();
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -185,7 +186,7 @@ pub fn wait_for<T>(
 /// Reads the record of a cell from a result set when it matches the cell's
 /// current definition (same hash).
 pub fn current_record(out_dir: &Path, cell: &Cell) -> Option<CellRecord> {
-    CellRecord::read(&cell_path(out_dir, &cell.id).join("cell.json"))
+    CellRecord::read(&layout::cell_json(&ResultDir::new(out_dir).cell(&cell.id)))
         .filter(|r| r.hash == cell.hash)
 }
 
@@ -472,8 +473,8 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         .collect();
     drop(board_locks);
     progress.finish();
-    let _ = std::fs::remove_dir_all(out_dir.join(".staging"));
-    let _ = std::fs::remove_dir_all(out_dir.join(".trash"));
+    let _ = std::fs::remove_dir_all(ResultDir::new(&out_dir).staging());
+    let _ = std::fs::remove_dir_all(ResultDir::new(&out_dir).trash());
     if let Some(HaltReason::Storage { id, error }) = halt.reason() {
         // Runs live per round (`cells/<id>/r<round>/`).
         let kept = p
@@ -499,9 +500,10 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     // The environment of each board: the pre-flight's reading, and what
     // the benchmark said of the device (from this run's cells, else as
     // the result set recorded it before).
-    let earlier_meta: Option<serde_json::Value> = std::fs::read(out_dir.join("meta.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let earlier_meta: Option<serde_json::Value> =
+        std::fs::read(ResultDir::new(&out_dir).meta_json())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
     let earlier_env = earlier_meta
         .as_ref()
         .map(crate::preflight::environment_of)
@@ -609,7 +611,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         },
     });
     atomic_write(
-        &out_dir.join("meta.json"),
+        &ResultDir::new(&out_dir).meta_json(),
         (serde_json::to_string_pretty(&meta)? + "\n").as_bytes(),
     )?;
 

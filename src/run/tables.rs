@@ -8,11 +8,12 @@ use anyhow::Result;
 
 use std::collections::BTreeSet;
 
-use super::cell::{self, cell_path};
+use super::cell;
 use super::{OutputLock, Prepared, current_record, output_dir, rounds};
 use crate::analysis::{self, Analysis, Inputs, RoundRun};
 use crate::error::UsageError;
 use crate::ingest::LogDigest;
+use crate::layout::{self, ResultDir};
 use crate::output::atomic_write;
 use crate::scenario::Scenario;
 
@@ -29,7 +30,8 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
         .par_iter()
         .enumerate()
         .flat_map_iter(|(i, c)| {
-            crate::results::cells::round_folders(&cell_path(out_dir, &c.id))
+            ResultDir::new(out_dir)
+                .rounds(&c.id)
                 .into_iter()
                 .map(move |r| (i, r))
         })
@@ -51,7 +53,7 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
                     .has_measurements()
                     .then(|| {
                         // A search's log is its K_answer run's.
-                        let dir = cell_path(out_dir, &c.id);
+                        let dir = ResultDir::new(out_dir).cell(&c.id);
                         cell::parse_log(
                             &p.scenario,
                             &record.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
@@ -108,21 +110,22 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
         luts: &p.luts,
         played_freq: &played_freq,
     })?;
+    let set = ResultDir::new(out_dir);
     for (name, table) in [
-        ("summary.csv", &analysis.summary),
-        ("rounds.csv", &analysis.rounds),
-        ("kstrategy.csv", &analysis.kstrategy),
-        ("checklist.csv", &analysis.checklist),
-        ("sweeps.csv", &analysis.sweeps),
-        ("samples.csv", &samples_table(p, sampled)),
+        (layout::SUMMARY_CSV, &analysis.summary),
+        (layout::ROUNDS_CSV, &analysis.rounds),
+        (layout::KSTRATEGY_CSV, &analysis.kstrategy),
+        (layout::CHECKLIST_CSV, &analysis.checklist),
+        (layout::SWEEPS_CSV, &analysis.sweeps),
+        (layout::SAMPLES_CSV, &samples_table(p, sampled)),
     ] {
-        atomic_write(&out_dir.join(name), table.to_csv().as_bytes())?;
+        atomic_write(&set.file(name), table.to_csv().as_bytes())?;
     }
     atomic_write(
-        &out_dir.join("checklist.md"),
+        &set.file(layout::CHECKLIST_MD),
         checklist_markdown(&p.scenario, &analysis).as_bytes(),
     )?;
-    atomic_write(&out_dir.join("scenario.yaml"), p.scenario.text.as_bytes())?;
+    atomic_write(&set.file(layout::SCENARIO_YAML), p.scenario.text.as_bytes())?;
     Ok(analysis)
 }
 
