@@ -522,7 +522,7 @@ fn calibrate_command(a: &crate::cli::CalibrateArgs) -> Result<i32> {
         None => {
             let cancel = Cancel::default();
             install_signal_handler(&cancel);
-            crate::calibrate::calibrate(
+            crate::run::calibrate::calibrate(
                 &a.board,
                 &spec,
                 inventory.file.as_deref(),

@@ -187,7 +187,7 @@ pub fn analyze(inp: &Inputs) -> Result<Analysis> {
             .filter(|r| r.record.status == Status::Ok)
             .filter_map(|r| r.record.cpu_util_pct)
             .collect();
-        let choice_mean = |f: &dyn Fn(&crate::run::kchoice::KChoice) -> Option<f64>| {
+        let choice_mean = |f: &dyn Fn(&crate::record::KChoice) -> Option<f64>| {
             let v: Vec<f64> = runs
                 .iter()
                 .filter_map(|r| r.record.k_choice.as_ref().and_then(f))

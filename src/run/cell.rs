@@ -51,7 +51,7 @@ pub struct BoardRun<'a> {
     /// `None` in plan order.
     pub seed: Option<u64>,
     /// Per (board, network): the probe's regime resolved on the board.
-    pub regimes: &'a BTreeMap<(String, String), crate::calibrate::RegimeScale>,
+    pub regimes: &'a BTreeMap<(String, String), crate::record::RegimeScale>,
     /// For a board on this machine: where its cells register, to find
     /// cells of other runs that overlapped them.
     pub activity: Option<super::activity::Activity>,

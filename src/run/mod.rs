@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod attempts;
 mod board_ctx;
+pub mod calibrate;
 pub mod cell;
 pub mod kchoice;
 pub mod plan_cost;
