@@ -116,7 +116,7 @@ pub struct CellJob {
     /// Longest the whole round trip may take before it is killed.
     pub deadline: Duration,
     /// How much of the cell folder may come back.
-    pub limits: pull::PullLimits,
+    pub limits: crate::untrusted::PullLimits,
 }
 
 /// What came back from a cell's round trip.

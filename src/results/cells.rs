@@ -96,7 +96,7 @@ pub fn file_limit(scenario_text: Option<&str>) -> u64 {
     let mib = scenario_text
         .and_then(|t| crate::yaml::parse_value(t).ok())
         .and_then(|v| v.get("pull_limits")?.get("file_mib")?.as_u64())
-        .unwrap_or(crate::board::pull::DEFAULT_FILE_MIB as u64);
+        .unwrap_or(crate::untrusted::DEFAULT_FILE_MIB as u64);
     mib.saturating_mul(crate::untrusted::MIB)
 }
 

@@ -108,7 +108,7 @@ pub fn calibrate(
                     &crate::layout::bench_log(
                         &crate::layout::ResultDir::new(&report.out_dir).cell(&rc.id),
                     ),
-                    crate::board::pull::DEFAULT_FILE_MIB as u64 * crate::untrusted::MIB,
+                    crate::untrusted::DEFAULT_FILE_MIB as u64 * crate::untrusted::MIB,
                 )
                 .unwrap_or_default();
                 let waits: Vec<f64> = (1..=k.iter.iter().copied().max().unwrap_or(0))

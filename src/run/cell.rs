@@ -110,8 +110,8 @@ fn bench_script(
         Benchmark::Probe(p) => {
             let p =
                 &crate::calibrate::probe_for(p, r.regimes, &cell.coord.board, &cell.coord.network);
-            let kernels =
-                networks::kernels(&cell.coord.network, p).context("unknown network profile")?;
+            let kernels = networks::kernels(&cell.coord.network, p.ker_scale, p.prod_scale)
+                .context("unknown network profile")?;
             files.push(("kernels.txt".to_string(), kernels.into_bytes(), DATA));
             let submit = match p.submit {
                 Submit::Native => "native",

@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod cell;
 pub mod kchoice;
 pub mod plan_cost;
+mod preflight;
 pub mod prepare;
 pub mod progress;
 pub mod rounds;
@@ -315,7 +316,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         }
     }
     // The pre-flight next: a failing check writes nothing under outputs/.
-    let preflights = preflight_boards(p, &mut lost, cancel, opts.progress)?;
+    let preflights = preflight::boards(p, &mut lost, cancel, opts.progress)?;
     // Helpers next: a compiler failure writes nothing under outputs/.
     let helper_paths = per_board(p, &mut lost, cancel, "preparing board", |b| {
         b.ensure_helpers()
@@ -638,7 +639,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
 /// Runs `op` on every board not lost, trying again while a board cannot
 /// be reached (its `retries`); a board that stays unreachable is lost, any
 /// other error stops the run (with `what` and the board's name).
-fn per_board<T>(
+pub(super) fn per_board<T>(
     p: &Prepared,
     lost: &mut BTreeMap<String, String>,
     cancel: &Cancel,
@@ -667,61 +668,6 @@ fn per_board<T>(
                 None => return Err(e.context(format!("{what} `{name}`"))),
             },
         }
-    }
-    Ok(out)
-}
-
-/// Runs the pre-flight on every board not lost (one round trip each),
-/// prints what failed or was allowed, and refuses the run (exit 2) when a
-/// check failed that neither the scenario nor `--allow` accepts. A board
-/// that cannot be reached is lost, as for its lock.
-fn preflight_boards(
-    p: &Prepared,
-    lost: &mut BTreeMap<String, String>,
-    cancel: &Cancel,
-    progress: bool,
-) -> Result<BTreeMap<String, crate::preflight::Preflight>> {
-    let settings = &p.scenario.preflight;
-    let out = per_board(p, lost, cancel, "the pre-flight of board", |b| {
-        crate::preflight::run_on(b, &p.templates, settings)
-    })?;
-    let mut failed = Vec::new();
-    for (name, pf) in &out {
-        let any = pf.checks.iter().any(|c| {
-            matches!(
-                c.outcome,
-                crate::preflight::Outcome::Fail | crate::preflight::Outcome::Allowed
-            )
-        });
-        if progress || any {
-            for line in crate::preflight::report_lines(name, pf) {
-                eprintln!("{}", crate::text::printable_lines(&line));
-            }
-        }
-        failed.extend(
-            pf.failed()
-                .map(|c| format!("`{}` on board `{name}`", c.name)),
-        );
-    }
-    if !failed.is_empty() {
-        let names: Vec<&str> = out
-            .values()
-            .flat_map(|pf| pf.failed().map(|c| c.name.as_str()))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        return Err(crate::error::UsageError::new(
-            format!(
-                "the pre-flight failed: {} (nothing was run or written)",
-                failed.join(", ")
-            ),
-            Some(format!(
-                "fix what the lines above say, or accept it for this run with {} (or in the scenario: `preflight: {{allow: [{}]}}`)",
-                names.iter().map(|n| format!("--allow {n}")).collect::<Vec<_>>().join(" "),
-                names.join(", ")
-            )),
-        )
-        .into());
     }
     Ok(out)
 }

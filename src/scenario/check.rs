@@ -392,7 +392,7 @@ pub(super) fn check(
         include,
         checks,
         lut,
-        pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
+        pull_limits: crate::untrusted::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
         thermal,
         kgsl: knobs.kgsl,
         preflight,

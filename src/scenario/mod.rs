@@ -68,7 +68,7 @@ pub struct Scenario {
     pub checks: Vec<CheckSpec>,
     pub lut: Option<LutSpec>,
     /// How much of a cell's folder may come back from its board.
-    pub pull_limits: crate::board::pull::PullLimits,
+    pub pull_limits: crate::untrusted::PullLimits,
     /// The thermal gate, when the scenario has one.
     pub thermal: Option<ThermalSpec>,
     /// kgsl knobs every cell sets (none given: empty).

@@ -9,6 +9,7 @@ use std::fmt;
 use schemars::JsonSchema;
 
 pub use super::freq::{CpuFreq, FreqValue, GpuFreq};
+pub use crate::networks::{MAX_RATIO, MIN_RATIO, Regime, RegimeName};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -513,13 +514,13 @@ impl Default for PullLimitsConfig {
 }
 
 fn default_file_mib() -> u32 {
-    crate::board::pull::DEFAULT_FILE_MIB
+    crate::untrusted::DEFAULT_FILE_MIB
 }
 fn default_cell_mib() -> u32 {
-    crate::board::pull::DEFAULT_CELL_MIB
+    crate::untrusted::DEFAULT_CELL_MIB
 }
 fn default_pull_files() -> u32 {
-    crate::board::pull::DEFAULT_FILES
+    crate::untrusted::DEFAULT_FILES
 }
 
 /// The order of the cells within a round.
@@ -736,68 +737,6 @@ pub struct ProbeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regime: Option<Regime>,
 }
-
-/// How busy the device is against the host, for the probe's networks.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Regime {
-    Named(RegimeName),
-    /// T_ker / (T_prod + flush cost) per kernel.
-    Ratio(f64),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RegimeName {
-    /// The device idles: T_ker is a third of T_prod plus the flush cost.
-    CpuBound,
-    /// T_ker equals T_prod plus the flush cost.
-    Balanced,
-    /// The host idles: T_ker is three times T_prod plus the flush cost.
-    GpuBound,
-}
-
-impl Regime {
-    /// The ratio T_ker / (T_prod + flush cost) it asks for.
-    pub fn ratio(self) -> f64 {
-        match self {
-            Regime::Named(RegimeName::CpuBound) => 1.0 / 3.0,
-            Regime::Named(RegimeName::Balanced) => 1.0,
-            Regime::Named(RegimeName::GpuBound) => 3.0,
-            Regime::Ratio(r) => r,
-        }
-    }
-
-    /// Its name in a network suffix: `cpu_bound`, `balanced`, `gpu_bound`,
-    /// or `x<ratio>`.
-    pub fn label(self) -> String {
-        match self {
-            Regime::Named(RegimeName::CpuBound) => "cpu_bound".into(),
-            Regime::Named(RegimeName::Balanced) => "balanced".into(),
-            Regime::Named(RegimeName::GpuBound) => "gpu_bound".into(),
-            Regime::Ratio(r) => format!("x{r}"),
-        }
-    }
-
-    /// Reads a network suffix (see [`Regime::label`]).
-    pub fn parse(s: &str) -> Option<Regime> {
-        match s {
-            "cpu_bound" => Some(Regime::Named(RegimeName::CpuBound)),
-            "balanced" => Some(Regime::Named(RegimeName::Balanced)),
-            "gpu_bound" => Some(Regime::Named(RegimeName::GpuBound)),
-            _ => s
-                .strip_prefix('x')?
-                .parse::<f64>()
-                .ok()
-                .filter(|r| (MIN_RATIO..=MAX_RATIO).contains(r))
-                .map(Regime::Ratio),
-        }
-    }
-}
-
-/// The ratios a regime may ask for.
-pub const MIN_RATIO: f64 = 0.01;
-pub const MAX_RATIO: f64 = 100.0;
 
 fn one() -> f64 {
     1.0
