@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::json;
 
+use crate::axes::strategy_label;
 use crate::board::Cancel;
 use crate::cli::{BoardCommand, Cli, Command, Common, LutCommand, RunArgs};
 use crate::error::UsageError;
-use crate::matrix::coord::strategy_label;
 use crate::output::{Table, atomic_write};
 use crate::render::Templates;
 use crate::run::{self, Prepared, RunOptions};
@@ -220,11 +220,12 @@ fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
     let uses = s.axes.iter().any(|ax| {
         ax.values
             .iter()
-            .any(|v| matches!(v, crate::matrix::coord::AxisValue::Strategy(st) if st.uses_lut()))
+            .any(|v| matches!(v, crate::axes::AxisValue::Strategy(st) if st.uses_lut()))
     }) || s.include.iter().any(|e| {
-        e.pick.pairs.iter().any(
-            |(_, v)| matches!(v, crate::matrix::coord::AxisValue::Strategy(st) if st.uses_lut()),
-        )
+        e.pick
+            .pairs
+            .iter()
+            .any(|(_, v)| matches!(v, crate::axes::AxisValue::Strategy(st) if st.uses_lut()))
     });
     let missing: Vec<String> = s
         .boards

@@ -11,6 +11,7 @@
 //! (SVG) and `report` (HTML and Markdown pages).
 
 pub mod analysis;
+pub mod axes;
 pub mod board;
 pub mod calibrate;
 pub mod cli;

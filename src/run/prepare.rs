@@ -9,12 +9,12 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{cell, kchoice};
+use crate::axes::{Axis, AxisValue};
 use crate::board::freqplan::{self, FreqPlan};
 use crate::board::inventory::{self, Inventory};
 use crate::board::{self, Topology, Transport, format_cores, helpers, local};
 use crate::error::{Diagnostic, InputError, suggest};
 use crate::kstrategy::lut::Lut;
-use crate::matrix::coord::{Axis, AxisValue};
 use crate::matrix::hash::{self, HashContext};
 use crate::matrix::{self, Cell};
 use crate::render::Templates;

@@ -13,8 +13,8 @@ use super::check_values::{
 };
 use super::raw::{self, RawScenario};
 use super::{AxisSpec, IncludeEntry, Pick, Scenario};
+use crate::axes::{Axis, AxisValue, STOCK_KNOBS};
 use crate::error::{Diagnostic, InputError, suggest};
-use crate::matrix::coord::{Axis, AxisValue, STOCK_KNOBS};
 use crate::networks;
 use crate::scenario::{Benchmark, CpuFreq, GpuFreq, Strategy};
 use crate::yaml::source::SourceMap;

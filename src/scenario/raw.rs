@@ -8,7 +8,8 @@ use std::fmt;
 
 use schemars::JsonSchema;
 
-pub use super::freq::{CpuFreq, FreqValue, GpuFreq};
+pub use crate::axes::freq::{CpuFreq, FreqValue, GpuFreq};
+pub use crate::axes::strategy::{FromProfile, ProfileKind, SearchSpec, Strategy, Sweep};
 pub use crate::networks::{MAX_RATIO, MIN_RATIO, Regime, RegimeName};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -199,7 +200,7 @@ pub struct RawScenario {
     /// Each device's `min_freq` and `max_freq` are set to it, read back
     /// before and after the benchmark, and put back.
     #[serde(default)]
-    pub devfreq: Option<super::freq::DevfreqSetting>,
+    pub devfreq: Option<crate::axes::freq::DevfreqSetting>,
     /// Mali knobs set for every cell, read back and put back: each given
     /// one needs a Mali GPU with that file on every board of the scenario.
     #[serde(default)]
@@ -232,7 +233,7 @@ pub struct KnobSet {
     pub cpuidle: Option<BTreeMap<String, u32>>,
     /// Devfreq devices pinned (as `devfreq`).
     #[serde(default)]
-    pub devfreq: Option<super::freq::DevfreqSetting>,
+    pub devfreq: Option<crate::axes::freq::DevfreqSetting>,
     /// kgsl knobs (as `kgsl`).
     #[serde(default)]
     pub kgsl: Option<KgslKnobs>,
@@ -916,82 +917,6 @@ pub struct Matrix {
     /// Knob set names from `knob_sets` (or `stock`: the scenario's own
     /// knobs).
     pub knobs: Option<Vec<String>>,
-}
-
-/// How the flush period K is chosen.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Strategy {
-    /// K = 1: flush after every kernel (the frameworks' default; the
-    /// speedup baseline).
-    Default,
-    /// A given K.
-    Fixed(u32),
-    /// Every K of a list, one cell each; the best is K_answer.
-    Sweep(Sweep),
-    /// One K for the whole inference: the LUT's K_opt for the mean T_prod
-    /// and T_ker of a profile (the `default` cell of the same board, network
-    /// and frequencies; without load for `baseline`, with the cell's own
-    /// load for `self`).
-    Constant(FromProfile),
-    /// A flush schedule fixed before the run: LUT lookups over segments of
-    /// the profile's per-kernel T_prod and T_ker.
-    Static(FromProfile),
-    /// K looked up in the LUT during the run, with the running mean of T_prod.
-    Dynamic,
-    /// K_answer found by a search over K = 1..=k_max, with fewer runs than
-    /// a sweep of all of them.
-    Search(SearchSpec),
-}
-
-/// Where a LUT strategy takes its profile from.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct FromProfile {
-    /// `baseline`: the profile without load; `self`: with the cell's load.
-    pub profile: ProfileKind,
-    /// Take the profile at this CPU frequency setting instead of the cell's
-    /// (e.g. K_opt,maxfreq run at F_min).
-    #[serde(default)]
-    pub cpu_freq: Option<CpuFreq>,
-    /// Take the profile at this GPU frequency setting instead of the cell's.
-    #[serde(default)]
-    pub gpu_freq: Option<GpuFreq>,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ProfileKind {
-    Baseline,
-    #[serde(rename = "self")]
-    SelfLoad,
-}
-
-/// A K_answer search.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct SearchSpec {
-    /// The largest K tried.
-    #[schemars(range(min = 2, max = 4096))]
-    pub k_max: u32,
-}
-
-/// A K sweep.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct Sweep {
-    /// The K values to run, each at least 1.
-    pub k: Vec<u32>,
 }
 
 /// Picks combinations: each key given must equal the combination's value.
