@@ -7,8 +7,9 @@ use anyhow::Result;
 use crate::error::{UsageError, suggest};
 use crate::export::{Data, TableFormat, TableName, table_data};
 use crate::output::{Table, terminal};
-use crate::results::{ResultSet, Source, frame_table};
-use crate::run::{CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS};
+use crate::results::{
+    CHECKLIST_TERMINAL_COLUMNS, ResultSet, SUMMARY_TERMINAL_COLUMNS, Source, frame_table,
+};
 
 /// How `show` prints a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

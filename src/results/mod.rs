@@ -61,6 +61,35 @@ pub struct ResultSet {
     pub cells_root: Option<PathBuf>,
 }
 
+/// The summary columns printed on a terminal (`run`, `show`).
+pub const SUMMARY_TERMINAL_COLUMNS: [&str; 11] = [
+    "id",
+    "status",
+    "rounds",
+    "latency_mean_us",
+    "latency_cv_between_pct",
+    "t_prod_mean_us",
+    "t_ker_mean_us",
+    "t_idle_mean_us",
+    "speedup",
+    "cpu_util_pct",
+    "loads_alive",
+];
+
+/// The checklist columns printed on a terminal (`run`, `show`).
+pub const CHECKLIST_TERMINAL_COLUMNS: [&str; 10] = [
+    "check",
+    "group",
+    "metric",
+    "kind",
+    "rounds",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p_holm",
+    "verdict",
+];
+
 /// Most bytes of one table or meta file of a result set.
 const TABLE_MAX: u64 = 1 << 30;
 

@@ -19,10 +19,7 @@ mod tables;
 mod worker;
 
 pub use prepare::{Prepared, prepare, prepare_calibrating};
-pub use tables::{
-    CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS, analyze_only, checklist_markdown,
-    print_tables, write_tables,
-};
+pub use tables::{analyze_only, checklist_markdown, print_tables, write_tables};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;

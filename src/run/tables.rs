@@ -15,6 +15,7 @@ use crate::error::UsageError;
 use crate::ingest::LogDigest;
 use crate::layout::{self, ResultDir};
 use crate::output::atomic_write;
+use crate::results::{CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS};
 use crate::scenario::Scenario;
 
 /// Logs read and reduced at a time by `write_tables`.
@@ -192,35 +193,6 @@ pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
 
 /// How the checklist decides, as its Markdown page says.
 pub const METHOD: &str = "Each row compares cell `a` with cell `b` of one group (cells that agree on every axis the check does not name) on per-round figures: each round's run gives one value per metric, the mean over its measured inferences; inferences of one run are not independent samples. Test: Student's t on the log of the figures, paired by round when both cells ran ok in the same rounds (else Welch, Welch-Satterthwaite degrees of freedom); speedups are taken per round against the condition's `default` cell. `ratio` is the ratio tested, exp(mean log difference), with its 95% interval; `mean_a` and `mean_b` are geometric means over the rounds tested; `hl_ratio` the Hodges-Lehmann estimate. Verdicts use `p_holm` (Holm over the groups of a check); `q_bh` is the Benjamini-Hochberg q over the checklist. PASS: the check's hypothesis at alpha (differ: two-sided; lower/higher: one-sided; similar: the (1 - 2 alpha) interval inside the tolerance, TOST). FAIL: the (1 - 2 alpha) interval inside the tolerance (differ, lower, higher), significantly the other way (lower, higher), or entirely outside the tolerance (similar). INCONCLUSIVE rows give the minimum detectable effect at power 0.8 (`mde_pct`) and the rounds that would detect the observed effect (`rounds_needed`).";
-
-/// The summary columns printed on a terminal (`run`, `show`).
-pub const SUMMARY_TERMINAL_COLUMNS: [&str; 11] = [
-    "id",
-    "status",
-    "rounds",
-    "latency_mean_us",
-    "latency_cv_between_pct",
-    "t_prod_mean_us",
-    "t_ker_mean_us",
-    "t_idle_mean_us",
-    "speedup",
-    "cpu_util_pct",
-    "loads_alive",
-];
-
-/// The checklist columns printed on a terminal (`run`, `show`).
-pub const CHECKLIST_TERMINAL_COLUMNS: [&str; 10] = [
-    "check",
-    "group",
-    "metric",
-    "kind",
-    "rounds",
-    "ratio",
-    "ratio_ci_low",
-    "ratio_ci_high",
-    "p_holm",
-    "verdict",
-];
 
 /// Prints the checklist (and where the tables are) on stdout.
 pub fn print_tables(a: &Analysis) {
