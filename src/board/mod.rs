@@ -4,6 +4,7 @@
 //! ([`remote::RemoteBoard`]) plug in behind the same trait.
 
 pub mod adb;
+pub mod channel;
 pub mod check;
 pub mod emulate;
 pub mod freqplan;
