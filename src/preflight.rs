@@ -520,7 +520,7 @@ pub const DEVICE_ENVIRONMENT: [&str; 4] = [
 ];
 
 /// One difference between two environments of a board.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvChange {
     pub board: String,
     pub key: String,
@@ -552,13 +552,6 @@ pub fn compare_environments(
         }
     }
     out
-}
-
-/// The `environment` of a meta.json value, if it has one.
-pub fn environment_of(meta: &serde_json::Value) -> BTreeMap<String, BTreeMap<String, String>> {
-    meta.get("environment")
-        .and_then(|e| serde_json::from_value(e.clone()).ok())
-        .unwrap_or_default()
 }
 
 /// One line per change: `board `rb5`: kernel.release 5.4.61 -> 5.4.86`.

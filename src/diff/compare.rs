@@ -207,9 +207,10 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
 /// The differences between the environments the two meta.json record
 /// (none when either has no record: an older result set).
 fn environment_changes(old: &ResultSet, new: &ResultSet) -> Vec<crate::preflight::EnvChange> {
-    use crate::preflight::{compare_environments, environment_of};
     match (&old.meta, &new.meta) {
-        (Some(a), Some(b)) => compare_environments(&environment_of(a), &environment_of(b)),
+        (Some(a), Some(b)) => {
+            crate::preflight::compare_environments(&a.environment, &b.environment)
+        }
         _ => Vec::new(),
     }
 }

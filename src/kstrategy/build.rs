@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use super::lut::Lut;
 use crate::error::UsageError;
 use crate::layout::{self, ResultDir};
+use crate::record::RunMeta;
 
 /// Which slice of a result set a LUT is built from; None means "the only
 /// one there is".
@@ -118,18 +119,18 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
                 .push((k, p, kk, lat));
         }
     }
-    let meta: serde_json::Value = std::fs::read_to_string(set.meta_json())
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let s = |v: &serde_json::Value| v.as_str().unwrap_or("unknown").to_string();
+    let meta = RunMeta::read(&set.meta_json()).unwrap_or_default();
+    let s = |v: Option<&String>| v.map_or("unknown", String::as_str).to_string();
     let provenance = vec![
         ("board".to_string(), board.clone()),
         (
             "board_identity".to_string(),
-            s(&meta["boards"][&board]["identity"]),
+            s(meta.boards.get(&board).and_then(|b| b.identity.as_ref())),
         ),
-        ("helpers".to_string(), s(&meta["helpers_source_sha256"])),
+        (
+            "helpers".to_string(),
+            s(meta.helpers_source_sha256.as_ref()),
+        ),
         (
             "condition".to_string(),
             format!("load-{load}/cpu-{cpu}/gpu-{gpu}"),
@@ -139,7 +140,7 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
             format!(
                 "{} (scenario sha256 {})",
                 dir.display(),
-                s(&meta["scenario"]["sha256"])
+                s(meta.scenario.sha256.as_ref())
             ),
         ),
         ("grid_points".to_string(), groups.len().to_string()),

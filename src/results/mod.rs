@@ -18,6 +18,7 @@ use crate::error::UsageError;
 use crate::layout::{self, ResultDir};
 use crate::output::Table;
 pub use crate::output::read::{frame_table, parse_csv};
+use crate::record::RunMeta;
 
 /// Where a result set is read from.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +56,7 @@ pub struct ResultSet {
     /// K_opt (from a LUT) against K_answer per condition, when the run
     /// wrote kstrategy.csv (empty otherwise).
     pub kstrategy: Table,
-    pub meta: Option<serde_json::Value>,
+    pub meta: Option<RunMeta>,
     pub scenario_text: Option<String>,
     /// The folder holding `cells/`, for a set read from disk.
     pub cells_root: Option<PathBuf>,
@@ -163,9 +164,7 @@ impl ResultSet {
         let sweeps = table(layout::SWEEPS_CSV)?;
         let kstrategy = table(layout::KSTRATEGY_CSV)?;
         let meta = match read(layout::META_JSON)? {
-            Some(b) => {
-                Some(serde_json::from_slice(&b).with_context(|| format!("{label}/meta.json"))?)
-            }
+            Some(b) => Some(RunMeta::from_slice(&b).with_context(|| format!("{label}/meta.json"))?),
             None => None,
         };
         let scenario_text =

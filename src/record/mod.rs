@@ -1,12 +1,17 @@
 //! `cell.json`: what the runner knows about one cell after it ran. Written
 //! into `cells/<id>/` with the cell's files; read back by resume and by the
 //! analysis. Volatile values (times, host) live here, never in the tables.
+//! `meta.json`, what a whole run did, is [`meta`].
+
+pub mod meta;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+pub use meta::RunMeta;
 
 /// How a cell's K was chosen: recorded in cell.json and summary.csv.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
