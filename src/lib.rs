@@ -9,6 +9,15 @@
 //! Reading results back: `results` (a result set from a folder or a git
 //! revision) -> `diff`, `show`, `export` (one writer per format), `plot`
 //! (SVG) and `report` (HTML and Markdown pages).
+//!
+//! The modules point one way, with no cycle between top-level modules:
+//! what several share is in leaf modules (`axes`: the axes, frequencies,
+//! strategies and their labels; `layout`: a result set's paths; `host`:
+//! this machine and the time; `text`, `untrusted`, `error`, `digest`), a
+//! run's records are `record` (`cell.json`, `meta.json`), and only the
+//! command layer (`main.rs`, `cli.rs`, `commands.rs`) knows clap: the
+//! library takes its own option types. `cargo test --test modules`
+//! checks it.
 
 pub mod analysis;
 pub mod axes;
