@@ -119,33 +119,8 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
                 .push((k, p, kk, lat));
         }
     }
-    let meta = RunMeta::read(&set.meta_json()).unwrap_or_default();
-    let s = |v: Option<&String>| v.map_or("unknown", String::as_str).to_string();
-    let provenance = vec![
-        ("board".to_string(), board.clone()),
-        (
-            "board_identity".to_string(),
-            s(meta.boards.get(&board).and_then(|b| b.identity.as_ref())),
-        ),
-        (
-            "helpers".to_string(),
-            s(meta.helpers_source_sha256.as_ref()),
-        ),
-        (
-            "condition".to_string(),
-            format!("load-{load}/cpu-{cpu}/gpu-{gpu}"),
-        ),
-        (
-            "source".to_string(),
-            format!(
-                "{} (scenario sha256 {})",
-                dir.display(),
-                s(meta.scenario.sha256.as_ref())
-            ),
-        ),
-        ("grid_points".to_string(), groups.len().to_string()),
-    ];
-    let mut provenance = provenance;
+    let condition = format!("load-{load}/cpu-{cpu}/gpu-{gpu}");
+    let mut provenance = run_provenance(dir, &board, condition, groups.len());
     // What K means depends on how the probe submitted and what a flush
     // cost: a LUT is for scenarios that do the same.
     if let Some(probe) = probe_settings(dir) {
@@ -165,6 +140,40 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
         format!("klo-spec {}", env!("CARGO_PKG_VERSION")),
     )]);
     Ok(super::lut::from_sweeps(&groups, provenance))
+}
+
+/// Where a LUT comes from, as its result set's meta.json says: the board
+/// and its identity, the helpers, the condition, the scenario's hash
+/// (`unknown` for what meta.json lacks).
+fn run_provenance(
+    dir: &Path,
+    board: &str,
+    condition: String,
+    grid_points: usize,
+) -> Vec<(String, String)> {
+    let meta = RunMeta::read(&ResultDir::new(dir).meta_json()).unwrap_or_default();
+    let s = |v: Option<&String>| v.map_or("unknown", String::as_str).to_string();
+    vec![
+        ("board".to_string(), board.to_string()),
+        (
+            "board_identity".to_string(),
+            s(meta.boards.get(board).and_then(|b| b.identity.as_ref())),
+        ),
+        (
+            "helpers".to_string(),
+            s(meta.helpers_source_sha256.as_ref()),
+        ),
+        ("condition".to_string(), condition),
+        (
+            "source".to_string(),
+            format!(
+                "{} (scenario sha256 {})",
+                dir.display(),
+                s(meta.scenario.sha256.as_ref())
+            ),
+        ),
+        ("grid_points".to_string(), grid_points.to_string()),
+    ]
 }
 
 /// `submit=deferred flush_units=12000`: the settings that define K, from

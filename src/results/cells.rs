@@ -100,6 +100,55 @@ pub fn file_limit(scenario_text: Option<&str>) -> u64 {
     mib.saturating_mul(crate::untrusted::MIB)
 }
 
+/// A usable run's log and `device_info`, or why the run is not usable.
+type Found = Result<(PathBuf, BTreeMap<String, String>), String>;
+
+/// A run's log as the summary row may use it: `None` for a run that is
+/// not `ok`; why not, for a run whose record or log is not usable;
+/// otherwise the log's path (a regular file within `limit` bytes, not
+/// read) and the record's `device_info`.
+fn run_log(dir: &std::path::Path, hash: &str, round: u32, limit: u64) -> Option<Found> {
+    match CellRecord::read(&layout::cell_json(dir)) {
+        None => Some(Err(format!("round {round}: no readable cell.json"))),
+        Some(rec) if rec.hash != hash => Some(Err(format!(
+            "round {round}: cell.json has hash {}, the table {}",
+            rec.hash, hash
+        ))),
+        Some(rec) if rec.status != Status::Ok => None,
+        Some(rec)
+            if rec.log_dir.as_ref().is_some_and(|d| {
+                !std::path::Path::new(d)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+            }) =>
+        {
+            Some(Err(format!(
+                "round {round}: cell.json names a log folder outside the cell"
+            )))
+        }
+        Some(rec) => {
+            let path = layout::bench_log(
+                &rec.log_dir
+                    .as_ref()
+                    .map_or(dir.to_path_buf(), |d| dir.join(d)),
+            );
+            // Readable as a log is read: a regular file, no
+            // link followed, within the budget.
+            let checked = crate::untrusted::open_regular(&path).and_then(|(_, size)| {
+                if size > limit {
+                    Err(crate::untrusted::too_large(size, limit))
+                } else {
+                    Ok(())
+                }
+            });
+            Some(match checked {
+                Ok(()) => Ok((path, rec.device_info)),
+                Err(e) => Err(format!("round {round}: bench.log: {e}")),
+            })
+        }
+    }
+}
+
 impl Cells {
     /// Indexes the runs behind the summary rows with measurements: reads
     /// their `cell.json` files and checks that each log is a regular file
@@ -118,7 +167,6 @@ impl Cells {
             (Some(i), Some(s), Some(h)) => (i, s, h),
             _ => anyhow::bail!("{}: summary.csv lacks id, status or hash", set.label),
         };
-        type Found = Result<(PathBuf, BTreeMap<String, String>), String>;
         let rounds_c = t.column("rounds");
         // A row has measurements when one of its rounds is ok (or, for a
         // set without a rounds column, when its status says so).
@@ -146,45 +194,7 @@ impl Cells {
             .par_iter()
             .map(|&(i, round)| {
                 let r = &t.rows[i];
-                let dir = set_dir.run(&r[id_c], round);
-                let log = match CellRecord::read(&layout::cell_json(&dir)) {
-                    None => Some(Err(format!("round {round}: no readable cell.json"))),
-                    Some(rec) if rec.hash != r[hash_c] => Some(Err(format!(
-                        "round {round}: cell.json has hash {}, the table {}",
-                        rec.hash, r[hash_c]
-                    ))),
-                    Some(rec) if rec.status != Status::Ok => None,
-                    Some(rec)
-                        if rec.log_dir.as_ref().is_some_and(|d| {
-                            !std::path::Path::new(d)
-                                .components()
-                                .all(|c| matches!(c, std::path::Component::Normal(_)))
-                        }) =>
-                    {
-                        Some(Err(format!(
-                            "round {round}: cell.json names a log folder outside the cell"
-                        )))
-                    }
-                    Some(rec) => {
-                        let path = layout::bench_log(
-                            &rec.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
-                        );
-                        // Readable as a log is read: a regular file, no
-                        // link followed, within the budget.
-                        let checked =
-                            crate::untrusted::open_regular(&path).and_then(|(_, size)| {
-                                if size > limit {
-                                    Err(crate::untrusted::too_large(size, limit))
-                                } else {
-                                    Ok(())
-                                }
-                            });
-                        Some(match checked {
-                            Ok(()) => Ok((path, rec.device_info)),
-                            Err(e) => Err(format!("round {round}: bench.log: {e}")),
-                        })
-                    }
-                };
+                let log = run_log(&set_dir.run(&r[id_c], round), &r[hash_c], round, limit);
                 (i, round, log)
             })
             .collect();

@@ -40,6 +40,20 @@ pub fn calibrate(
     cancel: &Cancel,
     progress: bool,
 ) -> Result<Calibration> {
+    let (p, report) = run_calibration(board, spec, inventory, templates, cancel, progress)?;
+    let m = measure(&p, &report.out_dir);
+    keep(board, spec, &p, &report.out_dir, m)
+}
+
+/// Runs the calibration scenario on the board, into klo-spec's cache.
+fn run_calibration(
+    board: &str,
+    spec: &ProbeSpec,
+    inventory: Option<&Path>,
+    templates: Option<&Path>,
+    cancel: &Cancel,
+    progress: bool,
+) -> Result<(super::Prepared, super::RunReport)> {
     let root = helpers::cache_dir().join("calibration").join(board);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     let file = root.join(format!("{}.yaml", probe_key(spec)));
@@ -63,16 +77,37 @@ pub fn calibrate(
         cancel,
     )?;
     report.outcome(cancel)?;
-    // Per round, the median over its measured kernels (the first of each
-    // inference left out): a kernel the scheduler preempted does not move
-    // it, where it would move a mean.
-    let (mut host, mut dev, mut fixed, mut latency, mut foreign) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    Ok((p, report))
+}
+
+/// Per round of the calibration run, the figures it gives.
+#[derive(Default)]
+struct Measured {
+    /// One host work unit, one device work unit, a flush's fixed part,
+    /// the submission latency (µs), and the CPU share other work took (%).
+    host: Vec<f64>,
+    dev: Vec<f64>,
+    fixed: Vec<f64>,
+    latency: Vec<f64>,
+    foreign: Vec<f64>,
+}
+
+/// Per round, the median over its measured kernels (the first of each
+/// inference left out): a kernel the scheduler preempted does not move
+/// it, where it would move a mean.
+fn measure(p: &super::Prepared, out_dir: &Path) -> Measured {
+    let Measured {
+        mut host,
+        mut dev,
+        mut fixed,
+        mut latency,
+        mut foreign,
+    } = Measured::default();
     for c in &p.cells {
         let host_heavy = c.coord.network == format!("synth-{KERNELS}-{UNITS}-1");
         for round in 1..=ROUNDS {
             let rc = super::rounds::round_cell(c, round, 0);
-            let rec = super::current_record(&report.out_dir, &rc);
+            let rec = super::current_record(out_dir, &rc);
             if let Some(f) = rec.as_ref().and_then(|r| r.foreign_cpu_pct) {
                 foreign.push(f);
             }
@@ -81,7 +116,7 @@ pub fn calibrate(
                 .then(|| {
                     super::cell::parse_log_full(
                         &p.scenario,
-                        &crate::layout::ResultDir::new(&report.out_dir).cell(&rc.id),
+                        &crate::layout::ResultDir::new(out_dir).cell(&rc.id),
                     )
                 })
                 .flatten();
@@ -105,9 +140,7 @@ pub fn calibrate(
                 // The device idles on this network: a kernel starts as
                 // soon as its flush has reached it.
                 let text = crate::untrusted::read_lossy(
-                    &crate::layout::bench_log(
-                        &crate::layout::ResultDir::new(&report.out_dir).cell(&rc.id),
-                    ),
+                    &crate::layout::bench_log(&crate::layout::ResultDir::new(out_dir).cell(&rc.id)),
                     crate::untrusted::DEFAULT_FILE_MIB as u64 * crate::untrusted::MIB,
                 )
                 .unwrap_or_default();
@@ -125,16 +158,41 @@ pub fn calibrate(
             }
         }
     }
+    Measured {
+        host,
+        dev,
+        fixed,
+        latency,
+        foreign,
+    }
+}
+
+/// The calibration from the rounds' figures, kept in the cache (with a
+/// warning when other work disturbed it).
+fn keep(
+    board: &str,
+    spec: &ProbeSpec,
+    p: &super::Prepared,
+    out_dir: &Path,
+    m: Measured,
+) -> Result<Calibration> {
+    let Measured {
+        host,
+        dev,
+        fixed,
+        latency,
+        foreign,
+    } = m;
     let (Some(a), Some(b)) = (median(&host), median(&dev)) else {
         anyhow::bail!(
             "the calibration run on board `{board}` measured no ok round: see {}",
-            report.out_dir.display()
+            out_dir.display()
         );
     };
     let ran_on = p
         .cells
         .first()
-        .and_then(|c| super::current_record(&report.out_dir, &super::rounds::round_cell(c, 1, 0)))
+        .and_then(|c| super::current_record(out_dir, &super::rounds::round_cell(c, 1, 0)))
         .and_then(|r| crate::kstrategy::build::device_of(&r));
     let mut spread = BTreeMap::new();
     for (name, v) in [
@@ -161,7 +219,7 @@ pub fn calibrate(
         foreign_cpu_pct: median(&foreign),
         rounds: ROUNDS,
         measured_at: crate::host::now_rfc3339(),
-        source: report.out_dir.display().to_string(),
+        source: out_dir.display().to_string(),
     };
     atomic_write(
         &path(board, spec),

@@ -97,7 +97,6 @@ pub(super) struct Facts<'a> {
 /// meta.json of a run that ends now.
 pub(super) fn build(p: &Prepared, opts: &RunOptions, cancel: &Cancel, f: Facts) -> RunMeta {
     let s = &p.scenario;
-    let (plan, resume) = (f.plan, &f.plan.resume);
     RunMeta {
         scenario: ScenarioInfo {
             name: s.name.clone(),
@@ -113,20 +112,7 @@ pub(super) fn build(p: &Prepared, opts: &RunOptions, cancel: &Cancel, f: Facts) 
             arch: Some(std::env::consts::ARCH.to_string()),
             kernel: Some(crate::host::kernel_release()),
         },
-        boards: p
-            .boards
-            .keys()
-            .map(|b| {
-                let info = BoardInfo {
-                    identity: Some(p.identities[b].clone()),
-                    cores: Some(format_cores(&p.cores[b])),
-                    helpers: f.helper_paths.get(b).cloned(),
-                    transport: Some(p.boards[b].config().describe()),
-                    lost: f.lost.get(b).cloned(),
-                };
-                (b.clone(), info)
-            })
-            .collect(),
+        boards: boards(p, &f),
         helpers_source_sha256: Some(helpers::source_hash()),
         regimes: p
             .regimes
@@ -141,22 +127,8 @@ pub(super) fn build(p: &Prepared, opts: &RunOptions, cancel: &Cancel, f: Facts) 
             })
             .collect(),
         notes: p.notes.clone(),
-        preflight: f
-            .preflights
-            .iter()
-            .map(|(b, pf)| {
-                let info = PreflightInfo {
-                    checks: pf.checks.clone(),
-                    allowed_by: AllowedBy {
-                        scenario: s.preflight.allow.clone(),
-                        battery_min_pct: s.preflight.battery_min_pct,
-                        free_mib: s.preflight.free_mib,
-                    },
-                };
-                (b.clone(), info)
-            })
-            .collect(),
-        environment: f.environment,
+        preflight: preflights(p, &f),
+        environment: f.environment.clone(),
         templates: Some(
             p.templates
                 .overrides()
@@ -164,48 +136,91 @@ pub(super) fn build(p: &Prepared, opts: &RunOptions, cancel: &Cancel, f: Facts) 
                 .map(|o| o.display().to_string())
                 .collect(),
         ),
-        run: RunInfo {
-            started_at: Some(f.started_at),
-            finished_at: Some(crate::host::now_rfc3339()),
-            wall_s: Some((f.t0.elapsed().as_secs_f64() * 10.0).round() / 10.0),
-            cells_total: p.cells.len(),
-            order: OrderInfo {
-                rounds: plan.rounds,
-                seed: plan.random.then_some(plan.seed),
-                order: if plan.random { "random" } else { "plan" }.to_string(),
-                how: "every cell once per round; within a round, a random order drawn from the seed (ChaCha8, one stream per round); profiles before the cells that take K from them".to_string(),
-                lanes: plan.schedules.iter().map(|(lane, _)| lane.clone()).collect(),
-            },
-            runs_total: p.cells.len() * plan.rounds as usize,
-            runs_selected: resume.selected,
-            runs_run: f.runs_run,
-            runs_skipped: if opts.force { 0 } else { resume.done },
-            resume: ResumeInfo {
-                done: resume.done,
-                missing: resume.missing,
-                changed: resume.changed,
-                failed_before: resume.failed.clone(),
-                cut_off: plan.cut_off.iter().map(|c| c.id.clone()).collect(),
-                profiles_added: resume.profiles_added,
-            },
-            only: opts.only.clone(),
-            rerun_failed: opts.rerun_failed,
-            force: opts.force,
-            on_failure: match s.on_failure {
-                crate::scenario::OnFailure::KeepGoing => "keep_going",
-                crate::scenario::OnFailure::Bail => "bail",
-            }
-            .to_string(),
-            bailed_after: match f.halted {
-                Some(HaltReason::Bail { id, status }) => Some(Bailed {
-                    id: id.clone(),
-                    status: *status,
-                }),
-                _ => None,
-            },
-            interrupted: cancel.is_cancelled(),
-            environment_changed: f.env_changes,
-            by_status: Some(f.by_status),
+        run: run_info(p, opts, cancel, f),
+    }
+}
+
+/// Each board: what it is, its cores and helpers, whether it was lost.
+fn boards(p: &Prepared, f: &Facts) -> BTreeMap<String, BoardInfo> {
+    p.boards
+        .keys()
+        .map(|b| {
+            let info = BoardInfo {
+                identity: Some(p.identities[b].clone()),
+                cores: Some(format_cores(&p.cores[b])),
+                helpers: f.helper_paths.get(b).cloned(),
+                transport: Some(p.boards[b].config().describe()),
+                lost: f.lost.get(b).cloned(),
+            };
+            (b.clone(), info)
+        })
+        .collect()
+}
+
+/// Each board's pre-flight checks and the settings they were judged by.
+fn preflights(p: &Prepared, f: &Facts) -> BTreeMap<String, PreflightInfo> {
+    let s = &p.scenario;
+    f.preflights
+        .iter()
+        .map(|(b, pf)| {
+            let info = PreflightInfo {
+                checks: pf.checks.clone(),
+                allowed_by: AllowedBy {
+                    scenario: s.preflight.allow.clone(),
+                    battery_min_pct: s.preflight.battery_min_pct,
+                    free_mib: s.preflight.free_mib,
+                },
+            };
+            (b.clone(), info)
+        })
+        .collect()
+}
+
+/// The run itself: its times, order, what resume found and how it ended.
+fn run_info(p: &Prepared, opts: &RunOptions, cancel: &Cancel, f: Facts) -> RunInfo {
+    let s = &p.scenario;
+    let (plan, resume) = (f.plan, &f.plan.resume);
+    RunInfo {
+        started_at: Some(f.started_at),
+        finished_at: Some(crate::host::now_rfc3339()),
+        wall_s: Some((f.t0.elapsed().as_secs_f64() * 10.0).round() / 10.0),
+        cells_total: p.cells.len(),
+        order: OrderInfo {
+            rounds: plan.rounds,
+            seed: plan.random.then_some(plan.seed),
+            order: if plan.random { "random" } else { "plan" }.to_string(),
+            how: "every cell once per round; within a round, a random order drawn from the seed (ChaCha8, one stream per round); profiles before the cells that take K from them".to_string(),
+            lanes: plan.schedules.iter().map(|(lane, _)| lane.clone()).collect(),
         },
+        runs_total: p.cells.len() * plan.rounds as usize,
+        runs_selected: resume.selected,
+        runs_run: f.runs_run,
+        runs_skipped: if opts.force { 0 } else { resume.done },
+        resume: ResumeInfo {
+            done: resume.done,
+            missing: resume.missing,
+            changed: resume.changed,
+            failed_before: resume.failed.clone(),
+            cut_off: plan.cut_off.iter().map(|c| c.id.clone()).collect(),
+            profiles_added: resume.profiles_added,
+        },
+        only: opts.only.clone(),
+        rerun_failed: opts.rerun_failed,
+        force: opts.force,
+        on_failure: match s.on_failure {
+            crate::scenario::OnFailure::KeepGoing => "keep_going",
+            crate::scenario::OnFailure::Bail => "bail",
+        }
+        .to_string(),
+        bailed_after: match f.halted {
+            Some(HaltReason::Bail { id, status }) => Some(Bailed {
+                id: id.clone(),
+                status: *status,
+            }),
+            _ => None,
+        },
+        interrupted: cancel.is_cancelled(),
+        environment_changed: f.env_changes,
+        by_status: Some(f.by_status),
     }
 }
