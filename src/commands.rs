@@ -20,36 +20,7 @@ mod options;
 /// Runs a parsed command line; returns the exit code for success.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Run(a) => {
-            let cancel = Cancel::default();
-            install_signal_handler(&cancel);
-            build_missing_luts(&a, &cancel)?;
-            let mut p = prepare_calibrating(&a.common, &cancel)?;
-            apply_order(&mut p, a.order);
-            for name in &a.allow {
-                if !p.scenario.preflight.allow.contains(name) {
-                    p.scenario.preflight.allow.push(name.clone());
-                }
-            }
-            print_notes(&p);
-            let wait = a.wait_limit();
-            let report = run::run(
-                &p,
-                &RunOptions {
-                    output_root: a.output_dir,
-                    force: a.force,
-                    progress: !a.quiet,
-                    only: a.only,
-                    rerun_failed: a.rerun_failed,
-                    wait,
-                },
-                &cancel,
-            )?;
-            run::print_tables(&report.analysis);
-            println!("\nresults: {}", report.out_dir.display());
-            report.outcome(&cancel)?;
-            Ok(0)
-        }
+        Command::Run(a) => run_command(a),
         Command::Plan(a) => {
             let mut p = prepare(&a.common)?;
             apply_order(&mut p, a.order);
@@ -73,47 +44,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Board(cmd) => board_command(cmd),
         Command::Lut(cmd) => lut_command(cmd),
-        Command::Helpers(a) => {
-            match a.sources {
-                Some(dir) => {
-                    for h in crate::board::helpers::ALL {
-                        let path = dir.join(format!("{}.c", h.name));
-                        atomic_write(&path, h.source.as_bytes())?;
-                        println!(
-                            "{}  (cc {} -o {} {}.c {})",
-                            path.display(),
-                            h.cflags.join(" "),
-                            h.name,
-                            h.name,
-                            h.libs.join(" ")
-                        );
-                    }
-                }
-                None => {
-                    use crate::board::helpers;
-                    let compiler = match &a.board {
-                        Some(b) => find_board(&load_inventory(&a.boards)?, b)?.compiler.clone(),
-                        None => helpers::Compiler::Host(None),
-                    };
-                    let Some(cmd) = helpers::host_command(&compiler)? else {
-                        return Err(UsageError::new(
-                            format!("board `{}` builds its helpers itself (`board_cc`)", a.board.unwrap_or_default()),
-                            Some("klo-spec sends it the sources at the start of a run; `klo-spec helpers --sources DIR` writes them out".into()),
-                        )
-                        .into());
-                    };
-                    let built = helpers::build_with(&cmd, &helpers::cache_dir().join("helpers"))?;
-                    let paths = built.paths();
-                    println!("{}\n{}", paths.load, paths.probe);
-                    eprintln!(
-                        "klo-spec: built for {} with `{}`",
-                        built.target,
-                        cmd.join(" ")
-                    );
-                }
-            }
-            Ok(0)
-        }
+        Command::Helpers(a) => helpers_command(a),
         Command::Diff(a) => crate::diff::command(&options::diff(a)),
         Command::Show(a) => crate::show::command(&options::show(a)),
         Command::Export(a) => crate::export::command(&options::export(a)),
@@ -136,6 +67,83 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `klo-spec run`: builds missing LUTs, prepares (calibrating first),
+/// runs and prints the tables.
+fn run_command(a: RunArgs) -> Result<i32> {
+    let cancel = Cancel::default();
+    install_signal_handler(&cancel);
+    build_missing_luts(&a, &cancel)?;
+    let mut p = prepare_calibrating(&a.common, &cancel)?;
+    apply_order(&mut p, a.order);
+    for name in &a.allow {
+        if !p.scenario.preflight.allow.contains(name) {
+            p.scenario.preflight.allow.push(name.clone());
+        }
+    }
+    print_notes(&p);
+    let wait = a.wait_limit();
+    let report = run::run(
+        &p,
+        &RunOptions {
+            output_root: a.output_dir,
+            force: a.force,
+            progress: !a.quiet,
+            only: a.only,
+            rerun_failed: a.rerun_failed,
+            wait,
+        },
+        &cancel,
+    )?;
+    run::print_tables(&report.analysis);
+    println!("\nresults: {}", report.out_dir.display());
+    report.outcome(&cancel)?;
+    Ok(0)
+}
+
+/// `klo-spec helpers`: builds the board-side helpers (for this machine
+/// or a board) and prints their paths, or writes their sources.
+fn helpers_command(a: crate::cli::HelpersArgs) -> Result<i32> {
+    match a.sources {
+        Some(dir) => {
+            for h in crate::board::helpers::ALL {
+                let path = dir.join(format!("{}.c", h.name));
+                atomic_write(&path, h.source.as_bytes())?;
+                println!(
+                    "{}  (cc {} -o {} {}.c {})",
+                    path.display(),
+                    h.cflags.join(" "),
+                    h.name,
+                    h.name,
+                    h.libs.join(" ")
+                );
+            }
+        }
+        None => {
+            use crate::board::helpers;
+            let compiler = match &a.board {
+                Some(b) => find_board(&load_inventory(&a.boards)?, b)?.compiler.clone(),
+                None => helpers::Compiler::Host(None),
+            };
+            let Some(cmd) = helpers::host_command(&compiler)? else {
+                return Err(UsageError::new(
+                    format!("board `{}` builds its helpers itself (`board_cc`)", a.board.unwrap_or_default()),
+                    Some("klo-spec sends it the sources at the start of a run; `klo-spec helpers --sources DIR` writes them out".into()),
+                )
+                .into());
+            };
+            let built = helpers::build_with(&cmd, &helpers::cache_dir().join("helpers"))?;
+            let paths = built.paths();
+            println!("{}\n{}", paths.load, paths.probe);
+            eprintln!(
+                "klo-spec: built for {} with `{}`",
+                built.target,
+                cmd.join(" ")
+            );
+        }
+    }
+    Ok(0)
 }
 
 fn lut_command(cmd: LutCommand) -> Result<i32> {
@@ -356,72 +364,7 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 println!("{}", crate::text::json_safe(&json));
                 return Ok(0);
             }
-            println!("{}", topo.table().to_terminal(&[]));
-            if !topo.thermal.is_empty() {
-                println!("{}", topo.thermal_table().to_terminal(&[]));
-            }
-            if !topo.devfreq.is_empty() {
-                println!("{}", topo.devfreq_table().to_terminal(&[]));
-            }
-            let idle = topo.idle_table();
-            if !idle.rows.is_empty() {
-                println!("{}", idle.to_terminal(&[]));
-            }
-            let online = crate::board::format_cores(&topo.online);
-            println!(
-                "board {}: cores online {online} of {}",
-                a.board,
-                crate::board::format_cores(&topo.all_cores())
-            );
-            if topo.policies.is_empty() {
-                println!(
-                    "no cpufreq: this board cannot set CPU frequencies (use `cpu_freq: current`)"
-                );
-            } else if !topo.cpufreq_writable() {
-                println!(
-                    "cpufreq is read-only here (not root?): frequencies can be read, not set (use `cpu_freq: current`, or `root: sudo` in the inventory)"
-                );
-            }
-            // Each control file that cannot be written, and why (the
-            // scripts' uid, the file's owner and mode, SELinux).
-            for d in &topo.denied {
-                println!(
-                    "not writable: {}: {}",
-                    crate::text::printable(&d.path),
-                    crate::text::printable(&d.reason)
-                );
-            }
-            match &topo.gpu {
-                None => println!(
-                    "no GPU frequency control found (kgsl, Mali, devfreq): use `gpu_freq: current`"
-                ),
-                Some(g) if g.kind == crate::board::topology::GpuKind::Kgsl => {
-                    match g.kgsl_control() {
-                        Err(missing) => println!(
-                            "kgsl GPU without devfreq/ or power-level files (missing {}): its frequency cannot be set (use `gpu_freq: current`)",
-                            missing.join(", ")
-                        ),
-                        Ok(crate::board::topology::KgslControl::Pwrlevel) => println!(
-                            "kgsl GPU without devfreq/: pinned through max_pwrlevel/min_pwrlevel (levels 0-{}, kHz: {})",
-                            g.levels.len().saturating_sub(1),
-                            g.levels
-                                .iter()
-                                .map(|l| l.to_string())
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        ),
-                        Ok(_) => {}
-                    }
-                    let ro = g.unwritable();
-                    if !ro.is_empty() {
-                        println!(
-                            "GPU files read-only here (not root?): {} (use `gpu_freq: current`, or `root: sudo` in the inventory)",
-                            ro.join(", ")
-                        );
-                    }
-                }
-                Some(_) => {}
-            }
+            print_topology(&a.board, &topo);
             Ok(0)
         }
         BoardCommand::Reset(_) => {
@@ -438,6 +381,75 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 Err(e) => Err(e.context(format!("resetting board `{}`: some values could not be put back (they stay in {state}/saved)", config.name))),
             }
         }
+    }
+}
+
+/// A board's reading as `board probe` prints it: the tables, then what
+/// klo-spec cannot set there and why.
+fn print_topology(board: &str, topo: &crate::board::Topology) {
+    println!("{}", topo.table().to_terminal(&[]));
+    if !topo.thermal.is_empty() {
+        println!("{}", topo.thermal_table().to_terminal(&[]));
+    }
+    if !topo.devfreq.is_empty() {
+        println!("{}", topo.devfreq_table().to_terminal(&[]));
+    }
+    let idle = topo.idle_table();
+    if !idle.rows.is_empty() {
+        println!("{}", idle.to_terminal(&[]));
+    }
+    let online = crate::board::format_cores(&topo.online);
+    println!(
+        "board {}: cores online {online} of {}",
+        board,
+        crate::board::format_cores(&topo.all_cores())
+    );
+    if topo.policies.is_empty() {
+        println!("no cpufreq: this board cannot set CPU frequencies (use `cpu_freq: current`)");
+    } else if !topo.cpufreq_writable() {
+        println!(
+            "cpufreq is read-only here (not root?): frequencies can be read, not set (use `cpu_freq: current`, or `root: sudo` in the inventory)"
+        );
+    }
+    // Each control file that cannot be written, and why (the
+    // scripts' uid, the file's owner and mode, SELinux).
+    for d in &topo.denied {
+        println!(
+            "not writable: {}: {}",
+            crate::text::printable(&d.path),
+            crate::text::printable(&d.reason)
+        );
+    }
+    match &topo.gpu {
+        None => println!(
+            "no GPU frequency control found (kgsl, Mali, devfreq): use `gpu_freq: current`"
+        ),
+        Some(g) if g.kind == crate::board::topology::GpuKind::Kgsl => {
+            match g.kgsl_control() {
+                Err(missing) => println!(
+                    "kgsl GPU without devfreq/ or power-level files (missing {}): its frequency cannot be set (use `gpu_freq: current`)",
+                    missing.join(", ")
+                ),
+                Ok(crate::board::topology::KgslControl::Pwrlevel) => println!(
+                    "kgsl GPU without devfreq/: pinned through max_pwrlevel/min_pwrlevel (levels 0-{}, kHz: {})",
+                    g.levels.len().saturating_sub(1),
+                    g.levels
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                Ok(_) => {}
+            }
+            let ro = g.unwritable();
+            if !ro.is_empty() {
+                println!(
+                    "GPU files read-only here (not root?): {} (use `gpu_freq: current`, or `root: sudo` in the inventory)",
+                    ro.join(", ")
+                );
+            }
+        }
+        Some(_) => {}
     }
 }
 
@@ -485,32 +497,7 @@ fn prepare_calibrating(c: &Common, cancel: &Cancel) -> Result<Prepared> {
 
 /// `klo-spec calibrate BOARD`: measures the board (or shows what is kept).
 fn calibrate_command(a: &crate::cli::CalibrateArgs) -> Result<i32> {
-    use crate::cli::{ProbeDevice, ProbeSubmit};
-    use crate::scenario::raw::{Device, Submit};
-    let spec = match &a.scenario {
-        Some(file) => match scenario::load(file)?.benchmark {
-            scenario::Benchmark::Probe(p) => p,
-            scenario::Benchmark::Command(_) => {
-                return Err(UsageError::new(
-                    format!("{} runs a command benchmark: only the probe is calibrated", file.display()),
-                    Some("give a scenario whose benchmark is `probe`, or the probe's settings as flags".into()),
-                )
-                .into());
-            }
-        },
-        None => scenario::ProbeSpec {
-            device: match a.device {
-                ProbeDevice::Auto => Device::Auto,
-                ProbeDevice::Opencl => Device::Opencl,
-                ProbeDevice::Thread => Device::Thread,
-            },
-            submit: match a.submit {
-                ProbeSubmit::Native => Submit::Native,
-                ProbeSubmit::Deferred => Submit::Deferred,
-            },
-            ..scenario::ProbeSpec::default()
-        },
-    };
+    let spec = calibration_probe(a)?;
     let inventory = load_inventory(&a.boards)?;
     let config = find_board(&inventory, &a.board)?;
     let templates_dir = default_templates(&a.templates);
@@ -537,6 +524,43 @@ fn calibrate_command(a: &crate::cli::CalibrateArgs) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&cal)?);
         return Ok(0);
     }
+    print_calibration(&cal, &spec, fresh);
+    Ok(0)
+}
+
+/// The probe settings `calibrate` measures: a scenario's, or the flags'.
+fn calibration_probe(a: &crate::cli::CalibrateArgs) -> Result<scenario::ProbeSpec> {
+    use crate::cli::{ProbeDevice, ProbeSubmit};
+    use crate::scenario::raw::{Device, Submit};
+    Ok(match &a.scenario {
+        Some(file) => match scenario::load(file)?.benchmark {
+            scenario::Benchmark::Probe(p) => p,
+            scenario::Benchmark::Command(_) => {
+                return Err(UsageError::new(
+                    format!("{} runs a command benchmark: only the probe is calibrated", file.display()),
+                    Some("give a scenario whose benchmark is `probe`, or the probe's settings as flags".into()),
+                )
+                .into());
+            }
+        },
+        None => scenario::ProbeSpec {
+            device: match a.device {
+                ProbeDevice::Auto => Device::Auto,
+                ProbeDevice::Opencl => Device::Opencl,
+                ProbeDevice::Thread => Device::Thread,
+            },
+            submit: match a.submit {
+                ProbeSubmit::Native => Submit::Native,
+                ProbeSubmit::Deferred => Submit::Deferred,
+            },
+            ..scenario::ProbeSpec::default()
+        },
+    })
+}
+
+/// A calibration as `calibrate` prints it: the work units' costs, the
+/// regimes' scales, where it comes from.
+fn print_calibration(cal: &crate::calibrate::Calibration, spec: &scenario::ProbeSpec, fresh: bool) {
     let mut t = Table::new(&["quantity", "value", "between-round CV %"]);
     let cv = |k: &str| {
         cal.spread_pct
@@ -568,7 +592,7 @@ fn calibrate_command(a: &crate::cli::CalibrateArgs) -> Result<i32> {
     let mut r = Table::new(&["network", "cpu_bound", "balanced", "gpu_bound"]);
     for n in ["mobilenet_v1", "squeezenet", "resnet18"] {
         let scale = |name: scenario::raw::RegimeName| {
-            cal.ker_scale(n, &spec, scenario::raw::Regime::Named(name))
+            cal.ker_scale(n, spec, scenario::raw::Regime::Named(name))
                 .map(|k| format!("{k:.4}"))
                 .unwrap_or_default()
         };
@@ -592,7 +616,6 @@ fn calibrate_command(a: &crate::cli::CalibrateArgs) -> Result<i32> {
         cal.rounds,
         cal.source
     );
-    Ok(0)
 }
 
 /// `--rounds` and `--seed` over the scenario's.
