@@ -762,7 +762,7 @@ fn judge(
     // The sampler's file, when this cell ran one (read as data, within the
     // scenario's file budget).
     record.samples = crate::ingest::samples::Samples::read(
-        &layout::samples_csv(&staging),
+        &layout::samples_csv(staging),
         r.scenario.pull_limits.file_bytes,
     )
     .and_then(|s| s.summary().ok());
