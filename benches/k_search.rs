@@ -1,6 +1,6 @@
 //! K_answer search cost: runs used by the search against an exhaustive
 //! sweep of K = 1..=k_max, and how often it finds the model's argmin, on
-//! random inferences generated for the timing model of KLO.md (20-60
+//! random inferences generated for the timing model (docs/k-strategies.md; 20-60
 //! kernels, T_prod 5-100 µs, T_ker 10-400 µs, each kernel ±50%, flush cost
 //! 10-100 µs, submission latency 20-300 µs). Without noise the argmin is
 //! known exactly; with noise each run is off by up to ±1% (a measured mean

@@ -184,7 +184,7 @@ pub fn evaluate(kv: &BTreeMap<String, String>, s: &Settings) -> Preflight {
         free_space(get("free.kib"), get("free.dir").unwrap_or("?"), s.free_mib),
     ];
     for c in &mut checks {
-        if c.outcome == Outcome::Fail && s.allow.iter().any(|a| *a == c.name) {
+        if c.outcome == Outcome::Fail && s.allow.contains(&c.name) {
             c.outcome = Outcome::Allowed;
         }
     }

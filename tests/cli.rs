@@ -241,12 +241,13 @@ fn shipped_scenarios_have_the_schema_modeline_and_validate() {
 }
 
 #[test]
-fn the_readme_sketch_and_the_documented_scenarios_validate() {
-    // The README's "sketch with every key" is a scenario: it must parse.
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
-    let after = readme
+fn the_docs_sketch_and_the_documented_scenarios_validate() {
+    // The "sketch with every key" of docs/scenarios.md is a scenario: it
+    // must parse.
+    let page = std::fs::read_to_string(Path::new(ROOT).join("docs/scenarios.md")).unwrap();
+    let after = page
         .split_once("A sketch with every key")
-        .expect("README has the scenario sketch")
+        .expect("docs/scenarios.md has the scenario sketch")
         .1;
     let sketch = after
         .split_once("```yaml\n")
@@ -264,7 +265,11 @@ fn the_readme_sketch_and_the_documented_scenarios_validate() {
     .unwrap();
     let file = sb.write("sketch.yaml", sketch);
     let out = sb.run(&["plan", file.to_str().unwrap()]);
-    assert!(out.status.success(), "README sketch: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docs/scenarios.md sketch: {}",
+        text(&out.stderr)
+    );
     // The GPU scenarios under docs/nvidia (their load_levels use LUTs made on
     // that machine, so only the LUT scenarios are planned here).
     for entry in std::fs::read_dir(Path::new(ROOT).join("docs/nvidia")).unwrap() {
@@ -281,6 +286,237 @@ fn the_readme_sketch_and_the_documented_scenarios_validate() {
             .unwrap();
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
     }
+}
+
+// ---------------------------------------------------------------- docs
+
+/// The text of a Markdown file outside its fenced code blocks and inline
+/// code spans (where a `[x](y)` or a `# line` is not a link or a heading),
+/// and its headings' anchors as GitHub makes them.
+struct MarkdownPage {
+    prose: String,
+    anchors: std::collections::BTreeSet<String>,
+}
+
+/// GitHub's anchor of a heading: lower case, punctuation dropped (letters,
+/// digits, `-` and `_` stay), spaces made `-`.
+fn heading_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .chars()
+        .filter_map(|c| {
+            if c == ' ' {
+                Some('-')
+            } else if c.is_alphanumeric() || c == '-' || c == '_' {
+                Some(c)
+            } else {
+                None
+            }
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// `paragraph` without its code spans: a run of backticks up to the next
+/// run of as many (an unclosed run is text).
+fn without_code_spans(paragraph: &str) -> String {
+    let b: Vec<char> = paragraph.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != '`' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let run = b[i..].iter().take_while(|c| **c == '`').count();
+        let mut j = i + run;
+        let mut close = None;
+        while j < b.len() {
+            if b[j] == '`' {
+                let n = b[j..].iter().take_while(|c| **c == '`').count();
+                if n == run {
+                    close = Some(j + n);
+                    break;
+                }
+                j += n;
+            } else {
+                j += 1;
+            }
+        }
+        match close {
+            Some(end) => {
+                out.push(' ');
+                i = end;
+            }
+            None => {
+                out.extend(&b[i..i + run]);
+                i += run;
+            }
+        }
+    }
+    out
+}
+
+fn markdown_page(text: &str) -> MarkdownPage {
+    let mut prose = String::new();
+    let mut anchors = std::collections::BTreeSet::new();
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut fence: Option<&str> = None;
+    let mut paragraph = String::new();
+    fn flush(paragraph: &mut String, prose: &mut String) {
+        prose.push_str(&without_code_spans(paragraph));
+        prose.push('\n');
+        paragraph.clear();
+    }
+    for line in text.lines() {
+        // A fence may open a list item (`4. ```yaml`).
+        let trimmed = line.trim_start();
+        let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
+        let trimmed = trimmed[digits..]
+            .strip_prefix(". ")
+            .filter(|_| digits > 0)
+            .or_else(|| trimmed.strip_prefix("- "))
+            .or_else(|| trimmed.strip_prefix("* "))
+            .map_or(trimmed, str::trim_start);
+        if let Some(f) = fence {
+            if trimmed.starts_with(f) {
+                fence = None;
+            }
+            continue;
+        }
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            flush(&mut paragraph, &mut prose);
+            fence = Some(&trimmed[..3]);
+            continue;
+        }
+        let hashes = line.chars().take_while(|c| *c == '#').count();
+        if (1..=6).contains(&hashes) && line[hashes..].starts_with(' ') {
+            let base = heading_anchor(&line[hashes..]);
+            let n = seen.entry(base.clone()).or_insert(0);
+            anchors.insert(if *n == 0 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            });
+            *n += 1;
+        }
+        if line.trim().is_empty() {
+            flush(&mut paragraph, &mut prose);
+        } else {
+            paragraph.push_str(line);
+            paragraph.push('\n');
+        }
+    }
+    flush(&mut paragraph, &mut prose);
+    MarkdownPage { prose, anchors }
+}
+
+/// The targets of a page's inline links and images, `[text](target)`.
+fn link_targets(prose: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = prose;
+    while let Some(at) = rest.find("](") {
+        let after = &rest[at + 2..];
+        match after.find(')') {
+            Some(end) => {
+                out.push(after[..end].trim().to_string());
+                rest = &after[end..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Every `.md` file under `dir`, recursively.
+fn markdown_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            markdown_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "md") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn docs_are_walkable() {
+    let root = Path::new(ROOT);
+    let readme_text = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let lines = readme_text.lines().count();
+    assert!(
+        lines < 250,
+        "README.md has {lines} lines: keep it under 250 (the rest goes to docs/)"
+    );
+
+    let mut files = vec![root.join("README.md"), root.join("BENCHMARKS.md")];
+    markdown_files(&root.join("docs"), &mut files);
+    let pages: std::collections::BTreeMap<std::path::PathBuf, MarkdownPage> = files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            (f.canonicalize().unwrap(), markdown_page(&text))
+        })
+        .collect();
+
+    // Every relative link leads to a file, and an anchor to a heading.
+    let mut broken = Vec::new();
+    let mut from_readme = std::collections::BTreeSet::new();
+    for file in &files {
+        let page = &pages[&file.canonicalize().unwrap()];
+        let rel = file.strip_prefix(root).unwrap().display().to_string();
+        for target in link_targets(&page.prose) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = match target.split_once('#') {
+                Some((p, a)) => (p, Some(a)),
+                None => (target.as_str(), None),
+            };
+            let dest = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().unwrap().join(path)
+            };
+            let Ok(dest) = dest.canonicalize() else {
+                broken.push(format!("{rel}: `{target}`: no such file"));
+                continue;
+            };
+            if file.ends_with("README.md") && file.parent() == Some(root) {
+                from_readme.insert(dest.clone());
+            }
+            if let Some(anchor) = anchor {
+                match pages.get(&dest) {
+                    Some(p) if p.anchors.contains(anchor) => {}
+                    Some(_) => broken.push(format!("{rel}: `{target}`: no such heading")),
+                    None => broken.push(format!(
+                        "{rel}: `{target}`: an anchor into a file that is not a checked page"
+                    )),
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+
+    // Every page of docs/ is linked from the README (the Markdown files of
+    // result sets kept under docs/, folders with a meta.json, are data).
+    let unlinked: Vec<String> = files
+        .iter()
+        .filter(|f| f.starts_with(root.join("docs")))
+        .filter(|f| !f.parent().unwrap().join("meta.json").exists())
+        .filter(|f| !from_readme.contains(&f.canonicalize().unwrap()))
+        .map(|f| f.strip_prefix(root).unwrap().display().to_string())
+        .collect();
+    assert!(
+        unlinked.is_empty(),
+        "pages of docs/ that README.md does not link: {unlinked:?}"
+    );
 }
 
 // ---------------------------------------------------------------- runs

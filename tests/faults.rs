@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 mod common;
 use common::fixture::{assert_same_tree, copy_tree, fixture, tree_differences};
 use common::*;
+use klo_spec::record::Status;
+use klo_spec::rows::SummaryRow;
 
 const CELL: &str = "note10/light/cpu-min/gpu-current";
 
@@ -93,11 +95,13 @@ impl Faults {
             .unwrap()
     }
 
-    /// The summary row of a cell, by column name.
-    fn row(&self, net: &str) -> Vec<String> {
-        let rows = csv_rows(&self.out().join("summary.csv"));
+    /// The summary row of a cell, typed.
+    fn row(&self, net: &str) -> SummaryRow {
+        let text = std::fs::read(self.out().join("summary.csv")).unwrap();
+        let rows: Vec<SummaryRow> =
+            klo_spec::rows::read(&klo_spec::results::parse_csv(&text).unwrap()).unwrap();
         rows.into_iter()
-            .find(|r| r[0].ends_with(&format!("/{net}/default")))
+            .find(|r| r.id.ends_with(&format!("/{net}/default")))
             .unwrap()
     }
 
@@ -209,9 +213,13 @@ fn signal_case(sig: i32) {
             "{err}"
         );
         assert!(!f.cell("n3").exists(), "n3 never started");
-        assert_eq!(f.row("n2")[8], "interrupted", "never counted as a result");
+        assert_eq!(
+            f.row("n2").status,
+            Status::Interrupted,
+            "never counted as a result"
+        );
         assert!(
-            f.row("n2")[11].is_empty(),
+            f.row("n2").latency_mean_us.is_none(),
             "no latency for an interrupted cell"
         );
     }
@@ -327,8 +335,8 @@ fn a_forced_rerun_that_is_interrupted_keeps_the_finished_result() {
         .unwrap();
         assert_eq!(kept["status"], "interrupted", "{kept}");
         assert!(f.cell("n2").join(&folder).join("cell.sh").is_file());
-        assert_eq!(f.row("n2")[8], "ok", "the tables still count it");
-        assert!(!f.row("n2")[11].is_empty(), "with its latency");
+        assert_eq!(f.row("n2").status, Status::Ok, "the tables still count it");
+        assert!(f.row("n2").latency_mean_us.is_some(), "with its latency");
     }
 
     // A runner killed during a forced rerun: the next run finds the cut-off
@@ -613,7 +621,7 @@ fn a_truncated_log_is_incomplete_and_never_a_result() {
     assert_eq!(j["status"], "incomplete", "{j}");
     assert!(j["reason"].as_str().unwrap().contains("no end line"), "{j}");
     assert!(
-        f.row("n2")[11].is_empty(),
+        f.row("n2").latency_mean_us.is_none(),
         "no latency for an incomplete cell"
     );
     let n1 = others_fine(&f);
@@ -631,7 +639,7 @@ fn on_failure_bail_starts_no_further_cell() {
     );
     assert_eq!(f.starts(), ["n1", "n2"], "n3 never started");
     assert!(!f.cell("n3").exists());
-    assert_eq!(f.row("n3")[8], "not_run");
+    assert_eq!(f.row("n3").status, Status::NotRun);
     f.board_is_restored();
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(f.out().join("meta.json")).unwrap()).unwrap();
@@ -818,7 +826,7 @@ fn links_and_special_files_a_cell_leaves_are_never_pulled_into_the_results() {
     }
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
     assert!(files_containing(&f.out(), "local-board-exfiltrated").is_empty());
-    assert_eq!(f.row("n2")[8], "rejected");
+    assert_eq!(f.row("n2").status, Status::Rejected);
     let n1 = others_fine(&f);
     next_run_resumes(&f, &n1, "rejected");
 }
@@ -856,7 +864,7 @@ fn impossible_log_values_are_incomplete_and_never_a_result() {
         j["reason"], "the log is of network `other`, the cell ran `n2`",
         "{j}"
     );
-    assert!(f.row("n2")[10].is_empty(), "no latency for it");
+    assert!(f.row("n2").inferences.is_none(), "no latency for it");
     others_fine(&f);
 
     // A gap in its kernel numbering, then a negative time.

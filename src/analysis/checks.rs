@@ -36,34 +36,9 @@ use anyhow::Result;
 use super::Inputs;
 use super::stats::{self, TTest};
 use crate::matrix::groups::{check_pairs, condition_key};
-use crate::output::{Table, fmt_f, fmt_p};
+use crate::rows::ChecklistRow;
+pub use crate::rows::{CheckTotal, Verdict};
 use crate::scenario::{CheckKind, CheckSpec, Metric, Strategy};
-
-pub const CHECKLIST_COLUMNS: [&str; 23] = [
-    "check",
-    "title",
-    "group",
-    "metric",
-    "kind",
-    "a",
-    "b",
-    "rounds",
-    "test",
-    "mean_a",
-    "mean_b",
-    "ratio",
-    "ratio_ci_low",
-    "ratio_ci_high",
-    "hl_ratio",
-    "df",
-    "p_value",
-    "p_holm",
-    "q_bh",
-    "verdict",
-    "mde_pct",
-    "rounds_needed",
-    "note",
-];
 
 /// Power at which the minimum detectable effect and the rounds needed are
 /// given.
@@ -266,24 +241,6 @@ impl Comparison {
     }
 }
 
-/// A check's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Verdict {
-    Pass,
-    Fail,
-    Inconclusive,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::Inconclusive => "INCONCLUSIVE",
-        }
-    }
-}
-
 /// The frequency axis in which cells `a` and `b` differ (their own settings
 /// or those their K was chosen at), when the board could not make that
 /// difference real: the setting was left at the board's current one, or
@@ -352,8 +309,8 @@ struct Pending {
 /// One comparison of a check: its group and the indexes of cells a and b.
 type GroupPair = (String, usize, usize);
 
-/// The per-check totals: (id, title, PASS, FAIL, INCONCLUSIVE).
-pub type Totals = Vec<(String, String, usize, usize, usize)>;
+/// The checks of a plan, each with its comparisons.
+type Checks = Vec<(CheckSpec, Vec<GroupPair>)>;
 
 /// The A/A pairs of a plan: in each condition, the cells that run with the
 /// same fixed K under two names (`default` is K = 1, `{fixed: K}`, a
@@ -379,23 +336,12 @@ pub fn aa_pairs(inp: &Inputs) -> Vec<(usize, usize)> {
     pairs
 }
 
-/// The checklist table, its totals, and the noise-floor line when an A/A
-/// check ran.
-pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)> {
-    // The `default` cell of each condition with an ok round: the speedup
-    // baseline.
-    let default_of: HashMap<String, usize> = inp
-        .cells
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| c.coord.strategy == Strategy::Default && inp.any_ok(*i))
-        .map(|(i, c)| (condition_key(c), i))
-        .collect();
-    let base = |i: usize| default_of.get(&condition_key(&inp.cells[i])).copied();
-
-    // The checks: the A/A check first (latency, similar, 5%, 0.05), then
-    // the scenario's.
-    let mut specs: Vec<(CheckSpec, Vec<GroupPair>)> = Vec::new();
+/// The checks of a plan, each with its comparisons: the A/A check first
+/// (latency, similar, 5%, 0.05) when the plan has A/A pairs and the
+/// scenario asks for the noise floor, then the scenario's. Also the A/A
+/// pairs.
+fn checks_of(inp: &Inputs) -> Result<(Checks, Vec<(usize, usize)>)> {
+    let mut specs: Checks = Vec::new();
     let aa = if inp.scenario.noise_floor == crate::scenario::raw::NoiseFloor::Auto {
         aa_pairs(inp)
     } else {
@@ -430,30 +376,48 @@ pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)>
             pairs.into_iter().map(|p| (p.group, p.a, p.b)).collect(),
         ));
     }
+    Ok((specs, aa))
+}
 
+/// The comparison of cells `a` and `b` on `check`'s metric, or why there
+/// is none. `base(i)` is cell i's speedup baseline.
+fn compare_cells(
+    inp: &Inputs,
+    check: &CheckSpec,
+    a: usize,
+    b: usize,
+    base: &dyn Fn(usize) -> Option<usize>,
+) -> Result<Comparison, String> {
+    let figures = |i: usize| inp.per_round(i, check.metric, base(i));
+    if check.metric == Metric::Speedup && (base(a).is_none() || base(b).is_none()) {
+        return Err("no ok `default` cell to compute the speedup against".to_string());
+    }
+    if let Some(why) = frequency_not_real(inp, a, b) {
+        return Err(why);
+    }
+    let (fa, fb) = (figures(a), figures(b));
+    if fa.len() < 2 || fb.len() < 2 {
+        let st = |i: usize, n: usize| format!("{} ({n} ok round(s))", inp.status(i));
+        return Err(format!(
+            "too few ok rounds to test: a is {}, b is {}; a check needs 2 rounds a side",
+            st(a, fa.len()),
+            st(b, fb.len())
+        ));
+    }
+    Comparison::new(&fa, &fb).ok_or_else(|| "a figure is not finite".to_string())
+}
+
+/// Every comparison of every check, its p-values not yet adjusted.
+fn pending(
+    inp: &Inputs,
+    specs: &[(CheckSpec, Vec<GroupPair>)],
+    base: &dyn Fn(usize) -> Option<usize>,
+) -> Vec<Pending> {
     let mut pending: Vec<Pending> = Vec::new();
     for (ci, (check, pairs)) in specs.iter().enumerate() {
         for (group, a, b) in pairs {
             let (a, b) = (*a, *b);
-            let figures = |i: usize| inp.per_round(i, check.metric, base(i));
-            let cmp = if check.metric == Metric::Speedup && (base(a).is_none() || base(b).is_none())
-            {
-                Err("no ok `default` cell to compute the speedup against".to_string())
-            } else if let Some(why) = frequency_not_real(inp, a, b) {
-                Err(why)
-            } else {
-                let (fa, fb) = (figures(a), figures(b));
-                if fa.len() < 2 || fb.len() < 2 {
-                    let st = |i: usize, n: usize| format!("{} ({n} ok round(s))", inp.status(i));
-                    Err(format!(
-                        "too few ok rounds to test: a is {}, b is {}; a check needs 2 rounds a side",
-                        st(a, fa.len()),
-                        st(b, fb.len())
-                    ))
-                } else {
-                    Comparison::new(&fa, &fb).ok_or_else(|| "a figure is not finite".to_string())
-                }
-            };
+            let cmp = compare_cells(inp, check, a, b, base);
             let (p, p_other) = match &cmp {
                 // The A/A check also asks whether the two names differ.
                 Ok(c) if check.id == AA_ID => {
@@ -473,8 +437,19 @@ pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)>
             });
         }
     }
+    pending
+}
 
-    // Holm within each check; BH over the checklist (the A/A check aside).
+/// The adjusted p-values of each pending row: Holm within each check (of
+/// its hypothesis and of the opposite direction), Benjamini-Hochberg over
+/// the checklist (the A/A check aside).
+struct Adjusted {
+    p_holm: Vec<f64>,
+    p_other_holm: Vec<f64>,
+    q_bh: Vec<f64>,
+}
+
+fn adjust(specs: &[(CheckSpec, Vec<GroupPair>)], pending: &[Pending]) -> Adjusted {
     let mut p_holm = vec![f64::NAN; pending.len()];
     let mut p_other_holm = vec![f64::NAN; pending.len()];
     for ci in 0..specs.len() {
@@ -496,101 +471,154 @@ pub(super) fn checklist(inp: &Inputs) -> Result<(Table, Totals, Option<String>)>
     for (k, &i) in family.iter().enumerate() {
         q_bh[i] = q[k];
     }
+    Adjusted {
+        p_holm,
+        p_other_holm,
+        q_bh,
+    }
+}
 
-    let mut table = Table::new(&CHECKLIST_COLUMNS);
-    let mut totals: Vec<(String, String, usize, usize, usize)> = specs
+/// The verdict of a pending row on `check`, its note, and whether it is an
+/// A/A pair that was tested and whether it differs.
+fn verdict_of(
+    row: &Pending,
+    check: &CheckSpec,
+    p_holm: f64,
+    p_other_holm: f64,
+) -> (Verdict, String, bool, bool) {
+    let c = match &row.cmp {
+        Err(why) => return (Verdict::Inconclusive, why.clone(), false, false),
+        Ok(c) => c,
+    };
+    let (mut v, mut note) = c.decide(
+        check.kind,
+        check.tolerance,
+        check.alpha,
+        p_holm,
+        p_other_holm,
+    );
+    if check.id != AA_ID {
+        return (v, note, false, false);
+    }
+    // Two names for one setting that differ: the environment moved
+    // between them.
+    let differ = v != Verdict::Pass && p_other_holm < check.alpha;
+    if differ {
+        v = Verdict::Fail;
+        note = format!(
+            "identical settings differ by {:.1}% (p {:.2e}): the environment was not stable",
+            (c.ratio(c.test.est) - 1.0) * 100.0,
+            c.test.p_two()
+        );
+    }
+    (v, note, true, differ)
+}
+
+/// The checklist row of a pending comparison, with its verdict and note.
+fn checklist_row(
+    inp: &Inputs,
+    check: &CheckSpec,
+    row: &Pending,
+    (p_holm, q_bh): (f64, f64),
+    verdict: Verdict,
+    note: String,
+) -> ChecklistRow {
+    let opt = |x: f64| (!x.is_nan()).then_some(x);
+    let cmp = row.cmp.as_ref().ok();
+    let (mde, needed) = match (verdict, cmp) {
+        (Verdict::Inconclusive, Some(c)) if check.kind != CheckKind::Similar => {
+            let (m, n) = c.what_would_decide(check.kind, check.alpha);
+            (
+                Some(100.0 * m),
+                n.map(|n| n.to_string())
+                    .unwrap_or_else(|| format!(">{MAX_ROUNDS_NEEDED}")),
+            )
+        }
+        _ => (None, String::new()),
+    };
+    let ci = cmp.map(|c| c.test.ci(0.95));
+    ChecklistRow {
+        check: check.id.clone(),
+        title: check.title.clone(),
+        group: row.group.clone(),
+        metric: check.metric.name().into(),
+        kind: check.kind.name().into(),
+        a: inp.cells[row.a].id.clone(),
+        b: inp.cells[row.b].id.clone(),
+        rounds: cmp.map(|c| c.rounds()).unwrap_or_default(),
+        test: cmp.map(|c| c.name()).unwrap_or_default(),
+        mean_a: cmp.map(|c| c.mean_a),
+        mean_b: cmp.map(|c| c.mean_b),
+        ratio: cmp.map(|c| c.ratio(c.test.est)),
+        ratio_ci_low: cmp.zip(ci).map(|(c, ci)| c.ratio(ci.0)),
+        ratio_ci_high: cmp.zip(ci).map(|(c, ci)| c.ratio(ci.1)),
+        hl_ratio: cmp.and_then(|c| c.hl.map(|h| c.ratio(h))),
+        df: cmp.map(|c| c.test.df),
+        p_value: opt(row.p),
+        p_holm: opt(p_holm),
+        q_bh: opt(q_bh),
+        verdict,
+        mde_pct: mde,
+        rounds_needed: needed,
+        note,
+    }
+}
+
+/// The noise-floor line of an A/A check over `pairs` pairs.
+fn noise_floor(pairs: usize, tested: usize, differ: usize) -> String {
+    if differ > 0 {
+        format!(
+            "A/A: {differ} of {pairs} pairs of identical settings differ: the environment was NOT stable during this run; treat every verdict with suspicion"
+        )
+    } else {
+        format!(
+            "A/A: {pairs} pair(s) of identical settings under two names, {tested} tested, none differ"
+        )
+    }
+}
+
+/// The checklist's rows, its totals, and the noise-floor line when an A/A
+/// check ran.
+pub(super) fn checklist(
+    inp: &Inputs,
+) -> Result<(Vec<ChecklistRow>, Vec<CheckTotal>, Option<String>)> {
+    // The `default` cell of each condition with an ok round: the speedup
+    // baseline.
+    let default_of: HashMap<String, usize> = inp
+        .cells
         .iter()
-        .map(|(c, _)| (c.id.clone(), c.title.clone(), 0, 0, 0))
+        .enumerate()
+        .filter(|(i, c)| c.coord.strategy == Strategy::Default && inp.any_ok(*i))
+        .map(|(i, c)| (condition_key(c), i))
         .collect();
-    let mut aa_differ = 0;
-    let mut aa_tested = 0;
+    let base = |i: usize| default_of.get(&condition_key(&inp.cells[i])).copied();
+    let (specs, aa) = checks_of(inp)?;
+    let pending = pending(inp, &specs, &base);
+    let adj = adjust(&specs, &pending);
+
+    let mut rows = Vec::with_capacity(pending.len());
+    let mut totals: Vec<CheckTotal> = specs
+        .iter()
+        .map(|(c, _)| CheckTotal::new(&c.id, &c.title))
+        .collect();
+    let (mut aa_tested, mut aa_differ) = (0, 0);
     for (i, row) in pending.iter().enumerate() {
         let check = &specs[row.check].0;
-        let is_aa = check.id == AA_ID;
-        let opt = |x: f64| (!x.is_nan()).then_some(x);
-        let (verdict, note, cells) = match &row.cmp {
-            Err(why) => (Verdict::Inconclusive, why.clone(), None),
-            Ok(c) => {
-                let (mut v, mut note) = c.decide(
-                    check.kind,
-                    check.tolerance,
-                    check.alpha,
-                    p_holm[i],
-                    p_other_holm[i],
-                );
-                if is_aa {
-                    aa_tested += 1;
-                    // Two names for one setting that differ: the
-                    // environment moved between them.
-                    if v != Verdict::Pass && p_other_holm[i] < check.alpha {
-                        v = Verdict::Fail;
-                        note = format!(
-                            "identical settings differ by {:.1}% (p {:.2e}): the environment was not stable",
-                            (c.ratio(c.test.est) - 1.0) * 100.0,
-                            c.test.p_two()
-                        );
-                        aa_differ += 1;
-                    }
-                }
-                (v, note, Some(c))
-            }
-        };
-        let t = &mut totals[row.check];
-        match verdict {
-            Verdict::Pass => t.2 += 1,
-            Verdict::Fail => t.3 += 1,
-            Verdict::Inconclusive => t.4 += 1,
-        }
-        let (mde, needed) = match (verdict, cells) {
-            (Verdict::Inconclusive, Some(c)) if check.kind != CheckKind::Similar => {
-                let (m, n) = c.what_would_decide(check.kind, check.alpha);
-                (
-                    fmt_f(Some(100.0 * m), 1),
-                    n.map(|n| n.to_string())
-                        .unwrap_or_else(|| format!(">{MAX_ROUNDS_NEEDED}")),
-                )
-            }
-            _ => (String::new(), String::new()),
-        };
-        let ci = cells.map(|c| c.test.ci(0.95));
-        table.rows.push(vec![
-            check.id.clone(),
-            check.title.clone(),
-            row.group.clone(),
-            check.metric.name().into(),
-            check.kind.name().into(),
-            inp.cells[row.a].id.clone(),
-            inp.cells[row.b].id.clone(),
-            cells.map(|c| c.rounds()).unwrap_or_default(),
-            cells.map(|c| c.name()).unwrap_or_default(),
-            fmt_f(cells.map(|c| c.mean_a), 3),
-            fmt_f(cells.map(|c| c.mean_b), 3),
-            fmt_f(cells.map(|c| c.ratio(c.test.est)), 4),
-            fmt_f(cells.zip(ci).map(|(c, ci)| c.ratio(ci.0)), 4),
-            fmt_f(cells.zip(ci).map(|(c, ci)| c.ratio(ci.1)), 4),
-            fmt_f(cells.and_then(|c| c.hl.map(|h| c.ratio(h))), 4),
-            fmt_f(cells.map(|c| c.test.df), 1),
-            fmt_p(opt(row.p)),
-            fmt_p(opt(p_holm[i])),
-            fmt_p(opt(q_bh[i])),
-            verdict.as_str().into(),
-            mde,
-            needed,
+        let (verdict, note, tested, differ) =
+            verdict_of(row, check, adj.p_holm[i], adj.p_other_holm[i]);
+        aa_tested += usize::from(tested);
+        aa_differ += usize::from(differ);
+        totals[row.check].add(verdict);
+        rows.push(checklist_row(
+            inp,
+            check,
+            row,
+            (adj.p_holm[i], adj.q_bh[i]),
+            verdict,
             note,
-        ]);
+        ));
     }
-    let floor = (aa_tested > 0 || !aa.is_empty()).then(|| {
-        if aa_differ > 0 {
-            format!(
-                "A/A: {aa_differ} of {} pairs of identical settings differ: the environment was NOT stable during this run; treat every verdict with suspicion",
-                aa.len()
-            )
-        } else {
-            format!(
-                "A/A: {} pair(s) of identical settings under two names, {aa_tested} tested, none differ",
-                aa.len()
-            )
-        }
-    });
-    Ok((table, totals, floor))
+    let floor =
+        (aa_tested > 0 || !aa.is_empty()).then(|| noise_floor(aa.len(), aa_tested, aa_differ));
+    Ok((rows, totals, floor))
 }

@@ -16,12 +16,12 @@
 
 use std::collections::BTreeMap;
 
-use super::checks::Comparison;
+use super::checks::{Comparison, Verdict};
 use crate::kstrategy::model::{self, Costs, Profile};
 use crate::matrix::Cell;
 use crate::matrix::groups::condition_key;
-use crate::output::{Table, fmt_f, fmt_p};
 use crate::record::CellRecord;
+use crate::rows::KstrategyRow;
 use crate::scenario::CheckKind;
 use crate::scenario::raw::ProfileKind;
 use crate::scenario::{Benchmark, Scenario, Strategy};
@@ -87,26 +87,118 @@ pub fn model_latency(
     Some(model::latency(&profile, &flush, costs))
 }
 
-pub const KSTRATEGY_COLUMNS: [&str; 12] = [
-    "condition",
-    "k_opt",
-    "lut",
-    "latency_k_opt_us",
-    "k_answer",
-    "latency_k_answer_us",
-    "gap_pct",
-    "k_opt_close",
-    "test",
-    "p_value",
-    "t_prod_mean_us",
-    "t_ker_mean_us",
-];
-
 /// Within this relative latency difference, K_opt counts as close to
 /// K_answer (`k_opt_close`: an equivalence test on the per-round
 /// latencies of the two cells, at `CLOSE_ALPHA`).
 pub const CLOSE_TOLERANCE: f64 = 0.05;
 pub const CLOSE_ALPHA: f64 = 0.05;
+
+/// (K, mean latency, cell index).
+type Run = (u32, f64, usize);
+
+/// One condition's cells, as kstrategy.csv needs them.
+#[derive(Default)]
+struct Condition {
+    k_answer: Option<Run>,
+    default: Option<usize>,
+    /// The `{constant: {profile: baseline}}` cell: it ran K_opt.
+    constant: Option<usize>,
+    by_k: BTreeMap<u32, (f64, usize)>,
+}
+
+/// What kstrategy.csv reads of the cells: per cell, its latency by ok
+/// round and the K it ran with in all its rounds.
+struct Latencies<'a> {
+    inp: &'a super::Inputs<'a>,
+    latency: &'a [BTreeMap<u32, f64>],
+}
+
+impl Latencies<'_> {
+    /// The K cell `i` ran with in all its rounds (a constant cell may
+    /// choose another K in another round: then it has none).
+    fn k_of(&self, i: usize) -> Option<u32> {
+        let ks: std::collections::BTreeSet<u32> = self.inp.runs[i]
+            .iter()
+            .filter_map(|r| k_used(&self.inp.cells[i], Some(&r.record)))
+            .collect();
+        (ks.len() == 1).then(|| *ks.iter().next().unwrap_or(&0))
+    }
+
+    fn mean_of(&self, i: usize) -> Option<f64> {
+        let v: Vec<f64> = self.latency[i].values().copied().collect();
+        (!v.is_empty()).then(|| super::stats::mean(&v))
+    }
+
+    /// The cells grouped by condition.
+    fn conditions(&self) -> BTreeMap<String, Condition> {
+        let mut rows: BTreeMap<String, Condition> = BTreeMap::new();
+        for (i, cell) in self.inp.cells.iter().enumerate() {
+            let row = rows.entry(condition_key(cell)).or_default();
+            let Some(lat) = self.mean_of(i) else {
+                continue;
+            };
+            match &cell.coord.strategy {
+                Strategy::Default => row.default = Some(i),
+                Strategy::Constant(f)
+                    if f.profile == ProfileKind::Baseline
+                        && f.cpu_freq.is_none()
+                        && f.gpu_freq.is_none() =>
+                {
+                    row.constant = Some(i)
+                }
+                _ => {}
+            }
+            if let Some(k) = self.k_of(i) {
+                row.by_k.entry(k).or_insert((lat, i));
+                let answers = matches!(
+                    cell.coord.strategy,
+                    Strategy::Sweep(_) | Strategy::Search(_)
+                );
+                if answers && row.k_answer.is_none_or(|(_, best, _)| lat < best) {
+                    row.k_answer = Some((k, lat, i));
+                }
+            }
+        }
+        rows
+    }
+
+    /// Is K_opt close to K_answer? The same K is; otherwise the two cells'
+    /// per-round latencies are tested for equivalence. The verdict, the
+    /// test and its p-value.
+    fn close(
+        &self,
+        k_opt: Option<u32>,
+        opt: Option<(f64, usize)>,
+        k_answer: Option<Run>,
+    ) -> (Option<Verdict>, String, Option<f64>) {
+        match (k_opt, opt, k_answer) {
+            (Some(ko), _, Some((ka, _, _))) if ko == ka => {
+                (Some(Verdict::Pass), "same K".to_string(), None)
+            }
+            (_, Some((_, oi)), Some((_, _, ai))) => {
+                match Comparison::new(&self.latency[oi], &self.latency[ai]) {
+                    Some(c) => {
+                        let (p, _) = c.p_values(CheckKind::Similar, CLOSE_TOLERANCE);
+                        let (v, _) = c.decide(
+                            CheckKind::Similar,
+                            CLOSE_TOLERANCE,
+                            CLOSE_ALPHA,
+                            p,
+                            f64::NAN,
+                        );
+                        (Some(v), format!("tost, {}", c.name()), Some(p))
+                    }
+                    None => (
+                        Some(Verdict::Inconclusive),
+                        "too few rounds".to_string(),
+                        None,
+                    ),
+                }
+            }
+            _ => (None, String::new(), None),
+        }
+    }
+}
 
 /// kstrategy.csv: one row per condition that has a K_answer or a K_opt.
 /// `latency[i]` is cell i's latency by ok round, `profile[i]` its mean
@@ -115,65 +207,10 @@ pub fn table(
     inp: &super::Inputs,
     latency: &[BTreeMap<u32, f64>],
     profile: &BTreeMap<usize, (f64, f64)>,
-) -> Table {
-    let cells = inp.cells;
-    /// (K, mean latency, cell index).
-    type Run = (u32, f64, usize);
-    struct Row {
-        k_answer: Option<Run>,
-        default: Option<usize>,
-        /// The `{constant: {profile: baseline}}` cell: it ran K_opt.
-        constant: Option<usize>,
-        by_k: BTreeMap<u32, (f64, usize)>,
-    }
-    // The K a cell ran with in all its rounds (a constant cell may choose
-    // another K in another round: then it has none).
-    let k_of = |i: usize| -> Option<u32> {
-        let ks: std::collections::BTreeSet<u32> = inp.runs[i]
-            .iter()
-            .filter_map(|r| k_used(&cells[i], Some(&r.record)))
-            .collect();
-        (ks.len() == 1).then(|| *ks.iter().next().unwrap_or(&0))
-    };
-    let mean_of = |i: usize| -> Option<f64> {
-        let v: Vec<f64> = latency[i].values().copied().collect();
-        (!v.is_empty()).then(|| super::stats::mean(&v))
-    };
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    for (i, cell) in cells.iter().enumerate() {
-        let row = rows.entry(condition_key(cell)).or_insert(Row {
-            k_answer: None,
-            default: None,
-            constant: None,
-            by_k: BTreeMap::new(),
-        });
-        let Some(lat) = mean_of(i) else {
-            continue;
-        };
-        match &cell.coord.strategy {
-            Strategy::Default => row.default = Some(i),
-            Strategy::Constant(f)
-                if f.profile == ProfileKind::Baseline
-                    && f.cpu_freq.is_none()
-                    && f.gpu_freq.is_none() =>
-            {
-                row.constant = Some(i)
-            }
-            _ => {}
-        }
-        if let Some(k) = k_of(i) {
-            row.by_k.entry(k).or_insert((lat, i));
-            let answers = matches!(
-                cell.coord.strategy,
-                Strategy::Sweep(_) | Strategy::Search(_)
-            );
-            if answers && row.k_answer.is_none_or(|(_, best, _)| lat < best) {
-                row.k_answer = Some((k, lat, i));
-            }
-        }
-    }
-    let mut t = Table::new(&KSTRATEGY_COLUMNS);
-    for (condition, row) in rows {
+) -> Vec<KstrategyRow> {
+    let cells = Latencies { inp, latency };
+    let mut out = Vec::new();
+    for (condition, row) in cells.conditions() {
         let stats = row.default.and_then(|d| profile.get(&d).copied());
         let board = condition.split('/').next().unwrap_or("");
         let lut = inp.luts.get(board);
@@ -185,52 +222,29 @@ pub fn table(
         // profile is the default cell), else any cell with that K.
         let opt = k_opt.and_then(|k| {
             row.constant
-                .filter(|&c| k_of(c) == Some(k))
-                .and_then(|c| mean_of(c).map(|l| (l, c)))
+                .filter(|&c| cells.k_of(c) == Some(k))
+                .and_then(|c| cells.mean_of(c).map(|l| (l, c)))
                 .or_else(|| row.by_k.get(&k).copied())
         });
         let lat_opt = opt.map(|o| o.0);
         let gap = lat_opt
             .zip(row.k_answer)
             .map(|(o, (_, a, _))| 100.0 * (o / a - 1.0));
-        // Is K_opt close to K_answer? The same K is; otherwise the two
-        // cells' per-round latencies are tested for equivalence.
-        let (verdict, test, p) = match (k_opt, opt, row.k_answer) {
-            (Some(ko), _, Some((ka, _, _))) if ko == ka => ("PASS", "same K".to_string(), None),
-            (_, Some((_, oi)), Some((_, _, ai))) => {
-                match Comparison::new(&latency[oi], &latency[ai]) {
-                    Some(c) => {
-                        let (p, _) = c.p_values(CheckKind::Similar, CLOSE_TOLERANCE);
-                        let (v, _) = c.decide(
-                            CheckKind::Similar,
-                            CLOSE_TOLERANCE,
-                            CLOSE_ALPHA,
-                            p,
-                            f64::NAN,
-                        );
-                        (v.as_str(), format!("tost, {}", c.name()), Some(p))
-                    }
-                    None => ("INCONCLUSIVE", "too few rounds".to_string(), None),
-                }
-            }
-            _ => ("", String::new(), None),
-        };
-        t.rows.push(vec![
+        let (verdict, test, p) = cells.close(k_opt, opt, row.k_answer);
+        out.push(KstrategyRow {
             condition,
-            k_opt.map(|k| k.to_string()).unwrap_or_default(),
-            lut.map(|l| l.hash.clone()).unwrap_or_default(),
-            fmt_f(lat_opt, 1),
-            row.k_answer
-                .map(|(k, _, _)| k.to_string())
-                .unwrap_or_default(),
-            fmt_f(row.k_answer.map(|(_, l, _)| l), 1),
-            fmt_f(gap, 1),
-            verdict.into(),
+            k_opt,
+            lut: lut.map(|l| l.hash.clone()).unwrap_or_default(),
+            latency_k_opt_us: lat_opt,
+            k_answer: row.k_answer.map(|(k, _, _)| k),
+            latency_k_answer_us: row.k_answer.map(|(_, l, _)| l),
+            gap_pct: gap,
+            k_opt_close: verdict,
             test,
-            fmt_p(p),
-            fmt_f(stats.map(|s| s.0), 2),
-            fmt_f(stats.map(|s| s.1), 2),
-        ]);
+            p_value: p,
+            t_prod_mean_us: stats.map(|s| s.0),
+            t_ker_mean_us: stats.map(|s| s.1),
+        });
     }
-    t
+    out
 }

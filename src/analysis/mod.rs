@@ -18,7 +18,7 @@ mod summary;
 mod sweeps;
 
 pub use figures::{Inputs, RoundFig, RoundRun};
-pub use summary::{ROUNDS_COLUMNS, SUMMARY_COLUMNS, analyze};
+pub use summary::analyze;
 
 use std::collections::HashMap;
 
@@ -27,7 +27,7 @@ use polars::prelude::*;
 
 use crate::ingest::digest::{IterSums, Mean};
 use crate::ingest::{LogDigest, frames};
-use crate::output::Table;
+use crate::rows::{ChecklistRow, KstrategyRow, RoundRow, SummaryRow, SweepRow};
 
 /// Per-cell statistics over measured inferences.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,18 +54,20 @@ pub struct Samples {
     pub k: Vec<f64>,
 }
 
-/// The tables of a result set.
+/// The tables of a result set, as typed rows ([`crate::rows::table`]
+/// gives their text).
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {
-    pub summary: Table,
+    /// Per cell: its figures over rounds (summary.csv), by id.
+    pub summary: Vec<SummaryRow>,
     /// Per cell and round: the round's figures (rounds.csv).
-    pub rounds: Table,
-    pub checklist: Table,
-    /// Per check: (id, title, PASS, FAIL, INCONCLUSIVE).
-    pub check_totals: Vec<(String, String, usize, usize, usize)>,
-    pub sweeps: Table,
+    pub rounds: Vec<RoundRow>,
+    pub checklist: Vec<ChecklistRow>,
+    /// Per check of the scenario (and the A/A check), its verdict counts.
+    pub check_totals: Vec<checks::CheckTotal>,
+    pub sweeps: Vec<SweepRow>,
     /// K_opt vs K_answer per condition (kstrategy.csv).
-    pub kstrategy: Table,
+    pub kstrategy: Vec<KstrategyRow>,
     /// What the reader should know about the results (a LUT lookup outside
     /// the LUT's grid), printed after the tables.
     pub warnings: Vec<String>,
@@ -130,6 +132,74 @@ fn per_inference_sums(logs: &[(u32, &LogDigest)]) -> PolarsResult<DataFrame> {
     columns.extend(col_of(&|s| s.t_ker, "t_ker_us"));
     columns.extend(col_of(&|s| s.t_idle, "t_idle_us"));
     DataFrame::new(rows.len(), columns)
+}
+
+/// Per cell, its statistics: a row of the per-cell frame.
+fn stats_by_cell(per_cell: &DataFrame) -> Result<HashMap<u32, CellStats>> {
+    let cells = u32s(per_cell, "cell")?;
+    let cols: Vec<Vec<Option<f64>>> = [
+        "n",
+        "latency_mean",
+        "latency_median",
+        "latency_p95",
+        "latency_std",
+        "flushes_mean",
+        "k_mean",
+        "t_prod_mean",
+        "t_ker_mean",
+        "t_idle_mean",
+    ]
+    .iter()
+    .map(|c| f64s(per_cell, c))
+    .collect::<Result<_>>()?;
+    let mut stats = HashMap::new();
+    for (row, cell) in cells.iter().enumerate() {
+        let Some(cell) = cell else { continue };
+        let v = |i: usize| cols[i][row];
+        stats.insert(
+            *cell,
+            CellStats {
+                n: v(0).unwrap_or(0.0) as u32,
+                latency_mean: v(1),
+                latency_median: v(2),
+                latency_p95: v(3),
+                latency_std: v(4),
+                flushes_mean: v(5),
+                k_mean: v(6),
+                t_prod_mean: v(7),
+                t_ker_mean: v(8),
+                t_idle_mean: v(9),
+            },
+        );
+    }
+    Ok(stats)
+}
+
+/// Per cell, its measured inferences' values: rows of the per-inference
+/// frame, in (cell, inference) order.
+fn samples_by_cell(per_inference: &DataFrame) -> Result<HashMap<u32, Samples>> {
+    let cells = u32s(per_inference, "cell")?;
+    let latency = f64s(per_inference, "latency_us")?;
+    let t_prod = f64s(per_inference, "t_prod")?;
+    let t_ker = f64s(per_inference, "t_ker")?;
+    let t_idle = f64s(per_inference, "t_idle")?;
+    let k_mean = f64s(per_inference, "k_mean")?;
+    let mut samples: HashMap<u32, Samples> = HashMap::new();
+    for row in 0..cells.len() {
+        let Some(cell) = cells[row] else { continue };
+        let s = samples.entry(cell).or_default();
+        let push = |v: &mut Vec<f64>, x: Option<f64>| {
+            if let Some(x) = x.filter(|x| x.is_finite()) {
+                v.push(x);
+            }
+        };
+        push(&mut s.latency, latency[row]);
+        push(&mut s.t_prod, t_prod[row]);
+        push(&mut s.t_ker, t_ker[row]);
+        push(&mut s.t_idle, t_idle[row]);
+        push(&mut s.k, k_mean[row]);
+    }
+    Ok(samples)
 }
 
 /// Per-cell statistics and per-inference samples, computed with polars.
@@ -197,42 +267,7 @@ pub fn cell_statistics(
         )
         .collect()?;
 
-    let cells = u32s(&per_cell, "cell")?;
-    let cols: Vec<Vec<Option<f64>>> = [
-        "n",
-        "latency_mean",
-        "latency_median",
-        "latency_p95",
-        "latency_std",
-        "flushes_mean",
-        "k_mean",
-        "t_prod_mean",
-        "t_ker_mean",
-        "t_idle_mean",
-    ]
-    .iter()
-    .map(|c| f64s(&per_cell, c))
-    .collect::<Result<_>>()?;
-    let mut stats = HashMap::new();
-    for (row, cell) in cells.iter().enumerate() {
-        let Some(cell) = cell else { continue };
-        let v = |i: usize| cols[i][row];
-        stats.insert(
-            *cell,
-            CellStats {
-                n: v(0).unwrap_or(0.0) as u32,
-                latency_mean: v(1),
-                latency_median: v(2),
-                latency_p95: v(3),
-                latency_std: v(4),
-                flushes_mean: v(5),
-                k_mean: v(6),
-                t_prod_mean: v(7),
-                t_ker_mean: v(8),
-                t_idle_mean: v(9),
-            },
-        );
-    }
+    let stats = stats_by_cell(&per_cell)?;
 
     let per_inference = measured_inf
         .join(
@@ -249,27 +284,7 @@ pub fn cell_statistics(
         )
         .sort(["cell", "iter"], SortMultipleOptions::default())
         .collect()?;
-    let cells = u32s(&per_inference, "cell")?;
-    let latency = f64s(&per_inference, "latency_us")?;
-    let t_prod = f64s(&per_inference, "t_prod")?;
-    let t_ker = f64s(&per_inference, "t_ker")?;
-    let t_idle = f64s(&per_inference, "t_idle")?;
-    let k_mean = f64s(&per_inference, "k_mean")?;
-    let mut samples: HashMap<u32, Samples> = HashMap::new();
-    for row in 0..cells.len() {
-        let Some(cell) = cells[row] else { continue };
-        let s = samples.entry(cell).or_default();
-        let push = |v: &mut Vec<f64>, x: Option<f64>| {
-            if let Some(x) = x.filter(|x| x.is_finite()) {
-                v.push(x);
-            }
-        };
-        push(&mut s.latency, latency[row]);
-        push(&mut s.t_prod, t_prod[row]);
-        push(&mut s.t_ker, t_ker[row]);
-        push(&mut s.t_idle, t_idle[row]);
-        push(&mut s.k, k_mean[row]);
-    }
+    let samples = samples_by_cell(&per_inference)?;
     Ok((stats, samples))
 }
 

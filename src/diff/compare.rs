@@ -9,7 +9,9 @@ use anyhow::Result;
 
 use super::noise::{self, Basis};
 use super::{Diff, Flip, Mark, MetricInfo, Options, Row, info};
+use crate::record::Status;
 use crate::results::ResultSet;
+use crate::rows::ChecklistRow;
 
 /// One result set, indexed for the join.
 struct Side<'a> {
@@ -21,9 +23,9 @@ struct Side<'a> {
 }
 
 impl<'a> Side<'a> {
-    fn new(set: &'a ResultSet, metrics: &[MetricInfo]) -> Side<'a> {
+    fn new(set: &'a ResultSet, metrics: &[MetricInfo]) -> Result<Side<'a>> {
         let id = set.summary.column("id").unwrap_or(0);
-        let by_id = set
+        let by_id: HashMap<&str, usize> = set
             .summary
             .rows
             .iter()
@@ -31,32 +33,31 @@ impl<'a> Side<'a> {
             .map(|(i, r)| (r[id].as_str(), i))
             .collect();
         let mut rounds: HashMap<&str, HashMap<&'static str, BTreeMap<u32, f64>>> = HashMap::new();
-        let t = &set.rounds;
-        if let (Some(ci), Some(cr), Some(cs)) =
-            (t.column("id"), t.column("round"), t.column("status"))
-        {
-            for row in t.rows.iter().filter(|r| r[cs] == "ok") {
-                let Ok(round) = row[cr].parse::<u32>() else {
-                    continue;
-                };
-                for m in metrics {
-                    let Some(c) = t.column(m.rounds_column) else {
-                        continue;
-                    };
-                    if let Ok(v) = row[c].parse::<f64>()
-                        && v.is_finite()
-                    {
-                        rounds
-                            .entry(row[ci].as_str())
-                            .or_default()
-                            .entry(m.rounds_column)
-                            .or_default()
-                            .insert(round, v);
-                    }
+        // Only the columns the set has: a metric its rounds.csv lacks has
+        // no per-round figures.
+        let have: Vec<&MetricInfo> = metrics
+            .iter()
+            .filter(|m| set.rounds.column(m.rounds_column).is_some())
+            .collect();
+        for row in set.round_rows()? {
+            if row.status != Status::Ok {
+                continue;
+            }
+            let Some((&id, _)) = by_id.get_key_value(row.id.as_str()) else {
+                continue;
+            };
+            for m in &have {
+                if let Some(v) = (m.round_value)(&row).filter(|v| v.is_finite()) {
+                    rounds
+                        .entry(id)
+                        .or_default()
+                        .entry(m.rounds_column)
+                        .or_default()
+                        .insert(row.round, v);
                 }
             }
         }
-        Side { set, by_id, rounds }
+        Ok(Side { set, by_id, rounds })
     }
 
     fn get(&self, row: usize, column: &str) -> &str {
@@ -84,7 +85,7 @@ struct Pending {
 /// Compares two result sets.
 pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff> {
     let metrics: Vec<MetricInfo> = opts.metrics.iter().map(|m| info(*m)).collect();
-    let (o, n) = (Side::new(old, &metrics), Side::new(new, &metrics));
+    let (o, n) = (Side::new(old, &metrics)?, Side::new(new, &metrics)?);
     let ids: BTreeSet<&str> = o.by_id.keys().chain(n.by_id.keys()).copied().collect();
     let mut pending: Vec<Pending> = Vec::new();
     let fixed =
@@ -170,7 +171,7 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
         new: new.label.clone(),
         threshold: opts.threshold,
         alpha: opts.alpha,
-        flips: flips(old, new),
+        flips: flips(old, new)?,
         rows,
         cells,
         environment: environment_changes(old, new),
@@ -308,66 +309,47 @@ fn compare_metric(
 }
 
 /// Checklist comparisons whose verdict differs, joined by check and cells.
-fn flips(old: &ResultSet, new: &ResultSet) -> Vec<Flip> {
+fn flips(old: &ResultSet, new: &ResultSet) -> Result<Vec<Flip>> {
     type Key = (String, String, String);
-    let index = |set: &ResultSet| -> Vec<(Key, String, String, String)> {
-        let t = &set.checklist;
-        let col = |name: &str| t.column(name);
-        let (Some(c), Some(a), Some(b), Some(g), Some(v), Some(p)) = (
-            col("check"),
-            col("a"),
-            col("b"),
-            col("group"),
-            col("verdict"),
-            col("p_value"),
-        ) else {
-            return Vec::new();
-        };
-        t.rows
-            .iter()
-            .map(|r| {
-                (
-                    (r[c].clone(), r[a].clone(), r[b].clone()),
-                    r[g].clone(),
-                    r[v].clone(),
-                    r[p].clone(),
-                )
-            })
-            .collect()
+    let index = |set: &ResultSet| -> Result<Vec<(Key, ChecklistRow)>> {
+        Ok(set
+            .checklist_rows()?
+            .into_iter()
+            .map(|r| ((r.check.clone(), r.a.clone(), r.b.clone()), r))
+            .collect())
     };
-    let (o, n) = (index(old), index(new));
+    let (o, n) = (index(old)?, index(new)?);
     let mut keys: Vec<&Key> = o.iter().chain(&n).map(|x| &x.0).collect();
     keys.sort();
     keys.dedup();
-    let find = |side: &[(Key, String, String, String)], k: &Key| {
-        side.iter()
-            .find(|x| &x.0 == k)
-            .map(|x| (x.1.clone(), x.2.clone(), x.3.clone()))
+    let find = |side: &'_ [(Key, ChecklistRow)], k: &Key| {
+        side.iter().find(|x| &x.0 == k).map(|x| x.1.clone())
     };
     let mut out = Vec::new();
     for k in keys {
         let (fo, fnew) = (find(&o, k), find(&n, k));
-        let verdict = |f: &Option<(String, String, String)>| {
-            f.as_ref()
-                .map(|x| x.1.clone())
-                .unwrap_or_else(|| "(none)".into())
-        };
+        let verdict = |f: &Option<ChecklistRow>| f.as_ref().map(|x| x.verdict);
         if verdict(&fo) == verdict(&fnew) {
             continue;
         }
         let group = fo
             .as_ref()
             .or(fnew.as_ref())
-            .map(|x| x.0.clone())
+            .map(|x| x.group.clone())
             .unwrap_or_default();
+        let p = |f: &Option<ChecklistRow>| {
+            f.as_ref()
+                .map(|x| crate::output::fmt_p(x.p_value))
+                .unwrap_or_default()
+        };
         out.push(Flip {
             check: k.0.clone(),
             group,
             old: verdict(&fo),
             new: verdict(&fnew),
-            old_p: fo.map(|x| x.2).unwrap_or_default(),
-            new_p: fnew.map(|x| x.2).unwrap_or_default(),
+            old_p: p(&fo),
+            new_p: p(&fnew),
         });
     }
-    out
+    Ok(out)
 }

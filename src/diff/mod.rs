@@ -17,6 +17,7 @@ use anyhow::Result;
 
 use crate::error::UsageError;
 use crate::results::{ResultSet, Source};
+use crate::rows::{RoundRow, Verdict};
 pub use compare::compare;
 use noise::Basis;
 pub use render::{render_json, render_markdown, render_table};
@@ -95,21 +96,44 @@ struct MetricInfo {
     column: &'static str,
     /// Its column in rounds.csv (the figure of each round).
     rounds_column: &'static str,
+    /// That column's value in a row of rounds.csv.
+    round_value: fn(&RoundRow) -> Option<f64>,
     higher_is_better: bool,
 }
 
 fn info(m: DiffMetric) -> MetricInfo {
-    let (name, column, rounds_column, higher_is_better) = match m {
-        DiffMetric::Latency => ("latency", "latency_mean_us", "latency_us", false),
-        DiffMetric::TProd => ("t_prod", "t_prod_mean_us", "t_prod_us", false),
-        DiffMetric::TKer => ("t_ker", "t_ker_mean_us", "t_ker_us", false),
-        DiffMetric::TIdle => ("t_idle", "t_idle_mean_us", "t_idle_us", false),
-        DiffMetric::Speedup => ("speedup", "speedup", "speedup", true),
+    type Value = fn(&RoundRow) -> Option<f64>;
+    let (name, column, rounds_column, round_value, higher_is_better): (_, _, _, Value, _) = match m
+    {
+        DiffMetric::Latency => (
+            "latency",
+            "latency_mean_us",
+            "latency_us",
+            |r| r.latency_us,
+            false,
+        ),
+        DiffMetric::TProd => (
+            "t_prod",
+            "t_prod_mean_us",
+            "t_prod_us",
+            |r| r.t_prod_us,
+            false,
+        ),
+        DiffMetric::TKer => ("t_ker", "t_ker_mean_us", "t_ker_us", |r| r.t_ker_us, false),
+        DiffMetric::TIdle => (
+            "t_idle",
+            "t_idle_mean_us",
+            "t_idle_us",
+            |r| r.t_idle_us,
+            false,
+        ),
+        DiffMetric::Speedup => ("speedup", "speedup", "speedup", |r| r.speedup, true),
     };
     MetricInfo {
         name,
         column,
         rounds_column,
+        round_value,
         higher_is_better,
     }
 }
@@ -160,10 +184,16 @@ pub struct Row {
 pub struct Flip {
     pub check: String,
     pub group: String,
-    pub old: String,
-    pub new: String,
+    /// The verdict on each side; `None` where the comparison is absent.
+    pub old: Option<Verdict>,
+    pub new: Option<Verdict>,
     pub old_p: String,
     pub new_p: String,
+}
+
+/// A side's verdict as the diff shows it: `(none)` where it is absent.
+pub fn verdict_text(v: Option<Verdict>) -> &'static str {
+    v.map_or("(none)", Verdict::as_str)
 }
 
 /// What `diff` found.

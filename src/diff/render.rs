@@ -4,7 +4,7 @@
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use super::Diff;
+use super::{Diff, verdict_text};
 use crate::output::terminal;
 use crate::output::{Table, fmt_f, fmt_p};
 
@@ -19,8 +19,8 @@ fn flip_table(d: &Diff) -> Table {
         t.rows.push(vec![
             f.check.clone(),
             f.group.clone(),
-            f.old.clone(),
-            f.new.clone(),
+            verdict_text(f.old).to_string(),
+            verdict_text(f.new).to_string(),
             f.old_p.clone(),
             f.new_p.clone(),
         ]);
@@ -158,8 +158,8 @@ pub fn render_json(d: &Diff) -> Result<String> {
         "checks_flipped": d.flips.iter().map(|f| json!({
             "check": f.check,
             "group": f.group,
-            "old": f.old,
-            "new": f.new,
+            "old": verdict_text(f.old),
+            "new": verdict_text(f.new),
             "p_old": number_or_text(&f.old_p),
             "p_new": number_or_text(&f.new_p),
         })).collect::<Vec<_>>(),

@@ -192,22 +192,15 @@ fn flipped_verdicts_are_found_by_check_and_cells() {
     let old = fixture::quick("old");
     let mut new = fixture::quick("new");
     let v = new.checklist.column("verdict").unwrap();
-    new.checklist.rows[0][v] = "FAIL".into();
+    new.checklist.rows[0][v] = Verdict::Fail.to_string();
     new.checklist.rows.pop();
     let d = compare(&old, &new, &opts()).unwrap();
     assert_eq!(d.flips.len(), 2, "{:?}", d.flips);
     assert_eq!(
-        (
-            d.flips[0].check.as_str(),
-            d.flips[0].old.as_str(),
-            d.flips[0].new.as_str()
-        ),
-        ("C1", "PASS", "FAIL")
+        (d.flips[0].check.as_str(), d.flips[0].old, d.flips[0].new),
+        ("C1", Some(Verdict::Pass), Some(Verdict::Fail))
     );
-    assert_eq!(
-        (d.flips[1].check.as_str(), d.flips[1].new.as_str()),
-        ("C2", "(none)")
-    );
+    assert_eq!((d.flips[1].check.as_str(), d.flips[1].new), ("C2", None));
 }
 
 #[test]
@@ -291,7 +284,7 @@ fn the_three_formats_are_pinned() {
         c.latency *= 1.3
     });
     let v = new.checklist.column("verdict").unwrap();
-    new.checklist.rows[1][v] = "PASS".into();
+    new.checklist.rows[1][v] = Verdict::Pass.to_string();
     let mut d = compare(&old, &new, &opts()).unwrap();
     d.rows.retain(|r| r.mark != Mark::Unchanged);
     insta::assert_snapshot!("diff_table", render_table(&d, false));

@@ -1,6 +1,6 @@
 //! Log ingest: benchmark output to records, then to polars frames.
 //!
-//! The default parser reads the KLO v1 log contract (ARCHITECTURE.md):
+//! The default parser reads the KLO v1 log contract (docs/architecture.md):
 //!
 //! ```text
 //! KLO v1 net=mobilenet_v1 iter=3 kernel=17 name=conv2d_3x3 t_prod_us=41.2 t_ker_us=118.0 t_idle_us=3.5 flush=1 k=8

@@ -1,4 +1,4 @@
-//! The timing model of KLO.md: kernels i = 1..n, a flush after chosen
+//! The timing model (docs/k-strategies.md): kernels i = 1..n, a flush after chosen
 //! kernels (and always after the last). The CPU clock advances by T_prod,i
 //! per kernel and by the flush cost f per flush; a batch becomes runnable
 //! on the GPU at its flush time plus a submission latency L; the GPU runs

@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 use comfy_table::{Cell, CellAlignment, Color, presets};
 
 use super::Table;
+use crate::verdict::Verdict;
 
 /// Whether stdout should be coloured: it is a terminal and `NO_COLOR`
 /// (no-color.org) is not set.
@@ -26,11 +27,15 @@ pub fn word_colour(column: &str, value: &str) -> Option<Color> {
         ("status", "ok") => Some(Color::Green),
         ("status", "load_died" | "throttled") => Some(Color::Yellow),
         ("status", _) => Some(Color::Red),
-        (_, "PASS" | "better") => Some(Color::Green),
-        (_, "FAIL" | "worse" | "gone") => Some(Color::Red),
-        (_, "INCONCLUSIVE" | "not comparable") => Some(Color::Yellow),
+        (_, "better") => Some(Color::Green),
+        (_, "worse" | "gone") => Some(Color::Red),
+        (_, "not comparable") => Some(Color::Yellow),
         (_, "new") => Some(Color::Cyan),
-        _ => None,
+        (_, v) => v.parse::<Verdict>().ok().map(|v| match v {
+            Verdict::Pass => Color::Green,
+            Verdict::Fail => Color::Red,
+            Verdict::Inconclusive => Color::Yellow,
+        }),
     }
 }
 

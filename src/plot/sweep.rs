@@ -26,16 +26,9 @@ struct Line {
     thinned: bool,
 }
 
-fn lines(set: &ResultSet) -> Vec<Line> {
-    let t = &set.sweeps;
-    let (Some(sweep_c), Some(ks_c), Some(ans_c)) = (
-        t.column("sweep"),
-        t.column("k_values"),
-        t.column("k_answer"),
-    ) else {
-        return Vec::new();
-    };
-    let opt_c = t.column("k_opt");
+fn lines(set: &ResultSet) -> anyhow::Result<Vec<Line>> {
+    let sweeps = set.sweep_rows()?;
+    let kstrategy = set.kstrategy_rows()?;
     let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
     let id_c = set.summary.column("id").unwrap_or(0);
     let row_of: std::collections::HashMap<&str, usize> = set
@@ -46,16 +39,13 @@ fn lines(set: &ResultSet) -> Vec<Line> {
         .map(|(i, r)| (r[id_c].as_str(), i))
         .collect();
     let mut out = Vec::new();
-    for r in &t.rows {
-        let Some((condition, _)) = r[sweep_c].rsplit_once('/') else {
+    for r in &sweeps {
+        let Some(condition) = r.condition() else {
             continue;
         };
         let mut points = Vec::new();
         let mut any_row = None;
-        for k in r[ks_c]
-            .split_whitespace()
-            .filter_map(|k| k.parse::<u32>().ok())
-        {
+        for k in r.ks() {
             let id = format!("{condition}/sweep-k{k}");
             let Some(&row) = row_of.get(id.as_str()) else {
                 continue;
@@ -77,7 +67,7 @@ fn lines(set: &ResultSet) -> Vec<Line> {
         if points.is_empty() {
             continue;
         }
-        let k_answer: Option<u32> = r[ans_c].parse().ok();
+        let k_answer = r.k_answer;
         let thinned = points.len() > MAX_POINTS;
         if thinned {
             // Evenly thinned, K_answer kept.
@@ -97,28 +87,23 @@ fn lines(set: &ResultSet) -> Vec<Line> {
             points,
             k_answer,
             thinned,
-            k_opt: opt_c
-                .and_then(|c| r[c].parse().ok())
-                .or_else(|| k_opt(set, condition)),
+            // K_opt of the condition: in sweeps.csv of older result sets,
+            // else from kstrategy.csv (the LUT's K for the condition's
+            // default cell), when the run wrote one.
+            k_opt: r.k_opt.or_else(|| {
+                kstrategy
+                    .iter()
+                    .find(|x| x.condition == condition)
+                    .and_then(|x| x.k_opt)
+            }),
         });
     }
-    out
-}
-
-/// K_opt of a condition from kstrategy.csv (the LUT's K for the
-/// condition's default cell), when the run wrote one.
-fn k_opt(set: &ResultSet, condition: &str) -> Option<u32> {
-    let t = &set.kstrategy;
-    let (c, k) = (t.column("condition")?, t.column("k_opt")?);
-    t.rows
-        .iter()
-        .find(|r| r[c] == condition)
-        .and_then(|r| r[k].parse().ok())
+    Ok(out)
 }
 
 pub(super) fn plot(set: &ResultSet) -> Drawn {
     let title = "Latency vs K (flush period) per sweep".to_string();
-    let lines = lines(set);
+    let lines = lines(set)?;
     if lines.is_empty() {
         return Ok(Err(Missing {
             name: "sweep",

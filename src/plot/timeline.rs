@@ -136,39 +136,36 @@ fn median_of(inferences: &crate::ingest::InferenceRows) -> Option<u32> {
 
 /// The cells to draw: per load, K = 1 and K_answer of the first network
 /// that has a sweep (ids, with a label).
-fn chosen(set: &ResultSet) -> Vec<(String, String)> {
-    let (Some(c_sweep), Some(c_ans)) = (set.sweeps.column("sweep"), set.sweeps.column("k_answer"))
-    else {
-        return Vec::new();
-    };
+fn chosen(set: &ResultSet) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut network: Option<String> = None;
-    for r in &set.sweeps.rows {
+    for r in set.sweep_rows()? {
         // `<board>/<load>/<cpu>/<gpu>/<network>/sweep[...]`
-        let Some((condition, _)) = r[c_sweep].rsplit_once('/') else {
+        let (Some(condition), Some(k)) = (r.condition(), r.k_answer) else {
             continue;
         };
         let parts: Vec<&str> = condition.split('/').collect();
-        if parts.len() != 5 || r[c_ans].is_empty() {
+        if parts.len() != 5 {
             continue;
         }
         if network.get_or_insert_with(|| parts[4].to_string()) != parts[4] {
             continue;
         }
-        let k1 = format!("{condition}/sweep-k1");
-        let best = format!("{condition}/sweep-k{}", r[c_ans]);
-        out.push((k1, format!("load {}, K = 1", parts[1])));
-        if r[c_ans] != "1" {
+        out.push((
+            format!("{condition}/sweep-k1"),
+            format!("load {}, K = 1", parts[1]),
+        ));
+        if k != 1 {
             out.push((
-                best,
-                format!("load {}, K = {} (K_answer)", parts[1], r[c_ans]),
+                format!("{condition}/sweep-k{k}"),
+                format!("load {}, K = {k} (K_answer)", parts[1]),
             ));
         }
         if out.len() >= 6 {
             break;
         }
     }
-    out
+    Ok(out)
 }
 
 pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
@@ -185,7 +182,7 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
             "it needs the cells' raw logs, and this result set has no cells/ folder".into(),
         );
     };
-    let picks = chosen(set);
+    let picks = chosen(set)?;
     if picks.is_empty() {
         return missing(
             "it draws K = 1 against a sweep's K_answer, and the result set has no K sweep".into(),

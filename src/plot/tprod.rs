@@ -145,8 +145,11 @@ struct Group {
     zeros: u64,
 }
 
-pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
-    let title = "T_prod distribution per load and frequency".to_string();
+/// The boxes to draw, per condition in first-seen order (at most
+/// [`MAX_BOXES`]): every measured kernel's T_prod from the raw cells when
+/// the set has them, else each ok cell's mean. Also how many conditions
+/// are not drawn, and whether the values are per kernel.
+fn groups(set: &ResultSet, cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
     let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
     let ok = ok_rows(set);
     let mut is_ok = vec![false; set.summary.rows.len()];
@@ -205,6 +208,12 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
         }
     }
     let not_drawn = index.values().filter(|g| g.is_none()).count();
+    (groups, not_drawn, per_kernel)
+}
+
+pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
+    let title = "T_prod distribution per load and frequency".to_string();
+    let (groups, not_drawn, per_kernel) = groups(set, cells);
     // The log axis has no room for zero: a T_prod of 0 µs (a clock's
     // resolution) is left out and counted in the caption.
     let dropped: u64 = groups.iter().map(|g| g.zeros).sum();
@@ -312,28 +321,34 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
     Ok(Ok(Plot {
         name: "tprod",
         title,
-        caption: format!(
-            "Boxes: quartiles and median of {what}, per condition, on a log scale; whiskers end at the last value within 1.5 IQR, dots are values beyond; the cross is the mean.{}{}{}",
-            if dropped > 0 {
-                format!(" {dropped} values of 0 µs are not drawn.")
-            } else {
-                String::new()
-            },
-            if sampled {
-                format!(
-                    " Where a condition has more values than a plot holds, its box is drawn from a sample of them (every log's values thinned evenly to at most {SAMPLE_MAX}, then at most {MAX_BOX_SAMPLE} per condition drawn at random, weighted); n counts them all."
-                )
-            } else {
-                String::new()
-            },
-            if not_drawn > 0 {
-                format!(" The first {MAX_BOXES} conditions are drawn; {not_drawn} more are not.")
-            } else {
-                String::new()
-            }
-        ),
+        caption: caption(what, dropped, sampled, not_drawn),
         svg: text,
     }))
+}
+
+/// The caption of the T_prod plot: `what` the values are, and what is
+/// not drawn or drawn from a sample.
+fn caption(what: &str, dropped: u64, sampled: bool, not_drawn: usize) -> String {
+    format!(
+        "Boxes: quartiles and median of {what}, per condition, on a log scale; whiskers end at the last value within 1.5 IQR, dots are values beyond; the cross is the mean.{}{}{}",
+        if dropped > 0 {
+            format!(" {dropped} values of 0 µs are not drawn.")
+        } else {
+            String::new()
+        },
+        if sampled {
+            format!(
+                " Where a condition has more values than a plot holds, its box is drawn from a sample of them (every log's values thinned evenly to at most {SAMPLE_MAX}, then at most {MAX_BOX_SAMPLE} per condition drawn at random, weighted); n counts them all."
+            )
+        } else {
+            String::new()
+        },
+        if not_drawn > 0 {
+            format!(" The first {MAX_BOXES} conditions are drawn; {not_drawn} more are not.")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// The label of a category axis tick: the name at whole positions only.

@@ -3,6 +3,8 @@
 //! Every list is ordered and no clock is read, so the same inputs render
 //! the same page.
 
+use anyhow::Result;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -10,6 +12,7 @@ use crate::output::Table;
 use crate::plot::{Missing, Plot};
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
+use crate::rows::{CheckTotal, Verdict};
 
 /// Summary columns the report shows (summary.csv has them all).
 const SUMMARY_COLUMNS: [&str; 16] = [
@@ -109,52 +112,13 @@ fn view(t: &Table, columns: &[&str], class_column: Option<&str>) -> TableView {
 /// `pass`, `fail`, `inconclusive`, `ok` or `bad`: the colour of a verdict
 /// or a status.
 fn css_class(value: &str) -> String {
-    match value {
-        "PASS" => "pass",
-        "FAIL" => "fail",
-        "INCONCLUSIVE" => "inconclusive",
-        "ok" => "ok",
-        "" => "",
-        _ => "bad",
+    match value.parse::<Verdict>() {
+        Ok(v) => v.css_class(),
+        Err(_) if value == "ok" => "ok",
+        Err(_) if value.is_empty() => "",
+        Err(_) => "bad",
     }
     .to_string()
-}
-
-/// Verdict counts of one check.
-#[derive(Debug, Serialize)]
-pub struct CheckTotal {
-    pub id: String,
-    pub title: String,
-    pub pass: usize,
-    pub fail: usize,
-    pub inconclusive: usize,
-}
-
-fn check_totals(t: &Table) -> Vec<CheckTotal> {
-    let (Some(c), Some(v)) = (t.column("check"), t.column("verdict")) else {
-        return Vec::new();
-    };
-    let title = t.column("title");
-    let mut out: Vec<CheckTotal> = Vec::new();
-    for r in &t.rows {
-        if out.last().is_none_or(|x| x.id != r[c]) {
-            out.push(CheckTotal {
-                id: r[c].clone(),
-                title: title.map(|i| r[i].clone()).unwrap_or_default(),
-                pass: 0,
-                fail: 0,
-                inconclusive: 0,
-            });
-        }
-        if let Some(last) = out.last_mut() {
-            match r[v].as_str() {
-                "PASS" => last.pass += 1,
-                "FAIL" => last.fail += 1,
-                _ => last.inconclusive += 1,
-            }
-        }
-    }
-    out
 }
 
 /// One line of the provenance list.
@@ -317,7 +281,9 @@ pub fn build(
     cells: Option<&Cells>,
     plots: &[Plot],
     missing: &[Missing],
-) -> Context {
+) -> Result<Context> {
+    let summary = set.summary_rows()?;
+    let checklist = set.checklist_rows()?;
     let scenario: Option<serde_yaml::Value> = set
         .scenario_text
         .as_deref()
@@ -330,22 +296,26 @@ pub fn build(
             .map(|s| s.trim().to_string())
     };
     let mut by_status: Vec<(String, usize)> = Vec::new();
-    for i in 0..set.summary.rows.len() {
-        let s = set.summary_value(i, "status").unwrap_or_default();
+    for r in &summary {
+        let s = r.status.as_str();
         match by_status.iter_mut().find(|x| x.0 == s) {
             Some(x) => x.1 += 1,
             None => by_status.push((s.to_string(), 1)),
         }
     }
-    Context {
+    Ok(Context {
         name: field("name").unwrap_or_else(|| set.label.clone()),
         description: field("description").unwrap_or_default(),
         label: set.label.clone(),
-        cells: set.summary.rows.len(),
+        cells: summary.len(),
         by_status,
         summary: view(&set.summary, &SUMMARY_COLUMNS, Some("status")),
         checklist: view(&set.checklist, &CHECKLIST_COLUMNS, Some("verdict")),
-        checks: check_totals(&set.checklist),
+        checks: CheckTotal::of(
+            checklist
+                .iter()
+                .map(|r| (r.check.as_str(), r.title.as_str(), r.verdict)),
+        ),
         sweeps: view(&set.sweeps, &[], None),
         plots: plots
             .iter()
@@ -367,5 +337,5 @@ pub fn build(
         provenance: provenance(set, cells),
         scenario: set.scenario_text.clone().unwrap_or_default(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-    }
+    })
 }

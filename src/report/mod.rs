@@ -94,7 +94,7 @@ pub fn make(
     cell: Option<&str>,
 ) -> Result<Report> {
     let (plots, missing) = plot::all(set, cells, cell)?;
-    let ctx = build(set, cells, &plots, &missing);
+    let ctx = build(set, cells, &plots, &missing)?;
     let html = render(
         &template(templates, HTML_TEMPLATE_NAME, HTML_TEMPLATE)?,
         &ctx,

@@ -3,8 +3,8 @@
 //! test.
 
 use super::ResultSet;
-use crate::analysis::{ROUNDS_COLUMNS, SUMMARY_COLUMNS};
 use crate::output::{Table, fmt_f};
+use crate::rows::{ChecklistRow, RoundRow, Row, SummaryRow};
 
 /// One cell of a test result set; `ok(id, k, latency)` fills the rest.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ fn base_of<'a>(cells: &'a [Cell], c: &Cell) -> Option<&'a Cell> {
 /// each condition's `default` cell round by round, as `analyze` computes
 /// them.
 pub fn summary(cells: &[Cell]) -> Table {
-    let mut t = Table::new(&SUMMARY_COLUMNS);
+    let mut t = Table::new(SummaryRow::COLUMNS);
     let mut cells = cells.to_vec();
     cells.sort_by(|a, b| a.id.cmp(&b.id));
     for c in &cells {
@@ -143,7 +143,7 @@ pub fn summary(cells: &[Cell]) -> Table {
 /// rounds.csv of `cells`: 5 rounds each, latency spread by the cell's
 /// `std` (T_prod, T_ker and T_idle by the same relative amount).
 pub fn rounds(cells: &[Cell]) -> Table {
-    let mut t = Table::new(&ROUNDS_COLUMNS);
+    let mut t = Table::new(RoundRow::COLUMNS);
     let mut cells = cells.to_vec();
     cells.sort_by(|a, b| a.id.cmp(&b.id));
     for c in &cells {
@@ -195,7 +195,7 @@ pub fn set(label: &str, cells: &[Cell], checklist: Table, sweeps: Table) -> Resu
 
 /// A checklist with one row per (check, a, b, verdict, p).
 pub fn checklist(rows: &[(&str, &str, &str, &str, &str)]) -> Table {
-    let mut t = Table::new(&crate::analysis::checks::CHECKLIST_COLUMNS);
+    let mut t = Table::new(ChecklistRow::COLUMNS);
     for (check, a, b, verdict, p) in rows {
         let mut r = vec![String::new(); t.columns.len()];
         let mut put = |col: &str, v: &str| {

@@ -19,6 +19,7 @@ use crate::layout::{self, ResultDir};
 use crate::output::Table;
 pub use crate::output::read::{frame_table, parse_csv};
 use crate::record::RunMeta;
+use crate::rows::{self, ChecklistRow, KstrategyRow, RoundRow, Row, SummaryRow, SweepRow};
 
 /// Where a result set is read from.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +180,43 @@ impl ResultSet {
             meta,
             scenario_text,
             cells_root: cells_root.filter(|d| ResultDir::new(d).cells().is_dir()),
+        })
+    }
+
+    /// summary.csv's rows, typed.
+    pub fn summary_rows(&self) -> Result<Vec<SummaryRow>> {
+        self.typed(&self.summary, layout::SUMMARY_CSV)
+    }
+
+    /// rounds.csv's rows, typed (none for a set without rounds.csv).
+    pub fn round_rows(&self) -> Result<Vec<RoundRow>> {
+        self.typed(&self.rounds, layout::ROUNDS_CSV)
+    }
+
+    /// checklist.csv's rows, typed.
+    pub fn checklist_rows(&self) -> Result<Vec<ChecklistRow>> {
+        self.typed(&self.checklist, layout::CHECKLIST_CSV)
+    }
+
+    /// sweeps.csv's rows, typed.
+    pub fn sweep_rows(&self) -> Result<Vec<SweepRow>> {
+        self.typed(&self.sweeps, layout::SWEEPS_CSV)
+    }
+
+    /// kstrategy.csv's rows, typed (none when the run wrote none).
+    pub fn kstrategy_rows(&self) -> Result<Vec<KstrategyRow>> {
+        self.typed(&self.kstrategy, layout::KSTRATEGY_CSV)
+    }
+
+    /// A table's rows, typed; bad input when a cell is not its column's
+    /// type.
+    fn typed<T: Row>(&self, t: &Table, name: &str) -> Result<Vec<T>> {
+        rows::read(t).map_err(|e| {
+            UsageError::new(
+                format!("{}/{name}: {e:#}", self.label),
+                Some("was it written by klo-spec run, and not edited since?".into()),
+            )
+            .into()
         })
     }
 

@@ -374,12 +374,13 @@ pub fn thermal(
 
 /// What the gate recorded in `cell.status`, per zone.
 pub fn thermal_record(
-    status: &BTreeMap<String, String>,
+    status: &super::status::CellStatus,
     spec: &crate::scenario::ThermalSpec,
     topo: &Topology,
 ) -> crate::record::ThermalRecord {
     let c = |key: String| {
         status
+            .readings
             .get(&key)
             .and_then(|v| v.trim().parse::<i64>().ok())
             .map(|m| m as f64 / 1000.0)
@@ -399,11 +400,8 @@ pub fn thermal_record(
         })
         .collect();
     crate::record::ThermalRecord {
-        wait_s: status
-            .get("thermal_wait_cs")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|cs| cs as f64 / 100.0),
-        flagged: status.contains_key("thermal_flagged"),
+        wait_s: status.thermal_wait_cs.map(|cs| cs as f64 / 100.0),
+        flagged: status.thermal_flagged,
         zones,
     }
 }

@@ -18,12 +18,14 @@ use crate::ingest::{self, CellLog, LogDigest};
 use crate::layout::{self, ResultDir};
 use crate::matrix::Cell;
 use crate::networks;
-use crate::record::{CellRecord, LoadCounts, Status, cpu_utilization};
+use crate::record::{CellRecord, LoadCounts, Status};
 use crate::render::{Templates, render_str, shell_quote};
-use crate::scenario::raw::{FreqMismatch, Submit};
+use crate::scenario::raw::Submit;
 
 use super::board_ctx;
+use super::judge;
 use super::kchoice::Choice;
+use super::status::CellStatus;
 use crate::scenario::{Benchmark, Cores, Scenario};
 
 /// Extra time a cell's round trip gets beyond settle time and timeout: a
@@ -213,28 +215,17 @@ pub fn command_context(cell: &Cell, choice: &Choice, cell_dir: &str) -> minijinj
     }
 }
 
-/// Key-value lines of `cell.status`; a key given several times
-/// (`core_onlined`) keeps every value, space-separated.
-fn read_status(path: &Path) -> BTreeMap<String, String> {
-    let mut m: BTreeMap<String, String> = BTreeMap::new();
-    // Written on the board: read as data (no link followed), bounded.
-    let text = crate::untrusted::read_lossy(path, SMALL_FILE).unwrap_or_default();
-    for line in text.lines() {
-        if let Some((k, v)) = line.split_once('=') {
-            m.entry(k.to_string())
-                .and_modify(|e| {
-                    e.push(' ');
-                    e.push_str(v);
-                })
-                .or_insert_with(|| v.to_string());
-        }
-    }
-    m
+/// The cell's `cell.status`, parsed (read as data: no link followed,
+/// bounded); `None` when the file is not there.
+pub(super) fn read_status(path: &Path) -> Option<CellStatus> {
+    crate::untrusted::read_lossy(path, SMALL_FILE)
+        .ok()
+        .map(|t| CellStatus::parse(&t))
 }
 
 /// Most bytes klo-spec reads of a small file a cell wrote (`cell.status`,
 /// `/proc/stat` snapshots, the end of `bench.err`).
-const SMALL_FILE: u64 = 1 << 20;
+pub(super) const SMALL_FILE: u64 = 1 << 20;
 
 /// Reads a cell folder's log with the scenario's parser, as a digest: what
 /// is held does not grow with the log (see `ingest::digest`).
@@ -259,7 +250,7 @@ pub fn parse_log_full(s: &Scenario, dir: &Path) -> Option<CellLog> {
     .ok()
 }
 
-fn last_line(path: &Path) -> Option<String> {
+pub(super) fn last_line(path: &Path) -> Option<String> {
     let text = crate::untrusted::read_tail_lossy(path, 64 << 10).ok()?;
     text.lines()
         .rev()
@@ -334,15 +325,15 @@ fn left_behind(
     staging: &Path,
     record: &CellRecord,
 ) -> Option<LeftBehind> {
-    let status_file = staging.join("cell.status");
-    let st = read_status(&status_file);
-    if st.contains_key("finished") {
+    let read = read_status(&staging.join("cell.status"));
+    // Nothing came back (a remote board's round trip was cut): the plan.
+    let known = read.is_some();
+    let st = read.unwrap_or_default();
+    if st.finished {
         return None;
     }
-    // Nothing came back (a remote board's round trip was cut): the plan.
-    let known = status_file.is_file();
     let mut items = Vec::new();
-    if !st.contains_key("restored") {
+    if !st.restored {
         let cpu: Vec<String> = record
             .pins
             .cpu
@@ -379,7 +370,7 @@ fn left_behind(
             ));
         }
     }
-    if record.loads.started > 0 && !st.contains_key("loads_left") {
+    if record.loads.started > 0 && st.loads_left.is_none() {
         let local = r.transport.config().transport == crate::board::inventory::TransportKind::Local;
         items.push(format!(
             "{} load process(es) on cores {}{}",
@@ -407,7 +398,7 @@ fn left_behind(
 }
 
 /// A record for a cell, before it runs.
-fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
+pub(super) fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellRecord {
     CellRecord {
         id: cell.id.clone(),
         hash: cell.hash.clone(),
@@ -553,7 +544,17 @@ pub fn attempt(
     }
     let (mut unreachable, mut storage) = (None, None);
     let log = match outcome {
-        Ok(run) => judge(r, cell, &staging, run, &mut record),
+        Ok(run) => {
+            let files = judge::CellFiles::read(r.scenario, &staging);
+            let ctx = judge::JudgeContext {
+                scenario: r.scenario,
+                topology: r.topology,
+                cancel_cause: r.cancel.cause().to_string(),
+                forced: r.cancel.is_forced(),
+                reset_command: &r.reset_command,
+            };
+            judge::judge(&ctx, cell, run, files, &mut record)
+        }
         Err(e) => {
             if let Some(u) = e.downcast_ref::<crate::board::Unreachable>() {
                 unreachable = Some(u.detail.clone());
@@ -708,271 +709,6 @@ fn run_round_trip(
         limits: s.pull_limits,
     };
     r.transport.run_cell(&job, &r.cancel)
-}
-
-fn judge(
-    r: &BoardRun,
-    cell: &Cell,
-    staging: &Path,
-    run: CellRun,
-    record: &mut CellRecord,
-) -> Option<LogDigest> {
-    let st = read_status(&staging.join("cell.status"));
-    let num = |k: &str| st.get(k).and_then(|v| v.trim().parse::<i64>().ok());
-    record.wall_s = (run.wall.as_secs_f64() * 1000.0).round() / 1000.0;
-    record.round_trips = run.round_trips;
-    record.script_exit = run.exit_code;
-    record.bench_exit = num("bench_exit").map(|v| v as i32);
-    record.signal = st.get("signal").cloned();
-    record.loads.alive_before = num("loads_alive_before").map(|v| v as u32);
-    record.loads.alive_after = num("loads_alive_after").map(|v| v as u32);
-    record.loads.left_after_cleanup = num("loads_left").map(|v| v as u32);
-    record.leftovers_killed_by_runner = run.leftovers_killed;
-    record.foreign_cpu_pct = run.foreign_cpu.and_then(|(s, cpus)| {
-        let wall = run.wall.as_secs_f64();
-        (wall > 0.0 && cpus > 0).then(|| (1000.0 * s / (wall * cpus as f64)).round() / 10.0)
-    });
-    if let (Ok(b), Ok(a)) = (
-        crate::untrusted::read_lossy(&staging.join("stat.before"), SMALL_FILE),
-        crate::untrusted::read_lossy(&staging.join("stat.after"), SMALL_FILE),
-    ) {
-        let util = cpu_utilization(&b, &a);
-        record.cpu_util_pct = util.get("cpu").map(|u| (u * 10.0).round() / 10.0);
-        record.cpu_util_per_cpu = util
-            .into_iter()
-            .filter(|(k, _)| k != "cpu")
-            .map(|(k, v)| (k, (v * 10.0).round() / 10.0))
-            .collect();
-    }
-    record.freq_before = board_ctx::readings(&st, "before", r.topology);
-    record.freq_after = board_ctx::readings(&st, "after", r.topology);
-    record.cores_onlined = st
-        .get("core_onlined")
-        .map(|v| {
-            v.split_whitespace()
-                .filter_map(|c| c.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    record.daemons_stopped = st
-        .get("daemon_stopped")
-        .map(|v| v.split_whitespace().map(String::from).collect())
-        .unwrap_or_default();
-    record.stale_state_restored = st.contains_key("stale_state");
-    // The sampler's file, when this cell ran one (read as data, within the
-    // scenario's file budget).
-    record.samples = crate::ingest::samples::Samples::read(
-        &layout::samples_csv(staging),
-        r.scenario.pull_limits.file_bytes,
-    )
-    .and_then(|s| s.summary().ok());
-    record.thermal = r
-        .scenario
-        .thermal
-        .as_ref()
-        .map(|t| board_ctx::thermal_record(&st, t, r.topology));
-    // With a thermal gate, a zone above its limit or a pinned frequency
-    // that moved during the benchmark makes the cell `throttled`.
-    let throttled: Vec<String> = match &record.thermal {
-        Some(t) => {
-            let pinned: Vec<String> = record
-                .pins
-                .cpu
-                .iter()
-                .map(|p| p.name.clone())
-                .chain(record.pins.gpu.as_ref().map(|_| "gpu".to_string()))
-                .collect();
-            let mut v = t.over_limit();
-            v.extend(
-                board_ctx::changes(&record.freq_before, &record.freq_after)
-                    .into_iter()
-                    .filter(|c| {
-                        pinned
-                            .iter()
-                            .any(|p| c.split(' ').next() == Some(p.as_str()))
-                    })
-                    .map(|c| format!("pinned frequency moved: {c}")),
-            );
-            v
-        }
-        None => Vec::new(),
-    };
-    let log = parse_log(r.scenario, staging);
-    if let Some(l) = &log {
-        record.device = l.meta.info.get("device").cloned();
-        record.device_info = l.meta.info.clone();
-    }
-
-    let mut freq_problems = board_ctx::verify(
-        &record.pins,
-        &record.freq_before,
-        &record.freq_after,
-        r.scenario.freq_tolerance_pct,
-    );
-    // The kgsl knobs are held like the frequencies.
-    if st.contains_key("bench_exit") {
-        freq_problems.extend(board_ctx::verify_knobs(&record.pins, &st));
-    }
-    // The runner's deadline TERMs the script, which records the signal: a
-    // deadline is a timeout unless a cancellation came first. What the
-    // board sent back and the pull refused comes first: such a cell is
-    // never a result, whatever its files say.
-    let (status, reason) = if let Some(why) = run.pull.rejected_reason() {
-        (Status::Rejected, Some(why))
-    } else if let Some(why) = run.pull.too_large_reason() {
-        (Status::TooLarge, Some(why))
-    } else if let Some(n) = st.get("escaped_left") {
-        (
-            Status::Error,
-            Some(format!(
-                "{} process(es) the benchmark started outside its process group (setsid, a double fork) were still running after ten rounds of kills: stop them (their environment holds KLO_SPEC_CELL=...-cell) before the next run",
-                n.trim()
-            )),
-        )
-    } else if run.deadline_hit && !run.interrupted {
-        (
-            Status::Timeout,
-            Some("the cell script outlived its deadline and was killed by the runner".into()),
-        )
-    } else if run.interrupted {
-        // The cell script was told by the runner (TERM); what stopped the
-        // run is the signal klo-spec received.
-        let mut why = format!("stopped by {} to klo-spec", r.cancel.cause());
-        if r.cancel.is_forced() && !st.contains_key("finished") {
-            why.push_str(&format!(
-                "; a second signal forced the stop: the cell's cleanup was cut short (run `{}`)",
-                r.reset_command
-            ));
-        }
-        (Status::Interrupted, Some(why))
-    } else if let Some(sig) = &record.signal {
-        (
-            Status::Interrupted,
-            Some(format!(
-                "the cell script was stopped by SIG{sig}, which klo-spec did not send"
-            )),
-        )
-    } else if let Some(n) = st.get("restore_failed") {
-        let files = st.get("restore_error").cloned().unwrap_or_default();
-        (
-            Status::Error,
-            Some(format!(
-                "{n} value(s) could not be put back ({files}): run `{}`",
-                r.reset_command
-            )),
-        )
-    } else if st.get("error_kind").map(String::as_str) == Some("too_hot") {
-        let hot: Vec<String> = record
-            .thermal
-            .iter()
-            .flat_map(|t| &t.zones)
-            .filter_map(|z| {
-                Some(format!(
-                    "{} ({}) at {:.1} °C, limit {:.1} °C",
-                    z.zone, z.kind, z.gate_c?, z.limit_c?
-                ))
-            })
-            .collect();
-        (
-            Status::TooHot,
-            Some(format!(
-                "{}: {}; the cell was not run (thermal.on_timeout: run_flagged runs it anyway)",
-                st.get("error").map_or("too hot", String::as_str),
-                hot.join(", ")
-            )),
-        )
-    } else if let Some(e) = st.get("error") {
-        let status = if st.get("error_kind").map(String::as_str) == Some("load") {
-            Status::LoadFailed
-        } else {
-            Status::SetupFailed
-        };
-        (status, Some(e.clone()))
-    } else if st.contains_key("timed_out") {
-        (
-            Status::Timeout,
-            Some(format!(
-                "the benchmark ran longer than {} s and was killed",
-                cell.timeout_s
-            )),
-        )
-    } else if record.bench_exit != Some(0) {
-        let why =
-            last_line(&staging.join("bench.err")).unwrap_or_else(|| "no message on stderr".into());
-        let code = record
-            .bench_exit
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "no status".into());
-        (
-            Status::Failed,
-            Some(format!("the benchmark exited with {code}: {why}")),
-        )
-    } else if let Some(why) = log.as_ref().map_or(Some("no log".to_string()), |l| {
-        l.incomplete_reason(cell.iterations, Some(&cell.coord.network))
-    }) {
-        (Status::Incomplete, Some(why))
-    } else if record.loads.alive_after.unwrap_or(0) < record.loads.started {
-        (
-            Status::LoadDied,
-            Some(format!(
-                "only {} of {} load processes were still running when the benchmark ended: make the load last longer (log_iter)",
-                record.loads.alive_after.unwrap_or(0),
-                record.loads.started
-            )),
-        )
-    } else if !throttled.is_empty() {
-        (Status::Throttled, Some(throttled.join("; ")))
-    } else if !freq_problems.is_empty() && r.scenario.freq_mismatch == FreqMismatch::Fail {
-        (Status::FreqMismatch, Some(freq_problems.join("; ")))
-    } else {
-        (Status::Ok, None)
-    };
-    record.status = status;
-    record.reason = reason;
-    let mut notes = Vec::new();
-    if status == Status::Ok && !freq_problems.is_empty() {
-        notes.push(format!(
-            "frequencies off (freq_mismatch: warn): {}",
-            freq_problems.join("; ")
-        ));
-    }
-    let moved = board_ctx::changes(&record.freq_before, &record.freq_after);
-    if !moved.is_empty() {
-        notes.push(format!(
-            "frequency changed during the benchmark: {}",
-            moved.join(", ")
-        ));
-    }
-    if record.thermal.as_ref().is_some_and(|t| t.flagged) {
-        notes.push(format!(
-            "started too hot: the board did not cool down within thermal.timeout_s ({} s) and the cell ran anyway (on_timeout: run_flagged)",
-            r.scenario.thermal.as_ref().map_or(0.0, |t| t.timeout_s)
-        ));
-    }
-    if record.stale_state_restored {
-        notes.push("an earlier run's changes were found on the board and put back first".into());
-    }
-    if st.contains_key("bench_children_killed") {
-        notes.push("the benchmark left processes running; they were killed".to_string());
-    }
-    if let Some(n) = st.get("escaped_killed") {
-        notes.push(format!(
-            "the benchmark started {} process(es) that left its process group (setsid, a double fork); found by the cell's marker and killed",
-            n.trim()
-        ));
-    }
-    if run.leftovers_killed > 0 {
-        notes.push(format!(
-            "the runner killed {} process(es) the cell script left behind",
-            run.leftovers_killed
-        ));
-    }
-    if !notes.is_empty() {
-        let mut all: Vec<String> = record.reason.take().into_iter().collect();
-        all.extend(notes);
-        record.reason = Some(all.join("; "));
-    }
-    log
 }
 
 /// Writes cell.json into the staging folder and moves it to `cells/<id>`,

@@ -8,6 +8,7 @@ pub mod attempts;
 mod board_ctx;
 pub mod calibrate;
 pub mod cell;
+mod judge;
 pub mod kchoice;
 mod lanes;
 mod lock;
@@ -18,6 +19,7 @@ pub mod prepare;
 pub mod progress;
 pub mod rounds;
 pub mod select;
+mod status;
 mod tables;
 mod worker;
 

@@ -16,15 +16,20 @@ use crate::ingest::LogDigest;
 use crate::layout::{self, ResultDir};
 use crate::output::atomic_write;
 use crate::results::{CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS};
+use crate::rows::{self, SampleRow};
 use crate::scenario::Scenario;
 
 /// Logs read and reduced at a time by `write_tables`.
 const LOG_BATCH: usize = 256;
 
-/// Reads every run of every cell of the plan from `out_dir` (each round's
-/// log reduced to its figures as soon as it is read) and writes the
-/// tables.
-pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
+/// A sampler's summary of one run: (cell index, round, summary).
+type Sampled = (usize, u32, crate::ingest::samples::SamplesSummary);
+
+/// Reads every run of every cell of the plan from `out_dir`, each round's
+/// log reduced to its figures as soon as it is read: per cell, its runs
+/// in round order, and the sampler's summaries, taken out of the records
+/// before they are slimmed.
+fn read_runs(p: &Prepared, out_dir: &Path) -> Result<(Vec<Vec<RoundRun>>, Vec<Sampled>)> {
     use rayon::prelude::*;
     let units: Vec<(usize, u32)> = p
         .cells
@@ -40,37 +45,11 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
     // In batches: the logs of a batch are read in parallel, reduced in one
     // polars pass, and dropped before the next batch is read.
     let mut runs: Vec<Vec<RoundRun>> = vec![Vec::new(); p.cells.len()];
-    // The sampler's summaries, taken out of the records before they are
-    // slimmed: (cell index, round, summary).
-    let mut sampled: Vec<(usize, u32, crate::ingest::samples::SamplesSummary)> = Vec::new();
+    let mut sampled: Vec<Sampled> = Vec::new();
     for batch in units.chunks(LOG_BATCH) {
         let read: Vec<(usize, RoundRun, Option<LogDigest>)> = batch
             .par_iter()
-            .filter_map(|&(i, round)| {
-                let c = rounds::round_cell(&p.cells[i], round, 0);
-                let record = current_record(out_dir, &c)?;
-                let log = record
-                    .status
-                    .has_measurements()
-                    .then(|| {
-                        // A search's log is its K_answer run's.
-                        let dir = ResultDir::new(out_dir).cell(&c.id);
-                        cell::parse_log(
-                            &p.scenario,
-                            &record.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
-                        )
-                    })
-                    .flatten();
-                Some((
-                    i,
-                    RoundRun {
-                        round,
-                        record,
-                        fig: None,
-                    },
-                    log,
-                ))
-            })
+            .filter_map(|&(i, round)| read_run(p, out_dir, i, round))
             .collect();
         let with_log: Vec<(&crate::matrix::Cell, &crate::record::CellRecord, &LogDigest)> = read
             .iter()
@@ -93,8 +72,46 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
     for r in &mut runs {
         r.sort_by_key(|x| x.round);
     }
-    let played_freq: BTreeSet<String> = p
-        .boards
+    Ok((runs, sampled))
+}
+
+/// The run of cell `i` in `round`: its current record and, when it has
+/// measurements, its log reduced.
+fn read_run(
+    p: &Prepared,
+    out_dir: &Path,
+    i: usize,
+    round: u32,
+) -> Option<(usize, RoundRun, Option<LogDigest>)> {
+    let c = rounds::round_cell(&p.cells[i], round, 0);
+    let record = current_record(out_dir, &c)?;
+    let log = record
+        .status
+        .has_measurements()
+        .then(|| {
+            // A search's log is its K_answer run's.
+            let dir = ResultDir::new(out_dir).cell(&c.id);
+            cell::parse_log(
+                &p.scenario,
+                &record.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
+            )
+        })
+        .flatten();
+    Some((
+        i,
+        RoundRun {
+            round,
+            record,
+            fig: None,
+        },
+        log,
+    ))
+}
+
+/// The boards that play frequencies on a sysfs tree while the benchmark
+/// runs at this machine's speed (`local` with another `sysfs_root`).
+fn played_freq(p: &Prepared) -> BTreeSet<String> {
+    p.boards
         .iter()
         .filter(|(_, b)| {
             let c = b.config();
@@ -102,23 +119,30 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
                 && c.sysfs_root != Path::new("/sys")
         })
         .map(|(n, _)| n.clone())
-        .collect();
+        .collect()
+}
+
+/// Reads every run of every cell of the plan from `out_dir` (each round's
+/// log reduced to its figures as soon as it is read) and writes the
+/// tables.
+pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
+    let (runs, sampled) = read_runs(p, out_dir)?;
     let analysis = analysis::analyze(&Inputs {
         scenario: &p.scenario,
         cells: &p.cells,
         runs: &runs,
         rounds: p.scenario.rounds,
         luts: &p.luts,
-        played_freq: &played_freq,
+        played_freq: &played_freq(p),
     })?;
     let set = ResultDir::new(out_dir);
     for (name, table) in [
-        (layout::SUMMARY_CSV, &analysis.summary),
-        (layout::ROUNDS_CSV, &analysis.rounds),
-        (layout::KSTRATEGY_CSV, &analysis.kstrategy),
-        (layout::CHECKLIST_CSV, &analysis.checklist),
-        (layout::SWEEPS_CSV, &analysis.sweeps),
-        (layout::SAMPLES_CSV, &samples_table(p, sampled)),
+        (layout::SUMMARY_CSV, rows::table(&analysis.summary)),
+        (layout::ROUNDS_CSV, rows::table(&analysis.rounds)),
+        (layout::KSTRATEGY_CSV, rows::table(&analysis.kstrategy)),
+        (layout::CHECKLIST_CSV, rows::table(&analysis.checklist)),
+        (layout::SWEEPS_CSV, rows::table(&analysis.sweeps)),
+        (layout::SAMPLES_CSV, rows::table(&sample_rows(p, sampled))),
     ] {
         atomic_write(&set.file(name), table.to_csv().as_bytes())?;
     }
@@ -134,32 +158,22 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
 /// min, mean and max during the benchmark (kHz, %, °C: the signal's name
 /// says). Sorted by cell id and round, signals in the board's column
 /// order; only a header when no run sampled anything.
-pub fn samples_table(
-    p: &Prepared,
-    mut sampled: Vec<(usize, u32, crate::ingest::samples::SamplesSummary)>,
-) -> crate::output::Table {
-    let mut t = crate::output::Table::new(&["id", "round", "signal", "n", "min", "mean", "max"]);
+pub fn sample_rows(p: &Prepared, mut sampled: Vec<Sampled>) -> Vec<SampleRow> {
     sampled.sort_by(|a, b| p.cells[a.0].id.cmp(&p.cells[b.0].id).then(a.1.cmp(&b.1)));
-    for (i, round, sm) in sampled {
-        for s in sm.signals {
-            let digits = if s.signal.starts_with("temp_c.") {
-                2
-            } else {
-                1
-            };
-            let f = |v: f64| format!("{v:.digits$}");
-            t.rows.push(vec![
-                p.cells[i].id.clone(),
-                round.to_string(),
-                s.signal,
-                s.n.to_string(),
-                f(s.min),
-                f(s.mean),
-                f(s.max),
-            ]);
-        }
-    }
-    t
+    sampled
+        .into_iter()
+        .flat_map(|(i, round, sm)| {
+            sm.signals.into_iter().map(move |s| SampleRow {
+                id: p.cells[i].id.clone(),
+                round,
+                signal: s.signal,
+                n: s.n,
+                min: s.min,
+                mean: s.mean,
+                max: s.max,
+            })
+        })
+        .collect()
 }
 
 /// `checklist.md`: per check, its verdict counts, then every comparison.
@@ -173,15 +187,16 @@ pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
         return out;
     }
     out.push_str("| check | question | PASS | FAIL | INCONCLUSIVE |\n|---|---|---|---|---|\n");
-    for (id, title, p, f, i) in &a.check_totals {
-        let (id, title) = (crate::text::md_cell(id), crate::text::md_cell(title));
+    for t in &a.check_totals {
+        let (id, title) = (crate::text::md_cell(&t.id), crate::text::md_cell(&t.title));
+        let (p, f, i) = (t.pass, t.fail, t.inconclusive);
         out.push_str(&format!("| {id} | {title} | {p} | {f} | {i} |\n"));
     }
     out.push_str(&format!("\n{METHOD}\n\n"));
     if let Some(floor) = &a.noise_floor {
         out.push_str(&format!("**Noise floor.** {floor}\n\n"));
     }
-    out.push_str(&a.checklist.to_markdown());
+    out.push_str(&rows::table(&a.checklist).to_markdown());
     if !a.design.is_empty() {
         out.push('\n');
         for line in &a.design {
@@ -196,12 +211,15 @@ pub const METHOD: &str = "Each row compares cell `a` with cell `b` of one group 
 
 /// Prints the checklist (and where the tables are) on stdout.
 pub fn print_tables(a: &Analysis) {
-    println!("{}", a.summary.to_terminal(&SUMMARY_TERMINAL_COLUMNS));
-    if !a.sweeps.rows.is_empty() {
+    println!(
+        "{}",
+        rows::table(&a.summary).to_terminal(&SUMMARY_TERMINAL_COLUMNS)
+    );
+    if !a.sweeps.is_empty() {
         println!();
         println!(
             "{}",
-            a.sweeps.to_terminal(&[
+            rows::table(&a.sweeps).to_terminal(&[
                 "sweep",
                 "k_answer",
                 "k_answer_rounds",
@@ -211,11 +229,11 @@ pub fn print_tables(a: &Analysis) {
             ])
         );
     }
-    if !a.kstrategy.rows.is_empty() {
+    if !a.kstrategy.is_empty() {
         println!();
         println!(
             "{}",
-            a.kstrategy.to_terminal(&[
+            rows::table(&a.kstrategy).to_terminal(&[
                 "condition",
                 "k_opt",
                 "latency_k_opt_us",
@@ -241,14 +259,20 @@ pub fn print_tables(a: &Analysis) {
         println!("no checks defined");
         return;
     }
-    println!("{}", a.checklist.to_terminal(&CHECKLIST_TERMINAL_COLUMNS));
+    println!(
+        "{}",
+        rows::table(&a.checklist).to_terminal(&CHECKLIST_TERMINAL_COLUMNS)
+    );
     println!();
     if let Some(floor) = &a.noise_floor {
         println!("{floor}");
     }
-    for (id, title, p, f, i) in &a.check_totals {
-        let title = crate::text::printable(title);
-        println!("{id}: {title}: {p} PASS, {f} FAIL, {i} INCONCLUSIVE");
+    for t in &a.check_totals {
+        let title = crate::text::printable(&t.title);
+        println!(
+            "{}: {title}: {} PASS, {} FAIL, {} INCONCLUSIVE",
+            t.id, t.pass, t.fail, t.inconclusive
+        );
     }
     for line in &a.design {
         println!("{line}");

@@ -34,8 +34,8 @@ pub(super) fn check_knobs(
     }
     let devfreq = check_devfreq(c, prefix, devfreq);
     if let Some(policy) = mali.as_ref().and_then(|m| m.power_policy.as_ref())
-        && !(!policy.is_empty()
-            && policy
+        && (policy.is_empty()
+            || !policy
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
     {

@@ -805,7 +805,7 @@ pub struct CommandSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Parser {
-    /// The KLO v1 log contract (see ARCHITECTURE.md).
+    /// The KLO v1 log contract (see docs/architecture.md).
     #[default]
     Klo,
     /// Regular expressions with named groups mapping to the contract's fields.
