@@ -13,7 +13,8 @@
 //! The modules point one way, with no cycle between top-level modules:
 //! what several share is in leaf modules (`axes`: the axes, frequencies,
 //! strategies and their labels; `layout`: a result set's paths; `host`:
-//! this machine and the time; `text`, `untrusted`, `error`, `digest`), a
+//! this machine and the time; `verdict`; `text`, `untrusted`, `error`,
+//! `digest`), a
 //! run's records are `record` (`cell.json`, `meta.json`), and only the
 //! command layer (`main.rs`, `cli.rs`, `commands.rs`) knows clap: the
 //! library takes its own option types. `cargo test --test modules`
