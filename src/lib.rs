@@ -14,11 +14,10 @@
 //! what several share is in leaf modules (`axes`: the axes, frequencies,
 //! strategies and their labels; `layout`: a result set's paths; `host`:
 //! this machine and the time; `verdict`; `text`, `untrusted`, `error`,
-//! `digest`), a
-//! run's records are `record` (`cell.json`, `meta.json`), and only the
-//! command layer (`main.rs`, `cli.rs`, `commands.rs`) knows clap: the
-//! library takes its own option types. `cargo test --test modules`
-//! checks it.
+//! `digest`), a run's records are `record` (`cell.json`, `meta.json`),
+//! and only the command layer (`main.rs`, `cli.rs`, `commands.rs`) knows
+//! clap: the library takes its own option types. `cargo test --test
+//! modules` checks it.
 
 pub mod analysis;
 pub mod axes;
