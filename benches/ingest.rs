@@ -176,9 +176,9 @@ fn generate(dir: &Path, n_cells: usize) -> Campaign {
                 let index = (b * 16 + j) as u32;
                 let texts = cell_texts(index, &c.coord.network);
                 // Round 1 of the cell (`cells/<id>/r1/`).
-                let dir = klo_spec::run::cell::cell_path(&out_dir, &c.id).join("r1");
+                let dir = klo_spec::layout::ResultDir::new(&out_dir).run(&c.id, 1);
                 std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(dir.join("bench.log"), &texts.0).unwrap();
+                std::fs::write(klo_spec::layout::bench_log(&dir), &texts.0).unwrap();
                 let record = serde_json::json!({
                     "id": c.id, "hash": c.hash, "status": "ok", "reason": null,
                     "board": "local", "k": c.k, "iterations": c.iterations,
@@ -191,7 +191,7 @@ fn generate(dir: &Path, n_cells: usize) -> Campaign {
                     "round_trips": 1, "round": 1, "position": index,
                     "klo_spec_version": env!("CARGO_PKG_VERSION"),
                 });
-                std::fs::write(dir.join("cell.json"), record.to_string()).unwrap();
+                std::fs::write(klo_spec::layout::cell_json(&dir), record.to_string()).unwrap();
                 texts
             })
             .collect();

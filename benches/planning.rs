@@ -177,10 +177,10 @@ fn main() {
     let out_dir = run::output_dir(&out, &p_small.scenario);
     let t = Instant::now();
     for c in &p_small.cells {
-        let dir = run::cell::cell_path(&out_dir, &c.id).join("r1");
+        let dir = klo_spec::layout::ResultDir::new(&out_dir).run(&c.id, 1);
         std::fs::create_dir_all(&dir).unwrap();
         let json = serde_json::to_string_pretty(&record(c)).unwrap();
-        std::fs::write(dir.join("cell.json"), json + "\n").unwrap();
+        std::fs::write(klo_spec::layout::cell_json(&dir), json + "\n").unwrap();
     }
     eprintln!(
         "bench: wrote 10,000 cell.json in {:.1} s",
@@ -191,9 +191,11 @@ fn main() {
             .cells
             .iter()
             .map(|c| {
-                std::fs::read(run::cell::cell_path(&out_dir, &c.id).join("r1/cell.json"))
-                    .map(|b| b.len())
-                    .unwrap_or(0)
+                std::fs::read(klo_spec::layout::cell_json(
+                    &klo_spec::layout::ResultDir::new(&out_dir).run(&c.id, 1),
+                ))
+                .map(|b| b.len())
+                .unwrap_or(0)
             })
             .sum::<usize>()
     };

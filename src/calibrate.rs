@@ -22,26 +22,28 @@
 //! `ker_scale` such that T_ker / (T_prod + flush cost) per kernel is the
 //! regime's ratio. The same scenario then puts a phone, a desktop GPU and a
 //! 2-core VM in the same place.
+//!
+//! This module holds the calibrations and what they resolve to; measuring
+//! a board (a run of the calibration scenario) is `run::calibrate`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::board::{Cancel, helpers};
-use crate::output::atomic_write;
+use crate::board::helpers;
+use crate::record::RegimeScale;
 use crate::scenario::ProbeSpec;
 use crate::scenario::raw::{Device, Regime, Submit};
 
 /// Work units per kernel of the calibration's networks.
-const UNITS: u64 = 400_000;
+pub const UNITS: u64 = 400_000;
 /// Host work units per flush in the calibration run.
-const FLUSH_UNITS: u64 = 20_000;
+pub const FLUSH_UNITS: u64 = 20_000;
 /// Rounds of the calibration run.
 pub const ROUNDS: u32 = 7;
 /// Kernels per calibration network.
-const KERNELS: u32 = 16;
+pub const KERNELS: u32 = 16;
 /// A calibration during which other work took more than this share of the
 /// machine's CPUs (median over its runs, percent) is not kept.
 pub const DISTURBED_PCT: f64 = 10.0;
@@ -186,7 +188,7 @@ pub fn cached(board: &str, identity: &str, spec: &ProbeSpec) -> Option<Calibrati
 }
 
 /// The scenario the calibration runs.
-fn scenario_text(board: &str, spec: &ProbeSpec) -> String {
+pub fn scenario_text(board: &str, spec: &ProbeSpec) -> String {
     let device = probe_key(spec);
     let mut probe = format!(
         "{{submit: {}, device: {}, global_size: {}, flush_units: {FLUSH_UNITS}",
@@ -219,227 +221,8 @@ fn scenario_text(board: &str, spec: &ProbeSpec) -> String {
     )
 }
 
-fn median(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| crate::analysis::stats::median(v))
-}
-
-fn cv_pct(v: &[f64]) -> Option<f64> {
-    use crate::analysis::stats;
-    (v.len() >= 2)
-        .then(|| 100.0 * stats::sd(v) / stats::mean(v))
-        .filter(|x| x.is_finite())
-}
-
-/// Measures a board for probe settings `spec` and keeps the result (see the
-/// module docs). `inventory` is the board inventory file, if any.
-pub fn calibrate(
-    board: &str,
-    spec: &ProbeSpec,
-    inventory: Option<&Path>,
-    templates: Option<&Path>,
-    cancel: &Cancel,
-    progress: bool,
-) -> Result<Calibration> {
-    let (p, report) = run_calibration(board, spec, inventory, templates, cancel, progress)?;
-    let samples = Samples::collect(&p, &report.out_dir);
-    let (Some(a), Some(b)) = (median(&samples.host), median(&samples.dev)) else {
-        anyhow::bail!(
-            "the calibration run on board `{board}` measured no ok round: see {}",
-            report.out_dir.display()
-        );
-    };
-    let ran_on = p
-        .cells
-        .first()
-        .and_then(|c| {
-            crate::run::current_record(&report.out_dir, &crate::run::rounds::round_cell(c, 1, 0))
-        })
-        .and_then(|r| crate::kstrategy::build::device_of(&r));
-    let c = Calibration {
-        board: board.to_string(),
-        identity: p.identities.get(board).cloned().unwrap_or_default(),
-        helpers: helpers::source_hash(),
-        probe: probe_key(spec),
-        ran_on,
-        host_us_per_unit: a,
-        device_us_per_unit: b,
-        flush_fixed_us: median(&samples.fixed).unwrap_or(0.0),
-        submit_latency_us: median(&samples.latency),
-        spread_pct: samples.spread(),
-        foreign_cpu_pct: median(&samples.foreign),
-        rounds: ROUNDS,
-        measured_at: crate::run::cell::now_rfc3339(),
-        source: report.out_dir.display().to_string(),
-    };
-    atomic_write(
-        &path(board, spec),
-        (serde_json::to_string_pretty(&c)? + "\n").as_bytes(),
-    )?;
-    if let Some(f) = c.foreign_cpu_pct.filter(|f| *f > DISTURBED_PCT) {
-        eprintln!(
-            "klo-spec: warning: other work took {f:.0}% of this machine's CPUs while board `{board}` was calibrated: the figures may be off; the next run calibrates again (or `klo-spec calibrate {board} --force` on a quiet machine)"
-        );
-    }
-    Ok(c)
-}
-
-/// Writes the calibration's scenario into the cache and runs it.
-fn run_calibration(
-    board: &str,
-    spec: &ProbeSpec,
-    inventory: Option<&Path>,
-    templates: Option<&Path>,
-    cancel: &Cancel,
-    progress: bool,
-) -> Result<(crate::run::Prepared, crate::run::RunReport)> {
-    let root = helpers::cache_dir().join("calibration").join(board);
-    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-    let file = root.join(format!("{}.yaml", probe_key(spec)));
-    atomic_write(&file, scenario_text(board, spec).as_bytes())?;
-    let s = crate::scenario::load(&file)?;
-    let mut p = crate::run::prepare(s, templates, inventory)?;
-    p.scenario.seed = Some(1);
-    // The calibration records its pre-flight and is never stopped by it:
-    // the run that needs the calibration checks the board itself.
-    p.scenario.preflight.allow = crate::preflight::CHECKS.map(String::from).to_vec();
-    let report = crate::run::run(
-        &p,
-        &crate::run::RunOptions {
-            output_root: root.clone(),
-            force: true,
-            progress,
-            only: Vec::new(),
-            rerun_failed: false,
-            wait: None,
-        },
-        cancel,
-    )?;
-    report.outcome(cancel)?;
-    Ok((p, report))
-}
-
-/// What the calibration's rounds measured, a value per ok round: µs per
-/// host and device work unit, a flush's fixed cost, the submit latency,
-/// and the share of the CPUs other work took.
-#[derive(Default)]
-struct Samples {
-    host: Vec<f64>,
-    dev: Vec<f64>,
-    fixed: Vec<f64>,
-    latency: Vec<f64>,
-    foreign: Vec<f64>,
-}
-
-impl Samples {
-    /// Per round, the median over its measured kernels (the first of each
-    /// inference left out): a kernel the scheduler preempted does not move
-    /// it, where it would move a mean.
-    fn collect(p: &crate::run::Prepared, out_dir: &Path) -> Samples {
-        let mut s = Samples::default();
-        for c in &p.cells {
-            let host_heavy = c.coord.network == format!("synth-{KERNELS}-{UNITS}-1");
-            for round in 1..=ROUNDS {
-                let rc = crate::run::rounds::round_cell(c, round, 0);
-                let rec = crate::run::current_record(out_dir, &rc);
-                if let Some(f) = rec.as_ref().and_then(|r| r.foreign_cpu_pct) {
-                    s.foreign.push(f);
-                }
-                let ok = rec.is_some_and(|r| r.status == crate::record::Status::Ok);
-                let log = ok
-                    .then(|| {
-                        crate::run::cell::parse_log_full(
-                            &p.scenario,
-                            &crate::run::cell::cell_path(out_dir, &rc.id),
-                        )
-                    })
-                    .flatten();
-                let Some(log) = log else { continue };
-                s.add_round(
-                    &log,
-                    host_heavy,
-                    &crate::run::cell::cell_path(out_dir, &rc.id),
-                );
-            }
-        }
-        s
-    }
-
-    /// One ok round's log, of the host-heavy network or of the other; `dir`
-    /// is its cell's folder.
-    fn add_round(&mut self, log: &crate::ingest::CellLog, host_heavy: bool, dir: &Path) {
-        let first = log.first_kernel_flags();
-        let k = &log.kernels;
-        let measured: Vec<usize> = (0..k.iter.len())
-            .filter(|&i| k.iter[i] > 0 && !first[i])
-            .collect();
-        let med =
-            |v: Vec<f64>| median(&v.into_iter().filter(|x| x.is_finite()).collect::<Vec<_>>());
-        if host_heavy {
-            let Some(t_prod) = med(measured.iter().map(|&i| k.t_prod_us[i]).collect()) else {
-                return;
-            };
-            let a = t_prod / UNITS as f64;
-            self.host.push(a);
-            if let Some(f) = med(measured.iter().filter_map(|&i| k.t_flush_us[i]).collect()) {
-                self.fixed.push((f - FLUSH_UNITS as f64 * a).max(0.0));
-            }
-            if let Some(l) = median(&submit_waits(dir, k)) {
-                self.latency.push(l);
-            }
-        } else if let Some(t_ker) = med(measured.iter().map(|&i| k.t_ker_us[i]).collect()) {
-            self.dev.push(t_ker / UNITS as f64);
-        }
-    }
-
-    /// Each measure's coefficient of variation over the rounds, in %.
-    fn spread(&self) -> BTreeMap<String, f64> {
-        let mut spread = BTreeMap::new();
-        for (name, v) in [
-            ("host", &self.host),
-            ("device", &self.dev),
-            ("flush_fixed", &self.fixed),
-            ("submit_latency", &self.latency),
-        ] {
-            if let Some(cv) = cv_pct(v) {
-                spread.insert(name.to_string(), (cv * 10.0).round() / 10.0);
-            }
-        }
-        spread
-    }
-}
-
-/// Per kernel after the first inference, from its flush to its start: the
-/// device idles on the host-heavy network, so a kernel starts as soon as
-/// its flush has reached it. `dir` is the cell's folder.
-fn submit_waits(dir: &Path, k: &crate::ingest::KernelRows) -> Vec<f64> {
-    let text = crate::untrusted::read_lossy(
-        &dir.join("bench.log"),
-        crate::board::pull::DEFAULT_FILE_MIB as u64 * crate::untrusted::MIB,
-    )
-    .unwrap_or_default();
-    (1..=k.iter.iter().copied().max().unwrap_or(0))
-        .flat_map(|it| crate::plot::timeline::inference_spans(&text, it))
-        .skip(1)
-        .filter_map(|s| Some(s.start - (s.enq + s.flush?)))
-        .filter(|w| *w >= 0.0)
-        .collect()
-}
-
 /// Per (board, network): what its regime resolved to.
 pub type Regimes = BTreeMap<(String, String), RegimeScale>;
-
-/// What a regime resolved to for one board and network.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegimeScale {
-    /// `cpu_bound`, `balanced`, `gpu_bound` or `x<ratio>`.
-    pub regime: String,
-    pub ratio: f64,
-    /// The `ker_scale` the network runs with on the board, or `None` while
-    /// the board has no calibration.
-    pub ker_scale: Option<f64>,
-    /// The calibration's hash.
-    pub calibration: Option<String>,
-}
 
 /// The regime of a network under a probe setting: its own suffix, else
 /// the probe's `regime`.
@@ -448,88 +231,6 @@ pub fn regime_of(network: &str, spec: &ProbeSpec) -> Option<Regime> {
         Some(Ok(r)) => Some(r),
         _ => spec.regime,
     }
-}
-
-/// Resolves what a probe scenario takes from its boards' calibrations: per
-/// (board, network) the `ker_scale` of its regime, and the calibrations a
-/// model LUT (`lut: {model: true}`) is worked out from. A board without one
-/// is calibrated first when `calibrate_missing` gives a way to stop it;
-/// otherwise its scales stay unknown (`plan`), and a note says so.
-pub fn resolve(
-    s: &crate::scenario::Scenario,
-    identities: &BTreeMap<String, String>,
-    inventory: Option<&Path>,
-    templates: Option<&Path>,
-    calibrate_missing: Option<&Cancel>,
-) -> Result<Resolved> {
-    let mut out = Resolved::default();
-    let crate::scenario::Benchmark::Probe(spec) = &s.benchmark else {
-        return Ok(out);
-    };
-    let model_lut = s.lut.as_ref().is_some_and(|l| l.model);
-    for board in &s.boards {
-        let wanted: Vec<(&String, Regime)> = s
-            .networks
-            .iter()
-            .filter_map(|n| regime_of(n, spec).map(|r| (n, r)))
-            .collect();
-        if wanted.is_empty() && !model_lut {
-            continue;
-        }
-        let identity = identities.get(board).map(String::as_str).unwrap_or("");
-        let cal = match (cached(board, identity, spec), calibrate_missing) {
-            (Some(c), _) => Some(c),
-            (None, Some(cancel)) => {
-                eprintln!(
-                    "klo-spec: board `{board}` has no calibration for the probe at {} (or it was measured on another board or with other helpers): calibrating it first",
-                    probe_key(spec)
-                );
-                let c = calibrate(board, spec, inventory, templates, cancel, true).with_context(
-                    || format!("calibrating board `{board}` for the scenario's regimes"),
-                )?;
-                eprintln!(
-                    "klo-spec: calibrated `{board}`: a host work unit {:.3} ns, a device work unit {:.3} ns, a flush {:.1} µs + its host units ({})",
-                    1e3 * c.host_us_per_unit,
-                    1e3 * c.device_us_per_unit,
-                    c.flush_fixed_us,
-                    path(board, spec).display()
-                );
-                Some(c)
-            }
-            (None, None) => {
-                out.notes.push(format!(
-                    "board `{board}` has no calibration for the probe at {}: the regimes' ker_scale, the model's LUT and the hashes are unknown until `klo-spec calibrate {board}` (or `klo-spec run`, which calibrates first)",
-                    probe_key(spec)
-                ));
-                None
-            }
-        };
-        for (n, regime) in wanted {
-            out.regimes.insert(
-                (board.clone(), n.clone()),
-                RegimeScale {
-                    regime: regime.label(),
-                    ratio: regime.ratio(),
-                    ker_scale: cal.as_ref().and_then(|c| c.ker_scale(n, spec, regime)),
-                    calibration: cal.as_ref().map(|c| c.hash()),
-                },
-            );
-        }
-        if let Some(c) = cal {
-            out.calibrations.insert(board.clone(), c);
-        }
-    }
-    Ok(out)
-}
-
-/// What [`resolve`] found for a scenario.
-#[derive(Debug, Clone, Default)]
-pub struct Resolved {
-    pub regimes: Regimes,
-    /// The calibration of every board that needed one and has it.
-    pub calibrations: BTreeMap<String, Calibration>,
-    /// What the run should say first (boards left uncalibrated).
-    pub notes: Vec<String>,
 }
 
 /// The probe settings a cell of `board` and `network` runs with: the

@@ -423,19 +423,6 @@ pub enum TableName {
     Inferences,
 }
 
-impl TableName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TableName::Summary => "summary",
-            TableName::Checklist => "checklist",
-            TableName::Sweeps => "sweeps",
-            TableName::Kstrategy => "kstrategy",
-            TableName::Kernels => "kernels",
-            TableName::Inferences => "inferences",
-        }
-    }
-}
-
 /// How `show` prints a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ShowFormat {

@@ -1,53 +1,29 @@
 //! What each subcommand does: glue between the command line and the
 //! library. Data goes to stdout, progress and errors to stderr.
+//! `plan`'s printout is `commands/plan.rs`, `calibrate`'s
+//! `commands/calibrate.rs`, the library's option types from the command
+//! line `commands/options.rs`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde_json::json;
 
 use crate::board::Cancel;
 use crate::cli::{BoardCommand, Cli, Command, Common, LutCommand, RunArgs};
 use crate::error::UsageError;
-use crate::matrix::coord::strategy_label;
 use crate::output::{Table, atomic_write};
 use crate::render::Templates;
 use crate::run::{self, Prepared, RunOptions};
 use crate::scenario;
 
+mod calibrate;
+mod options;
+mod plan;
+
 /// Runs a parsed command line; returns the exit code for success.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Run(a) => {
-            let cancel = Cancel::default();
-            install_signal_handler(&cancel);
-            build_missing_luts(&a, &cancel)?;
-            let mut p = prepare_calibrating(&a.common, &cancel)?;
-            apply_order(&mut p, a.order);
-            for name in &a.allow {
-                if !p.scenario.preflight.allow.contains(name) {
-                    p.scenario.preflight.allow.push(name.clone());
-                }
-            }
-            print_notes(&p);
-            let wait = a.wait_limit();
-            let report = run::run(
-                &p,
-                &RunOptions {
-                    output_root: a.output_dir,
-                    force: a.force,
-                    progress: !a.quiet,
-                    only: a.only,
-                    rerun_failed: a.rerun_failed,
-                    wait,
-                },
-                &cancel,
-            )?;
-            run::print_tables(&report.analysis);
-            println!("\nresults: {}", report.out_dir.display());
-            report.outcome(&cancel)?;
-            Ok(0)
-        }
+        Command::Run(a) => run_command(a),
         Command::Plan(a) => {
             let mut p = prepare(&a.common)?;
             apply_order(&mut p, a.order);
@@ -60,7 +36,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                     keep[i - 1]
                 });
             }
-            print_plan(&p, a.json, &a.output_dir)?;
+            plan::print_plan(&p, a.json, &a.output_dir)?;
             Ok(0)
         }
         Command::Analyze(a) => {
@@ -71,56 +47,16 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Board(cmd) => board_command(cmd),
         Command::Lut(cmd) => lut_command(cmd),
-        Command::Helpers(a) => {
-            match a.sources {
-                Some(dir) => {
-                    for h in crate::board::helpers::ALL {
-                        let path = dir.join(format!("{}.c", h.name));
-                        atomic_write(&path, h.source.as_bytes())?;
-                        println!(
-                            "{}  (cc {} -o {} {}.c {})",
-                            path.display(),
-                            h.cflags.join(" "),
-                            h.name,
-                            h.name,
-                            h.libs.join(" ")
-                        );
-                    }
-                }
-                None => {
-                    use crate::board::helpers;
-                    let compiler = match &a.board {
-                        Some(b) => find_board(&load_inventory(&a.boards)?, b)?.compiler.clone(),
-                        None => helpers::Compiler::Host(None),
-                    };
-                    let Some(cmd) = helpers::host_command(&compiler)? else {
-                        return Err(UsageError::new(
-                            format!("board `{}` builds its helpers itself (`board_cc`)", a.board.unwrap_or_default()),
-                            Some("klo-spec sends it the sources at the start of a run; `klo-spec helpers --sources DIR` writes them out".into()),
-                        )
-                        .into());
-                    };
-                    let built = helpers::build_with(&cmd, &helpers::cache_dir().join("helpers"))?;
-                    let paths = built.paths();
-                    println!("{}\n{}", paths.load, paths.probe);
-                    eprintln!(
-                        "klo-spec: built for {} with `{}`",
-                        built.target,
-                        cmd.join(" ")
-                    );
-                }
-            }
-            Ok(0)
-        }
-        Command::Diff(a) => crate::diff::command(&a),
-        Command::Show(a) => crate::show::command(&a),
-        Command::Export(a) => crate::export::command(&a),
-        Command::Report(a) => crate::report::command(&a),
+        Command::Helpers(a) => helpers_command(a),
+        Command::Diff(a) => crate::diff::command(&options::diff(a)),
+        Command::Show(a) => crate::show::command(&options::show(a)),
+        Command::Export(a) => crate::export::command(&options::export(a)),
+        Command::Report(a) => crate::report::command(&options::report(a)),
         Command::Boards(a) => {
             crate::board::listing::list(&load_inventory(&a.boards)?, a.json, a.timeout)?;
             Ok(0)
         }
-        Command::Calibrate(a) => calibrate_command(&a),
+        Command::Calibrate(a) => calibrate::calibrate_command(&a),
         Command::Schema(a) => {
             let text = if a.boards {
                 boards_schema_json()
@@ -134,6 +70,83 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `klo-spec run`: builds missing LUTs, prepares (calibrating first),
+/// runs and prints the tables.
+fn run_command(a: RunArgs) -> Result<i32> {
+    let cancel = Cancel::default();
+    install_signal_handler(&cancel);
+    build_missing_luts(&a, &cancel)?;
+    let mut p = prepare_calibrating(&a.common, &cancel)?;
+    apply_order(&mut p, a.order);
+    for name in &a.allow {
+        if !p.scenario.preflight.allow.contains(name) {
+            p.scenario.preflight.allow.push(name.clone());
+        }
+    }
+    print_notes(&p);
+    let wait = a.wait_limit();
+    let report = run::run(
+        &p,
+        &RunOptions {
+            output_root: a.output_dir,
+            force: a.force,
+            progress: !a.quiet,
+            only: a.only,
+            rerun_failed: a.rerun_failed,
+            wait,
+        },
+        &cancel,
+    )?;
+    run::print_tables(&report.analysis);
+    println!("\nresults: {}", report.out_dir.display());
+    report.outcome(&cancel)?;
+    Ok(0)
+}
+
+/// `klo-spec helpers`: builds the board-side helpers (for this machine
+/// or a board) and prints their paths, or writes their sources.
+fn helpers_command(a: crate::cli::HelpersArgs) -> Result<i32> {
+    match a.sources {
+        Some(dir) => {
+            for h in crate::board::helpers::ALL {
+                let path = dir.join(format!("{}.c", h.name));
+                atomic_write(&path, h.source.as_bytes())?;
+                println!(
+                    "{}  (cc {} -o {} {}.c {})",
+                    path.display(),
+                    h.cflags.join(" "),
+                    h.name,
+                    h.name,
+                    h.libs.join(" ")
+                );
+            }
+        }
+        None => {
+            use crate::board::helpers;
+            let compiler = match &a.board {
+                Some(b) => find_board(&load_inventory(&a.boards)?, b)?.compiler.clone(),
+                None => helpers::Compiler::Host(None),
+            };
+            let Some(cmd) = helpers::host_command(&compiler)? else {
+                return Err(UsageError::new(
+                    format!("board `{}` builds its helpers itself (`board_cc`)", a.board.unwrap_or_default()),
+                    Some("klo-spec sends it the sources at the start of a run; `klo-spec helpers --sources DIR` writes them out".into()),
+                )
+                .into());
+            };
+            let built = helpers::build_with(&cmd, &helpers::cache_dir().join("helpers"))?;
+            let paths = built.paths();
+            println!("{}\n{}", paths.load, paths.probe);
+            eprintln!(
+                "klo-spec: built for {} with `{}`",
+                built.target,
+                cmd.join(" ")
+            );
+        }
+    }
+    Ok(0)
 }
 
 fn lut_command(cmd: LutCommand) -> Result<i32> {
@@ -218,11 +231,12 @@ fn build_missing_luts(a: &RunArgs, cancel: &Cancel) -> Result<()> {
     let uses = s.axes.iter().any(|ax| {
         ax.values
             .iter()
-            .any(|v| matches!(v, crate::matrix::coord::AxisValue::Strategy(st) if st.uses_lut()))
+            .any(|v| matches!(v, crate::axes::AxisValue::Strategy(st) if st.uses_lut()))
     }) || s.include.iter().any(|e| {
-        e.pick.pairs.iter().any(
-            |(_, v)| matches!(v, crate::matrix::coord::AxisValue::Strategy(st) if st.uses_lut()),
-        )
+        e.pick
+            .pairs
+            .iter()
+            .any(|(_, v)| matches!(v, crate::axes::AxisValue::Strategy(st) if st.uses_lut()))
     });
     let missing: Vec<String> = s
         .boards
@@ -353,72 +367,7 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 println!("{}", crate::text::json_safe(&json));
                 return Ok(0);
             }
-            println!("{}", topo.table().to_terminal(&[]));
-            if !topo.thermal.is_empty() {
-                println!("{}", topo.thermal_table().to_terminal(&[]));
-            }
-            if !topo.devfreq.is_empty() {
-                println!("{}", topo.devfreq_table().to_terminal(&[]));
-            }
-            let idle = topo.idle_table();
-            if !idle.rows.is_empty() {
-                println!("{}", idle.to_terminal(&[]));
-            }
-            let online = crate::board::format_cores(&topo.online);
-            println!(
-                "board {}: cores online {online} of {}",
-                a.board,
-                crate::board::format_cores(&topo.all_cores())
-            );
-            if topo.policies.is_empty() {
-                println!(
-                    "no cpufreq: this board cannot set CPU frequencies (use `cpu_freq: current`)"
-                );
-            } else if !topo.cpufreq_writable() {
-                println!(
-                    "cpufreq is read-only here (not root?): frequencies can be read, not set (use `cpu_freq: current`, or `root: sudo` in the inventory)"
-                );
-            }
-            // Each control file that cannot be written, and why (the
-            // scripts' uid, the file's owner and mode, SELinux).
-            for d in &topo.denied {
-                println!(
-                    "not writable: {}: {}",
-                    crate::text::printable(&d.path),
-                    crate::text::printable(&d.reason)
-                );
-            }
-            match &topo.gpu {
-                None => println!(
-                    "no GPU frequency control found (kgsl, Mali, devfreq): use `gpu_freq: current`"
-                ),
-                Some(g) if g.kind == crate::board::topology::GpuKind::Kgsl => {
-                    match g.kgsl_control() {
-                        Err(missing) => println!(
-                            "kgsl GPU without devfreq/ or power-level files (missing {}): its frequency cannot be set (use `gpu_freq: current`)",
-                            missing.join(", ")
-                        ),
-                        Ok(crate::board::topology::KgslControl::Pwrlevel) => println!(
-                            "kgsl GPU without devfreq/: pinned through max_pwrlevel/min_pwrlevel (levels 0-{}, kHz: {})",
-                            g.levels.len().saturating_sub(1),
-                            g.levels
-                                .iter()
-                                .map(|l| l.to_string())
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        ),
-                        Ok(_) => {}
-                    }
-                    let ro = g.unwritable();
-                    if !ro.is_empty() {
-                        println!(
-                            "GPU files read-only here (not root?): {} (use `gpu_freq: current`, or `root: sudo` in the inventory)",
-                            ro.join(", ")
-                        );
-                    }
-                }
-                Some(_) => {}
-            }
+            print_topology(&a.board, &topo);
             Ok(0)
         }
         BoardCommand::Reset(_) => {
@@ -435,6 +384,75 @@ fn board_command(cmd: BoardCommand) -> Result<i32> {
                 Err(e) => Err(e.context(format!("resetting board `{}`: some values could not be put back (they stay in {state}/saved)", config.name))),
             }
         }
+    }
+}
+
+/// A board's reading as `board probe` prints it: the tables, then what
+/// klo-spec cannot set there and why.
+fn print_topology(board: &str, topo: &crate::board::Topology) {
+    println!("{}", topo.table().to_terminal(&[]));
+    if !topo.thermal.is_empty() {
+        println!("{}", topo.thermal_table().to_terminal(&[]));
+    }
+    if !topo.devfreq.is_empty() {
+        println!("{}", topo.devfreq_table().to_terminal(&[]));
+    }
+    let idle = topo.idle_table();
+    if !idle.rows.is_empty() {
+        println!("{}", idle.to_terminal(&[]));
+    }
+    let online = crate::board::format_cores(&topo.online);
+    println!(
+        "board {}: cores online {online} of {}",
+        board,
+        crate::board::format_cores(&topo.all_cores())
+    );
+    if topo.policies.is_empty() {
+        println!("no cpufreq: this board cannot set CPU frequencies (use `cpu_freq: current`)");
+    } else if !topo.cpufreq_writable() {
+        println!(
+            "cpufreq is read-only here (not root?): frequencies can be read, not set (use `cpu_freq: current`, or `root: sudo` in the inventory)"
+        );
+    }
+    // Each control file that cannot be written, and why (the
+    // scripts' uid, the file's owner and mode, SELinux).
+    for d in &topo.denied {
+        println!(
+            "not writable: {}: {}",
+            crate::text::printable(&d.path),
+            crate::text::printable(&d.reason)
+        );
+    }
+    match &topo.gpu {
+        None => println!(
+            "no GPU frequency control found (kgsl, Mali, devfreq): use `gpu_freq: current`"
+        ),
+        Some(g) if g.kind == crate::board::topology::GpuKind::Kgsl => {
+            match g.kgsl_control() {
+                Err(missing) => println!(
+                    "kgsl GPU without devfreq/ or power-level files (missing {}): its frequency cannot be set (use `gpu_freq: current`)",
+                    missing.join(", ")
+                ),
+                Ok(crate::board::topology::KgslControl::Pwrlevel) => println!(
+                    "kgsl GPU without devfreq/: pinned through max_pwrlevel/min_pwrlevel (levels 0-{}, kHz: {})",
+                    g.levels.len().saturating_sub(1),
+                    g.levels
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                Ok(_) => {}
+            }
+            let ro = g.unwritable();
+            if !ro.is_empty() {
+                println!(
+                    "GPU files read-only here (not root?): {} (use `gpu_freq: current`, or `root: sudo` in the inventory)",
+                    ro.join(", ")
+                );
+            }
+        }
+        Some(_) => {}
     }
 }
 
@@ -480,118 +498,6 @@ fn prepare_calibrating(c: &Common, cancel: &Cancel) -> Result<Prepared> {
     )
 }
 
-/// `klo-spec calibrate BOARD`: measures the board (or shows what is kept).
-fn calibrate_command(a: &crate::cli::CalibrateArgs) -> Result<i32> {
-    use crate::cli::{ProbeDevice, ProbeSubmit};
-    use crate::scenario::raw::{Device, Submit};
-    let spec = match &a.scenario {
-        Some(file) => match scenario::load(file)?.benchmark {
-            scenario::Benchmark::Probe(p) => p,
-            scenario::Benchmark::Command(_) => {
-                return Err(UsageError::new(
-                    format!("{} runs a command benchmark: only the probe is calibrated", file.display()),
-                    Some("give a scenario whose benchmark is `probe`, or the probe's settings as flags".into()),
-                )
-                .into());
-            }
-        },
-        None => scenario::ProbeSpec {
-            device: match a.device {
-                ProbeDevice::Auto => Device::Auto,
-                ProbeDevice::Opencl => Device::Opencl,
-                ProbeDevice::Thread => Device::Thread,
-            },
-            submit: match a.submit {
-                ProbeSubmit::Native => Submit::Native,
-                ProbeSubmit::Deferred => Submit::Deferred,
-            },
-            ..scenario::ProbeSpec::default()
-        },
-    };
-    let inventory = load_inventory(&a.boards)?;
-    let config = find_board(&inventory, &a.board)?;
-    let templates_dir = default_templates(&a.templates);
-    let templates = Templates::load(templates_dir.as_deref())?;
-    let identity = crate::board::connect(config, &templates)?.identity()?;
-    let kept = crate::calibrate::cached(&a.board, &identity, &spec).filter(|_| !a.force);
-    let fresh = kept.is_none();
-    let cal = match kept {
-        Some(c) => c,
-        None => {
-            let cancel = Cancel::default();
-            install_signal_handler(&cancel);
-            crate::calibrate::calibrate(
-                &a.board,
-                &spec,
-                inventory.file.as_deref(),
-                templates_dir.as_deref(),
-                &cancel,
-                !a.json,
-            )?
-        }
-    };
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&cal)?);
-        return Ok(0);
-    }
-    let mut t = Table::new(&["quantity", "value", "between-round CV %"]);
-    let cv = |k: &str| {
-        cal.spread_pct
-            .get(k)
-            .map(|v| format!("{v:.1}"))
-            .unwrap_or_default()
-    };
-    t.rows.push(vec![
-        "host work unit (T_prod, flushes)".into(),
-        format!("{:.4} ns", 1e3 * cal.host_us_per_unit),
-        cv("host"),
-    ]);
-    t.rows.push(vec![
-        "device work unit (T_ker)".into(),
-        format!("{:.4} ns", 1e3 * cal.device_us_per_unit),
-        cv("device"),
-    ]);
-    t.rows.push(vec![
-        "flush, beyond its host units".into(),
-        format!("{:.2} us", cal.flush_fixed_us),
-        cv("flush_fixed"),
-    ]);
-    t.rows.push(vec![
-        format!("flush at flush_units {}", spec.flush_units),
-        format!("{:.2} us", cal.flush_us(spec.flush_units)),
-        String::new(),
-    ]);
-    println!("{}", t.to_terminal(&[]));
-    let mut r = Table::new(&["network", "cpu_bound", "balanced", "gpu_bound"]);
-    for n in ["mobilenet_v1", "squeezenet", "resnet18"] {
-        let scale = |name: scenario::raw::RegimeName| {
-            cal.ker_scale(n, &spec, scenario::raw::Regime::Named(name))
-                .map(|k| format!("{k:.4}"))
-                .unwrap_or_default()
-        };
-        r.rows.push(vec![
-            n.into(),
-            scale(scenario::raw::RegimeName::CpuBound),
-            scale(scenario::raw::RegimeName::Balanced),
-            scale(scenario::raw::RegimeName::GpuBound),
-        ]);
-    }
-    println!("\nker_scale per regime (T_ker / (T_prod + flush cost) = 1/3, 1, 3):");
-    println!("{}", r.to_terminal(&[]));
-    println!(
-        "\nboard {} ({}), probe {}, device {}: {} {} ({} rounds; the run is in {})",
-        cal.board,
-        cal.identity,
-        cal.probe,
-        cal.ran_on.as_deref().unwrap_or("?"),
-        if fresh { "measured at" } else { "kept from" },
-        cal.measured_at,
-        cal.rounds,
-        cal.source
-    );
-    Ok(0)
-}
-
 /// `--rounds` and `--seed` over the scenario's.
 fn apply_order(p: &mut Prepared, o: crate::cli::RoundArgs) {
     if let Some(r) = o.rounds {
@@ -624,146 +530,6 @@ fn install_signal_handler(cancel: &Cancel) {
             })
         };
     }
-}
-
-fn print_plan(p: &Prepared, as_json: bool, output_root: &Path) -> Result<()> {
-    let s = &p.scenario;
-    let cost = run::plan_cost::estimate(p, &run::output_dir(output_root, s));
-    // Written row by row: a plan of a million cells is printed without a
-    // second copy of it in memory.
-    use std::io::Write as _;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    if as_json {
-        write_plan_json(&mut out, p, &cost)?;
-        out.flush()?;
-        return Ok(());
-    }
-    write_plan_table(&mut out, &p.cells)?;
-    out.flush()?;
-    drop(out);
-    let mut boards: Vec<_> = run::cells_per_board(&p.cells).into_iter().collect();
-    boards.sort();
-    let per: Vec<String> = boards.iter().map(|(b, n)| format!("{b}: {n}")).collect();
-    println!(
-        "{} cells ({}) x {} round(s) = {} runs, {}",
-        p.cells.len(),
-        per.join(", "),
-        s.rounds,
-        p.cells.len() * s.rounds as usize,
-        match s.order {
-            scenario::raw::RunOrder::Random => "each round in a random order",
-            scenario::raw::RunOrder::Plan => "each round in plan order (`order: plan`)",
-        }
-    );
-    for line in &cost.lines {
-        println!("{line}");
-    }
-    for w in &cost.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(())
-}
-
-/// The plan as one JSON document, its cells streamed one after another.
-fn write_plan_json(
-    out: &mut impl std::io::Write,
-    p: &Prepared,
-    cost: &run::plan_cost::PlanCost,
-) -> Result<()> {
-    let s = &p.scenario;
-    let head = json!({
-        "scenario": s.name,
-        "count": p.cells.len(),
-        "rounds": s.rounds,
-        "runs": p.cells.len() * s.rounds as usize,
-        "estimated_s": cost.estimated_s,
-        "warnings": cost.warnings,
-    });
-    // The head's text without its closing brace, then `"cells": [...]}`:
-    // the same document as a whole `to_string_pretty`.
-    let head = serde_json::to_string_pretty(&head)?;
-    let head = head.strip_suffix("\n}").unwrap_or(&head);
-    write!(out, "{head},\n  \"cells\": [")?;
-    for (i, c) in p.cells.iter().enumerate() {
-        let mut cell = json!({
-            "index": i,
-            "id": c.id,
-            "board": c.coord.board,
-            "load": c.coord.load,
-            "cpu_freq": c.coord.cpu_freq,
-            "gpu_freq": c.coord.gpu_freq,
-            "network": c.coord.network,
-            "strategy": strategy_label(&c.coord.strategy),
-            "k": c.k,
-            "iterations": c.iterations,
-            "timeout_s": c.timeout_s,
-            "hash": c.hash,
-        });
-        // The knob set only where the `knobs` axis gives one (as in the id).
-        if c.coord.knobs_segment().is_some() {
-            cell["knobs"] = json!(c.coord.knobs);
-        }
-        let text = serde_json::to_string_pretty(&cell)?;
-        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        for (n, line) in text.lines().enumerate() {
-            if n > 0 {
-                out.write_all(b"\n")?;
-            }
-            write!(out, "    {line}")?;
-        }
-    }
-    if p.cells.is_empty() {
-        out.write_all(b"]\n}\n")?;
-    } else {
-        out.write_all(b"\n  ]\n}\n")?;
-    }
-    Ok(())
-}
-
-/// The plan's table, aligned as [`Table::to_terminal`] aligns it (a space
-/// each side of a value, numbers right, text left), written a row at a
-/// time.
-fn write_plan_table(out: &mut impl std::io::Write, cells: &[crate::matrix::Cell]) -> Result<()> {
-    use unicode_width::UnicodeWidthStr as _;
-    let header = ["#", "id", "k", "iterations", "timeout_s", "hash"];
-    let row = |i: usize, c: &crate::matrix::Cell| -> [String; 6] {
-        [
-            i.to_string(),
-            crate::text::printable(&c.id).into_owned(),
-            c.k.to_string(),
-            c.iterations.to_string(),
-            c.timeout_s.to_string(),
-            c.hash.clone(),
-        ]
-    };
-    let mut width: [usize; 6] = header.map(|h| h.width());
-    // Right-aligned: columns whose every value is a number.
-    let mut right = [true, true, true, true, true, true];
-    for (i, c) in cells.iter().enumerate() {
-        for (n, v) in row(i, c).iter().enumerate() {
-            width[n] = width[n].max(v.width());
-            right[n] &= v.is_empty() || v.parse::<f64>().is_ok();
-        }
-    }
-    let line = |out: &mut dyn std::io::Write, values: &[&str]| -> std::io::Result<()> {
-        let mut text = String::new();
-        for (n, v) in values.iter().enumerate() {
-            let pad = " ".repeat(width[n] - v.width());
-            if right[n] {
-                text.push_str(&format!(" {pad}{v} "));
-            } else {
-                text.push_str(&format!(" {v}{pad} "));
-            }
-        }
-        writeln!(out, "{}", text.trim_end_matches('\n'))
-    };
-    line(out, &header)?;
-    for (i, c) in cells.iter().enumerate() {
-        let r = row(i, c);
-        line(out, &r.each_ref().map(String::as_str))?;
-    }
-    Ok(())
 }
 
 /// The board inventory's JSON Schema, as committed in boards.schema.json.

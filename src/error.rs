@@ -11,7 +11,17 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::yaml::source::Pos;
+/// A 1-based line and column in a source file (where a diagnostic points;
+/// `yaml::source` finds them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Pos {
+    pub const START: Pos = Pos { line: 1, column: 1 };
+}
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;

@@ -9,8 +9,18 @@
 //! Reading results back: `results` (a result set from a folder or a git
 //! revision) -> `diff`, `show`, `export` (one writer per format), `plot`
 //! (SVG) and `report` (HTML and Markdown pages).
+//!
+//! The modules point one way, with no cycle between top-level modules:
+//! what several share is in leaf modules (`axes`: the axes, frequencies,
+//! strategies and their labels; `layout`: a result set's paths; `host`:
+//! this machine and the time; `verdict`; `text`, `untrusted`, `error`,
+//! `digest`), a run's records are `record` (`cell.json`, `meta.json`),
+//! and only the command layer (`main.rs`, `cli.rs`, `commands.rs`) knows
+//! clap: the library takes its own option types. `cargo test --test
+//! modules` checks it.
 
 pub mod analysis;
+pub mod axes;
 pub mod board;
 pub mod calibrate;
 pub mod cli;
@@ -20,8 +30,10 @@ pub mod digest;
 pub mod error;
 pub mod export;
 pub mod fuzzing;
+pub mod host;
 pub mod ingest;
 pub mod kstrategy;
+pub mod layout;
 pub mod matrix;
 pub mod networks;
 pub mod output;
@@ -37,4 +49,5 @@ pub mod scenario;
 pub mod show;
 pub mod text;
 pub mod untrusted;
+pub mod verdict;
 pub mod yaml;

@@ -6,13 +6,75 @@
 
 use std::fmt::Write as _;
 
-use crate::scenario::ProbeSpec;
-use crate::scenario::raw::Regime;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// Multiply-accumulates per device work unit: calibrated so that
 /// MobileNetV1 takes roughly 10-20 ms per inference on one desktop CPU core
 /// (the thread device) at `ker_scale: 1`.
 pub const MACS_PER_UNIT: u64 = 50;
+
+/// How busy the device is against the host, for the probe's networks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Regime {
+    Named(RegimeName),
+    /// T_ker / (T_prod + flush cost) per kernel.
+    Ratio(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RegimeName {
+    /// The device idles: T_ker is a third of T_prod plus the flush cost.
+    CpuBound,
+    /// T_ker equals T_prod plus the flush cost.
+    Balanced,
+    /// The host idles: T_ker is three times T_prod plus the flush cost.
+    GpuBound,
+}
+
+impl Regime {
+    /// The ratio T_ker / (T_prod + flush cost) it asks for.
+    pub fn ratio(self) -> f64 {
+        match self {
+            Regime::Named(RegimeName::CpuBound) => 1.0 / 3.0,
+            Regime::Named(RegimeName::Balanced) => 1.0,
+            Regime::Named(RegimeName::GpuBound) => 3.0,
+            Regime::Ratio(r) => r,
+        }
+    }
+
+    /// Its name in a network suffix: `cpu_bound`, `balanced`, `gpu_bound`,
+    /// or `x<ratio>`.
+    pub fn label(self) -> String {
+        match self {
+            Regime::Named(RegimeName::CpuBound) => "cpu_bound".into(),
+            Regime::Named(RegimeName::Balanced) => "balanced".into(),
+            Regime::Named(RegimeName::GpuBound) => "gpu_bound".into(),
+            Regime::Ratio(r) => format!("x{r}"),
+        }
+    }
+
+    /// Reads a network suffix (see [`Regime::label`]).
+    pub fn parse(s: &str) -> Option<Regime> {
+        match s {
+            "cpu_bound" => Some(Regime::Named(RegimeName::CpuBound)),
+            "balanced" => Some(Regime::Named(RegimeName::Balanced)),
+            "gpu_bound" => Some(Regime::Named(RegimeName::GpuBound)),
+            _ => s
+                .strip_prefix('x')?
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (MIN_RATIO..=MAX_RATIO).contains(r))
+                .map(Regime::Ratio),
+        }
+    }
+}
+
+/// The ratios a regime may ask for.
+pub const MIN_RATIO: f64 = 0.01;
+pub const MAX_RATIO: f64 = 100.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -159,17 +221,17 @@ pub fn mean_units(name: &str) -> Option<(f64, f64)> {
 
 /// The kernel list of a network (built in or synthetic, its regime suffix
 /// aside) for a probe setting, or None for a name that is neither.
-pub fn kernels(name: &str, spec: &ProbeSpec) -> Option<String> {
+pub fn kernels(name: &str, ker_scale: f64, prod_scale: f64) -> Option<String> {
     let name = split_regime(name).0;
     if let Some(profile) = find(name) {
-        return Some(kernel_list(profile, spec));
+        return Some(kernel_list(profile, ker_scale, prod_scale));
     }
     let phases = synthetic_phases(name)?;
     let mut out = format!("# {name}\n");
     for (n, p, k) in phases {
         let _ = writeln!(out, "# {n} kernels of {p} host and {k} device work units");
-        let ker = ((k as f64 * spec.ker_scale).round() as u64).max(1);
-        let prod = (p as f64 * spec.prod_scale).round() as u64;
+        let ker = ((k as f64 * ker_scale).round() as u64).max(1);
+        let prod = (p as f64 * prod_scale).round() as u64;
         for _ in 0..n {
             let _ = writeln!(out, "synth {ker} {prod}");
         }
@@ -178,13 +240,13 @@ pub fn kernels(name: &str, spec: &ProbeSpec) -> Option<String> {
 }
 
 /// The kernel list klo-probe reads: `name ker_units prod_units` per line.
-pub fn kernel_list(profile: &Profile, spec: &ProbeSpec) -> String {
+pub fn kernel_list(profile: &Profile, ker_scale: f64, prod_scale: f64) -> String {
     let mut out = format!("# {} ({})\n", profile.name, profile.description);
     for layer in profile.layers() {
-        let ker = ((layer.macs as f64 * spec.ker_scale) / MACS_PER_UNIT as f64)
+        let ker = ((layer.macs as f64 * ker_scale) / MACS_PER_UNIT as f64)
             .ceil()
             .max(1.0) as u64;
-        let prod = (layer.kind.prod_units() as f64 * spec.prod_scale).round() as u64;
+        let prod = (layer.kind.prod_units() as f64 * prod_scale).round() as u64;
         let _ = writeln!(out, "{} {} {}", layer.name, ker, prod);
     }
     out
@@ -370,14 +432,7 @@ mod tests {
         ] {
             assert_eq!(synthetic(bad), None, "{bad}");
         }
-        let k = kernels(
-            "synth-3-100-200",
-            &ProbeSpec {
-                ker_scale: 2.0,
-                ..ProbeSpec::default()
-            },
-        )
-        .unwrap();
+        let k = kernels("synth-3-100-200", 2.0, 1.0).unwrap();
         assert_eq!(
             k.lines().filter(|l| *l == "synth 400 100").count(),
             3,
@@ -388,13 +443,8 @@ mod tests {
     #[test]
     fn kernel_list_scales_device_and_host_work() {
         let p = find("tiny").unwrap();
-        let base = kernel_list(p, &ProbeSpec::default());
-        let spec = ProbeSpec {
-            ker_scale: 2.0,
-            prod_scale: 0.5,
-            ..ProbeSpec::default()
-        };
-        let scaled = kernel_list(p, &spec);
+        let base = kernel_list(p, 1.0, 1.0);
+        let scaled = kernel_list(p, 2.0, 0.5);
         let first = |s: &str| {
             s.lines()
                 .nth(1)

@@ -520,7 +520,7 @@ pub const DEVICE_ENVIRONMENT: [&str; 4] = [
 ];
 
 /// One difference between two environments of a board.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvChange {
     pub board: String,
     pub key: String,
@@ -554,13 +554,6 @@ pub fn compare_environments(
     out
 }
 
-/// The `environment` of a meta.json value, if it has one.
-pub fn environment_of(meta: &serde_json::Value) -> BTreeMap<String, BTreeMap<String, String>> {
-    meta.get("environment")
-        .and_then(|e| serde_json::from_value(e.clone()).ok())
-        .unwrap_or_default()
-}
-
 /// One line per change: `board `rb5`: kernel.release 5.4.61 -> 5.4.86`.
 pub fn describe_changes(changes: &[EnvChange]) -> Vec<String> {
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
@@ -576,42 +569,6 @@ pub fn describe_changes(changes: &[EnvChange]) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// Runs the pre-flight script on `board` (one round trip) and evaluates
-/// its answer.
-pub fn run_on(
-    board: &dyn crate::board::Transport,
-    templates: &crate::render::Templates,
-    settings: &Settings,
-) -> anyhow::Result<Preflight> {
-    let c = board.config();
-    let mut daemons: Vec<String> = settings
-        .daemons
-        .iter()
-        .chain(&settings.stopped)
-        .map(|d| comm_name(d))
-        .collect();
-    daemons.sort();
-    daemons.dedup();
-    let script = templates.render_named(
-        "preflight.sh.j2",
-        minijinja::context! {
-            sysfs_root => c.sysfs_root.to_string_lossy(),
-            workdir => board.workdir(),
-            daemons => daemons,
-        },
-    )?;
-    let out = board.run_script(&script, std::time::Duration::from_secs(60))?;
-    let Some(kv) = readings(&out) else {
-        let tail: Vec<&str> = out.lines().rev().take(3).collect();
-        anyhow::bail!(
-            "the pre-flight script did not finish on board `{}` (it printed no `preflight=done`; its last lines: {})",
-            c.name,
-            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        );
-    };
-    Ok(evaluate(&kv, settings))
 }
 
 /// The lines a run prints for a board's pre-flight: a count per outcome,

@@ -4,12 +4,38 @@
 
 use anyhow::Result;
 
-use crate::cli::{ShowArgs, ShowFormat, TableFormat, TableName};
 use crate::error::{UsageError, suggest};
-use crate::export::{Data, table_data};
+use crate::export::{Data, TableFormat, TableName, table_data};
 use crate::output::{Table, terminal};
-use crate::results::{ResultSet, Source, frame_table};
-use crate::run::{CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS};
+use crate::results::{
+    CHECKLIST_TERMINAL_COLUMNS, ResultSet, SUMMARY_TERMINAL_COLUMNS, Source, frame_table,
+};
+
+/// How `show` prints a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShowFormat {
+    /// Aligned text, verdicts and statuses coloured on a terminal.
+    Table,
+    Csv,
+    Md,
+    Json,
+}
+
+/// What `klo-spec show` prints (the command line's `show` arguments).
+#[derive(Debug, Clone)]
+pub struct ShowOptions {
+    /// The result set.
+    pub dir: std::path::PathBuf,
+    /// Which table.
+    pub table: TableName,
+    /// Read the table at this git revision instead of the working tree.
+    pub rev: Option<String>,
+    /// Columns to print; empty: the default for the format.
+    pub columns: Vec<String>,
+    /// Print every column.
+    pub all: bool,
+    pub format: ShowFormat,
+}
 
 /// Columns shown by default on the terminal: the ones `run` prints.
 fn default_columns(name: TableName) -> &'static [&'static str] {
@@ -42,7 +68,7 @@ fn select(t: &Table, columns: &[String], name: TableName) -> Result<Table> {
 }
 
 /// Prints the table.
-pub fn command(a: &ShowArgs) -> Result<i32> {
+pub fn command(a: &ShowOptions) -> Result<i32> {
     let set = ResultSet::open(&Source::new(&a.dir, a.rev.as_deref()))?;
     let table = match table_data(&set, a.table, &mut None)? {
         Data::Table(t) => t,

@@ -15,6 +15,48 @@ use std::path::Path;
 /// Bytes in a mebibyte, for limits written in MiB.
 pub const MIB: u64 = 1 << 20;
 
+/// How much may come back from one cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullLimits {
+    /// Most bytes of one file.
+    pub file_bytes: u64,
+    /// Most bytes of all the files of a cell.
+    pub cell_bytes: u64,
+    /// Most files (and folders) in a cell.
+    pub files: u64,
+}
+
+/// Default `pull_limits.file_mib`.
+pub const DEFAULT_FILE_MIB: u32 = 256;
+/// Default `pull_limits.cell_mib`.
+pub const DEFAULT_CELL_MIB: u32 = 1024;
+/// Default `pull_limits.files`.
+pub const DEFAULT_FILES: u32 = 10_000;
+
+impl Default for PullLimits {
+    fn default() -> Self {
+        PullLimits::new(DEFAULT_FILE_MIB, DEFAULT_CELL_MIB, DEFAULT_FILES)
+    }
+}
+
+impl PullLimits {
+    pub fn new(file_mib: u32, cell_mib: u32, files: u32) -> PullLimits {
+        PullLimits {
+            file_bytes: file_mib as u64 * MIB,
+            cell_bytes: cell_mib as u64 * MIB,
+            files: files as u64,
+        }
+    }
+
+    /// Most bytes a tar archive of a folder within these limits takes: its
+    /// data, a header and padding per entry (and long names), the end.
+    pub fn archive_bytes(&self) -> u64 {
+        self.cell_bytes
+            .saturating_add(self.files.saturating_add(16).saturating_mul(3 * 512))
+            .saturating_add(MIB)
+    }
+}
+
 /// What a path is when it is not a regular file, in words.
 pub fn kind_of(ft: &std::fs::FileType) -> &'static str {
     if ft.is_symlink() {

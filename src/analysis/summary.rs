@@ -165,7 +165,7 @@ fn summary_row(
     let (lat_mean, lat_ci) = over_rounds(&lat);
     let sp: Vec<f64> = speedups.values().copied().collect();
     let (sp_mean, sp_ci) = speedup_over_rounds(&sp);
-    let choice_mean = |f: &dyn Fn(&crate::run::kchoice::KChoice) -> Option<f64>| {
+    let choice_mean = |f: &dyn Fn(&crate::record::KChoice) -> Option<f64>| {
         mean_opt(
             runs.iter()
                 .filter_map(|r| r.record.k_choice.as_ref().and_then(f)),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::Inputs;
 use super::stats;
-use crate::matrix::coord::strategy_label;
+use crate::axes::strategy_label;
 use crate::matrix::groups::condition_key;
 use crate::rows::SweepRow;
 use crate::scenario::Strategy;

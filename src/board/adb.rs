@@ -19,8 +19,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Unreachable;
+use super::channel::Channel;
 use super::inventory::{BoardConfig, RootMethod};
-use super::remote::Channel;
 use super::trip::{Raw, exchange_with_grace};
 use crate::error::UsageError;
 
@@ -88,7 +88,7 @@ impl Said {
                 Some(u) => format!("it ran as uid {u}, not 0"),
                 None => "it said nothing".into(),
             },
-            (code, _) => format!("{}{}", super::remote::exit_text(code), with(err)),
+            (code, _) => format!("{}{}", super::channel::exit_text(code), with(err)),
         }
     }
 }
@@ -321,7 +321,7 @@ impl Adb {
             "root": m,
             "found_by": "root: auto",
             "note": note,
-            "found": crate::run::cell::now_rfc3339(),
+            "found": crate::host::now_rfc3339(),
         });
         // A cache that cannot be written only costs the search next time.
         let _ = crate::output::atomic_write(

@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use super::Transport;
 use super::inventory::TransportKind;
-use super::remote::RemoteBoard;
 use crate::render::Templates;
 
 /// Tools without which no cell can run on a remote board.
@@ -76,8 +75,12 @@ pub fn check(
 
 /// Checks a remote board before its helpers are used: refuses a board
 /// that lacks a tool every round trip needs.
-pub fn run(board: &RemoteBoard, helper_dirs: &[String]) -> Result<BoardCheck> {
-    let script = render(&board.templates, helper_dirs)?;
+pub fn run(
+    board: &dyn Transport,
+    templates: &Templates,
+    helper_dirs: &[String],
+) -> Result<BoardCheck> {
+    let script = render(templates, helper_dirs)?;
     let t = Instant::now();
     let out = board.run_script(&script, Duration::from_secs(120))?;
     let mut c = parse(&out)

@@ -50,7 +50,7 @@ pub fn source_hash() -> String {
 }
 
 /// Paths of the built helpers on the board.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HelperPaths {
     pub load: String,
     pub probe: String,

@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use minijinja::context;
 
-use super::remote::{RemoteBoard, token};
+use super::Unreachable;
+use super::channel::{Channel, token};
+use super::inventory::{BoardConfig, TransportKind};
 use super::trip::{self, Request};
-use super::{Transport, Unreachable};
+use crate::render::Templates;
 
 /// A held board lock.
 pub struct Keeper {
@@ -46,21 +48,35 @@ impl Keeper {
     }
 }
 
-/// What `pid N on HOST` this run is, as lock holders are written.
-fn me() -> String {
-    format!("pid {} on {}", std::process::id(), super::hostname())
+/// What taking a lock needs of a remote board.
+pub struct Target<'a> {
+    pub config: &'a BoardConfig,
+    pub channel: &'a dyn Channel,
+    pub templates: &'a Templates,
+    /// The board's work folder, and the folder of its saved state.
+    pub workdir: &'a str,
+    pub state_dir: String,
 }
 
 /// Takes the board's lock, or says who holds it.
-pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
-    let name = &board.config().name;
+pub fn acquire(board: &Target) -> Result<Keeper> {
+    let (keeper, answers, err) = start(board)?;
+    let notes = await_lock(board, keeper, &answers, err)?;
+    report_stale(&board.config.name, &notes.1);
+    Ok(notes.0)
+}
+
+/// Starts the lock process on the board (one client call, kept open):
+/// the keeper, its output lines as they come, and the file its client's
+/// stderr goes to.
+fn start(board: &Target) -> Result<(Keeper, mpsc::Receiver<String>, std::fs::File)> {
     let script = board.templates.render_named(
         "lock.sh.j2",
         context! {
-            board => context! { state_dir => board.state_dir() },
-            owner => format!("{} since {}", me(), crate::run::cell::now_rfc3339()),
-            me => me(),
-            stay_awake => board.config().transport == super::inventory::TransportKind::Adb,
+            board => context! { state_dir => board.state_dir.clone() },
+            owner => format!("{} since {}", crate::host::this_process(), crate::host::now_rfc3339()),
+            me => crate::host::this_process(),
+            stay_awake => board.config.transport == TransportKind::Adb,
         },
     )?;
     let files = [(
@@ -68,7 +84,7 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         script.into_bytes(),
         super::EXEC,
     )];
-    let dir = format!("{}/tmp/{}", board.workdir(), token("lock"));
+    let dir = format!("{}/tmp/{}", board.workdir, token("lock"));
     let req = Request {
         dir: &dir,
         files: &files,
@@ -82,7 +98,7 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         "remote.sh.j2",
         context! { dir => req.dir, payload_bytes => archive.len(), script => req.script, mode => "stdout", keep => false },
     )?;
-    let line = trip::stage_one(&board.workdir(), runner.len(), board.channel.root());
+    let line = trip::stage_one(board.workdir, runner.len(), board.channel.root());
     let mut cmd = board.channel.command(&line);
     let err = tempfile::tempfile()?;
     cmd.stdin(Stdio::piped())
@@ -117,9 +133,22 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
         child,
         stdin: Some(stdin),
     };
+    Ok((keeper, rx, err))
+}
+
+/// Waits for the lock process to say it holds the lock: the keeper and
+/// the notes it printed before; busy (the holder) or unreachable (what
+/// the client said) otherwise, the process let go.
+fn await_lock(
+    board: &Target,
+    keeper: Keeper,
+    rx: &mpsc::Receiver<String>,
+    err: std::fs::File,
+) -> Result<(Keeper, Vec<String>)> {
+    let name = &board.config.name;
     // One limit for the whole answer: a board that keeps sending notes
     // without taking the lock does not hold klo-spec up.
-    let limit = Duration::from_secs(board.config().connect_timeout_s as u64 + 60);
+    let limit = Duration::from_secs(board.config.connect_timeout_s as u64 + 60);
     let until = Instant::now() + limit;
     let mut notes = Vec::new();
     loop {
@@ -154,6 +183,11 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
             }
         }
     }
+    Ok((keeper, notes))
+}
+
+/// Says so when the lock process found a stale lock and cleaned up.
+fn report_stale(name: &str, notes: &[String]) {
     if let Some(stale) = notes.iter().find_map(|n| n.strip_prefix("stale_lock=")) {
         let killed = notes
             .iter()
@@ -169,5 +203,4 @@ pub fn acquire(board: &RemoteBoard) -> Result<Keeper> {
             }
         );
     }
-    Ok(keeper)
 }

@@ -4,6 +4,7 @@
 //! ([`remote::RemoteBoard`]) plug in behind the same trait.
 
 pub mod adb;
+pub mod channel;
 pub mod check;
 pub mod emulate;
 pub mod freqplan;
@@ -116,7 +117,7 @@ pub struct CellJob {
     /// Longest the whole round trip may take before it is killed.
     pub deadline: Duration,
     /// How much of the cell folder may come back.
-    pub limits: pull::PullLimits,
+    pub limits: crate::untrusted::PullLimits,
 }
 
 /// What came back from a cell's round trip.
@@ -223,7 +224,7 @@ impl BoardLock {
             .into());
         }
         file.set_len(0)?;
-        writeln!(file, "pid {} on {}", std::process::id(), hostname())?;
+        writeln!(file, "{}", crate::host::this_process())?;
         Ok(BoardLock {
             _held: Box::new(file),
         })
@@ -235,13 +236,6 @@ impl BoardLock {
             _held: Box::new(guard),
         }
     }
-}
-
-/// This machine's host name, for lock holders.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The transport for a configured board. Connecting costs nothing: remote

@@ -20,54 +20,12 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::text::printable;
-use crate::untrusted::{self, MIB};
-
-/// How much may come back from one cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PullLimits {
-    /// Most bytes of one file.
-    pub file_bytes: u64,
-    /// Most bytes of all the files of a cell.
-    pub cell_bytes: u64,
-    /// Most files (and folders) in a cell.
-    pub files: u64,
-}
-
-/// Default `pull_limits.file_mib`.
-pub const DEFAULT_FILE_MIB: u32 = 256;
-/// Default `pull_limits.cell_mib`.
-pub const DEFAULT_CELL_MIB: u32 = 1024;
-/// Default `pull_limits.files`.
-pub const DEFAULT_FILES: u32 = 10_000;
-
-impl Default for PullLimits {
-    fn default() -> Self {
-        PullLimits::new(DEFAULT_FILE_MIB, DEFAULT_CELL_MIB, DEFAULT_FILES)
-    }
-}
-
-impl PullLimits {
-    pub fn new(file_mib: u32, cell_mib: u32, files: u32) -> PullLimits {
-        PullLimits {
-            file_bytes: file_mib as u64 * MIB,
-            cell_bytes: cell_mib as u64 * MIB,
-            files: files as u64,
-        }
-    }
-
-    /// Most bytes a tar archive of a folder within these limits takes: its
-    /// data, a header and padding per entry (and long names), the end.
-    pub fn archive_bytes(&self) -> u64 {
-        self.cell_bytes
-            .saturating_add(self.files.saturating_add(16).saturating_mul(3 * 512))
-            .saturating_add(MIB)
-    }
-}
+use crate::untrusted::{self, MIB, PullLimits};
 
 /// Names at the top of a cell folder that klo-spec writes itself: a board
 /// sending one back is refused (its `cell.json` would pass for the
 /// runner's record, its `attempts` would receive the earlier attempts).
-pub const RESERVED: [&str; 2] = ["cell.json", "attempts"];
+pub const RESERVED: [&str; 2] = [crate::layout::CELL_JSON, crate::layout::ATTEMPTS];
 /// The round trip script's own marker (templates/remote.sh.j2): skipped.
 const MARKER: &str = ".klo-done";
 /// Deepest folder nesting taken.

@@ -5,40 +5,19 @@
 //! built per target and sent only when the board lacks them.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use minijinja::context;
 
-use super::inventory::{BoardConfig, RootMethod, TransportKind};
+use super::channel::{Channel, exit_text, token};
+use super::inventory::{BoardConfig, TransportKind};
 use super::keeper::{self, Keeper};
 use super::pull;
 use super::trip::{self, Request};
 use super::{Cancel, CellJob, CellRun, HelperPaths, Transport, Unreachable, helpers};
 use crate::render::Templates;
-
-/// The client side of a remote transport.
-pub trait Channel: Send + Sync {
-    /// `ssh` or `adb`.
-    fn kind(&self) -> &'static str;
-    /// Opens (or checks) the connection; returns the round trips it took.
-    fn connect(&self) -> Result<u32>;
-    /// The client command that runs the shell command line `remote` on the
-    /// board.
-    fn command(&self, remote: &str) -> Command;
-    /// True when a client exit without the status line means the client
-    /// (the connection), not the board, failed.
-    fn client_failed(&self, exit: Option<i32>) -> bool;
-    /// Forget that the connection was checked (it was lost).
-    fn reset(&self);
-    /// Where the board is, for messages.
-    fn address(&self) -> String;
-    /// How round trips get root: the inventory's method, or for `auto`
-    /// the one [`Channel::connect`] found.
-    fn root(&self) -> RootMethod;
-}
 
 /// What came back from a round trip.
 pub struct Reply {
@@ -70,21 +49,13 @@ impl Reply {
 
 pub struct RemoteBoard {
     config: BoardConfig,
-    pub(super) channel: Box<dyn Channel>,
-    pub(super) templates: Templates,
+    channel: Box<dyn Channel>,
+    templates: Templates,
     workdir: String,
     helpers: OnceLock<HelperPaths>,
     /// The lock process while this run holds the board.
     held: Arc<Mutex<Option<Keeper>>>,
     cache: PathBuf,
-}
-
-static TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A board folder name unique to this process and call.
-pub fn token(what: &str) -> String {
-    let n = TOKEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    format!("{what}-{}-{n}", std::process::id())
 }
 
 impl RemoteBoard {
@@ -190,8 +161,19 @@ impl RemoteBoard {
         format!("{}/bin/{name}", self.workdir)
     }
 
-    pub(super) fn state_dir(&self) -> String {
+    fn state_dir(&self) -> String {
         format!("{}/state", self.workdir)
+    }
+
+    /// What taking the board's lock needs of it.
+    fn lock_target(&self) -> keeper::Target<'_> {
+        keeper::Target {
+            config: &self.config,
+            channel: self.channel.as_ref(),
+            templates: &self.templates,
+            workdir: &self.workdir,
+            state_dir: self.state_dir(),
+        }
     }
 
     /// Takes the lock again when its process ended while this run holds
@@ -202,7 +184,7 @@ impl RemoteBoard {
             return Ok(0);
         }
         *slot = None;
-        let k = keeper::acquire(self).map_err(|e| Unreachable {
+        let k = keeper::acquire(&self.lock_target()).map_err(|e| Unreachable {
             board: self.config.name.clone(),
             address: self.channel.address(),
             detail: format!("the board lock was lost and cannot be taken again: {e:#}"),
@@ -214,7 +196,7 @@ impl RemoteBoard {
     fn helpers_built_here(&self, cmd: &[String]) -> Result<HelperPaths> {
         let built = helpers::build_with(cmd, &self.cache.join("helpers"))?;
         let dir = self.bin_dir(&format!("{}-{}", built.target, built.key));
-        let check = super::check::run(self, std::slice::from_ref(&dir))?;
+        let check = super::check::run(self, &self.templates, std::slice::from_ref(&dir))?;
         let machines = helpers::machines_of(&built.target);
         if !machines.contains(&check.machine.as_str()) {
             return Err(crate::error::UsageError::new(
@@ -309,14 +291,6 @@ impl RemoteBoard {
             load: format!("{dir}/klo-load"),
             probe: format!("{dir}/klo-probe"),
         })
-    }
-}
-
-/// How a client ended, for messages: `exited with 255`.
-pub fn exit_text(code: Option<i32>) -> String {
-    match code {
-        Some(c) => format!("exited with {c}"),
-        None => "was killed by a signal".into(),
     }
 }
 
@@ -453,7 +427,7 @@ impl Transport for RemoteBoard {
 
     fn lock(&self) -> Result<super::BoardLock> {
         self.channel.connect()?;
-        let k = keeper::acquire(self)?;
+        let k = keeper::acquire(&self.lock_target())?;
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(k);
         Ok(super::BoardLock::held(LockGuard(self.held.clone())))
     }

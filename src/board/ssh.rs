@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::Unreachable;
+use super::channel::Channel;
 use super::inventory::BoardConfig;
-use super::remote::Channel;
 
 /// How long a master outlives its last session.
 const PERSIST_S: u32 = 60;
@@ -138,7 +138,7 @@ impl Channel for Ssh {
             } else if raw.stderr.is_empty() {
                 format!(
                     "ssh {} and said nothing",
-                    super::remote::exit_text(raw.client_exit)
+                    super::channel::exit_text(raw.client_exit)
                 )
             } else {
                 raw.stderr

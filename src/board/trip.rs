@@ -48,7 +48,7 @@ pub struct Request<'a> {
     /// Leave the folder on the board (helpers), instead of removing it.
     pub keep: bool,
     /// Most bytes the answer may have ([`STDOUT_CAP`], or for a folder
-    /// the pull limits' [`super::pull::PullLimits::archive_bytes`]): past
+    /// the pull limits' [`crate::untrusted::PullLimits::archive_bytes`]): past
     /// it the client is stopped and the answer is not used.
     pub cap: u64,
 }

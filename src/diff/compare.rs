@@ -163,7 +163,24 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
         }
     }
 
-    // Holm over every test made, then the marks.
+    holm_marks(&mut pending, opts.alpha);
+    let rows: Vec<Row> = pending.into_iter().map(|p| p.row).collect();
+    let cells = cell_marks(&rows);
+    Ok(Diff {
+        old: old.label.clone(),
+        new: new.label.clone(),
+        threshold: opts.threshold,
+        alpha: opts.alpha,
+        flips: flips(old, new)?,
+        rows,
+        cells,
+        environment: environment_changes(old, new),
+    })
+}
+
+/// Holm over every test made, then the marks: a change that is not
+/// significant at `alpha` is unchanged, within noise.
+fn holm_marks(pending: &mut [Pending], alpha: f64) {
     let tested: Vec<usize> = (0..pending.len())
         .filter(|&k| pending[k].raw_p.is_some())
         .collect();
@@ -177,7 +194,7 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
         let pd = &mut pending[k];
         pd.row.p = Some(p);
         if pd.row.mark != Mark::Unchanged {
-            if p < opts.alpha {
+            if p < alpha {
                 pd.row.mark = pd.if_significant;
             } else {
                 pd.row.mark = Mark::Unchanged;
@@ -185,32 +202,27 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
             }
         }
     }
-    let rows: Vec<Row> = pending.into_iter().map(|p| p.row).collect();
+}
+
+/// Per cell (rows are grouped by cell), the worst mark of its rows.
+fn cell_marks(rows: &[Row]) -> Vec<(String, Mark)> {
     let mut cells: Vec<(String, Mark)> = Vec::new();
-    for r in &rows {
+    for r in rows {
         match cells.last_mut() {
             Some((id, m)) if *id == r.id => *m = (*m).min(r.mark),
             _ => cells.push((r.id.clone(), r.mark)),
         }
     }
-    Ok(Diff {
-        old: old.label.clone(),
-        new: new.label.clone(),
-        threshold: opts.threshold,
-        alpha: opts.alpha,
-        flips: flips(old, new)?,
-        rows,
-        cells,
-        environment: environment_changes(old, new),
-    })
+    cells
 }
 
 /// The differences between the environments the two meta.json record
 /// (none when either has no record: an older result set).
 fn environment_changes(old: &ResultSet, new: &ResultSet) -> Vec<crate::preflight::EnvChange> {
-    use crate::preflight::{compare_environments, environment_of};
     match (&old.meta, &new.meta) {
-        (Some(a), Some(b)) => compare_environments(&environment_of(a), &environment_of(b)),
+        (Some(a), Some(b)) => {
+            crate::preflight::compare_environments(&a.environment, &b.environment)
+        }
         _ => Vec::new(),
     }
 }

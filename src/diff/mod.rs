@@ -15,13 +15,71 @@ mod render;
 
 use anyhow::Result;
 
-use crate::cli::{DiffArgs, DiffMetric, DiffSort};
 use crate::error::UsageError;
 use crate::results::{ResultSet, Source};
 use crate::rows::{RoundRow, Verdict};
 pub use compare::compare;
 use noise::Basis;
 pub use render::{render_json, render_markdown, render_table};
+
+/// A metric `diff` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffMetric {
+    /// Mean latency per inference (lower is better).
+    Latency,
+    /// Mean T_prod, host time per kernel (lower is better).
+    TProd,
+    /// Mean T_ker, device time per kernel (lower is better).
+    TKer,
+    /// Mean T_idle, device idle gap per kernel (lower is better).
+    TIdle,
+    /// Speedup over the condition's default cell (higher is better).
+    Speedup,
+}
+
+/// How `diff` orders its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffSort {
+    /// By cell id, then metric.
+    Id,
+    /// Largest relative change first.
+    Ratio,
+    /// Worse first, then better, not comparable, gone, new, unchanged.
+    Mark,
+}
+
+/// How `diff` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffFormat {
+    /// Aligned text, marks coloured on a terminal.
+    Table,
+    /// Markdown (for a pull request or an issue).
+    Md,
+    /// JSON (for scripts).
+    Json,
+}
+
+/// What `klo-spec diff` compares and how it prints (the command line's
+/// `diff` arguments).
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    /// The old result set; with `rev`, the folder read at the revision(s).
+    pub old: std::path::PathBuf,
+    /// The new result set. Not with `rev`.
+    pub new: Option<std::path::PathBuf>,
+    /// One revision (compared with the working tree) or two.
+    pub rev: Vec<String>,
+    /// Metrics to compare; empty: all.
+    pub metric: Vec<DiffMetric>,
+    /// Smallest relative change, in percent, that can be better or worse.
+    pub threshold: f64,
+    /// Significance level of the noise tests.
+    pub alpha: f64,
+    /// Leave out rows marked unchanged.
+    pub only_changed: bool,
+    pub sort: DiffSort,
+    pub format: DiffFormat,
+}
 
 /// Every metric, in the order rows show them.
 pub const ALL_METRICS: [DiffMetric; 5] = [
@@ -212,7 +270,7 @@ pub fn sort_rows(rows: &mut [Row], sort: DiffSort) {
     }
 }
 
-fn sources(a: &DiffArgs) -> Result<(Source, Source)> {
+fn sources(a: &DiffOptions) -> Result<(Source, Source)> {
     let dir = a.old.clone();
     match (a.rev.as_slice(), &a.new) {
         ([], Some(new)) => Ok((Source::Dir(dir), Source::Dir(new.clone()))),
@@ -244,7 +302,7 @@ fn sources(a: &DiffArgs) -> Result<(Source, Source)> {
 
 /// `klo-spec diff`: prints the comparison; exit code 1 when anything got
 /// worse.
-pub fn command(a: &DiffArgs) -> Result<i32> {
+pub fn command(a: &DiffOptions) -> Result<i32> {
     if !(a.threshold.is_finite() && a.threshold >= 0.0) {
         return Err(UsageError::new(
             format!("--threshold {} is not a percentage >= 0", a.threshold),
@@ -285,11 +343,9 @@ pub fn command(a: &DiffArgs) -> Result<i32> {
     }
     sort_rows(&mut diff.rows, a.sort);
     let text = match a.format {
-        crate::cli::DiffFormat::Table => {
-            render_table(&diff, crate::output::terminal::stdout_colour())
-        }
-        crate::cli::DiffFormat::Md => render_markdown(&diff),
-        crate::cli::DiffFormat::Json => crate::text::json_safe(&render_json(&diff)?).into_owned(),
+        DiffFormat::Table => render_table(&diff, crate::output::terminal::stdout_colour()),
+        DiffFormat::Md => render_markdown(&diff),
+        DiffFormat::Json => crate::text::json_safe(&render_json(&diff)?).into_owned(),
     };
     // Cell ids, titles and values come from result sets: shown, never
     // acted on by the terminal (the table's cells are made printable

@@ -12,11 +12,67 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use polars::prelude::*;
 
-use crate::cli::{ExportArgs, TableFormat, TableName};
 use crate::error::UsageError;
 use crate::output::{Table, atomic_write};
 use crate::results::cells::Cells;
 use crate::results::{ResultSet, Source, frame_table};
+
+/// A table of a result set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableName {
+    /// One row per cell (summary.csv).
+    Summary,
+    /// One row per check comparison (checklist.csv).
+    Checklist,
+    /// One row per K sweep and condition (sweeps.csv).
+    Sweeps,
+    /// K_opt against K_answer per condition (kstrategy.csv, where the run
+    /// wrote one).
+    Kstrategy,
+    /// One row per kernel of every measured cell, from the raw cells.
+    Kernels,
+    /// One row per inference of every measured cell, from the raw cells.
+    Inferences,
+}
+
+impl TableName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableName::Summary => "summary",
+            TableName::Checklist => "checklist",
+            TableName::Sweeps => "sweeps",
+            TableName::Kstrategy => "kstrategy",
+            TableName::Kernels => "kernels",
+            TableName::Inferences => "inferences",
+        }
+    }
+}
+
+/// A file format of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Csv,
+    Md,
+    Json,
+    /// Only for the kernels and inferences frames.
+    Parquet,
+}
+
+/// What `klo-spec export` writes (the command line's `export` arguments).
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The result set.
+    pub dir: PathBuf,
+    /// Read the tables at this git revision.
+    pub rev: Option<String>,
+    /// Tables to export; empty: all there are.
+    pub table: Vec<TableName>,
+    /// Formats; empty: csv, md and json for the tables, parquet for the
+    /// frames.
+    pub format: Vec<TableFormat>,
+    /// Where the files go; `None`: DIR/export.
+    pub output_dir: Option<PathBuf>,
+}
 
 /// Turns a table or a frame into the bytes of one file format.
 pub trait Writer {
@@ -149,7 +205,7 @@ fn applies(name: TableName, format: TableFormat, explicit: bool) -> bool {
 }
 
 /// `klo-spec export`: writes the chosen tables in the chosen formats.
-pub fn command(a: &ExportArgs) -> Result<i32> {
+pub fn command(a: &ExportOptions) -> Result<i32> {
     let set = ResultSet::open(&Source::new(&a.dir, a.rev.as_deref()))?;
     let mut cells = None;
     let explicit_tables = !a.table.is_empty();

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use polars::prelude::*;
 
-use crate::cli::{TableFormat, TableName};
+use super::{TableFormat, TableName};
 use crate::ingest::{InferenceRecord, KernelRecord, LogMeta, Records};
 use crate::output::Table;
 use crate::results::cells::Cells;

@@ -11,6 +11,8 @@ use anyhow::{Context, Result, bail};
 
 use super::lut::Lut;
 use crate::error::UsageError;
+use crate::layout::{self, ResultDir};
+use crate::record::RunMeta;
 
 /// Which slice of a result set a LUT is built from; None means "the only
 /// one there is".
@@ -47,11 +49,12 @@ fn only<'a>(
 
 /// Builds the LUT of one slice of the result set in `dir`.
 pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
-    let summary = dir.join("summary.csv");
+    let set = ResultDir::new(dir);
+    let summary = set.file(layout::SUMMARY_CSV);
     let bytes =
         std::fs::read(&summary).with_context(|| format!("cannot read {}", summary.display()))?;
     let table =
-        crate::results::parse_csv(&bytes).with_context(|| format!("{}", summary.display()))?;
+        crate::output::read::parse_csv(&bytes).with_context(|| format!("{}", summary.display()))?;
     let header: Vec<&str> = table.columns.iter().map(String::as_str).collect();
     let col = |name: &str| {
         table
@@ -116,33 +119,8 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
                 .push((k, p, kk, lat));
         }
     }
-    let meta: serde_json::Value = std::fs::read_to_string(dir.join("meta.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let s = |v: &serde_json::Value| v.as_str().unwrap_or("unknown").to_string();
-    let provenance = vec![
-        ("board".to_string(), board.clone()),
-        (
-            "board_identity".to_string(),
-            s(&meta["boards"][&board]["identity"]),
-        ),
-        ("helpers".to_string(), s(&meta["helpers_source_sha256"])),
-        (
-            "condition".to_string(),
-            format!("load-{load}/cpu-{cpu}/gpu-{gpu}"),
-        ),
-        (
-            "source".to_string(),
-            format!(
-                "{} (scenario sha256 {})",
-                dir.display(),
-                s(&meta["scenario"]["sha256"])
-            ),
-        ),
-        ("grid_points".to_string(), groups.len().to_string()),
-    ];
-    let mut provenance = provenance;
+    let condition = format!("load-{load}/cpu-{cpu}/gpu-{gpu}");
+    let mut provenance = run_provenance(dir, &board, condition, groups.len());
     // What K means depends on how the probe submitted and what a flush
     // cost: a LUT is for scenarios that do the same.
     if let Some(probe) = probe_settings(dir) {
@@ -164,12 +142,48 @@ pub fn from_result_set(dir: &Path, slice: &Slice) -> Result<Lut> {
     Ok(super::lut::from_sweeps(&groups, provenance))
 }
 
+/// Where a LUT comes from, as its result set's meta.json says: the board
+/// and its identity, the helpers, the condition, the scenario's hash
+/// (`unknown` for what meta.json lacks).
+fn run_provenance(
+    dir: &Path,
+    board: &str,
+    condition: String,
+    grid_points: usize,
+) -> Vec<(String, String)> {
+    let meta = RunMeta::read(&ResultDir::new(dir).meta_json()).unwrap_or_default();
+    let s = |v: Option<&String>| v.map_or("unknown", String::as_str).to_string();
+    vec![
+        ("board".to_string(), board.to_string()),
+        (
+            "board_identity".to_string(),
+            s(meta.boards.get(board).and_then(|b| b.identity.as_ref())),
+        ),
+        (
+            "helpers".to_string(),
+            s(meta.helpers_source_sha256.as_ref()),
+        ),
+        ("condition".to_string(), condition),
+        (
+            "source".to_string(),
+            format!(
+                "{} (scenario sha256 {})",
+                dir.display(),
+                s(meta.scenario.sha256.as_ref())
+            ),
+        ),
+        ("grid_points".to_string(), grid_points.to_string()),
+    ]
+}
+
 /// `submit=deferred flush_units=12000`: the settings that define K, from
 /// the result set's copy of its scenario (a probe benchmark only).
 fn probe_settings(dir: &Path) -> Option<String> {
-    let text =
-        crate::untrusted::read_input_text(&dir.join("scenario.yaml"), crate::untrusted::YAML_MAX)
-            .ok()?;
+    let text = crate::untrusted::read_input_text(
+        &ResultDir::new(dir).file(layout::SCENARIO_YAML),
+        crate::untrusted::YAML_MAX,
+    )
+    .ok()?;
     let doc = crate::yaml::parse_value(&text).ok()?;
     let bench = doc.get("benchmark");
     if bench.is_some_and(|b| b.get("probe").is_none()) {
@@ -208,9 +222,9 @@ fn device_name(
     let c_id = c_id?;
     let row = sweeps.iter().find(|r| r[c_board] == board)?;
     // Its first round's record.
-    let cell = crate::run::cell::cell_path(dir, row[c_id]);
-    let round = *crate::results::cells::round_folders(&cell).first()?;
-    let rec = crate::record::CellRecord::read(&cell.join(format!("r{round}")).join("cell.json"))?;
+    let set = ResultDir::new(dir);
+    let round = *set.rounds(row[c_id]).first()?;
+    let rec = crate::record::CellRecord::read(&layout::cell_json(&set.run(row[c_id], round)))?;
     device_of(&rec)
 }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::Cell;
-use super::coord::{Axis, strategy_label};
+use crate::axes::{Axis, strategy_label};
 use crate::scenario::CheckSpec;
 
 /// One comparison of a check: a group and the indexes of its two cells.

@@ -37,7 +37,7 @@ pub struct HashContext {
 fn benchmark_material(s: &Scenario, network: &str) -> serde_json::Value {
     match &s.benchmark {
         Benchmark::Probe(p) => {
-            let kernels = networks::kernels(network, p).unwrap_or_default();
+            let kernels = networks::kernels(network, p.ker_scale, p.prod_scale).unwrap_or_default();
             json!({"probe": p, "kernels": kernels})
         }
         Benchmark::Command(c) => {

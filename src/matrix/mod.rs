@@ -20,7 +20,8 @@ pub mod hash;
 
 use std::collections::HashMap;
 
-use coord::{Axis, AxisValue, Coord};
+use crate::axes::{Axis, AxisValue};
+use coord::Coord;
 
 use crate::error::{Diagnostic, InputError};
 use crate::scenario::{CpuFreq, GpuFreq, Pick, Scenario, Strategy};
@@ -161,7 +162,7 @@ fn product(s: &Scenario) -> Vec<Combo> {
         load: "none".into(),
         cpu_freq: CpuFreq::Current,
         gpu_freq: GpuFreq::Current,
-        knobs: coord::STOCK_KNOBS.into(),
+        knobs: crate::axes::STOCK_KNOBS.into(),
         network: String::new(),
         strategy: Strategy::Default,
     };
@@ -274,7 +275,7 @@ fn new_combination(s: &Scenario, pick: &Pick) -> Result<Coord, Diagnostic> {
         load: "none".into(),
         cpu_freq: CpuFreq::Current,
         gpu_freq: GpuFreq::Current,
-        knobs: coord::STOCK_KNOBS.into(),
+        knobs: crate::axes::STOCK_KNOBS.into(),
         network: String::new(),
         strategy: Strategy::Default,
     };
@@ -307,7 +308,7 @@ pub fn strategy_cells(s: &Strategy) -> Vec<(String, u32)> {
         Strategy::Default => vec![("default".into(), 1)],
         Strategy::Fixed(k) => vec![(format!("fixed-{k}"), *k)],
         Strategy::Sweep(sw) => sw.k.iter().map(|k| (format!("sweep-k{k}"), *k)).collect(),
-        other => vec![(coord::strategy_label(other), 0)],
+        other => vec![(crate::axes::strategy_label(other), 0)],
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+pub mod read;
 pub mod terminal;
 
 /// A formatted table: column names and rows of strings ("" for missing).

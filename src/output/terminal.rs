@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use comfy_table::{Cell, CellAlignment, Color, presets};
 
 use super::Table;
-use crate::rows::Verdict;
+use crate::verdict::Verdict;
 
 /// Whether stdout should be coloured: it is a terminal and `NO_COLOR`
 /// (no-color.org) is not set.

@@ -81,7 +81,7 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
         let Some(dir) = cells.log_path(pos).parent() else {
             continue;
         };
-        let Some(samples) = Samples::read(&dir.join("samples.csv"), limit) else {
+        let Some(samples) = Samples::read(&crate::layout::samples_csv(dir), limit) else {
             continue;
         };
         if samples.t_s.is_empty() {

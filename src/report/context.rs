@@ -3,8 +3,6 @@
 //! Every list is ordered and no clock is read, so the same inputs render
 //! the same page.
 
-use std::collections::BTreeMap;
-
 use anyhow::Result;
 
 use serde::Serialize;
@@ -137,18 +135,6 @@ fn fact(name: &str, value: impl Into<String>) -> Fact {
     }
 }
 
-fn text_at(v: &Value, path: &[&str]) -> Option<String> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    Some(match cur {
-        Value::String(s) => s.clone(),
-        Value::Null => return None,
-        other => other.to_string(),
-    })
-}
-
 /// Distinct non-empty values of a column, joined ("" without the column).
 fn distinct_values(t: &Table, column: &str) -> String {
     let Some(c) = t.column(column) else {
@@ -166,23 +152,17 @@ fn distinct_values(t: &Table, column: &str) -> String {
 
 fn provenance(set: &ResultSet, cells: Option<&Cells>) -> Vec<Fact> {
     let mut out = Vec::new();
-    let meta = set.meta.as_ref();
-    let m = |path: &[&str]| meta.and_then(|v| text_at(v, path));
+    let meta = set.meta.clone().unwrap_or_default();
     out.push(fact("result set", set.label.clone()));
-    if let Some(f) = m(&["scenario", "file"]) {
+    if let Some(f) = meta.scenario.file {
         out.push(fact("scenario file", f));
     }
-    if let Some(h) = m(&["scenario", "sha256"]) {
+    if let Some(h) = meta.scenario.sha256 {
         out.push(fact("scenario sha256", h));
     }
-    let boards: BTreeMap<String, Value> = meta
-        .and_then(|v| v.get("boards"))
-        .and_then(|b| b.as_object())
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    for (name, b) in &boards {
-        let identity = text_at(b, &["identity"]).unwrap_or_default();
-        let cores = text_at(b, &["cores"]).unwrap_or_default();
+    for (name, b) in &meta.boards {
+        let identity = b.identity.clone().unwrap_or_default();
+        let cores = b.cores.clone().unwrap_or_default();
         out.push(fact(
             &format!("board {name}"),
             format!("{identity}; cores {cores}"),
@@ -226,33 +206,34 @@ fn provenance(set: &ResultSet, cells: Option<&Cells>) -> Vec<Fact> {
             format!("sha256 {luts}")
         },
     ));
-    if let Some(v) = m(&["klo_spec", "version"]) {
+    if let Some(v) = meta.klo_spec.version {
         out.push(fact("klo-spec (run)", v));
     }
     out.push(fact("klo-spec (report)", env!("CARGO_PKG_VERSION")));
-    if let Some(h) = m(&["helpers_source_sha256"]) {
+    if let Some(h) = meta.helpers_source_sha256 {
         out.push(fact("helper sources sha256", h));
     }
-    if let Some(t) = m(&["templates"]) {
-        out.push(fact("cell template", t));
+    if let Some(t) = &meta.templates {
+        // As JSON (`["templates/cell.sh.j2"]`).
+        out.push(fact(
+            "cell template",
+            serde_json::to_string(t).unwrap_or_default(),
+        ));
     }
-    let host: Vec<String> = ["hostname", "os", "arch", "kernel"]
-        .iter()
-        .filter_map(|k| m(&["host", k]))
-        .collect();
+    let host: Vec<&str> = meta.host.fields().iter().filter_map(|(_, v)| *v).collect();
     if !host.is_empty() {
         out.push(fact("host", host.join(", ")));
     }
-    if let (Some(a), Some(b)) = (m(&["run", "started_at"]), m(&["run", "finished_at"])) {
-        let wall = m(&["run", "wall_s"])
-            .map(|w| format!(" ({w} s)"))
+    let run = &meta.run;
+    if let (Some(a), Some(b)) = (&run.started_at, &run.finished_at) {
+        // As JSON writes it (`73.6`, `74.0`).
+        let wall = run
+            .wall_s
+            .map(|w| format!(" ({} s)", Value::from(w)))
             .unwrap_or_default();
         out.push(fact("run", format!("{a} to {b}{wall}")));
     }
-    if let Some(s) = meta
-        .and_then(|v| v.pointer("/run/by_status"))
-        .and_then(|v| v.as_object())
-    {
+    if let Some(s) = &run.by_status {
         let parts: Vec<String> = s.iter().map(|(k, v)| format!("{k} {v}")).collect();
         out.push(fact("cells by status", parts.join(", ")));
     }

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use crate::cli::ReportArgs;
 use crate::error::UsageError;
 use crate::output::atomic_write;
 use crate::plot;
@@ -109,6 +108,21 @@ pub fn make(
     })
 }
 
+/// What `klo-spec report` writes (the command line's `report` arguments).
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// The result set.
+    pub dir: PathBuf,
+    /// Folder with templates overriding the built-in ones; `None`:
+    /// ./templates when it holds them.
+    pub templates: Option<PathBuf>,
+    /// The cell whose kernel sequence is plotted; `None`: the first `ok`
+    /// default cell with its raw log.
+    pub cell: Option<String>,
+    /// Where report.html, report.md and plots/ go; `None`: the result set.
+    pub output_dir: Option<PathBuf>,
+}
+
 /// The templates folder: the one given, or ./templates when it holds a
 /// report template.
 fn templates_dir(explicit: &Option<PathBuf>) -> Option<PathBuf> {
@@ -121,7 +135,7 @@ fn templates_dir(explicit: &Option<PathBuf>) -> Option<PathBuf> {
 
 /// `klo-spec report`: writes report.html, report.md and plots/*.svg and
 /// prints their paths.
-pub fn command(a: &ReportArgs) -> Result<i32> {
+pub fn command(a: &ReportOptions) -> Result<i32> {
     let set = ResultSet::open(&Source::Dir(a.dir.clone()))?;
     let cells = Cells::load(&set)?;
     if let Some(c) = &cells {

@@ -19,8 +19,8 @@ use rayon::prelude::*;
 use super::ResultSet;
 use crate::ingest::digest::{Keep, KernelProfile};
 use crate::ingest::{self, LogDigest, Records};
+use crate::layout::{self, ResultDir};
 use crate::record::{CellRecord, Status};
-use crate::run::cell::cell_path;
 use crate::scenario::LogRegexes;
 use crate::scenario::raw::RegexParser;
 
@@ -96,8 +96,57 @@ pub fn file_limit(scenario_text: Option<&str>) -> u64 {
     let mib = scenario_text
         .and_then(|t| crate::yaml::parse_value(t).ok())
         .and_then(|v| v.get("pull_limits")?.get("file_mib")?.as_u64())
-        .unwrap_or(crate::board::pull::DEFAULT_FILE_MIB as u64);
+        .unwrap_or(crate::untrusted::DEFAULT_FILE_MIB as u64);
     mib.saturating_mul(crate::untrusted::MIB)
+}
+
+/// A usable run's log and `device_info`, or why the run is not usable.
+type Found = Result<(PathBuf, BTreeMap<String, String>), String>;
+
+/// A run's log as the summary row may use it: `None` for a run that is
+/// not `ok`; why not, for a run whose record or log is not usable;
+/// otherwise the log's path (a regular file within `limit` bytes, not
+/// read) and the record's `device_info`.
+fn run_log(dir: &std::path::Path, hash: &str, round: u32, limit: u64) -> Option<Found> {
+    match CellRecord::read(&layout::cell_json(dir)) {
+        None => Some(Err(format!("round {round}: no readable cell.json"))),
+        Some(rec) if rec.hash != hash => Some(Err(format!(
+            "round {round}: cell.json has hash {}, the table {}",
+            rec.hash, hash
+        ))),
+        Some(rec) if rec.status != Status::Ok => None,
+        Some(rec)
+            if rec.log_dir.as_ref().is_some_and(|d| {
+                !std::path::Path::new(d)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+            }) =>
+        {
+            Some(Err(format!(
+                "round {round}: cell.json names a log folder outside the cell"
+            )))
+        }
+        Some(rec) => {
+            let path = layout::bench_log(
+                &rec.log_dir
+                    .as_ref()
+                    .map_or(dir.to_path_buf(), |d| dir.join(d)),
+            );
+            // Readable as a log is read: a regular file, no
+            // link followed, within the budget.
+            let checked = crate::untrusted::open_regular(&path).and_then(|(_, size)| {
+                if size > limit {
+                    Err(crate::untrusted::too_large(size, limit))
+                } else {
+                    Ok(())
+                }
+            });
+            Some(match checked {
+                Ok(()) => Ok((path, rec.device_info)),
+                Err(e) => Err(format!("round {round}: bench.log: {e}")),
+            })
+        }
+    }
 }
 
 impl Cells {
@@ -112,12 +161,12 @@ impl Cells {
         let parser = log_parser(set.scenario_text.as_deref())?;
         let limit = file_limit(set.scenario_text.as_deref());
         let t = &set.summary;
+        let set_dir = ResultDir::new(root);
         let (id_c, status_c, hash_c) = match (t.column("id"), t.column("status"), t.column("hash"))
         {
             (Some(i), Some(s), Some(h)) => (i, s, h),
             _ => anyhow::bail!("{}: summary.csv lacks id, status or hash", set.label),
         };
-        type Found = Result<(PathBuf, BTreeMap<String, String>), String>;
         let rounds_c = t.column("rounds");
         // A row has measurements when one of its rounds is ok (or, for a
         // set without a rounds column, when its status says so).
@@ -135,7 +184,8 @@ impl Cells {
             .enumerate()
             .filter(|(_, r)| measured(r))
             .flat_map_iter(|(i, r)| {
-                round_folders(&cell_path(root, &r[id_c]))
+                set_dir
+                    .rounds(&r[id_c])
                     .into_iter()
                     .map(move |round| (i, round))
             })
@@ -144,47 +194,7 @@ impl Cells {
             .par_iter()
             .map(|&(i, round)| {
                 let r = &t.rows[i];
-                let dir = cell_path(root, &r[id_c]).join(format!("r{round}"));
-                let log = match CellRecord::read(&dir.join("cell.json")) {
-                    None => Some(Err(format!("round {round}: no readable cell.json"))),
-                    Some(rec) if rec.hash != r[hash_c] => Some(Err(format!(
-                        "round {round}: cell.json has hash {}, the table {}",
-                        rec.hash, r[hash_c]
-                    ))),
-                    Some(rec) if rec.status != Status::Ok => None,
-                    Some(rec)
-                        if rec.log_dir.as_ref().is_some_and(|d| {
-                            !std::path::Path::new(d)
-                                .components()
-                                .all(|c| matches!(c, std::path::Component::Normal(_)))
-                        }) =>
-                    {
-                        Some(Err(format!(
-                            "round {round}: cell.json names a log folder outside the cell"
-                        )))
-                    }
-                    Some(rec) => {
-                        let path = rec
-                            .log_dir
-                            .as_ref()
-                            .map_or(dir.clone(), |d| dir.join(d))
-                            .join("bench.log");
-                        // Readable as a log is read: a regular file, no
-                        // link followed, within the budget.
-                        let checked =
-                            crate::untrusted::open_regular(&path).and_then(|(_, size)| {
-                                if size > limit {
-                                    Err(crate::untrusted::too_large(size, limit))
-                                } else {
-                                    Ok(())
-                                }
-                            });
-                        Some(match checked {
-                            Ok(()) => Ok((path, rec.device_info)),
-                            Err(e) => Err(format!("round {round}: bench.log: {e}")),
-                        })
-                    }
-                };
+                let log = run_log(&set_dir.run(&r[id_c], round), &r[hash_c], round, limit);
                 (i, round, log)
             })
             .collect();
@@ -318,24 +328,6 @@ impl Cells {
             None => Ok(profile),
         }
     }
-}
-
-/// The rounds of a cell folder (`r<N>` subfolders), sorted.
-pub fn round_folders(dir: &std::path::Path) -> Vec<u32> {
-    let mut v: Vec<u32> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| {
-                    let name = e.file_name();
-                    let name = name.to_str()?;
-                    let n: u32 = name.strip_prefix('r')?.parse().ok()?;
-                    (n >= 1 && name == format!("r{n}")).then_some(n)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort_unstable();
-    v
 }
 
 #[cfg(test)]

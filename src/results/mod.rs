@@ -10,14 +10,15 @@ pub mod cells;
 pub mod fixture;
 pub mod git;
 
-use std::io::Cursor;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use polars::prelude::*;
 
 use crate::error::UsageError;
+use crate::layout::{self, ResultDir};
 use crate::output::Table;
+pub use crate::output::read::{frame_table, parse_csv};
+use crate::record::RunMeta;
 use crate::rows::{self, ChecklistRow, KstrategyRow, RoundRow, Row, SummaryRow, SweepRow};
 
 /// Where a result set is read from.
@@ -56,11 +57,40 @@ pub struct ResultSet {
     /// K_opt (from a LUT) against K_answer per condition, when the run
     /// wrote kstrategy.csv (empty otherwise).
     pub kstrategy: Table,
-    pub meta: Option<serde_json::Value>,
+    pub meta: Option<RunMeta>,
     pub scenario_text: Option<String>,
     /// The folder holding `cells/`, for a set read from disk.
     pub cells_root: Option<PathBuf>,
 }
+
+/// The summary columns printed on a terminal (`run`, `show`).
+pub const SUMMARY_TERMINAL_COLUMNS: [&str; 11] = [
+    "id",
+    "status",
+    "rounds",
+    "latency_mean_us",
+    "latency_cv_between_pct",
+    "t_prod_mean_us",
+    "t_ker_mean_us",
+    "t_idle_mean_us",
+    "speedup",
+    "cpu_util_pct",
+    "loads_alive",
+];
+
+/// The checklist columns printed on a terminal (`run`, `show`).
+pub const CHECKLIST_TERMINAL_COLUMNS: [&str; 10] = [
+    "check",
+    "group",
+    "metric",
+    "kind",
+    "rounds",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p_holm",
+    "verdict",
+];
 
 /// Most bytes of one table or meta file of a result set.
 const TABLE_MAX: u64 = 1 << 30;
@@ -80,17 +110,17 @@ impl ResultSet {
                     )
                     .into());
                 }
-                let d = dir.clone();
+                let d = ResultDir::new(dir);
                 (
                     dir.display().to_string(),
                     // A table is read only when it is a regular file (no
                     // FIFO to hang on, no device to read without end).
                     Box::new(move |name: &str| {
-                        match crate::untrusted::read_input(&d.join(name), TABLE_MAX) {
+                        match crate::untrusted::read_input(&d.file(name), TABLE_MAX) {
                             Ok((b, _)) => Ok(Some(b)),
                             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                             Err(e) => Err(e)
-                                .with_context(|| format!("cannot read {}", d.join(name).display())),
+                                .with_context(|| format!("cannot read {}", d.file(name).display())),
                         }
                     }),
                     Some(dir.clone()),
@@ -107,7 +137,7 @@ impl ResultSet {
                 )
             }
         };
-        let Some(summary) = read("summary.csv")? else {
+        let Some(summary) = read(layout::SUMMARY_CSV)? else {
             return Err(UsageError::new(
                 format!("{label} has no summary.csv: it is not a result set"),
                 Some("give a folder written by `klo-spec run`, e.g. outputs/quickstart".into()),
@@ -130,18 +160,16 @@ impl ResultSet {
                 None => Ok(Table::default()),
             }
         };
-        let checklist = table("checklist.csv")?;
-        let rounds = table("rounds.csv")?;
-        let sweeps = table("sweeps.csv")?;
-        let kstrategy = table("kstrategy.csv")?;
-        let meta = match read("meta.json")? {
-            Some(b) => {
-                Some(serde_json::from_slice(&b).with_context(|| format!("{label}/meta.json"))?)
-            }
+        let checklist = table(layout::CHECKLIST_CSV)?;
+        let rounds = table(layout::ROUNDS_CSV)?;
+        let sweeps = table(layout::SWEEPS_CSV)?;
+        let kstrategy = table(layout::KSTRATEGY_CSV)?;
+        let meta = match read(layout::META_JSON)? {
+            Some(b) => Some(RunMeta::from_slice(&b).with_context(|| format!("{label}/meta.json"))?),
             None => None,
         };
         let scenario_text =
-            read("scenario.yaml")?.map(|b| String::from_utf8_lossy(&b).into_owned());
+            read(layout::SCENARIO_YAML)?.map(|b| String::from_utf8_lossy(&b).into_owned());
         Ok(ResultSet {
             label,
             summary,
@@ -151,33 +179,33 @@ impl ResultSet {
             kstrategy,
             meta,
             scenario_text,
-            cells_root: cells_root.filter(|d| d.join("cells").is_dir()),
+            cells_root: cells_root.filter(|d| ResultDir::new(d).cells().is_dir()),
         })
     }
 
     /// summary.csv's rows, typed.
     pub fn summary_rows(&self) -> Result<Vec<SummaryRow>> {
-        self.typed(&self.summary, "summary.csv")
+        self.typed(&self.summary, layout::SUMMARY_CSV)
     }
 
     /// rounds.csv's rows, typed (none for a set without rounds.csv).
     pub fn round_rows(&self) -> Result<Vec<RoundRow>> {
-        self.typed(&self.rounds, "rounds.csv")
+        self.typed(&self.rounds, layout::ROUNDS_CSV)
     }
 
     /// checklist.csv's rows, typed.
     pub fn checklist_rows(&self) -> Result<Vec<ChecklistRow>> {
-        self.typed(&self.checklist, "checklist.csv")
+        self.typed(&self.checklist, layout::CHECKLIST_CSV)
     }
 
     /// sweeps.csv's rows, typed.
     pub fn sweep_rows(&self) -> Result<Vec<SweepRow>> {
-        self.typed(&self.sweeps, "sweeps.csv")
+        self.typed(&self.sweeps, layout::SWEEPS_CSV)
     }
 
     /// kstrategy.csv's rows, typed (none when the run wrote none).
     pub fn kstrategy_rows(&self) -> Result<Vec<KstrategyRow>> {
-        self.typed(&self.kstrategy, "kstrategy.csv")
+        self.typed(&self.kstrategy, layout::KSTRATEGY_CSV)
     }
 
     /// A table's rows, typed; bad input when a cell is not its column's
@@ -207,94 +235,9 @@ impl ResultSet {
     }
 }
 
-/// Reads CSV text into a table of strings, exactly as written: every
-/// column is read as text (no type inference), empty fields stay empty.
-pub fn parse_csv(bytes: &[u8]) -> Result<Table> {
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(Table::default());
-    }
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .into_reader_with_file_handle(Cursor::new(bytes))
-        .finish()
-        .map_err(anyhow::Error::from)
-        .context("not a valid CSV table")?;
-    let mut t = frame_table(&df)?;
-    // Cells the writer guarded against spreadsheet formulas, back to their
-    // values.
-    for r in &mut t.rows {
-        for c in r.iter_mut() {
-            if c.starts_with('\'') {
-                *c = crate::text::csv_unguard(c).to_string();
-            }
-        }
-    }
-    Ok(t)
-}
-
-/// A frame's values as text: integers and booleans as written, floats in
-/// their shortest exact form, strings as they are, nulls empty.
-pub fn frame_table(df: &DataFrame) -> Result<Table> {
-    let columns: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    let mut rows = vec![Vec::with_capacity(columns.len()); df.height()];
-    for c in df.columns() {
-        let s = c.as_materialized_series();
-        let text: Vec<String> = match s.dtype() {
-            DataType::Float64 | DataType::Float32 => s
-                .cast(&DataType::Float64)?
-                .f64()?
-                .iter()
-                .map(|v| {
-                    v.filter(|v| v.is_finite())
-                        .map(|v| v.to_string())
-                        .unwrap_or_default()
-                })
-                .collect(),
-            DataType::Boolean => s
-                .bool()?
-                .iter()
-                .map(|v| v.map(|b| b.to_string()).unwrap_or_default())
-                .collect(),
-            DataType::String => s
-                .str()?
-                .iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect(),
-            _ => s
-                .cast(&DataType::Int64)?
-                .i64()?
-                .iter()
-                .map(|v| v.map(|v| v.to_string()).unwrap_or_default())
-                .collect(),
-        };
-        for (row, v) in rows.iter_mut().zip(text) {
-            row.push(v);
-        }
-    }
-    Ok(Table { columns, rows })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_round_trips_byte_for_byte() {
-        let mut t = Table::new(&["id", "note", "p"]);
-        t.rows
-            .push(vec!["a/b".into(), "x, \"y\"".into(), "1.000".into()]);
-        t.rows
-            .push(vec!["c".into(), String::new(), "2.36e-1".into()]);
-        let text = t.to_csv();
-        let back = parse_csv(text.as_bytes()).unwrap();
-        assert_eq!(back, t);
-        assert_eq!(back.to_csv(), text);
-    }
 
     #[test]
     fn a_folder_without_summary_is_bad_input() {

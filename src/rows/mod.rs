@@ -11,7 +11,6 @@ mod kstrategy;
 mod samples;
 mod summary;
 mod sweeps;
-mod verdict;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -20,12 +19,12 @@ use serde_json::{Map, Value};
 
 use crate::output::Table;
 
+pub use crate::verdict::{CheckTotal, NotAVerdict, Verdict};
 pub use checklist::ChecklistRow;
 pub use kstrategy::KstrategyRow;
 pub use samples::SampleRow;
 pub use summary::{RoundRow, SummaryRow};
 pub use sweeps::SweepRow;
-pub use verdict::{CheckTotal, NotAVerdict, Verdict};
 
 /// A row of one result table.
 pub trait Row: Serialize + DeserializeOwned {

@@ -1,6 +1,6 @@
 use super::*;
+use crate::output::read::parse_csv;
 use crate::record::Status;
-use crate::results::parse_csv;
 
 fn summary_row() -> SummaryRow {
     SummaryRow {

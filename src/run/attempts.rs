@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::cell::{self, Attempt, Outcome, Placed};
+use crate::layout::{self, ResultDir};
 use crate::matrix::Cell;
 use crate::record::{AttemptSummary, CellRecord, Status};
 use crate::scenario::RetryOn;
@@ -87,7 +88,7 @@ pub fn keep(
     let mut kept = None;
     if storage.is_none() {
         let result = (|| -> Result<Placed> {
-            let dir = staging.join("attempts");
+            let dir = layout::attempts(&staging);
             for (a, by) in &earlier {
                 let n = a.record.attempt;
                 std::fs::create_dir_all(&dir)?;
@@ -97,7 +98,7 @@ pub fn keep(
                     status: a.record.status,
                     reason: a.record.reason.clone(),
                     retried_by: by.as_str().to_string(),
-                    folder: format!("attempts/{n}"),
+                    folder: layout::attempt_folder(&n.to_string()),
                 });
             }
             cell::finalize(out_dir, cell, &staging, &record)
@@ -143,13 +144,13 @@ pub struct CutOff {
 /// it is kept in that result's `attempts/`. The rest of `.staging/` is
 /// removed at the end of the run.
 pub fn recover_cut_off(out_dir: &Path, cells: &[Cell]) -> Vec<CutOff> {
-    let Ok(entries) = std::fs::read_dir(out_dir.join(".staging")) else {
+    let Ok(entries) = std::fs::read_dir(ResultDir::new(out_dir).staging()) else {
         return Vec::new();
     };
     let planned: HashMap<&str, &Cell> = cells.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut latest: BTreeMap<String, (u32, PathBuf, CellRecord)> = BTreeMap::new();
     for e in entries.flatten() {
-        let Some(rec) = CellRecord::read(&e.path().join("cell.json")) else {
+        let Some(rec) = CellRecord::read(&layout::cell_json(&e.path())) else {
             continue;
         };
         let Some(cell) = planned.get(rec.id.as_str()) else {

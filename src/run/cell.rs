@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use minijinja::context;
@@ -15,6 +15,7 @@ use crate::board::Topology;
 use crate::board::freqplan::FreqPlan;
 use crate::board::{Cancel, CellJob, CellRun, DATA, EXEC, HelperPaths, JobFile, Transport};
 use crate::ingest::{self, CellLog, LogDigest};
+use crate::layout::{self, ResultDir};
 use crate::matrix::Cell;
 use crate::networks;
 use crate::record::{CellRecord, LoadCounts, Status};
@@ -52,7 +53,7 @@ pub struct BoardRun<'a> {
     /// `None` in plan order.
     pub seed: Option<u64>,
     /// Per (board, network): the probe's regime resolved on the board.
-    pub regimes: &'a BTreeMap<(String, String), crate::calibrate::RegimeScale>,
+    pub regimes: &'a BTreeMap<(String, String), crate::record::RegimeScale>,
     /// For a board on this machine: where its cells register, to find
     /// cells of other runs that overlapped them.
     pub activity: Option<super::activity::Activity>,
@@ -84,12 +85,6 @@ pub fn core_mask(core: u32) -> String {
         "0".repeat((core / 4) as usize)
     )
 }
-
-/// `started_at` timestamps: UTC, seconds.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
 fn bench_script(
     r: &BoardRun,
     cell: &Cell,
@@ -117,8 +112,8 @@ fn bench_script(
         Benchmark::Probe(p) => {
             let p =
                 &crate::calibrate::probe_for(p, r.regimes, &cell.coord.board, &cell.coord.network);
-            let kernels =
-                networks::kernels(&cell.coord.network, p).context("unknown network profile")?;
+            let kernels = networks::kernels(&cell.coord.network, p.ker_scale, p.prod_scale)
+                .context("unknown network profile")?;
             files.push(("kernels.txt".to_string(), kernels.into_bytes(), DATA));
             let submit = match p.submit {
                 Submit::Native => "native",
@@ -236,7 +231,7 @@ pub(super) const SMALL_FILE: u64 = 1 << 20;
 /// is held does not grow with the log (see `ingest::digest`).
 pub fn parse_log(s: &Scenario, dir: &Path) -> Option<LogDigest> {
     ingest::read_digest(
-        &dir.join("bench.log"),
+        &layout::bench_log(dir),
         s.parser.as_ref(),
         s.pull_limits.file_bytes,
         ingest::digest::Keep::default(),
@@ -248,7 +243,7 @@ pub fn parse_log(s: &Scenario, dir: &Path) -> Option<LogDigest> {
 /// calibration, whose logs klo-spec's own probe writes at a size it sets.
 pub fn parse_log_full(s: &Scenario, dir: &Path) -> Option<CellLog> {
     ingest::read_log(
-        &dir.join("bench.log"),
+        &layout::bench_log(dir),
         s.parser.as_ref(),
         s.pull_limits.file_bytes,
     )
@@ -412,7 +407,7 @@ pub(super) fn new_record(cell: &Cell, plan: &FreqPlan, choice: &Choice) -> CellR
         board: cell.coord.board.clone(),
         k: choice.k,
         iterations: cell.iterations,
-        started_at: now_rfc3339(),
+        started_at: crate::host::now_rfc3339(),
         wall_s: 0.0,
         bench_exit: None,
         script_exit: None,
@@ -472,7 +467,7 @@ pub fn refuse(
         std::process::id(),
         ATTEMPT.fetch_add(1, Ordering::SeqCst)
     );
-    let staging = r.out_dir.join(".staging").join(&token);
+    let staging = ResultDir::new(r.out_dir).staging().join(&token);
     match finalize(r.out_dir, cell, &staging, &record) {
         Ok(Placed::Result) => {}
         Ok(Placed::Aside { earlier, folder }) => {
@@ -495,7 +490,7 @@ pub fn cut_off_reason() -> String {
     format!(
         "cut off: klo-spec (pid {} on {}) stopped while this cell ran and could not record its end (killed?); found by a later run",
         std::process::id(),
-        crate::board::hostname()
+        crate::host::hostname()
     )
 }
 
@@ -519,7 +514,7 @@ pub fn attempt(
         std::process::id(),
         ATTEMPT.fetch_add(1, Ordering::SeqCst)
     );
-    let staging = r.out_dir.join(".staging").join(&token);
+    let staging = ResultDir::new(r.out_dir).staging().join(&token);
     let mut record = new_record(cell, plan, choice);
     record.attempt = n;
     record.seed = cell.slot.and(r.seed);
@@ -610,7 +605,7 @@ pub fn attempt(
 fn write_marker(dir: &Path, record: &CellRecord) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_string_pretty(record)? + "\n";
-    let path = dir.join("cell.json");
+    let path = layout::cell_json(dir);
     std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -618,7 +613,7 @@ fn write_marker(dir: &Path, record: &CellRecord) -> Result<()> {
 pub fn write_record(dir: &Path, record: &CellRecord) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_string_pretty(record)? + "\n";
-    crate::output::atomic_write(&dir.join("cell.json"), json.as_bytes())
+    crate::output::atomic_write(&layout::cell_json(dir), json.as_bytes())
 }
 
 fn run_round_trip(
@@ -746,11 +741,11 @@ pub enum Placed {
 /// replace what a finished one found (a `--force` rerun stopped by Ctrl-C,
 /// a runner killed during one).
 fn finished_before(target: &Path, staging: &Path) -> Option<Status> {
-    let new = CellRecord::read(&staging.join("cell.json"))?;
+    let new = CellRecord::read(&layout::cell_json(staging))?;
     if new.status != Status::Interrupted {
         return None;
     }
-    let old = CellRecord::read(&target.join("cell.json"))?;
+    let old = CellRecord::read(&layout::cell_json(target))?;
     (!matches!(old.status, Status::Interrupted | Status::NotRun)).then_some(old.status)
 }
 
@@ -758,7 +753,8 @@ fn finished_before(target: &Path, staging: &Path) -> Option<Status> {
 /// step, replacing what was there; an interrupted run beside a finished
 /// result goes into that result's `attempts/interrupted-<n>/` instead.
 pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<Placed> {
-    let target = cell_path(out_dir, id);
+    let set = ResultDir::new(out_dir);
+    let target = set.cell(id);
     let parent = target.parent().context("cell path has a parent")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -768,7 +764,7 @@ pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<Placed> {
         return Ok(Placed::Result);
     }
     if let Some(earlier) = finished_before(&target, staging) {
-        let attempts = target.join("attempts");
+        let attempts = layout::attempts(&target);
         std::fs::create_dir_all(&attempts)
             .with_context(|| format!("cannot create {}", attempts.display()))?;
         let name = (1..)
@@ -783,7 +779,7 @@ pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<Placed> {
         })?;
         return Ok(Placed::Aside {
             earlier,
-            folder: format!("attempts/{name}"),
+            folder: layout::attempt_folder(&name),
         });
     }
     // Swap the new folder and the old one in one step, then drop the old.
@@ -793,9 +789,7 @@ pub fn place(out_dir: &Path, id: &str, staging: &Path) -> Result<Placed> {
     }
     // A file system without RENAME_EXCHANGE: two renames, and the old result
     // goes back if the second fails.
-    let trash = out_dir
-        .join(".trash")
-        .join(staging.file_name().unwrap_or_default());
+    let trash = set.trash().join(staging.file_name().unwrap_or_default());
     std::fs::create_dir_all(trash.parent().context("trash has a parent")?)?;
     std::fs::rename(&target, &trash)
         .with_context(|| format!("cannot move the old {} aside", target.display()))?;
@@ -827,12 +821,6 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
-}
-
-/// The folder of a cell in a result set.
-pub fn cell_path(out_dir: &Path, id: &str) -> PathBuf {
-    id.split('/')
-        .fold(out_dir.join("cells"), |p, seg| p.join(seg))
 }
 
 #[cfg(test)]

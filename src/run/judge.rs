@@ -40,7 +40,7 @@ impl CellFiles {
             status: read_status(&staging.join("cell.status")).unwrap_or_default(),
             stat: small("stat.before").zip(small("stat.after")),
             samples: crate::ingest::samples::Samples::read(
-                &staging.join("samples.csv"),
+                &crate::layout::samples_csv(staging),
                 s.pull_limits.file_bytes,
             )
             .and_then(|s| s.summary().ok()),

@@ -17,35 +17,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use super::cell::{cell_path, parse_log};
+use super::cell::parse_log;
 use super::current_record;
 use crate::kstrategy::lut::Lut;
 use crate::matrix::Cell;
 use crate::matrix::coord::Coord;
+use crate::record::KChoice;
 use crate::record::Status;
 use crate::scenario::raw::{FromProfile, ProfileKind};
 use crate::scenario::{Scenario, Strategy};
-
-/// How a cell's K was chosen: recorded in cell.json and summary.csv.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct KChoice {
-    /// The K used (constant), or None (K varies: static, dynamic).
-    pub k: Option<u32>,
-    /// The static schedule's batch sizes, in order.
-    #[serde(default)]
-    pub batches: Vec<u32>,
-    /// Hash of the LUT used.
-    pub lut: Option<String>,
-    /// The profile cell, and its mean T_prod and T_ker.
-    pub profile: Option<String>,
-    pub t_prod_us: Option<f64>,
-    pub t_ker_us: Option<f64>,
-    /// The profile fell outside the LUT's grid (the nearest point was used).
-    #[serde(default)]
-    pub clamped: bool,
-}
 
 /// What the benchmark of a cell gets besides its cell.
 #[derive(Debug, Clone, Default)]
@@ -144,7 +124,7 @@ pub fn profile_stats(s: &Scenario, out_dir: &Path, profile: &Cell) -> Result<Pro
                 .unwrap_or_else(|| "not run".into())
         ));
     }
-    let log = parse_log(s, &cell_path(out_dir, &profile.id))
+    let log = parse_log(s, &crate::layout::ResultDir::new(out_dir).cell(&profile.id))
         .ok_or_else(|| format!("the log of its profile, cell {}, is missing", profile.id))?;
     let (Some(t_prod_mean), Some(t_ker_mean)) = (log.t_prod.value(), log.t_ker.value()) else {
         return Err(format!(

@@ -6,10 +6,15 @@
 pub mod activity;
 pub mod attempts;
 mod board_ctx;
+pub mod calibrate;
 pub mod cell;
 mod judge;
 pub mod kchoice;
+mod lanes;
+mod lock;
+mod meta;
 pub mod plan_cost;
+mod preflight;
 pub mod prepare;
 pub mod progress;
 pub mod rounds;
@@ -18,32 +23,27 @@ mod status;
 mod tables;
 mod worker;
 
+pub use lock::{OutputLock, wait_for};
 pub use prepare::{Prepared, prepare, prepare_calibrating};
-pub use tables::{
-    CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS, analyze_only, checklist_markdown,
-    print_tables, write_tables,
-};
+pub use tables::{analyze_only, checklist_markdown, print_tables, write_tables};
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
-use std::io::Write as _;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde_json::json;
 
 use crate::analysis::Analysis;
-use crate::board::{Cancel, format_cores, helpers};
-use crate::digest::hex_sha256;
-use crate::error::{Busy, CellsFailed, Interrupted};
+use crate::board::Cancel;
+use crate::error::{CellsFailed, Interrupted};
+use crate::layout::{self, ResultDir};
 use crate::matrix::Cell;
 use crate::output::atomic_write;
 use crate::record::{CellRecord, Status};
 use crate::scenario::Scenario;
-use cell::{BoardRun, cell_path};
+use lock::{backoff, per_board};
 use progress::Progress;
 
 /// Options of `klo-spec run`.
@@ -97,104 +97,13 @@ impl Halt {
 
 /// The folder of a scenario's results.
 pub fn output_dir(root: &Path, s: &Scenario) -> PathBuf {
-    root.join(&s.name)
-}
-
-/// Holds `outputs/<name>/.lock` for the run: a second run on the same
-/// results is refused with the holder's PID and host.
-pub struct OutputLock {
-    _file: File,
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-impl OutputLock {
-    pub fn acquire(dir: &Path) -> Result<OutputLock> {
-        let unwritable = |e: std::io::Error, what: &Path| -> anyhow::Error {
-            anyhow::anyhow!(
-                "the output folder {} cannot be written ({what}: {e}): nothing was run; make it writable, or give another folder with --output-dir",
-                dir.display(),
-                what = what.display()
-            )
-        };
-        std::fs::create_dir_all(dir).map_err(|e| unwritable(e, dir))?;
-        let path = dir.join(".lock");
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| unwritable(e, &path))?;
-        if file.try_lock().is_err() {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            return Err(Busy {
-                message: format!("another klo-spec run holds {}", dir.display()),
-                holder: holder.trim().to_string(),
-                hint: "wait for it to finish, or run with --wait: two runs must not write one result set at the same time".into(),
-            }
-            .into());
-        }
-        file.set_len(0).map_err(|e| unwritable(e, &path))?;
-        writeln!(file, "pid {} on {}", std::process::id(), hostname())
-            .map_err(|e| unwritable(e, &path))?;
-        Ok(OutputLock { _file: file })
-    }
-}
-
-/// Runs `op` (taking a lock) until it does not say `Busy`, when `wait`
-/// allows: a first `Busy` is an error without `--wait`; with it, klo-spec
-/// says whom it waits for (again when the holder changes) and tries every
-/// half second until `wait` has passed or the run is cancelled.
-pub fn wait_for<T>(
-    wait: Option<Duration>,
-    cancel: &Cancel,
-    mut op: impl FnMut() -> Result<T>,
-) -> Result<T> {
-    let Some(limit) = wait else { return op() };
-    let t0 = Instant::now();
-    let mut told = String::new();
-    loop {
-        let e = match op() {
-            Err(e) if e.is::<Busy>() => e,
-            other => return other,
-        };
-        let busy = e.downcast_ref::<Busy>().cloned().unwrap_or_else(|| Busy {
-            message: e.to_string(),
-            holder: String::new(),
-            hint: String::new(),
-        });
-        if t0.elapsed() >= limit {
-            return Err(e.context(format!(
-                "gave up after waiting {} s (--wait-timeout)",
-                t0.elapsed().as_secs()
-            )));
-        }
-        if cancel.is_cancelled() {
-            return Err(Interrupted(format!("while waiting: {}", busy.message)).into());
-        }
-        if told != busy.holder {
-            eprintln!(
-                "klo-spec: {} ({}); waiting for it to finish (--wait)",
-                busy.message, busy.holder
-            );
-            told = busy.holder.clone();
-        }
-        let until = Instant::now() + Duration::from_millis(500);
-        while Instant::now() < until && !cancel.is_cancelled() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    ResultDir::of_scenario(root, &s.name).root().to_path_buf()
 }
 
 /// Reads the record of a cell from a result set when it matches the cell's
 /// current definition (same hash).
 pub fn current_record(out_dir: &Path, cell: &Cell) -> Option<CellRecord> {
-    CellRecord::read(&cell_path(out_dir, &cell.id).join("cell.json"))
+    CellRecord::read(&layout::cell_json(&ResultDir::new(out_dir).cell(&cell.id)))
         .filter(|r| r.hash == cell.hash)
 }
 
@@ -253,242 +162,52 @@ impl RunReport {
     }
 }
 
-/// Runs `op` and tries it again (up to `retries` times, a little later each
-/// time) while the board cannot be reached; the last error otherwise.
-fn with_retries<T>(
-    retries: u32,
-    cancel: &Cancel,
-    mut on_retry: impl FnMut(u32, &str),
-    mut op: impl FnMut() -> Result<T>,
-) -> Result<T> {
-    let mut attempt = 0;
-    loop {
-        match op() {
-            Err(e) if attempt < retries && !cancel.is_cancelled() && unreachable(&e).is_some() => {
-                attempt += 1;
-                on_retry(attempt, &unreachable(&e).unwrap_or_default());
-                backoff(attempt, cancel);
-            }
-            other => return other,
-        }
-    }
-}
-
-/// What the client said when `e` is a lost board.
-fn unreachable(e: &anyhow::Error) -> Option<String> {
-    e.downcast_ref::<crate::board::Unreachable>()
-        .map(|u| u.detail.clone())
-}
-
-/// Waits 2 s per attempt before trying a lost board again (its board-side
-/// cleanup of the cut-off cell takes a few seconds); a cancellation ends
-/// the wait.
-pub(super) fn backoff(attempt: u32, cancel: &Cancel) {
-    let until = Instant::now() + std::time::Duration::from_secs(2 * attempt as u64);
-    while Instant::now() < until && !cancel.is_cancelled() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 /// Runs the cells of a prepared scenario and writes the tables.
 pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport> {
     let s = &p.scenario;
     let out_dir = output_dir(&opts.output_root, s);
     // Bad patterns are bad input: refused before anything is touched.
     let only = select::matching(&p.cells, &opts.only)?;
-    // The boards first: refusing a busy board must write nothing. A board
-    // that cannot be reached loses its cells; the others go on. Boards are
-    // taken in name order, the output folder last, so two waiting runs
-    // cannot hold what the other waits for.
-    let mut lost: BTreeMap<String, String> = BTreeMap::new();
-    let mut board_locks = Vec::new();
-    for (name, b) in &p.boards {
-        let retries = b.config().retries;
-        let note = |n: u32, why: &str| {
-            eprintln!(
-                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
-            )
-        };
-        match wait_for(opts.wait, cancel, || {
-            with_retries(retries, cancel, note, || b.lock())
-        }) {
-            Ok(l) => board_locks.push(l),
-            Err(e) => match unreachable(&e) {
-                Some(why) => {
-                    lost.insert(name.clone(), why);
-                }
-                None => return Err(e),
-            },
-        }
-    }
+    // The boards first: refusing a busy board must write nothing.
+    let (board_locks, mut lost) = lock::lock_boards(p, opts, cancel)?;
     // The pre-flight next: a failing check writes nothing under outputs/.
-    let preflights = preflight_boards(p, &mut lost, cancel, opts.progress)?;
+    let preflights = preflight::boards(p, &mut lost, cancel, opts.progress)?;
     // Helpers next: a compiler failure writes nothing under outputs/.
     let helper_paths = per_board(p, &mut lost, cancel, "preparing board", |b| {
         b.ensure_helpers()
     })?;
     let _lock = wait_for(opts.wait, cancel, || OutputLock::acquire(&out_dir))?;
-    let started_at = cell::now_rfc3339();
+    let started_at = crate::host::now_rfc3339();
     let t0 = Instant::now();
 
-    // Every planned run: each cell once per round.
-    let rounds = s.rounds;
-    let round_cells = |i: usize| (1..=rounds).map(move |r| rounds::round_cell(&p.cells[i], r, 0));
-    // A run killed mid-cell left its attempt in .staging/: record it.
-    let planned: Vec<Cell> = (0..p.cells.len()).flat_map(round_cells).collect();
-    let cut_off = attempts::recover_cut_off(&out_dir, &planned);
-    drop(planned);
-    let resume = select::Resume::plan(
-        &p.cells,
-        rounds,
-        &out_dir,
-        &only,
-        opts.force,
-        opts.rerun_failed,
-    );
-    let seed = s.seed.unwrap_or_else(rounds::fresh_seed);
-    let random = s.order == crate::scenario::raw::RunOrder::Random;
-    // Lanes: boards on this machine one after the other, others in
-    // parallel. Each lane's schedule covers all its planned cells (so that
-    // a seed gives the same order whatever is already done); the runs
-    // already done are skipped.
-    let lanes = rounds::lanes(p.boards.values().map(|b| b.config()));
-    let to_run: HashSet<rounds::Unit> = resume.to_run.iter().copied().collect();
-    let profiles = kchoice::Profiles::new(&p.cells);
-    let profile_of = |i: usize| profiles.index_of(&p.cells[i]);
-    let schedules: Vec<(Vec<String>, rounds::Schedule)> = lanes
-        .iter()
-        .map(|lane| {
-            let cells: Vec<usize> = (0..p.cells.len())
-                .filter(|&i| lane.contains(&p.cells[i].coord.board))
-                .collect();
-            let units: Vec<(rounds::Unit, u32)> =
-                rounds::schedule(&cells, rounds, random.then_some(seed), &profile_of)
-                    .into_iter()
-                    .filter(|(u, _)| to_run.contains(u))
-                    .collect();
-            (lane.clone(), units)
-        })
-        .filter(|(_, units)| !units.is_empty())
-        .collect();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for u in &resume.to_run {
-        *counts
-            .entry(p.cells[u.cell].coord.board.clone())
-            .or_default() += 1;
-    }
-    let counts: Vec<(String, usize)> = counts.into_iter().collect();
-    let progress = Progress::new(&counts, opts.progress);
+    let plan = lanes::Plan::new(p, opts, &out_dir, &only);
+    let progress = Progress::new(&plan.counts, opts.progress);
     if opts.progress {
-        let (recorded, aside): (Vec<&attempts::CutOff>, Vec<&attempts::CutOff>) = cut_off
-            .iter()
-            .partition(|c| c.placed == cell::Placed::Result);
-        if !recorded.is_empty() {
-            let ids: Vec<&str> = recorded.iter().map(|c| c.id.as_str()).collect();
-            progress.note(&format!(
-                "found {} run(s) cut off when an earlier run was killed, recorded as interrupted: {}",
-                recorded.len(),
-                ids.join(", ")
-            ));
-        }
-        for c in aside {
-            if let cell::Placed::Aside { earlier, folder } = &c.placed {
-                progress.note(&format!(
-                    "found a run of {} cut off when an earlier run was killed: the earlier {earlier} result is kept, the cut-off run is in its {folder}",
-                    c.id
-                ));
-            }
-        }
-        progress.note(&resume.summary(&s.name, p.cells.len(), opts));
-        if !resume.to_run.is_empty() {
-            progress.note(&if random {
-                format!("order: random within each round, seed {seed} (--seed {seed} replays it)")
-            } else {
-                "order: plan (`order: plan`): the same every round, so time and drift line up with the matrix's axes; measure with `order: random`".to_string()
-            });
-        }
+        plan.announce(&progress, p, opts);
     }
     let halt = Halt::default();
-    let done = std::sync::atomic::AtomicUsize::new(0);
     let left_behind: Mutex<Vec<cell::LeftBehind>> = Mutex::new(Vec::new());
-    let activity = activity::Activity::for_this_machine();
-    // This run, as the boards know it (the thermal gate's baseline).
-    let run_token = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis())
+    let board_runs = lanes::board_runs(p, &out_dir, &helper_paths, &halt, cancel, &plan);
+    let results = lanes::run_lanes(
+        p,
+        &board_runs,
+        &plan.schedules,
+        &mut lost,
+        &progress,
+        &left_behind,
     );
-    let board_runs: BTreeMap<&str, BoardRun> =
-        p.boards
-            .keys()
-            .map(|board| {
-                let b = board.as_str();
-                (
-                    b,
-                    BoardRun {
-                        transport: p.boards[b].as_ref(),
-                        topology: &p.topologies[b],
-                        helpers: helper_paths.get(b).cloned().unwrap_or(
-                            crate::board::HelperPaths {
-                                load: String::new(),
-                                probe: String::new(),
-                            },
-                        ),
-                        cores: p.cores[b].clone(),
-                        scenario: s,
-                        templates: &p.templates,
-                        out_dir: &out_dir,
-                        cancel: cancel.clone(),
-                        halt: &halt,
-                        seed: random.then_some(seed),
-                        regimes: &p.regimes,
-                        activity: activity
-                            .clone()
-                            .filter(|_| rounds::on_this_host(p.boards[b].config())),
-                        reset_command: p.inventory.reset_command(b),
-                        run_token: run_token.clone(),
-                    },
-                )
-            })
-            .collect();
-    let per_board_results: Vec<BoardResults> = std::thread::scope(|scope| {
-        let handles: Vec<_> = schedules
-            .iter()
-            .map(|(lane, units)| {
-                let (progress, done, board_runs, lost, left) =
-                    (&progress, &done, &board_runs, &lost, &left_behind);
-                scope.spawn(move || {
-                    lane_worker(p, board_runs, lane, units, lost, progress, done, left)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .flatten()
-            .collect()
-    });
-    for (board, _, why) in &per_board_results {
-        if let Some(why) = why {
-            lost.entry(board.clone()).or_insert_with(|| why.clone());
-        }
-    }
-    let results: Vec<(usize, CellRecord)> = per_board_results
-        .into_iter()
-        .flat_map(|(_, r, _)| r)
-        .collect();
+    drop(board_runs);
     drop(board_locks);
     progress.finish();
-    let _ = std::fs::remove_dir_all(out_dir.join(".staging"));
-    let _ = std::fs::remove_dir_all(out_dir.join(".trash"));
+    let set = ResultDir::new(&out_dir);
+    let _ = std::fs::remove_dir_all(set.staging());
+    let _ = std::fs::remove_dir_all(set.trash());
     if let Some(HaltReason::Storage { id, error }) = halt.reason() {
         // Runs live per round (`cells/<id>/r<round>/`).
         let kept = p
             .cells
             .iter()
-            .flat_map(|c| (1..=rounds).map(move |r| rounds::round_cell(c, r, 0)))
+            .flat_map(|c| (1..=plan.rounds).map(move |r| rounds::round_cell(c, r, 0)))
             .filter(|c| current_record(&out_dir, c).is_some_and(|r| r.status == Status::Ok))
             .count();
         anyhow::bail!(
@@ -505,125 +224,26 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     })?;
     let by_status = status_counts(p, &out_dir);
     let halted = halt.reason();
-    // The environment of each board: the pre-flight's reading, and what
-    // the benchmark said of the device (from this run's cells, else as
-    // the result set recorded it before).
-    let earlier_meta: Option<serde_json::Value> = std::fs::read(out_dir.join("meta.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let earlier_env = earlier_meta
-        .as_ref()
-        .map(crate::preflight::environment_of)
-        .unwrap_or_default();
-    let mut environment: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for (board, pf) in &preflights {
-        let mut env = pf.environment.clone();
-        let device = results
-            .iter()
-            .filter(|(i, _)| p.cells[*i].coord.board == *board)
-            .map(|(_, r)| &r.device_info)
-            .find(|d| {
-                d.keys()
-                    .any(|k| crate::preflight::DEVICE_ENVIRONMENT.contains(&k.as_str()))
-            });
-        match device {
-            Some(d) => {
-                for k in crate::preflight::DEVICE_ENVIRONMENT {
-                    if let Some(v) = d.get(k) {
-                        env.insert(format!("device.{k}"), v.clone());
-                    }
-                }
-            }
-            None => {
-                if let Some(old) = earlier_env.get(board) {
-                    env.extend(
-                        old.iter()
-                            .filter(|(k, _)| k.starts_with("device."))
-                            .map(|(k, v)| (k.clone(), v.clone())),
-                    );
-                }
-            }
-        }
-        environment.insert(board.clone(), env);
-    }
-    // A result set whose earlier runs were measured in another environment
-    // (a kernel update between two sessions) says so.
-    let env_changes = crate::preflight::compare_environments(&earlier_env, &environment);
-    if !env_changes.is_empty() {
-        eprintln!(
-            "klo-spec: warning: the environment changed since the earlier runs in {} (their results are mixed with this run's in the tables; `--force` measures everything again):",
-            out_dir.display()
-        );
-        for line in crate::preflight::describe_changes(&env_changes) {
-            eprintln!("  {}", crate::text::printable_lines(&line));
-        }
-    }
-    let meta = json!({
-        "scenario": {"name": s.name, "file": s.file.display().to_string(), "sha256": hex_sha256(s.text.as_bytes())},
-        "klo_spec": {"version": env!("CARGO_PKG_VERSION")},
-        "host": {
-            "hostname": hostname(),
-            "os": std::env::consts::OS,
-            "arch": std::env::consts::ARCH,
-            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|k| k.trim().to_string()).unwrap_or_default(),
-        },
-        "boards": p.boards.keys().map(|b| (b.clone(), json!({
-            "identity": p.identities[b],
-            "cores": format_cores(&p.cores[b]),
-            "helpers": helper_paths.get(b),
-            "transport": p.boards[b].config().describe(),
-            "lost": lost.get(b),
-        }))).collect::<serde_json::Map<_, _>>(),
-        "helpers_source_sha256": helpers::source_hash(),
-        "regimes": p.regimes.iter().map(|((b, n), r)| json!({"board": b, "network": n, "regime": r.regime, "ratio": r.ratio, "ker_scale": r.ker_scale, "calibration": r.calibration})).collect::<Vec<_>>(),
-        "notes": p.notes,
-        "preflight": preflights.iter().map(|(b, pf)| (b.clone(), json!({
-            "checks": pf.checks,
-            "allowed_by": {"scenario": s.preflight.allow, "battery_min_pct": s.preflight.battery_min_pct, "free_mib": s.preflight.free_mib},
-        }))).collect::<serde_json::Map<_, _>>(),
-        "environment": environment,
-        "templates": p.templates.overrides().iter().map(|o| o.display().to_string()).collect::<Vec<_>>(),
-        "run": {
-            "started_at": started_at,
-            "finished_at": cell::now_rfc3339(),
-            "wall_s": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            "cells_total": p.cells.len(),
-            "order": {
-                "rounds": rounds,
-                "seed": random.then_some(seed),
-                "order": if random { "random" } else { "plan" },
-                "how": "every cell once per round; within a round, a random order drawn from the seed (ChaCha8, one stream per round); profiles before the cells that take K from them",
-                "lanes": schedules.iter().map(|(lane, _)| lane.clone()).collect::<Vec<_>>(),
-            },
-            "runs_total": p.cells.len() * rounds as usize,
-            "runs_selected": resume.selected,
-            "runs_run": results.len(),
-            "runs_skipped": if opts.force { 0 } else { resume.done },
-            "resume": {
-                "done": resume.done,
-                "missing": resume.missing,
-                "changed": resume.changed,
-                "failed_before": resume.failed,
-                "cut_off": cut_off.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
-                "profiles_added": resume.profiles_added,
-            },
-            "only": opts.only,
-            "rerun_failed": opts.rerun_failed,
-            "force": opts.force,
-            "on_failure": match s.on_failure { crate::scenario::OnFailure::KeepGoing => "keep_going", crate::scenario::OnFailure::Bail => "bail" },
-            "bailed_after": match &halted { Some(HaltReason::Bail { id, status }) => Some(json!({"id": id, "status": status})), _ => None },
-            "interrupted": cancel.is_cancelled(),
-            "environment_changed": env_changes,
-            "by_status": by_status,
-        },
-    });
-    atomic_write(
-        &out_dir.join("meta.json"),
-        (serde_json::to_string_pretty(&meta)? + "\n").as_bytes(),
-    )?;
+    let (environment, env_changes) = meta::environments(p, &out_dir, &preflights, &results);
+    let facts = meta::Facts {
+        helper_paths: &helper_paths,
+        lost: &lost,
+        preflights: &preflights,
+        environment,
+        env_changes,
+        plan: &plan,
+        started_at,
+        t0,
+        runs_run: results.len(),
+        halted: &halted,
+        by_status,
+    };
+    let meta = meta::build(p, opts, cancel, facts);
+    atomic_write(&set.meta_json(), meta.to_text()?.as_bytes())?;
 
+    let resume = &plan.resume;
     let not_ok = (0..p.cells.len())
-        .flat_map(|cell| (1..=rounds).map(move |round| rounds::Unit { cell, round }))
+        .flat_map(|cell| (1..=plan.rounds).map(move |round| rounds::Unit { cell, round }))
         .filter(|u| {
             resume.counts(*u)
                 && current_record(&out_dir, &rounds::round_cell(&p.cells[u.cell], u.round, 0))
@@ -639,191 +259,6 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         halted,
         left_behind: left_behind.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
-}
-
-/// Runs `op` on every board not lost, trying again while a board cannot
-/// be reached (its `retries`); a board that stays unreachable is lost, any
-/// other error stops the run (with `what` and the board's name).
-fn per_board<T>(
-    p: &Prepared,
-    lost: &mut BTreeMap<String, String>,
-    cancel: &Cancel,
-    what: &str,
-    op: impl Fn(&dyn crate::board::Transport) -> Result<T>,
-) -> Result<BTreeMap<String, T>> {
-    let mut out = BTreeMap::new();
-    for (name, b) in &p.boards {
-        if lost.contains_key(name) {
-            continue;
-        }
-        let retries = b.config().retries;
-        let note = |n: u32, why: &str| {
-            eprintln!(
-                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
-            )
-        };
-        match with_retries(retries, cancel, note, || op(b.as_ref())) {
-            Ok(v) => {
-                out.insert(name.clone(), v);
-            }
-            Err(e) => match unreachable(&e) {
-                Some(why) => {
-                    lost.insert(name.clone(), why);
-                }
-                None => return Err(e.context(format!("{what} `{name}`"))),
-            },
-        }
-    }
-    Ok(out)
-}
-
-/// Runs the pre-flight on every board not lost (one round trip each),
-/// prints what failed or was allowed, and refuses the run (exit 2) when a
-/// check failed that neither the scenario nor `--allow` accepts. A board
-/// that cannot be reached is lost, as for its lock.
-fn preflight_boards(
-    p: &Prepared,
-    lost: &mut BTreeMap<String, String>,
-    cancel: &Cancel,
-    progress: bool,
-) -> Result<BTreeMap<String, crate::preflight::Preflight>> {
-    let settings = &p.scenario.preflight;
-    let out = per_board(p, lost, cancel, "the pre-flight of board", |b| {
-        crate::preflight::run_on(b, &p.templates, settings)
-    })?;
-    let mut failed = Vec::new();
-    for (name, pf) in &out {
-        let any = pf.checks.iter().any(|c| {
-            matches!(
-                c.outcome,
-                crate::preflight::Outcome::Fail | crate::preflight::Outcome::Allowed
-            )
-        });
-        if progress || any {
-            for line in crate::preflight::report_lines(name, pf) {
-                eprintln!("{}", crate::text::printable_lines(&line));
-            }
-        }
-        failed.extend(
-            pf.failed()
-                .map(|c| format!("`{}` on board `{name}`", c.name)),
-        );
-    }
-    if !failed.is_empty() {
-        let names: Vec<&str> = out
-            .values()
-            .flat_map(|pf| pf.failed().map(|c| c.name.as_str()))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        return Err(crate::error::UsageError::new(
-            format!(
-                "the pre-flight failed: {} (nothing was run or written)",
-                failed.join(", ")
-            ),
-            Some(format!(
-                "fix what the lines above say, or accept it for this run with {} (or in the scenario: `preflight: {{allow: [{}]}}`)",
-                names.iter().map(|n| format!("--allow {n}")).collect::<Vec<_>>().join(" "),
-                names.join(", ")
-            )),
-        )
-        .into());
-    }
-    Ok(out)
-}
-
-/// A board's records (by cell index) and why it was lost, if it was.
-type BoardResults = (String, Vec<(usize, CellRecord)>, Option<String>);
-
-/// Runs one lane's schedule in order (its boards share a machine, or it is
-/// one board). A run whose board cannot be reached is tried again up to
-/// the board's `retries` (`worker::execute`); after that the board is
-/// lost: its remaining runs are not run, the lane's other boards go on.
-/// Returns, per board of the lane, the records and why it was lost; what a
-/// forced stop left on a board is printed at once and added to `left`.
-#[allow(clippy::too_many_arguments)]
-fn lane_worker(
-    p: &Prepared,
-    runs: &BTreeMap<&str, BoardRun>,
-    lane: &[String],
-    units: &[(rounds::Unit, u32)],
-    lost_at_start: &BTreeMap<String, String>,
-    progress: &Progress,
-    done: &std::sync::atomic::AtomicUsize,
-    left: &Mutex<Vec<cell::LeftBehind>>,
-) -> Vec<BoardResults> {
-    use std::sync::atomic::Ordering::SeqCst;
-    let mut out: BTreeMap<&str, Vec<(usize, CellRecord)>> = BTreeMap::new();
-    let mut lost: BTreeMap<&str, String> = BTreeMap::new();
-    for board in lane {
-        if let Some(why) = lost_at_start.get(board) {
-            progress.board_note(board, &format!("unreachable, its cells are not run: {why}"));
-            lost.insert(board, why.clone());
-        }
-    }
-    for (u, position) in units {
-        let base = &p.cells[u.cell];
-        let board = base.coord.board.as_str();
-        let r = &runs[board];
-        if r.cancel.is_cancelled() || r.halt.is_set() {
-            break;
-        }
-        let c = rounds::round_cell(base, u.round, *position);
-        if let Some(why) = lost.get(board) {
-            progress.skipped(board, done.fetch_add(1, SeqCst) + 1, &c.id, why);
-            continue;
-        }
-        progress.started(board, &c.id);
-        let note = |msg: &str| progress.board_note(board, msg);
-        let res = worker::run(r, p, u.cell, &c, &note);
-        if let Some(why) = &res.unreachable {
-            progress.board_note(board, &format!("lost: {why}"));
-            lost.insert(board, why.clone());
-        }
-        if let Some(error) = &res.storage {
-            r.halt.stop(HaltReason::Storage {
-                id: c.id.clone(),
-                error: error.clone(),
-            });
-        } else if res.record.status != Status::Ok
-            && r.scenario.on_failure == crate::scenario::OnFailure::Bail
-            && !r.cancel.is_cancelled()
-        {
-            r.halt.stop(HaltReason::Bail {
-                id: c.id.clone(),
-                status: res.record.status,
-            });
-            progress.board_note(
-                board,
-                &format!(
-                    "{} ended {}: on_failure: bail, no further cell starts",
-                    c.id, res.record.status
-                ),
-            );
-        }
-        progress.finished(
-            board,
-            done.fetch_add(1, SeqCst) + 1,
-            &res.record,
-            res.latency,
-        );
-        if let Some(l) = res.left {
-            progress.note(&l.message());
-            if let Ok(mut v) = left.lock() {
-                v.push(l);
-            }
-        }
-        out.entry(board).or_default().push((u.cell, res.record));
-    }
-    lane.iter()
-        .map(|b| {
-            (
-                b.clone(),
-                out.remove(b.as_str()).unwrap_or_default(),
-                lost.get(b.as_str()).cloned(),
-            )
-        })
-        .collect()
 }
 
 /// Runs (cell and round) per status.

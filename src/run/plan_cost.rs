@@ -9,8 +9,8 @@ use std::path::Path;
 use super::{Prepared, rounds};
 use crate::analysis::checks::POWER;
 use crate::analysis::stats;
+use crate::layout::{self, ResultDir};
 use crate::record::{CellRecord, Status};
-use crate::results::cells::round_folders;
 
 /// The plan's cost and what it can decide.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -51,11 +51,10 @@ pub fn estimate(p: &Prepared, out_dir: &Path) -> PlanCost {
     let mut per_cell: Vec<Option<f64>> = Vec::with_capacity(p.cells.len());
     let mut done = 0usize;
     for c in &p.cells {
-        let dir = super::cell::cell_path(out_dir, &c.id);
+        let set = ResultDir::new(out_dir);
         let mut walls = Vec::new();
-        for r in round_folders(&dir) {
-            let Some(rec) = CellRecord::read(&dir.join(rounds::round_segment(r)).join("cell.json"))
-            else {
+        for r in set.rounds(&c.id) {
+            let Some(rec) = CellRecord::read(&layout::cell_json(&set.run(&c.id, r))) else {
                 continue;
             };
             if rec.hash == c.hash && rec.status == Status::Ok && r <= s.rounds {
@@ -93,7 +92,7 @@ pub fn estimate(p: &Prepared, out_dir: &Path) -> PlanCost {
         ));
     }
     // What the rounds can detect, at the noise of the earlier results.
-    let cv: Vec<f64> = std::fs::read(out_dir.join("summary.csv"))
+    let cv: Vec<f64> = std::fs::read(ResultDir::new(out_dir).file(layout::SUMMARY_CSV))
         .ok()
         .and_then(|b| crate::results::parse_csv(&b).ok())
         .map(|t| {

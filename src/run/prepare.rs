@@ -9,12 +9,12 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{cell, kchoice};
+use crate::axes::{Axis, AxisValue};
 use crate::board::freqplan::{self, FreqPlan};
 use crate::board::inventory::{self, Inventory};
 use crate::board::{self, Topology, Transport, format_cores, helpers, local};
 use crate::error::{Diagnostic, InputError, suggest};
 use crate::kstrategy::lut::Lut;
-use crate::matrix::coord::{Axis, AxisValue};
 use crate::matrix::hash::{self, HashContext};
 use crate::matrix::{self, Cell};
 use crate::render::Templates;
@@ -41,7 +41,7 @@ pub struct Prepared {
     pub notes: Vec<String>,
     /// Per (board, network): what its regime resolved to (probe scenarios
     /// with a `regime`).
-    pub regimes: BTreeMap<(String, String), crate::calibrate::RegimeScale>,
+    pub regimes: BTreeMap<(String, String), crate::record::RegimeScale>,
 }
 
 /// The YAML path where an axis value is written (for errors found against
@@ -341,7 +341,7 @@ pub fn prepare_calibrating(
         .into());
     }
 
-    let resolved = crate::calibrate::resolve(
+    let resolved = super::calibrate::resolve(
         &scenario,
         &identities,
         inventory.file.as_deref(),
@@ -420,7 +420,7 @@ fn check_luts(
     s: &Scenario,
     cells: &[Cell],
     identities: &BTreeMap<String, String>,
-    resolved: &crate::calibrate::Resolved,
+    resolved: &super::calibrate::Resolved,
     problems: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Lut> {
     let mut luts = BTreeMap::new();

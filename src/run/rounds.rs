@@ -31,16 +31,11 @@ pub struct Unit {
     pub round: u32,
 }
 
-/// The folder segment of round `r` inside a cell's folder.
-pub fn round_segment(round: u32) -> String {
-    format!("r{round}")
-}
-
 /// The copy of `c` that runs in a round: id `<id>/r<round>`, the same
 /// hash, and its place in the round's order.
 pub fn round_cell(c: &Cell, round: u32, position: u32) -> Cell {
     Cell {
-        id: format!("{}/{}", c.id, round_segment(round)),
+        id: format!("{}/{}", c.id, crate::layout::round_segment(round)),
         slot: Some(Slot { round, position }),
         ..c.clone()
     }

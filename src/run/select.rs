@@ -10,7 +10,8 @@ use crate::matrix::Cell;
 use crate::record::Status;
 use crate::scenario::Strategy;
 
-use super::rounds::{Unit, round_segment};
+use super::rounds::Unit;
+use crate::layout::{self, ResultDir};
 
 /// A glob on cell ids (globset's syntax): `*` any text, `/` included, `?`
 /// one character, `[abc]`, `[a-z]`, `[!a]` one of a set or not (commas
@@ -115,8 +116,8 @@ impl Resume {
             ..Resume::default()
         };
         let record = |i: usize, round: u32| {
-            let dir = super::cell::cell_path(out_dir, &cells[i].id).join(round_segment(round));
-            crate::record::CellRecord::read(&dir.join("cell.json"))
+            let dir = ResultDir::new(out_dir).run(&cells[i].id, round);
+            crate::record::CellRecord::read(&layout::cell_json(&dir))
         };
         let mut state: Vec<Option<(bool, Status)>> = vec![None; cells.len() * per];
         let mut run = vec![false; cells.len() * per];

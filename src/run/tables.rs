@@ -8,12 +8,14 @@ use anyhow::Result;
 
 use std::collections::BTreeSet;
 
-use super::cell::{self, cell_path};
+use super::cell;
 use super::{OutputLock, Prepared, current_record, output_dir, rounds};
 use crate::analysis::{self, Analysis, Inputs, RoundRun};
 use crate::error::UsageError;
 use crate::ingest::LogDigest;
+use crate::layout::{self, ResultDir};
 use crate::output::atomic_write;
+use crate::results::{CHECKLIST_TERMINAL_COLUMNS, SUMMARY_TERMINAL_COLUMNS};
 use crate::rows::{self, SampleRow};
 use crate::scenario::Scenario;
 
@@ -34,7 +36,8 @@ fn read_runs(p: &Prepared, out_dir: &Path) -> Result<(Vec<Vec<RoundRun>>, Vec<Sa
         .par_iter()
         .enumerate()
         .flat_map_iter(|(i, c)| {
-            crate::results::cells::round_folders(&cell_path(out_dir, &c.id))
+            ResultDir::new(out_dir)
+                .rounds(&c.id)
                 .into_iter()
                 .map(move |r| (i, r))
         })
@@ -87,7 +90,7 @@ fn read_run(
         .has_measurements()
         .then(|| {
             // A search's log is its K_answer run's.
-            let dir = cell_path(out_dir, &c.id);
+            let dir = ResultDir::new(out_dir).cell(&c.id);
             cell::parse_log(
                 &p.scenario,
                 &record.log_dir.as_ref().map_or(dir.clone(), |d| dir.join(d)),
@@ -132,21 +135,22 @@ pub fn write_tables(p: &Prepared, out_dir: &Path) -> Result<Analysis> {
         luts: &p.luts,
         played_freq: &played_freq(p),
     })?;
+    let set = ResultDir::new(out_dir);
     for (name, table) in [
-        ("summary.csv", rows::table(&analysis.summary)),
-        ("rounds.csv", rows::table(&analysis.rounds)),
-        ("kstrategy.csv", rows::table(&analysis.kstrategy)),
-        ("checklist.csv", rows::table(&analysis.checklist)),
-        ("sweeps.csv", rows::table(&analysis.sweeps)),
-        ("samples.csv", rows::table(&sample_rows(p, sampled))),
+        (layout::SUMMARY_CSV, rows::table(&analysis.summary)),
+        (layout::ROUNDS_CSV, rows::table(&analysis.rounds)),
+        (layout::KSTRATEGY_CSV, rows::table(&analysis.kstrategy)),
+        (layout::CHECKLIST_CSV, rows::table(&analysis.checklist)),
+        (layout::SWEEPS_CSV, rows::table(&analysis.sweeps)),
+        (layout::SAMPLES_CSV, rows::table(&sample_rows(p, sampled))),
     ] {
-        atomic_write(&out_dir.join(name), table.to_csv().as_bytes())?;
+        atomic_write(&set.file(name), table.to_csv().as_bytes())?;
     }
     atomic_write(
-        &out_dir.join("checklist.md"),
+        &set.file(layout::CHECKLIST_MD),
         checklist_markdown(&p.scenario, &analysis).as_bytes(),
     )?;
-    atomic_write(&out_dir.join("scenario.yaml"), p.scenario.text.as_bytes())?;
+    atomic_write(&set.file(layout::SCENARIO_YAML), p.scenario.text.as_bytes())?;
     Ok(analysis)
 }
 
@@ -204,35 +208,6 @@ pub fn checklist_markdown(s: &Scenario, a: &Analysis) -> String {
 
 /// How the checklist decides, as its Markdown page says.
 pub const METHOD: &str = "Each row compares cell `a` with cell `b` of one group (cells that agree on every axis the check does not name) on per-round figures: each round's run gives one value per metric, the mean over its measured inferences; inferences of one run are not independent samples. Test: Student's t on the log of the figures, paired by round when both cells ran ok in the same rounds (else Welch, Welch-Satterthwaite degrees of freedom); speedups are taken per round against the condition's `default` cell. `ratio` is the ratio tested, exp(mean log difference), with its 95% interval; `mean_a` and `mean_b` are geometric means over the rounds tested; `hl_ratio` the Hodges-Lehmann estimate. Verdicts use `p_holm` (Holm over the groups of a check); `q_bh` is the Benjamini-Hochberg q over the checklist. PASS: the check's hypothesis at alpha (differ: two-sided; lower/higher: one-sided; similar: the (1 - 2 alpha) interval inside the tolerance, TOST). FAIL: the (1 - 2 alpha) interval inside the tolerance (differ, lower, higher), significantly the other way (lower, higher), or entirely outside the tolerance (similar). INCONCLUSIVE rows give the minimum detectable effect at power 0.8 (`mde_pct`) and the rounds that would detect the observed effect (`rounds_needed`).";
-
-/// The summary columns printed on a terminal (`run`, `show`).
-pub const SUMMARY_TERMINAL_COLUMNS: [&str; 11] = [
-    "id",
-    "status",
-    "rounds",
-    "latency_mean_us",
-    "latency_cv_between_pct",
-    "t_prod_mean_us",
-    "t_ker_mean_us",
-    "t_idle_mean_us",
-    "speedup",
-    "cpu_util_pct",
-    "loads_alive",
-];
-
-/// The checklist columns printed on a terminal (`run`, `show`).
-pub const CHECKLIST_TERMINAL_COLUMNS: [&str; 10] = [
-    "check",
-    "group",
-    "metric",
-    "kind",
-    "rounds",
-    "ratio",
-    "ratio_ci_low",
-    "ratio_ci_high",
-    "p_holm",
-    "verdict",
-];
 
 /// Prints the checklist (and where the tables are) on stdout.
 pub fn print_tables(a: &Analysis) {

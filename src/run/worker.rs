@@ -3,11 +3,12 @@
 //! it, or, for a search, run the K the search asks for one at a time.
 
 use super::attempts::{self, RetriedBy};
-use super::cell::{self, BoardRun, cell_path};
+use super::cell::{self, BoardRun};
 use super::kchoice::{self, Choice};
 use super::{Prepared, current_record};
 use crate::ingest::LogDigest;
 use crate::kstrategy::search;
+use crate::layout::{self, ResultDir};
 use crate::matrix::Cell;
 use crate::record::{CellRecord, SearchRecord, Status};
 use crate::scenario::Strategy;
@@ -197,9 +198,10 @@ fn run_search(
             }
         };
         if current_record(r.out_dir, &sub).is_some_and(|r| r.status == Status::Ok)
-            && let Some(lat) = cell::parse_log(&p.scenario, &cell_path(r.out_dir, &sub.id))
-                .as_ref()
-                .and_then(mean_latency)
+            && let Some(lat) =
+                cell::parse_log(&p.scenario, &ResultDir::new(r.out_dir).cell(&sub.id))
+                    .as_ref()
+                    .and_then(mean_latency)
         {
             return lat;
         }
@@ -274,7 +276,7 @@ fn run_search(
         record.reason = Some("the search was stopped before it finished".into());
     }
     // A search stopped part-way never replaces a finished search's record.
-    let earlier = CellRecord::read(&cell_path(r.out_dir, &c.id).join("cell.json"))
+    let earlier = CellRecord::read(&layout::cell_json(&ResultDir::new(r.out_dir).cell(&c.id)))
         .filter(|_| record.status == Status::Interrupted)
         .filter(|e| !matches!(e.status, Status::Interrupted | Status::NotRun));
     if let Some(e) = earlier {
@@ -284,7 +286,7 @@ fn run_search(
             e.status
         ));
     } else if storage.is_none()
-        && let Err(e) = cell::write_record(&cell_path(r.out_dir, &c.id), &record)
+        && let Err(e) = cell::write_record(&ResultDir::new(r.out_dir).cell(&c.id), &record)
     {
         record.status = Status::Error;
         record.reason = Some(format!("{e:#}"));

@@ -13,8 +13,8 @@ use super::check_values::{
 };
 use super::raw::{self, RawScenario};
 use super::{AxisSpec, IncludeEntry, Pick, Scenario};
+use crate::axes::{Axis, AxisValue, STOCK_KNOBS};
 use crate::error::{Diagnostic, InputError, suggest};
-use crate::matrix::coord::{Axis, AxisValue, STOCK_KNOBS};
 use crate::networks;
 use crate::scenario::{Benchmark, CpuFreq, GpuFreq, Strategy};
 use crate::yaml::source::SourceMap;
@@ -299,7 +299,7 @@ fn assemble(
         include: checked.include,
         checks: checked.checks,
         lut: checked.lut,
-        pull_limits: crate::board::pull::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
+        pull_limits: crate::untrusted::PullLimits::new(pl.file_mib, pl.cell_mib, pl.files),
         thermal: checked.thermal,
         kgsl: checked.knobs.kgsl,
         preflight: checked.preflight,

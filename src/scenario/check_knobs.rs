@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::Knobs;
 use super::check::Checker;
-use super::freq::{DevfreqSetting, FreqValue};
 use super::raw::{self, KgslKnobs, MaliKnobs};
-use crate::matrix::coord::STOCK_KNOBS;
+use crate::axes::STOCK_KNOBS;
+use crate::axes::freq::{DevfreqSetting, FreqValue};
 
 /// The knobs as written at `prefix` (`""` for the top level,
 /// `knob_sets.NAME.` for a set), checked.

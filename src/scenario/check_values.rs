@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use super::check::{Checker, MAX_K};
 use super::raw::{self, Include, Selector};
 use super::{CheckSpec, IncludeEntry, Pick};
+use crate::axes::{Axis, AxisValue};
 use crate::error::suggest;
-use crate::matrix::coord::{Axis, AxisValue};
 use crate::scenario::{CpuFreq, FreqValue, GpuFreq, Strategy};
 
 const CLUSTERS: [&str; 7] = ["all", "little", "mid", "big", "prime", "others", "policyN"];

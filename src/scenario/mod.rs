@@ -7,7 +7,6 @@ pub mod check;
 mod check_benchmark;
 mod check_knobs;
 mod check_values;
-pub mod freq;
 pub mod raw;
 
 use std::collections::BTreeMap;
@@ -15,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
+pub use crate::axes::freq::{CpuFreq, FreqValue, GpuFreq};
+use crate::axes::{Axis, AxisValue};
 use crate::error::{Diagnostic, InputError};
-use crate::matrix::coord::{Axis, AxisValue};
 use crate::yaml::source::{Pos, SourceMap};
-pub use freq::{CpuFreq, FreqValue, GpuFreq};
 pub use raw::{
     Benchmark, CheckKind, CommandSpec, Cores, Load, Metric, OnFailure, ProbeSpec, RetryOn, Strategy,
 };
@@ -68,7 +67,7 @@ pub struct Scenario {
     pub checks: Vec<CheckSpec>,
     pub lut: Option<LutSpec>,
     /// How much of a cell's folder may come back from its board.
-    pub pull_limits: crate::board::pull::PullLimits,
+    pub pull_limits: crate::untrusted::PullLimits,
     /// The thermal gate, when the scenario has one.
     pub thermal: Option<ThermalSpec>,
     /// kgsl knobs every cell sets (none given: empty).
@@ -80,7 +79,7 @@ pub struct Scenario {
     /// Daemons stopped for every cell (`stop_daemons`).
     pub stop_daemons: Vec<String>,
     /// Devfreq devices pinned for every cell (`devfreq`): glob -> value.
-    pub devfreq: Vec<(String, freq::FreqValue, globset::GlobMatcher)>,
+    pub devfreq: Vec<(String, crate::axes::freq::FreqValue, globset::GlobMatcher)>,
     /// Mali knobs every cell sets (`mali`).
     pub mali: raw::MaliKnobs,
     /// The named knob sets the `knobs` axis picks from (`knob_sets`), each
@@ -98,7 +97,7 @@ pub struct Knobs {
     /// Per cluster, the deepest CPU idle state kept enabled.
     pub cpuidle: Option<BTreeMap<String, u32>>,
     /// Devfreq devices pinned: glob -> value.
-    pub devfreq: Vec<(String, freq::FreqValue, globset::GlobMatcher)>,
+    pub devfreq: Vec<(String, crate::axes::freq::FreqValue, globset::GlobMatcher)>,
     pub mali: raw::MaliKnobs,
 }
 
@@ -223,16 +222,6 @@ impl LutSpec {
     }
 }
 
-impl Strategy {
-    /// True for strategies that look K up in the LUT.
-    pub fn uses_lut(&self) -> bool {
-        matches!(
-            self,
-            Strategy::Constant(_) | Strategy::Static(_) | Strategy::Dynamic
-        )
-    }
-}
-
 /// One axis and its values.
 #[derive(Debug, Clone)]
 pub struct AxisSpec {
@@ -299,12 +288,8 @@ impl Scenario {
     /// the scenario that needs it).
     pub fn on_boards(mut self, boards: Vec<String>) -> Scenario {
         for spec in &mut self.axes {
-            if spec.axis == crate::matrix::coord::Axis::Board {
-                spec.values = boards
-                    .iter()
-                    .cloned()
-                    .map(crate::matrix::coord::AxisValue::Name)
-                    .collect();
+            if spec.axis == Axis::Board {
+                spec.values = boards.iter().cloned().map(AxisValue::Name).collect();
             }
         }
         self.boards = boards;

@@ -8,7 +8,9 @@ use std::fmt;
 
 use schemars::JsonSchema;
 
-pub use super::freq::{CpuFreq, FreqValue, GpuFreq};
+pub use crate::axes::freq::{CpuFreq, FreqValue, GpuFreq};
+pub use crate::axes::strategy::{FromProfile, ProfileKind, SearchSpec, Strategy, Sweep};
+pub use crate::networks::{MAX_RATIO, MIN_RATIO, Regime, RegimeName};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -198,7 +200,7 @@ pub struct RawScenario {
     /// Each device's `min_freq` and `max_freq` are set to it, read back
     /// before and after the benchmark, and put back.
     #[serde(default)]
-    pub devfreq: Option<super::freq::DevfreqSetting>,
+    pub devfreq: Option<crate::axes::freq::DevfreqSetting>,
     /// Mali knobs set for every cell, read back and put back: each given
     /// one needs a Mali GPU with that file on every board of the scenario.
     #[serde(default)]
@@ -231,7 +233,7 @@ pub struct KnobSet {
     pub cpuidle: Option<BTreeMap<String, u32>>,
     /// Devfreq devices pinned (as `devfreq`).
     #[serde(default)]
-    pub devfreq: Option<super::freq::DevfreqSetting>,
+    pub devfreq: Option<crate::axes::freq::DevfreqSetting>,
     /// kgsl knobs (as `kgsl`).
     #[serde(default)]
     pub kgsl: Option<KgslKnobs>,
@@ -513,13 +515,13 @@ impl Default for PullLimitsConfig {
 }
 
 fn default_file_mib() -> u32 {
-    crate::board::pull::DEFAULT_FILE_MIB
+    crate::untrusted::DEFAULT_FILE_MIB
 }
 fn default_cell_mib() -> u32 {
-    crate::board::pull::DEFAULT_CELL_MIB
+    crate::untrusted::DEFAULT_CELL_MIB
 }
 fn default_pull_files() -> u32 {
-    crate::board::pull::DEFAULT_FILES
+    crate::untrusted::DEFAULT_FILES
 }
 
 /// The order of the cells within a round.
@@ -737,68 +739,6 @@ pub struct ProbeSpec {
     pub regime: Option<Regime>,
 }
 
-/// How busy the device is against the host, for the probe's networks.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Regime {
-    Named(RegimeName),
-    /// T_ker / (T_prod + flush cost) per kernel.
-    Ratio(f64),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RegimeName {
-    /// The device idles: T_ker is a third of T_prod plus the flush cost.
-    CpuBound,
-    /// T_ker equals T_prod plus the flush cost.
-    Balanced,
-    /// The host idles: T_ker is three times T_prod plus the flush cost.
-    GpuBound,
-}
-
-impl Regime {
-    /// The ratio T_ker / (T_prod + flush cost) it asks for.
-    pub fn ratio(self) -> f64 {
-        match self {
-            Regime::Named(RegimeName::CpuBound) => 1.0 / 3.0,
-            Regime::Named(RegimeName::Balanced) => 1.0,
-            Regime::Named(RegimeName::GpuBound) => 3.0,
-            Regime::Ratio(r) => r,
-        }
-    }
-
-    /// Its name in a network suffix: `cpu_bound`, `balanced`, `gpu_bound`,
-    /// or `x<ratio>`.
-    pub fn label(self) -> String {
-        match self {
-            Regime::Named(RegimeName::CpuBound) => "cpu_bound".into(),
-            Regime::Named(RegimeName::Balanced) => "balanced".into(),
-            Regime::Named(RegimeName::GpuBound) => "gpu_bound".into(),
-            Regime::Ratio(r) => format!("x{r}"),
-        }
-    }
-
-    /// Reads a network suffix (see [`Regime::label`]).
-    pub fn parse(s: &str) -> Option<Regime> {
-        match s {
-            "cpu_bound" => Some(Regime::Named(RegimeName::CpuBound)),
-            "balanced" => Some(Regime::Named(RegimeName::Balanced)),
-            "gpu_bound" => Some(Regime::Named(RegimeName::GpuBound)),
-            _ => s
-                .strip_prefix('x')?
-                .parse::<f64>()
-                .ok()
-                .filter(|r| (MIN_RATIO..=MAX_RATIO).contains(r))
-                .map(Regime::Ratio),
-        }
-    }
-}
-
-/// The ratios a regime may ask for.
-pub const MIN_RATIO: f64 = 0.01;
-pub const MAX_RATIO: f64 = 100.0;
-
 fn one() -> f64 {
     1.0
 }
@@ -977,82 +917,6 @@ pub struct Matrix {
     /// Knob set names from `knob_sets` (or `stock`: the scenario's own
     /// knobs).
     pub knobs: Option<Vec<String>>,
-}
-
-/// How the flush period K is chosen.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Strategy {
-    /// K = 1: flush after every kernel (the frameworks' default; the
-    /// speedup baseline).
-    Default,
-    /// A given K.
-    Fixed(u32),
-    /// Every K of a list, one cell each; the best is K_answer.
-    Sweep(Sweep),
-    /// One K for the whole inference: the LUT's K_opt for the mean T_prod
-    /// and T_ker of a profile (the `default` cell of the same board, network
-    /// and frequencies; without load for `baseline`, with the cell's own
-    /// load for `self`).
-    Constant(FromProfile),
-    /// A flush schedule fixed before the run: LUT lookups over segments of
-    /// the profile's per-kernel T_prod and T_ker.
-    Static(FromProfile),
-    /// K looked up in the LUT during the run, with the running mean of T_prod.
-    Dynamic,
-    /// K_answer found by a search over K = 1..=k_max, with fewer runs than
-    /// a sweep of all of them.
-    Search(SearchSpec),
-}
-
-/// Where a LUT strategy takes its profile from.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct FromProfile {
-    /// `baseline`: the profile without load; `self`: with the cell's load.
-    pub profile: ProfileKind,
-    /// Take the profile at this CPU frequency setting instead of the cell's
-    /// (e.g. K_opt,maxfreq run at F_min).
-    #[serde(default)]
-    pub cpu_freq: Option<CpuFreq>,
-    /// Take the profile at this GPU frequency setting instead of the cell's.
-    #[serde(default)]
-    pub gpu_freq: Option<GpuFreq>,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ProfileKind {
-    Baseline,
-    #[serde(rename = "self")]
-    SelfLoad,
-}
-
-/// A K_answer search.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct SearchSpec {
-    /// The largest K tried.
-    #[schemars(range(min = 2, max = 4096))]
-    pub k_max: u32,
-}
-
-/// A K sweep.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct Sweep {
-    /// The K values to run, each at least 1.
-    pub k: Vec<u32>,
 }
 
 /// Picks combinations: each key given must equal the combination's value.

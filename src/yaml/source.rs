@@ -10,16 +10,7 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, Span};
 
-/// A 1-based line and column in a source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Pos {
-    pub line: usize,
-    pub column: usize,
-}
-
-impl Pos {
-    pub const START: Pos = Pos { line: 1, column: 1 };
-}
+pub use crate::error::Pos;
 
 /// Positions of the nodes of one YAML document, by path.
 #[derive(Debug, Default, Clone)]

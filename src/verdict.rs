@@ -1,4 +1,6 @@
-//! A check's verdict and the verdict counts of each check.
+//! A check's verdict and the verdict counts of each check: shared by the
+//! rows that hold them (`rows` re-exports them) and the terminal's colours
+//! (`output`). A leaf: it uses nothing of the crate.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,12 +1,50 @@
 //! `cell.json`: what the runner knows about one cell after it ran. Written
 //! into `cells/<id>/` with the cell's files; read back by resume and by the
 //! analysis. Volatile values (times, host) live here, never in the tables.
+//! `meta.json`, what a whole run did, is [`meta`].
+
+pub mod meta;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+pub use meta::RunMeta;
+
+/// How a cell's K was chosen: recorded in cell.json and summary.csv.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KChoice {
+    /// The K used (constant), or None (K varies: static, dynamic).
+    pub k: Option<u32>,
+    /// The static schedule's batch sizes, in order.
+    #[serde(default)]
+    pub batches: Vec<u32>,
+    /// Hash of the LUT used.
+    pub lut: Option<String>,
+    /// The profile cell, and its mean T_prod and T_ker.
+    pub profile: Option<String>,
+    pub t_prod_us: Option<f64>,
+    pub t_ker_us: Option<f64>,
+    /// The profile fell outside the LUT's grid (the nearest point was used).
+    #[serde(default)]
+    pub clamped: bool,
+}
+
+/// What a probe network's regime resolved to for one board (the
+/// calibration's `ker_scale`): recorded in cell.json and meta.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegimeScale {
+    /// `cpu_bound`, `balanced`, `gpu_bound` or `x<ratio>`.
+    pub regime: String,
+    pub ratio: f64,
+    /// The `ker_scale` the network runs with on the board, or `None` while
+    /// the board has no calibration.
+    pub ker_scale: Option<f64>,
+    /// The calibration's hash.
+    pub calibration: Option<String>,
+}
 
 /// How a cell ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -208,7 +246,7 @@ pub struct CellRecord {
     pub stale_state_restored: bool,
     /// How a LUT strategy chose K.
     #[serde(default)]
-    pub k_choice: Option<crate::run::kchoice::KChoice>,
+    pub k_choice: Option<KChoice>,
     /// For a search: what it measured.
     #[serde(default)]
     pub search: Option<SearchRecord>,
@@ -243,7 +281,7 @@ pub struct CellRecord {
     /// The probe's regime on this board and network, and the `ker_scale`
     /// it resolved to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub regime: Option<crate::calibrate::RegimeScale>,
+    pub regime: Option<RegimeScale>,
     /// The thermal gate's wait and temperatures (scenarios with `thermal`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thermal: Option<ThermalRecord>,
