@@ -9,10 +9,16 @@ use super::{Drawn, FONT, MAX_POINTS, Missing, Plot, colour, drawing, legend, svg
 use crate::error::{UsageError, suggest};
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
+use crate::rows::SummaryRow;
 
 /// The log position of the cell to draw: `wanted`, or the first ok
 /// `default` cell, or the first ok cell with a log.
-fn choose(set: &ResultSet, cells: &Cells, wanted: Option<&str>) -> anyhow::Result<Option<usize>> {
+fn choose(
+    set: &ResultSet,
+    summary: &[SummaryRow],
+    cells: &Cells,
+    wanted: Option<&str>,
+) -> anyhow::Result<Option<usize>> {
     if let Some(id) = wanted {
         return match cells.ids.iter().position(|x| &**x == id) {
             Some(p) => Ok(Some(p)),
@@ -26,16 +32,22 @@ fn choose(set: &ResultSet, cells: &Cells, wanted: Option<&str>) -> anyhow::Resul
             .into()),
         };
     }
-    let ok = |p: &usize| set.summary_value(cells.rows[*p], "status") == Some("ok");
+    let row = |p: usize| summary.get(cells.rows[p]);
+    let ok = |p: &usize| row(*p).is_some_and(SummaryRow::is_ok);
     let all = 0..cells.ids.len();
     Ok(all
         .clone()
         .filter(ok)
-        .find(|&p| set.summary_value(cells.rows[p], "strategy") == Some("default"))
+        .find(|&p| row(p).is_some_and(|r| r.strategy == "default"))
         .or_else(|| all.clone().find(ok)))
 }
 
-pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>, wanted: Option<&str>) -> Drawn {
+pub(super) fn plot(
+    set: &ResultSet,
+    summary: &[SummaryRow],
+    cells: Option<&Cells>,
+    wanted: Option<&str>,
+) -> Drawn {
     let title = "T_prod, T_ker and T_idle along the kernel sequence".to_string();
     let Some(cells) = cells else {
         if let Some(id) = wanted {
@@ -54,7 +66,7 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>, wanted: Option<&str>)
             reason: "it needs a cell's raw log, and this result set has no cells/ folder".into(),
         }));
     };
-    let Some(pos) = choose(set, cells, wanted)? else {
+    let Some(pos) = choose(set, summary, cells, wanted)? else {
         return Ok(Err(Missing {
             name: "kernels",
             title,
@@ -62,9 +74,9 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>, wanted: Option<&str>)
         }));
     };
     let id = cells.ids[pos].to_string();
-    let k = set
-        .summary_value(cells.rows[pos], "k")
-        .unwrap_or("?")
+    let k = summary
+        .get(cells.rows[pos])
+        .map_or("?", |r| r.k.as_str())
         .to_string();
     let full = cells.kernel_profile(pos)?;
     if full.buckets.is_empty() {

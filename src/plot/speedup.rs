@@ -8,14 +8,14 @@ use plotters::prelude::*;
 use super::tprod::category;
 use super::{
     Drawn, FONT, MAX_PANELS, MAX_POINTS, MAX_SERIES, Missing, Plot, colour, condition_name,
-    distinct, drawing, legend, ok_rows, svg, tick, varying, y_range,
+    distinct, drawing, finite, legend, ok_rows, svg, tick, varying, y_range,
 };
-use crate::results::ResultSet;
+use crate::rows::SummaryRow;
 
 /// Strategy slugs in reading order: default, then fixed, sweep and the
 /// rest, each by K.
-fn strategy_order(set: &ResultSet, rows: &[usize]) -> Vec<String> {
-    let mut s = distinct(set, rows, "strategy");
+fn strategy_order(rows: &[&SummaryRow]) -> Vec<String> {
+    let mut s = distinct(rows, |r| &r.strategy);
     let rank = |slug: &str| match slug.split('-').next() {
         Some("default") => 0,
         Some("fixed") => 1,
@@ -24,9 +24,9 @@ fn strategy_order(set: &ResultSet, rows: &[usize]) -> Vec<String> {
     };
     let k_of = |slug: &str| {
         rows.iter()
-            .find(|&&r| set.summary_value(r, "strategy") == Some(slug))
-            .and_then(|&r| set.summary_number(r, "k"))
-            .unwrap_or(0.0)
+            .find(|r| r.strategy == slug)
+            .and_then(|r| r.single_k())
+            .map_or(0.0, f64::from)
     };
     s.sort_by(|a, b| {
         rank(a)
@@ -37,11 +37,11 @@ fn strategy_order(set: &ResultSet, rows: &[usize]) -> Vec<String> {
     s
 }
 
-pub(super) fn plot(set: &ResultSet) -> Drawn {
+pub(super) fn plot(summary: &[SummaryRow]) -> Drawn {
     let title = "Speedup over the default (K = 1) per strategy and condition".to_string();
-    let rows: Vec<usize> = ok_rows(set)
+    let rows: Vec<&SummaryRow> = ok_rows(summary)
         .into_iter()
-        .filter(|&r| set.summary_number(r, "speedup").is_some())
+        .filter(|r| finite(r.speedup).is_some())
         .collect();
     if rows.is_empty() {
         return Ok(Err(Missing {
@@ -50,15 +50,15 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
             reason: "no ok cell has a speedup (each condition needs an ok `default` cell)".into(),
         }));
     }
-    let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
-    let mut networks = distinct(set, &rows, "network");
+    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq"]);
+    let mut networks = distinct(&rows, |r| &r.network);
     let more_networks = networks.len().saturating_sub(MAX_PANELS);
     networks.truncate(MAX_PANELS);
     let mut conditions: Vec<String> = {
         let mut seen = std::collections::HashSet::new();
         let mut c: Vec<String> = Vec::new();
         for &r in &rows {
-            let name = condition_name(set, r, &axes);
+            let name = condition_name(r, &axes);
             if seen.insert(name.clone()) {
                 c.push(name);
             }
@@ -73,18 +73,13 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
         let root = drawing(root.titled(&title, (FONT, 22)))?;
         let panels = root.split_evenly((networks.len(), 1));
         for (area, net) in panels.iter().zip(&networks) {
-            let mine: Vec<usize> = rows
-                .iter()
-                .copied()
-                .filter(|&r| set.summary_value(r, "network") == Some(net.as_str()))
-                .collect();
-            let mut strategies = strategy_order(set, &mine);
+            let mine: Vec<&SummaryRow> =
+                rows.iter().copied().filter(|r| r.network == *net).collect();
+            let mut strategies = strategy_order(&mine);
             more_strategies += strategies.len().saturating_sub(MAX_POINTS);
             strategies.truncate(MAX_POINTS);
             let y = y_range(
-                mine.iter()
-                    .filter_map(|&r| set.summary_number(r, "speedup"))
-                    .chain([1.0]),
+                mine.iter().filter_map(|r| finite(r.speedup)).chain([1.0]),
                 0.3,
             );
             let n = strategies.len();
@@ -115,14 +110,10 @@ pub(super) fn plot(set: &ResultSet) -> Drawn {
                 let c = colour(ci);
                 let bars: Vec<(f64, f64)> = mine
                     .iter()
-                    .filter(|&&r| condition_name(set, r, &axes) == *cond)
-                    .filter_map(|&r| {
-                        let s = set.summary_value(r, "strategy")?;
-                        let x = strategies.iter().position(|x| x == s)? as f64;
-                        Some((
-                            x - 0.4 + width * ci as f64,
-                            set.summary_number(r, "speedup")?,
-                        ))
+                    .filter(|r| condition_name(r, &axes) == *cond)
+                    .filter_map(|r| {
+                        let x = strategies.iter().position(|x| *x == r.strategy)? as f64;
+                        Some((x - 0.4 + width * ci as f64, finite(r.speedup)?))
                     })
                     .collect();
                 if bars.is_empty() {

@@ -10,9 +10,10 @@ use plotters::prelude::*;
 use super::tprod::category;
 use super::{
     Drawn, FONT, MAX_PANELS, MAX_POINTS, MAX_SERIES, Missing, Plot, colour, condition_name,
-    drawing, legend, svg, tick, varying, y_range,
+    drawing, finite, legend, svg, tick, varying, y_range,
 };
 use crate::results::ResultSet;
+use crate::rows::SummaryRow;
 
 /// One sweep: its condition's name and (K, mean, half the 95% interval
 /// over rounds) per ok cell.
@@ -26,18 +27,12 @@ struct Line {
     thinned: bool,
 }
 
-fn lines(set: &ResultSet) -> anyhow::Result<Vec<Line>> {
+fn lines(set: &ResultSet, summary: &[SummaryRow]) -> anyhow::Result<Vec<Line>> {
     let sweeps = set.sweep_rows()?;
     let kstrategy = set.kstrategy_rows()?;
-    let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
-    let id_c = set.summary.column("id").unwrap_or(0);
-    let row_of: std::collections::HashMap<&str, usize> = set
-        .summary
-        .rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r[id_c].as_str(), i))
-        .collect();
+    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq"]);
+    let row_of: std::collections::HashMap<&str, &SummaryRow> =
+        summary.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut out = Vec::new();
     for r in &sweeps {
         let Some(condition) = r.condition() else {
@@ -51,14 +46,13 @@ fn lines(set: &ResultSet) -> anyhow::Result<Vec<Line>> {
                 continue;
             };
             any_row = Some(row);
-            if set.summary_value(row, "status") != Some("ok") {
+            if !row.is_ok() {
                 continue;
             }
-            if let Some(mean) = set.summary_number(row, "latency_mean_us") {
+            if let Some(mean) = finite(row.latency_mean_us) {
                 // Half the 95% interval over rounds (0 from one round).
-                let half = set
-                    .summary_number(row, "latency_ci_high_us")
-                    .zip(set.summary_number(row, "latency_ci_low_us"))
+                let half = finite(row.latency_ci_high_us)
+                    .zip(finite(row.latency_ci_low_us))
                     .map_or(0.0, |(hi, lo)| (hi - lo) / 2.0);
                 points.push((k, mean / 1000.0, half / 1000.0));
             }
@@ -79,11 +73,8 @@ fn lines(set: &ResultSet) -> anyhow::Result<Vec<Line>> {
             });
         }
         out.push(Line {
-            network: set
-                .summary_value(row, "network")
-                .unwrap_or_default()
-                .to_string(),
-            name: condition_name(set, row, &axes),
+            network: row.network.clone(),
+            name: condition_name(row, &axes),
             points,
             k_answer,
             thinned,
@@ -101,9 +92,9 @@ fn lines(set: &ResultSet) -> anyhow::Result<Vec<Line>> {
     Ok(out)
 }
 
-pub(super) fn plot(set: &ResultSet) -> Drawn {
+pub(super) fn plot(set: &ResultSet, summary: &[SummaryRow]) -> Drawn {
     let title = "Latency vs K (flush period) per sweep".to_string();
-    let lines = lines(set)?;
+    let lines = lines(set, summary)?;
     if lines.is_empty() {
         return Ok(Err(Missing {
             name: "sweep",

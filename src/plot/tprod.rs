@@ -10,12 +10,12 @@
 use plotters::prelude::*;
 
 use super::{
-    Drawn, FONT, MAX_BOX_SAMPLE, MAX_BOXES, Missing, Plot, colour, condition_name, drawing,
+    Drawn, FONT, MAX_BOX_SAMPLE, MAX_BOXES, Missing, Plot, colour, condition_name, drawing, finite,
     ok_rows, svg, tick, varying,
 };
 use crate::ingest::digest::{Keep, SAMPLE_MAX};
-use crate::results::ResultSet;
 use crate::results::cells::Cells;
+use crate::rows::SummaryRow;
 
 /// Tukey's box of one sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,19 +149,14 @@ struct Group {
 /// [`MAX_BOXES`]): every measured kernel's T_prod from the raw cells when
 /// the set has them, else each ok cell's mean. Also how many conditions
 /// are not drawn, and whether the values are per kernel.
-fn groups(set: &ResultSet, cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
-    let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
-    let ok = ok_rows(set);
-    let mut is_ok = vec![false; set.summary.rows.len()];
-    for &r in &ok {
-        is_ok[r] = true;
-    }
+fn groups(summary: &[SummaryRow], cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
+    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq"]);
     // Conditions in first-seen order, at most MAX_BOXES of them.
     let mut groups: Vec<Group> = Vec::new();
     let mut index: std::collections::HashMap<String, Option<usize>> =
         std::collections::HashMap::new();
-    let mut group_of = |groups: &mut Vec<Group>, row: usize| -> Option<usize> {
-        let name = condition_name(set, row, &axes);
+    let mut group_of = |groups: &mut Vec<Group>, row: &SummaryRow| -> Option<usize> {
+        let name = condition_name(row, &axes);
         *index.entry(name.clone()).or_insert_with(|| {
             (groups.len() < MAX_BOXES).then(|| {
                 groups.push(Group {
@@ -176,12 +171,14 @@ fn groups(set: &ResultSet, cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
     };
     let per_kernel = cells.is_some_and(|c| !c.is_empty());
     if let Some(c) = cells.filter(|_| per_kernel) {
-        let positions: Vec<usize> = (0..c.len()).filter(|&p| is_ok[c.rows[p]]).collect();
+        let positions: Vec<usize> = (0..c.len())
+            .filter(|&p| summary[c.rows[p]].is_ok())
+            .collect();
         let keep = Keep {
             t_prod_sample: true,
         };
         c.each_digest(&positions, keep, |p, d| {
-            let (Ok(d), Some(g)) = (d, group_of(&mut groups, c.rows[p])) else {
+            let (Ok(d), Some(g)) = (d, group_of(&mut groups, &summary[c.rows[p]])) else {
                 return;
             };
             let g = &mut groups[g];
@@ -193,8 +190,8 @@ fn groups(set: &ResultSet, cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
             g.zeros += d.t_prod_zeros;
         });
     } else {
-        for &row in &ok {
-            if let Some(v) = set.summary_number(row, "t_prod_mean_us")
+        for row in ok_rows(summary) {
+            if let Some(v) = finite(row.t_prod_mean_us)
                 && let Some(g) = group_of(&mut groups, row)
             {
                 let g = &mut groups[g];
@@ -211,9 +208,9 @@ fn groups(set: &ResultSet, cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
     (groups, not_drawn, per_kernel)
 }
 
-pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
+pub(super) fn plot(summary: &[SummaryRow], cells: Option<&Cells>) -> Drawn {
     let title = "T_prod distribution per load and frequency".to_string();
-    let (groups, not_drawn, per_kernel) = groups(set, cells);
+    let (groups, not_drawn, per_kernel) = groups(summary, cells);
     // The log axis has no room for zero: a T_prod of 0 µs (a clock's
     // resolution) is left out and counted in the caption.
     let dropped: u64 = groups.iter().map(|g| g.zeros).sum();
