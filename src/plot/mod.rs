@@ -135,6 +135,9 @@ fn drawing<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| anyhow!("drawing: {e}"))
 }
 
+/// A part of a plot's SVG: a panel, or the whole.
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
 /// The charts of these plots: two f64 axes, drawn as SVG.
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
