@@ -166,6 +166,51 @@ fn distinct_values<'a, T: 'a>(
     seen.join(", ")
 }
 
+/// The CPU and GPU frequencies asked and as read back on the board
+/// (summary.csv's `cpu_khz` and `gpu_khz`, where the klo-spec that ran
+/// wrote them).
+fn frequencies(summary: &[SummaryRow]) -> Vec<Fact> {
+    type Field = fn(&SummaryRow) -> &str;
+    let frequencies: [(&str, Field, Field); 2] = [
+        ("CPU frequency", |r| &r.cpu_freq, |r| &r.cpu_khz),
+        ("GPU frequency", |r| &r.gpu_freq, |r| &r.gpu_khz),
+    ];
+    frequencies
+        .into_iter()
+        .map(|(name, asked, read)| {
+            let back = distinct_values(summary, read);
+            fact(
+                name,
+                format!(
+                    "asked: {}; read back (kHz): {}",
+                    distinct_values(summary, asked),
+                    if back.is_empty() {
+                        "not recorded in this result set"
+                    } else {
+                        &back
+                    }
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The LUTs the cells looked K up in (summary.csv's, else kstrategy.csv's).
+fn lut(summary: &[SummaryRow], kstrategy: &[KstrategyRow]) -> Fact {
+    let mut luts = distinct_values(summary, |r| &r.lut);
+    if luts.is_empty() {
+        luts = distinct_values(kstrategy, |r| &r.lut);
+    }
+    fact(
+        "LUT",
+        if luts.is_empty() {
+            "none: no cell of this result set looks K up in a LUT".to_string()
+        } else {
+            format!("sha256 {luts}")
+        },
+    )
+}
+
 fn provenance(
     set: &ResultSet,
     summary: &[SummaryRow],
@@ -201,40 +246,8 @@ fn provenance(
             out.push(fact(&format!("device {k}"), v));
         }
     }
-    // Frequencies as read back on the board (summary.csv's `cpu_khz` and
-    // `gpu_khz`, where the klo-spec that ran wrote them).
-    type Field = fn(&SummaryRow) -> &str;
-    let frequencies: [(&str, Field, Field); 2] = [
-        ("CPU frequency", |r| &r.cpu_freq, |r| &r.cpu_khz),
-        ("GPU frequency", |r| &r.gpu_freq, |r| &r.gpu_khz),
-    ];
-    for (name, asked, read) in frequencies {
-        let back = distinct_values(summary, read);
-        out.push(fact(
-            name,
-            format!(
-                "asked: {}; read back (kHz): {}",
-                distinct_values(summary, asked),
-                if back.is_empty() {
-                    "not recorded in this result set"
-                } else {
-                    &back
-                }
-            ),
-        ));
-    }
-    let mut luts = distinct_values(summary, |r| &r.lut);
-    if luts.is_empty() {
-        luts = distinct_values(kstrategy, |r| &r.lut);
-    }
-    out.push(fact(
-        "LUT",
-        if luts.is_empty() {
-            "none: no cell of this result set looks K up in a LUT".to_string()
-        } else {
-            format!("sha256 {luts}")
-        },
-    ));
+    out.extend(frequencies(summary));
+    out.push(lut(summary, kstrategy));
     if let Some(v) = m(&["klo_spec", "version"]) {
         out.push(fact("klo-spec (run)", v));
     }
