@@ -142,7 +142,7 @@ fn changed_definitions_new_gone_and_status_rows() {
             c.hash = "fedcba9876543210".into();
         }
         if id == failed {
-            c.status = "timeout";
+            c.status = crate::record::Status::Timeout;
         }
         if id.ends_with("sweep-k1") && id.starts_with(HEAVY) {
             continue; // gone

@@ -27,6 +27,7 @@ use plotters::prelude::*;
 
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
+use crate::rows::SummaryRow;
 
 /// One plot, ready to inline or to write as `<name>.svg`.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,13 +56,14 @@ pub fn all(
     cells: Option<&Cells>,
     cell: Option<&str>,
 ) -> Result<(Vec<Plot>, Vec<Missing>)> {
+    let summary = set.summary_rows()?;
     let mut plots = Vec::new();
     let mut missing = Vec::new();
     for result in [
-        tprod::plot(set, cells),
-        sweep::plot(set),
-        speedup::plot(set),
-        kernels::plot(set, cells, cell),
+        tprod::plot(&summary, cells),
+        sweep::plot(set, &summary),
+        speedup::plot(&summary),
+        kernels::plot(set, &summary, cells, cell),
         timeline::plot(set, cells),
         samples::plot(set, cells),
     ] {
@@ -133,6 +135,9 @@ fn drawing<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| anyhow!("drawing: {e}"))
 }
 
+/// A part of a plot's SVG: a panel, or the whole.
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
 /// The charts of these plots: two f64 axes, drawn as SVG.
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
@@ -179,16 +184,15 @@ fn tick(v: &f64) -> String {
     }
 }
 
-/// The axes that differ between the ok rows of a result set, among load,
+/// The axes that differ between the rows of a result set, among load,
 /// cpu_freq and gpu_freq: conditions are named by those only.
-fn varying(set: &ResultSet, columns: &[&'static str]) -> Vec<&'static str> {
-    columns
-        .iter()
+fn varying(rows: &[SummaryRow], axes: &[&'static str]) -> Vec<&'static str> {
+    axes.iter()
         .copied()
-        .filter(|c| {
+        .filter(|a| {
             let mut seen = std::collections::BTreeSet::new();
-            for i in 0..set.summary.rows.len() {
-                seen.insert(set.summary_value(i, c).unwrap_or_default());
+            for r in rows {
+                seen.insert(r.axis(a));
             }
             seen.len() > 1
         })
@@ -196,11 +200,11 @@ fn varying(set: &ResultSet, columns: &[&'static str]) -> Vec<&'static str> {
 }
 
 /// A short name for a row's condition on `axes` ("heavy, cpu min").
-fn condition_name(set: &ResultSet, row: usize, axes: &[&str]) -> String {
+fn condition_name(row: &SummaryRow, axes: &[&str]) -> String {
     let parts: Vec<String> = axes
         .iter()
         .map(|a| {
-            let v = set.summary_value(row, a).unwrap_or_default();
+            let v = row.axis(a);
             match *a {
                 "cpu_freq" => format!("cpu {v}"),
                 "gpu_freq" => format!("gpu {v}"),
@@ -217,23 +221,27 @@ fn condition_name(set: &ResultSet, row: usize, axes: &[&str]) -> String {
 }
 
 /// Rows whose status is `ok`.
-fn ok_rows(set: &ResultSet) -> Vec<usize> {
-    (0..set.summary.rows.len())
-        .filter(|&i| set.summary_value(i, "status") == Some("ok"))
-        .collect()
+fn ok_rows(rows: &[SummaryRow]) -> Vec<&SummaryRow> {
+    rows.iter().filter(|r| r.is_ok()).collect()
 }
 
-/// Distinct values of `column` over `rows`, in first-seen order.
-fn distinct(set: &ResultSet, rows: &[usize], column: &str) -> Vec<String> {
+/// Distinct values of a field over `rows`, in first-seen order.
+fn distinct(rows: &[&SummaryRow], field: impl Fn(&SummaryRow) -> &str) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     let mut out: Vec<String> = Vec::new();
-    for &i in rows {
-        let v = set.summary_value(i, column).unwrap_or_default();
+    for r in rows {
+        let v = field(r);
         if seen.insert(v) {
             out.push(v.to_string());
         }
     }
     out
+}
+
+/// A value that is there and finite (as summary.csv's numbers are read
+/// for a plot).
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|v| v.is_finite())
 }
 
 #[cfg(test)]

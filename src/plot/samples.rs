@@ -8,8 +8,8 @@
 use plotters::prelude::*;
 
 use super::{
-    Drawn, FONT, MAX_PANELS, MAX_POINTS, MAX_SERIES, Missing, Plot, colour, drawing, legend, svg,
-    tick,
+    Area, Chart, Drawn, FONT, MAX_PANELS, MAX_POINTS, MAX_SERIES, Missing, Plot, colour, drawing,
+    legend, svg, tick,
 };
 use crate::ingest::samples::Samples;
 use crate::results::ResultSet;
@@ -60,22 +60,9 @@ fn scaled(signal: &str, v: f64) -> f64 {
     }
 }
 
-pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
-    let title = "Frequencies and temperatures during the benchmarks, per board".to_string();
-    let missing = |reason: String| {
-        Ok(Err(Missing {
-            name: "samples",
-            title: title.clone(),
-            reason,
-        }))
-    };
-    let Some(cells) = cells.filter(|_| set.cells_root.is_some()) else {
-        return missing(
-            "it needs the runs' samples.csv files, and this result set has no cells/ folder".into(),
-        );
-    };
-    let limit = crate::results::cells::file_limit(set.scenario_text.as_deref());
-    // Per board (the id's first segment), its runs with samples.
+/// Per board (the id's first segment), its runs with samples, boards by
+/// name and runs by start.
+fn boards(cells: &Cells, limit: u64) -> Vec<(String, Vec<Run>)> {
     let mut boards: Vec<(String, Vec<Run>)> = Vec::new();
     for pos in 0..cells.len() {
         let Some(dir) = cells.log_path(pos).parent() else {
@@ -93,144 +80,214 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
             None => boards.push((board, vec![Run { samples }])),
         }
     }
+    boards.sort_by(|a, b| a.0.cmp(&b.0));
+    boards
+}
+
+/// The two panels of a board: what they show, and the signals' prefixes.
+const PANELS: [(&str, &[&str]); 2] = [
+    ("frequency (MHz)", &["cpu_khz.", "gpu_khz"]),
+    ("temperature (°C)", &["temp_c."]),
+];
+
+/// What the caption says is not drawn: some boards drawn at every n-th
+/// sample, and the lines of panels beyond [`MAX_SERIES`].
+#[derive(Default)]
+struct Cut {
+    thinned: bool,
+    more_series: usize,
+}
+
+/// Per signal, per run, its points from `t0` (every `step`-th sample).
+fn signal_lines(
+    runs: &[Run],
+    signals: &[String],
+    t0: f64,
+    step: usize,
+) -> Vec<Vec<Vec<(f64, f64)>>> {
+    signals
+        .iter()
+        .map(|s| {
+            runs.iter()
+                .map(|r| {
+                    let Some(i) = r.samples.signals.iter().position(|x| x == s) else {
+                        return Vec::new();
+                    };
+                    r.samples
+                        .t_s
+                        .iter()
+                        .zip(&r.samples.values[i])
+                        .step_by(step)
+                        .filter_map(|(t, v)| Some((t - t0, scaled(s, (*v)?))))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A panel's y range: the lines' with some air, and room above them for
+/// the legend of `signals` lines.
+fn y_bounds(lines: &[Vec<Vec<(f64, f64)>>], signals: usize) -> (f64, f64) {
+    let ys = lines.iter().flatten().flatten().map(|p| p.1);
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    if lo.is_finite() {
+        let pad = ((hi - lo) * 0.1).max(1.0);
+        let (lo, hi) = (lo - pad, hi + pad);
+        // Room above the lines for the legend: some 17 px a
+        // line of a plot area some 180 px high.
+        let f = ((signals * 17 + 16) as f64 / 180.0).min(0.6);
+        (lo, hi + (hi - lo) * f / (1.0 - f))
+    } else {
+        (0.0, 1.0)
+    }
+}
+
+/// One panel of a board: the signals of `prefixes` against time, from its
+/// first run's start.
+fn draw_panel(
+    area: &Area,
+    board: &str,
+    (what, prefixes): (&str, &[&str]),
+    runs: &[Run],
+    cut: &mut Cut,
+) -> anyhow::Result<()> {
+    let t0 = runs[0].start();
+    let t1 = runs
+        .iter()
+        .filter_map(|r| r.samples.t_s.last())
+        .fold(t0, |a, b| a.max(*b));
+    let x = 0.0..(t1 - t0).max(0.001) * 1.02;
+    let mut signals = panel_signals(runs, prefixes);
+    cut.more_series += signals.len().saturating_sub(MAX_SERIES);
+    signals.truncate(MAX_SERIES);
+    let total: usize = runs.iter().map(|r| r.samples.t_s.len()).sum();
+    let step = total.div_ceil(MAX_BOARD_POINTS).max(1);
+    cut.thinned |= step > 1;
+    let lines = signal_lines(runs, &signals, t0, step);
+    let (lo, hi) = y_bounds(&lines, signals.len());
+    let mut chart = drawing(
+        ChartBuilder::on(area)
+            .caption(format!("{board}: {what}"), (FONT, 15))
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x, lo..hi),
+    )?;
+    drawing(
+        chart
+            .configure_mesh()
+            .x_desc(format!(
+                "s on the board's clock from its first sample ({t0:.2} s since boot)"
+            ))
+            .y_desc(what)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .max_light_lines(4)
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 12))
+            .draw(),
+    )?;
+    // Each run's start: where one cell's benchmark began.
+    for r in runs.iter().skip(1) {
+        let xs = r.start() - t0;
+        drawing(chart.draw_series(DashedLineSeries::new(
+            [(xs, lo), (xs, hi)],
+            4,
+            4,
+            BLACK.mix(0.35).stroke_width(1),
+        )))?;
+    }
+    draw_signals(&mut chart, &signals, &lines)
+}
+
+/// A panel's lines, one colour and legend entry per signal.
+fn draw_signals<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    signals: &[String],
+    lines: &[Vec<Vec<(f64, f64)>>],
+) -> anyhow::Result<()> {
+    for (i, (s, per_run)) in signals.iter().zip(lines).enumerate() {
+        let c = colour(i);
+        let mut labelled = false;
+        for pts in per_run.iter().filter(|p| !p.is_empty()) {
+            let drawn =
+                drawing(chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))))?;
+            if !labelled {
+                drawn.label(short(s)).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+                });
+                labelled = true;
+            }
+        }
+    }
+    if !signals.is_empty() {
+        legend(chart, SeriesLabelPosition::UpperRight)?;
+    }
+    Ok(())
+}
+
+/// The caption: what is drawn, and what is thinned or left out.
+fn caption(cut: &Cut, more_boards: usize) -> String {
+    let mut caption = "Per board, what its sampler read while each run's benchmark ran: the CPU clusters' and the GPU's current frequency (MHz) and the thermal zones' temperatures (°C), on the board's clock (seconds since it booted: runs of one board line up in the order they ran, and the time between runs is left as it was). A dashed line marks where a run began; a run's line ends where its benchmark ended.".to_string();
+    if cut.thinned {
+        caption.push_str(&format!(
+            " A board with more than {MAX_BOARD_POINTS} samples is drawn at every n-th one."
+        ));
+    }
+    let more_series = cut.more_series;
+    if more_boards > 0 || more_series > 0 {
+        caption.push_str(&format!(
+            " A plot draws at most {MAX_PANELS} boards and {MAX_SERIES} lines per panel: {more_boards} more boards and {more_series} more lines are not drawn."
+        ));
+    }
+    caption
+}
+
+pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
+    let title = "Frequencies and temperatures during the benchmarks, per board".to_string();
+    let missing = |reason: String| {
+        Ok(Err(Missing {
+            name: "samples",
+            title: title.clone(),
+            reason,
+        }))
+    };
+    let Some(cells) = cells.filter(|_| set.cells_root.is_some()) else {
+        return missing(
+            "it needs the runs' samples.csv files, and this result set has no cells/ folder".into(),
+        );
+    };
+    let limit = crate::results::cells::file_limit(set.scenario_text.as_deref());
+    let mut boards = boards(cells, limit);
     if boards.is_empty() {
         return missing("no run of this result set has samples (`sampler: off`, boards with nothing to sample, or runs from before the sampler)".into());
     }
-    boards.sort_by(|a, b| a.0.cmp(&b.0));
     let more_boards = boards.len().saturating_sub(MAX_PANELS);
     boards.truncate(MAX_PANELS);
     for b in &mut boards {
         b.1.sort_by(|x, y| x.start().total_cmp(&y.start()));
     }
-    const PANELS: [(&str, &[&str]); 2] = [
-        ("frequency (MHz)", &["cpu_khz.", "gpu_khz"]),
-        ("temperature (°C)", &["temp_c."]),
-    ];
-    let mut thinned = false;
-    let mut more_series = 0;
+    let mut cut = Cut::default();
     let height = 60 + 520 * boards.len() as u32;
     let text = svg(height, |root| {
         let (head, body) = root.split_vertically(50);
         drawing(head.titled(&title, (FONT, 22)))?;
         let areas = body.split_evenly((boards.len() * PANELS.len(), 1));
         for (b, (board, runs)) in boards.iter().enumerate() {
-            let t0 = runs[0].start();
-            let t1 = runs
-                .iter()
-                .filter_map(|r| r.samples.t_s.last())
-                .fold(t0, |a, b| a.max(*b));
-            let x = 0.0..(t1 - t0).max(0.001) * 1.02;
-            for (p, (what, prefixes)) in PANELS.iter().enumerate() {
+            for (p, panel) in PANELS.iter().enumerate() {
                 let area = &areas[b * PANELS.len() + p];
-                let mut signals = panel_signals(runs, prefixes);
-                more_series += signals.len().saturating_sub(MAX_SERIES);
-                signals.truncate(MAX_SERIES);
-                let total: usize = runs.iter().map(|r| r.samples.t_s.len()).sum();
-                let step = total.div_ceil(MAX_BOARD_POINTS).max(1);
-                thinned |= step > 1;
-                // Per signal, per run, its points (thinned).
-                let lines: Vec<Vec<Vec<(f64, f64)>>> = signals
-                    .iter()
-                    .map(|s| {
-                        runs.iter()
-                            .map(|r| {
-                                let Some(i) = r.samples.signals.iter().position(|x| x == s) else {
-                                    return Vec::new();
-                                };
-                                r.samples
-                                    .t_s
-                                    .iter()
-                                    .zip(&r.samples.values[i])
-                                    .step_by(step)
-                                    .filter_map(|(t, v)| Some((t - t0, scaled(s, (*v)?))))
-                                    .collect()
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let ys = lines.iter().flatten().flatten().map(|p| p.1);
-                let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                    (a.min(v), b.max(v))
-                });
-                let (lo, hi) = if lo.is_finite() {
-                    let pad = ((hi - lo) * 0.1).max(1.0);
-                    let (lo, hi) = (lo - pad, hi + pad);
-                    // Room above the lines for the legend: some 17 px a
-                    // line of a plot area some 180 px high.
-                    let f = ((signals.len() * 17 + 16) as f64 / 180.0).min(0.6);
-                    (lo, hi + (hi - lo) * f / (1.0 - f))
-                } else {
-                    (0.0, 1.0)
-                };
-                let mut chart = drawing(
-                    ChartBuilder::on(area)
-                        .caption(format!("{board}: {what}"), (FONT, 15))
-                        .margin(8)
-                        .x_label_area_size(36)
-                        .y_label_area_size(70)
-                        .build_cartesian_2d(x.clone(), lo..hi),
-                )?;
-                drawing(
-                    chart
-                        .configure_mesh()
-                        .x_desc(format!(
-                            "s on the board's clock from its first sample ({t0:.2} s since boot)"
-                        ))
-                        .y_desc(*what)
-                        .x_label_formatter(&tick)
-                        .y_label_formatter(&tick)
-                        .max_light_lines(4)
-                        .label_style((FONT, 12))
-                        .axis_desc_style((FONT, 12))
-                        .draw(),
-                )?;
-                // Each run's start: where one cell's benchmark began.
-                for r in runs.iter().skip(1) {
-                    let xs = r.start() - t0;
-                    drawing(chart.draw_series(DashedLineSeries::new(
-                        [(xs, lo), (xs, hi)],
-                        4,
-                        4,
-                        BLACK.mix(0.35).stroke_width(1),
-                    )))?;
-                }
-                for (i, (s, per_run)) in signals.iter().zip(&lines).enumerate() {
-                    let c = colour(i);
-                    let mut labelled = false;
-                    for pts in per_run.iter().filter(|p| !p.is_empty()) {
-                        let drawn = drawing(
-                            chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))),
-                        )?;
-                        if !labelled {
-                            drawn.label(short(s)).legend(move |(x, y)| {
-                                PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
-                            });
-                            labelled = true;
-                        }
-                    }
-                }
-                if !signals.is_empty() {
-                    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-                }
+                draw_panel(area, board, *panel, runs, &mut cut)?;
             }
         }
         Ok(())
     })?;
-    let mut caption = "Per board, what its sampler read while each run's benchmark ran: the CPU clusters' and the GPU's current frequency (MHz) and the thermal zones' temperatures (°C), on the board's clock (seconds since it booted: runs of one board line up in the order they ran, and the time between runs is left as it was). A dashed line marks where a run began; a run's line ends where its benchmark ended.".to_string();
-    if thinned {
-        caption.push_str(&format!(
-            " A board with more than {MAX_BOARD_POINTS} samples is drawn at every n-th one."
-        ));
-    }
-    if more_boards > 0 || more_series > 0 {
-        caption.push_str(&format!(
-            " A plot draws at most {MAX_PANELS} boards and {MAX_SERIES} lines per panel: {more_boards} more boards and {more_series} more lines are not drawn."
-        ));
-    }
     Ok(Ok(Plot {
         name: "samples",
         title,
-        caption,
+        caption: caption(&cut, more_boards),
         svg: text,
     }))
 }

@@ -9,7 +9,7 @@
 
 use plotters::prelude::*;
 
-use super::{Drawn, FONT, MAX_POINTS, Missing, Plot, colour, drawing, svg, tick};
+use super::{Area, Drawn, FONT, MAX_POINTS, Missing, Plot, colour, drawing, svg, tick};
 use crate::ingest::digest::Keep;
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
@@ -168,29 +168,14 @@ fn chosen(set: &ResultSet) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
-    let title = "One inference on one time axis: host and device".to_string();
-    let missing = |reason: String| {
-        Ok(Err(Missing {
-            name: "timeline",
-            title: title.clone(),
-            reason,
-        }))
-    };
-    let Some(cells) = cells.filter(|_| set.cells_root.is_some()) else {
-        return missing(
-            "it needs the cells' raw logs, and this result set has no cells/ folder".into(),
-        );
-    };
-    let picks = chosen(set)?;
-    if picks.is_empty() {
-        return missing(
-            "it draws K = 1 against a sweep's K_answer, and the result set has no K sweep".into(),
-        );
-    }
-    // Per pick: its first ok round's log, the median inference.
-    let limit = crate::results::cells::file_limit(set.scenario_text.as_deref());
-    let mut panels: Vec<(String, String, u32, u32, Vec<KernelSpan>)> = Vec::new();
+/// One cell's panel: its id, label, round, inference and kernels.
+type Panel = (String, String, u32, u32, Vec<KernelSpan>);
+
+/// Per pick (id, label): its first ok round's log, the median inference,
+/// when its log has the timeline fields. Also how many kernels are not
+/// drawn.
+fn panels(cells: &Cells, picks: Vec<(String, String)>, limit: u64) -> (Vec<Panel>, usize) {
+    let mut panels: Vec<Panel> = Vec::new();
     let mut cut = 0;
     for (id, label) in picks {
         let Some(pos) = cells.ids.iter().position(|x| **x == *id) else {
@@ -212,6 +197,107 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
             panels.push((id, label, round, iter, spans));
         }
     }
+    (panels, cut)
+}
+
+/// One cell's inference: host lane above, device lane below, on an x axis
+/// of `x_max` ms.
+fn draw_panel(area: &Area, panel: &Panel, x_max: f64) -> anyhow::Result<()> {
+    let (id, label, round, iter, spans) = panel;
+    let mut chart = drawing(
+        ChartBuilder::on(area)
+            .caption(
+                format!("{label}: {id}, round {round}, inference {iter}"),
+                (FONT, 13),
+            )
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max * 1.02, 0.0..2.0),
+    )?;
+    drawing(
+        chart
+            .configure_mesh()
+            .x_desc("ms from the inference's start")
+            .x_label_formatter(&tick)
+            .y_labels(2)
+            .y_label_formatter(&|y| {
+                if *y >= 1.0 {
+                    "host".to_string()
+                } else {
+                    "device".to_string()
+                }
+            })
+            .disable_y_mesh()
+            .max_light_lines(2)
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 12))
+            .draw(),
+    )?;
+    let ms = |us: f64| us / 1000.0;
+    let (prod_c, flush_c, dev_c) = (colour(0), colour(1), colour(2));
+    drawing(chart.draw_series(spans.iter().map(|s| {
+        Rectangle::new(
+            [(ms(s.enq - s.prod), 1.2), (ms(s.enq), 1.8)],
+            prod_c.mix(0.8).filled(),
+        )
+    })))?;
+    drawing(chart.draw_series(spans.iter().filter_map(|s| {
+        s.flush
+            .map(|f| Rectangle::new([(ms(s.enq), 1.15), (ms(s.enq + f), 1.85)], flush_c.filled()))
+    })))?;
+    drawing(chart.draw_series(spans.iter().map(|s| {
+        Rectangle::new(
+            [(ms(s.start), 0.2), (ms(s.end), 0.8)],
+            dev_c.mix(0.85).filled(),
+        )
+    })))?;
+    // A thin outline per kernel, so that neighbours stay apart.
+    drawing(chart.draw_series(spans.iter().map(|s| {
+        Rectangle::new(
+            [(ms(s.start), 0.2), (ms(s.end), 0.8)],
+            WHITE.stroke_width(1),
+        )
+    })))?;
+    Ok(())
+}
+
+/// The caption, with the kernels not drawn (`cut`).
+fn caption(cut: usize) -> String {
+    format!(
+        "One measured inference (the median of the run) of each chosen cell, per load: K = 1 and the sweep's K_answer. Host lane: each kernel's production (T_prod, blue) and the flushes (orange); device lane: each kernel's execution (T_ker, green). A gap in the device lane is T_idle: the device waits for the host (its batch was not flushed yet, or not produced). Times are on the host's clock from the inference's start (an OpenCL device's clock is tied to it at the first kernel).{}",
+        if cut > 0 {
+            format!(
+                " A plot draws at most {MAX_POINTS} kernels of an inference: the first ones are shown, {cut} more are not."
+            )
+        } else {
+            String::new()
+        }
+    )
+}
+
+pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
+    let title = "One inference on one time axis: host and device".to_string();
+    let missing = |reason: String| {
+        Ok(Err(Missing {
+            name: "timeline",
+            title: title.clone(),
+            reason,
+        }))
+    };
+    let Some(cells) = cells.filter(|_| set.cells_root.is_some()) else {
+        return missing(
+            "it needs the cells' raw logs, and this result set has no cells/ folder".into(),
+        );
+    };
+    let picks = chosen(set)?;
+    if picks.is_empty() {
+        return missing(
+            "it draws K = 1 against a sweep's K_answer, and the result set has no K sweep".into(),
+        );
+    }
+    let limit = crate::results::cells::file_limit(set.scenario_text.as_deref());
+    let (panels, cut) = panels(cells, picks, limit);
     if panels.is_empty() {
         return missing("the chosen cells' logs have no timeline fields (a probe from before klo-spec logged them, or a benchmark of your own)".into());
     }
@@ -228,79 +314,15 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
         let (head, body) = root.split_vertically(50);
         drawing(head.titled(&title, (FONT, 22)))?;
         let areas = body.split_evenly((panels.len(), 1));
-        for (area, (id, label, round, iter, spans)) in areas.iter().zip(&panels) {
-            let mut chart = drawing(
-                ChartBuilder::on(area)
-                    .caption(
-                        format!("{label}: {id}, round {round}, inference {iter}"),
-                        (FONT, 13),
-                    )
-                    .margin(8)
-                    .x_label_area_size(30)
-                    .y_label_area_size(70)
-                    .build_cartesian_2d(0.0..x_max * 1.02, 0.0..2.0),
-            )?;
-            drawing(
-                chart
-                    .configure_mesh()
-                    .x_desc("ms from the inference's start")
-                    .x_label_formatter(&tick)
-                    .y_labels(2)
-                    .y_label_formatter(&|y| {
-                        if *y >= 1.0 {
-                            "host".to_string()
-                        } else {
-                            "device".to_string()
-                        }
-                    })
-                    .disable_y_mesh()
-                    .max_light_lines(2)
-                    .label_style((FONT, 12))
-                    .axis_desc_style((FONT, 12))
-                    .draw(),
-            )?;
-            let ms = |us: f64| us / 1000.0;
-            let (prod_c, flush_c, dev_c) = (colour(0), colour(1), colour(2));
-            drawing(chart.draw_series(spans.iter().map(|s| {
-                Rectangle::new(
-                    [(ms(s.enq - s.prod), 1.2), (ms(s.enq), 1.8)],
-                    prod_c.mix(0.8).filled(),
-                )
-            })))?;
-            drawing(chart.draw_series(spans.iter().filter_map(|s| {
-                s.flush.map(|f| {
-                    Rectangle::new([(ms(s.enq), 1.15), (ms(s.enq + f), 1.85)], flush_c.filled())
-                })
-            })))?;
-            drawing(chart.draw_series(spans.iter().map(|s| {
-                Rectangle::new(
-                    [(ms(s.start), 0.2), (ms(s.end), 0.8)],
-                    dev_c.mix(0.85).filled(),
-                )
-            })))?;
-            // A thin outline per kernel, so that neighbours stay apart.
-            drawing(chart.draw_series(spans.iter().map(|s| {
-                Rectangle::new(
-                    [(ms(s.start), 0.2), (ms(s.end), 0.8)],
-                    WHITE.stroke_width(1),
-                )
-            })))?;
+        for (area, panel) in areas.iter().zip(&panels) {
+            draw_panel(area, panel, x_max)?;
         }
         Ok(())
     })?;
     Ok(Ok(Plot {
         name: "timeline",
         title,
-        caption: format!(
-            "One measured inference (the median of the run) of each chosen cell, per load: K = 1 and the sweep's K_answer. Host lane: each kernel's production (T_prod, blue) and the flushes (orange); device lane: each kernel's execution (T_ker, green). A gap in the device lane is T_idle: the device waits for the host (its batch was not flushed yet, or not produced). Times are on the host's clock from the inference's start (an OpenCL device's clock is tied to it at the first kernel).{}",
-            if cut > 0 {
-                format!(
-                    " A plot draws at most {MAX_POINTS} kernels of an inference: the first ones are shown, {cut} more are not."
-                )
-            } else {
-                String::new()
-            }
-        ),
+        caption: caption(cut),
         svg: text,
     }))
 }

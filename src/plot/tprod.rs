@@ -7,15 +7,16 @@
 //! whiskers sit at the 1.5 IQR fences even where no value lies: a Tukey
 //! whisker ends at the last value inside the fence.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{
-    Drawn, FONT, MAX_BOX_SAMPLE, MAX_BOXES, Missing, Plot, colour, condition_name, drawing,
+    Drawn, FONT, MAX_BOX_SAMPLE, MAX_BOXES, Missing, Plot, colour, condition_name, drawing, finite,
     ok_rows, svg, tick, varying,
 };
 use crate::ingest::digest::{Keep, SAMPLE_MAX};
-use crate::results::ResultSet;
 use crate::results::cells::Cells;
+use crate::rows::SummaryRow;
 
 /// Tukey's box of one sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,19 +150,14 @@ struct Group {
 /// [`MAX_BOXES`]): every measured kernel's T_prod from the raw cells when
 /// the set has them, else each ok cell's mean. Also how many conditions
 /// are not drawn, and whether the values are per kernel.
-fn groups(set: &ResultSet, cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
-    let axes = varying(set, &["load", "cpu_freq", "gpu_freq"]);
-    let ok = ok_rows(set);
-    let mut is_ok = vec![false; set.summary.rows.len()];
-    for &r in &ok {
-        is_ok[r] = true;
-    }
+fn groups(summary: &[SummaryRow], cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
+    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq"]);
     // Conditions in first-seen order, at most MAX_BOXES of them.
     let mut groups: Vec<Group> = Vec::new();
     let mut index: std::collections::HashMap<String, Option<usize>> =
         std::collections::HashMap::new();
-    let mut group_of = |groups: &mut Vec<Group>, row: usize| -> Option<usize> {
-        let name = condition_name(set, row, &axes);
+    let mut group_of = |groups: &mut Vec<Group>, row: &SummaryRow| -> Option<usize> {
+        let name = condition_name(row, &axes);
         *index.entry(name.clone()).or_insert_with(|| {
             (groups.len() < MAX_BOXES).then(|| {
                 groups.push(Group {
@@ -176,12 +172,14 @@ fn groups(set: &ResultSet, cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
     };
     let per_kernel = cells.is_some_and(|c| !c.is_empty());
     if let Some(c) = cells.filter(|_| per_kernel) {
-        let positions: Vec<usize> = (0..c.len()).filter(|&p| is_ok[c.rows[p]]).collect();
+        let positions: Vec<usize> = (0..c.len())
+            .filter(|&p| summary[c.rows[p]].is_ok())
+            .collect();
         let keep = Keep {
             t_prod_sample: true,
         };
         c.each_digest(&positions, keep, |p, d| {
-            let (Ok(d), Some(g)) = (d, group_of(&mut groups, c.rows[p])) else {
+            let (Ok(d), Some(g)) = (d, group_of(&mut groups, &summary[c.rows[p]])) else {
                 return;
             };
             let g = &mut groups[g];
@@ -193,8 +191,8 @@ fn groups(set: &ResultSet, cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
             g.zeros += d.t_prod_zeros;
         });
     } else {
-        for &row in &ok {
-            if let Some(v) = set.summary_number(row, "t_prod_mean_us")
+        for row in ok_rows(summary) {
+            if let Some(v) = finite(row.t_prod_mean_us)
                 && let Some(g) = group_of(&mut groups, row)
             {
                 let g = &mut groups[g];
@@ -211,14 +209,15 @@ fn groups(set: &ResultSet, cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
     (groups, not_drawn, per_kernel)
 }
 
-pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
-    let title = "T_prod distribution per load and frequency".to_string();
-    let (groups, not_drawn, per_kernel) = groups(set, cells);
+/// The boxes of the groups that have values (n: every value offered);
+/// also how many values of 0 µs are left out, and whether a box is drawn
+/// from a sample.
+fn boxes(groups: Vec<Group>) -> (Vec<(String, TukeyBox)>, u64, bool) {
     // The log axis has no room for zero: a T_prod of 0 µs (a clock's
     // resolution) is left out and counted in the caption.
     let dropped: u64 = groups.iter().map(|g| g.zeros).sum();
     let sampled = groups.iter().any(|g| (g.sample.heap.len() as u64) < g.n);
-    let boxes: Vec<(String, TukeyBox)> = groups
+    let boxes = groups
         .into_iter()
         .filter_map(|g| {
             let n = g.n;
@@ -228,24 +227,15 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
             })
         })
         .collect();
-    if boxes.is_empty() {
-        return Ok(Err(Missing {
-            name: "tprod",
-            title,
-            reason: "no ok cell has a T_prod value".into(),
-        }));
-    }
-    let (unit, what) = if per_kernel {
-        (
-            "T_prod per kernel (µs)",
-            "every measured kernel's T_prod (the warm-up inference and each inference's first kernel excluded)",
-        )
-    } else {
-        (
-            "mean T_prod per cell (µs)",
-            "each ok cell's mean T_prod from summary.csv (the raw cells, for per-kernel values, are not here)",
-        )
-    };
+    (boxes, dropped, sampled)
+}
+
+/// The chart of the T_prod plot: conditions along x, a log y axis.
+type LogChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
+/// The plot's SVG: one box per condition, on a log axis of `unit`.
+fn draw(title: &str, boxes: &[(String, TukeyBox)], unit: &str) -> anyhow::Result<String> {
     let labels: Vec<String> = boxes
         .iter()
         .map(|(name, b)| format!("{name} (n = {})", b.n))
@@ -260,11 +250,11 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
                 .chain(b.outliers.iter().copied())
         })
         .fold((f64::INFINITY, 0.0f64), |(a, z), v| (a.min(v), z.max(v)));
-    let text = svg(460, |root| {
+    svg(460, |root| {
         let n = boxes.len();
         let mut chart = drawing(
             ChartBuilder::on(root)
-                .caption(&title, (FONT, 22))
+                .caption(title, (FONT, 22))
                 .margin(12)
                 .x_label_area_size(48)
                 .y_label_area_size(72)
@@ -284,40 +274,71 @@ pub(super) fn plot(set: &ResultSet, cells: Option<&Cells>) -> Drawn {
                 .draw(),
         )?;
         for (i, (_, b)) in boxes.iter().enumerate() {
-            let c = colour(i);
-            let x = i as f64;
-            let w = 0.3;
-            drawing(chart.draw_series([
-                Rectangle::new([(x - w, b.q1), (x + w, b.q3)], c.mix(0.25).filled()),
-                Rectangle::new([(x - w, b.q1), (x + w, b.q3)], c.stroke_width(2)),
-            ]))?;
-            drawing(chart.draw_series([
-                PathElement::new(
-                    vec![(x - w, b.median), (x + w, b.median)],
-                    c.stroke_width(3),
-                ),
-                PathElement::new(vec![(x, b.q3), (x, b.high)], c.stroke_width(1)),
-                PathElement::new(vec![(x, b.q1), (x, b.low)], c.stroke_width(1)),
-                PathElement::new(
-                    vec![(x - w / 2.0, b.high), (x + w / 2.0, b.high)],
-                    c.stroke_width(1),
-                ),
-                PathElement::new(
-                    vec![(x - w / 2.0, b.low), (x + w / 2.0, b.low)],
-                    c.stroke_width(1),
-                ),
-            ]))?;
-            drawing(
-                chart.draw_series(
-                    b.outliers
-                        .iter()
-                        .map(|v| Circle::new((x, *v), 2, c.mix(0.5).filled())),
-                ),
-            )?;
-            drawing(chart.draw_series([Cross::new((x, b.mean), 5, BLACK.stroke_width(2))]))?;
+            draw_box(&mut chart, i, b)?;
         }
         Ok(())
-    })?;
+    })
+}
+
+/// Box `i`: quartiles, median, whiskers, outliers and the mean's cross.
+fn draw_box(chart: &mut LogChart, i: usize, b: &TukeyBox) -> anyhow::Result<()> {
+    let c = colour(i);
+    let x = i as f64;
+    let w = 0.3;
+    drawing(chart.draw_series([
+        Rectangle::new([(x - w, b.q1), (x + w, b.q3)], c.mix(0.25).filled()),
+        Rectangle::new([(x - w, b.q1), (x + w, b.q3)], c.stroke_width(2)),
+    ]))?;
+    drawing(chart.draw_series([
+        PathElement::new(
+            vec![(x - w, b.median), (x + w, b.median)],
+            c.stroke_width(3),
+        ),
+        PathElement::new(vec![(x, b.q3), (x, b.high)], c.stroke_width(1)),
+        PathElement::new(vec![(x, b.q1), (x, b.low)], c.stroke_width(1)),
+        PathElement::new(
+            vec![(x - w / 2.0, b.high), (x + w / 2.0, b.high)],
+            c.stroke_width(1),
+        ),
+        PathElement::new(
+            vec![(x - w / 2.0, b.low), (x + w / 2.0, b.low)],
+            c.stroke_width(1),
+        ),
+    ]))?;
+    drawing(
+        chart.draw_series(
+            b.outliers
+                .iter()
+                .map(|v| Circle::new((x, *v), 2, c.mix(0.5).filled())),
+        ),
+    )?;
+    drawing(chart.draw_series([Cross::new((x, b.mean), 5, BLACK.stroke_width(2))]))?;
+    Ok(())
+}
+
+pub(super) fn plot(summary: &[SummaryRow], cells: Option<&Cells>) -> Drawn {
+    let title = "T_prod distribution per load and frequency".to_string();
+    let (groups, not_drawn, per_kernel) = groups(summary, cells);
+    let (boxes, dropped, sampled) = boxes(groups);
+    if boxes.is_empty() {
+        return Ok(Err(Missing {
+            name: "tprod",
+            title,
+            reason: "no ok cell has a T_prod value".into(),
+        }));
+    }
+    let (unit, what) = if per_kernel {
+        (
+            "T_prod per kernel (µs)",
+            "every measured kernel's T_prod (the warm-up inference and each inference's first kernel excluded)",
+        )
+    } else {
+        (
+            "mean T_prod per cell (µs)",
+            "each ok cell's mean T_prod from summary.csv (the raw cells, for per-kernel values, are not here)",
+        )
+    };
+    let text = draw(&title, &boxes, unit)?;
     Ok(Ok(Plot {
         name: "tprod",
         title,

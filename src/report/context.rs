@@ -12,7 +12,7 @@ use crate::output::Table;
 use crate::plot::{Missing, Plot};
 use crate::results::ResultSet;
 use crate::results::cells::Cells;
-use crate::rows::{CheckTotal, Verdict};
+use crate::rows::{CheckTotal, KstrategyRow, SummaryRow, Verdict};
 
 /// Summary columns the report shows (summary.csv has them all).
 const SUMMARY_COLUMNS: [&str; 16] = [
@@ -135,22 +135,74 @@ fn fact(name: &str, value: impl Into<String>) -> Fact {
     }
 }
 
-/// Distinct non-empty values of a column, joined ("" without the column).
-fn distinct_values(t: &Table, column: &str) -> String {
-    let Some(c) = t.column(column) else {
-        return String::new();
-    };
+/// Distinct non-empty values of a field over rows, in first-seen order,
+/// joined ("" when every row's is empty).
+fn distinct_values<'a, T: 'a>(
+    rows: impl IntoIterator<Item = &'a T>,
+    field: impl Fn(&'a T) -> &'a str,
+) -> String {
     let mut set = std::collections::HashSet::new();
     let mut seen: Vec<&str> = Vec::new();
-    for r in &t.rows {
-        if !r[c].is_empty() && set.insert(r[c].as_str()) {
-            seen.push(&r[c]);
+    for r in rows {
+        let v = field(r);
+        if !v.is_empty() && set.insert(v) {
+            seen.push(v);
         }
     }
     seen.join(", ")
 }
 
-fn provenance(set: &ResultSet, cells: Option<&Cells>) -> Vec<Fact> {
+/// The CPU and GPU frequencies asked and as read back on the board
+/// (summary.csv's `cpu_khz` and `gpu_khz`, where the klo-spec that ran
+/// wrote them).
+fn frequencies(summary: &[SummaryRow]) -> Vec<Fact> {
+    type Field = fn(&SummaryRow) -> &str;
+    let frequencies: [(&str, Field, Field); 2] = [
+        ("CPU frequency", |r| &r.cpu_freq, |r| &r.cpu_khz),
+        ("GPU frequency", |r| &r.gpu_freq, |r| &r.gpu_khz),
+    ];
+    frequencies
+        .into_iter()
+        .map(|(name, asked, read)| {
+            let back = distinct_values(summary, read);
+            fact(
+                name,
+                format!(
+                    "asked: {}; read back (kHz): {}",
+                    distinct_values(summary, asked),
+                    if back.is_empty() {
+                        "not recorded in this result set"
+                    } else {
+                        &back
+                    }
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The LUTs the cells looked K up in (summary.csv's, else kstrategy.csv's).
+fn lut(summary: &[SummaryRow], kstrategy: &[KstrategyRow]) -> Fact {
+    let mut luts = distinct_values(summary, |r| &r.lut);
+    if luts.is_empty() {
+        luts = distinct_values(kstrategy, |r| &r.lut);
+    }
+    fact(
+        "LUT",
+        if luts.is_empty() {
+            "none: no cell of this result set looks K up in a LUT".to_string()
+        } else {
+            format!("sha256 {luts}")
+        },
+    )
+}
+
+fn provenance(
+    set: &ResultSet,
+    summary: &[SummaryRow],
+    kstrategy: &[KstrategyRow],
+    cells: Option<&Cells>,
+) -> Vec<Fact> {
     let mut out = Vec::new();
     let meta = set.meta.clone().unwrap_or_default();
     out.push(fact("result set", set.label.clone()));
@@ -168,44 +220,14 @@ fn provenance(set: &ResultSet, cells: Option<&Cells>) -> Vec<Fact> {
             format!("{identity}; cores {cores}"),
         ));
     }
-    out.push(fact("devices", distinct_values(&set.summary, "device")));
+    out.push(fact("devices", distinct_values(summary, |r| &r.device)));
     if let Some(c) = cells {
         for (k, v) in c.device_info() {
             out.push(fact(&format!("device {k}"), v));
         }
     }
-    // Frequencies as read back on the board (summary.csv's `cpu_khz` and
-    // `gpu_khz`, where the klo-spec that ran wrote them).
-    for (name, asked, read) in [
-        ("CPU frequency", "cpu_freq", "cpu_khz"),
-        ("GPU frequency", "gpu_freq", "gpu_khz"),
-    ] {
-        let back = distinct_values(&set.summary, read);
-        out.push(fact(
-            name,
-            format!(
-                "asked: {}; read back (kHz): {}",
-                distinct_values(&set.summary, asked),
-                if back.is_empty() {
-                    "not recorded in this result set"
-                } else {
-                    &back
-                }
-            ),
-        ));
-    }
-    let mut luts = distinct_values(&set.summary, "lut");
-    if luts.is_empty() {
-        luts = distinct_values(&set.kstrategy, "lut");
-    }
-    out.push(fact(
-        "LUT",
-        if luts.is_empty() {
-            "none: no cell of this result set looks K up in a LUT".to_string()
-        } else {
-            format!("sha256 {luts}")
-        },
-    ));
+    out.extend(frequencies(summary));
+    out.push(lut(summary, kstrategy));
     if let Some(v) = meta.klo_spec.version {
         out.push(fact("klo-spec (run)", v));
     }
@@ -284,6 +306,7 @@ pub fn build(
 ) -> Result<Context> {
     let summary = set.summary_rows()?;
     let checklist = set.checklist_rows()?;
+    let kstrategy = set.kstrategy_rows()?;
     let scenario: Option<serde_yaml::Value> = set
         .scenario_text
         .as_deref()
@@ -334,7 +357,7 @@ pub fn build(
                 reason: m.reason.clone(),
             })
             .collect(),
-        provenance: provenance(set, cells),
+        provenance: provenance(set, &summary, &kstrategy, cells),
         scenario: set.scenario_text.clone().unwrap_or_default(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     })
