@@ -109,83 +109,102 @@ fn bench_script(
         files.push(("lut.csv".to_string(), lut.clone().into_bytes(), DATA));
     }
     let script = match &s.benchmark {
-        Benchmark::Probe(p) => {
-            let p =
-                &crate::calibrate::probe_for(p, r.regimes, &cell.coord.board, &cell.coord.network);
-            let kernels = networks::kernels(&cell.coord.network, p.ker_scale, p.prod_scale)
-                .context("unknown network profile")?;
-            files.push(("kernels.txt".to_string(), kernels.into_bytes(), DATA));
-            let submit = match p.submit {
-                Submit::Native => "native",
-                Submit::Deferred => "deferred",
-            };
-            let device = match p.device {
-                crate::scenario::raw::Device::Auto => "auto",
-                crate::scenario::raw::Device::Opencl => "opencl",
-                crate::scenario::raw::Device::Thread => "thread",
-            };
-            let mut argv: Vec<String> = vec![
-                r.helpers.probe.clone(),
-                "-f".into(),
-                "kernels.txt".into(),
-                "-n".into(),
-                cell.coord.network.clone(),
-                "-i".into(),
-                cell.iterations.to_string(),
-                "-k".into(),
-                choice.k.max(1).to_string(),
-                "-s".into(),
-                submit.into(),
-                "-d".into(),
-                device.into(),
-                "-g".into(),
-                p.global_size.to_string(),
-                "-F".into(),
-                p.flush_units.to_string(),
-                "-U".into(),
-                p.submit_us.to_string(),
-            ];
-            if let Some(pl) = p.platform {
-                argv.extend(["-P".to_string(), pl.to_string()]);
-            }
-            if choice.schedule.is_some() {
-                argv.extend(["-S".to_string(), "schedule.txt".to_string()]);
-            }
-            if choice.lut_text.is_some() {
-                argv.extend(["-L".to_string(), "lut.csv".to_string()]);
-            }
-            let quoted: Vec<String> = argv.iter().map(|a| shell_quote(a).into_owned()).collect();
-            format!(
-                "#!/bin/sh\n# klo-probe for {}\nexec {}\n",
-                cell.id,
-                quoted.join(" ")
-            )
-        }
-        Benchmark::Command(c) => {
-            let push_dir = format!("{cell_dir}/push");
-            for f in &s.push {
-                let (bytes, _) =
-                    crate::untrusted::read_input(&f.source, crate::untrusted::PUSH_MAX)
-                        .with_context(|| format!("cannot read {}", f.source.display()))?;
-                // What the cell's hash covers is what is sent.
-                if crate::digest::hex_sha256(&bytes) != f.sha256 {
-                    anyhow::bail!(
-                        "{} changed since the scenario was read: run again",
-                        f.source.display()
-                    );
-                }
-                files.push((format!("push/{}", f.name), bytes, f.mode));
-            }
-            let command = render_str(&c.run, command_context(cell, choice, cell_dir))
-                .with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
-            let dir = shell_quote(&push_dir);
-            format!(
-                "#!/bin/sh\n# benchmark command for {}\ncd {dir} 2>/dev/null || {{ mkdir -p {dir} && cd {dir}; }} || exit 97\n{command}\n",
-                cell.id
-            )
-        }
+        Benchmark::Probe(p) => probe_script(r, cell, choice, p, &mut files)?,
+        Benchmark::Command(c) => command_script(r, cell, choice, c, cell_dir, &mut files)?,
     };
     Ok((script, files))
+}
+
+/// klo-probe's command line for the cell; its kernel list goes to `files`.
+fn probe_script(
+    r: &BoardRun,
+    cell: &Cell,
+    choice: &Choice,
+    p: &crate::scenario::raw::ProbeSpec,
+    files: &mut Vec<JobFile>,
+) -> Result<String> {
+    let p = &crate::calibrate::probe_for(p, r.regimes, &cell.coord.board, &cell.coord.network);
+    let kernels = networks::kernels(&cell.coord.network, p.ker_scale, p.prod_scale)
+        .context("unknown network profile")?;
+    files.push(("kernels.txt".to_string(), kernels.into_bytes(), DATA));
+    let submit = match p.submit {
+        Submit::Native => "native",
+        Submit::Deferred => "deferred",
+    };
+    let device = match p.device {
+        crate::scenario::raw::Device::Auto => "auto",
+        crate::scenario::raw::Device::Opencl => "opencl",
+        crate::scenario::raw::Device::Thread => "thread",
+    };
+    let mut argv: Vec<String> = vec![
+        r.helpers.probe.clone(),
+        "-f".into(),
+        "kernels.txt".into(),
+        "-n".into(),
+        cell.coord.network.clone(),
+        "-i".into(),
+        cell.iterations.to_string(),
+        "-k".into(),
+        choice.k.max(1).to_string(),
+        "-s".into(),
+        submit.into(),
+        "-d".into(),
+        device.into(),
+        "-g".into(),
+        p.global_size.to_string(),
+        "-F".into(),
+        p.flush_units.to_string(),
+        "-U".into(),
+        p.submit_us.to_string(),
+    ];
+    if let Some(pl) = p.platform {
+        argv.extend(["-P".to_string(), pl.to_string()]);
+    }
+    if choice.schedule.is_some() {
+        argv.extend(["-S".to_string(), "schedule.txt".to_string()]);
+    }
+    if choice.lut_text.is_some() {
+        argv.extend(["-L".to_string(), "lut.csv".to_string()]);
+    }
+    let quoted: Vec<String> = argv.iter().map(|a| shell_quote(a).into_owned()).collect();
+    Ok(format!(
+        "#!/bin/sh\n# klo-probe for {}\nexec {}\n",
+        cell.id,
+        quoted.join(" ")
+    ))
+}
+
+/// The scenario's command, rendered for the cell; its `push` files go to
+/// `files`.
+fn command_script(
+    r: &BoardRun,
+    cell: &Cell,
+    choice: &Choice,
+    c: &crate::scenario::raw::CommandSpec,
+    cell_dir: &str,
+    files: &mut Vec<JobFile>,
+) -> Result<String> {
+    let s = r.scenario;
+    let push_dir = format!("{cell_dir}/push");
+    for f in &s.push {
+        let (bytes, _) = crate::untrusted::read_input(&f.source, crate::untrusted::PUSH_MAX)
+            .with_context(|| format!("cannot read {}", f.source.display()))?;
+        // What the cell's hash covers is what is sent.
+        if crate::digest::hex_sha256(&bytes) != f.sha256 {
+            anyhow::bail!(
+                "{} changed since the scenario was read: run again",
+                f.source.display()
+            );
+        }
+        files.push((format!("push/{}", f.name), bytes, f.mode));
+    }
+    let command = render_str(&c.run, command_context(cell, choice, cell_dir))
+        .with_context(|| format!("rendering the benchmark command of {}", cell.id))?;
+    let dir = shell_quote(&push_dir);
+    Ok(format!(
+        "#!/bin/sh\n# benchmark command for {}\ncd {dir} 2>/dev/null || {{ mkdir -p {dir} && cd {dir}; }} || exit 97\n{command}\n",
+        cell.id
+    ))
 }
 
 /// The variables of a command benchmark's `run` template for one cell

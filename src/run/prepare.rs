@@ -82,9 +82,101 @@ pub fn prepare_calibrating(
     cancel: Option<&crate::board::Cancel>,
 ) -> Result<Prepared> {
     let cells = matrix::expand(&scenario)?;
+    let inventory = inventory::for_scenario(boards_file, &scenario.file)?;
+    let mut problems = check_names(&scenario, &cells, &inventory);
+    if !problems.is_empty() {
+        return Err(InputError {
+            diagnostics: problems,
+        }
+        .into());
+    }
+
+    let templates = Templates::load(templates_dir)?;
+    let Connected {
+        boards,
+        topologies,
+        cores,
+        identities,
+    } = connect_boards(&scenario, &inventory, &templates)?;
+
+    // What the boards cannot do is bad input too: say so before running.
+    let mut check = BoardCheck {
+        scenario: &scenario,
+        reported: HashSet::new(),
+        problems: &mut problems,
+        notes: std::collections::BTreeSet::new(),
+    };
+    check.zone_globs(&boards, &topologies);
+    let plans: Vec<FreqPlan> = cells
+        .iter()
+        .map(|cell| {
+            let c = &cell.coord;
+            let plan = check.plan(c, &topologies[&c.board]);
+            check.load_cores(c, &cores[&c.board]);
+            plan
+        })
+        .collect();
+    let mut notes = check.notes;
+    check_command_template(&scenario, &cells, &mut problems);
+    if !problems.is_empty() {
+        return Err(InputError {
+            diagnostics: problems,
+        }
+        .into());
+    }
+
+    let resolved = super::calibrate::resolve(
+        &scenario,
+        &identities,
+        inventory.file.as_deref(),
+        templates_dir,
+        cancel,
+    )?;
+    notes.extend(resolved.notes.iter().cloned());
+    let regimes = resolved.regimes.clone();
+    let luts = check_luts(&scenario, &cells, &identities, &resolved, &mut problems);
+    if !problems.is_empty() {
+        return Err(InputError {
+            diagnostics: problems,
+        }
+        .into());
+    }
+    let mut cells = cells;
+    assign_hashes(
+        &scenario,
+        &mut cells,
+        &plans,
+        &identities,
+        &templates,
+        &regimes,
+        &luts,
+    );
+    Ok(Prepared {
+        scenario,
+        cells,
+        plans,
+        inventory,
+        boards,
+        topologies,
+        cores,
+        identities,
+        templates,
+        luts,
+        notes: notes.into_iter().collect(),
+        regimes,
+    })
+}
+
+/// Checks that every check compares something and every board is in the
+/// inventory.
+fn check_names(
+    scenario: &Scenario,
+    cells: &[matrix::Cell],
+    inventory: &inventory::Inventory,
+) -> Vec<Diagnostic> {
     let mut problems: Vec<Diagnostic> = Vec::new();
     for check in &scenario.checks {
-        if let Err(e) = matrix::groups::check_pairs(check, &cells) {
+        if let Err(e) = matrix::groups::check_pairs(check, cells) {
             problems.push(
                 scenario
                     .diag(&check.path, format!("check `{}`: {}", check.id, e.message))
@@ -92,7 +184,6 @@ pub fn prepare_calibrating(
             );
         }
     }
-    let inventory = inventory::for_scenario(boards_file, &scenario.file)?;
     for (i, name) in scenario.boards.iter().enumerate() {
         if inventory.get(name).is_none() {
             let names = inventory.names();
@@ -110,24 +201,32 @@ pub fn prepare_calibrating(
             );
         }
     }
-    if !problems.is_empty() {
-        return Err(InputError {
-            diagnostics: problems,
-        }
-        .into());
-    }
+    problems
+}
 
-    let templates = Templates::load(templates_dir)?;
+/// The scenario's boards, reached once, with what planning needs of each.
+struct Connected {
+    boards: BTreeMap<String, Box<dyn Transport>>,
+    topologies: BTreeMap<String, Topology>,
+    cores: BTreeMap<String, Vec<u32>>,
+    identities: BTreeMap<String, String>,
+}
+
+fn connect_boards(
+    scenario: &Scenario,
+    inventory: &inventory::Inventory,
+    templates: &Templates,
+) -> Result<Connected> {
     let mut boards: BTreeMap<String, Box<dyn Transport>> = BTreeMap::new();
     let (mut topologies, mut cores, mut identities) =
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for name in &scenario.boards {
-        let b = board::connect(inventory.get(name).expect("checked above"), &templates)?;
+        let b = board::connect(inventory.get(name).expect("checked above"), templates)?;
         let topo = board::topology(
             b.as_ref(),
-            &templates,
+            templates,
             false,
-            board::saved_topology(&inventory, name).as_deref(),
+            board::saved_topology(inventory, name).as_deref(),
         )
         .map_err(|e| {
             if e.is::<board::Unreachable>() {
@@ -151,63 +250,96 @@ pub fn prepare_calibrating(
         boards.insert(name.clone(), b);
     }
 
-    // What the boards cannot do is bad input too: say so before running.
-    let mut reported = HashSet::new();
-    // A zone glob (the thermal gate's, the sampler's) must match a zone on
-    // every board.
-    let zone_globs = [
-        scenario.thermal.as_ref().map(|t| {
-            (
-                "thermal.zones",
-                t.zones.as_str(),
-                &t.matcher,
-                "leave `thermal` out for this board",
-            )
-        }),
-        scenario
-            .sampler
-            .as_ref()
-            .and_then(|s| s.zones.as_ref())
-            .map(|(glob, m)| {
-                (
-                    "sampler.zones",
-                    glob.as_str(),
-                    m,
-                    "leave `zones` out (the sampler then reads frequencies only on this board)",
-                )
-            }),
-    ];
-    for (path, glob, matcher, without) in zone_globs.into_iter().flatten() {
-        for name in &scenario.boards {
-            let topo = &topologies[name];
-            if !topo.zones_matching(matcher).is_empty() {
-                continue;
-            }
-            let sysfs = boards[name].config().sysfs_root.display().to_string();
-            let hint = if topo.thermal.is_empty() {
-                format!("it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): {without}")
-            } else {
-                let types: Vec<&str> = topo.thermal.iter().map(|z| z.kind.as_str()).collect();
-                format!(
-                    "its zones' types: {} (`klo-spec board probe {name}` lists them)",
-                    types.join(", ")
-                )
-            };
-            problems.push(
-                scenario
-                    .diag(
-                        path,
-                        format!("board `{name}` has no thermal zone whose type matches `{glob}`"),
-                    )
-                    .with_hint(hint),
-            );
+    Ok(Connected {
+        boards,
+        topologies,
+        cores,
+        identities,
+    })
+}
+
+/// What the boards cannot do, found cell by cell: each problem reported
+/// once, located in the scenario; notes on what is left as it is.
+struct BoardCheck<'a> {
+    scenario: &'a Scenario,
+    reported: HashSet<(String, String)>,
+    problems: &'a mut Vec<Diagnostic>,
+    notes: std::collections::BTreeSet<String>,
+}
+
+impl BoardCheck<'_> {
+    fn problem(&mut self, path: String, e: freqplan::PlanError) {
+        if self.reported.insert((path.clone(), e.message.clone())) {
+            self.problems
+                .push(self.scenario.diag(&path, e.message).with_hint(e.hint));
         }
     }
-    let mut notes = std::collections::BTreeSet::new();
-    let mut plans = Vec::with_capacity(cells.len());
-    for cell in &cells {
-        let c = &cell.coord;
-        let topo = &topologies[&c.board];
+
+    /// A zone glob (the thermal gate's, the sampler's) must match a zone on
+    /// every board.
+    fn zone_globs(
+        &mut self,
+        boards: &BTreeMap<String, Box<dyn Transport>>,
+        topologies: &BTreeMap<String, Topology>,
+    ) {
+        let (scenario, problems) = (self.scenario, &mut *self.problems);
+        let zone_globs = [
+            scenario.thermal.as_ref().map(|t| {
+                (
+                    "thermal.zones",
+                    t.zones.as_str(),
+                    &t.matcher,
+                    "leave `thermal` out for this board",
+                )
+            }),
+            scenario
+                .sampler
+                .as_ref()
+                .and_then(|s| s.zones.as_ref())
+                .map(|(glob, m)| {
+                    (
+                        "sampler.zones",
+                        glob.as_str(),
+                        m,
+                        "leave `zones` out (the sampler then reads frequencies only on this board)",
+                    )
+                }),
+        ];
+        for (path, glob, matcher, without) in zone_globs.into_iter().flatten() {
+            for name in &scenario.boards {
+                let topo = &topologies[name];
+                if !topo.zones_matching(matcher).is_empty() {
+                    continue;
+                }
+                let sysfs = boards[name].config().sysfs_root.display().to_string();
+                let hint = if topo.thermal.is_empty() {
+                    format!(
+                        "it has no thermal zones ({sysfs}/class/thermal/thermal_zone*): {without}"
+                    )
+                } else {
+                    let types: Vec<&str> = topo.thermal.iter().map(|z| z.kind.as_str()).collect();
+                    format!(
+                        "its zones' types: {} (`klo-spec board probe {name}` lists them)",
+                        types.join(", ")
+                    )
+                };
+                problems.push(
+                    scenario
+                        .diag(
+                            path,
+                            format!(
+                                "board `{name}` has no thermal zone whose type matches `{glob}`"
+                            ),
+                        )
+                        .with_hint(hint),
+                );
+            }
+        }
+    }
+
+    /// The frequencies and knobs cell `c` pins on its board.
+    fn plan(&mut self, c: &crate::matrix::coord::Coord, topo: &Topology) -> FreqPlan {
+        let scenario = self.scenario;
         let mut plan = FreqPlan::default();
         // A frequency the board has no means to set is refused, unless the
         // scenario says to leave it at the current setting (`left`).
@@ -219,20 +351,14 @@ pub fn prepare_calibrating(
             Err(e) if leave(&e) => {
                 plan.left
                     .push(format!("cpu_freq {}: {}", c.cpu_freq, e.message));
-                notes.insert(format!(
+                self.notes.insert(format!(
                     "cpu_freq {} left at the current setting: {}",
                     c.cpu_freq, e.message
                 ));
             }
             Err(e) => {
-                let path = value_path(
-                    &scenario,
-                    Axis::CpuFreq,
-                    &AxisValue::Cpu(c.cpu_freq.clone()),
-                );
-                if reported.insert((path.clone(), e.message.clone())) {
-                    problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
-                }
+                let path = value_path(scenario, Axis::CpuFreq, &AxisValue::Cpu(c.cpu_freq.clone()));
+                self.problem(path, e);
             }
         }
         match freqplan::resolve_gpu(&c.gpu_freq, topo, &c.board) {
@@ -240,55 +366,68 @@ pub fn prepare_calibrating(
             Err(e) if leave(&e) => {
                 plan.left
                     .push(format!("gpu_freq {}: {}", c.gpu_freq, e.message));
-                notes.insert(format!(
+                self.notes.insert(format!(
                     "gpu_freq {} left at the current setting: {}",
                     c.gpu_freq, e.message
                 ));
             }
             Err(e) => {
-                let path = value_path(&scenario, Axis::GpuFreq, &AxisValue::Gpu(c.gpu_freq));
-                if reported.insert((path.clone(), e.message.clone())) {
-                    problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
-                }
+                let path = value_path(scenario, Axis::GpuFreq, &AxisValue::Gpu(c.gpu_freq));
+                self.problem(path, e);
             }
-        }
-        let knobs = scenario.knobs_for(&c.knobs);
-        let mut knob_problem = |key: &str, sub: &str, e: freqplan::PlanError| {
-            let path = scenario.knob_path(&c.knobs, key, sub);
-            if reported.insert((path.clone(), e.message.clone())) {
-                problems.push(scenario.diag(&path, e.message).with_hint(e.hint));
-            }
-        };
-        match freqplan::resolve_knobs(&knobs.kgsl, topo, &c.board) {
-            Ok(pins) => plan.knobs = pins,
-            Err((name, e)) => knob_problem("kgsl", name, e),
         }
         plan.stopped = scenario.stop_daemons.clone();
+        plan.knobs = self.knobs(c, topo);
+        plan
+    }
+
+    /// The knobs of the cell's knob set (kgsl, Mali, devfreq, idle states).
+    fn knobs(
+        &mut self,
+        c: &crate::matrix::coord::Coord,
+        topo: &Topology,
+    ) -> Vec<freqplan::KnobPin> {
+        let scenario = self.scenario;
+        let knobs = scenario.knobs_for(&c.knobs);
+        let mut pins = Vec::new();
+        let fail = |this: &mut Self, key: &str, sub: &str, e| {
+            this.problem(scenario.knob_path(&c.knobs, key, sub), e)
+        };
+        match freqplan::resolve_knobs(&knobs.kgsl, topo, &c.board) {
+            Ok(p) => pins = p,
+            Err((name, e)) => fail(self, "kgsl", name, e),
+        }
         match freqplan::resolve_mali(&knobs.mali, topo, &c.board) {
-            Ok(pins) => plan.knobs.extend(pins),
-            Err(e) => knob_problem("mali", "power_policy", e),
+            Ok(p) => pins.extend(p),
+            Err(e) => fail(self, "mali", "power_policy", e),
         }
         if !knobs.devfreq.is_empty() {
             match freqplan::resolve_devfreq(&knobs.devfreq, topo, &c.board) {
-                Ok(pins) => plan.knobs.extend(pins),
-                Err((glob, e)) => knob_problem("devfreq", &glob, e),
+                Ok(p) => pins.extend(p),
+                Err((glob, e)) => fail(self, "devfreq", &glob, e),
             }
         }
         if let Some(idle) = &knobs.cpuidle {
             match freqplan::resolve_cpuidle(idle, topo, &c.board) {
-                Ok(pins) => plan.knobs.extend(pins),
-                Err((cluster, e)) => knob_problem("cpuidle", &cluster, e),
+                Ok(p) => pins.extend(p),
+                Err((cluster, e)) => fail(self, "cpuidle", &cluster, e),
             }
         }
-        plans.push(plan);
+        pins
+    }
+
+    /// A load's listed cores must be cores the board has.
+    fn load_cores(&mut self, c: &crate::matrix::coord::Coord, available: &[u32]) {
+        let scenario = self.scenario;
         if let Some(load) = scenario.load(&c.load)
             && let Cores::List(list) = &load.cores
         {
-            let available = &cores[&c.board];
             for (i, core) in list.iter().enumerate() {
                 let path = format!("loads.{}.cores[{i}]", c.load);
-                if !available.contains(core) && reported.insert((path.clone(), c.board.clone())) {
-                    problems.push(
+                if !available.contains(core)
+                    && self.reported.insert((path.clone(), c.board.clone()))
+                {
+                    self.problems.push(
                         scenario
                             .diag(
                                 &path,
@@ -304,11 +443,18 @@ pub fn prepare_calibrating(
             }
         }
     }
-    // A command template can fail for some cells only (a branch on a
-    // variable): render it for every cell before running any.
+}
+
+/// A command template can fail for some cells only (a branch on a
+/// variable): render it for every cell before running any.
+fn check_command_template(
+    scenario: &Scenario,
+    cells: &[matrix::Cell],
+    problems: &mut Vec<Diagnostic>,
+) {
     if let Benchmark::Command(c) = &scenario.benchmark {
         let mut seen = HashSet::new();
-        for cell in &cells {
+        for cell in cells {
             if let Err(e) = crate::render::render_str(
                 &c.run,
                 cell::command_context(cell, &sample_choice(cell), "/cell"),
@@ -334,36 +480,23 @@ pub fn prepare_calibrating(
             }
         }
     }
-    if !problems.is_empty() {
-        return Err(InputError {
-            diagnostics: problems,
-        }
-        .into());
-    }
+}
 
-    let resolved = super::calibrate::resolve(
-        &scenario,
-        &identities,
-        inventory.file.as_deref(),
-        templates_dir,
-        cancel,
-    )?;
-    notes.extend(resolved.notes.iter().cloned());
-    let regimes = resolved.regimes.clone();
-    let luts = check_luts(&scenario, &cells, &identities, &resolved, &mut problems);
-    if !problems.is_empty() {
-        return Err(InputError {
-            diagnostics: problems,
-        }
-        .into());
-    }
-
+/// Hashes every cell (see `matrix::hash`).
+fn assign_hashes(
+    scenario: &Scenario,
+    cells: &mut [matrix::Cell],
+    plans: &[FreqPlan],
+    identities: &BTreeMap<String, String>,
+    templates: &Templates,
+    regimes: &BTreeMap<(String, String), crate::record::RegimeScale>,
+    luts: &BTreeMap<String, Lut>,
+) {
     let ctx = HashContext {
         boards: identities.clone(),
         helpers: helpers::source_hash(),
         template: templates.hash(),
     };
-    let mut cells = cells;
     // A cell's hash also covers its pins, its LUT, and (K from a profile)
     // its profile's hash: profiles are hashed first.
     let mut extra: Vec<serde_json::Value> = plans
@@ -383,8 +516,8 @@ pub fn prepare_calibrating(
             extra[i]["lut"] = l.hash.clone().into();
         }
     }
-    hash::assign(&scenario, &mut cells, &ctx, &extra);
-    let index = kchoice::Profiles::new(&cells);
+    hash::assign(scenario, cells, &ctx, &extra);
+    let index = kchoice::Profiles::new(cells);
     let profiles: Vec<Option<String>> = cells
         .iter()
         .map(|c| index.of(c).map(|p| p.hash.clone()))
@@ -395,21 +528,7 @@ pub fn prepare_calibrating(
             extra[i]["profile"] = h.into();
         }
     }
-    hash::assign(&scenario, &mut cells, &ctx, &extra);
-    Ok(Prepared {
-        scenario,
-        cells,
-        plans,
-        inventory,
-        boards,
-        topologies,
-        cores,
-        identities,
-        templates,
-        luts,
-        notes: notes.into_iter().collect(),
-        regimes,
-    })
+    hash::assign(scenario, cells, &ctx, &extra);
 }
 
 /// Loads the LUT of every board whose cells look K up, checks where it comes
@@ -481,44 +600,58 @@ fn check_luts(
                 continue;
             }
         };
-        if spec.foreign == Foreign::Refuse {
-            let made_on = lut.get("board_identity").unwrap_or("an unknown board");
-            let here = identities.get(board).map(String::as_str).unwrap_or("");
-            if made_on != here {
-                problems.push(
-                    s.diag("lut.file", format!("{} was made on `{made_on}`; board `{board}` is `{here}`", path.display()))
-                        .with_hint(if spec.build_with.is_some() {
-                            "move it away to have `build_with` measure this board's LUT, or write `foreign: allow` under `lut:` to use it anyway"
-                        } else {
-                            "build a LUT on this board, or write `foreign: allow` under `lut:` to use it anyway"
-                        }),
-                );
-                continue;
-            }
-            let helpers = lut.get("helpers").unwrap_or("unknown");
-            if helpers != helpers::source_hash() {
-                problems.push(
-                    s.diag("lut.file", format!("{} was made with other board-side helpers ({helpers}) than this klo-spec's ({})", path.display(), helpers::source_hash()))
-                        .with_hint("rebuild it, or write `foreign: allow` under `lut:` to use it anyway"),
-                );
-                continue;
-            }
-            // K means something else under another submission mode or
-            // flush cost.
-            if let (Benchmark::Probe(p), Some(made)) = (&s.benchmark, lut.get("probe")) {
-                let here = crate::kstrategy::build::probe_key(p);
-                if made != here {
-                    problems.push(
-                        s.diag("lut.file", format!("{} was measured with the probe at `{made}`; this scenario's probe runs at `{here}`", path.display()))
-                            .with_hint("build a LUT with the same `submit` and `flush_units`, or write `foreign: allow` under `lut:` to use it anyway"),
-                    );
-                    continue;
-                }
-            }
+        if spec.foreign == Foreign::Refuse
+            && let Some(d) = foreign_lut(s, &lut, &path, board, identities)
+        {
+            problems.push(d);
+            continue;
         }
         luts.insert(board.clone(), lut);
     }
     luts
+}
+
+/// Why a LUT made elsewhere is refused (`foreign: refuse`): another board,
+/// other board-side helpers, another probe setting; `None` when it fits.
+fn foreign_lut(
+    s: &Scenario,
+    lut: &Lut,
+    path: &Path,
+    board: &str,
+    identities: &BTreeMap<String, String>,
+) -> Option<Diagnostic> {
+    let spec = s.lut.as_ref()?;
+    let made_on = lut.get("board_identity").unwrap_or("an unknown board");
+    let here = identities.get(board).map(String::as_str).unwrap_or("");
+    if made_on != here {
+        return Some(
+                s.diag("lut.file", format!("{} was made on `{made_on}`; board `{board}` is `{here}`", path.display()))
+                    .with_hint(if spec.build_with.is_some() {
+                        "move it away to have `build_with` measure this board's LUT, or write `foreign: allow` under `lut:` to use it anyway"
+                    } else {
+                        "build a LUT on this board, or write `foreign: allow` under `lut:` to use it anyway"
+                    }),
+            );
+    }
+    let helpers = lut.get("helpers").unwrap_or("unknown");
+    if helpers != helpers::source_hash() {
+        return Some(
+                s.diag("lut.file", format!("{} was made with other board-side helpers ({helpers}) than this klo-spec's ({})", path.display(), helpers::source_hash()))
+                    .with_hint("rebuild it, or write `foreign: allow` under `lut:` to use it anyway"),
+            );
+    }
+    // K means something else under another submission mode or
+    // flush cost.
+    if let (Benchmark::Probe(p), Some(made)) = (&s.benchmark, lut.get("probe")) {
+        let here = crate::kstrategy::build::probe_key(p);
+        if made != here {
+            return Some(
+                    s.diag("lut.file", format!("{} was measured with the probe at `{made}`; this scenario's probe runs at `{here}`", path.display()))
+                        .with_hint("build a LUT with the same `submit` and `flush_units`, or write `foreign: allow` under `lut:` to use it anyway"),
+                );
+        }
+    }
+    None
 }
 
 /// A choice with every file a LUT strategy may hand the benchmark, to render

@@ -176,63 +176,15 @@ fn run_search(
     k_max: u32,
     note: &dyn Fn(&str),
 ) -> Ran {
-    let mut failure: Option<CellRecord> = None;
-    let mut unreachable: Option<String> = None;
-    let mut storage: Option<String> = None;
-    let mut left: Option<cell::LeftBehind> = None;
-    let mut repeats = std::collections::BTreeMap::<u32, u32>::new();
-    let outcome = search::search(k_max, |k| {
-        if failure.is_some() || r.cancel.is_cancelled() || r.halt.is_set() {
-            return f64::INFINITY;
-        }
-        let sub = sub_cell(c, k);
-        // A repeat of the same K is another run, in its own folder.
-        let n = repeats.entry(k).and_modify(|n| *n += 1).or_insert(0);
-        let sub = if *n == 0 {
-            sub
-        } else {
-            Cell {
-                id: format!("{}-r{n}", sub.id),
-                hash: format!("{}{n}", &sub.hash[..15]),
-                ..sub
-            }
-        };
-        if current_record(r.out_dir, &sub).is_some_and(|r| r.status == Status::Ok)
-            && let Some(lat) =
-                cell::parse_log(&p.scenario, &ResultDir::new(r.out_dir).cell(&sub.id))
-                    .as_ref()
-                    .and_then(mean_latency)
-        {
-            return lat;
-        }
-        let o = execute(
-            r,
-            &sub,
-            &p.plans[i],
-            &Choice {
-                k,
-                ..Choice::default()
-            },
-            note,
-        );
-        unreachable = o.unreachable.clone();
-        storage = o.storage.clone();
-        if o.left.is_some() {
-            left = o.left.clone();
-        }
-        match o
-            .log
-            .as_ref()
-            .filter(|_| o.record.status == Status::Ok)
-            .and_then(mean_latency)
-        {
-            Some(l) => l,
-            None => {
-                failure = Some(o.record);
-                f64::INFINITY
-            }
-        }
-    });
+    let mut state = SearchRuns::default();
+    let outcome = search::search(k_max, |k| state.run_k(r, p, i, c, k, note));
+    let SearchRuns {
+        failure,
+        unreachable,
+        mut storage,
+        left,
+        ..
+    } = state;
     let answer = sub_cell(c, outcome.k_answer);
     let mut record = match (failure, current_record(r.out_dir, &answer)) {
         (Some(mut failed), _) => {
@@ -303,5 +255,82 @@ fn run_search(
         unreachable,
         storage,
         left,
+    }
+}
+
+/// What a search's runs left behind: the first failed run, the last
+/// connection or storage problem, what a forced stop left on the board,
+/// and how often each K ran.
+#[derive(Default)]
+struct SearchRuns {
+    failure: Option<CellRecord>,
+    unreachable: Option<String>,
+    storage: Option<String>,
+    left: Option<cell::LeftBehind>,
+    repeats: std::collections::BTreeMap<u32, u32>,
+}
+
+impl SearchRuns {
+    /// The search's run of K: its mean latency, infinite once a run failed
+    /// or the run is stopping.
+    fn run_k(
+        &mut self,
+        r: &BoardRun,
+        p: &Prepared,
+        i: usize,
+        c: &Cell,
+        k: u32,
+        note: &dyn Fn(&str),
+    ) -> f64 {
+        if self.failure.is_some() || r.cancel.is_cancelled() || r.halt.is_set() {
+            return f64::INFINITY;
+        }
+        let sub = sub_cell(c, k);
+        // A repeat of the same K is another run, in its own folder.
+        let n = self.repeats.entry(k).and_modify(|n| *n += 1).or_insert(0);
+        let sub = if *n == 0 {
+            sub
+        } else {
+            Cell {
+                id: format!("{}-r{n}", sub.id),
+                hash: format!("{}{n}", &sub.hash[..15]),
+                ..sub
+            }
+        };
+        if current_record(r.out_dir, &sub).is_some_and(|r| r.status == Status::Ok)
+            && let Some(lat) =
+                cell::parse_log(&p.scenario, &ResultDir::new(r.out_dir).cell(&sub.id))
+                    .as_ref()
+                    .and_then(mean_latency)
+        {
+            return lat;
+        }
+        let o = execute(
+            r,
+            &sub,
+            &p.plans[i],
+            &Choice {
+                k,
+                ..Choice::default()
+            },
+            note,
+        );
+        self.unreachable = o.unreachable.clone();
+        self.storage = o.storage.clone();
+        if o.left.is_some() {
+            self.left = o.left.clone();
+        }
+        match o
+            .log
+            .as_ref()
+            .filter(|_| o.record.status == Status::Ok)
+            .and_then(mean_latency)
+        {
+            Some(l) => l,
+            None => {
+                self.failure = Some(o.record);
+                f64::INFINITY
+            }
+        }
     }
 }
