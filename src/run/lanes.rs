@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use super::cell::{self, BoardRun};
-use super::progress::Progress;
+use super::events::{Event, Reporter};
 use super::{Halt, HaltReason, Prepared, RunOptions, attempts, kchoice, rounds, select, worker};
 use crate::board::{Cancel, HelperPaths};
 use crate::matrix::Cell;
@@ -92,7 +92,7 @@ impl Plan {
 
     /// Says what the run found and will do: runs cut off before, what
     /// resume skips, the order.
-    pub fn announce(&self, progress: &Progress, p: &Prepared, opts: &RunOptions) {
+    pub fn announce(&self, progress: &dyn Reporter, p: &Prepared, opts: &RunOptions) {
         let (seed, resume) = (self.seed, &self.resume);
         let (recorded, aside): (Vec<&attempts::CutOff>, Vec<&attempts::CutOff>) = self
             .cut_off
@@ -100,27 +100,31 @@ impl Plan {
             .partition(|c| c.placed == cell::Placed::Result);
         if !recorded.is_empty() {
             let ids: Vec<&str> = recorded.iter().map(|c| c.id.as_str()).collect();
-            progress.note(&format!(
+            progress.report(&Event::Note(&format!(
                 "found {} run(s) cut off when an earlier run was killed, recorded as interrupted: {}",
                 recorded.len(),
                 ids.join(", ")
-            ));
+            )));
         }
         for c in aside {
             if let cell::Placed::Aside { earlier, folder } = &c.placed {
-                progress.note(&format!(
+                progress.report(&Event::Note(&format!(
                     "found a run of {} cut off when an earlier run was killed: the earlier {earlier} result is kept, the cut-off run is in its {folder}",
                     c.id
-                ));
+                )));
             }
         }
-        progress.note(&resume.summary(&p.scenario.name, p.cells.len(), opts));
+        progress.report(&Event::Note(&resume.summary(
+            &p.scenario.name,
+            p.cells.len(),
+            opts,
+        )));
         if !resume.to_run.is_empty() {
-            progress.note(&if self.random {
+            progress.report(&Event::Note(&if self.random {
                 format!("order: random within each round, seed {seed} (--seed {seed} replays it)")
             } else {
                 "order: plan (`order: plan`): the same every round, so time and drift line up with the matrix's axes; measure with `order: random`".to_string()
-            });
+            }));
         }
     }
 }
@@ -184,7 +188,7 @@ pub(super) fn run_lanes(
     board_runs: &BTreeMap<&str, BoardRun>,
     schedules: &[(Vec<String>, rounds::Schedule)],
     lost: &mut BTreeMap<String, String>,
-    progress: &Progress,
+    progress: &dyn Reporter,
     left: &Mutex<Vec<cell::LeftBehind>>,
 ) -> Vec<(usize, CellRecord)> {
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -231,7 +235,7 @@ fn lane_worker(
     lane: &[String],
     units: &[(rounds::Unit, u32)],
     lost_at_start: &BTreeMap<String, String>,
-    progress: &Progress,
+    progress: &dyn Reporter,
     done: &std::sync::atomic::AtomicUsize,
     left: &Mutex<Vec<cell::LeftBehind>>,
 ) -> Vec<BoardResults> {
@@ -240,7 +244,10 @@ fn lane_worker(
     let mut lost: BTreeMap<&str, String> = BTreeMap::new();
     for board in lane {
         if let Some(why) = lost_at_start.get(board) {
-            progress.board_note(board, &format!("unreachable, its cells are not run: {why}"));
+            progress.report(&Event::BoardNote {
+                board,
+                msg: &format!("unreachable, its cells are not run: {why}"),
+            });
             lost.insert(board, why.clone());
         }
     }
@@ -253,14 +260,22 @@ fn lane_worker(
         }
         let c = rounds::round_cell(base, u.round, *position);
         if let Some(why) = lost.get(board) {
-            progress.skipped(board, done.fetch_add(1, SeqCst) + 1, &c.id, why);
+            progress.report(&Event::Skipped {
+                board,
+                done: done.fetch_add(1, SeqCst) + 1,
+                id: &c.id,
+                why,
+            });
             continue;
         }
-        progress.started(board, &c.id);
-        let note = |msg: &str| progress.board_note(board, msg);
+        progress.report(&Event::Started { board, id: &c.id });
+        let note = |msg: &str| progress.report(&Event::BoardNote { board, msg });
         let res = worker::run(r, p, u.cell, &c, &note);
         if let Some(why) = &res.unreachable {
-            progress.board_note(board, &format!("lost: {why}"));
+            progress.report(&Event::BoardNote {
+                board,
+                msg: &format!("lost: {why}"),
+            });
             lost.insert(board, why.clone());
         }
         if let Some(error) = &res.storage {
@@ -276,22 +291,22 @@ fn lane_worker(
                 id: c.id.clone(),
                 status: res.record.status,
             });
-            progress.board_note(
+            progress.report(&Event::BoardNote {
                 board,
-                &format!(
+                msg: &format!(
                     "{} ended {}: on_failure: bail, no further cell starts",
                     c.id, res.record.status
                 ),
-            );
+            });
         }
-        progress.finished(
+        progress.report(&Event::Finished {
             board,
-            done.fetch_add(1, SeqCst) + 1,
-            &res.record,
-            res.latency,
-        );
+            done: done.fetch_add(1, SeqCst) + 1,
+            record: &res.record,
+            latency_us: res.latency,
+        });
         if let Some(l) = res.left {
-            progress.note(&l.message());
+            progress.report(&Event::Warning(&l.message()));
             if let Ok(mut v) = left.lock() {
                 v.push(l);
             }

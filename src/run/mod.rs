@@ -8,6 +8,7 @@ pub mod attempts;
 mod board_ctx;
 pub mod calibrate;
 pub mod cell;
+pub mod events;
 mod judge;
 pub mod kchoice;
 mod lanes;
@@ -43,6 +44,7 @@ use crate::matrix::Cell;
 use crate::output::atomic_write;
 use crate::record::{CellRecord, Status};
 use crate::scenario::Scenario;
+use events::Reporter;
 use lock::{backoff, per_board};
 use progress::Progress;
 
@@ -181,10 +183,16 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let t0 = Instant::now();
 
     let plan = lanes::Plan::new(p, opts, &out_dir, &only);
-    let progress = Progress::new(&plan.counts, opts.progress);
-    if opts.progress {
-        plan.announce(&progress, p, opts);
-    }
+    // The run's events go to the terminal (or nowhere but warnings under
+    // `--quiet`) and to the tally meta.json counts its runs from.
+    let terminal: Box<dyn Reporter> = if opts.progress {
+        Box::new(Progress::new(&plan.counts, true))
+    } else {
+        Box::new(events::Quiet)
+    };
+    let tally = events::Tally::default();
+    let progress = events::Fanout(vec![terminal.as_ref(), &tally]);
+    plan.announce(&progress, p, opts);
     let halt = Halt::default();
     let left_behind: Mutex<Vec<cell::LeftBehind>> = Mutex::new(Vec::new());
     let board_runs = lanes::board_runs(p, &out_dir, &helper_paths, &halt, cancel, &plan);
@@ -234,7 +242,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         plan: &plan,
         started_at,
         t0,
-        runs_run: results.len(),
+        runs_run: tally.runs(),
         halted: &halted,
         by_status,
     };
