@@ -60,6 +60,7 @@ impl OutputLock {
 pub fn wait_for<T>(
     wait: Option<Duration>,
     cancel: &Cancel,
+    say: bool,
     mut op: impl FnMut() -> Result<T>,
 ) -> Result<T> {
     let Some(limit) = wait else { return op() };
@@ -84,7 +85,7 @@ pub fn wait_for<T>(
         if cancel.is_cancelled() {
             return Err(Interrupted(format!("while waiting: {}", busy.message)).into());
         }
-        if told != busy.holder {
+        if told != busy.holder && say {
             eprintln!(
                 "klo-spec: {} ({}); waiting for it to finish (--wait)",
                 busy.message, busy.holder
@@ -112,11 +113,13 @@ pub(super) fn lock_boards(
     for (name, b) in &p.boards {
         let retries = b.config().retries;
         let note = |n: u32, why: &str| {
-            eprintln!(
-                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
-            )
+            if opts.progress {
+                eprintln!(
+                    "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
+                )
+            }
         };
-        match wait_for(opts.wait, cancel, || {
+        match wait_for(opts.wait, cancel, opts.progress, || {
             with_retries(retries, cancel, note, || b.lock())
         }) {
             Ok(l) => board_locks.push(l),
@@ -176,6 +179,7 @@ pub(crate) fn per_board<T>(
     lost: &mut BTreeMap<String, String>,
     cancel: &Cancel,
     what: &str,
+    say: bool,
     op: impl Fn(&dyn crate::board::Transport) -> Result<T>,
 ) -> Result<BTreeMap<String, T>> {
     let mut out = BTreeMap::new();
@@ -185,9 +189,11 @@ pub(crate) fn per_board<T>(
         }
         let retries = b.config().retries;
         let note = |n: u32, why: &str| {
-            eprintln!(
-                "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
-            )
+            if say {
+                eprintln!(
+                    "klo-spec: board `{name}` is unreachable ({why}); trying again ({n}/{retries})"
+                )
+            }
         };
         match with_retries(retries, cancel, note, || op(b.as_ref())) {
             Ok(v) => {

@@ -175,10 +175,17 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     // The pre-flight next: a failing check writes nothing under outputs/.
     let preflights = preflight::boards(p, &mut lost, cancel, opts.progress)?;
     // Helpers next: a compiler failure writes nothing under outputs/.
-    let helper_paths = per_board(p, &mut lost, cancel, "preparing board", |b| {
-        b.ensure_helpers()
+    let helper_paths = per_board(
+        p,
+        &mut lost,
+        cancel,
+        "preparing board",
+        opts.progress,
+        |b| b.ensure_helpers(),
+    )?;
+    let _lock = wait_for(opts.wait, cancel, opts.progress, || {
+        OutputLock::acquire(&out_dir)
     })?;
-    let _lock = wait_for(opts.wait, cancel, || OutputLock::acquire(&out_dir))?;
     let started_at = crate::host::now_rfc3339();
     let t0 = Instant::now();
 

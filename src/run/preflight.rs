@@ -22,7 +22,7 @@ pub(super) fn boards(
     progress: bool,
 ) -> Result<BTreeMap<String, Preflight>> {
     let settings = &p.scenario.preflight;
-    let out = per_board(p, lost, cancel, "the pre-flight of board", |b| {
+    let out = per_board(p, lost, cancel, "the pre-flight of board", progress, |b| {
         run_on(b, &p.templates, settings)
     })?;
     let mut failed = Vec::new();
