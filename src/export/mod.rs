@@ -3,7 +3,9 @@
 //! inferences frames, the large ones. Writers hold no state and read no
 //! clock: the same table gives the same bytes.
 
+mod csv;
 mod json;
+mod markdown;
 mod parquet;
 pub mod stream;
 
@@ -86,32 +88,11 @@ pub trait Writer {
     }
 }
 
-struct Csv;
-struct Markdown;
-
-impl Writer for Csv {
-    fn extension(&self) -> &'static str {
-        "csv"
-    }
-    fn table(&self, t: &Table) -> Result<Vec<u8>> {
-        Ok(t.to_csv().into_bytes())
-    }
-}
-
-impl Writer for Markdown {
-    fn extension(&self) -> &'static str {
-        "md"
-    }
-    fn table(&self, t: &Table) -> Result<Vec<u8>> {
-        Ok(t.to_markdown().into_bytes())
-    }
-}
-
 /// The writer of a format.
 pub fn writer(format: TableFormat) -> &'static dyn Writer {
     match format {
-        TableFormat::Csv => &Csv,
-        TableFormat::Md => &Markdown,
+        TableFormat::Csv => &csv::Csv,
+        TableFormat::Md => &markdown::Markdown,
         TableFormat::Json => &json::Json,
         TableFormat::Parquet => &parquet::Parquet,
     }
