@@ -310,6 +310,11 @@ pub fn exchange_with_grace(
     };
     drop(held);
     let wall = started.elapsed();
+    // A client that wrote past the cap and exited between two looks is
+    // over it all the same: the answer does not depend on that race.
+    if !overflow && (out.metadata()?.len() > cap || err.metadata()?.len() > STDERR_CAP) {
+        overflow = true;
+    }
     let out_len = out.metadata()?.len();
     // A client killed for writing too much may have gone on a little.
     let out_len = if overflow { out_len.min(cap) } else { out_len };
