@@ -99,9 +99,18 @@ pub fn prepare_calibrating(
         identities,
     } = connect_boards(&scenario, &inventory, &templates)?;
 
+    // Each knob set's knobs, merged over the scenario's once, not per cell.
+    let knob_sets: BTreeMap<String, crate::scenario::Knobs> = cells
+        .iter()
+        .map(|c| c.coord.knobs.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|name| (name.to_string(), scenario.knobs_for(name)))
+        .collect();
     // What the boards cannot do is bad input too: say so before running.
     let mut check = BoardCheck {
         scenario: &scenario,
+        knob_sets: &knob_sets,
         reported: HashSet::new(),
         problems: &mut problems,
         notes: std::collections::BTreeSet::new(),
@@ -262,6 +271,8 @@ fn connect_boards(
 /// once, located in the scenario; notes on what is left as it is.
 struct BoardCheck<'a> {
     scenario: &'a Scenario,
+    /// The knobs of each knob set the cells use.
+    knob_sets: &'a BTreeMap<String, crate::scenario::Knobs>,
     reported: HashSet<(String, String)>,
     problems: &'a mut Vec<Diagnostic>,
     notes: std::collections::BTreeSet<String>,
@@ -387,8 +398,8 @@ impl BoardCheck<'_> {
         c: &crate::matrix::coord::Coord,
         topo: &Topology,
     ) -> Vec<freqplan::KnobPin> {
-        let scenario = self.scenario;
-        let knobs = scenario.knobs_for(&c.knobs);
+        let (scenario, sets) = (self.scenario, self.knob_sets);
+        let knobs = &sets[&c.knobs];
         let mut pins = Vec::new();
         let fail = |this: &mut Self, key: &str, sub: &str, e| {
             this.problem(scenario.knob_path(&c.knobs, key, sub), e)
