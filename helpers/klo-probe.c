@@ -819,30 +819,45 @@ static unsigned long parse_ul(const char *s, const char *what, unsigned long min
     return v;
 }
 
-int main(int argc, char **argv)
+/* The command line. */
+struct options {
+    const char *kernels_path, *net, *device_arg;
+    const char *schedule_path, *lut_path;
+    unsigned long iters, k, global;
+    int platform_index;
+};
+
+/* Reads the command line into `o`, and -s, -F and -U into the submission
+ * settings. Query mode (-q) answers here and exits. */
+static void parse_args(int argc, char **argv, struct options *o)
 {
-    const char *kernels_path = NULL, *net = NULL, *device_arg = "auto";
-    const char *schedule_path = NULL, *lut_path = NULL;
-    unsigned long iters = 0, k = 0, global = 64;
-    int platform_index = -1;
+    o->kernels_path = NULL;
+    o->net = NULL;
+    o->device_arg = "auto";
+    o->schedule_path = NULL;
+    o->lut_path = NULL;
+    o->iters = 0;
+    o->k = 0;
+    o->global = 64;
+    o->platform_index = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0' || a[2] != '\0' || i + 1 >= argc)
             usage();
         if (a[1] == 'q') {
             /* Query mode: print the LUT's K for (T_prod, T_ker). */
-            if (!lut_path || i + 2 >= argc)
+            if (!o->lut_path || i + 2 >= argc)
                 usage();
-            load_lut(lut_path);
+            load_lut(o->lut_path);
             printf("%u\n", lut_lookup(atof(argv[i + 1]), atof(argv[i + 2])));
-            return 0;
+            exit(0);
         }
         const char *v = argv[++i];
         switch (a[1]) {
-        case 'f': kernels_path = v; break;
-        case 'n': net = v; break;
-        case 'i': iters = parse_ul(v, "-i ITERS", 1, 1000000); break;
-        case 'k': k = parse_ul(v, "-k K", 1, MAX_KERNELS); break;
+        case 'f': o->kernels_path = v; break;
+        case 'n': o->net = v; break;
+        case 'i': o->iters = parse_ul(v, "-i ITERS", 1, 1000000); break;
+        case 'k': o->k = parse_ul(v, "-k K", 1, MAX_KERNELS); break;
         case 's':
             if (strcmp(v, "native") == 0)
                 submit_deferred = 0;
@@ -854,60 +869,68 @@ int main(int argc, char **argv)
         case 'd':
             if (strcmp(v, "auto") && strcmp(v, "opencl") && strcmp(v, "thread"))
                 die(2, "-d must be auto, opencl or thread, got '%s'", v);
-            device_arg = v;
+            o->device_arg = v;
             break;
-        case 'P': platform_index = (int)parse_ul(v, "-P PLATFORM", 0, 63); break;
-        case 'g': global = parse_ul(v, "-g GLOBAL", 1, 1UL << 24); break;
+        case 'P': o->platform_index = (int)parse_ul(v, "-P PLATFORM", 0, 63); break;
+        case 'g': o->global = parse_ul(v, "-g GLOBAL", 1, 1UL << 24); break;
         case 'F': flush_units = parse_ul(v, "-F FLUSH_UNITS", 0, 1UL << 30); break;
         case 'U': submit_latency_ns = 1000u * (uint64_t)parse_ul(v, "-U SUBMIT_US", 0, 10000000); break;
-        case 'S': schedule_path = v; break;
-        case 'L': lut_path = v; break;
+        case 'S': o->schedule_path = v; break;
+        case 'L': o->lut_path = v; break;
         default: usage();
         }
     }
-    if (!kernels_path || !net || iters == 0 || (k == 0 && !schedule_path && !lut_path))
+    if (!o->kernels_path || !o->net || o->iters == 0 ||
+        (o->k == 0 && !o->schedule_path && !o->lut_path))
         usage();
-    if (schedule_path && lut_path)
+    if (o->schedule_path && o->lut_path)
         die(2, "-S (a static schedule) and -L (dynamic K) exclude each other");
+}
 
-    static struct kernel_spec ks[MAX_KERNELS];
-    int n = load_kernels(kernels_path, ks);
-    static unsigned char schedule[MAX_KERNELS];
-    if (schedule_path)
-        load_schedule(schedule_path, schedule, n);
-    if (lut_path)
-        load_lut(lut_path);
-    const char *mode = lut_path ? "dynamic" : schedule_path ? "static" : "fixed";
-
+/* The device -d asks for: OpenCL unless `thread`; under `auto`, the thread
+ * device when no OpenCL one opens (`*fallback` then says why). */
+static struct device *open_device(const struct options *o, const char **fallback)
+{
     struct device *dev = NULL;
-    const char *fallback = NULL;
-    if (strcmp(device_arg, "thread") != 0) {
-        dev = opencl_dev_create(platform_index, (size_t)global,
-                                strcmp(device_arg, "auto") == 0);
+    *fallback = NULL;
+    if (strcmp(o->device_arg, "thread") != 0) {
+        dev = opencl_dev_create(o->platform_index, (size_t)o->global,
+                                strcmp(o->device_arg, "auto") == 0);
         if (!dev) {
-            if (strcmp(device_arg, "opencl") == 0)
+            if (strcmp(o->device_arg, "opencl") == 0)
                 die(3, "OpenCL device unavailable: %s", cl_error);
-            fallback = cl_error;
+            *fallback = cl_error;
         }
     }
     if (!dev)
         dev = thread_dev_create();
-    /* The OpenCL kernel counts its iterations in a cl_uint: a kernel whose
-     * work does not fit is refused, never run with a truncated count. */
-    if (strcmp(dev->kind, "opencl") == 0) {
-        for (int i = 0; i < n; i++) {
-            unsigned long long iters = (unsigned long long)(ks[i].ker_units / global) + 1;
-            if (iters > UINT32_MAX)
-                die(2, "kernel %s: %lu device units make %llu iterations per work-item, more "
-                       "than OpenCL's cl_uint holds (%lu); raise -g GLOBAL or lower the units",
-                    ks[i].name, ks[i].ker_units, iters, (unsigned long)UINT32_MAX);
-        }
-    }
+    return dev;
+}
 
+/* The OpenCL kernel counts its iterations in a cl_uint: a kernel whose
+ * work does not fit is refused, never run with a truncated count. */
+static void check_iterations(const struct device *dev, const struct kernel_spec *ks, int n,
+                             unsigned long global)
+{
+    if (strcmp(dev->kind, "opencl") != 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        unsigned long long iters = (unsigned long long)(ks[i].ker_units / global) + 1;
+        if (iters > UINT32_MAX)
+            die(2, "kernel %s: %lu device units make %llu iterations per work-item, more "
+                   "than OpenCL's cl_uint holds (%lu); raise -g GLOBAL or lower the units",
+                ks[i].name, ks[i].ker_units, iters, (unsigned long)UINT32_MAX);
+    }
+}
+
+/* The log's info line: the probe's settings and the device it runs on. */
+static void print_info(const struct options *o, struct device *dev, int n, const char *mode,
+                       const char *fallback)
+{
     printf("KLO v1 info probe=%s device=%s submit=%s net=%s kernels=%d iters=%lu k=%lu mode=%s "
            "flush_units=%lu submit_us=%.0f global=%lu",
-           PROBE_VERSION, dev->kind, submit_deferred ? "deferred" : "native", net, n, iters, k, mode,
-           flush_units, (double)submit_latency_ns / 1e3, global);
+           PROBE_VERSION, dev->kind, submit_deferred ? "deferred" : "native", o->net, n, o->iters,
+           o->k, mode, flush_units, (double)submit_latency_ns / 1e3, o->global);
     if (fallback)
         print_quoted("fallback", fallback);
     if (strcmp(dev->kind, "opencl") == 0) {
@@ -918,114 +941,166 @@ int main(int argc, char **argv)
     }
     putchar('\n');
     fflush(stdout);
+}
 
-    static double prod_ns[MAX_KERNELS], flush_ns[MAX_KERNELS];
-    static uint64_t enq_at[MAX_KERNELS]; /* host clock when kernel i was enqueued */
-    static unsigned char flushed[MAX_KERNELS];
-    static unsigned k_of[MAX_KERNELS];
-    static struct kernel_times times[MAX_KERNELS];
-    /* Dynamic K: T_prod and T_ker of earlier inferences (first kernel's
-     * T_prod left out, as in every mean klo-spec reports). */
-    double past_prod = 0, past_ker = 0;
-    long past_prod_n = 0, past_ker_n = 0;
-    for (unsigned long it = 0; it < iters; it++) {
-        int flushes = 0;
-        memset(flushed, 0, sizeof flushed);
-        dev->begin(dev, n);
-        uint64_t t0 = now_ns();
-        /* The input upload belongs to the first kernel's production time,
-         * as in a real engine: that is why its T_prod is an outlier. */
-        dev->input_upload(dev);
-        uint64_t mark = t0;
-        int left = 0; /* kernels left in the current batch */
-        unsigned k_cur = (unsigned)k;
-        double cur_prod = 0;
-        long cur_n = 0;
-        for (int i = 0; i < n; i++) {
-            if (left == 0) {
-                /* A batch starts: how many kernels will it hold? */
-                if (schedule_path) {
-                    int j = i;
-                    while (j < n - 1 && !schedule[j])
-                        j++;
-                    k_cur = (unsigned)(j - i + 1);
-                } else if (lut_path) {
-                    double tp = cur_n > 0 ? cur_prod / cur_n : past_prod_n > 0 ? past_prod / past_prod_n : -1;
-                    double tk = past_ker_n > 0 ? past_ker / past_ker_n : -1;
-                    /* Nothing measured yet (the warm-up's start): flush
-                     * every kernel until there is. */
-                    k_cur = (tp > 0 && tk > 0) ? lut_lookup(tp / 1e3, tk / 1e3) : 1;
-                }
-                left = (int)k_cur;
+/* Dynamic K: T_prod and T_ker of earlier inferences (first kernel's
+ * T_prod left out, as in every mean klo-spec reports). */
+struct history {
+    double prod, ker;
+    long prod_n, ker_n;
+};
+
+/* One inference as measured, per kernel, and its start and end. */
+struct inference {
+    double prod_ns[MAX_KERNELS], flush_ns[MAX_KERNELS];
+    uint64_t enq_at[MAX_KERNELS]; /* host clock when kernel i was enqueued */
+    unsigned char flushed[MAX_KERNELS];
+    unsigned k_of[MAX_KERNELS];
+    struct kernel_times times[MAX_KERNELS];
+    uint64_t t0, t1;
+    int flushes;
+};
+
+/* Runs one inference: each kernel's host work and enqueue, a flush at the
+ * end of each batch (K kernels, the schedule's, or the LUT's K), then
+ * waits for the device. */
+static void run_inference(const struct options *o, struct device *dev,
+                          const struct kernel_spec *ks, int n, const unsigned char *schedule,
+                          const struct history *h, struct inference *r)
+{
+    r->flushes = 0;
+    memset(r->flushed, 0, sizeof r->flushed);
+    dev->begin(dev, n);
+    r->t0 = now_ns();
+    /* The input upload belongs to the first kernel's production time,
+     * as in a real engine: that is why its T_prod is an outlier. */
+    dev->input_upload(dev);
+    uint64_t mark = r->t0;
+    int left = 0; /* kernels left in the current batch */
+    unsigned k_cur = (unsigned)o->k;
+    double cur_prod = 0;
+    long cur_n = 0;
+    for (int i = 0; i < n; i++) {
+        if (left == 0) {
+            /* A batch starts: how many kernels will it hold? */
+            if (o->schedule_path) {
+                int j = i;
+                while (j < n - 1 && !schedule[j])
+                    j++;
+                k_cur = (unsigned)(j - i + 1);
+            } else if (o->lut_path) {
+                double tp = cur_n > 0 ? cur_prod / cur_n : h->prod_n > 0 ? h->prod / h->prod_n : -1;
+                double tk = h->ker_n > 0 ? h->ker / h->ker_n : -1;
+                /* Nothing measured yet (the warm-up's start): flush
+                 * every kernel until there is. */
+                k_cur = (tp > 0 && tk > 0) ? lut_lookup(tp / 1e3, tk / 1e3) : 1;
             }
-            host_work(ks[i].prod_units);
-            dev->enqueue(dev, i, ks[i].ker_units);
-            uint64_t after = now_ns();
-            enq_at[i] = after;
-            prod_ns[i] = ns_between(mark, after);
-            if (i > 0) {
-                cur_prod += prod_ns[i];
-                cur_n++;
-            }
-            k_of[i] = k_cur;
-            left--;
-            flush_ns[i] = 0;
-            if (left == 0 || i == n - 1) {
-                host_work(flush_units);
-                dev->flush(dev);
-                mark = now_ns();
-                flush_ns[i] = ns_between(after, mark);
-                flushed[i] = 1;
-                flushes++;
-                left = 0;
-            } else {
-                mark = after;
-            }
+            left = (int)k_cur;
         }
-        dev->finish(dev, times);
-        uint64_t t1 = now_ns();
-        /* The timeline: host and device times on one axis, from the
-         * inference's start (the host clock). A device clock of its own is
-         * tied to the host's at the first kernel: it was queued when the
-         * host enqueued it. */
-        int timeline = dev->host_clock || times[0].queued_ns != 0;
-        for (int i = 0; i < n; i++) {
-            double ker = ns_between(times[i].start_ns, times[i].end_ns);
-            printf("KLO v1 net=%s iter=%lu kernel=%d name=%s t_prod_us=%.1f t_ker_us=%.1f ", net,
-                   it, i, ks[i].name, prod_ns[i] / 1e3, ker / 1e3);
-            if (i == 0)
-                printf("t_idle_us=nan");
-            else
-                printf("t_idle_us=%.1f", ns_between(times[i - 1].end_ns, times[i].start_ns) / 1e3);
-            printf(" flush=%d k=%u", flushed[i], k_of[i]);
-            if (flushed[i])
-                printf(" t_flush_us=%.1f", flush_ns[i] / 1e3);
-            if (timeline) {
-                double s_us, e_us;
-                if (dev->host_clock) {
-                    s_us = ns_between(t0, times[i].start_ns) / 1e3;
-                    e_us = ns_between(t0, times[i].end_ns) / 1e3;
-                } else {
-                    double base = ns_between(t0, enq_at[0]);
-                    s_us = (base + ns_between(times[0].queued_ns, times[i].start_ns)) / 1e3;
-                    e_us = (base + ns_between(times[0].queued_ns, times[i].end_ns)) / 1e3;
-                }
-                printf(" t_enq_us=%.1f t_start_us=%.1f t_end_us=%.1f", ns_between(t0, enq_at[i]) / 1e3,
-                       s_us, e_us);
-            }
-            putchar('\n');
-            past_ker += ker;
-            past_ker_n++;
-            if (i > 0) {
-                past_prod += prod_ns[i];
-                past_prod_n++;
-            }
+        host_work(ks[i].prod_units);
+        dev->enqueue(dev, i, ks[i].ker_units);
+        uint64_t after = now_ns();
+        r->enq_at[i] = after;
+        r->prod_ns[i] = ns_between(mark, after);
+        if (i > 0) {
+            cur_prod += r->prod_ns[i];
+            cur_n++;
         }
-        printf("KLO v1 net=%s iter=%lu latency_us=%.1f flushes=%d k_mean=%.2f\n", net, it,
-               ns_between(t0, t1) / 1e3, flushes, (double)n / flushes);
-        fflush(stdout);
+        r->k_of[i] = k_cur;
+        left--;
+        r->flush_ns[i] = 0;
+        if (left == 0 || i == n - 1) {
+            host_work(flush_units);
+            dev->flush(dev);
+            mark = now_ns();
+            r->flush_ns[i] = ns_between(after, mark);
+            r->flushed[i] = 1;
+            r->flushes++;
+            left = 0;
+        } else {
+            mark = after;
+        }
     }
-    printf("KLO v1 end iters=%lu\n", iters);
+    dev->finish(dev, r->times);
+    r->t1 = now_ns();
+}
+
+/* Prints inference `it`: a line per kernel, then its latency; adds its
+ * times to the history. */
+static void print_inference(const struct options *o, const struct device *dev,
+                            const struct kernel_spec *ks, int n, unsigned long it,
+                            const struct inference *r, struct history *h)
+{
+    const struct kernel_times *times = r->times;
+    uint64_t t0 = r->t0;
+    /* The timeline: host and device times on one axis, from the
+     * inference's start (the host clock). A device clock of its own is
+     * tied to the host's at the first kernel: it was queued when the
+     * host enqueued it. */
+    int timeline = dev->host_clock || times[0].queued_ns != 0;
+    for (int i = 0; i < n; i++) {
+        double ker = ns_between(times[i].start_ns, times[i].end_ns);
+        printf("KLO v1 net=%s iter=%lu kernel=%d name=%s t_prod_us=%.1f t_ker_us=%.1f ", o->net,
+               it, i, ks[i].name, r->prod_ns[i] / 1e3, ker / 1e3);
+        if (i == 0)
+            printf("t_idle_us=nan");
+        else
+            printf("t_idle_us=%.1f", ns_between(times[i - 1].end_ns, times[i].start_ns) / 1e3);
+        printf(" flush=%d k=%u", r->flushed[i], r->k_of[i]);
+        if (r->flushed[i])
+            printf(" t_flush_us=%.1f", r->flush_ns[i] / 1e3);
+        if (timeline) {
+            double s_us, e_us;
+            if (dev->host_clock) {
+                s_us = ns_between(t0, times[i].start_ns) / 1e3;
+                e_us = ns_between(t0, times[i].end_ns) / 1e3;
+            } else {
+                double base = ns_between(t0, r->enq_at[0]);
+                s_us = (base + ns_between(times[0].queued_ns, times[i].start_ns)) / 1e3;
+                e_us = (base + ns_between(times[0].queued_ns, times[i].end_ns)) / 1e3;
+            }
+            printf(" t_enq_us=%.1f t_start_us=%.1f t_end_us=%.1f",
+                   ns_between(t0, r->enq_at[i]) / 1e3, s_us, e_us);
+        }
+        putchar('\n');
+        h->ker += ker;
+        h->ker_n++;
+        if (i > 0) {
+            h->prod += r->prod_ns[i];
+            h->prod_n++;
+        }
+    }
+    printf("KLO v1 net=%s iter=%lu latency_us=%.1f flushes=%d k_mean=%.2f\n", o->net, it,
+           ns_between(t0, r->t1) / 1e3, r->flushes, (double)n / r->flushes);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    parse_args(argc, argv, &o);
+
+    static struct kernel_spec ks[MAX_KERNELS];
+    int n = load_kernels(o.kernels_path, ks);
+    static unsigned char schedule[MAX_KERNELS];
+    if (o.schedule_path)
+        load_schedule(o.schedule_path, schedule, n);
+    if (o.lut_path)
+        load_lut(o.lut_path);
+    const char *mode = o.lut_path ? "dynamic" : o.schedule_path ? "static" : "fixed";
+
+    const char *fallback;
+    struct device *dev = open_device(&o, &fallback);
+    check_iterations(dev, ks, n, o.global);
+    print_info(&o, dev, n, mode, fallback);
+
+    static struct inference r;
+    struct history h = {0, 0, 0, 0};
+    for (unsigned long it = 0; it < o.iters; it++) {
+        run_inference(&o, dev, ks, n, schedule, &h, &r);
+        print_inference(&o, dev, ks, n, it, &r, &h);
+    }
+    printf("KLO v1 end iters=%lu\n", o.iters);
     fflush(stdout);
     return 0;
 }
