@@ -198,6 +198,15 @@ fn a_dropped_connection_mid_cell_leaves_no_load_and_loses_the_board_after_its_re
     // The second cell was not run: the board was lost.
     assert_eq!(find(&sb.out("dropped"), "cell.json").len(), 1);
     assert!(err.contains("not_run"), "{err}");
+    // meta.json says so (from the run's `Lost` event) and counts one run.
+    let meta = json(&sb.out("dropped").join("meta.json"));
+    assert!(
+        meta["boards"]["pi"]["lost"]
+            .as_str()
+            .is_some_and(|w| w.contains("connection closed")),
+        "{meta}"
+    );
+    assert_eq!(meta["run"]["runs_run"], 1, "{meta}");
     wait_until(
         "the board's state to be clean",
         Duration::from_secs(20),

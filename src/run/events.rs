@@ -1,13 +1,14 @@
 //! What a run reports as it goes, as events: the lane workers and the
 //! run's steps emit them, and reporters consume them (the terminal's
-//! progress lines, the tally `meta.json` takes its count of runs from, or
-//! nothing under `--quiet`). The split is nextest's: the runner says what
-//! happened, a reporter decides what to show.
+//! progress lines, the [`RunLog`] `meta.json` takes what happened during
+//! the lanes from, or nothing under `--quiet`). The split is nextest's:
+//! the runner says what happened, a reporter decides what to show.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use super::progress::Progress;
-use crate::record::CellRecord;
+use crate::record::{CellRecord, Status};
 
 /// One thing that happened during a run.
 #[derive(Debug)]
@@ -17,8 +18,17 @@ pub enum Event<'a> {
     /// Something the user must act on (what a forced stop left on a
     /// board): shown even under `--quiet`.
     Warning(&'a str),
-    /// About one board (a retry, a lost board, a bail).
+    /// About one board (a retry, a board unreachable from the start).
     BoardNote { board: &'a str, msg: &'a str },
+    /// A board was lost during the run: its remaining runs are skipped.
+    Lost { board: &'a str, why: &'a str },
+    /// A run ended other than ok under `on_failure: bail`: no further
+    /// cell starts.
+    Bailed {
+        board: &'a str,
+        id: &'a str,
+        status: Status,
+    },
     /// A board starts a run of a cell.
     Started { board: &'a str, id: &'a str },
     /// A board finished a run (the `done`th of the run).
@@ -60,6 +70,11 @@ impl Reporter for Progress {
         match *event {
             Event::Note(msg) | Event::Warning(msg) => self.note(msg),
             Event::BoardNote { board, msg } => self.board_note(board, msg),
+            Event::Lost { board, why } => self.board_note(board, &format!("lost: {why}")),
+            Event::Bailed { board, id, status } => self.board_note(
+                board,
+                &format!("{id} ended {status}: on_failure: bail, no further cell starts"),
+            ),
             Event::Started { board, id } => self.started(board, id),
             Event::Finished {
                 board,
@@ -81,22 +96,37 @@ impl Reporter for Progress {
     }
 }
 
-/// Counts the runs that finished, for `meta.json` (`run.runs_run`).
+/// What `meta.json` takes from a run's events: how many runs finished
+/// (`run.runs_run`) and the boards lost on the way (`boards.<name>.lost`,
+/// with those lost before the lanes started). Why the run halted
+/// (`run.bailed_after`) is the run's control state, not an event's.
 #[derive(Debug, Default)]
-pub struct Tally {
-    finished: AtomicUsize,
+pub struct RunLog(Mutex<Logged>);
+
+/// The [`RunLog`]'s content.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Logged {
+    pub runs: usize,
+    pub lost: BTreeMap<String, String>,
 }
 
-impl Tally {
-    pub fn runs(&self) -> usize {
-        self.finished.load(Ordering::SeqCst)
+impl RunLog {
+    pub fn logged(&self) -> Logged {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
-impl Reporter for Tally {
+impl Reporter for RunLog {
     fn report(&self, event: &Event) {
-        if let Event::Finished { .. } = event {
-            self.finished.fetch_add(1, Ordering::SeqCst);
+        let mut l = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match *event {
+            Event::Finished { .. } => l.runs += 1,
+            Event::Lost { board, why } => {
+                l.lost
+                    .entry(board.to_string())
+                    .or_insert_with(|| why.to_string());
+            }
+            _ => {}
         }
     }
 }
@@ -147,9 +177,9 @@ mod tests {
     }
 
     #[test]
-    fn every_reporter_gets_every_event_and_the_tally_counts_finished_runs() {
-        let (log, tally) = (Log::default(), Tally::default());
-        let both = Fanout(vec![&log, &tally]);
+    fn every_reporter_gets_every_event_and_the_log_keeps_runs_and_lost_boards() {
+        let (log, run_log) = (Log::default(), RunLog::default());
+        let both = Fanout(vec![&log, &run_log]);
         let r = record();
         both.report(&Event::Note("resuming"));
         both.report(&Event::Started {
@@ -162,15 +192,34 @@ mod tests {
             record: &r,
             latency_us: Some(3.0),
         });
+        both.report(&Event::Lost {
+            board: "pi",
+            why: "ssh: connection refused",
+        });
+        both.report(&Event::Lost {
+            board: "pi",
+            why: "a later reason",
+        });
         both.report(&Event::Skipped {
             board: "pi",
             done: 2,
             id: "y",
             why: "lost",
         });
-        assert_eq!(tally.runs(), 1, "a skipped run is not a run");
+        both.report(&Event::Bailed {
+            board: "local",
+            id: "x",
+            status: Status::Failed,
+        });
+        let logged = run_log.logged();
+        assert_eq!(logged.runs, 1, "a skipped run is not a run");
+        assert_eq!(
+            logged.lost.into_iter().collect::<Vec<_>>(),
+            [("pi".to_string(), "ssh: connection refused".to_string())],
+            "the first reason a board was lost is kept"
+        );
         let lines = log.0.lock().unwrap().clone();
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 7);
         assert_eq!(lines[0], "Note(\"resuming\")");
         assert_eq!(lines[2], "finished local 1");
     }

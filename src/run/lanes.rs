@@ -181,13 +181,15 @@ pub(super) fn board_runs<'a>(
 }
 
 /// Runs every lane's schedule, a thread per lane: the records of the
-/// runs (by cell index). Boards lost on the way are added to `lost`;
-/// what a forced stop left on a board to `left`.
+/// runs (by cell index). The boards in `lost` (lost before the lanes
+/// start) run nothing; a board lost on the way is reported
+/// ([`Event::Lost`]); what a forced stop left on a board is added to
+/// `left`.
 pub(super) fn run_lanes(
     p: &Prepared,
     board_runs: &BTreeMap<&str, BoardRun>,
     schedules: &[(Vec<String>, rounds::Schedule)],
-    lost: &mut BTreeMap<String, String>,
+    lost: &BTreeMap<String, String>,
     progress: &dyn Reporter,
     left: &Mutex<Vec<cell::LeftBehind>>,
 ) -> Vec<(usize, CellRecord)> {
@@ -196,7 +198,7 @@ pub(super) fn run_lanes(
         let handles: Vec<_> = schedules
             .iter()
             .map(|(lane, units)| {
-                let (done, lost) = (&done, &*lost);
+                let done = &done;
                 scope.spawn(move || {
                     lane_worker(p, board_runs, lane, units, lost, progress, done, left)
                 })
@@ -208,26 +210,18 @@ pub(super) fn run_lanes(
             .flatten()
             .collect()
     });
-    for (board, _, why) in &per_board_results {
-        if let Some(why) = why {
-            lost.entry(board.clone()).or_insert_with(|| why.clone());
-        }
-    }
-    per_board_results
-        .into_iter()
-        .flat_map(|(_, r, _)| r)
-        .collect()
+    per_board_results.into_iter().flatten().collect()
 }
 
-/// A board's records (by cell index) and why it was lost, if it was.
-pub(super) type BoardResults = (String, Vec<(usize, CellRecord)>, Option<String>);
+/// A board's records (by cell index).
+pub(super) type BoardResults = Vec<(usize, CellRecord)>;
 
 /// Runs one lane's schedule in order (its boards share a machine, or it is
 /// one board). A run whose board cannot be reached is tried again up to
 /// the board's `retries` (`worker::execute`); after that the board is
 /// lost: its remaining runs are not run, the lane's other boards go on.
-/// Returns, per board of the lane, the records and why it was lost; what a
-/// forced stop left on a board is printed at once and added to `left`.
+/// Returns, per board of the lane, the records; what a forced stop left on
+/// a board is printed at once and added to `left`.
 #[allow(clippy::too_many_arguments)]
 fn lane_worker(
     p: &Prepared,
@@ -272,10 +266,7 @@ fn lane_worker(
         let note = |msg: &str| progress.report(&Event::BoardNote { board, msg });
         let res = worker::run(r, p, u.cell, &c, &note);
         if let Some(why) = &res.unreachable {
-            progress.report(&Event::BoardNote {
-                board,
-                msg: &format!("lost: {why}"),
-            });
+            progress.report(&Event::Lost { board, why });
             lost.insert(board, why.clone());
         }
         if let Some(error) = &res.storage {
@@ -291,12 +282,10 @@ fn lane_worker(
                 id: c.id.clone(),
                 status: res.record.status,
             });
-            progress.report(&Event::BoardNote {
+            progress.report(&Event::Bailed {
                 board,
-                msg: &format!(
-                    "{} ended {}: on_failure: bail, no further cell starts",
-                    c.id, res.record.status
-                ),
+                id: &c.id,
+                status: res.record.status,
             });
         }
         progress.report(&Event::Finished {
@@ -314,12 +303,6 @@ fn lane_worker(
         out.entry(board).or_default().push((u.cell, res.record));
     }
     lane.iter()
-        .map(|b| {
-            (
-                b.clone(),
-                out.remove(b.as_str()).unwrap_or_default(),
-                lost.get(b.as_str()).cloned(),
-            )
-        })
+        .map(|b| out.remove(b.as_str()).unwrap_or_default())
         .collect()
 }

@@ -191,14 +191,15 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
 
     let plan = lanes::Plan::new(p, opts, &out_dir, &only);
     // The run's events go to the terminal (or nowhere but warnings under
-    // `--quiet`) and to the tally meta.json counts its runs from.
+    // `--quiet`) and to the log meta.json takes its runs and lost boards
+    // from.
     let terminal: Box<dyn Reporter> = if opts.progress {
         Box::new(Progress::new(&plan.counts, true))
     } else {
         Box::new(events::Quiet)
     };
-    let tally = events::Tally::default();
-    let progress = events::Fanout(vec![terminal.as_ref(), &tally]);
+    let run_log = events::RunLog::default();
+    let progress = events::Fanout(vec![terminal.as_ref(), &run_log]);
     plan.announce(&progress, p, opts);
     let halt = Halt::default();
     let left_behind: Mutex<Vec<cell::LeftBehind>> = Mutex::new(Vec::new());
@@ -207,13 +208,17 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         p,
         &board_runs,
         &plan.schedules,
-        &mut lost,
+        &lost,
         &progress,
         &left_behind,
     );
     drop(board_runs);
     drop(board_locks);
     progress.finish();
+    let logged = run_log.logged();
+    for (board, why) in logged.lost {
+        lost.entry(board).or_insert(why);
+    }
     let set = ResultDir::new(&out_dir);
     let _ = std::fs::remove_dir_all(set.staging());
     let _ = std::fs::remove_dir_all(set.trash());
@@ -249,7 +254,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         plan: &plan,
         started_at,
         t0,
-        runs_run: tally.runs(),
+        runs_run: logged.runs,
         halted: &halted,
         by_status,
     };
