@@ -81,6 +81,32 @@ struct Pending {
     if_significant: Mark,
 }
 
+/// A row whose mark is known without a test: no ratio, no p-value.
+fn fixed(
+    id: &str,
+    metric: &'static str,
+    old: &str,
+    new: &str,
+    mark: Mark,
+    note: String,
+) -> Pending {
+    Pending {
+        row: Row {
+            id: id.to_string(),
+            metric,
+            old: old.to_string(),
+            new: new.to_string(),
+            ratio: None,
+            mark,
+            p: None,
+            basis: None,
+            note,
+        },
+        raw_p: None,
+        if_significant: mark,
+    }
+}
+
 /// Compares two result sets.
 pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff> {
     let metrics: Vec<MetricInfo> = opts.metrics.iter().map(|m| info(*m)).collect();
@@ -91,22 +117,6 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
     );
     let ids: BTreeSet<&str> = o.by_id.keys().chain(n.by_id.keys()).copied().collect();
     let mut pending: Vec<Pending> = Vec::new();
-    let fixed =
-        |id: &str, metric: &'static str, old: &str, new: &str, mark: Mark, note: String| Pending {
-            row: Row {
-                id: id.to_string(),
-                metric,
-                old: old.to_string(),
-                new: new.to_string(),
-                ratio: None,
-                mark,
-                p: None,
-                basis: None,
-                note,
-            },
-            raw_p: None,
-            if_significant: mark,
-        };
     for id in ids {
         match (o.by_id.get(id).copied(), n.by_id.get(id).copied()) {
             (Some(i), None) => {
