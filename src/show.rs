@@ -5,11 +5,9 @@
 use anyhow::Result;
 
 use crate::error::{UsageError, suggest};
-use crate::export::{Data, TableFormat, TableName, table_data};
-use crate::output::{Table, terminal};
-use crate::results::{
-    CHECKLIST_TERMINAL_COLUMNS, ResultSet, SUMMARY_TERMINAL_COLUMNS, Source, frame_table,
-};
+use crate::export::{Formatted, TableFormat, TableName, table_data, writer};
+use crate::output::terminal;
+use crate::results::{CHECKLIST_TERMINAL_COLUMNS, ResultSet, SUMMARY_TERMINAL_COLUMNS, Source};
 
 /// How `show` prints a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +44,9 @@ fn default_columns(name: TableName) -> &'static [&'static str] {
     }
 }
 
-/// Keeps `columns` of `t`, in that order; bad input for an unknown name.
-fn select(t: &Table, columns: &[String], name: TableName) -> Result<Table> {
+/// Keeps `columns` of `f`, in that order; bad input for an unknown name.
+fn select(f: &Formatted, columns: &[String], name: TableName) -> Result<Formatted> {
+    let t = &f.table;
     let mut idx = Vec::new();
     for c in columns {
         match t.column(c) {
@@ -64,54 +63,49 @@ fn select(t: &Table, columns: &[String], name: TableName) -> Result<Table> {
             }
         }
     }
-    Ok(t.select(&idx))
+    Ok(f.select(&idx))
 }
 
 /// Prints the table.
 pub fn command(a: &ShowOptions) -> Result<i32> {
     let set = ResultSet::open(&Source::new(&a.dir, a.rev.as_deref()))?;
-    let table = match table_data(&set, a.table, &mut None)? {
-        Data::Table(t) => t,
-        Data::Frame(df) => frame_table(&df)?,
-    };
+    // The typed rows (or frame), as text with their columns' kinds.
+    let rows = table_data(&set, a.table, &mut None)?.formatted()?;
     let columns: Vec<String> = if !a.columns.is_empty() {
         a.columns.clone()
     } else if a.format == ShowFormat::Table && !a.all {
         default_columns(a.table)
             .iter()
-            .filter(|c| table.column(c).is_some())
+            .filter(|c| rows.table.column(c).is_some())
             .map(|c| c.to_string())
             .collect()
     } else {
         Vec::new()
     };
-    let table = if columns.is_empty() {
-        table
+    let rows = if columns.is_empty() {
+        rows
     } else {
-        select(&table, &columns, a.table)?
+        select(&rows, &columns, a.table)?
     };
+    let write =
+        |f: TableFormat| -> Result<String> { Ok(String::from_utf8(writer(f).rows(&rows)?)?) };
     let text = match a.format {
         ShowFormat::Table => {
+            let table = &rows.table;
             if table.columns.is_empty() {
                 format!("{}: the {} table is empty\n", set.label, a.table.as_str())
             } else {
                 terminal::render(
-                    &table,
+                    table,
                     &[],
                     &["status", "verdict", "mark"],
                     terminal::stdout_colour(),
                 ) + "\n"
             }
         }
-        ShowFormat::Csv => {
-            let csv = String::from_utf8(Data::Table(table).write(TableFormat::Csv)?)?;
-            crate::text::printable_lines(&csv).into_owned()
-        }
-        ShowFormat::Md => String::from_utf8(Data::Table(table).write(TableFormat::Md)?)?,
-        ShowFormat::Json => {
-            let json = String::from_utf8(Data::Table(table).write(TableFormat::Json)?)?;
-            crate::text::json_safe(&json).into_owned()
-        }
+        ShowFormat::Csv => crate::text::printable_lines(&write(TableFormat::Csv)?).into_owned(),
+        ShowFormat::Md => write(TableFormat::Md)?,
+        ShowFormat::Json => crate::text::json_safe(&write(TableFormat::Json)?).into_owned(),
     };
     print!("{text}");
     Ok(0)

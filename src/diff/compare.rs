@@ -11,11 +11,12 @@ use super::noise::{self, Basis};
 use super::{Diff, Flip, Mark, MetricInfo, Options, Row, info};
 use crate::record::Status;
 use crate::results::ResultSet;
-use crate::rows::ChecklistRow;
+use crate::rows::{ChecklistRow, SummaryRow};
 
 /// One result set, indexed for the join.
 struct Side<'a> {
-    set: &'a ResultSet,
+    /// summary.csv's rows, typed.
+    summary: &'a [SummaryRow],
     by_id: HashMap<&'a str, usize>,
     /// Per cell id and metric column of rounds.csv: the figure of each ok
     /// round (empty when the set has no rounds.csv).
@@ -23,14 +24,11 @@ struct Side<'a> {
 }
 
 impl<'a> Side<'a> {
-    fn new(set: &'a ResultSet, metrics: &[MetricInfo]) -> Result<Side<'a>> {
-        let id = set.summary.column("id").unwrap_or(0);
-        let by_id: HashMap<&str, usize> = set
-            .summary
-            .rows
+    fn new(set: &ResultSet, summary: &'a [SummaryRow], metrics: &[MetricInfo]) -> Result<Side<'a>> {
+        let by_id: HashMap<&str, usize> = summary
             .iter()
             .enumerate()
-            .map(|(i, r)| (r[id].as_str(), i))
+            .map(|(i, r)| (r.id.as_str(), i))
             .collect();
         let mut rounds: HashMap<&str, HashMap<&'static str, BTreeMap<u32, f64>>> = HashMap::new();
         // Only the columns the set has: a metric its rounds.csv lacks has
@@ -57,15 +55,16 @@ impl<'a> Side<'a> {
                 }
             }
         }
-        Ok(Side { set, by_id, rounds })
+        Ok(Side {
+            summary,
+            by_id,
+            rounds,
+        })
     }
 
-    fn get(&self, row: usize, column: &str) -> &str {
-        self.set.summary_value(row, column).unwrap_or_default()
-    }
-
-    fn number(&self, row: usize, column: &str) -> Option<f64> {
-        self.set.summary_number(row, column)
+    /// Summary row `i`.
+    fn row(&self, i: usize) -> &'a SummaryRow {
+        &self.summary[i]
     }
 
     /// A cell's per-round figures of a metric (ok rounds).
@@ -82,28 +81,42 @@ struct Pending {
     if_significant: Mark,
 }
 
+/// A row whose mark is known without a test: no ratio, no p-value.
+fn fixed(
+    id: &str,
+    metric: &'static str,
+    old: &str,
+    new: &str,
+    mark: Mark,
+    note: String,
+) -> Pending {
+    Pending {
+        row: Row {
+            id: id.to_string(),
+            metric,
+            old: old.to_string(),
+            new: new.to_string(),
+            ratio: None,
+            mark,
+            p: None,
+            basis: None,
+            note,
+        },
+        raw_p: None,
+        if_significant: mark,
+    }
+}
+
 /// Compares two result sets.
 pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff> {
     let metrics: Vec<MetricInfo> = opts.metrics.iter().map(|m| info(*m)).collect();
-    let (o, n) = (Side::new(old, &metrics)?, Side::new(new, &metrics)?);
+    let (so, sn) = (old.summary_rows()?, new.summary_rows()?);
+    let (o, n) = (
+        Side::new(old, &so, &metrics)?,
+        Side::new(new, &sn, &metrics)?,
+    );
     let ids: BTreeSet<&str> = o.by_id.keys().chain(n.by_id.keys()).copied().collect();
     let mut pending: Vec<Pending> = Vec::new();
-    let fixed =
-        |id: &str, metric: &'static str, old: &str, new: &str, mark: Mark, note: String| Pending {
-            row: Row {
-                id: id.to_string(),
-                metric,
-                old: old.to_string(),
-                new: new.to_string(),
-                ratio: None,
-                mark,
-                p: None,
-                basis: None,
-                note,
-            },
-            raw_p: None,
-            if_significant: mark,
-        };
     for id in ids {
         match (o.by_id.get(id).copied(), n.by_id.get(id).copied()) {
             (Some(i), None) => {
@@ -111,7 +124,7 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
                     pending.push(fixed(
                         id,
                         m.name,
-                        o.get(i, m.column),
+                        &m.text(o.row(i)),
                         "",
                         Mark::Gone,
                         String::new(),
@@ -124,35 +137,43 @@ pub fn compare(old: &ResultSet, new: &ResultSet, opts: &Options) -> Result<Diff>
                         id,
                         m.name,
                         "",
-                        n.get(j, m.column),
+                        &m.text(n.row(j)),
                         Mark::New,
                         String::new(),
                     ));
                 }
             }
             (Some(i), Some(j)) => {
-                let (ho, hn) = (o.get(i, "hash"), n.get(j, "hash"));
-                let (so, sn) = (o.get(i, "status"), n.get(j, "status"));
+                let (ro, rn) = (o.row(i), n.row(j));
+                let (ho, hn) = (&ro.hash, &rn.hash);
+                let (so, sn) = (ro.status, rn.status);
                 if ho != hn {
                     for m in &metrics {
                         let mut p = fixed(
                             id,
                             m.name,
-                            o.get(i, m.column),
-                            n.get(j, m.column),
+                            &m.text(ro),
+                            &m.text(rn),
                             Mark::NotComparable,
                             format!("definition changed (hash {ho} -> {hn})"),
                         );
-                        p.row.ratio = ratio(o.number(i, m.column), n.number(j, m.column));
+                        p.row.ratio = ratio(m.number(ro), m.number(rn));
                         pending.push(p);
                     }
-                } else if so != sn && (so != "ok" || sn != "ok") {
+                } else if so != sn && (so != Status::Ok || sn != Status::Ok) {
                     let mark = match (so, sn) {
-                        ("ok", _) => Mark::Worse,
-                        (_, "ok") => Mark::Better,
+                        (Status::Ok, _) => Mark::Worse,
+                        (_, Status::Ok) => Mark::Better,
                         _ => Mark::NotComparable,
                     };
-                    pending.push(fixed(id, "status", so, sn, mark, "status changed".into()));
+                    pending.push(fixed(
+                        id,
+                        "status",
+                        so.as_str(),
+                        sn.as_str(),
+                        mark,
+                        "status changed".into(),
+                    ));
                 } else {
                     for m in &metrics {
                         pending.push(compare_metric(&o, i, &n, j, id, m, opts));
@@ -244,12 +265,13 @@ fn compare_metric(
     m: &MetricInfo,
     opts: &Options,
 ) -> Pending {
-    let (vo, vn) = (o.number(i, m.column), n.number(j, m.column));
+    let (ro, rn) = (o.row(i), n.row(j));
+    let (vo, vn) = (m.number(ro), m.number(rn));
     let mut row = Row {
         id: id.to_string(),
         metric: m.name,
-        old: o.get(i, m.column).to_string(),
-        new: n.get(j, m.column).to_string(),
+        old: m.text(ro),
+        new: m.text(rn),
         ratio: ratio(vo, vn),
         mark: Mark::Unchanged,
         p: None,

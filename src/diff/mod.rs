@@ -16,8 +16,9 @@ mod render;
 use anyhow::Result;
 
 use crate::error::UsageError;
+use crate::output::fmt_f;
 use crate::results::{ResultSet, Source};
-use crate::rows::{RoundRow, Verdict};
+use crate::rows::{RoundRow, SummaryRow, Verdict};
 pub use compare::compare;
 use noise::Basis;
 pub use render::{render_json, render_markdown, render_table};
@@ -92,8 +93,10 @@ pub const ALL_METRICS: [DiffMetric; 5] = [
 
 struct MetricInfo {
     name: &'static str,
-    /// Its column in summary.csv (the mean over rounds).
-    column: &'static str,
+    /// Its value in summary.csv (the mean over rounds).
+    value: fn(&SummaryRow) -> Option<f64>,
+    /// The decimals summary.csv writes it with.
+    decimals: usize,
     /// Its column in rounds.csv (the figure of each round).
     rounds_column: &'static str,
     /// That column's value in a row of rounds.csv.
@@ -101,37 +104,67 @@ struct MetricInfo {
     higher_is_better: bool,
 }
 
+impl MetricInfo {
+    /// A cell's value, where it is a finite number.
+    fn number(&self, row: &SummaryRow) -> Option<f64> {
+        (self.value)(row).filter(|v| v.is_finite())
+    }
+
+    /// A cell's value as summary.csv writes it ("" when absent).
+    fn text(&self, row: &SummaryRow) -> String {
+        fmt_f((self.value)(row), self.decimals)
+    }
+}
+
 fn info(m: DiffMetric) -> MetricInfo {
-    type Value = fn(&RoundRow) -> Option<f64>;
-    let (name, column, rounds_column, round_value, higher_is_better): (_, _, _, Value, _) = match m
-    {
+    type Summary = fn(&SummaryRow) -> Option<f64>;
+    type Round = fn(&RoundRow) -> Option<f64>;
+    let (name, value, decimals, rounds_column, round_value, higher_is_better): (
+        _,
+        Summary,
+        _,
+        _,
+        Round,
+        _,
+    ) = match m {
         DiffMetric::Latency => (
             "latency",
-            "latency_mean_us",
+            |r| r.latency_mean_us,
+            1,
             "latency_us",
             |r| r.latency_us,
             false,
         ),
         DiffMetric::TProd => (
             "t_prod",
-            "t_prod_mean_us",
+            |r| r.t_prod_mean_us,
+            2,
             "t_prod_us",
             |r| r.t_prod_us,
             false,
         ),
-        DiffMetric::TKer => ("t_ker", "t_ker_mean_us", "t_ker_us", |r| r.t_ker_us, false),
+        DiffMetric::TKer => (
+            "t_ker",
+            |r| r.t_ker_mean_us,
+            2,
+            "t_ker_us",
+            |r| r.t_ker_us,
+            false,
+        ),
         DiffMetric::TIdle => (
             "t_idle",
-            "t_idle_mean_us",
+            |r| r.t_idle_mean_us,
+            2,
             "t_idle_us",
             |r| r.t_idle_us,
             false,
         ),
-        DiffMetric::Speedup => ("speedup", "speedup", "speedup", |r| r.speedup, true),
+        DiffMetric::Speedup => ("speedup", |r| r.speedup, 3, "speedup", |r| r.speedup, true),
     };
     MetricInfo {
         name,
-        column,
+        value,
+        decimals,
         rounds_column,
         round_value,
         higher_is_better,

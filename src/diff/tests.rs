@@ -36,13 +36,11 @@ fn a_set_against_itself_is_unchanged_everywhere() {
 fn with(label: &str, id: &str, f: impl Fn(&mut fixture::Cell)) -> crate::results::ResultSet {
     let base = fixture::quick(label);
     let mut cells = Vec::new();
-    for i in 0..base.summary.rows.len() {
-        let get = |c: &str| base.summary_value(i, c).unwrap_or_default().to_string();
-        let num = |c: &str| base.summary_number(i, c).unwrap_or_default();
+    for r in base.summary_rows().unwrap() {
         let mut c = ok(
-            &get("id"),
-            get("k").parse().unwrap_or(1),
-            num("latency_mean_us"),
+            &r.id,
+            r.single_k().unwrap_or(1),
+            r.latency_mean_us.unwrap_or_default(),
         );
         if c.id == id {
             f(&mut c);
@@ -133,11 +131,9 @@ fn changed_definitions_new_gone_and_status_rows() {
     let changed = format!("{HEAVY}/fixed-4");
     let failed = format!("{NONE}/sweep-k16");
     let mut new_cells: Vec<fixture::Cell> = Vec::new();
-    for i in 0..old.summary.rows.len() {
-        let id = old.summary_value(i, "id").unwrap().to_string();
-        let lat = old.summary_number(i, "latency_mean_us").unwrap();
-        let k = old.summary_value(i, "k").unwrap().parse().unwrap();
-        let mut c = ok(&id, k, lat);
+    for r in old.summary_rows().unwrap() {
+        let id = r.id.clone();
+        let mut c = ok(&id, r.single_k().unwrap(), r.latency_mean_us.unwrap());
         if id == changed {
             c.hash = "fedcba9876543210".into();
         }
@@ -292,4 +288,29 @@ fn the_three_formats_are_pinned() {
     insta::assert_snapshot!("diff_json", render_json(&d).unwrap());
     let coloured = render_table(&d, true);
     assert!(coloured.contains('\x1b'), "marks are coloured on request");
+}
+
+#[test]
+fn values_show_as_summary_csv_writes_them() {
+    let set = fixture::quick("q");
+    let mut rows = set.summary_rows().unwrap();
+    rows[0].speedup = Some(1.0);
+    rows[0].t_idle_mean_us = Some(f64::NAN);
+    rows[0].latency_mean_us = Some(1234.56);
+    let t = crate::rows::table(&rows[..1]);
+    let columns = [
+        (DiffMetric::Latency, "latency_mean_us"),
+        (DiffMetric::TProd, "t_prod_mean_us"),
+        (DiffMetric::TKer, "t_ker_mean_us"),
+        (DiffMetric::TIdle, "t_idle_mean_us"),
+        (DiffMetric::Speedup, "speedup"),
+    ];
+    for (m, c) in columns {
+        let m = info(m);
+        assert_eq!(m.text(&rows[0]), t.rows[0][t.column(c).unwrap()], "{c}");
+    }
+    assert_eq!(info(DiffMetric::Speedup).text(&rows[0]), "1.000");
+    assert_eq!(info(DiffMetric::TIdle).text(&rows[0]), "");
+    assert_eq!(info(DiffMetric::TIdle).number(&rows[0]), None);
+    assert_eq!(info(DiffMetric::Latency).text(&rows[0]), "1234.6");
 }

@@ -1,58 +1,15 @@
-//! JSON: an array of row objects, keys in column order. A column whose
-//! every non-empty value is a JSON number literal is written as numbers,
-//! digits exactly as in the table (no float round trip); other columns as
-//! strings. Empty values are `null`.
+//! JSON: an array of row objects, keys in column order. A column the row
+//! type (or the frame's column type) declares numeric is written as
+//! numbers, digits exactly as in the table (no float round trip); every
+//! other column as strings, even where its cells hold only digits (`k` is
+//! `4` or `12/8`, `hash` is hex). Empty values are `null`.
 
 use anyhow::Result;
 
-use super::Writer;
+use super::{Rows, Writer};
 use crate::output::Table;
 
-/// Columns that stay text whatever they hold: a content hash is an
-/// identifier, even when its hex digits happen to be all decimal.
-const TEXT_COLUMNS: [&str; 2] = ["hash", "id"];
-
 pub(super) struct Json;
-
-/// Whether `s` is a number by JSON's grammar:
-/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-fn is_json_number(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if b.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(c) if c.is_ascii_digit() => {
-            digits(&mut i);
-        }
-        _ => return false,
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
-}
 
 /// One row as a JSON object's members and its closing brace (the opening
 /// one is the caller's): `keys` quoted, an empty value `null`, a value of
@@ -75,22 +32,13 @@ pub(super) fn push_row(out: &mut String, keys: &[String], numeric: &[bool], row:
     out.push('}');
 }
 
-/// A table as JSON text (also used by `diff --format json`).
-pub fn table_json(t: &Table) -> String {
-    let numeric: Vec<bool> = (0..t.columns.len())
-        .map(|c| {
-            !TEXT_COLUMNS.contains(&t.columns[c].as_str())
-                && t.rows.iter().any(|r| !r[c].is_empty())
-                && t.rows
-                    .iter()
-                    .all(|r| r[c].is_empty() || is_json_number(&r[c]))
-        })
-        .collect();
+/// A table as JSON text, the columns flagged in `numeric` as numbers.
+pub fn table_json(t: &Table, numeric: &[bool]) -> String {
     let keys: Vec<String> = t.columns.iter().map(|c| quote(c)).collect();
     let mut out = String::from("[");
     for (n, r) in t.rows.iter().enumerate() {
         out.push_str(if n == 0 { "\n  {" } else { ",\n  {" });
-        push_row(&mut out, &keys, &numeric, r);
+        push_row(&mut out, &keys, numeric, r);
     }
     out.push_str(if t.rows.is_empty() { "]\n" } else { "\n]\n" });
     out
@@ -104,25 +52,20 @@ impl Writer for Json {
     fn extension(&self) -> &'static str {
         "json"
     }
-    fn table(&self, t: &Table) -> Result<Vec<u8>> {
-        Ok(table_json(t).into_bytes())
+    fn rows(&self, r: &dyn Rows) -> Result<Vec<u8>> {
+        Ok(table_json(&r.table(), &r.numeric()).into_bytes())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Status;
+    use crate::results::fixture;
+    use crate::rows::{KstrategyRow, SummaryRow, SweepRow};
 
-    #[test]
-    fn the_json_number_grammar() {
-        for yes in ["0", "-1", "12.50", "2.36e-1", "1E+3", "-0.5"] {
-            assert!(is_json_number(yes), "{yes}");
-        }
-        for no in [
-            "", "-", "01", "1.", ".5", "1e", "nan", "inf", "4/4", "0x1", "1 ",
-        ] {
-            assert!(!is_json_number(no), "{no}");
-        }
+    fn json(r: &dyn Rows) -> serde_json::Value {
+        serde_json::from_slice(&Json.rows(r).unwrap()).unwrap()
     }
 
     #[test]
@@ -142,13 +85,54 @@ mod tests {
             String::new(),
             "00ab".into(),
         ]);
-        let text = table_json(&t);
+        let text = table_json(&t, &[false, true, true, false, false]);
         assert_eq!(
             text,
             "[\n  {\"id\": \"a/1\", \"k\": 1, \"speedup\": 1.000, \"loads\": \"4/4\", \"hash\": \"1234\"},\n  {\"id\": \"a/2\", \"k\": 16, \"speedup\": null, \"loads\": null, \"hash\": \"00ab\"}\n]\n"
         );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v[1]["k"], 16);
-        assert_eq!(table_json(&Table::new(&["a"])), "[]\n");
+        assert_eq!(table_json(&Table::new(&["a"]), &[false]), "[]\n");
+    }
+
+    #[test]
+    fn the_row_type_says_which_columns_are_numbers() {
+        let set = fixture::quick("q");
+        let mut rows: Vec<SummaryRow> = set.summary_rows().unwrap();
+        rows.truncate(2);
+        rows[0].hash = "1234567890123456".into();
+        rows[0].speedup = Some(1.5);
+        rows[1].status = Status::Failed;
+        rows[1].latency_mean_us = None;
+        let text = String::from_utf8(Json.rows(&rows).unwrap()).unwrap();
+        // Numeric columns: bare numbers in the column's fixed format.
+        assert!(text.contains("\"speedup\": 1.500,"), "{text}");
+        assert!(text.contains("\"inferences\": 50,"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v[0]["latency_mean_us"].is_number(), "{v}");
+        assert_eq!(v[1]["latency_mean_us"], serde_json::Value::Null);
+        // Text columns whose cells hold only digits stay text: a hash, a
+        // single K, a round count.
+        assert_eq!(v[0]["hash"], "1234567890123456");
+        assert_eq!(v[0]["k"], "1");
+        assert_eq!(v[1]["status"], "failed");
+        let sweep = SweepRow {
+            sweep: "c/sweep".into(),
+            k_values: "1 4".into(),
+            k_answer: Some(4),
+            k_answer_rounds: "5/5".into(),
+            latency_mean_us: Some(100.04),
+            default_latency_mean_us: None,
+            speedup: Some(1.0),
+            cells_ok: "2/2".into(),
+            runs: "2".into(),
+            k_opt: None,
+        };
+        let v = json(&vec![sweep]);
+        assert_eq!(v[0]["k_answer"], 4);
+        assert_eq!(v[0]["runs"], "2", "a number or made/a sweep's: text");
+        assert_eq!(v[0]["latency_mean_us"].to_string(), "100.0");
+        assert_eq!(v[0]["default_latency_mean_us"], serde_json::Value::Null);
+        assert_eq!(json(&Vec::<KstrategyRow>::new()), serde_json::json!([]));
     }
 }

@@ -3,8 +3,7 @@
 
 use anyhow::Result;
 
-use super::Writer;
-use crate::output::Table;
+use super::{Rows, Writer};
 
 pub struct Markdown;
 
@@ -12,7 +11,7 @@ impl Writer for Markdown {
     fn extension(&self) -> &'static str {
         "md"
     }
-    fn table(&self, t: &Table) -> Result<Vec<u8>> {
-        Ok(t.to_markdown().into_bytes())
+    fn rows(&self, r: &dyn Rows) -> Result<Vec<u8>> {
+        Ok(r.table().to_markdown().into_bytes())
     }
 }

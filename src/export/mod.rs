@@ -1,7 +1,9 @@
 //! Exports: one writer per format behind one trait. CSV, Markdown and JSON
 //! for every table; Parquet (and the text formats) for the kernels and
 //! inferences frames, the large ones. Writers hold no state and read no
-//! clock: the same table gives the same bytes.
+//! clock: the same table gives the same bytes. The result tables are
+//! written from their typed rows (`crate::rows`): the row type names the
+//! columns, formats the numbers and says which columns are numeric.
 
 mod csv;
 mod json;
@@ -9,6 +11,7 @@ mod markdown;
 mod parquet;
 pub mod stream;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -18,6 +21,7 @@ use crate::error::UsageError;
 use crate::output::{Table, atomic_write};
 use crate::results::cells::Cells;
 use crate::results::{ResultSet, Source, frame_table};
+use crate::rows::{self, Row};
 
 /// A table of a result set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,15 +80,80 @@ pub struct ExportOptions {
     pub output_dir: Option<PathBuf>,
 }
 
+/// The rows a writer of a text format consumes: their cells, formatted as
+/// the table writes them, and which columns are numbers.
+pub trait Rows {
+    /// The column names and each row's cells.
+    fn table(&self) -> Cow<'_, Table>;
+    /// Per column, whether its cells are numbers (JSON writes them bare),
+    /// as the row type (or the frame's column type) declares.
+    fn numeric(&self) -> Vec<bool>;
+}
+
+/// A result table's typed rows: the row type's columns, numbers in each
+/// column's fixed format.
+impl<T: Row> Rows for Vec<T> {
+    fn table(&self) -> Cow<'_, Table> {
+        Cow::Owned(rows::table(self))
+    }
+    fn numeric(&self) -> Vec<bool> {
+        rows::numeric::<T>()
+    }
+}
+
+/// Cells already formatted, with their columns' kinds: a frame's, or some
+/// columns of a result table (`show -c`).
+#[derive(Debug, Clone, Default)]
+pub struct Formatted {
+    pub table: Table,
+    pub numeric: Vec<bool>,
+}
+
+impl Formatted {
+    /// A frame's values as text (see [`frame_table`]); its numeric columns
+    /// are those of a numeric type.
+    pub fn frame(df: &DataFrame) -> Result<Formatted> {
+        Ok(Formatted {
+            table: frame_table(df)?,
+            numeric: frame_numeric(df),
+        })
+    }
+
+    /// The columns at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Formatted {
+        Formatted {
+            table: self.table.select(idx),
+            numeric: idx.iter().map(|&i| self.numeric[i]).collect(),
+        }
+    }
+}
+
+impl Rows for Formatted {
+    fn table(&self) -> Cow<'_, Table> {
+        Cow::Borrowed(&self.table)
+    }
+    fn numeric(&self) -> Vec<bool> {
+        self.numeric.clone()
+    }
+}
+
+/// Per column of a frame, whether its type is numeric.
+pub(crate) fn frame_numeric(df: &DataFrame) -> Vec<bool> {
+    df.dtypes()
+        .iter()
+        .map(|d| d.is_primitive_numeric())
+        .collect()
+}
+
 /// Turns a table or a frame into the bytes of one file format.
 pub trait Writer {
     /// The file extension, without the dot.
     fn extension(&self) -> &'static str;
-    /// A table of formatted strings.
-    fn table(&self, t: &Table) -> Result<Vec<u8>>;
-    /// A typed frame; by default formatted into a table first.
+    /// Rows of a table.
+    fn rows(&self, r: &dyn Rows) -> Result<Vec<u8>>;
+    /// A typed frame; by default formatted into text first.
     fn frame(&self, df: &DataFrame) -> Result<Vec<u8>> {
-        self.table(&frame_table(df)?)
+        self.rows(&Formatted::frame(df)?)
     }
 }
 
@@ -98,9 +167,9 @@ pub fn writer(format: TableFormat) -> &'static dyn Writer {
     }
 }
 
-/// What one table of a result set is: formatted text, or a typed frame.
+/// What one table of a result set is: typed rows, or a typed frame.
 pub enum Data {
-    Table(Table),
+    Rows(Box<dyn Rows>),
     Frame(DataFrame),
 }
 
@@ -109,8 +178,19 @@ impl Data {
     pub fn write(&self, format: TableFormat) -> Result<Vec<u8>> {
         let w = writer(format);
         match self {
-            Data::Table(t) => w.table(t),
+            Data::Rows(r) => w.rows(r.as_ref()),
             Data::Frame(df) => w.frame(df),
+        }
+    }
+
+    /// Its cells as text, with their columns' kinds.
+    pub fn formatted(self) -> Result<Formatted> {
+        match self {
+            Data::Rows(r) => Ok(Formatted {
+                numeric: r.numeric(),
+                table: r.table().into_owned(),
+            }),
+            Data::Frame(df) => Formatted::frame(&df),
         }
     }
 }
@@ -141,10 +221,10 @@ pub fn table_data(
     cells: &mut Option<Option<Cells>>,
 ) -> Result<Data> {
     Ok(match name {
-        TableName::Summary => Data::Table(set.summary.clone()),
-        TableName::Checklist => Data::Table(set.checklist.clone()),
-        TableName::Sweeps => Data::Table(set.sweeps.clone()),
-        TableName::Kstrategy => Data::Table(set.kstrategy.clone()),
+        TableName::Summary => typed(set, name, &set.summary, set.summary_rows()?),
+        TableName::Checklist => typed(set, name, &set.checklist, set.checklist_rows()?),
+        TableName::Sweeps => typed(set, name, &set.sweeps, set.sweep_rows()?),
+        TableName::Kstrategy => typed(set, name, &set.kstrategy, set.kstrategy_rows()?),
         TableName::Kernels | TableName::Inferences => {
             let c = frame_cells(set, name, cells)?;
             let (df, more) = stream::collect(c, name, SHOW_ROWS)?;
@@ -158,6 +238,43 @@ pub fn table_data(
             Data::Frame(df)
         }
     })
+}
+
+/// A result table's typed rows. A table the set does not have (no file)
+/// has no columns, as before. One written by an older klo-spec is given
+/// in today's columns: those it lacks empty, its own that are no longer
+/// written left out (stderr names both).
+fn typed<T: Row + 'static>(set: &ResultSet, name: TableName, raw: &Table, rows: Vec<T>) -> Data {
+    if raw.columns.is_empty() {
+        return Data::Rows(Box::new(Formatted::default()));
+    }
+    let lacks: Vec<&str> = T::COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| raw.column(c).is_none())
+        .collect();
+    let retired: Vec<&str> = raw
+        .columns
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !T::COLUMNS.contains(c))
+        .collect();
+    let mut parts = Vec::new();
+    if !lacks.is_empty() {
+        parts.push(format!("empty: {}", lacks.join(", ")));
+    }
+    if !retired.is_empty() {
+        parts.push(format!("left out: {}", retired.join(", ")));
+    }
+    if !parts.is_empty() {
+        eprintln!(
+            "klo-spec: {}/{}.csv is from an older klo-spec: shown in today's columns ({})",
+            set.label,
+            name.as_str(),
+            parts.join("; ")
+        );
+    }
+    Data::Rows(Box::new(rows))
 }
 
 /// The cells a frame is read from, loaded on first need.

@@ -5,9 +5,8 @@
 use anyhow::Result;
 use polars::prelude::*;
 
-use super::Writer;
+use super::{Rows, Writer};
 use crate::error::UsageError;
-use crate::output::Table;
 
 pub(super) struct Parquet;
 
@@ -16,7 +15,7 @@ impl Writer for Parquet {
         "parquet"
     }
 
-    fn table(&self, _t: &Table) -> Result<Vec<u8>> {
+    fn rows(&self, _r: &dyn Rows) -> Result<Vec<u8>> {
         Err(UsageError::new(
             "Parquet is written for the kernels and inferences frames only",
             Some("use csv, md or json for the summary, checklist and sweeps tables".into()),

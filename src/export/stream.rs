@@ -172,11 +172,7 @@ fn md_rows(t: &Table, header: bool) -> String {
 
 /// JSON rows of a chunk; `written` rows came before it.
 fn json_rows(t: &Table, df: &DataFrame, header: bool, written: u64) -> String {
-    let numeric: Vec<bool> = df
-        .dtypes()
-        .iter()
-        .map(|d| d.is_primitive_numeric())
-        .collect();
+    let numeric = super::frame_numeric(df);
     let keys: Vec<String> = t
         .columns
         .iter()

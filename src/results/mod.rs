@@ -219,20 +219,6 @@ impl ResultSet {
             .into()
         })
     }
-
-    /// The value of `column` in summary row `row`.
-    pub fn summary_value(&self, row: usize, column: &str) -> Option<&str> {
-        let c = self.summary.column(column)?;
-        self.summary.rows.get(row).map(|r| r[c].as_str())
-    }
-
-    /// The value of `column` in summary row `row` as a finite number.
-    pub fn summary_number(&self, row: usize, column: &str) -> Option<f64> {
-        self.summary_value(row, column)?
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-    }
 }
 
 #[cfg(test)]

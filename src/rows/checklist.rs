@@ -74,4 +74,17 @@ impl Row for ChecklistRow {
         "rounds_needed",
         "note",
     ];
+    const NUMERIC: &'static [&'static str] = &[
+        "mean_a",
+        "mean_b",
+        "ratio",
+        "ratio_ci_low",
+        "ratio_ci_high",
+        "hl_ratio",
+        "df",
+        "p_value",
+        "p_holm",
+        "q_bh",
+        "mde_pct",
+    ];
 }

@@ -48,4 +48,14 @@ impl Row for KstrategyRow {
         "t_prod_mean_us",
         "t_ker_mean_us",
     ];
+    const NUMERIC: &'static [&'static str] = &[
+        "k_opt",
+        "latency_k_opt_us",
+        "k_answer",
+        "latency_k_answer_us",
+        "gap_pct",
+        "p_value",
+        "t_prod_mean_us",
+        "t_ker_mean_us",
+    ];
 }

@@ -30,6 +30,15 @@ pub use sweeps::SweepRow;
 pub trait Row: Serialize + DeserializeOwned {
     /// The table's columns, in order: the serialized fields' names.
     const COLUMNS: &'static [&'static str];
+    /// The columns whose cells are numbers (or empty): the fields of a
+    /// numeric type. Every other column is text, even where its cells
+    /// happen to hold only digits (`k` is `4` or `12/8`, `hash` is hex).
+    const NUMERIC: &'static [&'static str];
+}
+
+/// Per column of `T`, whether it holds numbers (see [`Row::NUMERIC`]).
+pub fn numeric<T: Row>() -> Vec<bool> {
+    T::COLUMNS.iter().map(|c| T::NUMERIC.contains(c)).collect()
 }
 
 /// A serialized field as the text of its cell.

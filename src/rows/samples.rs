@@ -53,4 +53,5 @@ impl Serialize for SampleRow {
 
 impl Row for SampleRow {
     const COLUMNS: &'static [&'static str] = &["id", "round", "signal", "n", "min", "mean", "max"];
+    const NUMERIC: &'static [&'static str] = &["round", "n", "min", "mean", "max"];
 }

@@ -45,6 +45,12 @@ impl Row for SweepRow {
         "cells_ok",
         "runs",
     ];
+    const NUMERIC: &'static [&'static str] = &[
+        "k_answer",
+        "latency_mean_us",
+        "default_latency_mean_us",
+        "speedup",
+    ];
 }
 
 impl SweepRow {

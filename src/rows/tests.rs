@@ -158,3 +158,51 @@ fn sample_values_keep_their_signals_decimals() {
     );
     assert_eq!(t.rows[1][5], "41.1");
 }
+
+/// A table of one row: `x` in every column but the given ones.
+fn one_row<T: Row>(cells: &[(&str, &str)]) -> crate::output::Table {
+    let mut t = crate::output::Table::new(T::COLUMNS);
+    t.rows.push(
+        T::COLUMNS
+            .iter()
+            .map(|c| {
+                let set = cells.iter().find(|(k, _)| k == c);
+                set.map_or("x", |(_, v)| v).to_string()
+            })
+            .collect(),
+    );
+    t
+}
+
+/// `T::NUMERIC` names exactly the columns whose fields are numbers: text
+/// in every other column reads back (words for the enums), and text in
+/// any numeric one is refused.
+fn numeric_columns_are_the_number_fields<T: Row>(words: &[(&str, &str)]) {
+    assert!(T::NUMERIC.iter().all(|c| T::COLUMNS.contains(c)));
+    let numbers: Vec<(&str, &str)> = T::NUMERIC.iter().map(|c| (*c, "7")).collect();
+    let all: Vec<(&str, &str)> = numbers.iter().chain(words).copied().collect();
+    let rows: Vec<T> = read(&one_row::<T>(&all)).unwrap();
+    let t = table(&rows);
+    for (c, numeric) in T::COLUMNS.iter().zip(numeric::<T>()) {
+        let cell = &t.rows[0][t.column(c).unwrap()];
+        if numeric {
+            assert!(cell.parse::<serde_json::Number>().is_ok(), "{c}: {cell}");
+            let bad: Vec<(&str, &str)> = all.iter().filter(|x| x.0 != *c).copied().collect();
+            assert!(read::<T>(&one_row::<T>(&bad)).is_err(), "{c} took `x`");
+        }
+    }
+}
+
+#[test]
+fn every_row_type_declares_its_numeric_columns() {
+    numeric_columns_are_the_number_fields::<SummaryRow>(&[("status", "ok")]);
+    numeric_columns_are_the_number_fields::<RoundRow>(&[("status", "ok")]);
+    numeric_columns_are_the_number_fields::<ChecklistRow>(&[("verdict", "PASS")]);
+    numeric_columns_are_the_number_fields::<SweepRow>(&[]);
+    numeric_columns_are_the_number_fields::<KstrategyRow>(&[("k_opt_close", "PASS")]);
+    numeric_columns_are_the_number_fields::<SampleRow>(&[]);
+    let k = numeric::<SummaryRow>();
+    let col = |c: &str| SummaryRow::COLUMNS.iter().position(|x| *x == c).unwrap();
+    assert!(k[col("speedup")] && k[col("inferences")]);
+    assert!(!k[col("k")] && !k[col("hash")] && !k[col("rounds")]);
+}
