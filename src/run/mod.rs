@@ -223,17 +223,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     let _ = std::fs::remove_dir_all(set.staging());
     let _ = std::fs::remove_dir_all(set.trash());
     if let Some(HaltReason::Storage { id, error }) = halt.reason() {
-        // Runs live per round (`cells/<id>/r<round>/`).
-        let kept = p
-            .cells
-            .iter()
-            .flat_map(|c| (1..=plan.rounds).map(move |r| rounds::round_cell(c, r, 0)))
-            .filter(|c| current_record(&out_dir, c).is_some_and(|r| r.status == Status::Ok))
-            .count();
-        anyhow::bail!(
-            "the result of {id} could not be stored in {}: {error}\nthe run stopped there: no further cell was started, the boards were cleaned up, and the {kept} finished runs on disk are intact (the tables were not rewritten); free space or make the folder writable, then run the same command again to continue",
-            out_dir.display()
-        );
+        return Err(storage_stop(p, &out_dir, plan.rounds, &id, &error));
     }
 
     let analysis = write_tables(p, &out_dir).with_context(|| {
@@ -262,14 +252,7 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
     atomic_write(&set.meta_json(), meta.to_text()?.as_bytes())?;
 
     let resume = &plan.resume;
-    let not_ok = (0..p.cells.len())
-        .flat_map(|cell| (1..=plan.rounds).map(move |round| rounds::Unit { cell, round }))
-        .filter(|u| {
-            resume.counts(*u)
-                && current_record(&out_dir, &rounds::round_cell(&p.cells[u.cell], u.round, 0))
-                    .is_none_or(|r| r.status != Status::Ok)
-        })
-        .count();
+    let not_ok = not_ok_runs(p, &out_dir, &plan);
     Ok(RunReport {
         analysis,
         out_dir,
@@ -279,6 +262,33 @@ pub fn run(p: &Prepared, opts: &RunOptions, cancel: &Cancel) -> Result<RunReport
         halted,
         left_behind: left_behind.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
+}
+
+/// The error of a run stopped because a result could not be stored.
+fn storage_stop(p: &Prepared, out_dir: &Path, rounds: u32, id: &str, error: &str) -> anyhow::Error {
+    // Runs live per round (`cells/<id>/r<round>/`).
+    let kept = p
+        .cells
+        .iter()
+        .flat_map(|c| (1..=rounds).map(move |r| rounds::round_cell(c, r, 0)))
+        .filter(|c| current_record(out_dir, c).is_some_and(|r| r.status == Status::Ok))
+        .count();
+    anyhow::anyhow!(
+        "the result of {id} could not be stored in {}: {error}\nthe run stopped there: no further cell was started, the boards were cleaned up, and the {kept} finished runs on disk are intact (the tables were not rewritten); free space or make the folder writable, then run the same command again to continue",
+        out_dir.display()
+    )
+}
+
+/// The runs this run selected whose current result is not `ok`.
+fn not_ok_runs(p: &Prepared, out_dir: &Path, plan: &lanes::Plan) -> usize {
+    (0..p.cells.len())
+        .flat_map(|cell| (1..=plan.rounds).map(move |round| rounds::Unit { cell, round }))
+        .filter(|u| {
+            plan.resume.counts(*u)
+                && current_record(out_dir, &rounds::round_cell(&p.cells[u.cell], u.round, 0))
+                    .is_none_or(|r| r.status != Status::Ok)
+        })
+        .count()
 }
 
 /// Runs (cell and round) per status.
