@@ -178,6 +178,7 @@ fn summary_row(
         load: c.load.clone(),
         cpu_freq: c.cpu_freq.slug().trim_start_matches("cpu-").to_string(),
         gpu_freq: c.gpu_freq.slug().trim_start_matches("gpu-").to_string(),
+        knobs: c.knobs.clone(),
         network: c.network.clone(),
         strategy: cell.strategy_slug.clone(),
         k: k_values(inp, i),

@@ -208,6 +208,7 @@ fn condition_name(row: &SummaryRow, axes: &[&str]) -> String {
             match *a {
                 "cpu_freq" => format!("cpu {v}"),
                 "gpu_freq" => format!("gpu {v}"),
+                "knobs" => format!("knobs {v}"),
                 "load" => format!("load {v}"),
                 _ => v.to_string(),
             }

@@ -159,7 +159,7 @@ pub(super) fn plot(summary: &[SummaryRow]) -> Drawn {
             reason: "no ok cell has a speedup (each condition needs an ok `default` cell)".into(),
         }));
     }
-    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq"]);
+    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq", "knobs"]);
     let mut networks = distinct(&rows, |r| &r.network);
     let more_networks = networks.len().saturating_sub(MAX_PANELS);
     networks.truncate(MAX_PANELS);

@@ -30,7 +30,7 @@ struct Line {
 fn lines(set: &ResultSet, summary: &[SummaryRow]) -> anyhow::Result<Vec<Line>> {
     let sweeps = set.sweep_rows()?;
     let kstrategy = set.kstrategy_rows()?;
-    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq"]);
+    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq", "knobs"]);
     let row_of: std::collections::HashMap<&str, &SummaryRow> =
         summary.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut out = Vec::new();

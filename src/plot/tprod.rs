@@ -151,7 +151,7 @@ struct Group {
 /// the set has them, else each ok cell's mean. Also how many conditions
 /// are not drawn, and whether the values are per kernel.
 fn groups(summary: &[SummaryRow], cells: Option<&Cells>) -> (Vec<Group>, usize, bool) {
-    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq"]);
+    let axes = varying(summary, &["load", "cpu_freq", "gpu_freq", "knobs"]);
     // Conditions in first-seen order, at most MAX_BOXES of them.
     let mut groups: Vec<Group> = Vec::new();
     let mut index: std::collections::HashMap<String, Option<usize>> =

@@ -90,6 +90,7 @@ fn summary_row(cells: &[Cell], c: &Cell) -> SummaryRow {
         load: parts[1].into(),
         cpu_freq: parts[2].trim_start_matches("cpu-").into(),
         gpu_freq: parts[3].trim_start_matches("gpu-").into(),
+        knobs: crate::axes::STOCK_KNOBS.into(),
         network: parts[4].into(),
         strategy: parts[5].into(),
         k: c.k.to_string(),

@@ -15,6 +15,9 @@ pub struct SummaryRow {
     pub load: String,
     pub cpu_freq: String,
     pub gpu_freq: String,
+    /// The knob set (`stock`: the scenario's own knobs; empty in tables
+    /// written before the column existed).
+    pub knobs: String,
     pub network: String,
     pub strategy: String,
     /// The K values the cell ran with, `/`-joined (see `analysis::kstrategy`).
@@ -87,6 +90,7 @@ impl Row for SummaryRow {
         "load",
         "cpu_freq",
         "gpu_freq",
+        "knobs",
         "network",
         "strategy",
         "k",
@@ -160,12 +164,13 @@ impl SummaryRow {
     }
 
     /// The value of a condition axis (`load`, `cpu_freq`, `gpu_freq`,
-    /// `network`; "" for another name).
+    /// `knobs`, `network`; "" for another name).
     pub fn axis(&self, name: &str) -> &str {
         match name {
             "load" => &self.load,
             "cpu_freq" => &self.cpu_freq,
             "gpu_freq" => &self.gpu_freq,
+            "knobs" => &self.knobs,
             "network" => &self.network,
             "board" => &self.board,
             _ => "",

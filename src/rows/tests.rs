@@ -9,6 +9,7 @@ fn summary_row() -> SummaryRow {
         load: "heavy".into(),
         cpu_freq: "current".into(),
         gpu_freq: "current".into(),
+        knobs: "stock".into(),
         network: "net".into(),
         strategy: "default".into(),
         k: "12/8".into(),

@@ -209,6 +209,14 @@ pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     std::iter::once(t.columns).chain(t.rows).collect()
 }
 
+/// The `status` of the first cell of a summary.csv, found by its column's
+/// name.
+pub fn first_status(summary: &Path) -> String {
+    let rows = csv_rows(summary);
+    let col = rows[0].iter().position(|c| c == "status").unwrap();
+    rows[1][col].clone()
+}
+
 pub const LIGHT_LOAD: &str =
     "{procs_per_core: 1, t_sleep_us: 1000, inner_iter: 2000, log_iter: 20, cores: all}";
 
