@@ -278,6 +278,28 @@ mod tests {
     }
 
     #[test]
+    fn a_calibration_read_back_from_its_file_has_the_same_hash() {
+        // The run that measures a calibration sizes its cells with the one
+        // in memory, the next run with the one read from the cache file:
+        // their hashes, part of every cell's, must agree, or the next run
+        // finds every cell changed. Figures of a real calibration (this
+        // VM, 2026-12-06): without serde_json's `float_roundtrip`, its
+        // submission latency 92.09999999999991 read back as
+        // 92.09999999999992 (a parse that is not correctly rounded).
+        let mut c = cal();
+        c.host_us_per_unit = 0.00185175;
+        c.device_us_per_unit = 0.00185225;
+        c.flush_fixed_us = 7.964999999999996;
+        c.submit_latency_us = Some(92.09999999999991);
+        c.spread_pct = BTreeMap::from([("flush_fixed".to_string(), 6.5)]);
+        c.foreign_cpu_pct = Some(0.0);
+        let text = serde_json::to_string_pretty(&c).unwrap() + "\n";
+        let back: Calibration = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.hash(), c.hash());
+    }
+
+    #[test]
     fn a_regime_sets_t_ker_against_t_prod_plus_the_flush() {
         let c = cal();
         let spec = ProbeSpec::default();
