@@ -77,7 +77,7 @@ fn pinning_pins_reads_back_and_restores_every_file() {
         }
     }
     let rows = csv_rows(&sb.out("pinning").join("summary.csv"));
-    let col = rows[0].iter().position(|c| c == "gpu_khz").unwrap();
+    let col = column(&rows, "gpu_khz");
     assert!(
         rows[1..]
             .iter()

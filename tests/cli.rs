@@ -558,8 +558,7 @@ fn a_run_writes_sorted_tables_leaves_no_load_and_resumes() {
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted, "rows are sorted by cell id");
-    let status = rows[0].iter().position(|c| c == "status").unwrap();
-    let device = rows[0].iter().position(|c| c == "device").unwrap();
+    let (status, device) = (column(&rows, "status"), column(&rows, "device"));
     assert!(
         rows[1..]
             .iter()
@@ -790,10 +789,9 @@ fn a_truncated_log_is_an_incomplete_cell_not_a_result() {
     let out = sb.run(&["run", "s.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     let rows = csv_rows(&sb.out("trunc").join("summary.csv"));
-    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
-    assert_eq!(rows[1][col("status")], "incomplete");
+    assert_eq!(rows[1][column(&rows, "status")], "incomplete");
     assert!(
-        rows[1][col("latency_mean_us")].is_empty(),
+        rows[1][column(&rows, "latency_mean_us")].is_empty(),
         "no latency for an incomplete cell"
     );
 }

@@ -410,7 +410,7 @@ fn with_leave_current_a_frequency_local_cannot_set_is_left_as_it_is_and_said_so(
         assert_eq!(r["cpu_khz"], "not set (left at current)", "{r:?}");
     }
     let checklist = csv_rows(&sb.out("freq").join("checklist.csv"));
-    let verdict = checklist[0].iter().position(|c| c == "verdict").unwrap();
+    let verdict = column(&checklist, "verdict");
     assert_eq!(checklist[1][verdict], "INCONCLUSIVE");
     assert!(
         checklist[1]

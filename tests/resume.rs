@@ -94,8 +94,7 @@ fn only_and_rerun_failed_pick_cells_and_the_run_says_what_it_skips() {
     assert_eq!(started(&sb), ["n1", "n3"]);
     let rows = csv_rows(&sb.out("sel").join("summary.csv"));
     assert_eq!(rows.len(), 5, "the tables cover every cell of the plan");
-    let status = rows[0].iter().position(|c| c == "status").unwrap();
-    assert_eq!(rows[2][status], "not_run");
+    assert_eq!(rows[2][column(&rows, "status")], "not_run");
 
     // --rerun-failed: only n3; n2 and n4 are missing and left alone.
     let n1 = std::fs::read(

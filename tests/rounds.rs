@@ -105,7 +105,7 @@ fn every_cell_runs_once_per_round_in_an_order_a_seed_replays() {
     let checklist = csv_rows(&out_dir.join("checklist.csv"));
     let aa: Vec<&Vec<String>> = checklist.iter().filter(|r| r[0] == "AA").collect();
     assert_eq!(aa.len(), 4, "{checklist:?}");
-    let v = checklist[0].iter().position(|c| c == "verdict").unwrap();
+    let v = column(&checklist, "verdict");
     assert!(aa.iter().all(|r| r[v] == "PASS"), "{aa:?}");
     let md = std::fs::read_to_string(out_dir.join("checklist.md")).unwrap();
     assert!(
@@ -133,7 +133,7 @@ fn every_cell_runs_once_per_round_in_an_order_a_seed_replays() {
     assert_eq!(starts(&sb, "r").len(), 8);
     assert_eq!(rounds_csv(&out_dir).len(), 32);
     let summary = csv_rows(&out_dir.join("summary.csv"));
-    let rc = summary[0].iter().position(|c| c == "rounds").unwrap();
+    let rc = column(&summary, "rounds");
     assert!(summary[1..].iter().all(|r| r[rc] == "4/4"), "{summary:?}");
 }
 

@@ -209,12 +209,19 @@ pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     std::iter::once(t.columns).chain(t.rows).collect()
 }
 
+/// The index of column `name` in `csv_rows`' header row.
+pub fn column(rows: &[Vec<String>], name: &str) -> usize {
+    rows[0]
+        .iter()
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("no column `{name}` in {:?}", rows[0]))
+}
+
 /// The `status` of the first cell of a summary.csv, found by its column's
 /// name.
 pub fn first_status(summary: &Path) -> String {
     let rows = csv_rows(summary);
-    let col = rows[0].iter().position(|c| c == "status").unwrap();
-    rows[1][col].clone()
+    rows[1][column(&rows, "status")].clone()
 }
 
 pub const LIGHT_LOAD: &str =
