@@ -240,11 +240,11 @@ pub fn table_data(
     })
 }
 
-/// A result table's typed rows. A table the set does not have (no file)
-/// has no columns, as before. One written by an older klo-spec is given
+/// A result table's typed rows, formatted. A table the set does not have
+/// (no file) has no columns, as before. One written by an older klo-spec is given
 /// in today's columns: those it lacks empty, its own that are no longer
 /// written left out (stderr names both).
-fn typed<T: Row + 'static>(set: &ResultSet, name: TableName, raw: &Table, rows: Vec<T>) -> Data {
+fn typed<T: Row>(set: &ResultSet, name: TableName, raw: &Table, rows: Vec<T>) -> Data {
     if raw.columns.is_empty() {
         return Data::Rows(Box::new(Formatted::default()));
     }
@@ -274,7 +274,11 @@ fn typed<T: Row + 'static>(set: &ResultSet, name: TableName, raw: &Table, rows: 
             parts.join("; ")
         );
     }
-    Data::Rows(Box::new(rows))
+    // Formatted once here, not once per format written.
+    Data::Rows(Box::new(Formatted {
+        table: rows::table(&rows),
+        numeric: rows::numeric::<T>(),
+    }))
 }
 
 /// The cells a frame is read from, loaded on first need.
